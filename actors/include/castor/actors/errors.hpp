@@ -1,0 +1,68 @@
+#pragma once
+
+// castor's error codes, as a CAF error category ("castor"), and helpers that
+// classify exit reasons the way OTP does.
+
+#include <cstdint>
+#include <string>
+
+#include <caf/error.hpp>
+#include <caf/exit_reason.hpp>
+
+namespace castor {
+
+enum class errc : uint8_t {
+  none = 0,
+  /// No child (or registered name) with that id.
+  not_found,
+  /// The operation needs the child stopped, but it runs.
+  running,
+  /// The child is between a crash and its restart (backoff or retry).
+  restarting,
+  /// Not allowed on a simple_one_for_one supervisor (OTP's answer too).
+  simple_one_for_one,
+  /// start_child with an id whose spec exists but is not running.
+  already_present,
+  /// start_child with an id whose child runs.
+  already_started,
+  /// A child spec or supervisor flags are inconsistent; context says why.
+  invalid_spec,
+  /// A child's start function failed; context: child id, reason.
+  start_failed,
+  /// The supervisor exceeded its restart intensity and gave up. This is the
+  /// exit reason a parent sees, and it is abnormal, so the parent's strategy
+  /// decides (escalation).
+  reached_max_restart_intensity,
+  /// The supervisor is shutting down and refuses new work.
+  shutting_down,
+  /// A registry name is already taken by a live actor.
+  name_taken,
+  /// An argument is malformed (empty name, invalid handle, ...).
+  invalid_argument,
+  /// A supervisor stopped itself because significant children ended
+  /// (auto_shutdown). Counts as a shutdown, i.e. a normal exit.
+  auto_shutdown,
+};
+
+std::string to_string(errc x);
+
+/// Renders any error (castor, CAF `sec` or `exit_reason`) for humans,
+/// including its context.
+std::string describe(const caf::error& x);
+
+/// OTP's `normal`: CAF's none or exit_reason::normal.
+bool is_normal_exit(const caf::error& reason);
+
+/// OTP's `shutdown` and `{shutdown, Term}`: exit_reason::user_shutdown, or
+/// castor's auto_shutdown.
+bool is_shutdown_exit(const caf::error& reason);
+
+/// Normal or shutdown: what a transient child may exit with without being
+/// restarted.
+inline bool is_clean_exit(const caf::error& reason) {
+  return is_normal_exit(reason) || is_shutdown_exit(reason);
+}
+
+} // namespace castor
+
+CAF_ERROR_CODE_ENUM(castor::errc, "castor")
