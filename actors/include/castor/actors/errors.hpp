@@ -7,6 +7,8 @@
 #include <string>
 
 #include <caf/error.hpp>
+#include <caf/make_message.hpp>
+#include <caf/message.hpp>
 #include <caf/exit_reason.hpp>
 
 namespace castor {

@@ -1,0 +1,26 @@
+#include "castor/actors/system_config.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "castor/actors/errors.hpp"
+
+namespace castor {
+
+void configure(caf::actor_system_config& cfg, const runtime_options& opts) {
+  auto threads = opts.scheduler_threads;
+  if (threads == 0) {
+    size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    threads = cores > opts.reserved_threads ? cores - opts.reserved_threads : 1;
+  }
+  cfg.set("scheduler.max-threads", threads);
+  cfg.set("scheduler.max-throughput", opts.max_throughput);
+  cfg.add_error_category(caf::atom("castor"),
+                         [](uint8_t code, caf::atom_value,
+                            const caf::message& ctx) -> std::string {
+                           caf::error err{code, caf::atom("castor"), ctx};
+                           return describe(err);
+                         });
+}
+
+} // namespace castor
