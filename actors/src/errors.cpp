@@ -62,6 +62,10 @@ std::string describe(const caf::error& x) {
   return ctx.empty() ? name : name + ": " + ctx;
 }
 
+std::string describe_exit(const caf::error& reason) {
+  return reason ? describe(reason) : "normal";
+}
+
 bool is_normal_exit(const caf::error& reason) {
   return !reason || reason == caf::exit_reason::normal;
 }

@@ -24,6 +24,7 @@ namespace {
 // because CAF 0.17's delayed_send cannot be cancelled.
 using stop_timeout_atom = caf::atom_constant<caf::atom("sup_stop_t")>;
 using restart_timer_atom = caf::atom_constant<caf::atom("sup_retry")>;
+using init_atom = caf::atom_constant<caf::atom("sup_init")>;
 
 using clock_type = caf::actor_clock;
 using time_point = clock_type::time_point;
@@ -59,6 +60,12 @@ struct child_record {
   uint32_t backoff_level = 0;
   time_point started_at;
   uint64_t restart_token = 0; // matches a pending restart timer
+  // A child that dies before answering its ready request makes CAF bounce
+  // the request with request_receiver_down; the real reason comes with the
+  // exit message, in either order. These fields pair the two.
+  bool died_while_starting = false;
+  caf::error death_reason;
+  start_done_fn waiting_for_reason;
 };
 
 // A stop in flight: which child, and what to do when its down message
@@ -87,10 +94,22 @@ public:
   caf::behavior make_behavior() override {
     set_exit_handler([this](caf::exit_msg& msg) { on_exit(msg); });
     set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
+    // Start on a message to ourselves rather than right here: requests sent
+    // right after spawn (ready, from whoever started us) are then read
+    // before a failed start can end us, and get the real reason instead of
+    // CAF's request_receiver_down. Everything else waits in the backlog.
+    begin_job();
+    send(this, init_atom::value);
+    return behavior();
+  }
+
+private:
+  void init() {
     if (auto err = validate(flags_, initial_specs_)) {
       spdlog::error("supervisor {}: {}", flags_.name, describe(err));
-      quit(std::move(err));
-      return {};
+      shutting_down_ = true;
+      finish(err);
+      return;
     }
     if (flags_.strategy == strategy::simple_one_for_one) {
       template_ = initial_specs_.front();
@@ -99,7 +118,6 @@ public:
         add_record(std::move(spec), caf::message{});
     }
     initial_specs_.clear();
-    begin_job();
     start_sequence(all_keys(), 0, [this](caf::error err, uint64_t failed) {
       if (err) {
         initial_start_failed(std::move(err), failed);
@@ -111,12 +129,11 @@ public:
       }
       end_job();
     });
-    return behavior();
   }
 
-private:
   caf::behavior behavior() {
     return {
+      [this](init_atom) { init(); },
       [this](ready_atom) -> caf::result<caf::ok_atom> {
         if (started_)
           return caf::ok_atom::value;
@@ -221,6 +238,10 @@ private:
   // Runs a management request now or after the current job; answers with
   // shutting_down once the supervisor is on its way out.
   void submit(done_fn fn, caf::response_promise rp) {
+    if (shutting_down_) {
+      rp.deliver(caf::error{errc::shutting_down, flags_.name});
+      return;
+    }
     run_or_defer([this, fn{std::move(fn)}, rp]() mutable {
       if (shutting_down_) {
         rp.deliver(caf::error{errc::shutting_down, flags_.name});
@@ -311,10 +332,10 @@ private:
     try {
       res = rec->spec.start(this, rec->extra);
     } catch (const std::exception& e) {
-      res = caf::error{errc::start_failed, rec->spec.id,
-                       std::string{"exception: "} + e.what()};
+      res = caf::make_error(caf::sec::runtime_error, std::string{e.what()});
     } catch (...) {
-      res = caf::error{errc::start_failed, rec->spec.id, "unknown exception"};
+      res = caf::make_error(caf::sec::runtime_error,
+                            std::string{"unknown exception"});
     }
     if (!res) {
       rec->state = child_state::stopped;
@@ -346,12 +367,26 @@ private:
           done(caf::none);
         },
         [this, key, done](caf::error& err) {
-          if (auto* r = find(key)) {
-            retire(*r);
-            r->state = child_state::stopped;
+          auto* r = find(key);
+          if (r != nullptr && err == caf::sec::request_receiver_down) {
+            if (!r->died_while_starting) {
+              r->waiting_for_reason = done; // on_exit finishes the start
+              return;
+            }
+            err = r->death_reason;
           }
+          if (r != nullptr)
+            start_aborted(*r);
           done(std::move(err));
         });
+  }
+
+  void start_aborted(child_record& rec) {
+    retire(rec);
+    rec.state = child_state::stopped;
+    rec.died_while_starting = false;
+    rec.death_reason = caf::error{};
+    rec.waiting_for_reason = nullptr;
   }
 
   // Starts `keys[i..]` in order; stops at the first failure and reports it
@@ -533,8 +568,19 @@ private:
       shutdown(std::move(msg.reason));
       return;
     }
+    if (rec->state == child_state::starting) {
+      if (rec->waiting_for_reason) {
+        auto done = std::move(rec->waiting_for_reason);
+        start_aborted(*rec);
+        done(msg.reason);
+      } else {
+        rec->died_while_starting = true;
+        rec->death_reason = msg.reason;
+      }
+      return;
+    }
     if (rec->state != child_state::running)
-      return; // a stop or start in flight finishes this child's story
+      return; // a stop in flight finishes this child's story
     auto key = rec->key;
     run_or_defer([this, key, addr{msg.source}, reason{msg.reason}] {
       handle_child_exit(key, addr, reason);
@@ -562,7 +608,7 @@ private:
       return;
     }
     spdlog::warn("supervisor {}: child {} exited: {}; restarting", flags_.name,
-                 rec->spec.id, describe(reason));
+                 rec->spec.id, describe_exit(reason));
     restart_child_after_crash(key);
   }
 
@@ -1028,12 +1074,22 @@ caf::expected<caf::actor> start_supervisor(caf::actor_system& sys,
                                            std::chrono::milliseconds timeout) {
   auto sup = spawn_supervisor(sys, std::move(flags), std::move(specs));
   caf::scoped_actor self{sys};
+  self->monitor(sup);
   caf::expected<caf::actor> result{caf::error{}};
   self->request(sup, timeout, ready_atom::value)
     .receive([&](caf::ok_atom) { result = sup; },
              [&](caf::error& err) { result = std::move(err); });
-  if (!result)
+  if (result) {
+    self->demonitor(sup);
+    return result;
+  }
+  if (result.error() == caf::sec::request_receiver_down) {
+    // It failed before reading our request; the down message has the why.
+    self->receive([&](caf::down_msg& msg) { result = std::move(msg.reason); },
+                  caf::after(timeout) >> [] {});
+  } else {
     self->send_exit(sup, caf::exit_reason::user_shutdown);
+  }
   return result;
 }
 

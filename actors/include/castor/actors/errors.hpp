@@ -52,6 +52,9 @@ std::string to_string(errc x);
 /// including its context.
 std::string describe(const caf::error& x);
 
+/// Like describe(), for exit reasons: no error reads "normal".
+std::string describe_exit(const caf::error& reason);
+
 /// OTP's `normal`: CAF's none or exit_reason::normal.
 bool is_normal_exit(const caf::error& reason);
 
