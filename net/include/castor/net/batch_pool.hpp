@@ -1,0 +1,138 @@
+#pragma once
+
+// Receive buffers for recvmmsg, recycled without locks.
+//
+// A batch_block is one recvmmsg worth of memory: `slots` message headers,
+// iovecs, peer addresses and slot_size bytes of payload per slot, allocated
+// once. The socket's io thread acquires a block, fills it with one recvmmsg,
+// and hands views of it (udp_batch) to actors. The block goes back to its
+// pool when the last view is dropped, on whatever thread that happens.
+//
+// The return path is a multi-producer, single-consumer stack: any thread
+// pushes with a CAS, and only the io thread takes, always the whole stack at
+// once with an exchange. Taking everything at once is what makes the stack
+// immune to ABA: no thread ever pops a single node.
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/ip/udp.hpp>
+
+namespace castor::net {
+
+class batch_pool;
+
+class batch_block {
+public:
+  batch_block(batch_pool* pool, size_t slots, size_t slot_size);
+
+  batch_block(const batch_block&) = delete;
+  batch_block& operator=(const batch_block&) = delete;
+
+  size_t slots() const noexcept { return msgs_.size(); }
+  size_t slot_size() const noexcept { return slot_size_; }
+
+  /// The recvmmsg vector. Call prepare() before each use.
+  mmsghdr* msgs() noexcept { return msgs_.data(); }
+
+  /// Resets the in/out fields the kernel overwrites (name length, flags).
+  void prepare(size_t n) noexcept;
+
+  /// After recvmmsg returned `n`: fixes up the peer endpoint sizes.
+  void complete(size_t n);
+
+  const uint8_t* data(size_t i) const noexcept {
+    return data_.get() + i * slot_size_;
+  }
+  size_t length(size_t i) const noexcept { return msgs_[i].msg_len; }
+  bool truncated(size_t i) const noexcept {
+    return (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+  }
+  const boost::asio::ip::udp::endpoint& peer(size_t i) const noexcept {
+    return peers_[i];
+  }
+
+  // -- reference counting (any thread) ---------------------------------------
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+
+  /// Drops one reference; the last one gives the block back to its pool.
+  void release() noexcept;
+
+  uint32_t use_count() const noexcept {
+    return refs_.load(std::memory_order_acquire);
+  }
+
+private:
+  friend class batch_pool;
+
+  std::atomic<uint32_t> refs_{0};
+  batch_block* next_ = nullptr;
+  batch_pool* pool_;
+  size_t slot_size_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iov_;
+  std::vector<boost::asio::ip::udp::endpoint> peers_;
+  std::unique_ptr<uint8_t[]> data_;
+};
+
+/// The blocks of one socket. Reference counted: the socket holds one
+/// reference and every block out on loan holds one, so blocks may come back
+/// after the socket closed.
+class batch_pool {
+public:
+  /// A new pool with one reference, owned by the caller.
+  static batch_pool* create(size_t slots, size_t slot_size,
+                            size_t max_cached = 8);
+
+  batch_pool(const batch_pool&) = delete;
+  batch_pool& operator=(const batch_pool&) = delete;
+
+  /// A block with no references. Owner thread only. Allocates only when no
+  /// block is free.
+  batch_block* acquire();
+
+  /// Gives back a block that was acquired but never referenced (nothing was
+  /// received). Owner thread only.
+  void recycle(batch_block* b) noexcept;
+
+  /// The owner drops its reference (the socket closed).
+  void release_owner() noexcept { unref(); }
+
+  /// Blocks that exist now: on loan, cached or waiting to be taken back
+  /// (for tests and stats). Bounded by the owner's backlog, not by traffic.
+  size_t live_blocks() const noexcept {
+    return live_.load(std::memory_order_relaxed);
+  }
+
+  size_t slots() const noexcept { return slots_; }
+  size_t slot_size() const noexcept { return slot_size_; }
+
+private:
+  friend class batch_block;
+
+  batch_pool(size_t slots, size_t slot_size, size_t max_cached);
+  ~batch_pool();
+
+  /// Any thread: push `b` on the return stack, then drop its pool reference.
+  void give_back(batch_block* b) noexcept;
+  void unref() noexcept;
+  void free_list(batch_block* head) noexcept;
+
+  std::atomic<size_t> refs_{1};
+  std::atomic<batch_block*> returned_{nullptr};
+  std::atomic<size_t> live_{0};
+  size_t slots_;
+  size_t slot_size_;
+  size_t max_cached_;
+  // Owner thread only.
+  batch_block* cache_ = nullptr;
+};
+
+} // namespace castor::net

@@ -1,0 +1,107 @@
+#pragma once
+
+// Socket options on a raw descriptor, each failing with a net error that
+// names the option and carries errno and its text. Used by open_udp at open
+// time and by the socket actor for runtime changes (setopt, join, leave).
+// IPv4 only for the multicast options.
+
+#include <cstdint>
+#include <string>
+
+#include <boost/asio/ip/address_v4.hpp>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+namespace castor::net {
+
+/// An interface by name or by index. With neither, the kernel picks one
+/// from the routing table, which on a multi-homed host is rarely what you
+/// want for multicast.
+struct interface_ref {
+  std::string name;
+  unsigned index = 0;
+
+  static interface_ref by_name(std::string n) { return {std::move(n), 0}; }
+  static interface_ref by_index(unsigned i) { return {{}, i}; }
+  bool empty() const noexcept { return name.empty() && index == 0; }
+};
+
+/// Resolves `ref` to an index: the index if given, else if_nametoindex(name),
+/// else 0 (let the kernel choose).
+caf::expected<unsigned> resolve_interface(const interface_ref& ref);
+
+/// A multicast membership: any-source (source unspecified) or
+/// source-specific (IGMPv3 INCLUDE mode).
+struct multicast_membership {
+  boost::asio::ip::address_v4 group;
+  /// Unspecified (0.0.0.0): any-source join.
+  boost::asio::ip::address_v4 source;
+  interface_ref interface;
+
+  static multicast_membership any_source(boost::asio::ip::address_v4 g,
+                                         interface_ref itf = {}) {
+    return {g, {}, std::move(itf)};
+  }
+  static multicast_membership source_specific(boost::asio::ip::address_v4 g,
+                                              boost::asio::ip::address_v4 s,
+                                              interface_ref itf = {}) {
+    return {g, s, std::move(itf)};
+  }
+  bool source_specific() const noexcept { return !source.is_unspecified(); }
+};
+
+/// Joins `m`. Any-source uses MCAST_JOIN_GROUP, source-specific uses
+/// MCAST_JOIN_SOURCE_GROUP: the RFC 3678 forms of IP_ADD_MEMBERSHIP and
+/// IP_ADD_SOURCE_MEMBERSHIP that take an interface *index* (ip_mreq_source
+/// only takes an interface address, which is ambiguous on a multi-homed
+/// host).
+caf::error join_group(int fd, const multicast_membership& m);
+
+/// Leaves `m` (MCAST_LEAVE_GROUP / MCAST_LEAVE_SOURCE_GROUP).
+caf::error leave_group(int fd, const multicast_membership& m);
+
+/// IP_MULTICAST_IF by interface index (struct ip_mreqn). This, not bind(),
+/// decides which interface multicast leaves through.
+caf::error set_multicast_interface(int fd, unsigned ifindex);
+caf::error set_multicast_ttl(int fd, int ttl);
+caf::error set_multicast_loop(int fd, bool on);
+/// IP_TOS (DSCP << 2 | ECN).
+caf::error set_tos(int fd, int tos);
+
+caf::error set_reuse_address(int fd, bool on);
+caf::error set_reuse_port(int fd, bool on);
+
+/// SO_BINDTODEVICE. Needs CAP_NET_RAW on kernels before 5.7.
+caf::error bind_to_device(int fd, const std::string& ifname);
+
+/// SO_RCVBUF to `bytes`; if the kernel clamped it to rmem_max, retries with
+/// SO_RCVBUFFORCE, which works when privileged (CAP_NET_ADMIN) and is the
+/// only way to get a big buffer inside a network namespace, where rmem_max
+/// is read-only. An unprivileged clamp is not an error: the result is the
+/// size the kernel reports (it doubles the request for bookkeeping).
+caf::expected<int> set_recv_buffer(int fd, int bytes);
+
+/// The same for SO_SNDBUF / SO_SNDBUFFORCE.
+caf::expected<int> set_send_buffer(int fd, int bytes);
+
+/// An option to change on an open socket: (setopt_atom, udp_option).
+struct udp_option {
+  enum class kind : uint8_t {
+    recv_buffer,
+    send_buffer,
+    multicast_interface, ///< value: interface index
+    multicast_ttl,
+    multicast_loop, ///< value: 0 or 1
+    tos,
+    read_packets, ///< datagrams per wake-up, 1..slots of the socket
+  };
+  kind what;
+  int value;
+};
+
+} // namespace castor::net
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(castor::net::multicast_membership)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(castor::net::udp_option)

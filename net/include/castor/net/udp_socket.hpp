@@ -1,0 +1,156 @@
+#pragma once
+
+// A UDP socket as an actor, with gen_udp's semantics.
+//
+// open_udp() opens and binds the socket on the calling thread (so bind errors
+// are returned, not delivered later), then pins it to an io shard. The
+// returned caf::actor is a real actor (an actor_companion whose mailbox is
+// drained on the shard's thread): link, monitor, send_exit and request work.
+// The socket is linked to its owner and closes when the owner exits, for any
+// reason.
+//
+// Protocol (socket = S, owner = O):
+//   S -> O  (udp_atom, udp_batch)           datagrams, in active mode. One
+//                                           message carries up to
+//                                           read_packets datagrams.
+//   S -> O  (udp_passive_atom)              the active-N counter reached 0.
+//   S -> O  (udp_error_atom, caf::error)    non-fatal error (send failed,
+//                                           ICMP unreachable, queue full).
+//   -> S    (active_atom, int32_t n)        {active, N}: n is ADDED to the
+//                                           counter (clamped at 0); at 0
+//                                           the socket goes passive and O
+//                                           gets udp_passive_atom. The
+//                                           counter may not exceed 32767
+//                                           (gen_udp's limit); a request
+//                                           that would is refused with
+//                                           errc::invalid_argument.
+//   -> S    (active_atom, once_atom)        {active, once}: one datagram,
+//                                           then passive, no notice.
+//   -> S    (active_atom, bool)             {active, true} / {active, false}.
+//   -> S    (recv_atom, int64_t timeout_ms) -> udp_batch with 1 datagram,
+//                                           or errc::timeout; passive mode
+//                                           only (errc::active_mode). A
+//                                           negative timeout waits forever,
+//                                           0 only takes what is queued.
+//   -> S    (send_atom, udp_endpoint, std::vector<uint8_t>)   send_to
+//   -> S    (send_atom, std::vector<uint8_t>)                 send (to the
+//                                                             connected peer)
+//   -> S    (send_atom, udp_endpoint, udp_batch)  forward every datagram of
+//                                           a received batch, zero-copy.
+//           Sends queued in one turn of the shard go out in one sendmmsg.
+//   -> S    (setopt_atom, udp_option)       -> void or a net error
+//   -> S    (caf::join_atom, multicast_membership)  -> void or a net error
+//   -> S    (caf::leave_atom, multicast_membership) -> void or a net error
+//   -> S    (controlling_atom, caf::actor)  -> void; only from the owner
+//                                           (errc::not_owner otherwise).
+//   -> S    (sockname_atom)                 -> udp_endpoint
+//   -> S    (stats_atom)                    -> udp_stats
+//   -> S    (caf::close_atom)               close; S exits normally.
+//
+// Credits count datagrams, not messages: a batch of 7 uses 7.
+//
+// Unlike gen_udp, whose default is {active, true}, a socket starts passive:
+// nothing reaches an owner that did not ask for it.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/expected.hpp>
+
+#include "castor/net/atoms.hpp"
+#include "castor/net/errors.hpp"
+#include "castor/net/io_shards.hpp"
+#include "castor/net/socket_options.hpp"
+#include "castor/net/udp_batch.hpp"
+
+namespace castor::net {
+
+/// The initial active mode.
+struct active_mode {
+  enum class kind : uint8_t { passive, once, always, counted };
+  kind mode = kind::passive;
+  int32_t count = 0;
+
+  static active_mode passive() { return {kind::passive, 0}; }
+  static active_mode once() { return {kind::once, 0}; }
+  static active_mode always() { return {kind::always, 0}; }
+  static active_mode counted(int32_t n) { return {kind::counted, n}; }
+};
+
+struct udp_options {
+  /// Where to bind. Port 0 picks a free port (see udp_socket::local).
+  udp_endpoint local{boost::asio::ip::address_v4::loopback(), 0};
+  /// If set, the socket is connected: plain send goes there and only its
+  /// datagrams are received.
+  std::optional<udp_endpoint> peer;
+
+  active_mode active = active_mode::passive();
+  /// Datagrams read per wake-up and the size of one receive block: gen_udp's
+  /// read_packets. Bounds how long one busy socket holds its shard.
+  uint32_t read_packets = 16;
+  /// Receive slot size. Longer datagrams are cut and flagged truncated.
+  uint32_t max_datagram = 9216;
+  /// Sends waiting for the kernel beyond this are dropped and reported.
+  uint32_t max_send_queue = 4096;
+
+  bool reuse_address = false;
+  bool reuse_port = false;
+  /// SO_BINDTODEVICE, applied before bind.
+  std::string bind_device;
+  /// 0 keeps the kernel default.
+  int recv_buffer = 0;
+  int send_buffer = 0;
+
+  /// IP_MULTICAST_IF by index; empty keeps the routing table's choice.
+  interface_ref multicast_interface;
+  /// Negative keeps the kernel default (ttl 1, loop on, tos 0).
+  int multicast_ttl = -1;
+  int multicast_loop = -1;
+  int tos = -1;
+  /// Joined before open_udp returns.
+  std::vector<multicast_membership> memberships;
+};
+
+/// Counters kept by the socket, answered to (stats_atom).
+struct udp_stats {
+  uint64_t received = 0;
+  uint64_t batches = 0;
+  uint64_t truncated = 0;
+  uint64_t wakeups = 0;
+  uint64_t sent = 0;
+  uint64_t sendmmsg_calls = 0;
+  uint64_t send_dropped = 0;
+  uint64_t send_errors = 0;
+  /// Receive blocks that exist now (see batch_pool::live_blocks).
+  uint64_t blocks_live = 0;
+};
+
+/// What open_udp returns.
+struct udp_socket {
+  caf::actor actor;
+  /// The bound address (with the port the kernel picked).
+  udp_endpoint local;
+};
+
+/// Opens a socket per `opts` on `shard`, owned by (and linked to) `owner`.
+/// Option and bind failures come back as net errors naming the option.
+caf::expected<udp_socket> open_udp(caf::actor_system& sys, io_shard& shard,
+                                   const caf::actor& owner,
+                                   const udp_options& opts);
+
+/// The same on a shard picked by `shards`.
+inline caf::expected<udp_socket> open_udp(caf::actor_system& sys,
+                                          io_shards& shards,
+                                          const caf::actor& owner,
+                                          const udp_options& opts) {
+  return open_udp(sys, shards.pick(), owner, opts);
+}
+
+} // namespace castor::net
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(castor::net::udp_stats)

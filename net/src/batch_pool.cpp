@@ -1,0 +1,120 @@
+#include "castor/net/batch_pool.hpp"
+
+#include <cstring>
+
+namespace castor::net {
+
+// -- batch_block ---------------------------------------------------------------
+
+batch_block::batch_block(batch_pool* pool, size_t slots, size_t slot_size)
+  : pool_(pool),
+    slot_size_(slot_size),
+    msgs_(slots),
+    iov_(slots),
+    peers_(slots),
+    data_(new uint8_t[slots * slot_size]) {
+  // The pointers never change: set them once, reset only the fields the
+  // kernel writes (prepare).
+  for (size_t i = 0; i < slots; ++i) {
+    iov_[i].iov_base = data_.get() + i * slot_size;
+    iov_[i].iov_len = slot_size;
+    std::memset(&msgs_[i], 0, sizeof(mmsghdr));
+    msgs_[i].msg_hdr.msg_iov = &iov_[i];
+    msgs_[i].msg_hdr.msg_iovlen = 1;
+    msgs_[i].msg_hdr.msg_name = peers_[i].data();
+  }
+}
+
+void batch_block::prepare(size_t n) noexcept {
+  for (size_t i = 0; i < n; ++i) {
+    auto& h = msgs_[i].msg_hdr;
+    h.msg_namelen = static_cast<socklen_t>(peers_[i].capacity());
+    h.msg_flags = 0;
+    msgs_[i].msg_len = 0;
+  }
+}
+
+void batch_block::complete(size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    peers_[i].resize(msgs_[i].msg_hdr.msg_namelen);
+}
+
+void batch_block::release() noexcept {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    pool_->give_back(this);
+}
+
+// -- batch_pool ----------------------------------------------------------------
+
+batch_pool::batch_pool(size_t slots, size_t slot_size, size_t max_cached)
+  : slots_(slots), slot_size_(slot_size), max_cached_(max_cached) {
+  // nop
+}
+
+batch_pool::~batch_pool() {
+  free_list(cache_);
+  free_list(returned_.exchange(nullptr, std::memory_order_acquire));
+}
+
+batch_pool* batch_pool::create(size_t slots, size_t slot_size,
+                               size_t max_cached) {
+  return new batch_pool(slots, slot_size, max_cached);
+}
+
+batch_block* batch_pool::acquire() {
+  if (!cache_) {
+    // Take everything returned so far in one exchange; trim what exceeds the
+    // cache limit (a burst in active-true mode may have needed many blocks).
+    cache_ = returned_.exchange(nullptr, std::memory_order_acquire);
+    size_t kept = 0;
+    for (auto* b = cache_; b; b = b->next_) {
+      if (++kept == max_cached_) {
+        free_list(b->next_);
+        b->next_ = nullptr;
+        break;
+      }
+    }
+  }
+  batch_block* b = cache_;
+  if (b) {
+    cache_ = b->next_;
+    b->next_ = nullptr;
+  } else {
+    b = new batch_block(this, slots_, slot_size_);
+    live_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // A block on loan keeps the pool alive.
+  refs_.fetch_add(1, std::memory_order_relaxed);
+  return b;
+}
+
+void batch_pool::recycle(batch_block* b) noexcept {
+  b->next_ = cache_;
+  cache_ = b;
+  unref();
+}
+
+void batch_pool::give_back(batch_block* b) noexcept {
+  auto* head = returned_.load(std::memory_order_relaxed);
+  do {
+    b->next_ = head;
+  } while (!returned_.compare_exchange_weak(head, b, std::memory_order_release,
+                                            std::memory_order_relaxed));
+  unref();
+}
+
+void batch_pool::unref() noexcept {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    delete this;
+}
+
+void batch_pool::free_list(batch_block* head) noexcept {
+  while (head) {
+    auto* next = head->next_;
+    delete head;
+    live_.fetch_sub(1, std::memory_order_relaxed);
+    head = next;
+  }
+}
+
+} // namespace castor::net

@@ -1,0 +1,506 @@
+#include "udp_session.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include <boost/asio/post.hpp>
+
+#include <caf/exit_reason.hpp>
+#include <caf/mailbox_element.hpp>
+#include <caf/sec.hpp>
+#include <caf/send.hpp>
+
+#include "castor/net/errors.hpp"
+
+namespace castor::net::detail {
+
+namespace asio = boost::asio;
+
+udp_session::udp_session(caf::actor_system& sys, io_shard& shard,
+                         asio::ip::udp::socket sock, const udp_options& opts)
+  : sys_(sys),
+    shard_(shard),
+    sock_(std::move(sock)),
+    unit_(&sys),
+    mode_(kind::passive),
+    read_packets_(opts.read_packets),
+    pool_(batch_pool::create(opts.read_packets, opts.max_datagram)),
+    max_send_queue_(opts.max_send_queue),
+    out_msgs_(send_batch),
+    out_iov_(send_batch) {
+  switch (opts.active.mode) {
+    case kind::counted:
+      // Same arithmetic as a later (active_atom, n); open_udp validated n.
+      count_ = std::max(0, opts.active.count);
+      mode_ = count_ > 0 ? kind::counted : kind::passive;
+      break;
+    default:
+      mode_ = opts.active.mode;
+  }
+}
+
+udp_session::~udp_session() {
+  if (pool_)
+    pool_->release_owner();
+}
+
+caf::actor_companion* udp_session::companion() const {
+  return static_cast<caf::actor_companion*>(
+    caf::actor_cast<caf::abstract_actor*>(hdl_));
+}
+
+caf::actor udp_session::start(const caf::actor& owner) {
+  auto hdl = sys_.spawn<caf::actor_companion>();
+  hdl_ = caf::actor_cast<caf::strong_actor_ptr>(hdl);
+  owner_ = owner;
+  auto* self = companion();
+  self->on_enqueue([s = shared_from_this()](caf::mailbox_element_ptr p) {
+    // Sender's thread: hop to the shard. Asio handlers may be move-only.
+    asio::post(s->shard_.context(),
+               [s, p = std::move(p)]() mutable { s->run(std::move(p)); });
+  });
+  self->on_exit([w = weak_from_this()] {
+    if (auto s = w.lock())
+      s->on_exit();
+  });
+  self->set_exit_handler([this](caf::exit_msg& msg) {
+    // gen_udp: the socket closes when its controlling process exits, for
+    // any reason. Other linked actors (a supervisor) end it only with a
+    // non-normal reason, as a plain link would.
+    if (msg.source == owner_.address() || msg.reason)
+      companion()->quit(msg.reason);
+  });
+  self->become(make_behavior());
+  self->link_to(owner);
+  return hdl;
+}
+
+void udp_session::admitted() {
+  admitted_ = true;
+  // Closed already (its owner was dead when it linked): nothing to register.
+  if (!open_)
+    return;
+  shard_.add_resident(this);
+  update_reading();
+}
+
+void udp_session::shutdown() {
+  terminate(caf::exit_reason::user_shutdown);
+}
+
+void udp_session::terminate(caf::error reason) {
+  if (!open_)
+    return;
+  // An exit message from nobody, run right here: the exit handler quits
+  // with `reason` and CAF's cleanup calls on_exit, all in this call.
+  // (actor_companion::disconnect would be shorter, but 0.17.6 declares it
+  // without defining it.)
+  auto elem = caf::make_mailbox_element(
+    nullptr, caf::make_message_id(), {},
+    caf::exit_msg{caf::actor_addr{}, std::move(reason)});
+  companion()->activate(&unit_, *elem);
+}
+
+void udp_session::run(caf::mailbox_element_ptr elem) {
+  if (open_) {
+    companion()->activate(&unit_, *elem);
+    return;
+  }
+  // Posted before the socket closed: answer requests so that nobody waits
+  // for a reply that cannot come.
+  if (elem->mid.is_request() && elem->sender) {
+    elem->sender->enqueue(
+      caf::make_mailbox_element(nullptr, elem->mid.response_id(), {},
+                                caf::make_error(
+                                  caf::sec::request_receiver_down)),
+      nullptr);
+  }
+}
+
+void udp_session::on_exit() {
+  // Runs inside the companion's cleanup, on the shard thread.
+  open_ = false;
+  boost::system::error_code ignored;
+  sock_.close(ignored);
+  fail_pending_recvs(caf::make_error(caf::sec::request_receiver_down));
+  sendq_.clear();
+  if (pool_) {
+    pool_->release_owner();
+    pool_ = nullptr;
+  }
+  shard_.remove_resident(this);
+  // Dropping the last reference to the companion inside its own cleanup
+  // would destroy it under our feet: do it in a later step.
+  asio::post(shard_.context(), [s = shared_from_this()] {
+    s->hdl_ = nullptr;
+    s->owner_ = nullptr;
+  });
+}
+
+void udp_session::report(caf::error err) {
+  to_owner(udp_error_atom::value, std::move(err));
+}
+
+// -- behavior ------------------------------------------------------------------
+
+caf::behavior udp_session::make_behavior() {
+  return {
+    [this](active_atom, int32_t n) -> caf::result<void> {
+      return set_count(n);
+    },
+    [this](active_atom, once_atom) { set_mode(kind::once); },
+    [this](active_atom, bool on) {
+      set_mode(on ? kind::always : kind::passive);
+    },
+    [this](recv_atom, int64_t timeout_ms) -> caf::result<udp_batch> {
+      return recv(timeout_ms);
+    },
+    [this](send_atom, const udp_endpoint& dst,
+           std::vector<uint8_t>& payload) {
+      auto* p = payload.data();
+      auto n = payload.size();
+      enqueue(out_item{dst, true, std::move(payload), {}, p, n});
+    },
+    [this](send_atom, std::vector<uint8_t>& payload) {
+      auto* p = payload.data();
+      auto n = payload.size();
+      enqueue(out_item{{}, false, std::move(payload), {}, p, n});
+    },
+    [this](send_atom, const udp_endpoint& dst, const udp_batch& batch) {
+      for (auto d : batch.datagrams())
+        enqueue(out_item{dst, true, {}, batch, d.data, d.size});
+    },
+    [this](setopt_atom, const udp_option& opt) -> caf::result<void> {
+      if (auto err = setopt(opt))
+        return err;
+      return caf::unit;
+    },
+    [this](caf::join_atom,
+           const multicast_membership& m) -> caf::result<void> {
+      if (auto err = join_group(fd(), m))
+        return err;
+      return caf::unit;
+    },
+    [this](caf::leave_atom,
+           const multicast_membership& m) -> caf::result<void> {
+      if (auto err = leave_group(fd(), m))
+        return err;
+      return caf::unit;
+    },
+    [this](controlling_atom, const caf::actor& next) -> caf::result<void> {
+      auto* self = companion();
+      if (caf::actor_cast<caf::actor_addr>(self->current_sender())
+          != owner_.address())
+        return make_error(errc::not_owner);
+      if (!next)
+        return make_error(errc::invalid_argument, "controlling_process",
+                          "invalid actor");
+      // Link first, so there is no moment in which nobody's exit would
+      // close the socket.
+      self->link_to(next);
+      if (next != owner_)
+        self->unlink_from(owner_);
+      owner_ = next;
+      return caf::unit;
+    },
+    [this](sockname_atom) {
+      boost::system::error_code ec;
+      return sock_.local_endpoint(ec);
+    },
+    [this](stats_atom) {
+      auto s = stats_;
+      s.blocks_live = pool_ ? pool_->live_blocks() : 0;
+      return s;
+    },
+    [this](caf::close_atom) { companion()->quit(); },
+  };
+}
+
+// -- active mode and reading ---------------------------------------------------
+
+caf::result<void> udp_session::set_count(int32_t n) {
+  int64_t base = mode_ == kind::counted ? count_ : 0;
+  int64_t next = base + n;
+  if (n < -32768 || next > max_active_count)
+    return make_error(errc::invalid_argument, "active", n);
+  count_ = static_cast<int32_t>(std::max<int64_t>(0, next));
+  if (count_ == 0) {
+    // Reaching 0 explicitly also turns the socket passive with a notice.
+    mode_ = kind::passive;
+    to_owner(udp_passive_atom::value);
+    return caf::unit;
+  }
+  set_mode(kind::counted);
+  return caf::unit;
+}
+
+void udp_session::set_mode(kind m) {
+  if (m != kind::counted)
+    count_ = 0;
+  mode_ = m;
+  if (mode_ != kind::passive)
+    fail_pending_recvs(make_error(errc::active_mode));
+  update_reading();
+}
+
+bool udp_session::wants_data() const {
+  return open_ && (mode_ != kind::passive || !recvs_.empty());
+}
+
+void udp_session::update_reading() {
+  if (admitted_ && !reading_ && wants_data())
+    arm_read();
+}
+
+void udp_session::arm_read() {
+  reading_ = true;
+  sock_.async_wait(asio::ip::udp::socket::wait_read,
+                   [s = shared_from_this()](boost::system::error_code ec) {
+                     s->reading_ = false;
+                     if (!ec)
+                       s->drain();
+                   });
+}
+
+void udp_session::drain() {
+  if (!wants_data())
+    return;
+  ++stats_.wakeups;
+  size_t want = read_packets_;
+  switch (mode_) {
+    case kind::once:
+      want = 1;
+      break;
+    case kind::counted:
+      want = std::min<size_t>(want, static_cast<size_t>(count_));
+      break;
+    case kind::passive:
+      want = std::min(want, recvs_.size());
+      break;
+    case kind::always:
+      break;
+  }
+  auto* blk = pool_->acquire();
+  blk->prepare(want);
+  auto n = ::recvmmsg(fd(), blk->msgs(), static_cast<unsigned>(want),
+                      MSG_DONTWAIT, nullptr);
+  if (n <= 0) {
+    auto err = errno;
+    pool_->recycle(blk);
+    if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+      if (err == EBADF || err == ENOTSOCK || err == EFAULT || err == EINVAL) {
+        terminate(errno_error(errc::recv_failed, "recvmmsg", err));
+        return;
+      }
+      // Pending socket errors (ICMP port unreachable on a connected socket,
+      // ECONNREFUSED) are consumed by this read: report and carry on.
+      report(errno_error(errc::recv_failed, "recvmmsg", err));
+    }
+    update_reading();
+    return;
+  }
+  auto got = static_cast<size_t>(n);
+  blk->complete(got);
+  stats_.received += got;
+  for (size_t i = 0; i < got; ++i)
+    if (blk->truncated(i))
+      ++stats_.truncated;
+  if (mode_ == kind::passive) {
+    // Serving recv requests, one datagram each, all views of one block.
+    for (size_t i = 0; i < got; ++i) {
+      auto p = std::move(recvs_.front());
+      recvs_.pop_front();
+      if (p.timer)
+        p.timer->cancel();
+      p.promise.deliver(udp_batch{blk, static_cast<uint32_t>(i), 1});
+    }
+  } else {
+    ++stats_.batches;
+    to_owner(udp_atom::value, udp_batch{blk, 0, static_cast<uint32_t>(got)});
+    if (mode_ == kind::once) {
+      mode_ = kind::passive;
+    } else if (mode_ == kind::counted) {
+      count_ -= static_cast<int32_t>(got);
+      if (count_ == 0) {
+        mode_ = kind::passive;
+        to_owner(udp_passive_atom::value);
+      }
+    }
+  }
+  if (got == want && wants_data()) {
+    // The queue may hold more. Take it in a later step instead of looping,
+    // so other sockets on this shard get their turn (read_packets bound),
+    // and without the epoll round trip of a new async_wait.
+    reading_ = true;
+    asio::post(shard_.context(), [s = shared_from_this()] {
+      s->reading_ = false;
+      s->drain();
+    });
+    return;
+  }
+  update_reading();
+}
+
+void udp_session::fail_pending_recvs(const caf::error& err) {
+  while (!recvs_.empty()) {
+    auto p = std::move(recvs_.front());
+    recvs_.pop_front();
+    if (p.timer)
+      p.timer->cancel();
+    p.promise.deliver(err);
+  }
+}
+
+caf::result<udp_batch> udp_session::recv(int64_t timeout_ms) {
+  if (mode_ != kind::passive)
+    return make_error(errc::active_mode);
+  if (recvs_.empty()) {
+    // Take what is queued right away: the common case needs no wait.
+    auto* blk = pool_->acquire();
+    blk->prepare(1);
+    auto n = ::recvmmsg(fd(), blk->msgs(), 1, MSG_DONTWAIT, nullptr);
+    if (n == 1) {
+      blk->complete(1);
+      ++stats_.received;
+      if (blk->truncated(0))
+        ++stats_.truncated;
+      return udp_batch{blk, 0, 1};
+    }
+    auto err = errno;
+    pool_->recycle(blk);
+    if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR)
+      return errno_error(errc::recv_failed, "recvmmsg", err);
+  }
+  if (timeout_ms == 0)
+    return make_error(errc::timeout);
+  auto id = next_recv_id_++;
+  pending_recv p{companion()->make_response_promise(), nullptr, id};
+  if (timeout_ms > 0) {
+    p.timer = std::make_unique<asio::steady_timer>(
+      shard_.context(), std::chrono::milliseconds{timeout_ms});
+    p.timer->async_wait([s = shared_from_this(),
+                         id](boost::system::error_code ec) {
+      if (ec)
+        return;
+      for (auto i = s->recvs_.begin(); i != s->recvs_.end(); ++i) {
+        if (i->id == id) {
+          auto rp = std::move(i->promise);
+          s->recvs_.erase(i);
+          rp.deliver(make_error(errc::timeout));
+          return;
+        }
+      }
+    });
+  }
+  auto rp = p.promise;
+  recvs_.push_back(std::move(p));
+  update_reading();
+  return rp;
+}
+
+// -- sending -------------------------------------------------------------------
+
+void udp_session::enqueue(out_item item) {
+  if (sendq_.size() >= max_send_queue_) {
+    ++stats_.send_dropped;
+    if (dropped_unreported_++ == 0) {
+      // One report per burst of drops, not one per datagram.
+      asio::post(shard_.context(), [s = shared_from_this()] {
+        auto n = s->dropped_unreported_;
+        s->dropped_unreported_ = 0;
+        s->report(make_error(errc::send_queue_full, n));
+      });
+    }
+    return;
+  }
+  sendq_.push_back(std::move(item));
+  if (!flush_pending_) {
+    // Flush after the mailbox elements already posted to the shard ran, so
+    // sends that arrive together leave in one sendmmsg.
+    flush_pending_ = true;
+    asio::post(shard_.context(), [s = shared_from_this()] {
+      s->flush_pending_ = false;
+      s->flush();
+    });
+  }
+}
+
+void udp_session::flush() {
+  while (open_ && !sendq_.empty()) {
+    auto k = std::min(send_batch, sendq_.size());
+    for (size_t i = 0; i < k; ++i) {
+      auto& item = sendq_[i];
+      out_iov_[i].iov_base = const_cast<uint8_t*>(item.data);
+      out_iov_[i].iov_len = item.size;
+      auto& h = out_msgs_[i].msg_hdr;
+      h = msghdr{};
+      h.msg_iov = &out_iov_[i];
+      h.msg_iovlen = 1;
+      if (item.has_dst) {
+        h.msg_name = const_cast<sockaddr*>(item.dst.data());
+        h.msg_namelen = static_cast<socklen_t>(item.dst.size());
+      }
+    }
+    ++stats_.sendmmsg_calls;
+    auto n = ::sendmmsg(fd(), out_msgs_.data(), static_cast<unsigned>(k),
+                        MSG_DONTWAIT);
+    if (n > 0) {
+      stats_.sent += static_cast<uint64_t>(n);
+      sendq_.erase(sendq_.begin(), sendq_.begin() + n);
+      continue;
+    }
+    auto err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      // The send buffer is full: wait for room, keep the queue.
+      flush_pending_ = true;
+      sock_.async_wait(asio::ip::udp::socket::wait_write,
+                       [s = shared_from_this()](boost::system::error_code ec) {
+                         s->flush_pending_ = false;
+                         if (!ec)
+                           s->flush();
+                       });
+      return;
+    }
+    if (err == EINTR)
+      continue;
+    // The first datagram failed (EMSGSIZE, ENETUNREACH, EDESTADDRREQ,
+    // ECONNREFUSED ...): drop it, tell the owner, go on with the rest.
+    auto& item = sendq_.front();
+    ++stats_.send_errors;
+    auto dst = item.has_dst ? item.dst.address().to_string() + ":"
+                                + std::to_string(item.dst.port())
+                            : std::string{"peer"};
+    sendq_.pop_front();
+    report(errno_error(errc::send_failed, "sendmmsg to " + dst, err));
+  }
+}
+
+caf::error udp_session::setopt(const udp_option& opt) {
+  using k = udp_option::kind;
+  switch (opt.what) {
+    case k::recv_buffer: {
+      auto r = set_recv_buffer(fd(), opt.value);
+      return r ? caf::error{} : std::move(r.error());
+    }
+    case k::send_buffer: {
+      auto r = set_send_buffer(fd(), opt.value);
+      return r ? caf::error{} : std::move(r.error());
+    }
+    case k::multicast_interface:
+      return set_multicast_interface(fd(), static_cast<unsigned>(opt.value));
+    case k::multicast_ttl:
+      return set_multicast_ttl(fd(), opt.value);
+    case k::multicast_loop:
+      return set_multicast_loop(fd(), opt.value != 0);
+    case k::tos:
+      return set_tos(fd(), opt.value);
+    case k::read_packets:
+      if (opt.value < 1 || static_cast<size_t>(opt.value) > pool_->slots())
+        return make_error(errc::invalid_argument, "read_packets", opt.value);
+      read_packets_ = static_cast<uint32_t>(opt.value);
+      return caf::none;
+  }
+  return make_error(errc::invalid_argument, "udp_option");
+}
+
+} // namespace castor::net::detail

@@ -1,0 +1,141 @@
+#pragma once
+
+// The io-thread half of a UDP socket actor (internal). One udp_session owns
+// the Asio socket, the active-mode state, the receive pool and the send
+// queue. All of it is touched only on the shard's thread; the session's CAF
+// face is an actor_companion whose mailbox elements are posted to that
+// thread and run there with activate().
+//
+// Lifetime: the companion's enqueue handler holds the session (shared_ptr),
+// and the session holds the companion (hdl_). The cycle is deliberate, it
+// keeps an idle passive socket alive; it is broken when the companion exits
+// (on_exit clears the enqueue handler, and the session drops hdl_ in a
+// posted step, never inside the companion's own cleanup).
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <caf/actor.hpp>
+#include <caf/actor_companion.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/result.hpp>
+#include <caf/scoped_execution_unit.hpp>
+
+#include "castor/net/batch_pool.hpp"
+#include "castor/net/io_shards.hpp"
+#include "castor/net/udp_batch.hpp"
+#include "castor/net/udp_socket.hpp"
+
+namespace castor::net::detail {
+
+class udp_session final : public std::enable_shared_from_this<udp_session>,
+                          public shard_resident {
+public:
+  /// gen_udp's range for the {active, N} counter.
+  static constexpr int32_t max_active_count = 32767;
+  /// Datagrams per sendmmsg call.
+  static constexpr size_t send_batch = 64;
+
+  udp_session(caf::actor_system& sys, io_shard& shard,
+              boost::asio::ip::udp::socket sock, const udp_options& opts);
+  ~udp_session() override;
+
+  /// Calling thread, under the shard's admission lock: spawns
+  /// the companion, installs its behavior and links it to `owner`.
+  caf::actor start(const caf::actor& owner);
+
+  /// Shard thread: the first step once admitted (register, start reading).
+  void admitted();
+
+  /// Shard thread: the shard stops.
+  void shutdown() override;
+
+private:
+  using kind = active_mode::kind;
+
+  struct pending_recv {
+    caf::response_promise promise;
+    std::unique_ptr<boost::asio::steady_timer> timer;
+    uint64_t id;
+  };
+
+  struct out_item {
+    udp_endpoint dst;
+    bool has_dst;
+    std::vector<uint8_t> owned;
+    udp_batch keep; // holds forwarded data alive
+    const uint8_t* data;
+    size_t size;
+  };
+
+  caf::actor_companion* companion() const;
+  caf::behavior make_behavior();
+  void run(caf::mailbox_element_ptr elem);
+  void on_exit();
+  int fd() { return sock_.native_handle(); }
+
+  template <class... Ts>
+  void to_owner(Ts&&... xs) {
+    if (owner_)
+      caf::send_as(caf::actor_cast<caf::actor>(hdl_), owner_,
+                   std::forward<Ts>(xs)...);
+  }
+  void report(caf::error err);
+  /// Shard thread: ends the companion with `reason` through its exit
+  /// handler, as a linked actor's exit would (closes the socket).
+  void terminate(caf::error reason);
+
+  // -- active mode and reading ------------------------------------------------
+  caf::result<void> set_count(int32_t n);
+  void set_mode(kind m);
+  bool wants_data() const;
+  void update_reading();
+  void arm_read();
+  void drain();
+  void fail_pending_recvs(const caf::error& err);
+  caf::result<udp_batch> recv(int64_t timeout_ms);
+
+  // -- sending ----------------------------------------------------------------
+  void enqueue(out_item item);
+  void flush();
+
+  caf::error setopt(const udp_option& opt);
+
+  caf::actor_system& sys_;
+  io_shard& shard_;
+  boost::asio::ip::udp::socket sock_;
+  caf::scoped_execution_unit unit_;
+  caf::strong_actor_ptr hdl_;
+  caf::actor owner_;
+  bool open_ = true;
+  bool admitted_ = false;
+
+  kind mode_;
+  int32_t count_ = 0;
+  // An async_wait or a posted drain is outstanding.
+  bool reading_ = false;
+  uint32_t read_packets_;
+  batch_pool* pool_;
+
+  std::deque<pending_recv> recvs_;
+  uint64_t next_recv_id_ = 0;
+
+  std::deque<out_item> sendq_;
+  uint32_t max_send_queue_;
+  bool flush_pending_ = false;
+  uint64_t dropped_unreported_ = 0;
+  std::vector<mmsghdr> out_msgs_;
+  std::vector<iovec> out_iov_;
+
+  udp_stats stats_;
+};
+
+} // namespace castor::net::detail

@@ -1,0 +1,119 @@
+#include "castor/net/udp_socket.hpp"
+
+#include <memory>
+
+#include "castor/net/errors.hpp"
+#include "udp_session.hpp"
+
+namespace castor::net {
+
+namespace {
+
+namespace asio = boost::asio;
+
+caf::error validate(const udp_options& o, const caf::actor& owner) {
+  if (!owner)
+    return make_error(errc::invalid_argument, "owner", "invalid actor");
+  if (o.read_packets < 1 || o.read_packets > 1024)
+    return make_error(errc::invalid_argument, "read_packets", o.read_packets);
+  if (o.max_datagram < 1 || o.max_datagram > 65536)
+    return make_error(errc::invalid_argument, "max_datagram", o.max_datagram);
+  if (o.max_send_queue < 1)
+    return make_error(errc::invalid_argument, "max_send_queue", 0);
+  if (o.active.mode == active_mode::kind::counted
+      && (o.active.count < 0
+          || o.active.count > detail::udp_session::max_active_count))
+    return make_error(errc::invalid_argument, "active", o.active.count);
+  return caf::none;
+}
+
+std::string to_text(const udp_endpoint& ep) {
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+// Everything that must happen before bind, then bind, then what may follow.
+// The order matters: SO_REUSE* and SO_BINDTODEVICE only influence bind if set
+// before it.
+caf::error configure(asio::ip::udp::socket& sock, const udp_options& o) {
+  boost::system::error_code ec;
+  sock.open(o.local.protocol(), ec);
+  if (ec)
+    return errno_error(errc::open_failed, "socket", ec.value());
+  auto fd = sock.native_handle();
+  if (o.reuse_address)
+    if (auto err = set_reuse_address(fd, true))
+      return err;
+  if (o.reuse_port)
+    if (auto err = set_reuse_port(fd, true))
+      return err;
+  if (!o.bind_device.empty())
+    if (auto err = bind_to_device(fd, o.bind_device))
+      return err;
+  if (o.recv_buffer > 0)
+    if (auto r = set_recv_buffer(fd, o.recv_buffer); !r)
+      return std::move(r.error());
+  if (o.send_buffer > 0)
+    if (auto r = set_send_buffer(fd, o.send_buffer); !r)
+      return std::move(r.error());
+  if (!o.multicast_interface.empty()) {
+    auto idx = resolve_interface(o.multicast_interface);
+    if (!idx)
+      return std::move(idx.error());
+    if (auto err = set_multicast_interface(fd, *idx))
+      return err;
+  }
+  if (o.multicast_ttl >= 0)
+    if (auto err = set_multicast_ttl(fd, o.multicast_ttl))
+      return err;
+  if (o.multicast_loop >= 0)
+    if (auto err = set_multicast_loop(fd, o.multicast_loop != 0))
+      return err;
+  if (o.tos >= 0)
+    if (auto err = set_tos(fd, o.tos))
+      return err;
+  sock.bind(o.local, ec);
+  if (ec)
+    return errno_error(errc::open_failed, "bind " + to_text(o.local),
+                       ec.value());
+  if (o.peer) {
+    sock.connect(*o.peer, ec);
+    if (ec)
+      return errno_error(errc::open_failed, "connect " + to_text(*o.peer),
+                         ec.value());
+  }
+  for (auto& m : o.memberships)
+    if (auto err = join_group(fd, m))
+      return err;
+  sock.non_blocking(true, ec);
+  if (ec)
+    return errno_error(errc::open_failed, "O_NONBLOCK", ec.value());
+  return caf::none;
+}
+
+} // namespace
+
+caf::expected<udp_socket> open_udp(caf::actor_system& sys, io_shard& shard,
+                                   const caf::actor& owner,
+                                   const udp_options& opts) {
+  if (auto err = validate(opts, owner))
+    return err;
+  asio::ip::udp::socket sock{shard.context()};
+  if (auto err = configure(sock, opts))
+    return err;
+  boost::system::error_code ec;
+  auto local = sock.local_endpoint(ec);
+  if (ec)
+    return errno_error(errc::open_failed, "getsockname", ec.value());
+  auto session = std::make_shared<detail::udp_session>(sys, shard,
+                                                       std::move(sock), opts);
+  caf::actor hdl;
+  // The companion is spawned only once the shard has accepted the socket:
+  // a companion that no shard would ever run could not be closed, and
+  // ~actor_system would wait for it forever.
+  if (auto err = shard.admit([&] { hdl = session->start(owner); },
+                             [session] { session->admitted(); }))
+    return err;
+  return udp_socket{std::move(hdl), local};
+}
+
+} // namespace castor::net
