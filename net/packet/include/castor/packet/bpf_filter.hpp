@@ -1,0 +1,80 @@
+#pragma once
+
+// Builds the classic BPF program that the kernel runs on every frame before
+// it reaches an ingress socket, so that the relay's CPU only ever sees
+// datagrams it has a rule for. It passes a frame only if:
+//   - it is not PACKET_OUTGOING: the relay's own transmissions on the same
+//     interface come back to AF_PACKET taps and would loop (read through the
+//     SKF_AD_PKTTYPE ancillary load). A socket bound to ETH_P_IP is not
+//     handed outgoing frames in the first place (only ETH_P_ALL taps are);
+//     the check costs two instructions and keeps the guarantee in the
+//     filter, whatever the binding;
+//   - it is IPv4 UDP (and, on SOCK_RAW, has ethertype 0x0800);
+//   - it is not a fragment (unless fragments are passed to be counted);
+//   - its destination (group, port) is ruled, and the source matches when
+//     the rule has one.
+// IP options are *not* refused here: the port is loaded at the real header
+// length, the frame passes, and the parser counts it as ip_options, so that
+// operators see it.
+//
+// The program is laid out as nested blocks (group, then port, then source)
+// where a mismatch skips the block; a block longer than a conditional
+// jump's 8-bit offset is skipped with an unconditional `ja` (32-bit), so
+// any number of ports per group works. Capacity is BPF_MAXINSNS (4096)
+// instructions: 5 per group with one any-source port, 3 per further port,
+// so about 800 groups, or far more ports within fewer groups.
+//
+// Replacing the program: attach_filter() on a socket that already has one
+// swaps it atomically in the kernel (RCU); no frame sees a half-built filter
+// and none is let through unfiltered in between.
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include <linux/filter.h>
+
+#include "castor/packet/frame_parser.hpp"
+
+namespace castor::packet {
+
+/// One ruled input, as the filter sees it. Addresses in network order.
+struct filter_match {
+  uint32_t group_be = 0;
+  uint16_t port = 0;                ///< host order
+  std::optional<uint32_t> source_be; ///< source-specific when set
+};
+
+enum class fragment_policy : uint8_t {
+  /// Dropped in the kernel, never seen (cheapest; not counted).
+  drop_in_kernel,
+  /// Fragments whose destination group is ruled reach the socket so that
+  /// the parser counts them as drop_reason::fragment. A non-first fragment
+  /// has no UDP header, so only the group (not the port) is checked.
+  count_in_user,
+};
+
+struct filter_options {
+  /// none for AF_PACKET SOCK_DGRAM, ethernet for SOCK_RAW.
+  link_layer layer = link_layer::none;
+  fragment_policy fragments = fragment_policy::drop_in_kernel;
+};
+
+using bpf_program = std::vector<sock_filter>;
+
+/// Builds the program for `matches` (order and duplicates do not matter; an
+/// any-source match covers source-specific ones for the same group and
+/// port). No matches gives a program that drops everything. Throws
+/// std::length_error beyond BPF_MAXINSNS instructions, and
+/// std::invalid_argument for a link layer other than none/ethernet.
+bpf_program build_filter(const std::vector<filter_match>& matches,
+                         const filter_options& options = {});
+
+/// SO_ATTACH_FILTER: installs or atomically replaces the socket's filter.
+/// Throws io_error.
+void attach_filter(int fd, const bpf_program& program);
+
+/// What the kernel returns for an accepted frame: keep all of it.
+inline constexpr uint32_t bpf_accept = 0xffffffffu;
+
+} // namespace castor::packet

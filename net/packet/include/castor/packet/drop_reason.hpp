@@ -1,0 +1,38 @@
+#pragma once
+
+// Why the ingress path refused a frame. The values are dense from 0 so that a
+// forwarder can keep one counter per reason in a plain array indexed by the
+// enum, with no map lookup per packet.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace castor::packet {
+
+enum class drop_reason : uint8_t {
+  truncated,     ///< shorter than its headers claim (or cut by the snap length)
+  not_ipv4,      ///< not an IPv4 packet (ethertype or IP version)
+  bad_header,    ///< IHL below 5 words
+  ip_options,    ///< IHL above 5: IP options are never relayed
+  bad_length,    ///< IP total or UDP length inconsistent with the frame
+  fragment,      ///< MF set or fragment offset != 0
+  not_udp,       ///< IP protocol other than UDP
+  bad_checksum,  ///< IPv4 header checksum wrong
+};
+
+/// Number of drop reasons: the size of a per-reason counter array.
+inline constexpr std::size_t drop_reason_count = 8;
+
+/// One counter per drop reason, indexed by `index(reason)`.
+using drop_counters = std::array<uint64_t, drop_reason_count>;
+
+constexpr std::size_t index(drop_reason r) noexcept {
+  return static_cast<std::size_t>(r);
+}
+
+/// The stable snake_case name used in stats output ("ip_options", ...).
+std::string_view to_string(drop_reason r) noexcept;
+
+} // namespace castor::packet

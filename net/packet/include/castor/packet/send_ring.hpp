@@ -1,0 +1,99 @@
+#pragma once
+
+// The egress queue of one output socket: a fixed ring of mmsghdr/iovec
+// slots with preallocated payload buffers, flushed with one sendmmsg per
+// contiguous run of slots.
+//
+// Payloads are *copied* into the slot buffers rather than pointed at the
+// receive ring. A copy of a datagram (<= 1472 bytes on a 1500 MTU) costs
+// tens of ns; pointing into the ring would tie the return of a whole
+// receive block to the slowest output's queue, and a blocked output would
+// then stall the input and every other output. Copying keeps the outputs
+// independent, which is the point of per-output queues.
+//
+// Semantics, all counted per output (an index the caller assigns, below
+// max_outputs):
+//   - enqueue on a full ring drops the datagram: queue_full;
+//   - a payload larger than a slot is dropped: too_big;
+//   - flush sends in order; EAGAIN stops it and leaves the rest queued
+//     (bounded by the ring), so the caller waits for writability;
+//   - any other error drops only the datagram that failed: send_error,
+//     and the flush goes on with the next one, so one unreachable
+//     destination does not hold up the others.
+// Nothing here allocates after construction or takes a lock; one thread
+// owns a ring.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+namespace castor::packet {
+
+struct output_counters {
+  uint64_t packets = 0;    ///< handed to the kernel
+  uint64_t bytes = 0;      ///< payload bytes of those
+  uint64_t queue_full = 0; ///< dropped: ring full
+  uint64_t too_big = 0;    ///< dropped: payload larger than a slot
+  uint64_t send_error = 0; ///< dropped: the kernel refused it
+  int last_error = 0;      ///< errno of the latest send_error
+};
+
+/// Sends `count` messages like sendmmsg(2): the number sent, or -1 with
+/// errno set. Production passes a wrapper of ::sendmmsg; tests pass fakes.
+using send_batch_fn = int (*)(void* context, mmsghdr* msgs, unsigned count);
+
+struct flush_result {
+  std::size_t sent = 0;    ///< datagrams the kernel took
+  std::size_t failed = 0;  ///< datagrams dropped on send errors
+  bool blocked = false;    ///< stopped at EAGAIN with datagrams still queued
+};
+
+class send_ring {
+public:
+  /// Allocates everything: `slots` slots of `slot_bytes` each, counters for
+  /// `max_outputs` outputs, and batches of at most `max_batch` messages per
+  /// send call.
+  send_ring(std::size_t slots, std::size_t slot_bytes,
+            std::size_t max_outputs, std::size_t max_batch = 256);
+
+  /// Queues a copy of the payload for `dest`. False if it was dropped (and
+  /// counted), or if `output` is out of range (not counted anywhere).
+  bool enqueue(uint32_t output, const sockaddr_in& dest, const uint8_t* data,
+               std::size_t size) noexcept;
+
+  /// Sends what is queued, in order, through `send`.
+  flush_result flush(send_batch_fn send, void* context) noexcept;
+
+  std::size_t queued() const noexcept { return count_; }
+  std::size_t capacity() const noexcept { return slots_; }
+  std::size_t slot_bytes() const noexcept { return slot_bytes_; }
+  std::size_t max_outputs() const noexcept { return counters_.size(); }
+
+  /// Counters of one output; `output` must be below max_outputs().
+  const output_counters& counters(uint32_t output) const noexcept {
+    return counters_[output];
+  }
+  /// Zeroes an output's counters, for reusing its index for a new output.
+  void reset_counters(uint32_t output) noexcept;
+
+private:
+  void release(std::size_t n) noexcept;
+
+  std::size_t slots_;
+  std::size_t slot_bytes_;
+  std::size_t max_batch_;
+  std::unique_ptr<uint8_t[]> buffers_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iovs_;
+  std::vector<sockaddr_in> dests_;
+  std::vector<uint32_t> owners_; ///< output index of each slot
+  std::vector<output_counters> counters_;
+  std::size_t head_ = 0;  ///< oldest queued slot
+  std::size_t count_ = 0; ///< queued slots
+};
+
+} // namespace castor::packet

@@ -1,0 +1,76 @@
+#pragma once
+
+// One output socket of the relay with its send queue. A forwarder keeps one
+// per (output interface, TTL, TOS): those are socket options, so outputs
+// that agree on them share a socket and a ring, and each output keeps its
+// own counters in the ring (see send_ring.hpp).
+//
+// Socket setup, and why:
+//   IP_MULTICAST_IF (ip_mreqn by ifindex)  multicast leaves by the ruled
+//                                          interface, not the routing table
+//   IP_UNICAST_IF                          the same for unicast outputs
+//   IP_MULTICAST_TTL                       the rule's TTL
+//   IP_MULTICAST_LOOP 0                    our output must not come back to
+//                                          this host's sockets (loops)
+//   IP_TOS                                 the rule's TOS
+//   SO_SNDBUFFORCE (fallback SO_SNDBUF)    a small default buffer is what
+//                                          made other relays' egress slow
+//   SOCK_NONBLOCK                          a full buffer is EAGAIN, never a
+//                                          stalled forwarder
+//
+// Not thread-safe: one owner uses it.
+
+#include <cstddef>
+#include <cstdint>
+
+#include <netinet/in.h>
+
+#include "castor/packet/send_ring.hpp"
+
+namespace castor::packet {
+
+struct egress_options {
+  unsigned ifindex = 0; ///< 0: leave interface choice to routing
+  uint8_t ttl = 1;
+  uint8_t tos = 0;
+  bool multicast_loop = false;
+  int send_buffer = 4 << 20;
+  std::size_t slots = 1024;
+  std::size_t slot_bytes = 2048;
+  std::size_t max_outputs = 64;
+  std::size_t max_batch = 256; ///< messages per sendmmsg call
+};
+
+class udp_egress {
+public:
+  /// Opens and configures the socket and allocates the ring. Throws
+  /// io_error naming the option that failed.
+  explicit udp_egress(const egress_options& options);
+  ~udp_egress();
+  udp_egress(const udp_egress&) = delete;
+  udp_egress& operator=(const udp_egress&) = delete;
+
+  /// For waiting on writability after a blocked flush.
+  int fd() const noexcept { return fd_; }
+
+  /// Copies the payload into the queue (see send_ring::enqueue).
+  bool enqueue(uint32_t output, const sockaddr_in& dest, const uint8_t* data,
+               std::size_t size) noexcept {
+    return ring_.enqueue(output, dest, data, size);
+  }
+
+  /// sendmmsg of everything queued, in batches; see send_ring::flush.
+  flush_result flush() noexcept;
+
+  const send_ring& ring() const noexcept { return ring_; }
+  send_ring& ring() noexcept { return ring_; }
+
+private:
+  int fd_ = -1;
+  send_ring ring_;
+};
+
+/// sockaddr_in for an address in network order and a port in host order.
+sockaddr_in make_destination(uint32_t address_be, uint16_t port) noexcept;
+
+} // namespace castor::packet

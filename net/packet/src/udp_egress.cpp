@@ -1,0 +1,83 @@
+#include "castor/packet/udp_egress.hpp"
+
+#include <cerrno>
+#include <string>
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "castor/packet/error.hpp"
+
+namespace castor::packet {
+
+namespace {
+
+int send_batch(void* context, mmsghdr* msgs, unsigned count) {
+  const int fd = *static_cast<const int*>(context);
+  return ::sendmmsg(fd, msgs, count, MSG_DONTWAIT);
+}
+
+void set_option(int fd, int level, int name, const void* value,
+                socklen_t size, const char* what) {
+  if (::setsockopt(fd, level, name, value, size) != 0)
+    throw io_error(std::string("UDP egress: ") + what, errno);
+}
+
+} // namespace
+
+sockaddr_in make_destination(uint32_t address_be, uint16_t port) noexcept {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = address_be;
+  a.sin_port = htons(port);
+  return a;
+}
+
+udp_egress::udp_egress(const egress_options& o)
+  : ring_(o.slots, o.slot_bytes, o.max_outputs, o.max_batch) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                          0);
+  if (fd < 0)
+    throw io_error("UDP egress: socket", errno);
+  try {
+    if (o.ifindex != 0) {
+      ip_mreqn m{};
+      m.imr_ifindex = static_cast<int>(o.ifindex);
+      set_option(fd, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m,
+                 "IP_MULTICAST_IF");
+      // IP_UNICAST_IF takes the index in network byte order.
+      const uint32_t index_be = htonl(o.ifindex);
+      set_option(fd, IPPROTO_IP, IP_UNICAST_IF, &index_be, sizeof index_be,
+                 "IP_UNICAST_IF");
+    }
+    const int ttl = o.ttl;
+    set_option(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl,
+               "IP_MULTICAST_TTL");
+    const int loop = o.multicast_loop ? 1 : 0;
+    set_option(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop,
+               "IP_MULTICAST_LOOP");
+    const int tos = o.tos;
+    set_option(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos, "IP_TOS");
+    const int size = o.send_buffer;
+    // FORCE passes net.core.wmem_max, which a namespace cannot raise; it
+    // needs CAP_NET_ADMIN, so fall back to the capped plain option.
+    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
+      set_option(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size, "SO_SNDBUF");
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  fd_ = fd;
+}
+
+udp_egress::~udp_egress() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+flush_result udp_egress::flush() noexcept {
+  return ring_.flush(&send_batch, &fd_);
+}
+
+} // namespace castor::packet
