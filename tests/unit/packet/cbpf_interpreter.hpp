@@ -1,0 +1,20 @@
+#pragma once
+
+// A classic BPF interpreter for the tests: runs a program on a byte buffer
+// the way the kernel's sk_filter does for a socket filter, so that the
+// builder's programs can be checked instruction by instruction without
+// root or traffic. Out-of-bounds packet loads return 0 (drop), as in the
+// kernel. Of the ancillary loads only SKF_AD_PKTTYPE is supported; any
+// other, and any malformed instruction, throws std::logic_error.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "castor/packet/bpf_filter.hpp"
+
+namespace castor::packet::test {
+
+uint32_t run_cbpf(const bpf_program& program, const uint8_t* packet,
+                  std::size_t size, uint32_t pkttype);
+
+} // namespace castor::packet::test

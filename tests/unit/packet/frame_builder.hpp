@@ -1,0 +1,42 @@
+#pragma once
+
+// Builds IPv4/UDP frames byte by byte for the parser and filter tests, with
+// knobs for every field the parser judges. Deliberately independent of the
+// parser's code so that the two cannot share a mistake.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "castor/packet/frame_parser.hpp"
+
+namespace castor::packet::test {
+
+/// Dotted quad to network order, for readable tests.
+uint32_t addr(const char* dotted);
+
+struct frame_spec {
+  link_layer layer = link_layer::none;
+  uint16_t ethertype = 0x0800;
+  uint8_t version = 4;
+  std::size_t option_bytes = 0; ///< multiple of 4; sets IHL
+  uint8_t tos = 0;
+  uint8_t ttl = 1;
+  uint8_t protocol = 17;
+  uint16_t flags_fragment = 0x4000; ///< DF, offset 0
+  uint32_t src_be = addr("10.0.0.1");
+  uint32_t dst_be = addr("239.1.1.1");
+  uint16_t src_port = 40000;
+  uint16_t dst_port = 5001;
+  std::vector<uint8_t> payload = std::vector<uint8_t>(32, 0xab);
+};
+
+std::vector<uint8_t> build_frame(const frame_spec& spec);
+
+/// Recomputes the IPv4 header checksum after a test edited the header.
+void fix_ip_checksum(std::vector<uint8_t>& frame, link_layer layer);
+
+/// Big-endian 16-bit store, for editing length fields.
+void put16(std::vector<uint8_t>& frame, std::size_t at, uint16_t value);
+
+} // namespace castor::packet::test

@@ -1,0 +1,201 @@
+// The egress ring through a fake sendmmsg: batching, order, copying,
+// queue_full/too_big accounting, EAGAIN leaving datagrams queued, and a
+// failing datagram dropped alone.
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include "castor/packet/send_ring.hpp"
+#include "castor/packet/udp_egress.hpp"
+
+using namespace castor::packet;
+
+namespace {
+
+// Records what it "sends"; can be told to accept only so many messages,
+// then report EAGAIN, or to fail every message to one port.
+struct fake_kernel {
+  std::vector<unsigned> calls;        // batch size of each call
+  std::vector<std::string> payloads;  // in send order
+  std::vector<uint16_t> ports;
+  std::size_t budget = SIZE_MAX;      // messages before EAGAIN
+  uint16_t refused_port = 0;          // 0: none
+  int refused_errno = EHOSTUNREACH;
+  std::size_t short_after = 0;        // return a short count (no error)
+
+  static int send(void* ctx, mmsghdr* msgs, unsigned count) {
+    auto& k = *static_cast<fake_kernel*>(ctx);
+    k.calls.push_back(count);
+    unsigned done = 0;
+    for (; done < count; ++done) {
+      if (k.budget == 0)
+        break;
+      auto* dest = static_cast<sockaddr_in*>(msgs[done].msg_hdr.msg_name);
+      if (ntohs(dest->sin_port) == k.refused_port)
+        break;
+      if (k.short_after && done == k.short_after)
+        break;
+      const auto& iov = msgs[done].msg_hdr.msg_iov[0];
+      k.payloads.emplace_back(static_cast<const char*>(iov.iov_base),
+                              iov.iov_len);
+      k.ports.push_back(ntohs(dest->sin_port));
+      msgs[done].msg_len = static_cast<unsigned>(iov.iov_len);
+      --k.budget;
+    }
+    if (done > 0)
+      return static_cast<int>(done);
+    if (k.budget == 0) {
+      errno = EAGAIN;
+      return -1;
+    }
+    errno = k.refused_errno;
+    return -1;
+  }
+};
+
+bool put(send_ring& r, uint32_t output, uint16_t port, const std::string& s) {
+  auto dest = make_destination(htonl(0xef020202), port);
+  return r.enqueue(output, dest, reinterpret_cast<const uint8_t*>(s.data()),
+                   s.size());
+}
+
+} // namespace
+
+TEST(send_ring, flush_sends_in_order_in_bounded_batches) {
+  send_ring r(16, 64, 2, /*max_batch=*/4);
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(put(r, i % 2, 6000, "p" + std::to_string(i)));
+  EXPECT_EQ(r.queued(), 10u);
+  fake_kernel k;
+  auto res = r.flush(&fake_kernel::send, &k);
+  EXPECT_EQ(res.sent, 10u);
+  EXPECT_EQ(res.failed, 0u);
+  EXPECT_FALSE(res.blocked);
+  EXPECT_EQ(k.calls, (std::vector<unsigned>{4, 4, 2}));
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(k.payloads[i], "p" + std::to_string(i));
+  EXPECT_EQ(r.queued(), 0u);
+  EXPECT_EQ(r.counters(0).packets, 5u);
+  EXPECT_EQ(r.counters(1).packets, 5u);
+  EXPECT_EQ(r.counters(0).bytes, 10u); // "p0" "p2" ... two bytes each
+}
+
+TEST(send_ring, payload_is_copied_at_enqueue) {
+  send_ring r(4, 64, 1);
+  std::string s = "original";
+  ASSERT_TRUE(put(r, 0, 6000, s));
+  s.assign("CHANGED!");
+  fake_kernel k;
+  r.flush(&fake_kernel::send, &k);
+  ASSERT_EQ(k.payloads.size(), 1u);
+  EXPECT_EQ(k.payloads[0], "original");
+}
+
+TEST(send_ring, full_ring_drops_and_counts_queue_full_per_output) {
+  send_ring r(4, 64, 3);
+  EXPECT_TRUE(put(r, 0, 6000, "a"));
+  EXPECT_TRUE(put(r, 0, 6000, "b"));
+  EXPECT_TRUE(put(r, 1, 6001, "c"));
+  EXPECT_TRUE(put(r, 2, 6002, "d"));
+  EXPECT_FALSE(put(r, 1, 6001, "e"));
+  EXPECT_FALSE(put(r, 1, 6001, "f"));
+  EXPECT_FALSE(put(r, 2, 6002, "g"));
+  EXPECT_EQ(r.counters(0).queue_full, 0u);
+  EXPECT_EQ(r.counters(1).queue_full, 2u);
+  EXPECT_EQ(r.counters(2).queue_full, 1u);
+  EXPECT_EQ(r.queued(), 4u);
+  fake_kernel k;
+  EXPECT_EQ(r.flush(&fake_kernel::send, &k).sent, 4u);
+  EXPECT_EQ(k.payloads, (std::vector<std::string>{"a", "b", "c", "d"}));
+  EXPECT_TRUE(put(r, 1, 6001, "h")); // room again
+}
+
+TEST(send_ring, oversize_payload_and_bad_output_are_refused) {
+  send_ring r(4, 8, 2);
+  EXPECT_TRUE(put(r, 0, 6000, std::string(8, 'x')));
+  EXPECT_FALSE(put(r, 0, 6000, std::string(9, 'x')));
+  EXPECT_EQ(r.counters(0).too_big, 1u);
+  EXPECT_FALSE(put(r, 2, 6000, "x")); // no such output
+  EXPECT_EQ(r.queued(), 1u);
+  EXPECT_EQ(r.counters(0).queue_full + r.counters(1).queue_full, 0u);
+}
+
+TEST(send_ring, eagain_leaves_the_rest_queued_in_order) {
+  send_ring r(8, 64, 1);
+  for (int i = 0; i < 6; ++i)
+    ASSERT_TRUE(put(r, 0, 6000, std::to_string(i)));
+  fake_kernel k;
+  k.budget = 2;
+  auto res = r.flush(&fake_kernel::send, &k);
+  EXPECT_EQ(res.sent, 2u);
+  EXPECT_TRUE(res.blocked);
+  EXPECT_EQ(r.queued(), 4u);
+  EXPECT_EQ(r.counters(0).send_error, 0u); // EAGAIN is not an error
+  k.budget = SIZE_MAX;
+  res = r.flush(&fake_kernel::send, &k);
+  EXPECT_EQ(res.sent, 4u);
+  EXPECT_FALSE(res.blocked);
+  EXPECT_EQ(k.payloads,
+            (std::vector<std::string>{"0", "1", "2", "3", "4", "5"}));
+}
+
+TEST(send_ring, a_refused_datagram_is_dropped_alone) {
+  // Output 1 (port 7000) is unreachable; outputs 0 and 2 must not suffer.
+  send_ring r(16, 64, 3);
+  for (int i = 0; i < 3; ++i) {
+    put(r, 0, 6000, "a" + std::to_string(i));
+    put(r, 1, 7000, "b" + std::to_string(i));
+    put(r, 2, 8000, "c" + std::to_string(i));
+  }
+  fake_kernel k;
+  k.refused_port = 7000;
+  auto res = r.flush(&fake_kernel::send, &k);
+  EXPECT_EQ(res.sent, 6u);
+  EXPECT_EQ(res.failed, 3u);
+  EXPECT_FALSE(res.blocked);
+  EXPECT_EQ(r.queued(), 0u);
+  EXPECT_EQ(r.counters(1).send_error, 3u);
+  EXPECT_EQ(r.counters(1).last_error, EHOSTUNREACH);
+  EXPECT_EQ(r.counters(1).packets, 0u);
+  EXPECT_EQ(r.counters(0).packets, 3u);
+  EXPECT_EQ(r.counters(2).packets, 3u);
+  EXPECT_EQ(k.payloads, (std::vector<std::string>{"a0", "c0", "a1", "c1",
+                                                  "a2", "c2"}));
+}
+
+TEST(send_ring, short_counts_and_wraparound_keep_order) {
+  send_ring r(8, 64, 1);
+  fake_kernel k;
+  for (int i = 0; i < 6; ++i)
+    put(r, 0, 6000, std::to_string(i));
+  r.flush(&fake_kernel::send, &k);
+  // Head is now at slot 6: the next six wrap around the end of the ring,
+  // so the flush needs two contiguous runs (2 then 4).
+  k.calls.clear();
+  for (int i = 6; i < 12; ++i)
+    put(r, 0, 6000, std::to_string(i));
+  k.short_after = 1; // the kernel takes one message per call
+  auto res = r.flush(&fake_kernel::send, &k);
+  EXPECT_EQ(res.sent, 6u);
+  EXPECT_EQ(k.calls, (std::vector<unsigned>{2, 1, 4, 3, 2, 1}));
+  std::vector<std::string> want;
+  for (int i = 0; i < 12; ++i)
+    want.push_back(std::to_string(i));
+  EXPECT_EQ(k.payloads, want);
+}
+
+TEST(send_ring, reset_counters_zeroes_one_output) {
+  send_ring r(1, 8, 2);
+  put(r, 0, 1, "x");
+  put(r, 0, 1, "y");
+  put(r, 1, 1, "z");
+  EXPECT_EQ(r.counters(0).queue_full, 1u);
+  r.reset_counters(0);
+  EXPECT_EQ(r.counters(0).queue_full, 0u);
+  EXPECT_EQ(r.counters(1).queue_full, 1u);
+}
