@@ -1,0 +1,231 @@
+// bench_packet: the two halves of castor::packet's benchmark, run by
+// run.sh in two network namespaces joined by a veth pair.
+//
+//   bench_packet send --if IF --group G --port P --seconds S
+//                     [--batch B] [--size BYTES] [--rate PPS (0 = max)]
+//       Sends through udp_egress (sendmmsg, B messages per call) for S
+//       seconds, at full speed or paced in 100 µs rounds. Each payload
+//       carries a sequence number and a CLOCK_MONOTONIC send time (the
+//       namespaces share the clock). Prints one "key=value" line.
+//   bench_packet recv --if IF --group G --port P --seconds S
+//                     [--mode ring|recvmmsg]
+//       Receives through ingress_socket into a no-op callback (it only
+//       reads the header) for S seconds. Prints one "key=value" line with
+//       the rate, kernel drops, loss by sequence, CPU per packet and the
+//       one-way latency percentiles.
+//
+// Both are bounded by --seconds; nothing runs longer than S + 1 s.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "castor/packet/bpf_filter.hpp"
+#include "castor/packet/ingress_socket.hpp"
+#include "castor/packet/udp_egress.hpp"
+
+using namespace castor::packet;
+
+namespace {
+
+struct stamp {
+  uint64_t seq;
+  uint64_t sent_ns;
+};
+
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull
+         + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
+         + static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec)
+             / 1e6;
+}
+
+struct args {
+  std::map<std::string, std::string> kv;
+  std::string get(const std::string& k, const std::string& d = "") const {
+    auto i = kv.find(k);
+    return i == kv.end() ? d : i->second;
+  }
+  double num(const std::string& k, double d) const {
+    auto i = kv.find(k);
+    return i == kv.end() ? d : std::stod(i->second);
+  }
+};
+
+uint32_t parse_addr(const std::string& s) {
+  in_addr a{};
+  if (inet_pton(AF_INET, s.c_str(), &a) != 1)
+    throw std::runtime_error("bad address " + s);
+  return a.s_addr;
+}
+
+unsigned ifindex(const std::string& name) {
+  const unsigned i = if_nametoindex(name.c_str());
+  if (i == 0)
+    throw std::runtime_error("no interface " + name);
+  return i;
+}
+
+int run_send(const args& a) {
+  const auto batch = static_cast<std::size_t>(a.num("batch", 64));
+  const auto size = std::max<std::size_t>(
+    sizeof(stamp), static_cast<std::size_t>(a.num("size", 64)));
+  const double seconds = a.num("seconds", 2);
+  const double rate = a.num("rate", 0);
+  egress_options o;
+  o.ifindex = ifindex(a.get("if"));
+  o.ttl = 1;
+  o.slots = std::max<std::size_t>(batch, 1024);
+  o.max_batch = batch;
+  udp_egress out(o);
+  const auto dest = make_destination(
+    parse_addr(a.get("group")), static_cast<uint16_t>(a.num("port", 0)));
+  std::vector<uint8_t> payload(size, 0x42);
+  uint64_t seq = 0, sent = 0, blocked = 0;
+  const double cpu0 = cpu_seconds();
+  const uint64_t start = now_ns();
+  const uint64_t end = start + static_cast<uint64_t>(seconds * 1e9);
+  for (uint64_t t = start; t < end; t = now_ns()) {
+    std::size_t n = batch;
+    if (rate > 0) {
+      const auto due = static_cast<uint64_t>(
+        static_cast<double>(t - start) / 1e9 * rate);
+      n = due > seq ? static_cast<std::size_t>(due - seq) : 0;
+      if (n == 0) {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+        continue;
+      }
+    }
+    while (n > 0) {
+      const std::size_t round = std::min(n, batch);
+      for (std::size_t i = 0; i < round; ++i) {
+        stamp s{seq++, now_ns()};
+        std::memcpy(payload.data(), &s, sizeof s);
+        if (!out.enqueue(0, dest, payload.data(), payload.size()))
+          --seq; // ring full after EAGAIN: retry this seq later
+      }
+      auto r = out.flush();
+      sent += r.sent;
+      if (r.blocked) {
+        ++blocked;
+        pollfd p{out.fd(), POLLOUT, 0};
+        ::poll(&p, 1, 10);
+      }
+      n -= round;
+    }
+  }
+  sent += out.flush().sent;
+  const double elapsed = static_cast<double>(now_ns() - start) / 1e9;
+  const double cpu = cpu_seconds() - cpu0;
+  std::printf("send batch=%zu size=%zu sent=%lu pps=%.0f blocked=%lu "
+              "send_error=%lu cpu_us_per_pkt=%.3f\n",
+              batch, size, (unsigned long)sent,
+              static_cast<double>(sent) / elapsed, (unsigned long)blocked,
+              (unsigned long)out.ring().counters(0).send_error,
+              sent ? cpu * 1e6 / static_cast<double>(sent) : 0.0);
+  return 0;
+}
+
+int run_recv(const args& a) {
+  const double seconds = a.num("seconds", 2);
+  ingress_options o;
+  o.ifindex = ifindex(a.get("if"));
+  o.mode = a.get("mode", "ring") == "ring" ? receive_mode::ring
+                                           : receive_mode::recvmmsg;
+  o.filter = build_filter({{parse_addr(a.get("group")),
+                            static_cast<uint16_t>(a.num("port", 0)),
+                            std::nullopt}});
+  ingress_socket in(o);
+  std::printf("READY\n");
+  std::fflush(stdout);
+  std::vector<uint32_t> latency_us;
+  latency_us.reserve(1 << 22); // no allocation while receiving
+  uint64_t got = 0, max_seq = 0, first_ns = 0, last_ns = 0;
+  double cpu0 = 0;
+  const uint64_t end = now_ns() + static_cast<uint64_t>(seconds * 1e9);
+  pollfd p{in.fd(), POLLIN, 0};
+  while (now_ns() < end) {
+    if (::poll(&p, 1, 10) <= 0)
+      continue;
+    in.drain(
+      [&](const udp_datagram& d) {
+        if (d.payload_size < sizeof(stamp))
+          return;
+        stamp s;
+        std::memcpy(&s, d.payload, sizeof s);
+        const uint64_t t = now_ns();
+        if (got == 0) {
+          first_ns = t;
+          cpu0 = cpu_seconds();
+        }
+        last_ns = t;
+        ++got;
+        max_seq = std::max(max_seq, s.seq);
+        if (latency_us.size() < latency_us.capacity() && t > s.sent_ns)
+          latency_us.push_back(static_cast<uint32_t>((t - s.sent_ns) / 1000));
+      },
+      4096);
+  }
+  const double cpu = cpu_seconds() - cpu0;
+  in.update_kernel_stats();
+  std::sort(latency_us.begin(), latency_us.end());
+  auto pct = [&](double q) -> unsigned {
+    if (latency_us.empty())
+      return 0;
+    return latency_us[static_cast<std::size_t>(
+      q * static_cast<double>(latency_us.size() - 1))];
+  };
+  const double span = static_cast<double>(last_ns - first_ns) / 1e9;
+  const uint64_t expected = got ? max_seq + 1 : 0;
+  std::printf("recv mode=%s got=%lu pps=%.0f lost=%lu kernel_drops=%lu "
+              "cpu_us_per_pkt=%.3f p50_us=%u p99_us=%u\n",
+              a.get("mode", "ring").c_str(), (unsigned long)got,
+              span > 0 ? static_cast<double>(got) / span : 0.0,
+              (unsigned long)(expected > got ? expected - got : 0),
+              (unsigned long)in.counters().kernel_drops,
+              got ? cpu * 1e6 / static_cast<double>(got) : 0.0, pct(0.5),
+              pct(0.99));
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || argc % 2 != 0) {
+    std::fprintf(stderr, "usage: bench_packet send|recv --key value...\n");
+    return 2;
+  }
+  args a;
+  for (int i = 2; i + 1 < argc; i += 2)
+    a.kv[std::string(argv[i]).substr(2)] = argv[i + 1];
+  try {
+    if (std::string(argv[1]) == "send")
+      return run_send(a);
+    if (std::string(argv[1]) == "recv")
+      return run_recv(a);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_packet: %s\n", e.what());
+    return 1;
+  }
+  return 2;
+}
