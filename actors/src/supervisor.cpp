@@ -13,6 +13,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 #include <spdlog/spdlog.h>
 
@@ -63,6 +64,9 @@ struct child_record {
   // A child that dies before answering its ready request makes CAF bounce
   // the request with request_receiver_down; the real reason comes with the
   // exit message, in either order. These fields pair the two.
+  // Ended, with its down message already read but its handling deferred
+  // behind a running job; a stop of it must not wait for another one.
+  bool exited = false;
   bool died_while_starting = false;
   caf::error death_reason;
   start_done_fn waiting_for_reason;
@@ -91,8 +95,22 @@ public:
     return "castor.supervisor";
   }
 
+  // Children are monitored, not linked (see start_one), so a supervisor that
+  // ends without its orderly stop (killed, or an exception) takes whatever
+  // still runs down with it here, with its own exit reason.
+  void on_exit() override {
+    // anon_send_exit: this also runs from on_destroy when the last handle
+    // to an idle supervisor goes away, when we can no longer be a sender.
+    caf::error reason = fail_state();
+    if (!reason)
+      reason = caf::exit_reason::kill;
+    for (auto& rec : children_)
+      if (rec.handle)
+        caf::anon_send(rec.handle, caf::exit_msg{caf::actor_addr{}, reason});
+  }
+
   caf::behavior make_behavior() override {
-    set_exit_handler([this](caf::exit_msg& msg) { on_exit(msg); });
+    set_exit_handler([this](caf::exit_msg& msg) { on_exit_msg(msg); });
     set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
     // Start on a message to ourselves rather than right here: requests sent
     // right after spawn (ready, from whoever started us) are then read
@@ -304,19 +322,10 @@ private:
     return keys;
   }
 
-  // Forgets a child's current process. We unlink first so that no exit
-  // message can arrive from it later; one that is already queued is
-  // recognised through the retired list and ignored.
+  // Forgets a child's current process; a down message that still comes
+  // from it finds no record and is ignored.
   void retire(child_record& rec) {
-    if (rec.handle) {
-      unlink_from(rec.handle);
-      retired_[retired_next_++ % retired_.size()] = rec.handle.address();
-      rec.handle = nullptr;
-    }
-  }
-
-  bool is_retired(const caf::actor_addr& addr) const {
-    return std::find(retired_.begin(), retired_.end(), addr) != retired_.end();
+    rec.handle = nullptr;
   }
 
   // -- starting ----------------------------------------------------------------
@@ -350,8 +359,14 @@ private:
       return;
     }
     auto child = std::move(*res);
-    link_to(child);
+    // Monitor, not link: CAF makes an exit message with reason kill fatal
+    // even to an actor that traps exits, so a linked child that was killed
+    // (by an operator, say) would take its supervisor with it. OTP turns
+    // kill into a trappable `killed` for linked processes; a monitor gives
+    // us the same. The reverse direction is on_exit().
+    monitor(child);
     rec->handle = child;
+    rec->exited = false;
     rec->started_at = clock().now();
     if (!rec->spec.await_ready) {
       rec->state = child_state::running;
@@ -438,16 +453,15 @@ private:
       done();
       return;
     }
-    if (!rec->handle) {
+    if (!rec->handle || rec->exited) {
+      rec->handle = nullptr;
+      rec->exited = false;
       rec->state = child_state::stopped;
       done();
       return;
     }
     auto child = rec->handle;
-    unlink_from(child);
-    retired_[retired_next_++ % retired_.size()] = child.address();
     rec->state = child_state::stopping;
-    monitor(child);
     auto generation = ++stop_generation_;
     stops_.emplace(child.address(),
                    pending_stop{key, generation, child, std::move(done)});
@@ -478,10 +492,14 @@ private:
     }
   }
 
+  // Every child is monitored from its start, so this is where children end:
+  // stops we asked for, crashes and normal exits alike.
   void on_down(caf::down_msg& msg) {
     auto i = stops_.find(msg.source);
-    if (i == stops_.end())
+    if (i == stops_.end()) {
+      child_ended(msg.source, msg.reason);
       return;
+    }
     auto stop = std::move(i->second);
     stops_.erase(i);
     if (auto* rec = find(stop.key)) {
@@ -559,30 +577,35 @@ private:
 
   // -- exits -------------------------------------------------------------------
 
-  void on_exit(caf::exit_msg& msg) {
-    auto* rec = find_by_addr(msg.source);
-    if (rec == nullptr) {
-      if (is_retired(msg.source) || is_normal_exit(msg.reason))
-        return;
-      // Our parent (or an operator) asks us to stop.
-      shutdown(std::move(msg.reason));
+  // Children are monitored, so an exit message comes from our parent, an
+  // operator, or a child that linked itself to us (its down message is what
+  // counts then).
+  void on_exit_msg(caf::exit_msg& msg) {
+    if (find_by_addr(msg.source) != nullptr || is_normal_exit(msg.reason))
       return;
-    }
+    shutdown(std::move(msg.reason));
+  }
+
+  void child_ended(const caf::actor_addr& addr, const caf::error& reason) {
+    auto* rec = find_by_addr(addr);
+    if (rec == nullptr)
+      return; // a process we already forgot
     if (rec->state == child_state::starting) {
       if (rec->waiting_for_reason) {
         auto done = std::move(rec->waiting_for_reason);
         start_aborted(*rec);
-        done(msg.reason);
+        done(reason);
       } else {
         rec->died_while_starting = true;
-        rec->death_reason = msg.reason;
+        rec->death_reason = reason;
       }
       return;
     }
     if (rec->state != child_state::running)
-      return; // a stop in flight finishes this child's story
+      return;
+    rec->exited = true;
     auto key = rec->key;
-    run_or_defer([this, key, addr{msg.source}, reason{msg.reason}] {
+    run_or_defer([this, key, addr, reason] {
       handle_child_exit(key, addr, reason);
     });
   }
@@ -594,6 +617,7 @@ private:
         || rec->handle.address() != addr || rec->state != child_state::running)
       return; // stale: the child was stopped or replaced meanwhile
     rec->handle = nullptr;
+    rec->exited = false;
     rec->state = child_state::stopped;
     auto restart = rec->spec.restart;
     bool wants_restart = restart == restart_type::permanent
@@ -996,8 +1020,6 @@ private:
   uint64_t stop_generation_ = 0;
   uint64_t restart_token_ = 0;
   std::unordered_map<uint64_t, std::vector<uint64_t>> pending_restarts_;
-  std::array<caf::actor_addr, 32> retired_;
-  size_t retired_next_ = 0;
 };
 
 } // namespace

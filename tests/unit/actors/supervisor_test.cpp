@@ -603,6 +603,47 @@ CAF_TEST(exits from non-children stop the supervisor unless normal) {
                            "down sup runtime_error"}));
 }
 
+CAF_TEST(a child killed from outside is restarted and the supervisor lives) {
+  auto sup = supervise(flags_for(strategy::one_for_one), abc(log));
+  watch(sup, "sup");
+  log->take();
+  self->send_exit(child(sup, "b"), caf::exit_reason::kill);
+  sched.run();
+  CAF_CHECK_EQUAL(log->take(), (strings{"stop b kill", "start b"}));
+  CAF_CHECK_EQUAL(state_of(sup, "b"), "running");
+}
+
+CAF_TEST(children die with a supervisor that is killed) {
+  auto sup = supervise(flags_for(strategy::one_for_one), abc(log));
+  log->take();
+  self->send_exit(sup, caf::exit_reason::kill);
+  sched.run();
+  auto stops = log->take();
+  std::sort(stops.begin(), stops.end());
+  CAF_CHECK_EQUAL(stops, (strings{"stop a kill", "stop b kill", "stop c kill"}));
+}
+
+CAF_TEST(a crash deferred behind a running job does not hang a later stop) {
+  auto slow = logged(log, "slow", restart_type::permanent, true);
+  slow.shutdown = shutdown_spec::after(1s);
+  auto sup = supervise(flags_for(strategy::one_for_one, 5),
+                       {logged(log, "a"), slow});
+  watch(sup, "sup");
+  log->take();
+  // terminate_child(slow) keeps the supervisor busy until the timeout; "a"
+  // crashes meanwhile, and its handling waits behind the job.
+  self->send(sup, terminate_child_atom::value, std::string{"slow"});
+  sched.run();
+  tell(sup, "a", crash_atom::value);
+  CAF_CHECK_EQUAL(log->take(), (strings{"stop a runtime_error"}));
+  self->send_exit(sup, caf::exit_reason::user_shutdown);
+  sched.run();
+  advance_time(1s);
+  sched.run();
+  CAF_CHECK_EQUAL(log->take(), (strings{"stop slow kill",
+                                        "down sup user_shutdown"}));
+}
+
 // -- introspection -------------------------------------------------------------
 
 CAF_TEST(the tree dump shows nested supervisors with states and restarts) {
