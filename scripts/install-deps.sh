@@ -10,6 +10,8 @@ packages=(
   # runtime libraries
   libcaf-dev libboost-dev libspdlog-dev libfmt-dev
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libsystemd-dev
+  # unit tests of the CAF-free packet layer
+  libgtest-dev
   # tests, demo and benchmarks: namespaces, capabilities, baselines
   iproute2 procps libcap2-bin util-linux smcroute socat
   # sanitizers and fuzzing (clang + compiler-rt)

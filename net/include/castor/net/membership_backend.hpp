@@ -1,0 +1,74 @@
+#pragma once
+
+// The seam between the group manager and the kernel. Production uses
+// kernel_backend(): real helper sockets, setsockopt joins, rtnetlink. Unit
+// tests substitute a fake to drive interface changes and kernel refusals
+// deterministically. Nothing else should implement it.
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ip/address_v4.hpp>
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+namespace castor::net {
+
+struct interface_status {
+  unsigned index = 0;
+  bool up = false;
+  bool multicast = false;
+};
+
+/// Stops watching when destroyed.
+class link_watch {
+public:
+  virtual ~link_watch() = default;
+};
+
+class membership_backend {
+public:
+  using address = boost::asio::ip::address_v4;
+
+  virtual ~membership_backend() = default;
+
+  /// The interface's index and flags, or nullopt if it does not exist.
+  virtual std::optional<interface_status>
+  find_interface(const std::string& name) = 0;
+
+  /// The name of interface `index`, or nullopt.
+  virtual std::optional<std::string> interface_name(unsigned index) = 0;
+
+  /// Opens a helper socket that holds memberships and receives nothing.
+  virtual caf::expected<int> open_socket() = 0;
+
+  /// Closes a helper socket; the kernel drops its memberships.
+  virtual void close_socket(int socket) = 0;
+
+  /// Joins (source unspecified: any-source) on `socket` at `ifindex`.
+  virtual caf::error join(int socket, unsigned ifindex, address group,
+                          address source) = 0;
+
+  virtual caf::error leave(int socket, unsigned ifindex, address group,
+                           address source) = 0;
+
+  /// Groups one socket may join (net.ipv4.igmp_max_memberships).
+  virtual size_t max_groups_per_socket() = 0;
+
+  /// Sources per group and socket (net.ipv4.igmp_max_msf).
+  virtual size_t max_sources_per_group() = 0;
+
+  /// Calls `on_change(interface name)` whenever a link appears, disappears
+  /// or changes flags, from any thread, until the result is destroyed.
+  virtual std::unique_ptr<link_watch>
+  watch_links(std::function<void(const std::string&)> on_change) = 0;
+};
+
+/// The real thing: UDP helper sockets, MCAST_JOIN_(SOURCE_)GROUP, limits read
+/// from /proc/sys/net/ipv4, and an rtnetlink (RTMGRP_LINK) watcher thread.
+std::unique_ptr<membership_backend> kernel_backend();
+
+} // namespace castor::net

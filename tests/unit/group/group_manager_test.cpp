@@ -1,0 +1,436 @@
+// The group manager's bookkeeping against a fake kernel: reference counts,
+// holder death, sharding under the per-socket limits, interfaces that come
+// and go, restarts, and every error answer.
+
+#define CAF_SUITE group_manager
+#define FAIL CAF_FAIL
+#include <caf/test/dsl.hpp>
+
+#include <map>
+#include <set>
+
+#include "castor/actors/supervisor.hpp"
+#include "castor/net/group_manager.hpp"
+
+using namespace castor;
+using namespace castor::net;
+using address = boost::asio::ip::address_v4;
+
+namespace {
+
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
+
+// A kernel stand-in: interfaces with flags, sockets with their joins, the
+// real limits' semantics (too many groups per socket -> ENOBUFS), and
+// injectable refusals.
+class fake_backend : public membership_backend {
+public:
+  struct join_entry {
+    unsigned ifindex;
+    uint32_t group;
+    uint32_t source;
+    bool operator<(const join_entry& o) const {
+      return std::tie(ifindex, group, source)
+             < std::tie(o.ifindex, o.group, o.source);
+    }
+  };
+
+  std::map<std::string, interface_status> interfaces;
+  std::map<int, std::set<join_entry>> sockets;
+  std::set<uint32_t> refuse_groups;
+  size_t max_groups = 20;
+  size_t max_sources = 10;
+  int next_fd = 100;
+  size_t joins = 0;
+  size_t leaves = 0;
+  std::function<void(const std::string&)> on_change;
+
+  std::optional<interface_status>
+  find_interface(const std::string& name) override {
+    auto i = interfaces.find(name);
+    if (i == interfaces.end())
+      return std::nullopt;
+    return i->second;
+  }
+
+  std::optional<std::string> interface_name(unsigned index) override {
+    for (auto& [name, st] : interfaces)
+      if (st.index == index)
+        return name;
+    return std::nullopt;
+  }
+
+  caf::expected<int> open_socket() override {
+    sockets[next_fd];
+    return next_fd++;
+  }
+
+  void close_socket(int socket) override {
+    sockets.erase(socket);
+  }
+
+  caf::error join(int socket, unsigned ifindex, address group,
+                  address source) override {
+    if (refuse_groups.count(group.to_uint()) > 0)
+      return caf::make_error(caf::sec::runtime_error,
+                             std::string{"MCAST_JOIN_GROUP"},
+                             std::string{"Address already in use"});
+    auto& joined = sockets.at(socket);
+    std::set<uint32_t> groups;
+    for (auto& e : joined)
+      groups.insert(e.group);
+    groups.insert(group.to_uint());
+    if (groups.size() > max_groups)
+      return caf::make_error(caf::sec::runtime_error, std::string{"ENOBUFS"});
+    ++joins;
+    joined.insert({ifindex, group.to_uint(), source.to_uint()});
+    return caf::none;
+  }
+
+  caf::error leave(int socket, unsigned ifindex, address group,
+                   address source) override {
+    ++leaves;
+    sockets.at(socket).erase({ifindex, group.to_uint(), source.to_uint()});
+    return caf::none;
+  }
+
+  size_t max_groups_per_socket() override {
+    return max_groups;
+  }
+
+  size_t max_sources_per_group() override {
+    return max_sources;
+  }
+
+  std::unique_ptr<link_watch>
+  watch_links(std::function<void(const std::string&)> fn) override {
+    on_change = std::move(fn);
+    return std::make_unique<link_watch>();
+  }
+
+  /// Every (ifindex, group, source) joined in the kernel, over all sockets.
+  std::multiset<std::string> kernel_joins() const {
+    std::multiset<std::string> out;
+    for (auto& [fd, entries] : sockets)
+      for (auto& e : entries) {
+        auto text = std::to_string(e.ifindex) + " "
+                    + address{e.group}.to_string();
+        if (e.source != 0)
+          text += " from " + address{e.source}.to_string();
+        out.insert(text);
+      }
+    return out;
+  }
+};
+
+caf::behavior holder_actor(caf::event_based_actor*) {
+  return {[](ping_atom) {}};
+}
+
+address group(const char* text) {
+  return boost::asio::ip::make_address_v4(text);
+}
+
+address nth_group(uint32_t i) {
+  return address{(239u << 24) | (1u << 16) | i};
+}
+
+membership_request req(const char* itf, address g, address src = {},
+                       bool wait = false) {
+  membership_request r;
+  r.interface = interface_ref::by_name(itf);
+  r.group = g;
+  r.source = src;
+  r.wait_for_interface = wait;
+  return r;
+}
+
+using strings = std::multiset<std::string>;
+
+struct fixture : test_coordinator_fixture<> {
+  fake_backend* fake = nullptr;
+  std::shared_ptr<group_manager_state> state;
+  caf::actor gm;
+
+  fixture() {
+    auto backend = std::make_unique<fake_backend>();
+    fake = backend.get();
+    fake->interfaces["eth0"] = {2, true, true};
+    fake->interfaces["eth1"] = {3, true, true};
+    fake->interfaces["wg0"] = {4, true, false};
+    state = make_group_manager_state(std::move(backend));
+    gm = spawn_group_manager(sys, state);
+    sched.run();
+  }
+
+  ~fixture() {
+    self->send_exit(gm, caf::exit_reason::kill);
+    sched.run();
+  }
+
+  caf::actor holder() {
+    auto h = sys.spawn(holder_actor);
+    sched.run();
+    return h;
+  }
+
+  template <class T, class... Ts>
+  caf::expected<T> ask(Ts... xs) {
+    auto handle = self->request(gm, caf::infinite, xs...);
+    sched.run();
+    caf::expected<T> result{caf::error{}};
+    handle.receive([&](T& x) { result = std::move(x); },
+                   [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  caf::expected<membership_status> join(const caf::actor& h,
+                                        membership_request r) {
+    return ask<membership_status>(caf::join_atom::value, h, r);
+  }
+
+  /// The state a join answers with, or the error's name. Returns a value
+  /// (not a reference into a temporary) so CAF's check macros can hold it.
+  std::string join_state(const caf::actor& h, membership_request r) {
+    auto res = join(h, std::move(r));
+    return res ? res->state : caf::to_string(res.error());
+  }
+
+  caf::error join_error(const caf::actor& h, membership_request r) {
+    auto res = join(h, std::move(r));
+    return res ? caf::error{} : res.error();
+  }
+
+  caf::error leave(const caf::actor& h, membership_request r) {
+    auto res = ask<caf::ok_atom>(caf::leave_atom::value, h, r);
+    return res ? caf::error{} : res.error();
+  }
+
+  std::vector<membership_status> memberships() {
+    return *ask<std::vector<membership_status>>(memberships_atom::value);
+  }
+
+  std::string state_of(const std::string& grp) {
+    for (auto& m : memberships())
+      if (m.group == grp)
+        return m.state + (m.reason.empty() ? "" : " (" + m.reason + ")");
+    return "absent";
+  }
+
+  void link_change(const std::string& name) {
+    fake->on_change(name);
+    sched.run();
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(group_manager_tests, fixture)
+
+CAF_TEST(the first holder joins and the last one to leave leaves) {
+  auto a = holder();
+  auto b = holder();
+  auto g = group("239.1.1.1");
+  auto st = join(a, req("eth0", g));
+  CAF_REQUIRE(st);
+  CAF_CHECK_EQUAL(st->state, "joined");
+  CAF_CHECK_EQUAL(fake->kernel_joins(), (strings{"2 239.1.1.1"}));
+  auto second = join(b, req("eth0", g));
+  CAF_REQUIRE(second);
+  CAF_CHECK_EQUAL(second->holders, 2u);
+  CAF_CHECK_EQUAL(fake->joins, 1u); // one kernel join for two holders
+  CAF_CHECK_EQUAL(leave(a, req("eth0", g)), caf::error{});
+  CAF_CHECK_EQUAL(fake->kernel_joins(), (strings{"2 239.1.1.1"}));
+  CAF_CHECK_EQUAL(leave(b, req("eth0", g)), caf::error{});
+  CAF_CHECK(fake->kernel_joins().empty());
+  CAF_CHECK(fake->sockets.empty()); // the helper socket is closed too
+  CAF_CHECK(memberships().empty());
+}
+
+CAF_TEST(a holder counts its own joins and a dead holder releases them) {
+  auto a = holder();
+  auto b = holder();
+  auto g1 = group("239.1.1.1");
+  auto g2 = group("239.1.1.2");
+  join(a, req("eth0", g1));
+  join(a, req("eth0", g1));
+  join(a, req("eth1", g2));
+  join(b, req("eth1", g2));
+  CAF_CHECK_EQUAL(leave(a, req("eth0", g1)), caf::error{});
+  CAF_CHECK_EQUAL(state_of("239.1.1.1"), "joined"); // a holds it once more
+  self->send_exit(a, caf::exit_reason::kill);
+  sched.run();
+  CAF_CHECK_EQUAL(fake->kernel_joins(), (strings{"3 239.1.1.2"}));
+  CAF_CHECK_EQUAL(memberships().size(), 1u);
+  CAF_CHECK_EQUAL(memberships()[0].holders, 1u);
+}
+
+CAF_TEST(helper sockets are sharded under the per socket group limit) {
+  auto a = holder();
+  for (uint32_t i = 1; i <= 45; ++i)
+    CAF_REQUIRE_EQUAL(join_state(a, req("eth0", nth_group(i))), "joined");
+  CAF_CHECK_EQUAL(fake->sockets.size(), 3u);
+  for (auto& [fd, entries] : fake->sockets)
+    CAF_CHECK_LESS_OR_EQUAL(entries.size(), 20u);
+  auto stats = *ask<group_stats>(group_stats_atom::value);
+  CAF_CHECK_EQUAL(stats.active["eth0"], 45u);
+  CAF_CHECK_EQUAL(stats.sockets, 3u);
+  CAF_CHECK_EQUAL(stats.joins_succeeded, 45u);
+  // Freed slots are reused before a new socket is opened.
+  CAF_CHECK_EQUAL(leave(a, req("eth0", nth_group(3))), caf::error{});
+  CAF_CHECK(join(a, req("eth0", nth_group(46))));
+  CAF_CHECK_EQUAL(fake->sockets.size(), 3u);
+  for (uint32_t i = 1; i <= 46; ++i)
+    if (i != 3)
+      CAF_CHECK_EQUAL(leave(a, req("eth0", nth_group(i))), caf::error{});
+  CAF_CHECK(fake->sockets.empty());
+}
+
+CAF_TEST(source specific joins respect the source limit and never mix modes) {
+  fake->max_sources = 2;
+  auto a = holder();
+  auto g = group("239.2.2.2");
+  for (auto src : {"10.0.0.1", "10.0.0.2", "10.0.0.3"})
+    CAF_CHECK_EQUAL(join_state(a, req("eth0", g, group(src))), "joined");
+  CAF_CHECK_EQUAL(join_state(a, req("eth0", g)), "joined");
+  CAF_CHECK_EQUAL(fake->kernel_joins(),
+                  (strings{"2 239.2.2.2", "2 239.2.2.2 from 10.0.0.1",
+                           "2 239.2.2.2 from 10.0.0.2",
+                           "2 239.2.2.2 from 10.0.0.3"}));
+  for (auto& [fd, entries] : fake->sockets) {
+    size_t asm_joins = 0;
+    size_t ssm_joins = 0;
+    for (auto& e : entries)
+      ++(e.source == 0 ? asm_joins : ssm_joins);
+    CAF_CHECK(asm_joins == 0 || ssm_joins == 0);
+    CAF_CHECK_LESS_OR_EQUAL(ssm_joins, 2u);
+  }
+  CAF_CHECK_EQUAL(fake->sockets.size(), 3u);
+}
+
+CAF_TEST(memberships wait for an absent interface and follow it) {
+  auto a = holder();
+  auto g = group("239.3.3.3");
+  auto st = join(a, req("tun7", g, {}, true));
+  CAF_REQUIRE(st);
+  CAF_CHECK_EQUAL(st->state, "pending");
+  CAF_CHECK_EQUAL(st->reason, "interface absent");
+  CAF_CHECK(fake->kernel_joins().empty());
+  // The interface appears, down first, then up.
+  fake->interfaces["tun7"] = {9, false, true};
+  link_change("tun7");
+  CAF_CHECK_EQUAL(state_of("239.3.3.3"), "pending (interface down)");
+  fake->interfaces["tun7"].up = true;
+  link_change("tun7");
+  CAF_CHECK_EQUAL(state_of("239.3.3.3"), "joined");
+  CAF_CHECK_EQUAL(fake->kernel_joins(), (strings{"9 239.3.3.3"}));
+  // Down again: the kernel membership goes, the membership stays pending.
+  fake->interfaces["tun7"].up = false;
+  link_change("tun7");
+  CAF_CHECK_EQUAL(state_of("239.3.3.3"), "pending (interface down)");
+  CAF_CHECK(fake->kernel_joins().empty());
+  // Deleted and re-created with a new index: rejoined on the new one.
+  fake->interfaces.erase("tun7");
+  link_change("tun7");
+  CAF_CHECK_EQUAL(state_of("239.3.3.3"), "pending (interface absent)");
+  fake->interfaces["tun7"] = {12, true, true};
+  link_change("tun7");
+  CAF_CHECK_EQUAL(state_of("239.3.3.3"), "joined");
+  CAF_CHECK_EQUAL(fake->kernel_joins(), (strings{"12 239.3.3.3"}));
+  // Re-created while we missed the down event: still moved to the new index.
+  fake->interfaces["tun7"] = {13, true, true};
+  link_change("");
+  CAF_CHECK_EQUAL(fake->kernel_joins(), (strings{"13 239.3.3.3"}));
+  CAF_CHECK_EQUAL(fake->sockets.size(), 1u);
+}
+
+CAF_TEST(errors are answered and leave other groups alone) {
+  auto a = holder();
+  CAF_CHECK(join(a, req("eth0", group("239.9.9.9"))));
+  caf::error err = join_error(a, req("nope0", group("239.1.1.1")));
+  CAF_CHECK_EQUAL(err, membership_errc::unknown_interface);
+  membership_request by_index;
+  by_index.interface = interface_ref::by_index(77);
+  by_index.group = group("239.1.1.1");
+  CAF_CHECK_EQUAL(join_error(a, by_index),
+                  membership_errc::unknown_interface);
+  CAF_CHECK_EQUAL(join_error(a, req("wg0", group("239.1.1.1"))),
+                  membership_errc::no_multicast);
+  CAF_CHECK_EQUAL(join_error(a, req("eth0", group("10.1.1.1"))),
+                  membership_errc::not_multicast);
+  CAF_CHECK_EQUAL(join_error(a, req("eth0", group("239.1.1.1"), group("239.0.0.1"))),
+                  membership_errc::not_multicast);
+  fake->refuse_groups.insert(group("239.4.4.4").to_uint());
+  err = join_error(a, req("eth0", group("239.4.4.4")));
+  CAF_CHECK_EQUAL(err, membership_errc::kernel_refused);
+  CAF_CHECK_NOT_EQUAL(caf::to_string(err.context()).find("Address already in use"),
+                      std::string::npos);
+  CAF_CHECK_EQUAL(leave(a, req("eth0", group("239.5.5.5"))),
+                  membership_errc::not_joined);
+  CAF_CHECK_EQUAL(join_error(caf::actor{}, req("eth0", group("239.1.1.1"))),
+                  membership_errc::invalid_holder);
+  // Nothing of that disturbed the first membership.
+  CAF_CHECK_EQUAL(fake->kernel_joins(), (strings{"2 239.9.9.9"}));
+  CAF_CHECK_EQUAL(memberships().size(), 1u);
+  auto stats = *ask<group_stats>(group_stats_atom::value);
+  CAF_CHECK_EQUAL(stats.joins_failed, 1u);
+  CAF_CHECK_EQUAL(stats.joins_attempted, 2u);
+}
+
+CAF_TEST(a rejoin the kernel refuses shows as failed and is retried) {
+  auto a = holder();
+  auto g = group("239.6.6.6");
+  fake->interfaces["eth0"].up = false;
+  CAF_CHECK_EQUAL(join_state(a, req("eth0", g)), "pending");
+  fake->refuse_groups.insert(g.to_uint());
+  fake->interfaces["eth0"].up = true;
+  link_change("eth0");
+  CAF_CHECK_EQUAL(state_of("239.6.6.6").substr(0, 6), "failed");
+  fake->refuse_groups.clear();
+  link_change("eth0");
+  CAF_CHECK_EQUAL(state_of("239.6.6.6"), "joined");
+}
+
+CAF_TEST(a restarted group manager keeps memberships and watches holders) {
+  supervisor_flags flags;
+  flags.name = "root";
+  auto sup = spawn_supervisor(sys, flags, {group_manager_child("gm", state)});
+  sched.run();
+  auto gm1 = [&]() -> caf::actor {
+    auto h = self->request(sup, caf::infinite, which_children_atom::value);
+    sched.run();
+    caf::actor result;
+    h.receive(
+      [&](std::vector<child_info>& kids) {
+        CAF_REQUIRE_EQUAL(kids.size(), 1u);
+        result = kids[0].handle;
+      },
+      [&](caf::error& err) { CAF_FAIL("which_children: " << describe(err)); });
+    return result;
+  };
+  auto old_gm = gm;
+  gm = gm1();
+  self->send_exit(old_gm, caf::exit_reason::kill); // the fixture's own one
+  sched.run();
+  auto a = holder();
+  auto b = holder();
+  join(a, req("eth0", group("239.7.7.7")));
+  join(b, req("eth0", group("239.7.7.8")));
+  auto joins_before = fake->joins;
+  self->send_exit(gm, caf::exit_reason::kill);
+  sched.run();
+  gm = gm1();
+  CAF_REQUIRE(gm != nullptr);
+  CAF_CHECK_NOT_EQUAL(gm, old_gm);
+  // Same memberships, same kernel state, no join repeated.
+  CAF_CHECK_EQUAL(memberships().size(), 2u);
+  CAF_CHECK_EQUAL(fake->joins, joins_before);
+  CAF_CHECK_EQUAL(fake->kernel_joins(),
+                  (strings{"2 239.7.7.7", "2 239.7.7.8"}));
+  // The new instance watches the old holders: a's death releases its group.
+  self->send_exit(a, caf::exit_reason::kill);
+  sched.run();
+  CAF_CHECK_EQUAL(fake->kernel_joins(), (strings{"2 239.7.7.8"}));
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
