@@ -254,12 +254,24 @@ void udp_session::update_reading() {
 
 void udp_session::arm_read() {
   reading_ = true;
-  sock_.async_wait(asio::ip::udp::socket::wait_read,
-                   [s = shared_from_this()](boost::system::error_code ec) {
-                     s->reading_ = false;
-                     if (!ec)
-                       s->drain();
-                   });
+  // A zero-byte MSG_PEEK receive instead of async_wait(wait_read): Asio
+  // starts a wait with an epoll_ctl(MOD) syscall on every arm, while a
+  // receive is tried speculatively first and otherwise waits on the
+  // registration the socket already has. The peek consumes nothing;
+  // drain() reads with recvmmsg.
+  sock_.async_receive(asio::buffer(&peek_byte_, 0),
+                      asio::socket_base::message_peek,
+                      [s = shared_from_this()](boost::system::error_code ec,
+                                               size_t) {
+                        s->reading_ = false;
+                        if (ec == asio::error::operation_aborted || !s->open_)
+                          return;
+                        if (ec) {
+                          s->on_read_error(ec.value());
+                          return;
+                        }
+                        s->drain();
+                      });
 }
 
 void udp_session::drain() {
@@ -288,13 +300,8 @@ void udp_session::drain() {
     auto err = errno;
     pool_->recycle(blk);
     if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
-      if (err == EBADF || err == ENOTSOCK || err == EFAULT || err == EINVAL) {
-        terminate(errno_error(errc::recv_failed, "recvmmsg", err));
-        return;
-      }
-      // Pending socket errors (ICMP port unreachable on a connected socket,
-      // ECONNREFUSED) are consumed by this read: report and carry on.
-      report(errno_error(errc::recv_failed, "recvmmsg", err));
+      on_read_error(err);
+      return;
     }
     update_reading();
     return;
@@ -338,6 +345,18 @@ void udp_session::drain() {
     });
     return;
   }
+  update_reading();
+}
+
+void udp_session::on_read_error(int err) {
+  if (err == EBADF || err == ENOTSOCK || err == EFAULT || err == EINVAL) {
+    terminate(errno_error(errc::recv_failed, "recvmmsg", err));
+    return;
+  }
+  // A pending socket error (ICMP port unreachable on a connected socket
+  // shows up as ECONNREFUSED) is consumed by the read that reports it:
+  // tell the owner and carry on reading.
+  report(errno_error(errc::recv_failed, "recvmmsg", err));
   update_reading();
 }
 

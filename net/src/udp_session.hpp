@@ -100,6 +100,7 @@ private:
   void update_reading();
   void arm_read();
   void drain();
+  void on_read_error(int err);
   void fail_pending_recvs(const caf::error& err);
   caf::result<udp_batch> recv(int64_t timeout_ms);
 
@@ -120,8 +121,9 @@ private:
 
   kind mode_;
   int32_t count_ = 0;
-  // An async_wait or a posted drain is outstanding.
+  // A readiness wait or a posted drain is outstanding.
   bool reading_ = false;
+  uint8_t peek_byte_ = 0;
   uint32_t read_packets_;
   batch_pool* pool_;
 
