@@ -1,0 +1,513 @@
+// bench_socket: how close the active-N socket actor gets to a raw loop.
+//
+// Two experiments per payload size, each in interleaved rounds (so drift in
+// the machine hits every path alike), medians reported:
+//
+// drain  The receive buffer is filled with K datagrams first, then the
+//        receiver is started and timed until it has taken all K. Nothing
+//        else runs meanwhile, so this is the receiver's own capacity; the
+//        0.9x target is judged here.
+// flood  A blaster thread floods the port for a fixed window while the
+//        receiver runs. On loopback the sender pays for the kernel's
+//        delivery, so this mostly shows how much CPU each receiver leaves
+//        the sender on a small box.
+//
+// Receivers:
+//   raw recvmmsg  one thread, blocking recvmmsg of up to 64
+//   raw asio      one io_context thread, async_receive_from per datagram
+//   castor N=k    an owner actor fed by castor::net's UDP socket in
+//                 {active, k}, re-granting k on every passive notice
+// Flood figures: delivered/s, datagrams that reached the receiving code
+// per second of sending, and rx ns/dgram, the receiving side's CPU time
+// (process CPU minus the sender thread's) per delivered datagram.
+// Loopback only.
+//
+//   bench_socket [--rounds R] [--window-ms W] [--smoke]
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <future>
+#include <utility>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+
+#include <caf/all.hpp>
+
+#include "castor/net/io_shards.hpp"
+#include "castor/net/udp_socket.hpp"
+
+namespace asio = boost::asio;
+using namespace castor::net;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// Big enough to hold a whole drain batch; needs root (SO_RCVBUFFORCE),
+// otherwise the kernel clamps it and the drain batch shrinks to fit.
+constexpr int rcvbuf_bytes = 64 << 20;
+
+struct result {
+  double delivered_per_s;
+  double sent_per_s;
+  double rx_ns_per_dgram;
+};
+
+double cpu_seconds(clockid_t id) {
+  timespec ts{};
+  ::clock_gettime(id, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
+}
+
+// -- the blaster -------------------------------------------------------------
+
+// Sends `payload`-byte datagrams to `to` in sendmmsg batches of 32 until
+// `stop`. Returns the number sent; `cpu` gets the thread's CPU seconds.
+uint64_t blast(const udp_endpoint& to, size_t payload,
+               const std::atomic<bool>& stop, double& cpu) {
+  auto cpu0 = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ::connect(fd, to.data(), static_cast<socklen_t>(to.size()));
+  constexpr size_t batch = 32;
+  std::vector<uint8_t> buf(payload, 0x5a);
+  std::vector<iovec> iov(batch);
+  std::vector<mmsghdr> msgs(batch);
+  for (size_t i = 0; i < batch; ++i) {
+    iov[i] = {buf.data(), payload};
+    msgs[i] = {};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  uint64_t sent = 0;
+  while (!stop.load(std::memory_order_relaxed)) {
+    auto n = ::sendmmsg(fd, msgs.data(), batch, 0);
+    if (n > 0)
+      sent += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  cpu = cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+  return sent;
+}
+
+// Runs the blaster against `to` for `window`, then lets the receiver drain
+// for a moment, and turns `delivered()` into rates.
+result measure(const udp_endpoint& to, size_t payload,
+               std::chrono::milliseconds window,
+               const std::function<uint64_t()>& delivered) {
+  std::atomic<bool> stop{false};
+  uint64_t sent = 0;
+  double sender_cpu = 0;
+  auto before = delivered();
+  auto cpu0 = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
+  std::thread sender([&] { sent = blast(to, payload, stop, sender_cpu); });
+  std::this_thread::sleep_for(window);
+  stop = true;
+  sender.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  auto rx_cpu = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0 - sender_cpu;
+  auto got = static_cast<double>(delivered() - before);
+  auto secs = std::chrono::duration<double>(window).count();
+  return {got / secs, static_cast<double>(sent) / secs,
+          got > 0 ? rx_cpu * 1e9 / got : 0.0};
+}
+
+int bound_socket(udp_endpoint& ep) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf_bytes,
+               sizeof(rcvbuf_bytes));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ep = udp_endpoint{asio::ip::address_v4::loopback(), ntohs(a.sin_port)};
+  return fd;
+}
+
+// -- raw recvmmsg --------------------------------------------------------------
+
+result run_raw_recvmmsg(size_t payload, std::chrono::milliseconds window) {
+  udp_endpoint ep;
+  int fd = bound_socket(ep);
+  timeval tv{0, 20000}; // wake up to notice `stop`
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  constexpr size_t vlen = 64;
+  std::vector<uint8_t> data(vlen * 2048);
+  std::vector<iovec> iov(vlen);
+  std::vector<mmsghdr> msgs(vlen);
+  for (size_t i = 0; i < vlen; ++i) {
+    iov[i] = {data.data() + i * 2048, 2048};
+    msgs[i] = {};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  std::atomic<uint64_t> count{0};
+  std::atomic<bool> stop{false};
+  std::thread rx([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      auto n = ::recvmmsg(fd, msgs.data(), vlen, MSG_WAITFORONE, nullptr);
+      if (n > 0)
+        count.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    }
+  });
+  auto r = measure(ep, payload, window, [&] { return count.load(); });
+  stop = true;
+  rx.join();
+  ::close(fd);
+  return r;
+}
+
+// -- raw Asio ------------------------------------------------------------------
+
+struct asio_receiver {
+  asio::ip::udp::socket sock;
+  std::vector<uint8_t> buf = std::vector<uint8_t>(2048);
+  asio::ip::udp::endpoint from;
+  std::atomic<uint64_t> count{0};
+
+  explicit asio_receiver(asio::io_context& io, int fd)
+    : sock(io, asio::ip::udp::v4(), fd) {}
+
+  void arm() {
+    sock.async_receive_from(asio::buffer(buf), from,
+                            [this](boost::system::error_code ec, size_t) {
+                              if (ec)
+                                return;
+                              count.fetch_add(1, std::memory_order_relaxed);
+                              arm();
+                            });
+  }
+};
+
+result run_raw_asio(size_t payload, std::chrono::milliseconds window) {
+  udp_endpoint ep;
+  int fd = bound_socket(ep);
+  asio::io_context io{1};
+  asio_receiver rx{io, fd};
+  rx.arm();
+  std::thread t([&] { io.run(); });
+  auto r = measure(ep, payload, window, [&] { return rx.count.load(); });
+  asio::post(io, [&] { rx.sock.close(); });
+  t.join();
+  return r;
+}
+
+// -- castor --------------------------------------------------------------------
+
+struct owner_state {
+  std::atomic<uint64_t>* count = nullptr;
+  int32_t credit = 0;
+};
+
+caf::behavior counting_owner(caf::stateful_actor<owner_state>* self,
+                             std::atomic<uint64_t>* count, int32_t credit) {
+  self->state.count = count;
+  self->state.credit = credit;
+  return {
+    [=](udp_atom, const udp_batch& b) {
+      self->state.count->fetch_add(b.size(), std::memory_order_relaxed);
+    },
+    [=](udp_passive_atom) {
+      // gen_udp's idiom: on {udp_passive, S}, setopts {active, N} again.
+      self->send(caf::actor_cast<caf::actor>(self->current_sender()),
+                 active_atom::value, self->state.credit);
+    },
+  };
+}
+
+result run_castor(caf::actor_system& sys, io_shards& shards, size_t payload,
+                  int32_t credit, std::chrono::milliseconds window) {
+  std::atomic<uint64_t> count{0};
+  auto owner = sys.spawn(counting_owner, &count, credit);
+  udp_options o;
+  o.active = active_mode::counted(credit);
+  o.read_packets = 32;
+  o.max_datagram = 2048;
+  o.recv_buffer = rcvbuf_bytes;
+  auto s = open_udp(sys, shards, owner, o);
+  if (!s) {
+    std::fprintf(stderr, "open_udp: %s\n", describe(s.error()).c_str());
+    std::exit(1);
+  }
+  auto r = measure(s->local, payload, window, [&] { return count.load(); });
+  // The socket is linked to its owner: ending the owner closes it.
+  caf::anon_send_exit(owner, caf::exit_reason::user_shutdown);
+  return r;
+}
+
+// -- drain: receive capacity ----------------------------------------------------
+
+// Sends exactly `k` datagrams to `to` (the receiver is not reading yet).
+void fill(const udp_endpoint& to, size_t payload, uint64_t k) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ::connect(fd, to.data(), static_cast<socklen_t>(to.size()));
+  std::vector<uint8_t> buf(payload, 0x5a);
+  for (uint64_t i = 0; i < k; ++i)
+    ::send(fd, buf.data(), payload, 0);
+  ::close(fd);
+}
+
+double rate(uint64_t n, clock_type::time_point t0) {
+  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+  return secs > 0 ? static_cast<double>(n) / secs : 0.0;
+}
+
+// Fills a fresh socket with `k` and drains it with recvmmsg until empty.
+// Returns {datagrams/s, datagrams that fit in the buffer}.
+std::pair<double, uint64_t> drain_raw_recvmmsg(size_t payload, uint64_t k) {
+  udp_endpoint ep;
+  int fd = bound_socket(ep);
+  fill(ep, payload, k);
+  constexpr size_t vlen = 64;
+  std::vector<uint8_t> data(vlen * 2048);
+  std::vector<iovec> iov(vlen);
+  std::vector<mmsghdr> msgs(vlen);
+  for (size_t i = 0; i < vlen; ++i) {
+    iov[i] = {data.data() + i * 2048, 2048};
+    msgs[i] = {};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  uint64_t got = 0;
+  auto t0 = clock_type::now();
+  for (;;) {
+    auto n = ::recvmmsg(fd, msgs.data(), vlen, MSG_DONTWAIT, nullptr);
+    if (n <= 0)
+      break; // nobody sends meanwhile: empty means done
+    got += static_cast<uint64_t>(n);
+  }
+  auto r = rate(got, t0);
+  ::close(fd);
+  return {r, got};
+}
+
+double drain_raw_asio(size_t payload, uint64_t k) {
+  udp_endpoint ep;
+  int fd = bound_socket(ep);
+  fill(ep, payload, k);
+  asio::io_context io{1};
+  asio::ip::udp::socket sock{io, asio::ip::udp::v4(), fd};
+  std::vector<uint8_t> buf(2048);
+  asio::ip::udp::endpoint from;
+  uint64_t got = 0;
+  std::function<void()> arm = [&] {
+    sock.async_receive_from(asio::buffer(buf), from,
+                            [&](boost::system::error_code ec, size_t) {
+                              if (!ec && ++got < k)
+                                arm();
+                            });
+  };
+  auto t0 = clock_type::now();
+  arm();
+  io.run_for(std::chrono::seconds(10));
+  return got == k ? rate(got, t0) : 0.0;
+}
+
+struct drain_owner_state {
+  uint64_t got = 0;
+  uint64_t target = 0;
+  int32_t credit = 0;
+  std::promise<void>* done = nullptr;
+};
+
+caf::behavior drain_owner(caf::stateful_actor<drain_owner_state>* self,
+                          uint64_t target, int32_t credit,
+                          std::promise<void>* done) {
+  self->state.target = target;
+  self->state.credit = credit;
+  self->state.done = done;
+  return {
+    [=](udp_atom, const udp_batch& b) {
+      auto& st = self->state;
+      st.got += b.size();
+      if (st.got >= st.target && st.done) {
+        st.done->set_value();
+        st.done = nullptr;
+      }
+    },
+    [=](udp_passive_atom) {
+      self->send(caf::actor_cast<caf::actor>(self->current_sender()),
+                 active_atom::value, self->state.credit);
+    },
+  };
+}
+
+double drain_castor(caf::actor_system& sys, io_shards& shards, size_t payload,
+                    int32_t credit, uint64_t k) {
+  std::promise<void> done;
+  auto fut = done.get_future();
+  auto owner = sys.spawn(drain_owner, k, credit, &done);
+  udp_options o;
+  o.read_packets = 32;
+  o.max_datagram = 2048;
+  o.recv_buffer = rcvbuf_bytes;
+  auto s = open_udp(sys, shards, owner, o); // passive: nothing read yet
+  if (!s) {
+    std::fprintf(stderr, "open_udp: %s\n", describe(s.error()).c_str());
+    std::exit(1);
+  }
+  fill(s->local, payload, k);
+  auto t0 = clock_type::now();
+  caf::anon_send(s->actor, active_atom::value, credit);
+  bool ok = fut.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  auto r = ok ? rate(k, t0) : 0.0;
+  caf::anon_send_exit(owner, caf::exit_reason::user_shutdown);
+  return r;
+}
+
+// -- table ---------------------------------------------------------------------
+
+double median(std::vector<double> xs) {
+  std::sort(xs.begin(), xs.end());
+  return xs[xs.size() / 2];
+}
+
+struct row {
+  std::string path;
+  std::string n;
+  std::function<result()> run;
+  std::vector<double> delivered;
+  std::vector<double> sent;
+  std::vector<double> rx_ns;
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+  int rounds = 5;
+  auto window = std::chrono::milliseconds(300);
+  std::vector<size_t> payloads{64, 1400};
+  std::vector<int32_t> credits{1, 64, 1024};
+  uint64_t drain_k = 20000;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--smoke") {
+      rounds = 1;
+      window = std::chrono::milliseconds(50);
+      payloads = {64};
+      drain_k = 500;
+    } else if (a == "--rounds" && i + 1 < argc) {
+      rounds = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--window-ms" && i + 1 < argc) {
+      window = std::chrono::milliseconds(std::max(10, std::atoi(argv[++i])));
+    } else {
+      std::fprintf(stderr,
+                   "usage: bench_socket [--rounds R] [--window-ms W] "
+                   "[--smoke]\n");
+      return 2;
+    }
+  }
+  caf::actor_system_config cfg;
+  register_errors(cfg);
+  // Two cores: one for the io shard, one for CAF; the blaster competes with
+  // both, as it would with any receiver.
+  cfg.set("scheduler.max-threads", size_t{1});
+  cfg.set("scheduler.max-throughput", size_t{300});
+  caf::actor_system sys{cfg};
+  int rc = 0;
+  {
+    io_shards shards{io_shards_options{1, true, "bench-io-"}};
+    std::printf("bench_socket: loopback, %d interleaved rounds per cell, "
+                "medians; castor read_packets=32\n\n",
+                rounds);
+    // -- drain ----------------------------------------------------------------
+    std::printf("drain: receive capacity (buffer pre-filled, then emptied)\n");
+    std::printf("%-7s %-15s %-5s %7s %12s %8s\n", "payload", "path", "N",
+                "K", "dgram/s", "vs asio");
+    for (auto payload : payloads) {
+      // How many datagrams of this size the buffer holds, with a margin.
+      auto fit = drain_raw_recvmmsg(payload, drain_k).second;
+      auto k = std::max<uint64_t>(1, std::min(drain_k, fit * 9 / 10));
+      std::vector<std::pair<std::string, std::function<double()>>> cells;
+      cells.emplace_back("raw recvmmsg", [&] {
+        auto r = drain_raw_recvmmsg(payload, k);
+        return r.second == k ? r.first : 0.0;
+      });
+      cells.emplace_back("raw asio", [&] { return drain_raw_asio(payload, k); });
+      for (auto n : credits)
+        cells.emplace_back("castor N=" + std::to_string(n), [&, n] {
+          return drain_castor(sys, shards, payload, n, k);
+        });
+      std::vector<std::vector<double>> rates(cells.size());
+      for (int r = 0; r < rounds; ++r)
+        for (size_t c = 0; c < cells.size(); ++c)
+          rates[c].push_back(cells[c].second());
+      auto asio_rate = median(rates[1]);
+      for (size_t c = 0; c < cells.size(); ++c) {
+        auto d = median(rates[c]);
+        auto name = cells[c].first;
+        auto n = name.rfind("N=", 0) == std::string::npos
+                   && name.find("N=") != std::string::npos
+                   ? name.substr(name.find("N=") + 2)
+                   : std::string{"-"};
+        auto path = name.find(" N=") != std::string::npos
+                      ? name.substr(0, name.find(" N="))
+                      : name;
+        std::printf("%-7zu %-15s %-5s %7llu %12.0f %7.2fx\n", payload,
+                    path.c_str(), n.c_str(), static_cast<unsigned long long>(k),
+                    d, asio_rate > 0 ? d / asio_rate : 0.0);
+        if (d <= 0)
+          rc = 1; // a path that did not take all K is broken, not slow
+      }
+    }
+    // -- flood ----------------------------------------------------------------
+    std::printf("\nflood: a blaster thread sends for %lld ms while the "
+                "receiver runs\n",
+                static_cast<long long>(window.count()));
+    std::printf("%-7s %-15s %-5s %12s %12s %6s %8s %11s\n", "payload",
+                "path", "N", "delivered/s", "sent/s", "loss%", "vs asio",
+                "rx ns/dgram");
+    for (auto payload : payloads) {
+      std::vector<row> rows;
+      rows.push_back({"raw recvmmsg", "-",
+                      [&] { return run_raw_recvmmsg(payload, window); }, {},
+                      {}, {}});
+      rows.push_back({"raw asio", "-",
+                      [&] { return run_raw_asio(payload, window); }, {}, {},
+                      {}});
+      for (auto n : credits)
+        rows.push_back({"castor", std::to_string(n),
+                        [&, n] {
+                          return run_castor(sys, shards, payload, n, window);
+                        },
+                        {},
+                        {},
+                        {}});
+      for (int r = 0; r < rounds; ++r)
+        for (auto& x : rows) {
+          auto res = x.run();
+          x.delivered.push_back(res.delivered_per_s);
+          x.sent.push_back(res.sent_per_s);
+          x.rx_ns.push_back(res.rx_ns_per_dgram);
+        }
+      auto asio_rate = median(rows[1].delivered);
+      for (auto& x : rows) {
+        auto d = median(x.delivered);
+        auto s = median(x.sent);
+        auto ns = median(x.rx_ns);
+        auto loss = s > 0 ? 100.0 * (1.0 - d / s) : 0.0;
+        std::printf("%-7zu %-15s %-5s %12.0f %12.0f %6.1f %7.2fx %11.0f\n",
+                    payload, x.path.c_str(), x.n.c_str(), d, s,
+                    std::max(0.0, loss), asio_rate > 0 ? d / asio_rate : 0.0,
+                    ns);
+        if (d <= 0)
+          rc = 1;
+      }
+    }
+    shards.stop();
+  }
+  return rc;
+}
