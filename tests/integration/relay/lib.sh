@@ -25,6 +25,7 @@
 CST_PIDS=()
 CST_NS_ALL=()
 declare -A CST_PID_OF=()
+declare -A CST_ENDED=()
 
 # cst_init PURPOSE TOOLS_DIR: checks root (exit 77 without), names the
 # namespaces, makes the scratch directory and installs the cleanup trap.
@@ -68,9 +69,10 @@ cst_require_relay() {
 cst_cleanup() {
   local pid ns
   for pid in "${CST_PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
+    [[ -n ${CST_ENDED[$pid]:-} ]] || kill -TERM "$pid" 2>/dev/null || true
   done
   for pid in "${CST_PIDS[@]}"; do
+    [[ -n ${CST_ENDED[$pid]:-} ]] && continue
     cst_wait_pid "$pid" 3 || kill -KILL "$pid" 2>/dev/null || true
   done
   for ns in "${CST_NS_ALL[@]}"; do
@@ -80,11 +82,15 @@ cst_cleanup() {
 }
 
 # cst_wait_pid PID SECONDS: waits (bounded) for a process we started to
-# end; true if it did.
+# end; true if it did. An ended process is forgotten, so that cleanup never
+# signals a PID the system has since given to someone else.
 cst_wait_pid() {
   local pid=$1 limit=$2 i
   for ((i = 0; i < limit * 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    if ! kill -0 "$pid" 2>/dev/null; then
+      CST_ENDED[$pid]=1
+      return 0
+    fi
     sleep 0.02
   done
   return 1
@@ -369,3 +375,47 @@ cst_finish() {
   fi
   echo "$CST_NAME: all checks passed"
 }
+
+# -- helpers for relay scripts ------------------------------------------------
+
+# cst_ip_plus ADDR N: the IPv4 address N after ADDR.
+cst_ip_plus() {
+  local a b c d
+  IFS=. read -r a b c d <<<"$1"
+  local n=$(((a << 24 | b << 16 | c << 8 | d) + $2))
+  echo "$((n >> 24 & 255)).$((n >> 16 & 255)).$((n >> 8 & 255)).$((n & 255))"
+}
+
+# cst_relay_main TOOLS_DIR RELAY CASTORCTL PURPOSE: the common start of a
+# relay script: root and binaries (77 if missing), names, cleanup.
+cst_relay_main() {
+  if [[ $# -ne 4 ]]; then
+    echo "usage: $CST_NAME.sh TOOLS_DIR CASTOR_RELAY CASTORCTL" >&2
+    exit 2
+  fi
+  cst_init "$4" "$1"
+  cst_require_relay "$2" "$3"
+}
+
+# cst_stop_relay: SIGTERM, then waits (bounded 10 s); returns the daemon's
+# exit status (124 if it had to be killed).
+cst_stop_relay() {
+  local pid rc=0
+  pid=$(cst_pid relay)
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! cst_wait_pid "$pid" 10; then
+    kill -KILL "$pid" 2>/dev/null || true
+    return 124
+  fi
+  wait "$pid" 2>/dev/null || rc=$?
+  return "$rc"
+}
+
+# cst_rule_packets RULE: packets counted on the rule's input (castorctl
+# stats, the "in" row).
+cst_rule_packets() {
+  cst_ctl stats | awk -v r="$1" '$1 == r && $2 == "in" { print $3; exit }'
+}
+
+# cst_rule_listed NAME: castorctl list shows a rule of that name.
+cst_rule_listed() { cst_ctl list | awk -v r="$1" '$1 == r { f = 1 } END { exit !f }'; }

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Bad config files: `castor-relay -t -f FILE` exits non-zero and prints each
+# problem as FILE:LINE:COL: message, at the line where it is, and all of
+# them when there are several. A good file passes. No namespaces needed,
+# but like every relay test it runs as root only (77 otherwise).
+#
+# usage: relay_config_errors.sh TOOLS_DIR CASTOR_RELAY CASTORCTL
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+CST_NAME=relay_config_errors
+cst_relay_main "$@" cfg
+
+dir=$CST_WORK
+
+# expect_errors FILE LINE...: -t fails and reports every LINE of FILE.
+expect_errors() {
+  local file=$1 out rc=0 line
+  shift
+  out=$(timeout 10 "$CST_RELAY" -t -f "$file" 2>&1) || rc=$?
+  echo "$out"
+  if [[ $rc -eq 0 ]]; then
+    echo "castor-relay -t accepted $file"
+    return 1
+  fi
+  for line in "$@"; do
+    if ! grep -qF -- "$file:$line:" <<<"$out" ||
+       ! grep -qE -- ":$line:[0-9]+: [^ ]" <<<"$out"; then
+      echo "no '$file:$line:COL: message' in the output"
+      return 1
+    fi
+  done
+}
+
+cat >"$dir/unknown-key.toml" <<'TOML'
+[relay]
+workers = 2
+colour = "blue"
+TOML
+cst_check "unknown key" expect_errors "$dir/unknown-key.toml" 3
+
+cat >"$dir/bad-address.toml" <<'TOML'
+[relay]
+workers = 1
+
+[[rule]]
+name = "a"
+input = { interface = "eth0", group = "239.1.1.300", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001 } ]
+TOML
+cst_check "bad address" expect_errors "$dir/bad-address.toml" 6
+
+cat >"$dir/bad-port.toml" <<'TOML'
+[[rule]]
+name = "a"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [
+  { interface = "eth1", address = "239.2.2.2", port = 70000 },
+]
+TOML
+cst_check "port out of range" expect_errors "$dir/bad-port.toml" 5
+
+cat >"$dir/duplicate-name.toml" <<'TOML'
+[[rule]]
+name = "a"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001 } ]
+
+[[rule]]
+name = "a"
+input = { interface = "eth0", group = "239.1.1.2", port = 5002 }
+outputs = [ { interface = "eth1", address = "239.2.2.3", port = 6002 } ]
+TOML
+cst_check "duplicate rule name" expect_errors "$dir/duplicate-name.toml" 7
+
+cat >"$dir/output-is-input.toml" <<'TOML'
+[[rule]]
+name = "loop"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [ { interface = "eth0", address = "239.1.1.1", port = 5001 } ]
+TOML
+cst_check "output equal to its input" \
+  expect_errors "$dir/output-is-input.toml" 4
+
+cat >"$dir/syntax.toml" <<'TOML'
+[relay]
+workers = 2
+ingress = "packet
+TOML
+cst_check "syntax error" expect_errors "$dir/syntax.toml" 3
+
+cat >"$dir/unknown-output-key.toml" <<'TOML'
+[[rule]]
+name = "a"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, tll = 4 } ]
+TOML
+cst_check "unknown key in an output" \
+  expect_errors "$dir/unknown-output-key.toml" 4
+
+cat >"$dir/several.toml" <<'TOML'
+[relay]
+workers = 2
+ingress = "carrier-pigeon"
+
+[[rule]]
+name = "a"
+input = { interface = "eth0", group = "10.1.1.1", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 0 } ]
+TOML
+cst_check "several errors, all reported" \
+  expect_errors "$dir/several.toml" 3 7 8
+
+cat >"$dir/good.toml" <<'TOML'
+[relay]
+workers = 2
+ingress = "packet"
+
+[[rule]]
+name = "a"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001, source = "10.0.0.5" }
+outputs = [
+  { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 4 },
+  { interface = "eth2", address = "10.9.9.9", port = 7000 },
+]
+TOML
+good() { timeout 10 "$CST_RELAY" -t -f "$dir/good.toml"; }
+cst_check "a good file passes -t" good
+
+missing() {
+  local rc=0
+  timeout 10 "$CST_RELAY" -t -f "$dir/does-not-exist.toml" || rc=$?
+  [[ $rc -ne 0 ]]
+}
+cst_check "a missing file fails" missing
+cst_finish

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# What kernel multicast routing cannot do, through one castor-relay:
+#   - group and port rewrite: 239.53.1.1:5001 -> 239.63.1.1:6001;
+#   - multicast -> unicast: 239.53.1.2:5002 -> 10.50.1.2:7000;
+#   - a source filter: 239.53.1.3:5003 only from 10.50.0.1; the same group
+#     from 10.50.0.3 must not come through;
+#   - a TTL=1 source (which the kernel's forwarding drops) re-sent with
+#     TTL 4: 239.53.1.4:5004 -> 239.63.1.4:6004.
+#
+# usage: relay_rewrite.sh TOOLS_DIR CASTOR_RELAY CASTORCTL
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+CST_NAME=relay_rewrite
+cst_relay_main "$@" rwr
+cst_topology 1
+recv_ns=${CST_NS_RECV[1]}
+
+config=$CST_WORK/relay.toml
+cst_relay_config "$config" 2 packet
+cst_rule "$config" rewrite 239.53.1.1 5001 out1:239.63.1.1:6001
+cst_rule "$config" unicast 239.53.1.2 5002 out1:10.50.1.2:7000
+cst_rule "$config" filtered 239.53.1.3 5003 out1:239.63.1.3:6003 \
+  source=10.50.0.1
+cst_rule "$config" ttl1 239.53.1.4 5004 out1:239.63.1.4:6004:4
+cst_start_relay "$config"
+
+rewrite() {
+  cst_recv rw "$recv_ns" --group 239.63.1.1:6001 --interface c0 \
+    --expect-count 2000 --expect-zero-loss --expect-no-duplicates \
+    --duration 20
+  cst_send --group 239.53.1.1:5001 --count 2000 --rate 10000 || return 1
+  cst_recv_result rw 25
+}
+cst_check "group and port rewrite" rewrite
+
+to_unicast() {
+  cst_recv uc "$recv_ns" --listen 0.0.0.0:7000 --expect-count 2000 \
+    --expect-zero-loss --expect-no-duplicates --duration 20
+  cst_send --group 239.53.1.2:5002 --count 2000 --rate 10000 || return 1
+  cst_recv_result uc 25
+}
+cst_check "multicast to unicast" to_unicast
+
+source_filter() {
+  # Stream 1 from the ruled source, stream 2 from another one, interleaved
+  # in time; the receiver waits for idle after both.
+  cst_recv sf "$recv_ns" --group 239.63.1.3:6003 --interface c0 \
+    --idle 500 --duration 20
+  cst_send --group 239.53.1.3:5003 --count 1000 --rate 10000 \
+    --bind 10.50.0.3 --stream-base 2 || return 1
+  cst_send --group 239.53.1.3:5003 --count 1000 --rate 10000 \
+    --bind 10.50.0.1 --stream-base 1 || return 1
+  cst_send --group 239.53.1.3:5003 --count 1000 --rate 10000 \
+    --bind 10.50.0.3 --stream-base 2 || return 1
+  cst_recv_result sf 25 || return 1
+  local row
+  row=$(cst_stream_row sf 1)
+  if [[ $(awk '{ print $2, $3, $4 }' <<<"$row") != "1000 0 0" ]]; then
+    echo "ruled source: expected 1000 received, 0 lost, 0 dup: $row"
+    return 1
+  fi
+  if [[ -n $(cst_stream_row sf 2) ]]; then
+    echo "the other source came through: $(cst_stream_row sf 2)"
+    return 1
+  fi
+}
+cst_check "source filter passes only 10.50.0.1" source_filter
+
+ttl1() {
+  cst_recv t1 "$recv_ns" --group 239.63.1.4:6004 --interface c0 \
+    --expect-count 2000 --expect-zero-loss --expect-no-duplicates \
+    --duration 20
+  cst_send --group 239.53.1.4:5004 --count 2000 --rate 10000 --ttl 1 ||
+    return 1
+  cst_recv_result t1 25
+}
+cst_check "a TTL=1 source is forwarded" ttl1
+
+cst_finish
