@@ -14,6 +14,8 @@
 // a missing restart or a wrong stop order makes it exit 1.
 
 #include <algorithm>
+#include <csignal>
+#include <cstdio>
 #include <atomic>
 #include <chrono>
 #include <iostream>
@@ -21,6 +23,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -233,7 +237,15 @@ bool walk_through(caf::actor_system& sys, const caf::actor& root) {
 
 } // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // --stop-by-signal: end with a real SIGTERM to this process instead of
+  // application::request_stop(), so the test proves the signal path a
+  // service manager uses.
+  bool stop_by_signal = argc > 1 && std::string{argv[1]} == "--stop-by-signal";
+  if (argc > 1 && !stop_by_signal) {
+    std::fprintf(stderr, "usage: castor-demo [--stop-by-signal]\n");
+    return 2;
+  }
   // Before the actor system exists, so that its threads inherit the mask and
   // only application::run() sees SIGTERM/SIGINT.
   castor::application::block_signals();
@@ -265,11 +277,14 @@ int main() {
   app.on_started([&](const caf::actor& root) {
     // The walk-through blocks on requests, so it gets its own thread instead
     // of holding up run(), which must stay free to see the stop request.
-    demo = std::thread([&sys, &demo_ok, root] {
+    demo = std::thread([&sys, &demo_ok, root, stop_by_signal] {
       demo_ok = walk_through(sys, root);
       say("== stopping the application (reverse start order)");
       shutting_down = true;
-      castor::application::request_stop();
+      if (stop_by_signal)
+        ::kill(::getpid(), SIGTERM);
+      else
+        castor::application::request_stop();
     });
   });
 
