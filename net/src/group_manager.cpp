@@ -97,6 +97,17 @@ struct group_manager_state {
   uint64_t succeeded = 0;
   uint64_t failed = 0;
 
+  // The state outlives every incarnation of the manager, but not its last
+  // owner: closing the helper sockets here makes the kernel drop whatever
+  // is still joined, so removing the manager (delete_child, or an
+  // application that stops) leaks no membership for the rest of the
+  // process's life.
+  ~group_manager_state() {
+    for (auto& kvp : interfaces)
+      for (auto& sh : kvp.second.shards)
+        backend->close_socket(sh.socket);
+  }
+
   // Forgets an interface that no membership refers to any more.
   void interfaces_gc(const std::string& name) {
     for (auto& kvp : memberships)
@@ -134,6 +145,10 @@ public:
 
   void on_exit() override {
     watch_.reset(); // joins the watcher thread before we go
+    // Let go of the state now rather than whenever CAF frees this object,
+    // so that a supervisor that deletes our spec after our down_msg is the
+    // last owner and closes the sockets at once.
+    st_.reset();
   }
 
   caf::behavior make_behavior() override {

@@ -416,6 +416,18 @@ ask stats
 check "no helper socket left at the end" 0 "$(json_field "$reply" sockets)"
 check "the probe holds as many sockets as when it started" \
   "$base_sockets" "$(sockets_open)"
+
+# -- 9: removing the manager drops what it still holds -------------------------
+ask join-range z g0 239.9.0.0 30
+check_prefix "30 groups held when the manager is removed" \
+  "ok joined=30" "$reply"
+ask stop
+check "the supervisor stops the manager and deletes its spec" ok "$reply"
+check "the manager removed: the kernel holds none of its groups" \
+  0 "$(igmp_count g0)"
+# Its rtnetlink watch is gone too, hence one socket fewer than at the start.
+check "the manager removed: its helper and netlink sockets are closed" \
+  "$((base_sockets - 1))" "$(sockets_open)"
 ask quit
 
 echo "figures: join-range 1000 groups ${join_ms[1000]} ms (150: ${join_ms[150]} ms);" \

@@ -18,6 +18,9 @@
 //   await-count STATE N MS                -> ok MS | timeout LAST-N
 //   restart                               -> ok ms=.. (manager killed and
 //                                            restarted by its supervisor)
+//   stop                                  -> ok (manager stopped and its
+//                                            spec deleted: the state's last
+//                                            owner is gone)
 //   quit                                  -> ok, then exit 0
 //
 // "await" polls the manager because link changes reach it asynchronously
@@ -34,6 +37,7 @@
 #include <vector>
 
 #include <caf/all.hpp>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -109,8 +113,8 @@ public:
     flags.intensity = 10;
     flags.period = std::chrono::seconds(5);
     auto state = make_group_manager_state(kernel_backend());
-    auto sup = start_supervisor(sys_, flags,
-                                {group_manager_child("groups", state)});
+    auto sup =
+      start_supervisor(sys_, flags, {group_manager_child("groups", state)});
     if (!sup)
       return std::move(sup.error());
     sup_ = *sup;
@@ -156,6 +160,8 @@ private:
       return await_count(a[1], std::stoul(a[2]), std::stol(a[3]));
     if (cmd == "restart" && a.size() == 1)
       return restart();
+    if (cmd == "stop" && a.size() == 1)
+      return stop();
     if (cmd == "quit")
       return "ok";
     return "error usage unknown command or wrong arguments: " + cmd;
@@ -282,7 +288,8 @@ private:
   }
 
   caf::expected<std::vector<membership_status>> memberships() {
-    caf::expected<std::vector<membership_status>> out{caf::sec::request_timeout};
+    caf::expected<std::vector<membership_status>> out{
+      caf::sec::request_timeout};
     self_->request(mgr_, request_timeout, memberships_atom::value)
       .receive([&](std::vector<membership_status>& xs) { out = std::move(xs); },
                [&](caf::error& err) { out = std::move(err); });
@@ -380,6 +387,25 @@ private:
     if (auto err = refresh_manager(old))
       return render_error(sys_, err);
     return "ok ms=" + std::to_string(ms_since(t0));
+  }
+
+  // What an application that shuts its manager down does: terminate the
+  // child, then drop its spec, which holds the last reference to the state.
+  std::string stop() {
+    caf::error err;
+    self_
+      ->request(sup_, request_timeout, terminate_child_atom::value,
+                std::string{"groups"})
+      .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
+    if (!err)
+      self_
+        ->request(sup_, request_timeout, delete_child_atom::value,
+                  std::string{"groups"})
+        .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
+    if (err)
+      return render_error(sys_, err);
+    mgr_ = caf::actor{};
+    return "ok";
   }
 
   caf::actor_system& sys_;
