@@ -409,6 +409,31 @@ ask stats
 check "stats count the kernel's refusal" 1 "$(json_field "$reply" joins_failed)"
 ask leave e g0 239.8.0.1
 
+# A refusal on a rejoin cannot be answered to anyone: the membership turns
+# failed, says why, and is retried on the next link change.
+ask join k g0 239.8.1.1
+check "a membership to be refused on its rejoin" "ok joined 1" "$reply"
+ip -n "$A" link set g0 down
+ask await g0 239.8.1.1 pending 5000
+ip netns exec "$A" sysctl -qw net.ipv4.igmp_max_memberships=0
+ip -n "$A" link set g0 up
+ask await g0 239.8.1.1 failed 5000
+ip netns exec "$A" sysctl -qw "net.ipv4.igmp_max_memberships=$per_socket"
+check_prefix "the kernel refuses the rejoin: failed" ok "$reply"
+ask list
+check "failed says why" yes \
+  "$(grep -qi '"reason":"[^"]*no buffer space' <<<"$reply" && echo yes || echo no)"
+ask stats
+check "stats count it failed" 1 "$(json_field "$reply" failed)"
+ip -n "$A" link set g0 down
+ask await g0 239.8.1.1 pending 5000
+ip -n "$A" link set g0 up
+ask await g0 239.8.1.1 joined 5000
+check_prefix "the next link change retries it: joined" ok "$reply"
+check "retried: in /proc/net/igmp" yes "$(igmp_has g0 239.8.1.1)"
+ask kill k
+ask await g0 239.8.1.1 gone 5000
+
 # -- the end: nothing leaked ---------------------------------------------------
 ask list
 check "no membership left at the end" "[]" "$reply"
