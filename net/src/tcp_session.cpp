@@ -1,0 +1,512 @@
+#include "tcp_session.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <boost/asio/post.hpp>
+
+#include <caf/exit_reason.hpp>
+#include <caf/mailbox_element.hpp>
+#include <caf/sec.hpp>
+#include <caf/send.hpp>
+
+#include "castor/net/errors.hpp"
+#include "castor/net/socket_options.hpp"
+
+namespace castor::net::detail {
+
+namespace asio = boost::asio;
+
+tcp_session::tcp_session(caf::actor_system& sys, io_shard& shard,
+                         asio::ip::tcp::socket sock, const tcp_options& opts)
+  : sys_(sys),
+    shard_(shard),
+    sock_(std::move(sock)),
+    unit_(&sys),
+    framing_(opts.framing),
+    // A prefix cannot declare more than it can encode.
+    max_frame_(std::min<uint64_t>(opts.max_frame,
+                                  opts.framing.max_encodable())),
+    read_size_(opts.read_size),
+    max_send_queue_(opts.max_send_queue) {
+  if (opts.active.mode == kind::counted) {
+    count_ = std::max(0, opts.active.count);
+    mode_ = count_ > 0 ? kind::counted : kind::passive;
+  } else {
+    mode_ = opts.active.mode;
+  }
+}
+
+caf::actor_companion* tcp_session::companion() const {
+  return static_cast<caf::actor_companion*>(
+    caf::actor_cast<caf::abstract_actor*>(hdl_));
+}
+
+caf::actor tcp_session::start(const caf::actor& owner) {
+  auto hdl = sys_.spawn<caf::actor_companion>();
+  hdl_ = caf::actor_cast<caf::strong_actor_ptr>(hdl);
+  owner_ = owner;
+  auto* self = companion();
+  self->on_enqueue([s = shared_from_this()](caf::mailbox_element_ptr p) {
+    // Sender's thread: hop to the shard.
+    asio::post(s->shard_.context(),
+               [s, p = std::move(p)]() mutable { s->run(std::move(p)); });
+  });
+  self->on_exit([w = weak_from_this()] {
+    if (auto s = w.lock())
+      s->on_exit();
+  });
+  self->set_exit_handler([this](caf::exit_msg& msg) {
+    // gen_tcp: the socket closes when its controlling process exits, for any
+    // reason. Others (a connection supervisor) end it only with a non-normal
+    // reason, as a plain link would.
+    if (terminating_ || msg.source == owner_.address() || msg.reason)
+      companion()->quit(msg.reason);
+  });
+  self->become(make_behavior());
+  self->link_to(owner);
+  return hdl;
+}
+
+void tcp_session::admitted() {
+  admitted_ = true;
+  if (!open_)
+    return; // its owner was dead when it linked
+  shard_.add_resident(this);
+  pump();
+}
+
+void tcp_session::shutdown() {
+  terminate(caf::exit_reason::user_shutdown);
+}
+
+void tcp_session::terminate(caf::error reason) {
+  if (!open_)
+    return;
+  // An exit message from nobody, run right here (see udp_session): the exit
+  // handler quits with `reason` and CAF's cleanup calls on_exit.
+  terminating_ = true;
+  auto elem = caf::make_mailbox_element(
+    nullptr, caf::make_message_id(), {},
+    caf::exit_msg{caf::actor_addr{}, std::move(reason)});
+  companion()->activate(&unit_, *elem);
+}
+
+void tcp_session::finish(caf::error err) {
+  if (!open_)
+    return;
+  if (err)
+    to_owner(tcp_error_atom::value, std::move(err));
+  to_owner(tcp_closed_atom::value);
+  terminate(caf::none);
+}
+
+void tcp_session::later(std::function<void(tcp_session&)> fn) {
+  asio::post(shard_.context(), [s = shared_from_this(), fn = std::move(fn)] {
+    if (s->open_)
+      fn(*s);
+  });
+}
+
+void tcp_session::run(caf::mailbox_element_ptr elem) {
+  if (open_) {
+    companion()->activate(&unit_, *elem);
+    return;
+  }
+  // Posted before the connection closed: answer requests so that nobody
+  // waits for a reply that cannot come.
+  if (elem->mid.is_request() && elem->sender) {
+    elem->sender->enqueue(
+      caf::make_mailbox_element(nullptr, elem->mid.response_id(), {},
+                                caf::make_error(
+                                  caf::sec::request_receiver_down)),
+      nullptr);
+  }
+}
+
+void tcp_session::on_exit() {
+  // Runs inside the companion's cleanup, on the shard thread.
+  open_ = false;
+  boost::system::error_code ignored;
+  sock_.close(ignored);
+  sendq_.clear();
+  queued_bytes_ = 0;
+  shard_.remove_resident(this);
+  // Dropping the last reference to the companion inside its own cleanup
+  // would destroy it under our feet: do it in a later step.
+  asio::post(shard_.context(), [s = shared_from_this()] {
+    s->hdl_ = nullptr;
+    s->owner_ = nullptr;
+  });
+}
+
+// -- behavior ------------------------------------------------------------------
+
+caf::behavior tcp_session::make_behavior() {
+  return {
+    [this](active_atom, int32_t n) -> caf::result<void> {
+      return set_count(n);
+    },
+    [this](active_atom, once_atom) { set_mode(kind::once); },
+    [this](active_atom, bool on) {
+      set_mode(on ? kind::always : kind::passive);
+    },
+    [this](send_atom, std::vector<uint8_t>& payload) {
+      auto* p = payload.data();
+      auto n = payload.size();
+      enqueue(p, n, std::move(payload), {});
+    },
+    [this](send_atom, const std::string& payload) {
+      std::vector<uint8_t> bytes(payload.begin(), payload.end());
+      auto* p = bytes.data();
+      auto n = bytes.size();
+      enqueue(p, n, std::move(bytes), {});
+    },
+    [this](send_atom, const tcp_frames& frames) {
+      for (size_t i = 0; i < frames.size(); ++i) {
+        auto f = frames[i];
+        enqueue(f.data, f.size, {}, frames);
+      }
+    },
+    [this](controlling_atom, const caf::actor& next) -> caf::result<void> {
+      auto* self = companion();
+      if (caf::actor_cast<caf::actor_addr>(self->current_sender())
+          != owner_.address())
+        return make_error(errc::not_owner);
+      if (!next)
+        return make_error(errc::invalid_argument, "controlling_process",
+                          "invalid actor");
+      // Link first, so there is no moment in which nobody's exit would
+      // close the connection.
+      self->link_to(next);
+      if (next != owner_)
+        self->unlink_from(owner_);
+      owner_ = next;
+      return caf::unit;
+    },
+    [this](sockname_atom) {
+      boost::system::error_code ec;
+      return sock_.local_endpoint(ec);
+    },
+    [this](peername_atom) {
+      boost::system::error_code ec;
+      return sock_.remote_endpoint(ec);
+    },
+    [this](stats_atom) {
+      auto s = stats_;
+      s.buffered = tail_ - head_;
+      s.send_queued = queued_bytes_;
+      return s;
+    },
+    [this](caf::close_atom) {
+      closing_ = true;
+      if (sendq_.empty())
+        companion()->quit();
+      // Otherwise flush() ends the connection once the queue is out.
+    },
+  };
+}
+
+// -- active mode and reading ---------------------------------------------------
+
+caf::result<void> tcp_session::set_count(int32_t n) {
+  int64_t base = mode_ == kind::counted ? count_ : 0;
+  int64_t next = base + n;
+  if (n < -32768 || next > max_active_count)
+    return make_error(errc::invalid_argument, "active", n);
+  count_ = static_cast<int32_t>(std::max<int64_t>(0, next));
+  if (count_ == 0) {
+    // Reaching 0 explicitly also turns the connection passive, with a
+    // notice.
+    mode_ = kind::passive;
+    to_owner(tcp_passive_atom::value);
+    return caf::unit;
+  }
+  set_mode(kind::counted);
+  return caf::unit;
+}
+
+void tcp_session::set_mode(kind m) {
+  if (m != kind::counted)
+    count_ = 0;
+  mode_ = m;
+  if (!wants_data() || pump_pending_)
+    return;
+  // Frames may wait in the buffer, or the peer may have closed: both are
+  // handled by pump(), which can end the connection, so not from inside
+  // this handler.
+  pump_pending_ = true;
+  later([](tcp_session& s) {
+    s.pump_pending_ = false;
+    s.pump();
+  });
+}
+
+bool tcp_session::wants_data() const {
+  return open_ && !closing_ && mode_ != kind::passive;
+}
+
+void tcp_session::pump() {
+  if (!admitted_ || !open_)
+    return;
+  if (!deliver())
+    return; // closed
+  if (peer_closed_) {
+    // Complete frames still buffered wait for credit; then we are done.
+    auto d = decode_frame(framing_, max_frame_, buf_.data() + head_,
+                          tail_ - head_);
+    if (d.what != decoded_frame::status::complete)
+      finish(caf::none);
+    return;
+  }
+  if (!reading_ && wants_data())
+    arm_read();
+}
+
+bool tcp_session::deliver() {
+  size_t budget = 0;
+  switch (mode_) {
+    case kind::always:
+      budget = SIZE_MAX;
+      break;
+    case kind::once:
+      budget = 1;
+      break;
+    case kind::counted:
+      budget = static_cast<size_t>(count_);
+      break;
+    case kind::passive:
+      break;
+  }
+  if (budget == 0 || head_ == tail_ || closing_)
+    return true;
+  tcp_frames::builder out{16, tail_ - head_};
+  caf::error err;
+  while (out.frames() < budget) {
+    auto d = decode_frame(framing_, max_frame_, buf_.data() + head_,
+                          tail_ - head_);
+    if (d.what == decoded_frame::status::incomplete)
+      break;
+    if (d.what == decoded_frame::status::too_large) {
+      err = make_error(tcp_errc::frame_too_large, uint64_t{d.size},
+                       uint64_t{max_frame_});
+      break;
+    }
+    out.add(buf_.data() + head_ + d.header, d.size);
+    head_ += d.total;
+    stats_.bytes_in += d.size;
+  }
+  if (head_ == tail_)
+    head_ = tail_ = 0;
+  if (auto n = out.frames(); n > 0) {
+    stats_.frames_in += n;
+    ++stats_.batches;
+    to_owner(tcp_atom::value, out.done());
+    if (mode_ == kind::once) {
+      mode_ = kind::passive;
+    } else if (mode_ == kind::counted) {
+      count_ -= static_cast<int32_t>(n);
+      if (count_ == 0) {
+        mode_ = kind::passive;
+        to_owner(tcp_passive_atom::value);
+      }
+    }
+  }
+  if (err) {
+    // The frames before the oversized one were delivered; the stream cannot
+    // be resynchronised after it.
+    finish(std::move(err));
+    return false;
+  }
+  return true;
+}
+
+void tcp_session::arm_read() {
+  if (head_ > 0) {
+    std::memmove(buf_.data(), buf_.data() + head_, tail_ - head_);
+    tail_ -= head_;
+    head_ = 0;
+  }
+  if (tail_ == 0 && buf_.size() > 4 * read_size_) {
+    // A large frame grew the buffer; give the memory back once it is gone.
+    std::vector<uint8_t>{}.swap(buf_);
+  }
+  if (buf_.size() < tail_ + read_size_)
+    buf_.resize(tail_ + read_size_);
+  reading_ = true;
+  sock_.async_read_some(
+    asio::buffer(buf_.data() + tail_, buf_.size() - tail_),
+    [s = shared_from_this()](boost::system::error_code ec, size_t n) {
+      s->reading_ = false;
+      if (ec == asio::error::operation_aborted || !s->open_)
+        return;
+      if (ec == asio::error::eof) {
+        s->peer_closed_ = true;
+        s->pump();
+        return;
+      }
+      if (ec) {
+        s->finish(errno_error(errc::recv_failed, "recv", ec.value()));
+        return;
+      }
+      ++s->stats_.reads;
+      s->tail_ += n;
+      s->pump();
+    });
+}
+
+// -- sending -------------------------------------------------------------------
+
+void tcp_session::enqueue(const uint8_t* data, size_t size,
+                          std::vector<uint8_t> owned, tcp_frames keep) {
+  if (closing_)
+    return;
+  if (size > framing_.max_encodable()) {
+    // Not sent at all, so the stream stays intact: report and go on.
+    to_owner(tcp_error_atom::value,
+             make_error(errc::invalid_argument, "frame longer than the prefix "
+                                                "allows",
+                        uint64_t{size}));
+    return;
+  }
+  out_item item{{}, 0, data, size, std::move(owned), std::move(keep), 0};
+  item.header_size = static_cast<uint8_t>(
+    encode_header(framing_, size, item.header.data()));
+  queued_bytes_ += item.header_size + size;
+  sendq_.push_back(std::move(item));
+  if (queued_bytes_ > max_send_queue_) {
+    // We are inside a behavior handler: quit directly.
+    to_owner(tcp_error_atom::value,
+             make_error(errc::send_queue_full, uint64_t{queued_bytes_}));
+    to_owner(tcp_closed_atom::value);
+    companion()->quit();
+    return;
+  }
+  if (!flush_pending_) {
+    // Flush after the mailbox elements already posted to the shard ran, so
+    // sends that arrive together leave in one sendmsg.
+    flush_pending_ = true;
+    later([](tcp_session& s) {
+      s.flush_pending_ = false;
+      s.flush();
+    });
+  }
+}
+
+void tcp_session::flush() {
+  std::array<iovec, 2 * send_batch> iov;
+  while (open_ && !sendq_.empty()) {
+    size_t k = 0;
+    size_t items = std::min(send_batch, sendq_.size());
+    for (size_t i = 0; i < items; ++i) {
+      auto& it = sendq_[i];
+      if (it.sent < it.header_size)
+        iov[k++] = iovec{it.header.data() + it.sent,
+                         static_cast<size_t>(it.header_size - it.sent)};
+      auto body_sent = it.sent > it.header_size ? it.sent - it.header_size
+                                                : 0;
+      if (it.size > body_sent)
+        iov[k++] = iovec{const_cast<uint8_t*>(it.data) + body_sent,
+                         it.size - body_sent};
+    }
+    msghdr msg{};
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = k;
+    ++stats_.sendmsg_calls;
+    auto n = ::sendmsg(fd(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      auto err = errno;
+      if (err == EINTR)
+        continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        // The send buffer is full: wait for room, keep the queue.
+        flush_pending_ = true;
+        sock_.async_wait(asio::ip::tcp::socket::wait_write,
+                         [s = shared_from_this()](boost::system::error_code
+                                                    ec) {
+                           s->flush_pending_ = false;
+                           if (!ec && s->open_)
+                             s->flush();
+                         });
+        return;
+      }
+      finish(errno_error(errc::send_failed, "sendmsg", err));
+      return;
+    }
+    // Retire what the kernel took; the front item may be taken in part.
+    auto left = static_cast<size_t>(n);
+    queued_bytes_ -= left;
+    stats_.bytes_out += left;
+    while (left > 0) {
+      auto& it = sendq_.front();
+      auto rest = it.header_size + it.size - it.sent;
+      if (left < rest) {
+        it.sent += left;
+        break;
+      }
+      left -= rest;
+      ++stats_.frames_out;
+      sendq_.pop_front();
+    }
+    // Zero-length frames have nothing to take: retire them too.
+    while (!sendq_.empty() && sendq_.front().header_size == 0
+           && sendq_.front().size == 0) {
+      ++stats_.frames_out;
+      sendq_.pop_front();
+    }
+  }
+  if (open_ && closing_ && sendq_.empty())
+    terminate(caf::none);
+}
+
+// -- construction --------------------------------------------------------------
+
+caf::expected<tcp_connection>
+make_connection(caf::actor_system& sys, io_shard& shard,
+                const caf::actor& owner, asio::ip::tcp::socket sock,
+                const tcp_options& opts,
+                const std::function<void(const caf::actor&)>& on_spawn) {
+  boost::system::error_code ec;
+  sock.non_blocking(true, ec);
+  if (ec)
+    return errno_error(errc::open_failed, "O_NONBLOCK", ec.value());
+  auto fd = sock.native_handle();
+  if (opts.no_delay) {
+    int one = 1;
+    if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+      return errno_error(errc::socket_option, "TCP_NODELAY", errno);
+  }
+  if (opts.recv_buffer > 0)
+    if (auto r = set_recv_buffer(fd, opts.recv_buffer); !r)
+      return std::move(r.error());
+  if (opts.send_buffer > 0)
+    if (auto r = set_send_buffer(fd, opts.send_buffer); !r)
+      return std::move(r.error());
+  tcp_connection result;
+  result.local = sock.local_endpoint(ec);
+  if (!ec)
+    result.peer = sock.remote_endpoint(ec);
+  if (ec)
+    return errno_error(errc::open_failed, "getpeername", ec.value());
+  auto session = std::make_shared<tcp_session>(sys, shard, std::move(sock),
+                                               opts);
+  // Spawned only once the shard has accepted the connection (see
+  // open_udp): a companion no shard runs could never be closed.
+  if (auto err = shard.admit(
+        [&] {
+          result.actor = session->start(owner);
+          if (on_spawn)
+            on_spawn(result.actor);
+        },
+        [session] { session->admitted(); }))
+    return err;
+  return result;
+}
+
+} // namespace castor::net::detail

@@ -1,0 +1,147 @@
+#pragma once
+
+// The io-thread half of a TCP connection actor (internal). One tcp_session
+// owns the Asio socket, the read buffer with its frame decoder state, the
+// active-mode credits and the send queue, all touched only on the shard's
+// thread. Its CAF face is an actor_companion whose mailbox elements are
+// posted to that thread and run there with activate(), as for udp_session.
+//
+// Rule: the companion may only end inside an activation. Behavior handlers
+// quit() directly; steps that run outside an activation (read and write
+// completions, posted steps) end it through terminate(), which runs an exit
+// message through activate(). So read/deliver/flush work that can end the
+// connection is always posted, never called from a behavior handler.
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <caf/actor.hpp>
+#include <caf/actor_companion.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/result.hpp>
+#include <caf/scoped_execution_unit.hpp>
+
+#include "castor/net/io_shards.hpp"
+#include "castor/net/tcp_connection.hpp"
+
+namespace castor::net::detail {
+
+class tcp_session final : public std::enable_shared_from_this<tcp_session>,
+                          public shard_resident {
+public:
+  /// gen_tcp's range for the {active, N} counter.
+  static constexpr int32_t max_active_count = 32767;
+  /// Queued sends gathered into one sendmsg.
+  static constexpr size_t send_batch = 64;
+
+  tcp_session(caf::actor_system& sys, io_shard& shard,
+              boost::asio::ip::tcp::socket sock, const tcp_options& opts);
+
+  /// Calling thread, under the shard's admission lock: spawns the
+  /// companion, installs its behavior and links it to `owner`.
+  caf::actor start(const caf::actor& owner);
+
+  /// Shard thread: the first step once admitted (register, start reading).
+  void admitted();
+
+  /// Shard thread: the shard stops.
+  void shutdown() override;
+
+private:
+  using kind = active_mode::kind;
+
+  struct out_item {
+    std::array<uint8_t, 4> header;
+    uint8_t header_size;
+    const uint8_t* data;
+    size_t size;
+    std::vector<uint8_t> owned;
+    tcp_frames keep; // holds forwarded frames alive
+    size_t sent = 0; // of header_size + size
+  };
+
+  caf::actor_companion* companion() const;
+  caf::behavior make_behavior();
+  void run(caf::mailbox_element_ptr elem);
+  void on_exit();
+  int fd() { return sock_.native_handle(); }
+
+  template <class... Ts>
+  void to_owner(Ts&&... xs) {
+    if (owner_)
+      caf::send_as(caf::actor_cast<caf::actor>(hdl_), owner_,
+                   std::forward<Ts>(xs)...);
+  }
+
+  /// Outside an activation only: ends the companion with `reason`.
+  void terminate(caf::error reason);
+  /// Outside an activation only: tells the owner why (unless `err` is
+  /// none) and that the connection closed, then ends normally.
+  void finish(caf::error err);
+  /// Runs `fn` in a later step of the shard, while the session is open.
+  void later(std::function<void(tcp_session&)> fn);
+
+  // -- active mode and reading ------------------------------------------------
+  caf::result<void> set_count(int32_t n);
+  void set_mode(kind m);
+  bool wants_data() const;
+  void pump();
+  bool deliver();
+  void arm_read();
+
+  // -- sending ----------------------------------------------------------------
+  void enqueue(const uint8_t* data, size_t size, std::vector<uint8_t> owned,
+               tcp_frames keep);
+  void flush();
+
+  caf::actor_system& sys_;
+  io_shard& shard_;
+  boost::asio::ip::tcp::socket sock_;
+  caf::scoped_execution_unit unit_;
+  caf::strong_actor_ptr hdl_;
+  caf::actor owner_;
+  bool open_ = true;
+  bool admitted_ = false;
+  // terminate() is running: the exit handler quits for it.
+  bool terminating_ = false;
+
+  kind mode_ = kind::passive;
+  int32_t count_ = 0;
+  tcp_framing framing_;
+  size_t max_frame_;
+  size_t read_size_;
+  // Received bytes live in buf_[head_, tail_); buf_.size() is capacity.
+  std::vector<uint8_t> buf_;
+  size_t head_ = 0;
+  size_t tail_ = 0;
+  bool reading_ = false;
+  bool pump_pending_ = false;
+  bool peer_closed_ = false;
+
+  std::deque<out_item> sendq_;
+  uint64_t queued_bytes_ = 0;
+  uint64_t max_send_queue_;
+  bool flush_pending_ = false;
+  // close_atom arrived: flush the queue, then end.
+  bool closing_ = false;
+
+  tcp_stats stats_;
+};
+
+/// Wraps `sock` (open and connected, on `shard`'s context) into a session
+/// and its actor. `on_spawn` runs right after the companion exists and
+/// before the shard reads anything, so a message it sends as the connection
+/// reaches the owner before any data.
+caf::expected<tcp_connection>
+make_connection(caf::actor_system& sys, io_shard& shard,
+                const caf::actor& owner, boost::asio::ip::tcp::socket sock,
+                const tcp_options& opts,
+                const std::function<void(const caf::actor&)>& on_spawn);
+
+} // namespace castor::net::detail
