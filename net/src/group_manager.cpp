@@ -187,8 +187,10 @@ public:
             names.push_back(kvp.first);
           for (auto& n : names)
             refresh(n);
-        } else if (interface_known(name)) {
-          refresh(name);
+        } else {
+          if (interface_known(name))
+            refresh(name);
+          refresh_moved();
         }
       },
     };
@@ -462,6 +464,23 @@ private:
       if (m.state == mstate::joined)
         spdlog::info("group manager: {} joined", describe_key(key));
     }
+  }
+
+  // A rename is reported under the new name only, and Linux renames links
+  // that are up: re-check every interface whose name no longer leads to the
+  // index its shards joined on, or its memberships would read "joined" while
+  // they sit on whatever the link is called now.
+  void refresh_moved() {
+    std::vector<std::string> moved;
+    for (auto& [name, entry] : st_->interfaces) {
+      if (entry.index == 0)
+        continue;
+      auto itf = st_->backend->find_interface(name);
+      if (!itf || itf->index != entry.index)
+        moved.push_back(name);
+    }
+    for (auto& name : moved)
+      refresh(name);
   }
 
   // -- queries -----------------------------------------------------------------

@@ -335,6 +335,22 @@ check "g0 re-created: as many helper sockets as before" \
   "$(((total + per_socket - 1) / per_socket))" \
   "$(json_field "$reply" sockets)"
 
+# Linux renames links that are up, and reports it under the new name only.
+ask join r g0 239.10.0.1
+check "a membership on g0 before a rename" "ok joined 1" "$reply"
+ip -n "$A" link set g0 name g9
+ask await g0 239.10.0.1 pending 5000
+check_prefix "g0 renamed to g9: the membership on g0 is pending" ok "$reply"
+check "g0 renamed: nothing of ours stays joined on g9" \
+  no "$(igmp_has g9 239.10.0.1)"
+ip -n "$A" link set g9 name g0
+ask await g0 239.10.0.1 joined 5000
+check_prefix "renamed back to g0: rejoined" ok "$reply"
+check "renamed back: in /proc/net/igmp on g0" yes "$(igmp_has g0 239.10.0.1)"
+ask leave r g0 239.10.0.1
+ask await-count joined "$total" 5000
+check_prefix "the rename left the other memberships joined" ok "$reply"
+
 # -- 6: a manager restart keeps everything ------------------------------------
 before=$(igmp g0)
 ask list
