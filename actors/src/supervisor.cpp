@@ -284,11 +284,15 @@ private:
     return children_.back();
   }
 
+  // children_ stays sorted by key: keys grow and records are only ever
+  // appended or erased. Lookups are per child event, so with 10,000 children
+  // a linear scan here made starting and stopping them quadratic.
   child_record* find(uint64_t key) {
-    for (auto& rec : children_)
-      if (rec.key == key)
-        return &rec;
-    return nullptr;
+    auto i = std::lower_bound(children_.begin(), children_.end(), key,
+                              [](const child_record& rec, uint64_t k) {
+                                return rec.key < k;
+                              });
+    return i != children_.end() && i->key == key ? &*i : nullptr;
   }
 
   child_record* find_by_id(const std::string& id) {
@@ -301,13 +305,33 @@ private:
   child_record* find_by_addr(const caf::actor_addr& addr) {
     if (!addr)
       return nullptr;
-    for (auto& rec : children_)
-      if (rec.handle && rec.handle.address() == addr)
-        return &rec;
-    return nullptr;
+    auto i = by_addr_.find(addr);
+    if (i == by_addr_.end())
+      return nullptr;
+    auto* rec = find(i->second);
+    if (rec == nullptr || !rec->handle || rec->handle.address() != addr)
+      return nullptr;
+    return rec;
+  }
+
+  // Every change of a record's process goes through these two, so that
+  // by_addr_ always maps exactly the current processes to their records.
+  void set_handle(child_record& rec, caf::actor child) {
+    clear_handle(rec);
+    by_addr_.emplace(child.address(), rec.key);
+    rec.handle = std::move(child);
+  }
+
+  void clear_handle(child_record& rec) {
+    if (rec.handle) {
+      by_addr_.erase(rec.handle.address());
+      rec.handle = nullptr;
+    }
   }
 
   void erase(uint64_t key) {
+    if (auto* rec = find(key))
+      clear_handle(*rec);
     children_.erase(std::remove_if(children_.begin(), children_.end(),
                                    [key](const child_record& rec) {
                                      return rec.key == key;
@@ -325,7 +349,7 @@ private:
   // Forgets a child's current process; a down message that still comes
   // from it finds no record and is ignored.
   void retire(child_record& rec) {
-    rec.handle = nullptr;
+    clear_handle(rec);
   }
 
   // -- starting ----------------------------------------------------------------
@@ -365,7 +389,7 @@ private:
     // kill into a trappable `killed` for linked processes; a monitor gives
     // us the same. The reverse direction is on_exit().
     monitor(child);
-    rec->handle = child;
+    set_handle(*rec, child);
     rec->exited = false;
     rec->started_at = clock().now();
     if (!rec->spec.await_ready) {
@@ -454,7 +478,7 @@ private:
       return;
     }
     if (!rec->handle || rec->exited) {
-      rec->handle = nullptr;
+      clear_handle(*rec);
       rec->exited = false;
       rec->state = child_state::stopped;
       done();
@@ -503,7 +527,7 @@ private:
     auto stop = std::move(i->second);
     stops_.erase(i);
     if (auto* rec = find(stop.key)) {
-      rec->handle = nullptr;
+      clear_handle(*rec);
       rec->state = child_state::stopped;
     }
     stop.done();
@@ -616,7 +640,7 @@ private:
     if (shutting_down_ || rec == nullptr || !rec->handle
         || rec->handle.address() != addr || rec->state != child_state::running)
       return; // stale: the child was stopped or replaced meanwhile
-    rec->handle = nullptr;
+    clear_handle(*rec);
     rec->exited = false;
     rec->state = child_state::stopped;
     auto restart = rec->spec.restart;
@@ -1009,6 +1033,7 @@ private:
   std::vector<child_spec> initial_specs_;
   child_spec template_; // simple_one_for_one
   std::vector<child_record> children_;
+  std::unordered_map<caf::actor_addr, uint64_t> by_addr_;
   uint64_t next_key_ = 1;
   bool started_ = false;
   bool busy_ = false;
