@@ -297,7 +297,26 @@ cst_start_relay() {
     cst_out relay >&2
     return 1
   }
-  cst_wait_workers_running 10
+  cst_wait_workers_running 10 || return 1
+  cst_wait_ruled_groups "$config" 10
+}
+
+# cst_wait_ruled_groups CONFIG SECONDS: until in0 in the relay namespace has
+# joined every input group of CONFIG's rules: forwarding can only be
+# expected once the joins are done.
+cst_wait_ruled_groups() {
+  local config=$1 limit=$2 want missing i
+  want=$(grep -o 'interface = "in0", group = "[0-9.]*"' "$config" |
+           grep -o '[0-9.]*"$' | tr -d '"' | sort -u)
+  for ((i = 0; i < limit * 20; i++)); do
+    missing=$(comm -23 <(echo "$want") \
+                <(cst_igmp_groups "$CST_NS_RELAY" in0 | sort))
+    [[ -z $missing ]] && return 0
+    sleep 0.05
+  done
+  echo "$CST_NAME: the relay did not join these ruled groups on in0:" >&2
+  head <<<"$missing" >&2
+  return 1
 }
 
 # cst_workers: the worker ids, one a line (castorctl workers, first column).

@@ -1,0 +1,490 @@
+#!/usr/bin/env bash
+# bench/relay: castor-relay against the kernel's multicast forwarding
+# (smcroute, static (S,G) routes) and socat, side by side in one run, on one
+# namespace chain built by tests/integration/relay/lib.sh:
+#
+#   sender s0 10.50.0.1 --veth-- in0 [relay ns] out1 --veth-- recv1
+#                                               out2 --veth-- recv2
+#
+# Measured, each the median of RUNS runs:
+#   - max lossless rate (< 0.1 % loss) at 64- and 1400-byte payloads, and
+#     for a fan-out 1->2 (64 B; both outputs must be lossless);
+#   - loss at fixed rates (64 B);
+#   - p50/p99 latency at 100 kpps (64 B), and the latency added over a
+#     receiver one hop from the sender (no relay);
+#   - relay CPU per packet at 100 kpps, from utime+stime in /proc/PID/stat
+#     of the relay's processes; and the machine's busy time per packet over
+#     the no-relay run (/proc/stat), the only way to see the kernel's cost,
+#     which runs in softirq on the sender's CPU (noisy on a shared machine);
+#   - 150 streams at once: loss at 75 and 150 kpps total.
+#
+# Fairness (see multicast-field-notes.md): the sender uses TTL 8, since the
+# kernel does not forward TTL 1; socat gets rcvbuf=4 MiB and bind=GROUP;
+# smcrouted has its own socket and pid file. The generator's own ceiling is
+# measured first (sender -> receiver, one hop); a contender that is still
+# lossless there is reported as ">= RATE (generator-bound)".
+#
+# Contenders that are not available print "n/a": castor-relay until it is
+# built, smcroute or socat if not installed.
+#
+# usage: run.sh [--smoke] TOOLS_DIR [CASTOR_RELAY [CASTORCTL]]
+#   env: RUNS (3), TRIAL seconds per trial (1), GEN_THREADS sender threads
+#        (1), STEPS bisection steps (5), CASTOR_WORKERS (relay default),
+#        CONTENDERS ("kernel socat castor"), VERBOSE=1 (every trial to
+#        stderr)
+# --smoke: one short run of each measure, to notice when the bench breaks;
+# it asserts only that traffic went through every available contender.
+# Needs root (exit 77 otherwise).
+set -euo pipefail
+
+smoke=0
+if [[ ${1:-} == --smoke ]]; then
+  smoke=1
+  shift
+fi
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../../tests/integration/relay/lib.sh
+source "$root/tests/integration/relay/lib.sh"
+CST_NAME=bench_relay
+tools=${1:?usage: run.sh [--smoke] TOOLS_DIR [CASTOR_RELAY [CASTORCTL]]}
+relay_bin=${2:-}
+ctl_bin=${3:-$(dirname "${relay_bin:-/nonexistent}")/castorctl}
+cst_init bch "$tools"
+
+runs=${RUNS:-3}
+trial_s=${TRIAL:-1}
+steps=${STEPS:-5}
+gen_threads=${GEN_THREADS:-1}
+fixed_rates=(50000 100000 200000)
+n_many=150
+if ((smoke)); then
+  runs=1 trial_s=0.2 steps=1 n_many=20
+  fixed_rates=(20000)
+fi
+
+cst_topology 2
+clk_tck=$(getconf CLK_TCK)
+
+# Groups: one stream, a fan-out input, and 150 streams. No rewrite, so that
+# all three contenders do the same work.
+g_single=239.70.1.1 p_single=7001
+g_fanout=239.72.1.1 p_fanout=7201
+g_many=239.71.0.1 p_many=7100
+
+# -- contenders ---------------------------------------------------------------
+
+read -r -a contenders <<<"${CONTENDERS:-kernel socat castor}"
+declare -A available=() why=()
+
+# Sums utime+stime (clock ticks) of PIDS.
+proc_ticks() {
+  local pid total=0 stat rest
+  for pid in "$@"; do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    rest=${stat##*) }
+    # fields after "comm)": state is field 3, utime 14 and stime 15.
+    read -r -a f <<<"$rest"
+    total=$((total + f[11] + f[12]))
+  done
+  echo "$total"
+}
+
+# Busy jiffies of the whole machine (all but idle and iowait).
+machine_busy() {
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+start_kernel() {
+  command -v smcrouted >/dev/null || { why[kernel]="no smcroute"; return 1; }
+  local conf=$CST_WORK/smcroute.conf i
+  {
+    echo "phyint in0 enable"
+    echo "phyint out1 enable"
+    echo "phyint out2 enable"
+    echo "mroute from in0 source 10.50.0.1 group $g_single to out1"
+    echo "mroute from in0 source 10.50.0.1 group $g_fanout to out1 out2"
+    for ((i = 0; i < n_many; i++)); do
+      echo "mroute from in0 source 10.50.0.1 group $(cst_ip_plus $g_many $i) to out1"
+    done
+  } >"$conf"
+  cst_start smcrouted "$CST_NS_RELAY" smcrouted -n -N -f "$conf" \
+    -i "cstbch$$" -u "$CST_WORK/smcroute.sock" -P "$CST_WORK/smcroute.pid" \
+    -l err
+  # Ready once every route is in the kernel's table (bounded 10 s).
+  local want=$((n_many + 2))
+  for ((i = 0; i < 200; i++)); do
+    if (($(cst_in "$CST_NS_RELAY" ip mroute show | grep -c Iif) >= want)); then
+      return 0
+    fi
+    sleep 0.05
+  done
+  why[kernel]="smcrouted did not install its routes"
+  cst_out smcrouted >&2
+  return 1
+}
+stop_kernel() { stop_by_name smcrouted; }
+
+# socat_one NAME GROUP PORT OUT_IF_ADDR: one socat from in0 to an output.
+socat_one() {
+  cst_start "$1" "$CST_NS_RELAY" socat -u \
+    "UDP4-RECV:$3,bind=$2,ip-add-membership=$2:in0,reuseaddr,rcvbuf=4194304" \
+    "UDP4-DATAGRAM:$2:$3,ip-multicast-if=$4,ip-multicast-ttl=1,ip-multicast-loop=0"
+}
+socat_names=()
+start_socat() {
+  command -v socat >/dev/null || { why[socat]="no socat"; return 1; }
+  local i
+  socat_one socat_single $g_single $p_single 10.50.1.1
+  socat_one socat_fan1 $g_fanout $p_fanout 10.50.1.1
+  socat_one socat_fan2 $g_fanout $p_fanout 10.50.2.1
+  socat_names=(socat_single socat_fan1 socat_fan2)
+  for ((i = 0; i < n_many; i++)); do
+    socat_one "socat_m$i" "$(cst_ip_plus $g_many $i)" $((p_many + i)) 10.50.1.1
+    socat_names+=("socat_m$i")
+  done
+  # Ready once every socat has bound its receiving socket, which it does
+  # after joining; 153 processes take a while on a loaded machine
+  # (bounded 30 s).
+  local want=$((n_many + 3)) bound
+  for ((i = 0; i < 600; i++)); do
+    bound=$(cst_in "$CST_NS_RELAY" ss -Hunl | grep -c ' 239\.7[012]\.' || true)
+    ((bound >= want)) && return 0
+    sleep 0.05
+  done
+  why[socat]="socat did not bind its sockets ($bound of $want)"
+  return 1
+}
+stop_socat() {
+  local n
+  for n in "${socat_names[@]}"; do stop_by_name "$n"; done
+}
+
+start_castor() {
+  if [[ -z $relay_bin || ! -x $relay_bin ]]; then
+    why[castor]="castor-relay not built"
+    return 1
+  fi
+  cst_require_relay "$relay_bin" "$ctl_bin"
+  local config=$CST_WORK/relay.toml i
+  cst_relay_config "$config" "${CASTOR_WORKERS:-0}" packet
+  if [[ -z ${CASTOR_WORKERS:-} ]]; then
+    # Let the relay choose (one per core).
+    sed -i '/^workers = /d' "$config"
+  fi
+  cst_rule "$config" single $g_single $p_single "out1:$g_single:$p_single"
+  cst_rule "$config" fanout $g_fanout $p_fanout "out1:$g_fanout:$p_fanout" \
+    "out2:$g_fanout:$p_fanout"
+  for ((i = 0; i < n_many; i++)); do
+    cst_rule "$config" "m$i" "$(cst_ip_plus $g_many $i)" $((p_many + i)) \
+      "out1:$(cst_ip_plus $g_many $i):$((p_many + i))"
+  done
+  cst_start_relay "$config" || { why[castor]="castor-relay did not start"; return 1; }
+  # Forwarding starts once the inputs are joined (bounded 10 s).
+  local joined
+  for ((i = 0; i < 200; i++)); do
+    joined=$(cst_igmp_groups "$CST_NS_RELAY" in0 | wc -l)
+    ((joined >= n_many + 2)) && return 0
+    sleep 0.05
+  done
+  why[castor]="castor-relay joined $joined of $((n_many + 2)) groups"
+  return 1
+}
+stop_castor() { stop_by_name relay; }
+
+stop_by_name() {
+  local pid
+  pid=$(cst_pid "$1")
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  cst_wait_pid "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
+}
+
+# pids_for CONTENDER WHAT: the processes whose CPU counts for a measure.
+pids_for() {
+  case $1 in
+    kernel) cst_pid smcrouted ;;
+    castor) cst_pid relay ;;
+    socat)
+      case $2 in
+        single) cst_pid socat_single ;;
+        fanout) echo "$(cst_pid socat_fan1) $(cst_pid socat_fan2)" ;;
+        many) local n; for n in "${socat_names[@]:3}"; do cst_pid "$n"; done ;;
+      esac ;;
+  esac
+}
+
+# -- one trial ------------------------------------------------------------------
+
+# trial WHO WHAT SIZE RATE: sends TRIAL seconds at RATE and sets
+#   t_loss_ppm (worst receiver), t_received, t_sent_pps, t_p50, t_p99,
+#   t_cpu_us (relay processes, per input packet), t_busy_us (machine).
+# WHO is a contender or "direct" (receiver one hop from the sender); WHAT is
+# single, fanout or many.
+trial() {
+  local who=$1 what=$2 size=$3 rate=$4
+  local group port streams=1 receivers=(1) total count
+  case $what in
+    single) group=$g_single port=$p_single ;;
+    fanout) group=$g_fanout port=$p_fanout receivers=(1 2) ;;
+    many) group=$g_many port=$p_many streams=$n_many ;;
+  esac
+  # Rate 0: as fast as the generator goes, for TRIAL seconds; the receiver
+  # then cannot know the count and judges loss by the highest sequence.
+  local bound=(--duration "$trial_s") expect=()
+  if ((rate > 0)); then
+    total=$(awk -v r="$rate" -v t="$trial_s" 'BEGIN { printf "%d", r * t }')
+    count=$(((total + streams - 1) / streams))
+    bound=(--count "$count") expect=(--expect-count "$count")
+  fi
+  local k ns ifname
+  for k in "${receivers[@]}"; do
+    if [[ $who == direct ]]; then
+      ns=$CST_NS_RELAY ifname=in0
+    else
+      ns=${CST_NS_RECV[$k]} ifname=c0
+    fi
+    cst_recv "rx$k" "$ns" --group "$group:$port" --streams "$streams" \
+      --interface "$ifname" "${expect[@]}" --idle 300 \
+      --duration "$(awk -v t="$trial_s" 'BEGIN { print t + 10 }')"
+  done
+  local pids=() ticks0 busy0 sent
+  [[ $who == direct ]] || read -r -a pids <<<"$(pids_for "$who" "$what" | xargs)"
+  ticks0=$(proc_ticks "${pids[@]}")
+  busy0=$(machine_busy)
+  sent=$(cst_send --group "$group:$port" --streams "$streams" \
+           "${bound[@]}" --rate "$rate" --size "$size" --ttl 8 \
+           --bind 10.50.0.1 --threads "$gen_threads")
+  local input
+  input=$(cst_field sent "$sent")
+  input=${input:-0}
+  local worst=0 received=0 p50=0 p99=0 s lost r ppm
+  for k in "${receivers[@]}"; do
+    cst_recv_result "rx$k" $((${trial_s%.*} + 15)) >/dev/null || true
+    s=$(cst_summary "rx$k")
+    lost=$(cst_field lost "$s") r=$(cst_field received "$s")
+    lost=${lost:-$input} r=${r:-0}
+    ppm=1000000
+    ((input > 0)) && ppm=$((lost * 1000000 / input))
+    ((ppm > worst)) && worst=$ppm
+    ((k == 1)) && received=$r p50=$(cst_field p50_us "$s") \
+      p99=$(cst_field p99_us "$s")
+  done
+  local ticks1 busy1
+  ticks1=$(proc_ticks "${pids[@]}")
+  busy1=$(machine_busy)
+  t_loss_ppm=$worst t_received=$received t_p50=${p50:-0} t_p99=${p99:-0}
+  t_sent_pps=$(cst_field pps "$sent")
+  if [[ -n ${VERBOSE:-} ]]; then
+    echo "trial $who $what ${size}B rate $rate: $sent" >&2
+    for k in "${receivers[@]}"; do
+      echo "  rx$k: $(cst_summary "rx$k")" >&2
+    done
+  fi
+  t_cpu_us=$(awk -v d=$((ticks1 - ticks0)) -v hz="$clk_tck" -v n="$input" \
+               'BEGIN { printf "%.2f", n ? d / hz * 1e6 / n : 0 }')
+  t_busy_us=$(awk -v d=$((busy1 - busy0)) -v hz="$clk_tck" -v n="$input" \
+               'BEGIN { printf "%.2f", n ? d / hz * 1e6 / n : 0 }')
+}
+
+lossless() { ((t_received > 0 && t_loss_ppm < 1000)); }
+
+# max_lossless WHO WHAT SIZE CEILING: sets ml_rate to the highest rate with
+# < 0.1 % loss, by bisection below CEILING; "CEILING+" if even that is
+# lossless. (A variable, not output: the trials must run in this shell,
+# which owns the processes they start.)
+max_lossless() {
+  local who=$1 what=$2 size=$3 hi=$4 lo=0 mid i
+  trial "$who" "$what" "$size" "$hi"
+  if lossless; then
+    ml_rate="$hi+"
+    return
+  fi
+  for ((i = 0; i < steps; i++)); do
+    mid=$(((lo + hi) / 2))
+    trial "$who" "$what" "$size" "$mid"
+    if lossless; then lo=$mid; else hi=$mid; fi
+  done
+  ml_rate=$lo
+}
+
+# median VALUES...: the median (numeric; a trailing "+" is kept if the
+# median value carried it).
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $0 } END { print v[int((NR + 1) / 2)] }'
+}
+
+kpps() {
+  local v=$1 plus=""
+  [[ $v == n/a ]] && { echo n/a; return; }
+  [[ $v == *+ ]] && { plus=" (gen-bound)"; v=${v%+}; }
+  awk -v v="$v" -v p="$plus" 'BEGIN { printf "%s%.0f%s", (p ? ">= " : ""), v / 1000, p }'
+}
+
+ratio() {
+  local a=${1%+} b=${2%+}
+  if [[ $a == n/a || $b == n/a || -z $a || -z $b || $b == 0 ]]; then
+    echo n/a
+  else
+    awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }'
+  fi
+}
+
+# -- the generator's ceiling ----------------------------------------------------
+
+declare -A ceiling=() direct_loss=()
+echo "bench_relay: $runs run(s) of ${trial_s} s trials; generator threads: $gen_threads"
+for size in 64 1400; do
+  vals=()
+  for ((r = 0; r < runs; r++)); do
+    trial direct single "$size" 0
+    vals+=("${t_sent_pps%.*}")
+    direct_loss[$size]=$t_loss_ppm
+  done
+  ceiling[$size]=$(median "${vals[@]}")
+  echo "generator, ${size} B, one hop, no relay: ${ceiling[$size]} pps sent," \
+       "loss ${direct_loss[$size]} ppm"
+  if ((ceiling[$size] == 0)); then
+    echo "bench_relay: the generator sent nothing" >&2
+    exit 1
+  fi
+done
+
+# The no-relay reference for latency and machine CPU at 100 kpps.
+ref_rate=100000
+((smoke)) && ref_rate=20000
+vals50=() vals99=() valsbusy=()
+for ((r = 0; r < runs; r++)); do
+  trial direct single 64 $ref_rate
+  vals50+=("$t_p50") vals99+=("$t_p99") valsbusy+=("$t_busy_us")
+done
+direct_p50=$(median "${vals50[@]}")
+direct_p99=$(median "${vals99[@]}")
+direct_busy=$(median "${valsbusy[@]}")
+
+# -- each contender in turn -----------------------------------------------------
+
+declare -A res=()
+for who in "${contenders[@]}"; do
+  if ! "start_$who"; then
+    available[$who]=0
+    echo "$who: n/a (${why[$who]:-not available})"
+    continue
+  fi
+  available[$who]=1
+  echo "$who: running"
+  for size in 64 1400; do
+    vals=()
+    for ((r = 0; r < runs; r++)); do
+      max_lossless "$who" single "$size" "${ceiling[$size]}"
+      vals+=("$ml_rate")
+    done
+    res[$who,max$size]=$(median "${vals[@]}")
+  done
+  vals=()
+  for ((r = 0; r < runs; r++)); do
+    max_lossless "$who" fanout 64 "${ceiling[64]}"
+    vals+=("$ml_rate")
+  done
+  res[$who,fanout]=$(median "${vals[@]}")
+  for rate in "${fixed_rates[@]}"; do
+    vals=()
+    for ((r = 0; r < runs; r++)); do
+      trial "$who" single 64 "$rate"
+      vals+=("$t_loss_ppm")
+    done
+    res[$who,loss$rate]=$(median "${vals[@]}")
+  done
+  vals50=() vals99=() valscpu=() valsbusy=() got=()
+  for ((r = 0; r < runs; r++)); do
+    trial "$who" single 64 $ref_rate
+    vals50+=("$t_p50") vals99+=("$t_p99") valscpu+=("$t_cpu_us")
+    valsbusy+=("$t_busy_us") got+=("$t_received")
+  done
+  res[$who,p50]=$(median "${vals50[@]}")
+  res[$who,p99]=$(median "${vals99[@]}")
+  res[$who,cpu]=$(median "${valscpu[@]}")
+  res[$who,busy]=$(awk -v a="$(median "${valsbusy[@]}")" -v b="$direct_busy" \
+                     'BEGIN { printf "%.2f", a - b }')
+  res[$who,received]=$(median "${got[@]}")
+  for rate in $((n_many * 500)) $((n_many * 1000)); do
+    ((smoke)) && rate=$((n_many * 100))
+    vals=()
+    for ((r = 0; r < runs; r++)); do
+      trial "$who" many 64 "$rate"
+      vals+=("$t_loss_ppm")
+    done
+    res[$who,many$rate]=$(median "${vals[@]}")
+  done
+  "stop_$who"
+done
+
+# -- the table ------------------------------------------------------------------
+
+get() {
+  if [[ ${available[$1]} == 1 ]]; then echo "${res[$1,$2]}"; else echo n/a; fi
+}
+pct() {
+  [[ $1 == n/a ]] && { echo n/a; return; }
+  awk -v p="$1" 'BEGIN { printf "%.3f %%", p / 10000 }'
+}
+row() { printf '| %-34s | %14s | %14s | %14s | %13s | %12s |\n' "$@"; }
+
+echo
+echo "castor-relay vs kernel forwarding (smcroute) vs socat; medians of $runs"
+echo "run(s); generator ceiling one hop without relay: 64 B $(kpps "${ceiling[64]}") kpps," \
+     "1400 B $(kpps "${ceiling[1400]}") kpps"
+echo
+row "measure" "kernel" "socat" "castor" "castor/kernel" "castor/socat"
+row "---" "---" "---" "---" "---" "---"
+for m in max64 max1400 fanout; do
+  case $m in
+    max64) label="max lossless kpps, 64 B" ;;
+    max1400) label="max lossless kpps, 1400 B" ;;
+    fanout) label="max lossless kpps in, fan-out 1->2" ;;
+  esac
+  row "$label" "$(kpps "$(get kernel $m)")" "$(kpps "$(get socat $m)")" \
+    "$(kpps "$(get castor $m)")" "$(ratio "$(get castor $m)" "$(get kernel $m)")" \
+    "$(ratio "$(get castor $m)" "$(get socat $m)")"
+done
+for rate in "${fixed_rates[@]}"; do
+  row "loss at $((rate / 1000)) kpps, 64 B" "$(pct "$(get kernel "loss$rate")")" \
+    "$(pct "$(get socat "loss$rate")")" "$(pct "$(get castor "loss$rate")")" "" ""
+done
+added() {
+  [[ $1 == n/a ]] && { echo n/a; return; }
+  awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f (+%.1f)", a, a - b }'
+}
+row "p50 us at $((ref_rate / 1000)) kpps (added)" \
+  "$(added "$(get kernel p50)" "$direct_p50")" \
+  "$(added "$(get socat p50)" "$direct_p50")" \
+  "$(added "$(get castor p50)" "$direct_p50")" "" ""
+row "p99 us at $((ref_rate / 1000)) kpps (added)" \
+  "$(added "$(get kernel p99)" "$direct_p99")" \
+  "$(added "$(get socat p99)" "$direct_p99")" \
+  "$(added "$(get castor p99)" "$direct_p99")" "" ""
+row "relay process CPU us/pkt" "$(get kernel cpu)" "$(get socat cpu)" \
+  "$(get castor cpu)" "" ""
+row "machine CPU us/pkt over no relay" "$(get kernel busy)" \
+  "$(get socat busy)" "$(get castor busy)" "" ""
+for rate in $((n_many * 500)) $((n_many * 1000)); do
+  ((smoke)) && rate=$((n_many * 100))
+  row "loss, $n_many streams, $((rate / 1000)) kpps" \
+    "$(pct "$(get kernel many$rate)")" "$(pct "$(get socat many$rate)")" \
+    "$(pct "$(get castor many$rate)")" "" ""
+  ((smoke)) && break
+done
+echo
+echo "no relay (one hop): p50 $direct_p50 us, p99 $direct_p99 us at $((ref_rate / 1000)) kpps"
+echo "'>= N (gen-bound)': lossless at the generator's ceiling; the contender's"
+echo "own limit is higher. Kernel forwarding runs in softirq on the sender's"
+echo "CPU, so its process CPU is ~0; see the machine CPU row."
+
+# A smoke run checks that every available contender forwarded something.
+if ((smoke)); then
+  for who in "${contenders[@]}"; do
+    if [[ ${available[$who]} == 1 && ${res[$who,received]:-0} == 0 ]]; then
+      echo "bench_relay: $who forwarded nothing" >&2
+      exit 1
+    fi
+  done
+fi
