@@ -169,6 +169,14 @@ caf::behavior tcp_session::make_behavior() {
       enqueue(p, n, std::move(bytes), {});
     },
     [this](send_atom, const tcp_frames& frames) {
+      if (frames.empty())
+        return;
+      if (frames.header_size() == framing_.header_size()) {
+        // Same prefix width: the wire format is already what we would
+        // write. One item, one iovec, for the whole batch.
+        enqueue_wire(frames);
+        return;
+      }
       for (size_t i = 0; i < frames.size(); ++i) {
         auto f = frames[i];
         enqueue(f.data, f.size, {}, frames);
@@ -286,7 +294,8 @@ bool tcp_session::deliver() {
   }
   if (budget == 0 || head_ == tail_ || closing_)
     return true;
-  tcp_frames::builder out{16, tail_ - head_};
+  tcp_frames::builder out{64, tail_ - head_,
+                          static_cast<uint8_t>(framing_.header_size())};
   caf::error err;
   while (out.frames() < budget) {
     auto d = decode_frame(framing_, max_frame_, buf_.data() + head_,
@@ -298,7 +307,7 @@ bool tcp_session::deliver() {
                        uint64_t{max_frame_});
       break;
     }
-    out.add(buf_.data() + head_ + d.header, d.size);
+    out.add(buf_.data() + head_, d.size);
     head_ += d.total;
     stats_.bytes_in += d.size;
   }
@@ -375,13 +384,26 @@ void tcp_session::enqueue(const uint8_t* data, size_t size,
                         uint64_t{size}));
     return;
   }
-  out_item item{{}, 0, data, size, std::move(owned), std::move(keep), 0};
+  out_item item{{}, 0, data, size, std::move(owned), std::move(keep), 1, 0};
   item.header_size = static_cast<uint8_t>(
     encode_header(framing_, size, item.header.data()));
-  queued_bytes_ += item.header_size + size;
+  push(std::move(item));
+}
+
+void tcp_session::enqueue_wire(const tcp_frames& frames) {
+  if (closing_)
+    return;
+  auto& w = frames.wire();
+  push(out_item{{}, 0, w.data(), w.size(), {}, frames, frames.size(), 0});
+}
+
+void tcp_session::push(out_item item) {
+  queued_bytes_ += item.header_size + item.size;
   sendq_.push_back(std::move(item));
   if (queued_bytes_ > max_send_queue_) {
-    // We are inside a behavior handler: quit directly.
+    // We are inside a behavior handler: quit directly. closing_ drops the
+    // rest of a batch being queued.
+    closing_ = true;
     to_owner(tcp_error_atom::value,
              make_error(errc::send_queue_full, uint64_t{queued_bytes_}));
     to_owner(tcp_closed_atom::value);
@@ -451,13 +473,13 @@ void tcp_session::flush() {
         break;
       }
       left -= rest;
-      ++stats_.frames_out;
+      stats_.frames_out += sendq_.front().frames;
       sendq_.pop_front();
     }
     // Zero-length frames have nothing to take: retire them too.
     while (!sendq_.empty() && sendq_.front().header_size == 0
            && sendq_.front().size == 0) {
-      ++stats_.frames_out;
+      stats_.frames_out += sendq_.front().frames;
       sendq_.pop_front();
     }
   }

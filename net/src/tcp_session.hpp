@@ -63,6 +63,7 @@ private:
     size_t size;
     std::vector<uint8_t> owned;
     tcp_frames keep; // holds forwarded frames alive
+    size_t frames;   // 1, or a whole batch in wire format
     size_t sent = 0; // of header_size + size
   };
 
@@ -98,6 +99,8 @@ private:
   // -- sending ----------------------------------------------------------------
   void enqueue(const uint8_t* data, size_t size, std::vector<uint8_t> owned,
                tcp_frames keep);
+  void enqueue_wire(const tcp_frames& frames);
+  void push(out_item item);
   void flush();
 
   caf::actor_system& sys_;

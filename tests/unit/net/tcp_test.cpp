@@ -795,6 +795,50 @@ CAF_TEST(received frames can be sent back without copying) {
   tell(active_atom::value, true);
   auto wire = prefixed("e1", 2) + prefixed("echo two", 2);
   CAF_CHECK_EQUAL(echo(peer, wire), wire);
+  // Sent back as one block in wire format.
+  auto s = stats();
+  CAF_CHECK_EQUAL(s.frames_out, 2u);
+  CAF_CHECK_EQUAL(s.bytes_out, wire.size());
+}
+
+CAF_TEST(frames forwarded to another prefix width are re-encoded) {
+  open_conn(framed(2));
+  // The owner forwards every batch to a second connection with 4-byte
+  // prefixes.
+  raw_listener l2;
+  auto o4 = framed(4);
+  auto c2 = connect_tcp(sys, shards.at(0), owner, l2.endpoint(), o4);
+  CAF_REQUIRE(c2);
+  auto peer2 = l2.accept();
+  auto relay = sys.spawn([&](caf::event_based_actor* me) -> caf::behavior {
+    return {
+      [=, dst = c2->actor](tcp_atom, const tcp_frames& f) {
+        me->send(dst, send_atom::value, f);
+      },
+    };
+  });
+  caf::send_as(owner, conn, controlling_atom::value, relay);
+  run();
+  tell(active_atom::value, true);
+  peer.send(prefixed("x", 2) + prefixed("yy", 2));
+  auto want = prefixed("x", 4) + prefixed("yy", 4);
+  CAF_CHECK_EQUAL(collect(peer2, want.size()), want);
+  caf::anon_send_exit(relay, caf::exit_reason::user_shutdown);
+  run();
+}
+
+CAF_TEST(a send queue over its limit closes the connection) {
+  auto o = framed(4);
+  o.max_send_queue = 100;
+  open_conn(o);
+  self->monitor(conn);
+  for (int i = 0; i < 3; ++i)
+    caf::anon_send(conn, send_atom::value, std::string(60, 'q'));
+  run();
+  CAF_REQUIRE_EQUAL(st().errors.size(), 1u);
+  CAF_CHECK(is(st().errors[0], errc::send_queue_full));
+  CAF_CHECK_EQUAL(st().closed, 1);
+  self->receive([&](caf::down_msg& dm) { CAF_CHECK_EQUAL(dm.reason, caf::none); });
 }
 
 CAF_TEST(a large send survives partial writes) {

@@ -2,9 +2,10 @@
 
 // tcp_frames: the payload of (tcp_atom, tcp_frames). The frames one read
 // produced, copied once out of the connection's read buffer into a shared,
-// immutable block. Copying a tcp_frames shares the block; sending it back
-// to a connection ((send_atom, tcp_frames)) writes the frames without
-// copying them again.
+// immutable block, in their wire format (prefixes included). Copying a
+// tcp_frames shares the block; sending it to a connection with the same
+// prefix width ((send_atom, tcp_frames)) writes the block as it is: one
+// iovec for the whole batch, no copy, no re-encoding.
 
 #include <cstddef>
 #include <cstdint>
@@ -29,8 +30,11 @@ struct tcp_frame {
 
 class tcp_frames {
   struct block {
-    std::vector<uint8_t> bytes;
-    std::vector<std::pair<uint32_t, uint32_t>> spans; // offset, size
+    // The frames as they came off the wire, headers included.
+    std::vector<uint8_t> wire;
+    std::vector<std::pair<uint32_t, uint32_t>> spans; // payload offset, size
+    size_t payload_bytes = 0;
+    uint8_t header_size = 0;
   };
 
 public:
@@ -41,24 +45,34 @@ public:
 
   tcp_frame operator[](size_t i) const noexcept {
     auto& s = blk_->spans[i];
-    return {blk_->bytes.data() + s.first, s.second};
+    return {blk_->wire.data() + s.first, s.second};
   }
 
-  /// Sum of the frame sizes.
-  size_t bytes() const noexcept { return blk_ ? blk_->bytes.size() : 0; }
+  /// Sum of the frame sizes (payload only).
+  size_t bytes() const noexcept { return blk_ ? blk_->payload_bytes : 0; }
+
+  /// The frames in wire format: each payload behind its header_size()-byte
+  /// prefix (nothing between frames for raw and line framing).
+  const std::vector<uint8_t>& wire() const noexcept { return blk_->wire; }
+  size_t header_size() const noexcept { return blk_ ? blk_->header_size : 0; }
 
   /// Builds a block: reserve, add each frame, then take the result.
   class builder {
   public:
-    builder(size_t frames, size_t bytes) : blk_(std::make_shared<block>()) {
+    builder(size_t frames, size_t wire_bytes, uint8_t header_size)
+      : blk_(std::make_shared<block>()) {
       blk_->spans.reserve(frames);
-      blk_->bytes.reserve(bytes);
+      blk_->wire.reserve(wire_bytes);
+      blk_->header_size = header_size;
     }
-    void add(const uint8_t* data, size_t n) {
-      auto& b = blk_->bytes;
-      blk_->spans.emplace_back(static_cast<uint32_t>(b.size()),
+    /// Adds the frame at `wire`: a header_size-byte header, then `n` bytes.
+    void add(const uint8_t* wire, size_t n) {
+      auto& b = blk_->wire;
+      blk_->spans.emplace_back(static_cast<uint32_t>(b.size()
+                                                     + blk_->header_size),
                                static_cast<uint32_t>(n));
-      b.insert(b.end(), data, data + n);
+      b.insert(b.end(), wire, wire + blk_->header_size + n);
+      blk_->payload_bytes += n;
     }
     size_t frames() const noexcept { return blk_->spans.size(); }
     tcp_frames done() { return tcp_frames{std::move(blk_)}; }
