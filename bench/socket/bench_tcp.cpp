@@ -10,7 +10,10 @@
 //              {active, 1024}; each handler actor sends every batch back
 //              to its connection ((send_atom, tcp_frames), no copy) and
 //              grants 1024 more on every passive notice. CAF runs one
-//              scheduler thread.
+//              scheduler thread, so every batch crosses threads twice.
+//   castor/shard  the same with make_tcp_listener_on_shards: the handler
+//              is an actor on the connection's shard, so a batch and its
+//              echo never leave the io thread.
 // Load: C client threads, each with its own blocking connection. A client
 // writes a window of W frames (4-byte prefix + payload) in one send, reads
 // until all W came back, and repeats, for a fixed time. Every round runs
@@ -249,6 +252,23 @@ caf::behavior echo_handler(caf::event_based_actor* self) {
   };
 }
 
+caf::behavior shard_echo_handler(caf::actor_companion* self) {
+  auto sender = [self] {
+    return caf::actor_cast<caf::actor>(self->current_sender());
+  };
+  return {
+    [](tcp_accepted_atom, const tcp_endpoint&) {},
+    [=](tcp_atom, const tcp_frames& frames) {
+      self->send(sender(), send_atom::value, frames);
+    },
+    [=](tcp_passive_atom) {
+      self->send(sender(), active_atom::value, credit);
+    },
+    [=](tcp_closed_atom) { self->quit(); },
+    [](tcp_error_atom, const caf::error&) {},
+  };
+}
+
 double median(std::vector<double> xs) {
   std::sort(xs.begin(), xs.end());
   auto n = xs.size();
@@ -319,43 +339,59 @@ int main(int argc, char** argv) {
       "echo", shards, lo, [](caf::local_actor* sup, const tcp_endpoint&) {
         return sup->spawn(echo_handler);
       });
+    auto on_shard = make_tcp_listener_on_shards(
+      "echo_shard", shards, lo,
+      [](caf::actor_companion* self, const tcp_endpoint&) {
+        return shard_echo_handler(self);
+      });
     auto sup = castor::start_supervisor(sys, castor::supervisor_flags{},
-                                        {listener.spec});
+                                        {listener.spec, on_shard.spec});
     if (!sup) {
       std::fprintf(stderr, "listener: %s\n", castor::describe(sup.error()).c_str());
       return 1;
     }
     raw_echo_server raw;
     auto castor_port = listener.info->local().port();
+    auto shard_port = on_shard.info->local().port();
 
     std::printf("bench_tcp: loopback echo, %d clients x window %zu frames, "
                 "%.1f s per run, %d interleaved rounds, medians; CAF idle "
                 "polling: %s\n\n",
                 base.clients, base.window, base.seconds, rounds,
                 caf_polling ? "default" : "no moderate phase");
-    std::printf("%-7s %-10s %12s %9s %7s\n", "payload", "server", "msgs/s",
+    std::printf("%-7s %-12s %12s %9s %7s\n", "payload", "server", "msgs/s",
                 "MB/s", "ratio");
     for (auto payload : payloads) {
       auto l = base;
       l.payload = payload;
-      std::vector<double> raw_msgs, raw_mb, cst_msgs, cst_mb, ratios;
+      // Per server: msgs/s, MB/s and the ratio to raw asio of each round.
+      struct series {
+        const char* name;
+        unsigned short port;
+        std::vector<double> msgs, mb, ratio;
+      };
+      std::vector<series> rows{{"raw asio", raw.port(), {}, {}, {}},
+                               {"castor", castor_port, {}, {}, {}},
+                               {"castor/shard", shard_port, {}, {}, {}}};
       for (int r = 0; r < rounds; ++r) {
-        auto a = run_load(raw.port(), l, ok);
-        auto c = run_load(castor_port, l, ok);
-        raw_msgs.push_back(a.msgs_per_s);
-        raw_mb.push_back(a.mb_per_s);
-        cst_msgs.push_back(c.msgs_per_s);
-        cst_mb.push_back(c.mb_per_s);
-        ratios.push_back(a.msgs_per_s > 0 ? c.msgs_per_s / a.msgs_per_s : 0);
+        for (auto& x : rows) {
+          auto res = run_load(x.port, l, ok);
+          x.msgs.push_back(res.msgs_per_s);
+          x.mb.push_back(res.mb_per_s);
+        }
+        for (auto& x : rows)
+          x.ratio.push_back(rows[0].msgs.back() > 0
+                              ? x.msgs.back() / rows[0].msgs.back()
+                              : 0);
       }
-      std::printf("%-7zu %-10s %12.0f %9.1f %7s\n", payload, "raw asio",
-                  median(raw_msgs), median(raw_mb), "1.00x");
-      std::printf("%-7zu %-10s %12.0f %9.1f %6.2fx\n", payload, "castor",
-                  median(cst_msgs), median(cst_mb), median(ratios));
+      for (auto& x : rows)
+        std::printf("%-7zu %-12s %12.0f %9.1f %6.2fx\n", payload, x.name,
+                    median(x.msgs), median(x.mb), median(x.ratio));
       std::fflush(stdout);
     }
-    std::printf("\naccepted by the listener: %llu connections\n",
-                static_cast<unsigned long long>(listener.info->accepted()));
+    std::printf("\naccepted: %llu + %llu connections\n",
+                static_cast<unsigned long long>(listener.info->accepted()),
+                static_cast<unsigned long long>(on_shard.info->accepted()));
     caf::scoped_actor self{sys};
     self->monitor(*sup);
     self->send_exit(*sup, caf::exit_reason::user_shutdown);

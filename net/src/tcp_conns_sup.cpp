@@ -27,6 +27,7 @@
 #include "castor/net/errors.hpp"
 #include "tcp_listener_shared.hpp"
 #include "tcp_session.hpp"
+#include "tcp_shard_handler.hpp"
 
 namespace castor::net::detail {
 
@@ -104,9 +105,19 @@ private:
     if (fd < 0)
       return;
     auto peer = sock.peer();
+    auto& shard = ctx_->shards.pick();
     caf::actor handler;
     try {
-      handler = ctx_->handler(this, peer);
+      if (ctx_->shard_handler) {
+        auto h = spawn_shard_handler(
+          system(), shard, [&](caf::actor_companion* self) {
+            return ctx_->shard_handler(self, peer);
+          });
+        if (h)
+          handler = std::move(*h);
+      } else {
+        handler = ctx_->handler(this, peer);
+      }
     } catch (const std::exception& e) {
       spdlog::error("tcp listener: handler factory threw: {}", e.what());
     }
@@ -114,7 +125,6 @@ private:
       ::close(fd);
       return;
     }
-    auto& shard = ctx_->shards.pick();
     boost::asio::ip::tcp::socket s{shard.context()};
     boost::system::error_code ec;
     s.assign(ctx_->opts.local.protocol(), fd, ec);

@@ -79,13 +79,9 @@ start_result open_listen_socket(caf::event_based_actor* sup,
   return hdl;
 }
 
-} // namespace
-
-tcp_listener make_tcp_listener(std::string id, io_shards& shards,
-                               tcp_listener_options opts,
-                               tcp_handler_factory handler) {
-  auto ctx = std::make_shared<detail::listener_shared>(shards, std::move(opts),
-                                                       std::move(handler));
+// The tree of one listener; the same for both kinds of handler.
+tcp_listener make_tree(std::string id,
+                       std::shared_ptr<detail::listener_shared> ctx) {
   auto conns = worker_with("connections",
                            [ctx](caf::event_based_actor* sup,
                                  const caf::message&) -> start_result {
@@ -125,6 +121,24 @@ tcp_listener make_tcp_listener(std::string id, io_shards& shards,
   return {supervisor_child(std::move(id), std::move(listener_flags),
                            std::move(children)),
           std::move(info)};
+}
+
+} // namespace
+
+tcp_listener make_tcp_listener(std::string id, io_shards& shards,
+                               tcp_listener_options opts,
+                               tcp_handler_factory handler) {
+  return make_tree(std::move(id),
+                   std::make_shared<detail::listener_shared>(
+                     shards, std::move(opts), std::move(handler), nullptr));
+}
+
+tcp_listener make_tcp_listener_on_shards(std::string id, io_shards& shards,
+                                         tcp_listener_options opts,
+                                         tcp_shard_handler_factory handler) {
+  return make_tree(std::move(id),
+                   std::make_shared<detail::listener_shared>(
+                     shards, std::move(opts), nullptr, std::move(handler)));
 }
 
 } // namespace castor::net

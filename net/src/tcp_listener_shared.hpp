@@ -55,15 +55,19 @@ private:
 };
 
 struct listener_shared {
-  listener_shared(io_shards& s, tcp_listener_options o, tcp_handler_factory h)
+  listener_shared(io_shards& s, tcp_listener_options o, tcp_handler_factory h,
+                  tcp_shard_handler_factory sh)
     : shards(s),
       opts(std::move(o)),
       handler(std::move(h)),
+      shard_handler(std::move(sh)),
       info(std::make_shared<tcp_listener_info>()) {}
 
   io_shards& shards;
   const tcp_listener_options opts;
+  /// Exactly one of the two is set.
   const tcp_handler_factory handler;
+  const tcp_shard_handler_factory shard_handler;
   const std::shared_ptr<tcp_listener_info> info;
 
   /// The current connection supervisor (invalid once it ended).

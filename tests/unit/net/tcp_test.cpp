@@ -1060,6 +1060,53 @@ CAF_TEST(an acceptor crash is restarted without dropping connections) {
   CAF_CHECK_EQUAL(info->connections(), 3u);
 }
 
+CAF_TEST(handlers on the connection shard echo and own their connection) {
+  tcp_listener_options o;
+  o.connection = framed(2);
+  o.connection.active = active_mode::counted(4);
+  auto seen = std::make_shared<std::vector<std::string>>();
+  auto made = std::make_shared<std::vector<caf::actor>>();
+  auto l = make_tcp_listener_on_shards(
+    "tcp_s", shards, o,
+    [seen, made](caf::actor_companion* self,
+                 const tcp_endpoint&) -> caf::behavior {
+      made->push_back(caf::actor_cast<caf::actor>(self));
+      auto sender = [self] {
+        return caf::actor_cast<caf::actor>(self->current_sender());
+      };
+      return {
+        [](tcp_accepted_atom, const tcp_endpoint&) {},
+        [=](tcp_atom, const tcp_frames& f) {
+          for (size_t i = 0; i < f.size(); ++i)
+            seen->emplace_back(f[i].text());
+          self->send(sender(), send_atom::value, f);
+        },
+        [=](tcp_passive_atom) {
+          self->send(sender(), active_atom::value, int32_t{4});
+        },
+        [=](tcp_closed_atom) { self->quit(); },
+      };
+    });
+  info = l.info;
+  root = castor::spawn_supervisor(sys, castor::supervisor_flags{}, {l.spec});
+  run();
+  auto c = raw_conn::connect(port());
+  run_until_true([&] { return made->size() == 1; });
+  CAF_REQUIRE_EQUAL(made->size(), 1u);
+  // Ten frames through credits of 4: three grants, all on the shard.
+  std::string wire;
+  for (int i = 0; i < 10; ++i)
+    wire += prefixed("f" + std::to_string(i), 2);
+  CAF_CHECK_EQUAL(echo(c, wire), wire);
+  CAF_CHECK_EQUAL(seen->size(), 10u);
+  // The handler owns the connection: its death closes it.
+  caf::anon_send_exit(made->at(0), caf::exit_reason::user_shutdown);
+  run();
+  CAF_CHECK(c.peer_closed());
+  run_until_true([&] { return info->connections() == 0; });
+  CAF_CHECK_EQUAL(info->connections(), 0u);
+}
+
 CAF_TEST(a handler death closes its connection and frees the slot) {
   tcp_listener_options o;
   o.max_connections = 1;

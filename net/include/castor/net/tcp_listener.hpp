@@ -49,6 +49,8 @@
 #include <string>
 
 #include <caf/actor.hpp>
+#include <caf/actor_companion.hpp>
+#include <caf/behavior.hpp>
 #include <caf/local_actor.hpp>
 
 #include "castor/actors/child_spec.hpp"
@@ -62,6 +64,16 @@ namespace castor::net {
 /// connection (the socket is closed). Exceptions count as a refusal.
 using tcp_handler_factory =
   std::function<caf::actor(caf::local_actor* sup, const tcp_endpoint& peer)>;
+
+/// Makes the behavior of one accepted connection's owner that runs on the
+/// connection's own io shard, as an actor_companion: the connection and its
+/// handler then talk without leaving the shard's thread (no scheduler
+/// wake-up per batch; bench_tcp shows what that is worth). It is a full
+/// actor (link, monitor, send, quit) without state helpers: keep state in
+/// the lambdas. It shares its thread with every socket on the shard, so it
+/// must not block.
+using tcp_shard_handler_factory = std::function<caf::behavior(
+  caf::actor_companion* self, const tcp_endpoint& peer)>;
 
 struct tcp_listener_options {
   /// Where to listen. Port 0 picks a free port once; restarts of the
@@ -123,5 +135,10 @@ struct tcp_listener {
 tcp_listener make_tcp_listener(std::string id, io_shards& shards,
                                tcp_listener_options opts,
                                tcp_handler_factory handler);
+
+/// The same with handlers that run on their connection's shard.
+tcp_listener make_tcp_listener_on_shards(std::string id, io_shards& shards,
+                                         tcp_listener_options opts,
+                                         tcp_shard_handler_factory handler);
 
 } // namespace castor::net
