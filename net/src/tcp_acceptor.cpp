@@ -1,7 +1,7 @@
 // An acceptor: one accept loop of a listener, on one io shard.
 //
-// Like the socket actors it is an actor_companion driven on its shard's
-// thread, so a supervisor can monitor, stop and restart it. It owns a dup()
+// Like the connections it is a shard_companion, an actor driven on its
+// shard's thread, so a supervisor can monitor, stop and restart it. It owns a dup()
 // of the listener's socket: every acceptor waits for readiness on its own
 // descriptor, and the kernel hands each pending connection to exactly one
 // accept4(). After each accepted socket it waits for the connection
@@ -19,16 +19,13 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include <caf/actor_companion.hpp>
-#include <caf/exit_reason.hpp>
-#include <caf/mailbox_element.hpp>
-#include <caf/scoped_execution_unit.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
 #include "castor/net/errors.hpp"
 #include "castor/net/tcp_errors.hpp"
 #include "tcp_listener_shared.hpp"
+#include "tcp_shard_companion.hpp"
 
 namespace castor::net::detail {
 
@@ -48,40 +45,20 @@ tcp_endpoint to_endpoint(const sockaddr_storage& ss) {
   return ep;
 }
 
-class acceptor_session final
-  : public std::enable_shared_from_this<acceptor_session>,
-    public shard_resident {
+class acceptor_session final : public shard_companion {
 public:
   acceptor_session(caf::actor_system& sys, io_shard& shard,
                    asio::ip::tcp::acceptor acc, caf::actor conns)
-    : sys_(sys),
-      shard_(shard),
+    : shard_companion(sys, shard),
       acc_(std::move(acc)),
       conns_(std::move(conns)),
-      unit_(&sys),
       pause_(shard.context()) {}
 
   caf::actor start() {
-    auto hdl = sys_.spawn<caf::actor_companion>();
-    hdl_ = caf::actor_cast<caf::strong_actor_ptr>(hdl);
-    auto* self = companion();
-    self->on_enqueue([s = shared_from_this()](caf::mailbox_element_ptr p) {
-      asio::post(s->shard_.context(), [s, p = std::move(p)]() mutable {
-        if (s->open_)
-          s->companion()->activate(&s->unit_, *p);
-      });
-    });
-    self->on_exit([w = weak_from_this()] {
-      if (auto s = w.lock())
-        s->on_exit();
-    });
-    self->set_exit_handler([this](caf::exit_msg& msg) {
-      // Its supervisor stops it with user_shutdown; anything non-normal
-      // (or our own terminate) ends it.
-      if (terminating_ || msg.reason)
-        companion()->quit(msg.reason);
-    });
-    self->become(caf::behavior{
+    // Its supervisor stops it with user_shutdown; anything non-normal (or
+    // our own terminate) ends it: the default ends_on.
+    auto hdl = spawn_companion();
+    companion()->become(caf::behavior{
       [this](tcp_resume_atom) {
         waiting_ = false;
         arm();
@@ -91,42 +68,16 @@ public:
   }
 
   void admitted() {
-    if (!open_)
-      return;
-    shard_.add_resident(this);
-    arm();
-  }
-
-  void shutdown() override {
-    terminate(caf::exit_reason::user_shutdown);
+    if (register_resident())
+      arm();
   }
 
 private:
-  caf::actor_companion* companion() const {
-    return static_cast<caf::actor_companion*>(
-      caf::actor_cast<caf::abstract_actor*>(hdl_));
-  }
-
-  void terminate(caf::error reason) {
-    if (!open_)
-      return;
-    terminating_ = true;
-    auto elem = caf::make_mailbox_element(
-      nullptr, caf::make_message_id(), {},
-      caf::exit_msg{caf::actor_addr{}, std::move(reason)});
-    companion()->activate(&unit_, *elem);
-  }
-
-  void on_exit() {
-    open_ = false;
+  void release() override {
     boost::system::error_code ignored;
     acc_.close(ignored);
     pause_.cancel();
-    shard_.remove_resident(this);
-    asio::post(shard_.context(), [s = shared_from_this()] {
-      s->hdl_ = nullptr;
-      s->conns_ = nullptr;
-    });
+    conns_ = nullptr;
   }
 
   void arm() {
@@ -134,7 +85,7 @@ private:
       return;
     armed_ = true;
     acc_.async_wait(asio::ip::tcp::acceptor::wait_read,
-                    [s = shared_from_this()](boost::system::error_code ec) {
+                    [s = self_as<acceptor_session>()](boost::system::error_code ec) {
                       s->armed_ = false;
                       if (ec || !s->open_)
                         return;
@@ -149,7 +100,7 @@ private:
                        &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       waiting_ = true;
-      caf::send_as(caf::actor_cast<caf::actor>(hdl_), conns_,
+      caf::send_as(handle(), conns_,
                    tcp_start_atom::value,
                    accepted_socket{fd, to_endpoint(ss)});
       return;
@@ -173,7 +124,7 @@ private:
         spdlog::warn("tcp acceptor: accept4: {}; pausing",
                      std::strerror(err));
         pause_.expires_after(fd_exhausted_pause);
-        pause_.async_wait([s = shared_from_this()](boost::system::error_code
+        pause_.async_wait([s = self_as<acceptor_session>()](boost::system::error_code
                                                      ec) {
           if (!ec)
             s->arm();
@@ -186,15 +137,9 @@ private:
     }
   }
 
-  caf::actor_system& sys_;
-  io_shard& shard_;
   asio::ip::tcp::acceptor acc_;
   caf::actor conns_;
-  caf::scoped_execution_unit unit_;
-  caf::strong_actor_ptr hdl_;
   asio::steady_timer pause_;
-  bool open_ = true;
-  bool terminating_ = false;
   bool armed_ = false;
   // An accepted socket is with the connection supervisor; no accept until
   // it says resume.

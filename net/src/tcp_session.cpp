@@ -25,10 +25,8 @@ namespace asio = boost::asio;
 
 tcp_session::tcp_session(caf::actor_system& sys, io_shard& shard,
                          asio::ip::tcp::socket sock, const tcp_options& opts)
-  : sys_(sys),
-    shard_(shard),
+  : shard_companion(sys, shard),
     sock_(std::move(sock)),
-    unit_(&sys),
     framing_(opts.framing),
     // A prefix cannot declare more than it can encode.
     max_frame_(std::min<uint64_t>(opts.max_frame,
@@ -43,59 +41,25 @@ tcp_session::tcp_session(caf::actor_system& sys, io_shard& shard,
   }
 }
 
-caf::actor_companion* tcp_session::companion() const {
-  return static_cast<caf::actor_companion*>(
-    caf::actor_cast<caf::abstract_actor*>(hdl_));
+caf::actor tcp_session::start(const caf::actor& owner) {
+  auto hdl = spawn_companion();
+  owner_ = owner;
+  companion()->become(make_behavior());
+  companion()->link_to(owner);
+  return hdl;
 }
 
-caf::actor tcp_session::start(const caf::actor& owner) {
-  auto hdl = sys_.spawn<caf::actor_companion>();
-  hdl_ = caf::actor_cast<caf::strong_actor_ptr>(hdl);
-  owner_ = owner;
-  auto* self = companion();
-  self->on_enqueue([s = shared_from_this()](caf::mailbox_element_ptr p) {
-    // Sender's thread: hop to the shard.
-    asio::post(s->shard_.context(),
-               [s, p = std::move(p)]() mutable { s->run(std::move(p)); });
-  });
-  self->on_exit([w = weak_from_this()] {
-    if (auto s = w.lock())
-      s->on_exit();
-  });
-  self->set_exit_handler([this](caf::exit_msg& msg) {
-    // gen_tcp: the socket closes when its controlling process exits, for any
-    // reason. Others (a connection supervisor) end it only with a non-normal
-    // reason, as a plain link would.
-    if (terminating_ || msg.source == owner_.address() || msg.reason)
-      companion()->quit(msg.reason);
-  });
-  self->become(make_behavior());
-  self->link_to(owner);
-  return hdl;
+bool tcp_session::ends_on(const caf::exit_msg& msg) const {
+  // gen_tcp: the socket closes when its controlling process exits, for any
+  // reason. Others (a connection supervisor) end it only with a non-normal
+  // reason, as a plain link would.
+  return shard_companion::ends_on(msg) || msg.source == owner_.address();
 }
 
 void tcp_session::admitted() {
   admitted_ = true;
-  if (!open_)
-    return; // its owner was dead when it linked
-  shard_.add_resident(this);
-  pump();
-}
-
-void tcp_session::shutdown() {
-  terminate(caf::exit_reason::user_shutdown);
-}
-
-void tcp_session::terminate(caf::error reason) {
-  if (!open_)
-    return;
-  // An exit message from nobody, run right here (see udp_session): the exit
-  // handler quits with `reason` and CAF's cleanup calls on_exit.
-  terminating_ = true;
-  auto elem = caf::make_mailbox_element(
-    nullptr, caf::make_message_id(), {},
-    caf::exit_msg{caf::actor_addr{}, std::move(reason)});
-  companion()->activate(&unit_, *elem);
+  if (register_resident())
+    pump();
 }
 
 void tcp_session::finish(caf::error err) {
@@ -108,42 +72,19 @@ void tcp_session::finish(caf::error err) {
 }
 
 void tcp_session::later(std::function<void(tcp_session&)> fn) {
-  asio::post(shard_.context(), [s = shared_from_this(), fn = std::move(fn)] {
-    if (s->open_)
-      fn(*s);
-  });
+  asio::post(shard_.context(),
+             [s = self_as<tcp_session>(), fn = std::move(fn)] {
+               if (s->open_)
+                 fn(*s);
+             });
 }
 
-void tcp_session::run(caf::mailbox_element_ptr elem) {
-  if (open_) {
-    companion()->activate(&unit_, *elem);
-    return;
-  }
-  // Posted before the connection closed: answer requests so that nobody
-  // waits for a reply that cannot come.
-  if (elem->mid.is_request() && elem->sender) {
-    elem->sender->enqueue(
-      caf::make_mailbox_element(nullptr, elem->mid.response_id(), {},
-                                caf::make_error(
-                                  caf::sec::request_receiver_down)),
-      nullptr);
-  }
-}
-
-void tcp_session::on_exit() {
-  // Runs inside the companion's cleanup, on the shard thread.
-  open_ = false;
+void tcp_session::release() {
   boost::system::error_code ignored;
   sock_.close(ignored);
   sendq_.clear();
   queued_bytes_ = 0;
-  shard_.remove_resident(this);
-  // Dropping the last reference to the companion inside its own cleanup
-  // would destroy it under our feet: do it in a later step.
-  asio::post(shard_.context(), [s = shared_from_this()] {
-    s->hdl_ = nullptr;
-    s->owner_ = nullptr;
-  });
+  owner_ = nullptr;
 }
 
 // -- behavior ------------------------------------------------------------------
@@ -351,7 +292,7 @@ void tcp_session::arm_read() {
   reading_ = true;
   sock_.async_read_some(
     asio::buffer(buf_.data() + tail_, buf_.size() - tail_),
-    [s = shared_from_this()](boost::system::error_code ec, size_t n) {
+    [s = self_as<tcp_session>()](boost::system::error_code ec, size_t n) {
       s->reading_ = false;
       if (ec == asio::error::operation_aborted || !s->open_)
         return;
@@ -450,7 +391,7 @@ void tcp_session::flush() {
         // The send buffer is full: wait for room, keep the queue.
         flush_pending_ = true;
         sock_.async_wait(asio::ip::tcp::socket::wait_write,
-                         [s = shared_from_this()](boost::system::error_code
+                         [s = self_as<tcp_session>()](boost::system::error_code
                                                     ec) {
                            s->flush_pending_ = false;
                            if (!ec && s->open_)

@@ -3,14 +3,11 @@
 // The io-thread half of a TCP connection actor (internal). One tcp_session
 // owns the Asio socket, the read buffer with its frame decoder state, the
 // active-mode credits and the send queue, all touched only on the shard's
-// thread. Its CAF face is an actor_companion whose mailbox elements are
-// posted to that thread and run there with activate(), as for udp_session.
+// thread. Its CAF face is a shard_companion (tcp_shard_companion.hpp).
 //
-// Rule: the companion may only end inside an activation. Behavior handlers
-// quit() directly; steps that run outside an activation (read and write
-// completions, posted steps) end it through terminate(), which runs an exit
-// message through activate(). So read/deliver/flush work that can end the
-// connection is always posted, never called from a behavior handler.
+// Read, deliver and flush steps can end the connection, so they never run
+// inside a behavior handler: handlers post them (see the rule in
+// tcp_shard_companion.hpp).
 
 #include <array>
 #include <cstdint>
@@ -22,18 +19,17 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <caf/actor.hpp>
-#include <caf/actor_companion.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/result.hpp>
-#include <caf/scoped_execution_unit.hpp>
+#include <caf/send.hpp>
 
 #include "castor/net/io_shards.hpp"
 #include "castor/net/tcp_connection.hpp"
+#include "tcp_shard_companion.hpp"
 
 namespace castor::net::detail {
 
-class tcp_session final : public std::enable_shared_from_this<tcp_session>,
-                          public shard_resident {
+class tcp_session final : public shard_companion {
 public:
   /// gen_tcp's range for the {active, N} counter.
   static constexpr int32_t max_active_count = 32767;
@@ -50,9 +46,6 @@ public:
   /// Shard thread: the first step once admitted (register, start reading).
   void admitted();
 
-  /// Shard thread: the shard stops.
-  void shutdown() override;
-
 private:
   using kind = active_mode::kind;
 
@@ -67,21 +60,17 @@ private:
     size_t sent = 0; // of header_size + size
   };
 
-  caf::actor_companion* companion() const;
   caf::behavior make_behavior();
-  void run(caf::mailbox_element_ptr elem);
-  void on_exit();
+  bool ends_on(const caf::exit_msg& msg) const override;
+  void release() override;
   int fd() { return sock_.native_handle(); }
 
   template <class... Ts>
   void to_owner(Ts&&... xs) {
     if (owner_)
-      caf::send_as(caf::actor_cast<caf::actor>(hdl_), owner_,
-                   std::forward<Ts>(xs)...);
+      caf::send_as(handle(), owner_, std::forward<Ts>(xs)...);
   }
 
-  /// Outside an activation only: ends the companion with `reason`.
-  void terminate(caf::error reason);
   /// Outside an activation only: tells the owner why (unless `err` is
   /// none) and that the connection closed, then ends normally.
   void finish(caf::error err);
@@ -103,16 +92,9 @@ private:
   void push(out_item item);
   void flush();
 
-  caf::actor_system& sys_;
-  io_shard& shard_;
   boost::asio::ip::tcp::socket sock_;
-  caf::scoped_execution_unit unit_;
-  caf::strong_actor_ptr hdl_;
   caf::actor owner_;
-  bool open_ = true;
   bool admitted_ = false;
-  // terminate() is running: the exit handler quits for it.
-  bool terminating_ = false;
 
   kind mode_ = kind::passive;
   int32_t count_ = 0;

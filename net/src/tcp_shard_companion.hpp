@@ -1,0 +1,86 @@
+#pragma once
+
+// The plumbing every TCP actor on an io shard shares (internal): the
+// connection, the acceptor and the on-shard handler are each an
+// actor_companion whose mailbox is drained on one shard's thread (see
+// udp_session, which does the same by hand).
+//
+// Lifetime: the companion's enqueue handler holds the object (shared_ptr)
+// and the object holds the companion (hdl_). The cycle keeps an idle actor
+// alive; it is broken when the companion exits, in a posted step, never
+// inside the companion's own cleanup.
+//
+// Rule: the companion may only end inside an activation. Behavior handlers
+// quit(); code outside one (I/O completions, posted steps) uses terminate().
+
+#include <memory>
+
+#include <boost/asio/post.hpp>
+
+#include <caf/actor.hpp>
+#include <caf/actor_companion.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/error.hpp>
+#include <caf/mailbox_element.hpp>
+#include <caf/scoped_execution_unit.hpp>
+
+#include "castor/net/io_shards.hpp"
+
+namespace castor::net::detail {
+
+class shard_companion
+  : public std::enable_shared_from_this<shard_companion>,
+    public shard_resident {
+public:
+  shard_companion(caf::actor_system& sys, io_shard& shard)
+    : sys_(sys), shard_(shard), unit_(&sys) {}
+
+  /// Shard thread: the shard stops.
+  void shutdown() override;
+
+protected:
+  /// Calling thread: spawns the companion and routes its mailbox to the
+  /// shard. The caller installs the behavior next.
+  caf::actor spawn_companion();
+
+  /// Shard thread, first step once admitted: registers with the shard.
+  /// False if the actor already ended (then nothing is registered).
+  bool register_resident();
+
+  caf::actor_companion* companion() const {
+    return static_cast<caf::actor_companion*>(
+      caf::actor_cast<caf::abstract_actor*>(hdl_));
+  }
+
+  caf::actor handle() const { return caf::actor_cast<caf::actor>(hdl_); }
+
+  /// Outside an activation only: ends the companion with `reason` (none:
+  /// normally) by running an exit message through it.
+  void terminate(caf::error reason);
+
+  /// Whether an exit message ends this actor. Default: a non-normal
+  /// reason, or our own terminate().
+  virtual bool ends_on(const caf::exit_msg& msg) const;
+
+  /// Inside the companion's cleanup: release what the actor owns.
+  virtual void release() = 0;
+
+  /// Typed shared_from_this for the derived class's handlers.
+  template <class T>
+  std::shared_ptr<T> self_as() {
+    return std::static_pointer_cast<T>(shared_from_this());
+  }
+
+  caf::actor_system& sys_;
+  io_shard& shard_;
+  caf::scoped_execution_unit unit_;
+  caf::strong_actor_ptr hdl_;
+  bool open_ = true;
+  bool terminating_ = false;
+
+private:
+  void run(caf::mailbox_element_ptr elem);
+  void on_exit();
+};
+
+} // namespace castor::net::detail
