@@ -1,0 +1,87 @@
+// castor-relay: forwards UDP multicast between interfaces where kernel
+// routing cannot (RPF, TTL=1 sources, group/port rewrite, multicast to
+// unicast). See docs/relay.md.
+//
+//   castor-relay -f FILE [-u SOCKET] [-l LEVEL] [-n]
+//   castor-relay -t -f FILE        check the config and exit
+//
+// It never forks: run it under systemd (Type=simple) or a shell. -n is
+// accepted, for users of smcroute and pimd, and changes nothing.
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "config_parser.hpp"
+#include "log_levels.hpp"
+#include "relay_app.hpp"
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#ifndef CASTOR_VERSION
+#define CASTOR_VERSION "unknown"
+#endif
+
+int main(int argc, char** argv) {
+  using namespace castor::relay;
+  CLI::App app{"castor-relay: a supervised UDP multicast relay"};
+  std::string file;
+  bool check_only = false;
+  std::string socket_path;
+  std::string log_level;
+  bool foreground = false;
+  app.add_option("-f,--config", file, "the configuration file (TOML)");
+  app.add_flag("-t,--check-config", check_only,
+               "check the configuration, print every error as "
+               "file:line:col: message, and exit (non-zero on errors)");
+  app.add_option("-u,--socket", socket_path,
+                 "the control socket (overrides [relay] control_socket)");
+  app.add_option("-l,--log-level", log_level,
+                 "none, err, warn, notice, info or debug (overrides "
+                 "[relay] log_level)");
+  app.add_flag("-n,--foreground", foreground,
+               "stay in the foreground (always the case; for smcroute "
+               "users)");
+  app.set_version_flag("--version",
+                       std::string{"castor-relay "} + CASTOR_VERSION);
+  CLI11_PARSE(app, argc, argv);
+  static_cast<void>(foreground);
+
+  if (file.empty()) {
+    std::cerr << "castor-relay: no configuration file; use -f FILE\n";
+    return 2;
+  }
+  const auto parsed = parse_config_file(file);
+  if (!parsed.ok()) {
+    for (const auto& e : parsed.errors)
+      std::cerr << to_string(e) << "\n";
+    std::cerr << "castor-relay: " << parsed.errors.size()
+              << (parsed.errors.size() == 1 ? " error" : " errors") << " in "
+              << file << "\n";
+    return 1;
+  }
+  if (check_only) {
+    std::cout << file << ": ok, " << parsed.config.relay.rules.size()
+              << (parsed.config.relay.rules.size() == 1 ? " rule" : " rules")
+              << "\n";
+    return 0;
+  }
+
+  const auto& level_name =
+    log_level.empty() ? parsed.config.relay.relay.log_level : log_level;
+  const auto level = to_spdlog_level(level_name);
+  if (!level) {
+    std::cerr << "castor-relay: unknown log level '" << level_name << "'\n";
+    return 2;
+  }
+  auto logger = spdlog::stderr_color_mt("castor-relay");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(*level);
+
+  relay_run_options options;
+  options.config_file = file;
+  options.control_socket = socket_path;
+  options.version = CASTOR_VERSION;
+  return run_relay(parsed.config, options);
+}

@@ -1,0 +1,120 @@
+#include "relay_app.hpp"
+
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include "control_server.hpp"
+#include "relay_context.hpp"
+#include "relay_handler.hpp"
+#include "rule_store.hpp"
+#include "worker_supervisor.hpp"
+#include <spdlog/spdlog.h>
+
+#include "castor/actors/application.hpp"
+#include "castor/actors/supervisor.hpp"
+#include "castor/actors/system_config.hpp"
+#include "castor/net/group_manager.hpp"
+#include "castor/net/io_shards.hpp"
+
+namespace castor::relay {
+
+namespace {
+
+/// The same spec, but its successful starts also record the new handle in
+/// the context, so peers reach the current instance after a restart.
+child_spec registered(child_spec spec, relay_context_ptr ctx, relay_role role) {
+  spec.start = [start = std::move(spec.start), ctx,
+                role](caf::event_based_actor* sup,
+                      const caf::message& extra) -> start_result {
+    auto result = start(sup, extra);
+    if (result && *result)
+      ctx->set(role, *result);
+    return result;
+  };
+  return spec;
+}
+
+unsigned workers_per_interface(const relay_settings& s) {
+  if (s.ingress == ingress_mode::socket) {
+    // The kernel hands a multicast datagram to *every* socket bound to its
+    // group (SO_REUSEPORT balances unicast only), so a second socket
+    // ingress worker would forward everything twice.
+    if (s.workers != 1)
+      spdlog::warn("ingress = \"socket\" runs one forwarder per input "
+                   "interface ({} configured)",
+                   s.workers);
+    return 1;
+  }
+  if (s.workers > 0)
+    return s.workers;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+} // namespace
+
+int run_relay(const daemon_config& config, const relay_run_options& options) {
+  // Before any thread exists, so that only application::run sees them.
+  application::block_signals();
+
+  auto ctx = std::make_shared<relay_context>(
+    config, options.config_file, workers_per_interface(config.relay.relay));
+
+  caf::actor_system_config cfg;
+  runtime_options rt;
+  // The forwarders' loops and the control socket's io thread run outside
+  // CAF's scheduler; one scheduler thread serves the few control actors.
+  rt.scheduler_threads = 1;
+  configure(cfg, rt);
+  caf::actor_system sys{cfg};
+
+  int exit_code = 0;
+  {
+    net::io_shards_options so;
+    so.count = 1;
+    so.thread_name_prefix = "relay-ctl-";
+    net::io_shards shards{so};
+
+    control_server_options copts;
+    copts.socket_path = options.control_socket.empty()
+                          ? config.relay.relay.control_socket
+                          : options.control_socket;
+
+    auto gm_state = net::make_group_manager_state(net::kernel_backend());
+    std::vector<child_spec> children;
+    children.push_back(
+      registered(net::group_manager_child("group-manager", gm_state), ctx,
+                 relay_role::group_manager));
+    children.push_back(rule_store_child("rule-store", ctx));
+    children.push_back(worker_supervisor_child(ctx));
+    children.push_back(relay_handler_child("handler", ctx, options.version));
+    children.push_back(control_server_child(
+      "control", shards.at(0).context(),
+      [ctx] { return ctx->get(relay_role::handler); }, copts));
+
+    supervisor_flags root;
+    root.strategy = strategy::one_for_one;
+    root.name = "root";
+    root.intensity = 5;
+    root.period = std::chrono::milliseconds{10000};
+    application app{"castor-relay", root, std::move(children)};
+    app.on_started([ctx, &copts](const caf::actor& root_handle) {
+      ctx->set(relay_role::root, root_handle);
+      spdlog::info("castor-relay: {} rules, {} forwarders per input "
+                   "interface, control socket {}",
+                   ctx->rules().rules->size(), ctx->workers_per_interface(),
+                   copts.socket_path);
+    });
+    exit_code = app.run(sys).exit_code;
+    // Sockets are actors: close them before ~actor_system waits for all.
+    shards.stop();
+  }
+  return exit_code;
+}
+
+} // namespace castor::relay

@@ -1,0 +1,30 @@
+#pragma once
+
+// The control handler: answers castorctl's requests (control_protocol.hpp)
+// for the control server, as (control_atom, control::request) ->
+// control::response.
+//
+//   add, remove, list   delegated to the rule store (the one writer)
+//   stats               every running forwarder's counters, merged per
+//                       rule and output, plus ingress totals ("ingress")
+//   workers             the worker supervisor's children
+//   tree                the supervision tree from the root
+//   kill PATH           exit(kill) to the actor at PATH, as `tree` prints
+//                       it (root/workers/fwd-eth0-1), like erlang:exit/2
+//   ping, version, config show, log_level
+//   reload, config save answer "not supported" (not built yet).
+// Every failure is an error answer; nothing a client sends ends the daemon.
+
+#include <string>
+
+#include "relay_context.hpp"
+
+#include "castor/actors/child_spec.hpp"
+
+namespace castor::relay {
+
+/// A permanent worker with id `id`.
+child_spec relay_handler_child(std::string id, relay_context_ptr ctx,
+                               std::string version);
+
+} // namespace castor::relay

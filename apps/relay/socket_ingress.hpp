@@ -1,0 +1,111 @@
+#pragma once
+
+// The forwarder's ingress for `ingress = "socket"`: plain UDP sockets, for
+// operators who cannot grant CAP_NET_RAW. One socket per ruled (group,
+// port), bound to the group address (so it gets that group only) and, with
+// SO_BINDTODEVICE, to the input interface. SO_REUSEPORT lets a restarted
+// forwarder bind while its predecessor's socket is still closing; it does
+// NOT spread multicast: the kernel delivers a multicast datagram to every
+// socket bound to the group, so socket ingress runs one forwarder per
+// interface (relay_app.cpp), and there is no fanout. The
+// memberships themselves are the group manager's: Linux delivers a group to
+// every socket bound to it once any socket of the host joined it on that
+// interface (IP_MULTICAST_ALL, on by default).
+//
+// Compared with the AF_PACKET ingress: the kernel has already checked and
+// reassembled the datagram (no malformed counts, fragments are relayed
+// whole), and the source filter is applied after receipt, by the rule
+// table. Receives with recvmmsg into preallocated buffers; not thread-safe
+// (one forwarder loop owns it).
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "castor/packet/bpf_filter.hpp"
+#include "castor/packet/frame_parser.hpp"
+
+namespace castor::relay {
+
+class socket_ingress {
+public:
+  /// `batch` datagrams of at most `max_datagram` bytes per recvmmsg.
+  socket_ingress(std::string interface, std::size_t batch = 64,
+                 std::size_t max_datagram = 2048);
+  ~socket_ingress();
+  socket_ingress(const socket_ingress&) = delete;
+  socket_ingress& operator=(const socket_ingress&) = delete;
+
+  /// Keeps exactly one socket per (group, port) of `matches` (sources are
+  /// ignored here): opens the missing ones, closes the others. A socket
+  /// that cannot be opened throws packet::io_error; the sockets opened
+  /// before stay.
+  void set_inputs(const std::vector<packet::filter_match>& matches);
+
+  /// Appends one POLLIN entry per socket, in a stable order.
+  void poll_fds(std::vector<pollfd>& out) const;
+
+  /// Reads the sockets whose entries in `fds` (as appended by poll_fds)
+  /// are readable, calling f(const packet::udp_datagram&) for each
+  /// datagram, at most `max` in all. Returns how many.
+  template <class F>
+  std::size_t drain(const pollfd* fds, F&& f, std::size_t max) noexcept {
+    std::size_t n = 0;
+    std::size_t i = 0;
+    for (auto& [key, fd] : sockets_) {
+      if (n >= max)
+        break;
+      if ((fds[i++].revents & POLLIN) == 0)
+        continue;
+      const auto want = static_cast<unsigned>(std::min(max - n, msgs_.size()));
+      const int got = ::recvmmsg(fd, msgs_.data(), want, MSG_DONTWAIT, nullptr);
+      for (int k = 0; k < got; ++k) {
+        packet::udp_datagram d;
+        d.src_be = names_[k].sin_addr.s_addr;
+        d.src_port = ntohs(names_[k].sin_port);
+        d.dst_be = key.first;
+        d.dst_port = key.second;
+        d.payload = buffers_.get() + static_cast<std::size_t>(k) * slot_;
+        d.payload_size = msgs_[k].msg_len;
+        ++datagrams_;
+        bytes_ += d.payload_size;
+        f(static_cast<const packet::udp_datagram&>(d));
+        // Reset for the next call: the kernel overwrote the name length.
+        msgs_[k].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+      }
+      if (got > 0)
+        n += static_cast<std::size_t>(got);
+    }
+    return n;
+  }
+
+  std::size_t size() const noexcept { return sockets_.size(); }
+  uint64_t datagrams() const noexcept { return datagrams_; }
+  uint64_t bytes() const noexcept { return bytes_; }
+
+private:
+  int open_socket(uint32_t group_be, uint16_t port);
+  static std::string ipv4_text(uint32_t be);
+
+  std::string interface_;
+  std::size_t slot_;
+  /// (group in network order, port in host order) -> descriptor.
+  std::map<std::pair<uint32_t, uint16_t>, int> sockets_;
+  std::unique_ptr<uint8_t[]> buffers_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iovs_;
+  std::vector<sockaddr_in> names_;
+  uint64_t datagrams_ = 0;
+  uint64_t bytes_ = 0;
+};
+
+} // namespace castor::relay
