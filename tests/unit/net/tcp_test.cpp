@@ -1107,6 +1107,31 @@ CAF_TEST(handlers on the connection shard echo and own their connection) {
   CAF_CHECK_EQUAL(info->connections(), 0u);
 }
 
+CAF_TEST(a crash of the connection supervisor restarts the rest) {
+  tcp_listener_options o;
+  o.num_acceptors = 1;
+  o.connection = framed(1);
+  o.connection.active = active_mode::always();
+  start_listener(o);
+  auto c1 = client();
+  auto listener = child(root, "tcp_l").handle;
+  auto conns = child(listener, "connections").handle;
+  auto acceptor = child(child(listener, "acceptors").handle, "acceptor_0");
+  caf::anon_send_exit(conns, caf::exit_reason::unhandled_exception);
+  run();
+  // rest_for_one: its connections went with it, and everything after it
+  // (the listening socket, the acceptors) started again.
+  CAF_CHECK(c1.peer_closed());
+  CAF_CHECK_EQUAL(child(listener, "connections").restarts, 1u);
+  auto acceptors = child(listener, "acceptors").handle;
+  CAF_CHECK_NOT_EQUAL(child(acceptors, "acceptor_0").handle,
+                      acceptor.handle);
+  CAF_CHECK_EQUAL(info->connections(), 0u);
+  // Same port, new connections served.
+  auto c2 = client();
+  CAF_CHECK_EQUAL(echo(c2, prefixed("again", 1)), prefixed("again", 1));
+}
+
 CAF_TEST(a handler death closes its connection and frees the slot) {
   tcp_listener_options o;
   o.max_connections = 1;
