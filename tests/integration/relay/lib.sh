@@ -150,6 +150,18 @@ cst_topology() {
   done
 }
 
+# cst_reset_topology RECEIVERS: deletes the namespaces and builds them anew,
+# so that what one contender left in the kernel (multicast routes, socket
+# and membership state) cannot affect the next. Stop their processes first.
+cst_reset_topology() {
+  local ns
+  for ns in "${CST_NS_ALL[@]}"; do
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  CST_NS_ALL=()
+  cst_topology "$@"
+}
+
 # cst_start NAME NS CMD...: runs CMD in NS in the background, in a session
 # of its own, output (both streams) to $CST_WORK/NAME.out. Records its PID.
 cst_start() {
@@ -207,6 +219,22 @@ cst_recv_result() {
 # bounded by its --count/--duration and by timeout(1).
 cst_send() {
   timeout 60 ip netns exec "$CST_NS_SEND" "$CST_SEND" --interface s0 "$@"
+}
+
+# cst_pass NAME NS RECV_ARGS... -- SEND_ARGS...: the usual check in one
+# call: a receiver NAME in NS, then the sender, then the receiver's verdict
+# (its exit status; give it --expect-* flags to make it judge).
+cst_pass() {
+  local name=$1 ns=$2 recv_args=()
+  shift 2
+  while [[ $# -gt 0 && $1 != -- ]]; do
+    recv_args+=("$1")
+    shift
+  done
+  shift
+  cst_recv "$name" "$ns" "${recv_args[@]}" || return 1
+  cst_send "$@" || return 1
+  cst_recv_result "$name" 40
 }
 
 # cst_field KEY TEXT: the value of KEY=VALUE in a line of TEXT.

@@ -26,22 +26,14 @@ cst_rule "$config" filtered 239.53.1.3 5003 out1:239.63.1.3:6003 \
 cst_rule "$config" ttl1 239.53.1.4 5004 out1:239.63.1.4:6004:4
 cst_start_relay "$config"
 
-rewrite() {
-  cst_recv rw "$recv_ns" --group 239.63.1.1:6001 --interface c0 \
-    --expect-count 2000 --expect-zero-loss --expect-no-duplicates \
-    --duration 20
-  cst_send --group 239.53.1.1:5001 --count 2000 --rate 10000 || return 1
-  cst_recv_result rw 25
-}
-cst_check "group and port rewrite" rewrite
-
-to_unicast() {
-  cst_recv uc "$recv_ns" --listen 0.0.0.0:7000 --expect-count 2000 \
-    --expect-zero-loss --expect-no-duplicates --duration 20
-  cst_send --group 239.53.1.2:5002 --count 2000 --rate 10000 || return 1
-  cst_recv_result uc 25
-}
-cst_check "multicast to unicast" to_unicast
+exact=(--expect-count 2000 --expect-zero-loss --expect-no-duplicates
+       --duration 20)
+cst_check "group and port rewrite" \
+  cst_pass rw "$recv_ns" --group 239.63.1.1:6001 --interface c0 "${exact[@]}" \
+  -- --group 239.53.1.1:5001 --count 2000 --rate 10000
+cst_check "multicast to unicast" \
+  cst_pass uc "$recv_ns" --listen 0.0.0.0:7000 "${exact[@]}" \
+  -- --group 239.53.1.2:5002 --count 2000 --rate 10000
 
 source_filter() {
   # Stream 1 from the ruled source, stream 2 from another one, interleaved
@@ -68,14 +60,8 @@ source_filter() {
 }
 cst_check "source filter passes only 10.50.0.1" source_filter
 
-ttl1() {
-  cst_recv t1 "$recv_ns" --group 239.63.1.4:6004 --interface c0 \
-    --expect-count 2000 --expect-zero-loss --expect-no-duplicates \
-    --duration 20
-  cst_send --group 239.53.1.4:5004 --count 2000 --rate 10000 --ttl 1 ||
-    return 1
-  cst_recv_result t1 25
-}
-cst_check "a TTL=1 source is forwarded" ttl1
+cst_check "a TTL=1 source is forwarded" \
+  cst_pass t1 "$recv_ns" --group 239.63.1.4:6004 --interface c0 "${exact[@]}" \
+  -- --group 239.53.1.4:5004 --count 2000 --rate 10000 --ttl 1
 
 cst_finish

@@ -23,22 +23,19 @@ cst_topology 1
 ns=$CST_NS_RELAY
 
 one_stream() {
-  cst_recv one "$ns" --group 239.50.1.1:5001 --interface in0 \
+  cst_pass one "$ns" --group 239.50.1.1:5001 --interface in0 \
     --expect-count 2000 --expect-zero-loss --expect-no-duplicates \
-    --duration 20
-  cst_send --group 239.50.1.1:5001 --count 2000 --rate 20000 >/dev/null
-  cst_recv_result one 25 || return 1
+    --duration 20 -- --group 239.50.1.1:5001 --count 2000 --rate 20000 ||
+    return 1
   [[ $(cst_field received "$(cst_summary one)") == 2000 ]]
 }
 cst_check "one stream, 2000 datagrams, exactly once" one_stream
 
 twenty_streams() {
-  cst_recv twenty "$ns" --group 239.50.2.1:5100 --streams 20 \
+  cst_pass twenty "$ns" --group 239.50.2.1:5100 --streams 20 \
     --interface in0 --expect-count 200 --expect-zero-loss \
-    --expect-no-duplicates --duration 20
-  cst_send --group 239.50.2.1:5100 --streams 20 --count 200 --rate 20000 \
-    >/dev/null
-  cst_recv_result twenty 25 || return 1
+    --expect-no-duplicates --duration 20 -- \
+    --group 239.50.2.1:5100 --streams 20 --count 200 --rate 20000 || return 1
   [[ $(cst_field streams "$(cst_summary twenty)") == 20 ]]
 }
 cst_check "20 streams, 200 datagrams each" twenty_streams
@@ -68,10 +65,9 @@ source_specific() {
 cst_check "source-specific join passes only its source" source_specific
 
 unicast() {
-  cst_recv uni "$ns" --listen 10.50.0.2:7000 --expect-count 1000 \
-    --expect-zero-loss --duration 20
-  cst_send --dest 10.50.0.2:7000 --count 1000 --rate 20000 >/dev/null
-  cst_recv_result uni 25
+  cst_pass uni "$ns" --listen 10.50.0.2:7000 --expect-count 1000 \
+    --expect-zero-loss --duration 20 -- \
+    --dest 10.50.0.2:7000 --count 1000 --rate 20000
 }
 cst_check "unicast" unicast
 
@@ -89,10 +85,9 @@ threads() {
 cst_check "two sender threads, four streams" threads
 
 json() {
-  cst_recv js "$ns" --group 239.50.6.1:5500 --interface in0 \
-    --expect-count 100 --json --duration 20
-  cst_send --group 239.50.6.1:5500 --count 100 --rate 10000 >/dev/null
-  cst_recv_result js 25 || return 1
+  cst_pass js "$ns" --group 239.50.6.1:5500 --interface in0 \
+    --expect-count 100 --json --duration 20 -- \
+    --group 239.50.6.1:5500 --count 100 --rate 10000 || return 1
   grep -q '^{"streams":\[{.*"total":{.*"received":100' "$CST_WORK/js.out"
 }
 cst_check "--json report" json
