@@ -118,6 +118,9 @@ void commit(store_self* self, std::vector<rule> previous,
   const auto before = memberships_of(previous);
   const auto after = memberships_of(next);
   auto rs = ctx->commit(std::move(next));
+  spdlog::info("rules: epoch {} committed ({} rules), pushed to {} "
+               "forwarders",
+               rs.epoch, rs.rules->size(), self->state.subscribers.size());
   publish(self, rs);
   reconcile_workers(
     self, ctx, [self, rp, ok, before, after, previous](caf::error err) mutable {
