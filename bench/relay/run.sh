@@ -320,13 +320,21 @@ kpps() {
   awk -v v="$v" -v p="$plus" 'BEGIN { printf "%s%.0f%s", (p ? ">= " : ""), v / 1000, p }'
 }
 
+# ratio A B: A/B. A value at the generator's ceiling ("N+") is a lower
+# bound, so the ratio is one too (">=", "<="), or unknown if both are.
 ratio() {
-  local a=${1%+} b=${2%+}
+  local a=${1%+} b=${2%+} bound=""
   if [[ $a == n/a || $b == n/a || -z $a || -z $b || $b == 0 ]]; then
     echo n/a
-  else
-    awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }'
+    return
   fi
+  if [[ $1 == *+ && $2 == *+ ]]; then
+    echo "n/a (both gen-bound)"
+    return
+  fi
+  [[ $1 == *+ ]] && bound=">= "
+  [[ $2 == *+ ]] && bound="<= "
+  awk -v a="$a" -v b="$b" -v p="$bound" 'BEGIN { printf "%s%.2f", p, a / b }'
 }
 
 # -- the generator's ceiling ----------------------------------------------------
@@ -434,7 +442,7 @@ pct() {
   [[ $1 == n/a ]] && { echo n/a; return; }
   awk -v p="$1" 'BEGIN { printf "%.3f %%", p / 10000 }'
 }
-row() { printf '| %-34s | %14s | %14s | %14s | %13s | %12s |\n' "$@"; }
+row() { printf '| %-34s | %18s | %18s | %18s | %19s | %13s |\n' "$@"; }
 
 echo
 echo "castor-relay vs kernel forwarding (smcroute) vs socat; medians of $runs"

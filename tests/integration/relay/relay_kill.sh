@@ -4,10 +4,9 @@
 # rules.
 #   1. a stream before the kill arrives whole;
 #   2. kill one worker (its path from `castorctl tree`) while a stream runs;
-#      poll `castorctl workers` until every worker is running again with one
-#      more restart, timing from the kill's answer to the start of the poll
-#      that sees it (an upper bound of the restart time, plus castorctl's
-#      own start);
+#      poll the workers until every one is running again with one more
+#      restart, timing from the kill's answer to the start of the poll that
+#      sees it (an upper bound of the restart time, plus one round trip);
 #   3. a stream after the restart arrives whole. Losses during the kill are
 #      reported, not judged.
 #
@@ -34,17 +33,39 @@ phase() {
 }
 cst_check "before the kill: 2000 datagrams exactly once" phase before 1
 
-# Sum of the RESTARTS column, and whether every worker is running.
-restarts_total() {
-  awk 'NR > 1 && NF { n += $4 } END { print n + 0 }' <<<"$1"
+# The kill and the polls go over one control connection of our own (socat
+# as a coprocess), so that a poll costs a round trip, not a castorctl
+# start: on a loaded machine a process start alone can take 50 ms, which
+# would be measured as restart time.
+ctl_open() {
+  coproc CTL { exec socat - "UNIX-CONNECT:$CST_SOCK"; }
+  CST_PIDS+=("$CTL_PID")
+}
+# ask JSON: one request, its one-line reply in $reply.
+ask() {
+  printf '%s\n' "$1" >&"${CTL[1]}"
+  IFS= read -r -t 5 reply <&"${CTL[0]}"
+}
+# From a workers reply: the sum of restarts (in $restarts), and whether all
+# are running. Plain bash, no subprocess: on a loaded machine a fork and
+# exec can take tens of ms, which would be measured as restart time.
+count_restarts() {
+  local rest=$1
+  restarts=0
+  while [[ $rest =~ \"restarts\":([0-9]+) ]]; do
+    restarts=$((restarts + BASH_REMATCH[1]))
+    rest=${rest#*"${BASH_REMATCH[0]}"}
+  done
 }
 all_running() {
-  awk 'NR > 1 && NF { n++; if ($3 != "running") bad++ }
-       END { exit !(n > 0 && bad == 0) }' <<<"$1"
+  local others=${1//\"state\":\"running\"/}
+  [[ $1 == *'"state":"running"'* && $others != *'"state":'* ]]
 }
+# Microseconds since the epoch, without a subprocess.
+now_us() { now=${EPOCHREALTIME/./}; }
 
 kill_and_replace() {
-  local victim path table before
+  local victim path before reply
   victim=$(cst_workers | head -n1)
   path=$(cst_ctl tree | awk -v id="$victim" \
            '$1 == id || substr($1, length($1) - length(id)) == "/" id {
@@ -54,32 +75,39 @@ kill_and_replace() {
     cst_ctl tree || true
     return 1
   fi
-  table=$(cst_ctl workers)
-  before=$(restarts_total "$table")
+  ctl_open
+  ask '{"cmd":"workers"}' || return 1
+  count_restarts "$reply"
+  before=$restarts
   echo "killing $path (restarts so far: $before)"
   cst_recv during "$recv_ns" --group 239.66.1.1:6001 --interface c0 \
     --idle 1000 --duration 20
   cst_start during_sender "$CST_NS_SEND" "$CST_SEND" --interface s0 \
     --group 239.56.1.1:5001 --count 4000 --rate 4000 --stream-base 2
   sleep 0.3
-  cst_ctl kill "$path" || return 1
-  local answered polled elapsed_ms="" i
-  answered=$(date +%s%N)
-  for ((i = 0; i < 200; i++)); do
-    polled=$(date +%s%N)
-    table=$(cst_ctl workers 2>/dev/null) || continue
-    if all_running "$table" && (($(restarts_total "$table") > before)); then
-      elapsed_ms=$(((polled - answered) / 1000000))
+  local answered now restarts elapsed_ms="" i kill_reply
+  ask "{\"cmd\":\"kill\",\"path\":\"$path\"}" || return 1
+  now_us
+  answered=$now
+  kill_reply=$reply
+  for ((i = 0; i < 2000; i++)); do
+    now_us
+    ask '{"cmd":"workers"}' || return 1
+    count_restarts "$reply"
+    if all_running "$reply" && ((restarts > before)); then
+      elapsed_ms=$(((now - answered) / 1000))
       break
     fi
-    sleep 0.005
   done
-  echo "$table"
+  echo "kill: $kill_reply"
+  [[ $kill_reply == *'"ok":true'* ]] || return 1
+  echo "workers: $reply"
   if [[ -z $elapsed_ms ]]; then
     echo "no replacement seen"
     return 1
   fi
-  echo "replacement running within ${elapsed_ms} ms of the kill's answer"
+  echo "replacement running within ${elapsed_ms} ms of the kill's answer" \
+       "(poll $((i + 1)))"
   cst_recv_result during 30 || true
   ((elapsed_ms <= 100))
 }
