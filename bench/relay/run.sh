@@ -323,7 +323,7 @@ kpps() {
 # ratio A B: A/B. A value at the generator's ceiling ("N+") is a lower
 # bound, so the ratio is one too (">=", "<="), or unknown if both are.
 ratio() {
-  local a=${1%+} b=${2%+} bound=""
+  local a=${1%+} b=${2%+} prefix=""
   if [[ $a == n/a || $b == n/a || -z $a || -z $b || $b == 0 ]]; then
     echo n/a
     return
@@ -332,9 +332,9 @@ ratio() {
     echo "n/a (both gen-bound)"
     return
   fi
-  [[ $1 == *+ ]] && bound=">= "
-  [[ $2 == *+ ]] && bound="<= "
-  awk -v a="$a" -v b="$b" -v p="$bound" 'BEGIN { printf "%s%.2f", p, a / b }'
+  [[ $1 == *+ ]] && prefix=">= "
+  [[ $2 == *+ ]] && prefix="<= "
+  awk -v a="$a" -v b="$b" -v p="$prefix" 'BEGIN { printf "%s%.2f", p, a / b }'
 }
 
 # -- the generator's ceiling ----------------------------------------------------
