@@ -1,0 +1,546 @@
+// The config parser: the format of issue 5 plus include and [metrics]
+// (issue 6), and every kind of error with its exact file:line:col.
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "config_parser.hpp"
+#include "test_support.hpp"
+
+namespace castor::relay {
+namespace {
+
+using strings = std::vector<std::string>;
+
+strings messages(const config_result& res) {
+  strings out;
+  for (auto& e : res.errors)
+    out.push_back(to_string(e));
+  return out;
+}
+
+strings errors_of(const std::string& text) {
+  return messages(parse_config_string(text, "relay.toml"));
+}
+
+// A rule with the given input and output lines, for error tests.
+std::string one_rule(const std::string& body) {
+  return "[[rule]]\n" + body;
+}
+
+const char* issue5_example = R"(# the example of issue 5
+[relay]
+workers = 2                              # forwarders per input interface
+ingress = "packet"                       # "packet" | "socket"
+control_socket = "/run/castor/relay.sock"
+log_level = "info"
+
+[[rule]]
+name = "feed-a"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [
+  { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 1 },
+  { interface = "eth2", address = "10.9.9.9",  port = 7000 },
+]
+)";
+
+TEST(config_parser, reads_the_issue_example) {
+  auto res = parse_config_string(issue5_example, "relay.toml");
+  ASSERT_TRUE(res.ok()) << ::testing::PrintToString(messages(res));
+  auto& s = res.config.relay.relay;
+  EXPECT_EQ(s.workers, 2u);
+  EXPECT_EQ(s.ingress, ingress_mode::packet);
+  EXPECT_EQ(s.control_socket, "/run/castor/relay.sock");
+  EXPECT_EQ(s.log_level, "info");
+  ASSERT_EQ(res.config.relay.rules.size(), 1u);
+  auto& r = res.config.relay.rules[0];
+  EXPECT_EQ(r.name, "feed-a");
+  EXPECT_EQ(r.input.interface, "eth0");
+  EXPECT_EQ(r.input.group.to_string(), "239.1.1.1");
+  EXPECT_EQ(r.input.port, 5001);
+  EXPECT_FALSE(r.input.source.has_value());
+  ASSERT_EQ(r.outputs.size(), 2u);
+  EXPECT_EQ(r.outputs[0].interface, "eth1");
+  EXPECT_EQ(r.outputs[0].address.to_string(), "239.2.2.2");
+  EXPECT_EQ(r.outputs[0].port, 6001);
+  EXPECT_EQ(r.outputs[0].ttl, 1);
+  EXPECT_EQ(r.outputs[1].address.to_string(), "10.9.9.9");
+  EXPECT_EQ(r.outputs[1].ttl, 1) << "ttl defaults to 1";
+  EXPECT_EQ(r.outputs[1].tos, 0) << "tos defaults to 0";
+  EXPECT_EQ(res.files, strings{"relay.toml"});
+}
+
+TEST(config_parser, applies_defaults_and_reads_every_key) {
+  auto res = parse_config_string(R"(
+[relay]
+ingress = "socket"
+log_level = "debug"
+
+[metrics]
+enabled = false
+listen = "[::1]:9200"
+
+[[rule]]
+name = "ssm"
+input = { interface = "eth0", group = "232.1.1.1", port = 5001, source = "10.0.0.5" }
+outputs = [ { interface = "eth1", address = "10.9.9.9", port = 7000, ttl = 64, tos = 184 } ]
+)",
+                                 "relay.toml");
+  ASSERT_TRUE(res.ok()) << ::testing::PrintToString(messages(res));
+  EXPECT_EQ(res.config.relay.relay.workers, 0u) << "0: one per core";
+  EXPECT_EQ(res.config.relay.relay.ingress, ingress_mode::socket);
+  EXPECT_EQ(res.config.relay.relay.control_socket, "/run/castor/relay.sock");
+  EXPECT_FALSE(res.config.metrics.enabled);
+  EXPECT_EQ(res.config.metrics.listen, "[::1]:9200");
+  auto& r = res.config.relay.rules.at(0);
+  ASSERT_TRUE(r.input.source.has_value());
+  EXPECT_EQ(r.input.source->to_string(), "10.0.0.5");
+  EXPECT_EQ(r.outputs.at(0).ttl, 64);
+  EXPECT_EQ(r.outputs.at(0).tos, 184);
+}
+
+TEST(config_parser, metrics_default_to_loopback) {
+  auto res = parse_config_string("", "relay.toml");
+  ASSERT_TRUE(res.ok());
+  EXPECT_TRUE(res.config.metrics.enabled);
+  EXPECT_EQ(res.config.metrics.listen, "127.0.0.1:9108");
+  EXPECT_TRUE(res.config.relay.rules.empty());
+}
+
+TEST(config_parser, shipped_configs_are_valid) {
+  for (auto name : {"config/relay.toml", "config/examples/fanout.toml",
+                    "config/examples/rewrite-and-unicast.toml",
+                    "config/examples/socket-ingress.toml"}) {
+    auto path = std::string{CASTOR_SOURCE_DIR} + "/" + name;
+    auto res = parse_config_file(path);
+    EXPECT_TRUE(res.ok()) << path << ": "
+                          << ::testing::PrintToString(messages(res));
+    EXPECT_FALSE(res.config.relay.rules.empty()) << path;
+  }
+}
+
+// -- unknown keys, at every level ---------------------------------------------
+
+TEST(config_parser, unknown_keys_are_errors_at_every_level) {
+  auto errs = errors_of(R"(bogus = 1
+[relay]
+worker = 2
+[metrics]
+port = 9108
+[[rule]]
+name = "a"
+nmae = "b"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001, prot = 1 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 1, tls = 2 } ]
+)");
+  EXPECT_EQ(errs,
+            (strings{
+              "relay.toml:1:1: unknown key 'bogus' (expected include, relay, "
+              "metrics or rule)",
+              "relay.toml:3:1: relay: unknown key 'worker' (expected workers, "
+              "ingress, control_socket, log_level)",
+              "relay.toml:5:1: metrics: unknown key 'port' (expected enabled, "
+              "listen)",
+              "relay.toml:8:1: rule: unknown key 'nmae' (expected name, "
+              "input, outputs)",
+              "relay.toml:9:65: input: unknown key 'prot' (expected "
+              "interface, group, port, source)",
+              "relay.toml:10:80: outputs[0]: unknown key 'tls' (expected "
+              "interface, address, port, ttl, tos)",
+            }));
+}
+
+// -- types ------------------------------------------------------------------------
+
+TEST(config_parser, wrong_types_name_the_key_and_both_types) {
+  auto errs = errors_of(R"([relay]
+workers = "2"
+ingress = 1
+[metrics]
+enabled = "yes"
+[[rule]]
+name = 7
+input = { interface = "eth0", group = "239.1.1.1", port = "5001" }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 1.5 } ]
+)");
+  EXPECT_EQ(errs, (strings{
+                    "relay.toml:2:11: relay.workers: expected an integer, "
+                    "found a string",
+                    "relay.toml:3:11: relay.ingress: expected a string, found "
+                    "an integer",
+                    "relay.toml:5:11: metrics.enabled: expected a boolean, "
+                    "found a string",
+                    "relay.toml:7:8: name: expected a string, found an integer",
+                    "relay.toml:8:59: input.port: expected an integer, found "
+                    "a string",
+                    "relay.toml:9:77: outputs[0].ttl: expected an integer, "
+                    "found a float",
+                  }));
+}
+
+TEST(config_parser, sections_of_the_wrong_shape) {
+  EXPECT_EQ(errors_of("relay = 1\n"),
+            strings{"relay.toml:1:9: relay: expected a table, found an "
+                    "integer"});
+  EXPECT_EQ(errors_of("[rule]\nname = \"a\"\n"),
+            strings{"relay.toml:1:1: rule: expected an array of tables "
+                    "([[rule]]), found a table"});
+  EXPECT_EQ(errors_of(one_rule("name = \"a\"\ninput = \"eth0\"\n"
+                               "outputs = { interface = \"eth1\" }\n")),
+            (strings{"relay.toml:3:9: input: expected a table, found a string",
+                     "relay.toml:4:11: outputs: expected an array of tables, "
+                     "found a table"}));
+}
+
+// -- missing keys --------------------------------------------------------------
+
+TEST(config_parser, missing_required_keys) {
+  auto errs = errors_of(R"([[rule]]
+input = { interface = "eth0", group = "239.1.1.1" }
+outputs = [ { interface = "eth1", port = 6001 } ]
+[[rule]]
+name = "b"
+)");
+  EXPECT_EQ(errs, (strings{
+                    "relay.toml:1:1: rule: missing required key 'name'",
+                    "relay.toml:2:9: input: missing required key 'port'",
+                    "relay.toml:3:13: outputs[0]: missing required key "
+                    "'address'",
+                    "relay.toml:4:1: rule: missing required key 'input'",
+                    "relay.toml:4:1: rule: missing required key 'outputs'",
+                  }));
+}
+
+TEST(config_parser, empty_outputs) {
+  EXPECT_EQ(errors_of(one_rule(R"(name = "a"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = []
+)")),
+            strings{"relay.toml:4:11: outputs: a rule needs at least one "
+                    "output"});
+}
+
+// -- values ---------------------------------------------------------------------
+
+TEST(config_parser, relay_settings_out_of_range) {
+  auto errs = errors_of(R"([relay]
+workers = 300
+ingress = "raw"
+control_socket = "relay.sock"
+log_level = "verbose"
+)");
+  EXPECT_EQ(errs, (strings{
+                    "relay.toml:2:11: relay.workers: 300 is out of range "
+                    "0..256 (0 means one per core)",
+                    "relay.toml:3:11: relay.ingress: 'raw' is not one of "
+                    "\"packet\", \"socket\"",
+                    "relay.toml:4:18: relay.control_socket: 'relay.sock' is "
+                    "not an absolute path",
+                    "relay.toml:5:13: relay.log_level: 'verbose' is not one of "
+                    "\"none\", \"err\", \"warn\", \"notice\", \"info\", "
+                    "\"debug\"",
+                  }));
+  EXPECT_EQ(errors_of("[relay]\nworkers = -1\n"),
+            strings{"relay.toml:2:11: relay.workers: -1 is out of range "
+                    "0..256 (0 means one per core)"});
+  EXPECT_TRUE(errors_of("[relay]\nworkers = 256\n").empty());
+  EXPECT_EQ(errors_of("[relay]\ncontrol_socket = \"/" + std::string(120, 'x')
+                      + "\"\n"),
+            strings{"relay.toml:2:18: relay.control_socket: the path is 121 "
+                    "bytes long; a unix socket path holds at most 107"});
+}
+
+TEST(config_parser, metrics_listen_must_be_host_and_port) {
+  for (auto bad : {"localhost:9108", "127.0.0.1", "127.0.0.1:", "::1:9108",
+                   "127.0.0.1:http"})
+    EXPECT_EQ(errors_of(std::string{"[metrics]\nlisten = \""} + bad + "\"\n"),
+              strings{std::string{"relay.toml:2:10: metrics.listen: '"} + bad
+                      + "' is not HOST:PORT with an IP address, such as "
+                        "127.0.0.1:9108 or [::1]:9108"})
+      << bad;
+  EXPECT_EQ(errors_of("[metrics]\nlisten = \"127.0.0.1:70000\"\n"),
+            strings{"relay.toml:2:10: metrics.listen: port 70000 is out of "
+                    "range 1..65535"});
+  EXPECT_TRUE(errors_of("[metrics]\nlisten = \"0.0.0.0:9108\"\n").empty());
+}
+
+TEST(config_parser, ports_ttl_and_tos_ranges) {
+  auto errs = errors_of(one_rule(R"(name = "a"
+input = { interface = "eth0", group = "239.1.1.1", port = 0 }
+outputs = [
+  { interface = "eth1", address = "239.2.2.2", port = 70000 },
+  { interface = "eth1", address = "239.2.2.3", port = 6001, ttl = 0 },
+  { interface = "eth1", address = "239.2.2.4", port = 6001, ttl = 256, tos = 300 },
+  { interface = "eth1", address = "239.2.2.5", port = 6001, ttl = 255, tos = 255 },
+]
+)"));
+  EXPECT_EQ(errs, (strings{
+                    "relay.toml:3:59: input.port: port 0 is out of range "
+                    "1..65535",
+                    "relay.toml:5:55: outputs[0].port: port 70000 is out of "
+                    "range 1..65535",
+                    "relay.toml:6:67: outputs[1].ttl: ttl 0 is out of range "
+                    "1..255",
+                    "relay.toml:7:67: outputs[2].ttl: ttl 256 is out of range "
+                    "1..255",
+                    "relay.toml:7:78: outputs[2].tos: tos 300 is out of range "
+                    "0..255",
+                  }));
+}
+
+TEST(config_parser, bad_addresses) {
+  auto errs = errors_of(R"([[rule]]
+name = "unicast-group"
+input = { interface = "eth0", group = "10.1.1.1", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001 } ]
+[[rule]]
+name = "link-local"
+input = { interface = "eth0", group = "224.0.0.251", port = 5353 }
+outputs = [ { interface = "eth1", address = "0.0.0.0", port = 6001 } ]
+[[rule]]
+name = "bad-source"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001, source = "239.9.9.9" }
+outputs = [ { interface = "eth1", address = "239.1.1", port = 6001 } ]
+)");
+  EXPECT_EQ(
+    errs,
+    (strings{
+      "relay.toml:3:39: input.group: 10.1.1.1 is not a multicast group "
+      "(224.0.0.0/4)",
+      "relay.toml:7:39: input.group: 224.0.0.251 is a link-local control "
+      "group (224.0.0.0/24), which is never relayed",
+      "relay.toml:8:45: outputs[0].address: 0.0.0.0 is not a destination",
+      "relay.toml:11:74: input.source: 239.9.9.9 is not a unicast address; "
+      "a source filter names the sender's unicast address",
+      "relay.toml:12:45: outputs[0].address: '239.1.1' is not an IPv4 "
+      "address (expected a dotted quad such as 239.1.1.1)",
+    }));
+}
+
+TEST(config_parser, names_and_interfaces) {
+  auto errs = errors_of(one_rule(R"(name = "feed a"
+input = { interface = "a-very-long-interface-name", group = "239.1.1.1", port = 5001 }
+outputs = [ { interface = "eth1:0", address = "239.2.2.2", port = 6001 } ]
+)"));
+  EXPECT_EQ(errs,
+            (strings{"relay.toml:2:8: name: 'feed a' may only contain letters, "
+                     "digits, '-', '_' and '.'",
+                     "relay.toml:3:23: input.interface: interface name "
+                     "'a-very-long-interface-name' is longer than 15 "
+                     "characters",
+                     "relay.toml:4:27: outputs[0].interface: interface name "
+                     "'eth1:0' contains '/', ':' or whitespace"}));
+}
+
+TEST(config_parser, output_equal_to_its_input_and_repeated_outputs) {
+  auto errs = errors_of(one_rule(R"(name = "loop"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [
+  { interface = "eth0", address = "239.1.1.1", port = 5001 },
+  { interface = "eth1", address = "239.2.2.2", port = 6001 },
+  { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 3 },
+]
+)"));
+  EXPECT_EQ(errs, (strings{
+                    "relay.toml:5:3: outputs[0]: output eth0 239.1.1.1:5001 "
+                    "equals the rule's input; the relay would receive its own "
+                    "packets",
+                    "relay.toml:7:3: outputs[2]: output eth1 239.2.2.2:6001 is "
+                    "already outputs[1]; every packet would be sent twice",
+                  }));
+  // Same group and port on another interface is a legitimate relay.
+  EXPECT_TRUE(errors_of(one_rule(R"(name = "across"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.1.1.1", port = 5001 } ]
+)"))
+                .empty());
+}
+
+TEST(config_parser, duplicate_names_and_inputs) {
+  auto errs = errors_of(R"([[rule]]
+name = "a"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001 } ]
+[[rule]]
+name = "a"
+input = { interface = "eth0", group = "239.1.1.2", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6002 } ]
+[[rule]]
+name = "c"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6003 } ]
+[[rule]]
+name = "d"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001, source = "10.0.0.5" }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6004 } ]
+)");
+  // "d" differs from "a" by its source filter: a different input.
+  EXPECT_EQ(errs, (strings{
+                    "relay.toml:6:8: name: duplicate rule name 'a' (first "
+                    "defined at relay.toml:1:1)",
+                    "relay.toml:11:9: input: input eth0 239.1.1.1:5001 is "
+                    "already the input of rule 'a' (first defined at "
+                    "relay.toml:1:1)",
+                  }));
+}
+
+// -- several errors, syntax errors, files -------------------------------------
+
+TEST(config_parser, reports_all_errors_in_file_order) {
+  auto res = parse_config_string(R"([relay]
+workers = 999
+[[rule]]
+name = "a"
+input = { interface = "eth0", group = "10.0.0.1", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 0 } ]
+[[rule]]
+name = "b"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001 } ]
+)",
+                                 "relay.toml");
+  EXPECT_FALSE(res.ok());
+  EXPECT_EQ(messages(res),
+            (strings{"relay.toml:2:11: relay.workers: 999 is out of range "
+                     "0..256 (0 means one per core)",
+                     "relay.toml:5:39: input.group: 10.0.0.1 is not a "
+                     "multicast group (224.0.0.0/4)",
+                     "relay.toml:6:65: outputs[0].port: port 0 is out of range "
+                     "1..65535"}));
+  // Only sound rules are kept.
+  ASSERT_EQ(res.config.relay.rules.size(), 1u);
+  EXPECT_EQ(res.config.relay.rules[0].name, "b");
+}
+
+TEST(config_parser, syntax_error_is_positioned) {
+  auto errs = errors_of("[relay]\nworkers = 2\nworkers = 3\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].rfind("relay.toml:3:", 0), 0u) << errs[0];
+  EXPECT_NE(errs[0].find("workers"), std::string::npos) << errs[0];
+  errs = errors_of("[[rule]\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].rfind("relay.toml:1:", 0), 0u) << errs[0];
+}
+
+TEST(config_parser, missing_file) {
+  auto res = parse_config_file("/nonexistent/castor/relay.toml");
+  EXPECT_EQ(messages(res),
+            strings{"/nonexistent/castor/relay.toml: cannot read config "
+                    "file: No such file or directory"});
+}
+
+// -- include ------------------------------------------------------------------------
+
+std::string rule_text(const std::string& name, int port) {
+  return "[[rule]]\nname = \"" + name
+         + "\"\ninput = { interface = \"eth0\", group = \"239.1.1.1\", port = "
+         + std::to_string(port)
+         + " }\noutputs = [ { interface = \"eth1\", address = \"239.2.2.2\", "
+           "port = "
+         + std::to_string(port + 1000) + " } ]\n";
+}
+
+std::vector<std::string> rule_names(const config_result& res) {
+  std::vector<std::string> out;
+  for (auto& r : res.config.relay.rules)
+    out.push_back(r.name);
+  return out;
+}
+
+TEST(config_parser, include_merges_globbed_files_in_lexical_order) {
+  test::temp_dir dir;
+  dir.write("relay.d/20-b.toml", rule_text("b", 5002));
+  dir.write("relay.d/10-a.toml", rule_text("a", 5001));
+  dir.write("relay.d/30-c.toml",
+            rule_text("c", 5003) + rule_text("c2", 5013));
+  dir.write("relay.d/ignored.conf", "this is not toml");
+  dir.write("extra/x.toml", rule_text("x", 5009));
+  auto main = dir.write("relay.toml", "include = [\"" + dir.path()
+                                        + "/relay.d/*.toml\", "
+                                          "\"extra/x.toml\"]\n"
+                                        + rule_text("main", 5000));
+  auto res = parse_config_file(main);
+  ASSERT_TRUE(res.ok()) << ::testing::PrintToString(messages(res));
+  EXPECT_EQ(rule_names(res), (strings{"main", "a", "b", "c", "c2", "x"}));
+  EXPECT_EQ(res.config.include,
+            (strings{dir.path() + "/relay.d/*.toml", "extra/x.toml"}));
+  EXPECT_EQ(res.files,
+            (strings{main, dir.path() + "/relay.d/10-a.toml",
+                     dir.path() + "/relay.d/20-b.toml",
+                     dir.path() + "/relay.d/30-c.toml",
+                     dir.path() + "/extra/x.toml"}));
+}
+
+TEST(config_parser, include_of_an_empty_or_missing_directory_is_fine) {
+  test::temp_dir dir;
+  // relay.d holds no .toml file; gone.d does not exist; relay.toml is a
+  // file, not a directory. None of them is an error: nothing matches.
+  dir.write("relay.d/README", "rule files go here\n");
+  auto main = dir.write("relay.toml",
+                        "include = [\"relay.d/*.toml\", \"gone.d/*.toml\", "
+                        "\"relay.toml/*.toml\"]\n"
+                          + rule_text("main", 5000));
+  auto res = parse_config_file(main);
+  EXPECT_TRUE(res.ok()) << ::testing::PrintToString(messages(res));
+  EXPECT_EQ(rule_names(res), strings{"main"});
+  EXPECT_EQ(res.files, strings{main});
+}
+
+TEST(config_parser, errors_in_included_files_name_those_files) {
+  test::temp_dir dir;
+  auto bad = dir.write("relay.d/10-bad.toml", R"([relay]
+workers = 1
+[[rule]]
+name = "main"
+input = { interface = "eth0", group = "239.1.1.9", port = 70000 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001 } ]
+)");
+  auto dup = dir.write("relay.d/20-dup.toml", rule_text("main", 5010));
+  auto main = dir.write("relay.toml", "include = [\"relay.d/*.toml\", "
+                                      "\"missing.toml\"]\n"
+                                        + rule_text("main", 5000));
+  auto res = parse_config_file(main);
+  EXPECT_EQ(messages(res),
+            (strings{
+              main + ":1:30: include: '" + dir.path()
+                + "/missing.toml': No such file or directory",
+              bad + ":1:2: 'relay' is only allowed in the main config file; "
+                    "an included file may hold only [[rule]] tables",
+              // A broken input does not hide a duplicate name.
+              bad + ":4:8: name: duplicate rule name 'main' (first defined at "
+                + main + ":2:1)",
+              bad + ":5:59: input.port: port 70000 is out of range 1..65535",
+              dup + ":2:8: name: duplicate rule name 'main' (first defined at "
+                + main + ":2:1)",
+            }));
+}
+
+TEST(config_parser, include_must_be_an_array_of_strings) {
+  EXPECT_EQ(errors_of("include = \"relay.d/*.toml\"\n"),
+            strings{"relay.toml:1:11: include: expected an array of strings, "
+                    "found a string"});
+  EXPECT_EQ(errors_of("include = [1]\n"),
+            strings{"relay.toml:1:12: include: expected a string, found an "
+                    "integer"});
+}
+
+TEST(config_parser, a_file_is_never_read_twice) {
+  test::temp_dir dir;
+  auto a = dir.write("relay.d/a.toml", rule_text("a", 5001));
+  auto main = dir.write("relay.toml", "include = [\"relay.d/*.toml\", "
+                                      "\"relay.d/a.toml\", \"relay.toml\"]\n");
+  auto res = parse_config_file(main);
+  EXPECT_EQ(messages(res),
+            (strings{main + ":1:30: include: '" + a
+                       + "' is already read (the main file or an earlier "
+                         "pattern); not reading it twice",
+                     main + ":1:48: include: '" + main
+                       + "' is already read (the main file or an earlier "
+                         "pattern); not reading it twice"}));
+  EXPECT_EQ(rule_names(res), strings{"a"});
+}
+
+} // namespace
+} // namespace castor::relay
