@@ -252,6 +252,10 @@ void forwarder_loop::run() noexcept {
       run_commands();
       if (stopping_)
         break;
+      // A new table may have changed the socket set, and `fds` describes
+      // the old one: poll again before reading.
+      if (sockets_)
+        continue;
     }
     if (ingress_ && (fds[1].revents & (POLLERR | POLLHUP | POLLNVAL))) {
       if (const int err = ingress_->pending_error(); err != 0) {
@@ -317,7 +321,9 @@ worker_snapshot forwarder_loop::take_snapshot() {
     s.ingress.malformed = c.dropped;
     s.ingress.kernel_drops = c.kernel_drops;
   } else {
-    s.ingress.frames = sockets_->datagrams();
+    s.ingress.frames = sockets_->datagrams() + sockets_->truncated();
+    s.ingress.malformed[packet::index(packet::drop_reason::truncated)] =
+      sockets_->truncated();
   }
   for (auto& [key, entry] : egresses_)
     s.queued += entry.socket->ring().queued();

@@ -69,6 +69,13 @@ public:
       const auto want = static_cast<unsigned>(std::min(max - n, msgs_.size()));
       const int got = ::recvmmsg(fd, msgs_.data(), want, MSG_DONTWAIT, nullptr);
       for (int k = 0; k < got; ++k) {
+        // Larger than a buffer: the kernel cut it. Counted, never relayed
+        // cut (the send rings could not take it whole either).
+        if (msgs_[k].msg_hdr.msg_flags & MSG_TRUNC) {
+          ++truncated_;
+          msgs_[k].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+          continue;
+        }
         packet::udp_datagram d;
         d.src_be = names_[k].sin_addr.s_addr;
         d.src_port = ntohs(names_[k].sin_port);
@@ -91,6 +98,8 @@ public:
   std::size_t size() const noexcept { return sockets_.size(); }
   uint64_t datagrams() const noexcept { return datagrams_; }
   uint64_t bytes() const noexcept { return bytes_; }
+  /// Datagrams larger than `max_datagram`, dropped.
+  uint64_t truncated() const noexcept { return truncated_; }
 
 private:
   int open_socket(uint32_t group_be, uint16_t port);
@@ -106,6 +115,7 @@ private:
   std::vector<sockaddr_in> names_;
   uint64_t datagrams_ = 0;
   uint64_t bytes_ = 0;
+  uint64_t truncated_ = 0;
 };
 
 } // namespace castor::relay
