@@ -147,10 +147,26 @@ private:
       // The client may half-close after its last request (`nc -N`); its
       // requests are still answered before the connection closes.
       eof_ = true;
+      watch_hangup();
     } else {
       in_.append(buf_.data(), n);
     }
     process_input();
+  }
+
+  /// After EOF: a half-closed client still waits for its answers, but one
+  /// that closed its socket altogether (the usual way to give up) never
+  /// reads them. The kernel tells the two apart by EPOLLHUP, which only a
+  /// full close raises; Asio reports it as a wait_error completion (its
+  /// reactor re-arms the descriptor when the wait starts, so a hangup that
+  /// came with the EOF is seen too). Closing then ends the client's actor
+  /// at once instead of when the handler answers.
+  void watch_hangup() {
+    sock_.async_wait(unix_socket::wait_error,
+                     [self = shared_from_this()](boost::system::error_code ec) {
+                       if (!ec && !self->closed_)
+                         self->close();
+                     });
   }
 
   /// Hands complete lines to the actor while the pipeline has room; reads
@@ -607,6 +623,11 @@ void listener::stop() {
 
 struct client_state {
   connection_ptr conn;
+  /// Request lines not yet sent to the handler. The connection hands over
+  /// at most max_pipelined lines ahead of their replies, which bounds this.
+  std::deque<std::string> queued;
+  /// A request to the handler is outstanding.
+  bool busy = false;
   static inline const char* name = "control_client";
 };
 
@@ -620,6 +641,44 @@ std::string describe_failure(const caf::error& err,
   return describe(err);
 }
 
+/// Sends the client's queued requests to the handler one at a time, so that
+/// replies keep request order. Not `await`: an awaiting actor leaves every
+/// other message in its mailbox, so a client that hung up on a stuck handler
+/// would keep its actor until the request timed out. With `then` the actor
+/// still sees `closed_atom` and ends at once; a late answer is dropped.
+void serve_next(caf::stateful_actor<client_state>* self,
+                const handler_source& handler, const options_ptr& opts) {
+  auto& st = self->state;
+  while (!st.busy && !st.queued.empty()) {
+    auto line = std::move(st.queued.front());
+    st.queued.pop_front();
+    auto req = decode_request(line);
+    if (!req) {
+      st.conn->reply(encode_response(make_error(req.error)));
+      continue;
+    }
+    auto hdl = handler ? handler() : caf::actor{};
+    if (!hdl) {
+      st.conn->reply(encode_response(
+        make_error("the daemon's control handler is not running")));
+      continue;
+    }
+    st.busy = true;
+    auto done = [self, handler, opts](const control::response& resp) {
+      self->state.conn->reply(encode_response(resp));
+      self->state.busy = false;
+      serve_next(self, handler, opts);
+    };
+    self
+      ->request(hdl, opts->request_timeout, control_atom::value,
+                std::move(*req.value))
+      .then([done](control::response& resp) { done(resp); },
+            [done, opts](caf::error& err) {
+              done(make_error(describe_failure(err, *opts)));
+            });
+  }
+}
+
 caf::behavior client_actor(caf::stateful_actor<client_state>* self,
                            connection_ptr conn, handler_source handler,
                            options_ptr opts) {
@@ -629,31 +688,8 @@ caf::behavior client_actor(caf::stateful_actor<client_state>* self,
   conn->attach(caf::actor_cast<caf::actor>(self));
   return {
     [self, handler, opts](line_atom, std::string& line) {
-      auto& conn = self->state.conn;
-      auto req = decode_request(line);
-      if (!req) {
-        conn->reply(encode_response(make_error(req.error)));
-        return;
-      }
-      auto hdl = handler ? handler() : caf::actor{};
-      if (!hdl) {
-        conn->reply(encode_response(
-          make_error("the daemon's control handler is not running")));
-        return;
-      }
-      // await: the next request of this client waits for this answer, so
-      // replies keep request order; other clients have their own actors.
-      self
-        ->request(hdl, opts->request_timeout, control_atom::value,
-                  std::move(*req.value))
-        .await(
-          [conn](control::response& resp) {
-            conn->reply(encode_response(resp));
-          },
-          [conn, opts](caf::error& err) {
-            conn->reply(
-              encode_response(make_error(describe_failure(err, *opts))));
-          });
+      self->state.queued.push_back(std::move(line));
+      serve_next(self, handler, opts);
     },
     [self](closed_atom) { self->quit(); },
   };

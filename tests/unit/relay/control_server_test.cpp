@@ -305,6 +305,29 @@ TEST_F(fixture, waiting_for_the_handler_is_not_idleness) {
   EXPECT_EQ(c.read_line(), R"({"ok":true,"reloaded":true})");
 }
 
+TEST_F(fixture, a_client_that_hangs_up_while_waiting_is_let_go_at_once) {
+  auto opts = options();
+  opts.request_timeout = std::chrono::hours{1};
+  start(opts);
+  {
+    line_client c{path};
+    ASSERT_TRUE(c.send_line(R"({"cmd":"reload"})"));
+    ASSERT_TRUE(c.send_line(ping)); // queued behind the held request
+    wait_held(1);
+    EXPECT_EQ(clients(), 1u);
+  } // hangs up with its request still held by the handler
+  // Its actor must end now, not when the handler answers (here: never
+  // within the test) or the request times out: a thousand clients that
+  // hang up on a stuck handler must not pile up a thousand actors.
+  EXPECT_TRUE(eventually([this] { return clients() == 0; }))
+    << clients() << " client actor(s) still waiting for the handler";
+  // The late answer goes nowhere and harms nobody.
+  release_held();
+  line_client d{path};
+  ASSERT_TRUE(d.send_line(ping));
+  EXPECT_EQ(d.read_line(), pong);
+}
+
 TEST_F(fixture, the_handler_not_answering_becomes_an_error) {
   auto opts = options();
   opts.request_timeout = std::chrono::milliseconds{100};
