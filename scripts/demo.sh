@@ -16,13 +16,13 @@ jobs=${CASTOR_JOBS:-$(nproc)}
 # -- the main job --------------------------------------------------------------
 
 # Targets the main job runs; only these are built.
-main_job_targets=(castor-demo)
+main_job_targets=(castor-relay castorctl castor-send castor-recv)
 
-# The example supervision tree: start, crash a worker, watch it restart, stop
-# in order. Ends by itself within seconds and fails if what it shows did not
-# happen.
+# The relay in network namespaces: sender -> castor-relay -> receiver, with
+# live castorctl stats; bounded, torn down on exit, non-zero on any loss.
+# (The supervision-tree walk-through, apps/demo/castor-demo, runs as a test.)
 main_job() {
-  "$build_dir/apps/demo/castor-demo"
+  "$root/scripts/relay-demo.sh" "$build_dir"
 }
 
 # -- set-up and build ----------------------------------------------------------
