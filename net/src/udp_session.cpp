@@ -314,6 +314,10 @@ void udp_session::drain() {
       ++stats_.truncated;
   if (mode_ == kind::passive) {
     // Serving recv requests, one datagram each, all views of one block.
+    // `keep` holds the block until every view exists: a caller that drops
+    // its view at once must not return the block while we still hand out
+    // the others (it would go back to the pool twice).
+    udp_batch keep{blk, 0, static_cast<uint32_t>(got)};
     for (size_t i = 0; i < got; ++i) {
       auto p = std::move(recvs_.front());
       recvs_.pop_front();

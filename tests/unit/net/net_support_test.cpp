@@ -39,12 +39,17 @@ CAF_TEST(blocks come back from many threads and are reused) {
   std::atomic<bool> done{false};
   for (int t = 0; t < threads; ++t)
     ts.emplace_back([&, t] {
-      while (!done.load() || !inbox[static_cast<size_t>(t)].empty()) {
+      for (;;) {
+        // Read `done` before taking the inbox: once it is set, nothing more
+        // arrives, so an empty inbox then means this thread is finished.
+        bool last = done.load();
         std::vector<udp_batch> mine;
         {
           std::lock_guard<std::mutex> g{mtx[static_cast<size_t>(t)]};
           mine.swap(inbox[static_cast<size_t>(t)]);
         }
+        if (last && mine.empty())
+          break;
         released += static_cast<int>(mine.size());
         mine.clear(); // drop the views here, on this thread
         std::this_thread::yield();
@@ -57,6 +62,10 @@ CAF_TEST(blocks come back from many threads and are reused) {
     while (i * threads - released.load() > max_outstanding * threads)
       std::this_thread::yield();
     auto* b = pool->acquire();
+    // Hold a view while handing out the others, as the socket does until
+    // its message is sent: otherwise the first thread to drop its view
+    // could return the block to the pool before the last view exists.
+    udp_batch keep{b, 0, 1};
     for (int t = 0; t < threads; ++t) {
       std::lock_guard<std::mutex> g{mtx[static_cast<size_t>(t)]};
       inbox[static_cast<size_t>(t)].emplace_back(b, 0, 1);
