@@ -15,6 +15,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
+
 #include <spdlog/spdlog.h>
 
 namespace castor {
@@ -33,8 +34,8 @@ using done_fn = std::function<void()>;
 using start_done_fn = std::function<void(caf::error)>;
 
 enum class child_state : uint8_t {
-  stopped,    // spec kept, no process (OTP: undefined)
-  starting,   // spawned, waiting for its ready answer
+  stopped,  // spec kept, no process (OTP: undefined)
+  starting, // spawned, waiting for its ready answer
   running,
   stopping,   // exit sent, waiting for its down message
   restarting, // crashed; waiting for backoff or a retry
@@ -42,11 +43,16 @@ enum class child_state : uint8_t {
 
 const char* to_cstr(child_state x) {
   switch (x) {
-    case child_state::stopped: return "stopped";
-    case child_state::starting: return "starting";
-    case child_state::running: return "running";
-    case child_state::stopping: return "stopping";
-    case child_state::restarting: return "restarting";
+  case child_state::stopped:
+    return "stopped";
+  case child_state::starting:
+    return "starting";
+  case child_state::running:
+    return "running";
+  case child_state::stopping:
+    return "stopping";
+  case child_state::restarting:
+    return "restarting";
   }
   return "?";
 }
@@ -85,15 +91,12 @@ class supervisor_actor : public caf::event_based_actor {
 public:
   supervisor_actor(caf::actor_config& cfg, supervisor_flags flags,
                    std::vector<child_spec> specs)
-    : caf::event_based_actor(cfg),
-      flags_(std::move(flags)),
-      initial_specs_(std::move(specs)) {
+      : caf::event_based_actor(cfg), flags_(std::move(flags)),
+        initial_specs_(std::move(specs)) {
     // nop
   }
 
-  const char* name() const override {
-    return "castor.supervisor";
-  }
+  const char* name() const override { return "castor.supervisor"; }
 
   // Children are monitored, not linked (see start_one), so a supervisor that
   // ends without its orderly stop (killed, or an exception) takes whatever
@@ -160,58 +163,66 @@ private:
       },
       [this](start_child_atom, child_spec& spec) {
         auto rp = make_response_promise();
-        submit([this, rp, spec{std::move(spec)}]() mutable {
-          do_start_child(std::move(spec), rp);
-        }, rp);
+        submit(
+          [this, rp, spec{std::move(spec)}]() mutable {
+            do_start_child(std::move(spec), rp);
+          },
+          rp);
         return rp;
       },
       [this](start_child_atom, caf::message& extra) {
         auto rp = make_response_promise();
-        submit([this, rp, extra{std::move(extra)}]() mutable {
-          do_start_dynamic(std::move(extra), rp);
-        }, rp);
+        submit(
+          [this, rp, extra{std::move(extra)}]() mutable {
+            do_start_dynamic(std::move(extra), rp);
+          },
+          rp);
         return rp;
       },
       [this](terminate_child_atom, std::string& id) {
         auto rp = make_response_promise();
-        submit([this, rp, id{std::move(id)}]() mutable {
-          if (is_simple()) {
-            rp.deliver(caf::error{errc::simple_one_for_one, id});
-            return;
-          }
-          auto* rec = find_by_id(id);
-          if (rec == nullptr) {
-            rp.deliver(caf::error{errc::not_found, id});
-            return;
-          }
-          do_terminate(rec->key, rp);
-        }, rp);
+        submit(
+          [this, rp, id{std::move(id)}]() mutable {
+            if (is_simple()) {
+              rp.deliver(caf::error{errc::simple_one_for_one, id});
+              return;
+            }
+            auto* rec = find_by_id(id);
+            if (rec == nullptr) {
+              rp.deliver(caf::error{errc::not_found, id});
+              return;
+            }
+            do_terminate(rec->key, rp);
+          },
+          rp);
         return rp;
       },
       [this](terminate_child_atom, caf::actor& child) {
         auto rp = make_response_promise();
-        submit([this, rp, child{std::move(child)}]() mutable {
-          auto* rec = find_by_addr(child.address());
-          if (rec == nullptr) {
-            rp.deliver(caf::error{errc::not_found, "no such child"});
-            return;
-          }
-          do_terminate(rec->key, rp);
-        }, rp);
+        submit(
+          [this, rp, child{std::move(child)}]() mutable {
+            auto* rec = find_by_addr(child.address());
+            if (rec == nullptr) {
+              rp.deliver(caf::error{errc::not_found, "no such child"});
+              return;
+            }
+            do_terminate(rec->key, rp);
+          },
+          rp);
         return rp;
       },
       [this](restart_child_atom, std::string& id) {
         auto rp = make_response_promise();
-        submit([this, rp, id{std::move(id)}]() mutable {
-          do_restart_child(id, rp);
-        }, rp);
+        submit(
+          [this, rp, id{std::move(id)}]() mutable { do_restart_child(id, rp); },
+          rp);
         return rp;
       },
       [this](delete_child_atom, std::string& id) {
         auto rp = make_response_promise();
-        submit([this, rp, id{std::move(id)}]() mutable {
-          do_delete_child(id, rp);
-        }, rp);
+        submit(
+          [this, rp, id{std::move(id)}]() mutable { do_delete_child(id, rp); },
+          rp);
         return rp;
       },
       [this](which_children_atom) { return which_children(); },
@@ -233,9 +244,7 @@ private:
   // OTP supervisors are synchronous: while one stops or starts children,
   // other requests and exits wait in the mailbox. We get the same order with
   // a backlog that is drained whenever a job ends.
-  void begin_job() {
-    busy_ = true;
-  }
+  void begin_job() { busy_ = true; }
 
   void end_job() {
     busy_ = false;
@@ -288,10 +297,9 @@ private:
   // appended or erased. Lookups are per child event, so with 10,000 children
   // a linear scan here made starting and stopping them quadratic.
   child_record* find(uint64_t key) {
-    auto i = std::lower_bound(children_.begin(), children_.end(), key,
-                              [](const child_record& rec, uint64_t k) {
-                                return rec.key < k;
-                              });
+    auto i = std::lower_bound(
+      children_.begin(), children_.end(), key,
+      [](const child_record& rec, uint64_t k) { return rec.key < k; });
     return i != children_.end() && i->key == key ? &*i : nullptr;
   }
 
@@ -332,11 +340,10 @@ private:
   void erase(uint64_t key) {
     if (auto* rec = find(key))
       clear_handle(*rec);
-    children_.erase(std::remove_if(children_.begin(), children_.end(),
-                                   [key](const child_record& rec) {
-                                     return rec.key == key;
-                                   }),
-                    children_.end());
+    children_.erase(
+      std::remove_if(children_.begin(), children_.end(),
+                     [key](const child_record& rec) { return rec.key == key; }),
+      children_.end());
   }
 
   std::vector<uint64_t> all_keys() const {
@@ -348,9 +355,7 @@ private:
 
   // Forgets a child's current process; a down message that still comes
   // from it finds no record and is ignored.
-  void retire(child_record& rec) {
-    clear_handle(rec);
-  }
+  void retire(child_record& rec) { clear_handle(rec); }
 
   // -- starting ----------------------------------------------------------------
 
@@ -490,17 +495,17 @@ private:
     stops_.emplace(child.address(),
                    pending_stop{key, generation, child, std::move(done)});
     switch (rec->spec.shutdown.how) {
-      case shutdown_spec::mode::brutal_kill:
-        send_exit(child, caf::exit_reason::kill);
-        break;
-      case shutdown_spec::mode::timeout:
-        send_exit(child, caf::exit_reason::user_shutdown);
-        delayed_send(this, rec->spec.shutdown.timeout,
-                     stop_timeout_atom::value, key, generation);
-        break;
-      case shutdown_spec::mode::infinity:
-        send_exit(child, caf::exit_reason::user_shutdown);
-        break;
+    case shutdown_spec::mode::brutal_kill:
+      send_exit(child, caf::exit_reason::kill);
+      break;
+    case shutdown_spec::mode::timeout:
+      send_exit(child, caf::exit_reason::user_shutdown);
+      delayed_send(this, rec->spec.shutdown.timeout, stop_timeout_atom::value,
+                   key, generation);
+      break;
+    case shutdown_spec::mode::infinity:
+      send_exit(child, caf::exit_reason::user_shutdown);
+      break;
     }
   }
 
@@ -540,10 +545,10 @@ private:
       return;
     }
     auto key = keys[i];
-    stop_one(key, [this, keys{std::move(keys)}, i,
-                   done{std::move(done)}]() mutable {
-      stop_sequence(std::move(keys), i + 1, std::move(done));
-    });
+    stop_one(key,
+             [this, keys{std::move(keys)}, i, done{std::move(done)}]() mutable {
+               stop_sequence(std::move(keys), i + 1, std::move(done));
+             });
   }
 
   // Stops `keys` all at once (simple_one_for_one: order is undefined in OTP).
@@ -629,9 +634,8 @@ private:
       return;
     rec->exited = true;
     auto key = rec->key;
-    run_or_defer([this, key, addr, reason] {
-      handle_child_exit(key, addr, reason);
-    });
+    run_or_defer(
+      [this, key, addr, reason] { handle_child_exit(key, addr, reason); });
   }
 
   void handle_child_exit(uint64_t key, const caf::actor_addr& addr,
@@ -644,9 +648,9 @@ private:
     rec->exited = false;
     rec->state = child_state::stopped;
     auto restart = rec->spec.restart;
-    bool wants_restart = restart == restart_type::permanent
-                         || (restart == restart_type::transient
-                             && !is_clean_exit(reason));
+    bool wants_restart =
+      restart == restart_type::permanent
+      || (restart == restart_type::transient && !is_clean_exit(reason));
     if (!wants_restart) {
       bool significant = rec->spec.significant;
       if (restart == restart_type::temporary || is_simple())
@@ -662,15 +666,15 @@ private:
 
   void check_auto_shutdown() {
     switch (flags_.auto_shutdown) {
-      case auto_shutdown::never:
-        return;
-      case auto_shutdown::any_significant:
-        break;
-      case auto_shutdown::all_significant:
-        for (auto& rec : children_)
-          if (rec.spec.significant && rec.state != child_state::stopped)
-            return;
-        break;
+    case auto_shutdown::never:
+      return;
+    case auto_shutdown::any_significant:
+      break;
+    case auto_shutdown::all_significant:
+      for (auto& rec : children_)
+        if (rec.spec.significant && rec.state != child_state::stopped)
+          return;
+      break;
     }
     spdlog::info("supervisor {}: significant child ended, shutting down",
                  flags_.name);
@@ -702,9 +706,8 @@ private:
     auto level = rec.backoff_level++;
     auto factor = std::pow(flags_.backoff.multiplier, level);
     auto delay = static_cast<double>(flags_.backoff.initial.count()) * factor;
-    auto cap = static_cast<double>(std::max(flags_.backoff.max,
-                                            flags_.backoff.initial)
-                                     .count());
+    auto cap = static_cast<double>(
+      std::max(flags_.backoff.max, flags_.backoff.initial).count());
     return std::chrono::milliseconds{
       static_cast<int64_t>(std::min(delay, cap))};
   }
@@ -723,22 +726,22 @@ private:
     auto pos = std::find_if(children_.begin(), children_.end(),
                             [key](auto& r) { return r.key == key; });
     switch (flags_.strategy) {
-      case strategy::one_for_one:
-      case strategy::simple_one_for_one:
-        to_start.push_back(key);
-        break;
-      case strategy::one_for_all:
-        for (auto& r : children_)
-          if (r.key != key)
-            to_stop.push_back(r.key);
-        to_start = all_keys();
-        break;
-      case strategy::rest_for_one:
-        for (auto i = pos + 1; i != children_.end(); ++i)
-          to_stop.push_back(i->key);
-        for (auto i = pos; i != children_.end(); ++i)
-          to_start.push_back(i->key);
-        break;
+    case strategy::one_for_one:
+    case strategy::simple_one_for_one:
+      to_start.push_back(key);
+      break;
+    case strategy::one_for_all:
+      for (auto& r : children_)
+        if (r.key != key)
+          to_stop.push_back(r.key);
+      to_start = all_keys();
+      break;
+    case strategy::rest_for_one:
+      for (auto i = pos + 1; i != children_.end(); ++i)
+        to_stop.push_back(i->key);
+      for (auto i = pos; i != children_.end(); ++i)
+        to_start.push_back(i->key);
+      break;
     }
     std::reverse(to_stop.begin(), to_stop.end());
     begin_job();
@@ -790,8 +793,8 @@ private:
       return;
     std::vector<uint64_t> keys;
     for (auto k : i->second)
-      if (auto* r = find(k); r && r->state == child_state::restarting
-                             && r->restart_token == token)
+      if (auto* r = find(k);
+          r && r->state == child_state::restarting && r->restart_token == token)
         keys.push_back(k);
     pending_restarts_.erase(i);
     begin_job();
@@ -901,14 +904,14 @@ private:
       return;
     }
     switch (rec->state) {
-      case child_state::stopped:
-        break;
-      case child_state::restarting:
-        rp.deliver(caf::error{errc::restarting, id});
-        return;
-      default:
-        rp.deliver(caf::error{errc::running, id});
-        return;
+    case child_state::stopped:
+      break;
+    case child_state::restarting:
+      rp.deliver(caf::error{errc::restarting, id});
+      return;
+    default:
+      rp.deliver(caf::error{errc::running, id});
+      return;
     }
     auto key = rec->key;
     begin_job();
@@ -978,8 +981,9 @@ private:
     node.id = flags_.name;
     node.kind = "supervisor";
     node.strategy = to_string(flags_.strategy);
-    node.state = shutting_down_ ? "stopping" : started_ ? "running"
-                                                       : "starting";
+    node.state = shutting_down_ ? "stopping"
+                 : started_     ? "running"
+                                : "starting";
     node.actor_id = id();
     return node;
   }
@@ -992,8 +996,8 @@ private:
     for (auto& rec : children_) {
       tree_node node;
       node.id = rec.spec.id;
-      node.kind = rec.spec.type == child_type::supervisor ? "supervisor"
-                                                          : "worker";
+      node.kind =
+        rec.spec.type == child_type::supervisor ? "supervisor" : "worker";
       node.state = to_cstr(rec.state);
       node.restarts = rec.restarts;
       node.actor_id = rec.handle ? rec.handle.id() : 0;
@@ -1051,19 +1055,26 @@ private:
 
 std::string to_string(castor::strategy x) {
   switch (x) {
-    case strategy::one_for_one: return "one_for_one";
-    case strategy::one_for_all: return "one_for_all";
-    case strategy::rest_for_one: return "rest_for_one";
-    case strategy::simple_one_for_one: return "simple_one_for_one";
+  case strategy::one_for_one:
+    return "one_for_one";
+  case strategy::one_for_all:
+    return "one_for_all";
+  case strategy::rest_for_one:
+    return "rest_for_one";
+  case strategy::simple_one_for_one:
+    return "simple_one_for_one";
   }
   return "?";
 }
 
 std::string to_string(restart_type x) {
   switch (x) {
-    case restart_type::permanent: return "permanent";
-    case restart_type::transient: return "transient";
-    case restart_type::temporary: return "temporary";
+  case restart_type::permanent:
+    return "permanent";
+  case restart_type::transient:
+    return "transient";
+  case restart_type::temporary:
+    return "temporary";
   }
   return "?";
 }

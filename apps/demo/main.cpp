@@ -14,21 +14,21 @@
 // a missing restart or a wrong stop order makes it exit 1.
 
 #include <algorithm>
-#include <csignal>
-#include <cstdio>
 #include <atomic>
 #include <chrono>
+#include <csignal>
+#include <cstdio>
 #include <iostream>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <unistd.h>
-
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/all.hpp>
+
+#include <unistd.h>
 
 #include "castor/actors/application.hpp"
 #include "castor/actors/errors.hpp"

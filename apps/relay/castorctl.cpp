@@ -14,14 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "control_protocol.hpp"
+#include <CLI/CLI.hpp>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <CLI/CLI.hpp>
-
-#include "control_protocol.hpp"
 
 namespace {
 
@@ -65,9 +63,8 @@ std::string exchange(const std::string& path, const std::string& line,
   std::memcpy(addr.sun_path, path.data(), path.size());
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     auto err = errno;
-    std::string hint = err == EACCES
-                         ? " (are you in the socket's group?)"
-                         : " — is castor-relay running?";
+    std::string hint = err == EACCES ? " (are you in the socket's group?)"
+                                     : " — is castor-relay running?";
     throw failure{"cannot connect to " + path + ": " + std::strerror(err)
                   + hint};
   }
@@ -147,8 +144,9 @@ json number(const std::string& flag, const std::string& spec,
 json parse_input(const std::string& spec) {
   auto parts = split(spec, ':');
   if (parts.size() < 3 || parts.size() > 4)
-    throw usage("--in '" + spec + "': expected IF:GROUP:PORT[:SOURCE], "
-                "e.g. eth0:239.1.1.1:5001");
+    throw usage("--in '" + spec
+                + "': expected IF:GROUP:PORT[:SOURCE], "
+                  "e.g. eth0:239.1.1.1:5001");
   json in = {{"interface", parts[0]},
              {"group", parts[1]},
              {"port", number("--in", spec, "port", parts[2])}};
@@ -161,8 +159,9 @@ json parse_input(const std::string& spec) {
 json parse_output(const std::string& spec) {
   auto parts = split(spec, ':');
   if (parts.size() < 3 || parts.size() > 5)
-    throw usage("--out '" + spec + "': expected IF:ADDR:PORT[:ttl=N][:tos=N]"
-                ", e.g. eth1:239.2.2.2:6001:ttl=4");
+    throw usage("--out '" + spec
+                + "': expected IF:ADDR:PORT[:ttl=N][:tos=N]"
+                  ", e.g. eth1:239.2.2.2:6001:ttl=4");
   json out = {{"interface", parts[0]},
               {"address", parts[1]},
               {"port", number("--out", spec, "port", parts[2])}};
@@ -232,8 +231,8 @@ void print_rules(const json& data) {
     if (!r.is_object())
       continue;
     auto in = r.value("input", json::object());
-    auto input = str(in, "interface") + " " + str(in, "group") + ":"
-                 + str(in, "port");
+    auto input =
+      str(in, "interface") + " " + str(in, "group") + ":" + str(in, "port");
     if (in.contains("source"))
       input += " source " + str(in, "source");
     bool first = true;
@@ -258,11 +257,11 @@ void print_stats(const json& data) {
     rows.push_back({r.name, "in", std::to_string(r.packets),
                     std::to_string(r.bytes), drops_text(r.drops)});
     for (auto& o : r.outputs)
-      rows.push_back({"",
-                      "out " + o.interface + " " + o.address + ":"
-                        + std::to_string(o.port),
-                      std::to_string(o.packets), std::to_string(o.bytes),
-                      drops_text(o.drops)});
+      rows.push_back(
+        {"",
+         "out " + o.interface + " " + o.address + ":" + std::to_string(o.port),
+         std::to_string(o.packets), std::to_string(o.bytes),
+         drops_text(o.drops)});
   }
   print_table(rows);
 }
@@ -306,10 +305,10 @@ std::string names_text(const std::vector<std::string>& names) {
 
 void print_reload(const json& data) {
   auto s = data.value("reload", json::object()).get<ctl::reload_summary>();
-  std::cout << "reloaded: " << s.added.size() << " added"
-            << names_text(s.added) << ", " << s.removed.size() << " removed"
-            << names_text(s.removed) << ", " << s.changed.size() << " changed"
-            << names_text(s.changed) << ", " << s.unchanged << " unchanged\n";
+  std::cout << "reloaded: " << s.added.size() << " added" << names_text(s.added)
+            << ", " << s.removed.size() << " removed" << names_text(s.removed)
+            << ", " << s.changed.size() << " changed" << names_text(s.changed)
+            << ", " << s.unchanged << " unchanged\n";
 }
 
 /// Prints a successful reply of `cmd` for humans.
@@ -333,14 +332,13 @@ void print_ok(const std::string& cmd, const ctl::request& req,
                                           : "")
               << "\n";
   else if (cmd == "add")
-    std::cout << "added rule "
-              << std::get<ctl::add_cmd>(req.command).rule.name << "\n";
+    std::cout << "added rule " << std::get<ctl::add_cmd>(req.command).rule.name
+              << "\n";
   else if (cmd == "remove")
     std::cout << "removed rule " << std::get<ctl::remove_cmd>(req.command).name
               << "\n";
   else if (cmd == "kill")
-    std::cout << "killed " << std::get<ctl::kill_cmd>(req.command).path
-              << "\n";
+    std::cout << "killed " << std::get<ctl::kill_cmd>(req.command).path << "\n";
   else if (cmd == "log_level")
     std::cout << "log level of " << str(data, "component") << " is now "
               << str(data, "level") << "\n";
@@ -408,8 +406,9 @@ int main(int argc, char** argv) {
   auto* add = app.add_subcommand("add", "add a rule");
   add->add_option("--name", rule_name, "the rule's name")->required();
   add->add_option("--in", in_spec, "input IF:GROUP:PORT[:SOURCE]")->required();
-  add->add_option("--out", out_specs,
-                  "output IF:ADDR:PORT[:ttl=N][:tos=N] (repeatable)")
+  add
+    ->add_option("--out", out_specs,
+                 "output IF:ADDR:PORT[:ttl=N][:tos=N] (repeatable)")
     ->required();
 
   auto* remove = app.add_subcommand("remove", "remove a rule");
@@ -427,8 +426,8 @@ int main(int argc, char** argv) {
             "config file)");
   save->add_option("FILE", save_file, "where to write (by the daemon)");
 
-  auto* log_level = app.add_subcommand("log-level",
-                                       "set the log level of a component");
+  auto* log_level =
+    app.add_subcommand("log-level", "set the log level of a component");
   log_level->add_option("COMPONENT", component, "a component, or \"all\"")
     ->required();
   log_level->add_option("LEVEL", level, "none|err|warn|notice|info|debug")

@@ -9,14 +9,12 @@
 #include <set>
 #include <sstream>
 
+#include "rule_validator.hpp"
 #include <arpa/inet.h>
 #include <glob.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-
 #include <toml++/toml.h>
-
-#include "rule_validator.hpp"
 
 namespace castor::relay {
 
@@ -30,9 +28,9 @@ bool operator==(const daemon_config& x, const daemon_config& y) {
   auto& a = x.relay.relay;
   auto& b = y.relay.relay;
   return a.workers == b.workers && a.ingress == b.ingress
-         && a.control_socket == b.control_socket
-         && a.log_level == b.log_level && x.relay.rules == y.relay.rules
-         && x.metrics == y.metrics && x.include == y.include;
+         && a.control_socket == b.control_socket && a.log_level == b.log_level
+         && x.relay.rules == y.relay.rules && x.metrics == y.metrics
+         && x.include == y.include;
 }
 
 std::string to_string(const config_error& x) {
@@ -43,7 +41,7 @@ std::string to_string(const config_error& x) {
 }
 
 const std::vector<std::string>& log_levels() {
-  static const std::vector<std::string> levels{"none", "err",  "warn",
+  static const std::vector<std::string> levels{"none",   "err",  "warn",
                                                "notice", "info", "debug"};
   return levels;
 }
@@ -67,26 +65,26 @@ constexpr size_t max_socket_path = sizeof(sockaddr_un::sun_path) - 1;
 
 const char* type_name(toml::node_type t) {
   switch (t) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    default:
-      return "nothing";
+  case toml::node_type::table:
+    return "a table";
+  case toml::node_type::array:
+    return "an array";
+  case toml::node_type::string:
+    return "a string";
+  case toml::node_type::integer:
+    return "an integer";
+  case toml::node_type::floating_point:
+    return "a float";
+  case toml::node_type::boolean:
+    return "a boolean";
+  case toml::node_type::date:
+    return "a date";
+  case toml::node_type::time:
+    return "a time";
+  case toml::node_type::date_time:
+    return "a date-time";
+  default:
+    return "nothing";
   }
 }
 
@@ -123,8 +121,9 @@ std::string dir_of(const std::string& path) {
 
 /// HOST:PORT with an IPv4 literal or a bracketed IPv6 literal.
 std::optional<std::string> check_listen(const std::string& text) {
-  auto bad = "'" + text + "' is not HOST:PORT with an IP address, such as "
-             "127.0.0.1:9108 or [::1]:9108";
+  auto bad = "'" + text
+             + "' is not HOST:PORT with an IP address, such as "
+               "127.0.0.1:9108 or [::1]:9108";
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon + 1 == text.size())
     return bad;
@@ -414,9 +413,8 @@ private:
   void check_keys(const toml::table& table, const std::string& where,
                   const std::vector<std::string_view>& allowed) {
     for (auto&& [key, value] : table) {
-      (void) value;
-      if (std::find(allowed.begin(), allowed.end(), key.str())
-          == allowed.end())
+      (void)value;
+      if (std::find(allowed.begin(), allowed.end(), key.str()) == allowed.end())
         error(key, where + ": unknown key '" + std::string{key.str()}
                      + "' (expected " + join(allowed) + ")");
     }
@@ -489,8 +487,8 @@ private:
     if (auto* n = t->get("control_socket")) {
       if (auto v = get_string(*n, "relay.control_socket")) {
         if (v->empty() || v->front() != '/')
-          error(*n, "relay.control_socket: '" + *v
-                      + "' is not an absolute path");
+          error(*n,
+                "relay.control_socket: '" + *v + "' is not an absolute path");
         else if (v->size() > max_socket_path)
           error(*n, "relay.control_socket: the path is "
                       + std::to_string(v->size())
@@ -677,11 +675,9 @@ private:
     }
     auto& in = d.value.input;
     check_keys(*t, "input", {"interface", "group", "port", "source"});
-    decode_string(*t, "interface", "input.interface", "input", in.interface,
-                  d);
+    decode_string(*t, "interface", "input.interface", "input", in.interface, d);
     decode_address(*t, "group", "input.group", "input", in.group, d);
-    decode_int(*t, "port", "input.port", "input", true, check_port, in.port,
-               d);
+    decode_int(*t, "port", "input.port", "input", true, check_port, in.port, d);
     if (t->get("source")) {
       ipv4 src;
       decode_address(*t, "source", "input.source", "input", src, d);

@@ -74,23 +74,23 @@ std::string dump(const json& j) {
 
 const char* type_name(const json& j) {
   switch (j.type()) {
-    case json::value_t::object:
-      return "an object";
-    case json::value_t::array:
-      return "an array";
-    case json::value_t::string:
-      return "a string";
-    case json::value_t::boolean:
-      return "a boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-      return "an integer";
-    case json::value_t::number_float:
-      return "a number with a fraction";
-    case json::value_t::null:
-      return "null";
-    default:
-      return "an unsupported value";
+  case json::value_t::object:
+    return "an object";
+  case json::value_t::array:
+    return "an array";
+  case json::value_t::string:
+    return "a string";
+  case json::value_t::boolean:
+    return "a boolean";
+  case json::value_t::number_integer:
+  case json::value_t::number_unsigned:
+    return "an integer";
+  case json::value_t::number_float:
+    return "a number with a fraction";
+  case json::value_t::null:
+    return "null";
+  default:
+    return "an unsupported value";
   }
 }
 
@@ -117,7 +117,7 @@ public:
   void check_members(const json& obj, const std::string& field,
                      const std::vector<std::string>& allowed) {
     for (auto& [key, value] : obj.items()) {
-      (void) value;
+      (void)value;
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
         problem(field, "unknown member '" + key + "' (expected "
                          + join(allowed, ", ") + ")");
@@ -151,8 +151,7 @@ public:
   /// An integer member through its range check.
   template <class T, class Check>
   void integer(const json& obj, const std::string& key,
-               const std::string& field, bool required, Check check,
-               T& out) {
+               const std::string& field, bool required, Check check, T& out) {
     auto* j = member(obj, key, field, required);
     if (!j)
       return;
@@ -192,8 +191,8 @@ public:
 };
 
 const std::vector<std::string> commands{
-  "add",     "remove",  "list",   "stats",  "workers",  "tree",     "kill",
-  "ping",    "version", "reload", "config", "log_level"};
+  "add",  "remove", "list",    "stats",  "workers", "tree",
+  "kill", "ping",   "version", "reload", "config",  "log_level"};
 
 } // namespace
 
@@ -304,8 +303,8 @@ decoded<request> decode_request(std::string_view line) {
       rd.problem("component", "must not be empty (a component name or "
                               "\"all\")");
     if (level && !is_log_level(*level))
-      rd.problem("level", "'" + *level + "' is not one of "
-                            + join(log_levels(), ", "));
+      rd.problem("level",
+                 "'" + *level + "' is not one of " + join(log_levels(), ", "));
     return finish(log_level_cmd{component.value_or(""), level.value_or("")});
   }
   // The commands without arguments.
@@ -424,8 +423,8 @@ json to_json(const rule& x) {
                     {"port", o.port},
                     {"ttl", o.ttl},
                     {"tos", o.tos}});
-  return {{"name", x.name}, {"input", std::move(in)},
-          {"outputs", std::move(outs)}};
+  return {
+    {"name", x.name}, {"input", std::move(in)}, {"outputs", std::move(outs)}};
 }
 
 decoded<rule> rule_from_json(const json& j) {
@@ -536,8 +535,11 @@ void from_json(const json& j, output_stats& x) {
 }
 
 void to_json(json& j, const rule_stats& x) {
-  j = {{"name", x.name},   {"packets", x.packets}, {"bytes", x.bytes},
-       {"drops", x.drops}, {"outputs", x.outputs}};
+  j = {{"name", x.name},
+       {"packets", x.packets},
+       {"bytes", x.bytes},
+       {"drops", x.drops},
+       {"outputs", x.outputs}};
 }
 
 void from_json(const json& j, rule_stats& x) {
@@ -608,10 +610,10 @@ json reload_reply(const reload_summary& summary) {
 }
 
 response reload_failed(const std::vector<std::string>& errors) {
-  return make_error("the new config is invalid (" + std::to_string(errors.size())
-                      + " error" + (errors.size() == 1 ? "" : "s")
-                      + "); the running config is unchanged",
-                    {{"errors", errors}});
+  return make_error(
+    "the new config is invalid (" + std::to_string(errors.size()) + " error"
+      + (errors.size() == 1 ? "" : "s") + "); the running config is unchanged",
+    {{"errors", errors}});
 }
 
 } // namespace castor::relay::control

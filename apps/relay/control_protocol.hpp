@@ -40,9 +40,8 @@
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
-#include <nlohmann/json.hpp>
-
 #include "rule.hpp"
+#include <nlohmann/json.hpp>
 
 namespace castor::relay::control {
 
@@ -78,9 +77,9 @@ struct log_level_cmd {
 };
 
 using command =
-  std::variant<add_cmd, remove_cmd, list_cmd, stats_cmd, workers_cmd,
-               tree_cmd, kill_cmd, ping_cmd, version_cmd, reload_cmd,
-               config_show_cmd, config_save_cmd, log_level_cmd>;
+  std::variant<add_cmd, remove_cmd, list_cmd, stats_cmd, workers_cmd, tree_cmd,
+               kill_cmd, ping_cmd, version_cmd, reload_cmd, config_show_cmd,
+               config_save_cmd, log_level_cmd>;
 
 /// One decoded request. A struct (not the bare variant) so that it is a
 /// distinct CAF message type.

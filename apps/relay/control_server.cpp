@@ -9,20 +9,18 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
+#include <caf/all.hpp>
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-
-#include <caf/all.hpp>
-
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "castor/actors/errors.hpp"
 
@@ -75,12 +73,9 @@ std::string seconds_text(std::chrono::milliseconds d) {
 /// touched only there, except through the post()ing entry points.
 class connection : public std::enable_shared_from_this<connection> {
 public:
-  connection(unix_socket sock, std::weak_ptr<listener> owner,
-             options_ptr opts)
-    : sock_(std::move(sock)),
-      timer_(sock_.get_executor()),
-      owner_(std::move(owner)),
-      opts_(std::move(opts)) {
+  connection(unix_socket sock, std::weak_ptr<listener> owner, options_ptr opts)
+      : sock_(std::move(sock)), timer_(sock_.get_executor()),
+        owner_(std::move(owner)), opts_(std::move(opts)) {
     // nop
   }
 
@@ -281,11 +276,11 @@ private:
   void write_next() {
     writing_ = true;
     write_started_ = clock::now();
-    asio::async_write(sock_, asio::buffer(out_.front()),
-                      [self = shared_from_this()](boost::system::error_code ec,
-                                                  size_t) {
-                        self->on_write(ec);
-                      });
+    asio::async_write(
+      sock_, asio::buffer(out_.front()),
+      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+        self->on_write(ec);
+      });
   }
 
   void on_write(boost::system::error_code ec) {
@@ -307,10 +302,11 @@ private:
 
   void arm_timer(clock::time_point when) {
     timer_.expires_at(when);
-    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec)
-        self->on_timer();
-    });
+    timer_.async_wait(
+      [self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec)
+          self->on_timer();
+      });
   }
 
   /// One timer covers both limits: a write stuck too long, and no complete
@@ -339,8 +335,8 @@ private:
       last_activity_ = now;
     }
     idle = in_flight_ == 0 && !writing_ && out_.empty();
-    auto next = idle ? last_activity_ + opts_->idle_timeout
-                     : now + opts_->idle_timeout;
+    auto next =
+      idle ? last_activity_ + opts_->idle_timeout : now + opts_->idle_timeout;
     if (writing_)
       next = std::min(next, write_started_ + opts_->write_timeout);
     if (next <= now)
@@ -377,10 +373,8 @@ private:
 class listener : public std::enable_shared_from_this<listener> {
 public:
   listener(asio::io_context& io, control_server_options opts)
-    : io_(io),
-      acceptor_(io),
-      retry_(io),
-      opts_(std::make_shared<const control_server_options>(std::move(opts))) {
+      : io_(io), acceptor_(io), retry_(io),
+        opts_(std::make_shared<const control_server_options>(std::move(opts))) {
     // nop
   }
 
@@ -434,10 +428,11 @@ private:
       // back off, instead of a busy accept loop.
       log()->warn("control socket: accept failed: {}", ec.message());
       retry_.expires_after(std::chrono::milliseconds{100});
-      retry_.async_wait([self = shared_from_this()](boost::system::error_code e) {
-        if (!e)
-          self->accept_next();
-      });
+      retry_.async_wait(
+        [self = shared_from_this()](boost::system::error_code e) {
+          if (!e)
+            self->accept_next();
+        });
       return;
     }
     if (conns_.size() >= opts_->max_clients) {
@@ -446,8 +441,8 @@ private:
                      + std::to_string(opts_->max_clients)
                      + "); try again later");
     } else if (auto server = caf::actor_cast<caf::actor>(server_.lock())) {
-      auto conn = std::make_shared<connection>(std::move(sock),
-                                               weak_from_this(), opts_);
+      auto conn =
+        std::make_shared<connection>(std::move(sock), weak_from_this(), opts_);
       conns_.insert(conn);
       caf::anon_send(server, accepted_atom::value, conn);
     }
@@ -459,7 +454,7 @@ private:
     auto line = encode_response(make_error(message)) + "\n";
     auto rc = ::send(sock.native_handle(), line.data(), line.size(),
                      MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void) rc; // a client that cannot take one line loses the explanation
+    (void)rc; // a client that cannot take one line loses the explanation
     boost::system::error_code ignored;
     sock.close(ignored);
   }
@@ -516,8 +511,10 @@ caf::error make_parent_dirs(const std::string& path) {
       continue;
     auto part = dir.substr(0, pos);
     if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST)
-      return open_error("cannot create directory " + part + " for the "
-                        "control socket: " + errno_text(errno));
+      return open_error("cannot create directory " + part
+                        + " for the "
+                          "control socket: "
+                        + errno_text(errno));
   }
   return caf::none;
 }
@@ -553,8 +550,9 @@ caf::error listener::open() {
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))
-      return open_error(path + " exists and is not a socket; not replacing "
-                               "it");
+      return open_error(path
+                        + " exists and is not a socket; not replacing "
+                          "it");
     if (someone_listens(path))
       return open_error("control socket " + path
                         + " is in use by another process (another "
@@ -771,11 +769,12 @@ child_spec control_server_child(std::string id, boost::asio::io_context& io,
                                 handler_source handler,
                                 control_server_options opts) {
   auto* io_ptr = &io;
-  return worker_with(std::move(id), [io_ptr, handler, opts](
-                                      caf::event_based_actor* sup,
-                                      const caf::message&) -> start_result {
-    return start_control_server(sup, *io_ptr, handler, opts);
-  });
+  return worker_with(
+    std::move(id),
+    [io_ptr, handler, opts](caf::event_based_actor* sup,
+                            const caf::message&) -> start_result {
+      return start_control_server(sup, *io_ptr, handler, opts);
+    });
 }
 
 } // namespace castor::relay

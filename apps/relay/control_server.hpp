@@ -46,18 +46,16 @@
 #include <functional>
 #include <string>
 
-#include <sys/types.h>
-
-#include <boost/asio/io_context.hpp>
-
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
 #include <caf/expected.hpp>
 
-#include "castor/actors/child_spec.hpp"
-
 #include "control_protocol.hpp"
+#include <boost/asio/io_context.hpp>
+#include <sys/types.h>
+
+#include "castor/actors/child_spec.hpp"
 
 namespace castor::relay {
 

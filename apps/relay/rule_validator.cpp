@@ -42,8 +42,8 @@ std::optional<std::string> check_interface(const std::string& name) {
   if (name == "." || name == "..")
     return "'" + name + "' is not a valid interface name";
   for (char c : name)
-    if (c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n'
-        || c == '\r' || c == '\f' || c == '\v')
+    if (c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r'
+        || c == '\f' || c == '\v')
       return "interface name '" + name + "' contains '/', ':' or whitespace";
   return std::nullopt;
 }
@@ -68,8 +68,9 @@ void check_output(const rule_output& out, const std::string& field,
         "255.255.255.255 (broadcast) is not a destination");
   else if (out.address.is_link_local_multicast())
     add(issues, field + ".address",
-        addr + " is a link-local control group (224.0.0.0/24), which is "
-               "never relayed");
+        addr
+          + " is a link-local control group (224.0.0.0/24), which is "
+            "never relayed");
   if (auto err = check_port(out.port))
     add(issues, field + ".port", *err);
   if (auto err = check_ttl(out.ttl))
@@ -118,13 +119,14 @@ std::optional<std::string> parse_address(const std::string& text, ipv4& out) {
     out = *x;
     return std::nullopt;
   }
-  return "'" + text + "' is not an IPv4 address (expected a dotted quad "
-         "such as 239.1.1.1)";
+  return "'" + text
+         + "' is not an IPv4 address (expected a dotted quad "
+           "such as 239.1.1.1)";
 }
 
 std::string to_string(const rule_input& x) {
-  auto out = x.interface + " " + x.group.to_string() + ":"
-             + std::to_string(x.port);
+  auto out =
+    x.interface + " " + x.group.to_string() + ":" + std::to_string(x.port);
   if (x.source)
     out += " source " + x.source->to_string();
   return out;
@@ -148,8 +150,9 @@ std::vector<rule_issue> validate_rule(const rule& r) {
         group + " is not a multicast group (224.0.0.0/4)");
   else if (in.group.is_link_local_multicast())
     add(issues, "input.group",
-        group + " is a link-local control group (224.0.0.0/24), which is "
-                "never relayed");
+        group
+          + " is a link-local control group (224.0.0.0/24), which is "
+            "never relayed");
   if (auto err = check_port(in.port))
     add(issues, "input.port", *err);
   if (in.source) {
@@ -157,8 +160,9 @@ std::vector<rule_issue> validate_rule(const rule& r) {
     if (in.source->is_multicast() || in.source->is_unspecified()
         || is_broadcast(*in.source))
       add(issues, "input.source",
-          src + " is not a unicast address; a source filter names the "
-                "sender's unicast address");
+          src
+            + " is not a unicast address; a source filter names the "
+              "sender's unicast address");
   }
   if (r.outputs.empty())
     add(issues, "outputs", "a rule needs at least one output");
@@ -169,8 +173,9 @@ std::vector<rule_issue> validate_rule(const rule& r) {
     if (out.interface == in.interface && out.address == in.group
         && out.port == in.port)
       add(issues, field,
-          "output " + to_string(out) + " equals the rule's input; the relay "
-          "would receive its own packets");
+          "output " + to_string(out)
+            + " equals the rule's input; the relay "
+              "would receive its own packets");
     for (size_t j = 0; j < i; ++j) {
       auto& prev = r.outputs[j];
       if (prev.interface == out.interface && prev.address == out.address
@@ -191,8 +196,8 @@ std::vector<rule_issue> find_conflicts(const rule& candidate,
   for (size_t i = 0; i < accepted.size(); ++i) {
     auto& other = accepted[i];
     if (other.name == candidate.name)
-      issues.push_back(rule_issue{
-        "name", "duplicate rule name '" + candidate.name + "'", i});
+      issues.push_back(
+        rule_issue{"name", "duplicate rule name '" + candidate.name + "'", i});
     else if (other.input == candidate.input)
       issues.push_back(rule_issue{"input",
                                   "input " + to_string(candidate.input)

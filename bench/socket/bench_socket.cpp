@@ -24,11 +24,6 @@
 //
 //   bench_socket [--rounds R] [--window-ms W] [--smoke]
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -36,15 +31,19 @@
 #include <cstring>
 #include <functional>
 #include <future>
-#include <utility>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include <caf/all.hpp>
+
+#include <arpa/inet.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
-
-#include <caf/all.hpp>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "castor/net/io_shards.hpp"
 #include "castor/net/udp_socket.hpp"
@@ -179,7 +178,7 @@ struct asio_receiver {
   std::atomic<uint64_t> count{0};
 
   explicit asio_receiver(asio::io_context& io, int fd)
-    : sock(io, asio::ip::udp::v4(), fd) {}
+      : sock(io, asio::ip::udp::v4(), fd) {}
 
   void arm() {
     sock.async_receive_from(asio::buffer(buf), from,
@@ -404,9 +403,8 @@ int main(int argc, char** argv) {
     } else if (a == "--window-ms" && i + 1 < argc) {
       window = std::chrono::milliseconds(std::max(10, std::atoi(argv[++i])));
     } else {
-      std::fprintf(stderr,
-                   "usage: bench_socket [--rounds R] [--window-ms W] "
-                   "[--smoke]\n");
+      std::fprintf(stderr, "usage: bench_socket [--rounds R] [--window-ms W] "
+                           "[--smoke]\n");
       return 2;
     }
   }
@@ -425,8 +423,8 @@ int main(int argc, char** argv) {
                 rounds);
     // -- drain ----------------------------------------------------------------
     std::printf("drain: receive capacity (buffer pre-filled, then emptied)\n");
-    std::printf("%-7s %-15s %-5s %7s %12s %8s\n", "payload", "path", "N",
-                "K", "dgram/s", "vs asio");
+    std::printf("%-7s %-15s %-5s %7s %12s %8s\n", "payload", "path", "N", "K",
+                "dgram/s", "vs asio");
     for (auto payload : payloads) {
       // How many datagrams of this size the buffer holds, with a margin.
       auto fit = drain_raw_recvmmsg(payload, drain_k).second;
@@ -436,7 +434,8 @@ int main(int argc, char** argv) {
         auto r = drain_raw_recvmmsg(payload, k);
         return r.second == k ? r.first : 0.0;
       });
-      cells.emplace_back("raw asio", [&] { return drain_raw_asio(payload, k); });
+      cells.emplace_back("raw asio",
+                         [&] { return drain_raw_asio(payload, k); });
       for (auto n : credits)
         cells.emplace_back("castor N=" + std::to_string(n), [&, n] {
           return drain_castor(sys, shards, payload, n, k);
@@ -450,7 +449,7 @@ int main(int argc, char** argv) {
         auto d = median(rates[c]);
         auto name = cells[c].first;
         auto n = name.rfind("N=", 0) == std::string::npos
-                   && name.find("N=") != std::string::npos
+                     && name.find("N=") != std::string::npos
                    ? name.substr(name.find("N=") + 2)
                    : std::string{"-"};
         auto path = name.find(" N=") != std::string::npos
@@ -467,25 +466,31 @@ int main(int argc, char** argv) {
     std::printf("\nflood: a blaster thread sends for %lld ms while the "
                 "receiver runs\n",
                 static_cast<long long>(window.count()));
-    std::printf("%-7s %-15s %-5s %12s %12s %6s %8s %11s\n", "payload",
-                "path", "N", "delivered/s", "sent/s", "loss%", "vs asio",
+    std::printf("%-7s %-15s %-5s %12s %12s %6s %8s %11s\n", "payload", "path",
+                "N", "delivered/s", "sent/s", "loss%", "vs asio",
                 "rx ns/dgram");
     for (auto payload : payloads) {
       std::vector<row> rows;
-      rows.push_back({"raw recvmmsg", "-",
-                      [&] { return run_raw_recvmmsg(payload, window); }, {},
-                      {}, {}});
-      rows.push_back({"raw asio", "-",
-                      [&] { return run_raw_asio(payload, window); }, {}, {},
+      rows.push_back({"raw recvmmsg",
+                      "-",
+                      [&] { return run_raw_recvmmsg(payload, window); },
+                      {},
+                      {},
+                      {}});
+      rows.push_back({"raw asio",
+                      "-",
+                      [&] { return run_raw_asio(payload, window); },
+                      {},
+                      {},
                       {}});
       for (auto n : credits)
-        rows.push_back({"castor", std::to_string(n),
-                        [&, n] {
-                          return run_castor(sys, shards, payload, n, window);
-                        },
-                        {},
-                        {},
-                        {}});
+        rows.push_back(
+          {"castor",
+           std::to_string(n),
+           [&, n] { return run_castor(sys, shards, payload, n, window); },
+           {},
+           {},
+           {}});
       for (int r = 0; r < rounds; ++r)
         for (auto& x : rows) {
           auto res = x.run();

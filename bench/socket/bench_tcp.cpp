@@ -28,12 +28,6 @@
 // --caf-default-polling keeps CAF's idle-worker polling (see main());
 // --caf-spin N makes an idle CAF worker poll N times before it sleeps.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -45,11 +39,16 @@
 #include <thread>
 #include <vector>
 
+#include <caf/all.hpp>
+
+#include <arpa/inet.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
-
-#include <caf/all.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "castor/actors/errors.hpp"
 #include "castor/actors/supervisor.hpp"
@@ -142,8 +141,9 @@ result run_load(unsigned short port, const load& l, bool& ok) {
   std::vector<uint64_t> frames(static_cast<size_t>(l.clients), 0);
   std::vector<char> oks(static_cast<size_t>(l.clients), 1);
   auto start = clock_type::now();
-  auto deadline = start + std::chrono::duration_cast<clock_type::duration>(
-                            std::chrono::duration<double>(l.seconds));
+  auto deadline = start
+                  + std::chrono::duration_cast<clock_type::duration>(
+                    std::chrono::duration<double>(l.seconds));
   for (int i = 0; i < l.clients; ++i)
     threads.emplace_back([&, i] {
       bool good = true;
@@ -179,21 +179,21 @@ public:
 
 private:
   void read() {
-    sock_.async_read_some(asio::buffer(buf_),
-                          [s = shared_from_this()](boost::system::error_code ec,
-                                                   size_t n) {
-                            if (!ec)
-                              s->write(n);
-                          });
+    sock_.async_read_some(
+      asio::buffer(buf_),
+      [s = shared_from_this()](boost::system::error_code ec, size_t n) {
+        if (!ec)
+          s->write(n);
+      });
   }
 
   void write(size_t n) {
-    asio::async_write(sock_, asio::buffer(buf_.data(), n),
-                      [s = shared_from_this()](boost::system::error_code ec,
-                                               size_t) {
-                        if (!ec)
-                          s->read();
-                      });
+    asio::async_write(
+      sock_, asio::buffer(buf_.data(), n),
+      [s = shared_from_this()](boost::system::error_code ec, size_t) {
+        if (!ec)
+          s->read();
+      });
   }
 
   asio::ip::tcp::socket sock_;
@@ -203,11 +203,10 @@ private:
 class raw_echo_server {
 public:
   raw_echo_server()
-    : acc_(io_, {asio::ip::address_v4::loopback(), 0}),
-      thread_([this] {
-        accept();
-        io_.run();
-      }) {}
+      : acc_(io_, {asio::ip::address_v4::loopback(), 0}), thread_([this] {
+          accept();
+          io_.run();
+        }) {}
 
   ~raw_echo_server() {
     io_.stop();
@@ -218,13 +217,13 @@ public:
 
 private:
   void accept() {
-    acc_.async_accept([this](boost::system::error_code ec,
-                             asio::ip::tcp::socket s) {
-      if (ec)
-        return;
-      std::make_shared<raw_echo_session>(std::move(s))->start();
-      accept();
-    });
+    acc_.async_accept(
+      [this](boost::system::error_code ec, asio::ip::tcp::socket s) {
+        if (ec)
+          return;
+        std::make_shared<raw_echo_session>(std::move(s))->start();
+        accept();
+      });
   }
 
   asio::io_context io_{1};
@@ -261,9 +260,7 @@ caf::behavior shard_echo_handler(caf::actor_companion* self) {
     [=](tcp_atom, const tcp_frames& frames) {
       self->send(sender(), send_atom::value, frames);
     },
-    [=](tcp_passive_atom) {
-      self->send(sender(), active_atom::value, credit);
-    },
+    [=](tcp_passive_atom) { self->send(sender(), active_atom::value, credit); },
     [=](tcp_closed_atom) { self->quit(); },
     [](tcp_error_atom, const caf::error&) {},
   };
@@ -285,9 +282,7 @@ int main(int argc, char** argv) {
   std::vector<size_t> payloads{64, 1024};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    auto next = [&]() -> const char* {
-      return i + 1 < argc ? argv[++i] : "0";
-    };
+    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : "0"; };
     if (a == "--smoke") {
       rounds = 1;
       base.seconds = 0.2;
@@ -306,11 +301,10 @@ int main(int argc, char** argv) {
     } else if (a == "--window") {
       base.window = static_cast<size_t>(std::clamp(std::atoi(next()), 1, 4096));
     } else {
-      std::fprintf(stderr,
-                   "usage: bench_tcp [--rounds R] [--seconds S] "
-                   "[--clients C] [--window W] [--caf-default-polling] "
-                   "[--caf-spin N] "
-                   "[--smoke]\n");
+      std::fprintf(stderr, "usage: bench_tcp [--rounds R] [--seconds S] "
+                           "[--clients C] [--window W] [--caf-default-polling] "
+                           "[--caf-spin N] "
+                           "[--smoke]\n");
       return 2;
     }
   }
@@ -347,7 +341,8 @@ int main(int argc, char** argv) {
     auto sup = castor::start_supervisor(sys, castor::supervisor_flags{},
                                         {listener.spec, on_shard.spec});
     if (!sup) {
-      std::fprintf(stderr, "listener: %s\n", castor::describe(sup.error()).c_str());
+      std::fprintf(stderr, "listener: %s\n",
+                   castor::describe(sup.error()).c_str());
       return 1;
     }
     raw_echo_server raw;
@@ -380,9 +375,8 @@ int main(int argc, char** argv) {
           x.mb.push_back(res.mb_per_s);
         }
         for (auto& x : rows)
-          x.ratio.push_back(rows[0].msgs.back() > 0
-                              ? x.msgs.back() / rows[0].msgs.back()
-                              : 0);
+          x.ratio.push_back(
+            rows[0].msgs.back() > 0 ? x.msgs.back() / rows[0].msgs.back() : 0);
       }
       for (auto& x : rows)
         std::printf("%-7zu %-12s %12.0f %9.1f %6.2fx\n", payload, x.name,

@@ -7,6 +7,7 @@
 
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -14,13 +15,20 @@ namespace castor::net {
 
 std::string to_string(membership_errc x) {
   switch (x) {
-    case membership_errc::none: return "none";
-    case membership_errc::unknown_interface: return "unknown_interface";
-    case membership_errc::no_multicast: return "no_multicast";
-    case membership_errc::not_multicast: return "not_multicast";
-    case membership_errc::kernel_refused: return "kernel_refused";
-    case membership_errc::not_joined: return "not_joined";
-    case membership_errc::invalid_holder: return "invalid_holder";
+  case membership_errc::none:
+    return "none";
+  case membership_errc::unknown_interface:
+    return "unknown_interface";
+  case membership_errc::no_multicast:
+    return "no_multicast";
+  case membership_errc::not_multicast:
+    return "not_multicast";
+  case membership_errc::kernel_refused:
+    return "kernel_refused";
+  case membership_errc::not_joined:
+    return "not_joined";
+  case membership_errc::invalid_holder:
+    return "invalid_holder";
   }
   return "?";
 }
@@ -77,9 +85,12 @@ struct interface_entry {
 
 const char* to_cstr(mstate x) {
   switch (x) {
-    case mstate::joined: return "joined";
-    case mstate::pending: return "pending";
-    case mstate::failed: return "failed";
+  case mstate::joined:
+    return "joined";
+  case mstate::pending:
+    return "pending";
+  case mstate::failed:
+    return "failed";
   }
   return "?";
 }
@@ -135,13 +146,11 @@ class group_manager_actor : public caf::event_based_actor {
 public:
   group_manager_actor(caf::actor_config& cfg,
                       std::shared_ptr<group_manager_state> state)
-    : caf::event_based_actor(cfg), st_(std::move(state)) {
+      : caf::event_based_actor(cfg), st_(std::move(state)) {
     // nop
   }
 
-  const char* name() const override {
-    return "castor.group_manager";
-  }
+  const char* name() const override { return "castor.group_manager"; }
 
   void on_exit() override {
     watch_.reset(); // joins the watcher thread before we go
@@ -362,9 +371,9 @@ private:
 
   void kernel_leave(const membership_key& key, membership& m) {
     auto& entry = st_->interfaces[std::get<0>(key)];
-    auto err = st_->backend->leave(m.socket, m.ifindex,
-                                   ipv4_address{std::get<1>(key)},
-                                   ipv4_address{std::get<2>(key)});
+    auto err =
+      st_->backend->leave(m.socket, m.ifindex, ipv4_address{std::get<1>(key)},
+                          ipv4_address{std::get<2>(key)});
     if (err)
       spdlog::warn("group manager: leaving {} failed: {}", describe_key(key),
                    describe_error(err));
@@ -451,8 +460,9 @@ private:
                        !itf ? "interface absent" : "interface down");
         m.state = mstate::pending;
         m.socket = -1;
-        m.reason = !itf ? "interface absent"
-                        : !itf->up ? "interface down" : "interface re-created";
+        m.reason = !itf       ? "interface absent"
+                   : !itf->up ? "interface down"
+                              : "interface re-created";
       }
       if (!usable)
         return;
@@ -534,9 +544,15 @@ private:
     out.joins_failed = st_->failed;
     for (auto& [key, m] : st_->memberships) {
       switch (m.state) {
-        case mstate::joined: ++out.active[std::get<0>(key)]; break;
-        case mstate::pending: ++out.pending; break;
-        case mstate::failed: ++out.failed; break;
+      case mstate::joined:
+        ++out.active[std::get<0>(key)];
+        break;
+      case mstate::pending:
+        ++out.pending;
+        break;
+      case mstate::failed:
+        ++out.failed;
+        break;
       }
     }
     for (auto& kvp : st_->interfaces)

@@ -11,12 +11,11 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 #include "castor/net/errors.hpp"
 #include "castor/net/membership_backend.hpp"
@@ -39,7 +38,7 @@ size_t read_sysctl(const char* path, size_t fallback) {
 class netlink_watch : public link_watch {
 public:
   explicit netlink_watch(std::function<void(const std::string&)> on_change)
-    : on_change_(std::move(on_change)) {
+      : on_change_(std::move(on_change)) {
     fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     stop_ = ::eventfd(0, EFD_CLOEXEC);
     if (fd_ < 0 || stop_ < 0) {
@@ -146,9 +145,7 @@ public:
     return fd;
   }
 
-  void close_socket(int socket) override {
-    ::close(socket);
-  }
+  void close_socket(int socket) override { ::close(socket); }
 
   caf::error join(int socket, unsigned ifindex, address group,
                   address source) override {

@@ -7,25 +7,24 @@
 // accept4(). After each accepted socket it waits for the connection
 // supervisor's go-ahead (tcp_resume_atom): that wait is the throttle.
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <memory>
 
+#include <caf/send.hpp>
+
+#include "tcp_listener_shared.hpp"
+#include "tcp_shard_companion.hpp"
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-
-#include <caf/send.hpp>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include "castor/net/errors.hpp"
 #include "castor/net/tcp_errors.hpp"
-#include "tcp_listener_shared.hpp"
-#include "tcp_shard_companion.hpp"
 
 namespace castor::net::detail {
 
@@ -49,10 +48,8 @@ class acceptor_session final : public shard_companion {
 public:
   acceptor_session(caf::actor_system& sys, io_shard& shard,
                    asio::ip::tcp::acceptor acc, caf::actor conns)
-    : shard_companion(sys, shard),
-      acc_(std::move(acc)),
-      conns_(std::move(conns)),
-      pause_(shard.context()) {}
+      : shard_companion(sys, shard), acc_(std::move(acc)),
+        conns_(std::move(conns)), pause_(shard.context()) {}
 
   caf::actor start() {
     // Its supervisor stops it with user_shutdown; anything non-normal (or
@@ -84,13 +81,14 @@ private:
     if (!open_ || waiting_ || armed_)
       return;
     armed_ = true;
-    acc_.async_wait(asio::ip::tcp::acceptor::wait_read,
-                    [s = self_as<acceptor_session>()](boost::system::error_code ec) {
-                      s->armed_ = false;
-                      if (ec || !s->open_)
-                        return;
-                      s->accept_one();
-                    });
+    acc_.async_wait(
+      asio::ip::tcp::acceptor::wait_read,
+      [s = self_as<acceptor_session>()](boost::system::error_code ec) {
+        s->armed_ = false;
+        if (ec || !s->open_)
+          return;
+        s->accept_one();
+      });
   }
 
   void accept_one() {
@@ -100,40 +98,38 @@ private:
                        &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       waiting_ = true;
-      caf::send_as(handle(), conns_,
-                   tcp_start_atom::value,
+      caf::send_as(handle(), conns_, tcp_start_atom::value,
                    accepted_socket{fd, to_endpoint(ss)});
       return;
     }
     auto err = errno;
     switch (err) {
-      case EAGAIN:
+    case EAGAIN:
 #if EAGAIN != EWOULDBLOCK
-      case EWOULDBLOCK:
+    case EWOULDBLOCK:
 #endif
-      case EINTR:
-      case ECONNABORTED:
-      case EPROTO:
-        // Another acceptor took it, or the peer gave up already.
-        arm();
-        return;
-      case EMFILE:
-      case ENFILE:
-      case ENOBUFS:
-      case ENOMEM:
-        spdlog::warn("tcp acceptor: accept4: {}; pausing",
-                     std::strerror(err));
-        pause_.expires_after(fd_exhausted_pause);
-        pause_.async_wait([s = self_as<acceptor_session>()](boost::system::error_code
-                                                     ec) {
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+      // Another acceptor took it, or the peer gave up already.
+      arm();
+      return;
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+      spdlog::warn("tcp acceptor: accept4: {}; pausing", std::strerror(err));
+      pause_.expires_after(fd_exhausted_pause);
+      pause_.async_wait(
+        [s = self_as<acceptor_session>()](boost::system::error_code ec) {
           if (!ec)
             s->arm();
         });
-        return;
-      default:
-        // The listening socket itself is broken: crash, so the supervisor
-        // restarts us (and, past its intensity, the listener).
-        terminate(errno_error(errc::recv_failed, "accept4", err));
+      return;
+    default:
+      // The listening socket itself is broken: crash, so the supervisor
+      // restarts us (and, past its intensity, the listener).
+      terminate(errno_error(errc::recv_failed, "accept4", err));
     }
   }
 

@@ -22,12 +22,13 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/ip/address_v4.hpp>
 #include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
+
+#include <boost/asio/ip/address_v4.hpp>
 
 #include "castor/actors/child_spec.hpp"
 #include "castor/net/membership_backend.hpp"

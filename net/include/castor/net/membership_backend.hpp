@@ -11,9 +11,10 @@
 #include <optional>
 #include <string>
 
-#include <boost/asio/ip/address_v4.hpp>
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
+
+#include <boost/asio/ip/address_v4.hpp>
 
 namespace castor::net {
 

@@ -55,12 +55,12 @@
 #include <cstdint>
 #include <functional>
 
-#include <boost/asio/ip/tcp.hpp>
-
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/expected.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
 
 #include "castor/net/atoms.hpp"
 #include "castor/net/errors.hpp"
@@ -123,16 +123,13 @@ caf::error validate(const tcp_options& opts);
 
 /// Connects to `to` (blocking the caller until the handshake is done or
 /// failed) and returns the connection, owned by and linked to `owner`.
-caf::expected<tcp_connection> connect_tcp(caf::actor_system& sys,
-                                          io_shard& shard,
-                                          const caf::actor& owner,
-                                          const tcp_endpoint& to,
-                                          const tcp_options& opts);
+caf::expected<tcp_connection>
+connect_tcp(caf::actor_system& sys, io_shard& shard, const caf::actor& owner,
+            const tcp_endpoint& to, const tcp_options& opts);
 
 /// Wraps the connected socket `fd` (ownership passes to the connection, also
 /// on failure, when it is closed).
-caf::expected<tcp_connection> adopt_tcp(caf::actor_system& sys,
-                                        io_shard& shard,
+caf::expected<tcp_connection> adopt_tcp(caf::actor_system& sys, io_shard& shard,
                                         const caf::actor& owner, int fd,
                                         const tcp_options& opts);
 

@@ -40,9 +40,9 @@ inline caf::error make_error(tcp_errc x) {
 
 template <class T, class... Ts>
 caf::error make_error(tcp_errc x, T&& ctx, Ts&&... more) {
-  return caf::error{static_cast<uint8_t>(x), tcp_error_category,
-                    caf::make_message(std::forward<T>(ctx),
-                                      std::forward<Ts>(more)...)};
+  return caf::error{
+    static_cast<uint8_t>(x), tcp_error_category,
+    caf::make_message(std::forward<T>(ctx), std::forward<Ts>(more)...)};
 }
 
 /// Whether `x` is the TCP error `code`.

@@ -60,7 +60,7 @@ public:
   class builder {
   public:
     builder(size_t frames, size_t wire_bytes, uint8_t header_size)
-      : blk_(std::make_shared<block>()) {
+        : blk_(std::make_shared<block>()) {
       blk_->spans.reserve(frames);
       blk_->wire.reserve(wire_bytes);
       blk_->header_size = header_size;
@@ -68,9 +68,9 @@ public:
     /// Adds the frame at `wire`: a header_size-byte header, then `n` bytes.
     void add(const uint8_t* wire, size_t n) {
       auto& b = blk_->wire;
-      blk_->spans.emplace_back(static_cast<uint32_t>(b.size()
-                                                     + blk_->header_size),
-                               static_cast<uint32_t>(n));
+      blk_->spans.emplace_back(
+        static_cast<uint32_t>(b.size() + blk_->header_size),
+        static_cast<uint32_t>(n));
       b.insert(b.end(), wire, wire + blk_->header_size + n);
       blk_->payload_bytes += n;
     }
