@@ -16,6 +16,9 @@ packages=(
   iproute2 procps libcap2-bin util-linux smcroute socat
   # sanitizers and fuzzing (clang + compiler-rt)
   clang libclang-rt-dev
+  # man pages (scdoc), the Debian package (dpkg-shlibdeps) and its test on a
+  # clean bookworm root (debootstrap)
+  scdoc dpkg-dev debootstrap
 )
 
 missing=()
