@@ -12,6 +12,8 @@ packages=(
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libsystemd-dev
   # unit tests of the CAF-free packet layer
   libgtest-dev
+  # /metrics: prometheus-cpp (families, text), civetweb (HTTP); curl in tests
+  prometheus-cpp-dev libcivetweb-dev curl
   # tests, demo and benchmarks: namespaces, capabilities, baselines
   iproute2 procps libcap2-bin util-linux smcroute socat
   # sanitizers and fuzzing (clang + compiler-rt)

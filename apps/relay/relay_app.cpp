@@ -10,6 +10,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "control_server.hpp"
+#include "metrics_actor.hpp"
 #include "relay_context.hpp"
 #include "relay_handler.hpp"
 #include "rule_store.hpp"
@@ -93,6 +94,9 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
     children.push_back(rule_store_child("rule-store", ctx));
     children.push_back(worker_supervisor_child(ctx));
     children.push_back(relay_handler_child("handler", ctx, options.version));
+    if (config.metrics.enabled)
+      children.push_back(metrics_child("metrics", ctx, config.metrics,
+                                       options.version));
     children.push_back(control_server_child(
       "control", shards.at(0).context(),
       [ctx] { return ctx->get(relay_role::handler); }, copts));

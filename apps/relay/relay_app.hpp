@@ -9,6 +9,7 @@
 //     rule-store      the current rules; joins their input groups
 //     workers         one_for_one: fwd-IF-N, `workers` per input interface
 //     handler         answers control requests
+//     metrics         Prometheus /metrics ([metrics] listen), if enabled
 //     control         the unix socket castorctl talks to
 //
 // Start order is the dependency order: forwarders subscribe to the rule
