@@ -2,9 +2,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <utility>
+
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <caf/actor_cast.hpp>
 #include <caf/event_based_actor.hpp>
@@ -27,12 +33,18 @@ namespace {
 using fwd_snapshot_atom = caf::atom_constant<caf::atom("fwd_snap")>;
 using fwd_failed_atom = caf::atom_constant<caf::atom("fwd_fail")>;
 using fwd_resub_atom = caf::atom_constant<caf::atom("fwd_resub")>;
+using fwd_wait_atom = caf::atom_constant<caf::atom("fwd_wait")>;
 
 /// How long a forwarder waits before asking a restarted rule store again.
 constexpr auto resubscribe_delay = std::chrono::milliseconds{20};
 
+/// How often a forwarder whose input interface is gone looks for it again.
+constexpr auto interface_poll = std::chrono::milliseconds{100};
+
 struct forwarder_state {
+  /// Null while the input interface is gone (waiting for it to return).
   std::shared_ptr<forwarder_loop> loop;
+  forwarder_options opts;
   relay_context_ptr ctx;
   caf::actor_addr rule_store;
   uint64_t epoch = 0;
@@ -72,13 +84,40 @@ void subscribe(forwarder_self* self) {
           });
 }
 
-caf::behavior forwarder_actor(forwarder_self* self,
-                              std::shared_ptr<forwarder_loop> loop,
-                              relay_context_ptr ctx,
-                              std::shared_ptr<caf::actor_addr> failure_target) {
+/// Whether `name` exists and is administratively up. An AF_PACKET socket
+/// bound to a down interface fails at once (ENETDOWN), so a restarted
+/// forwarder waits for both.
+bool interface_up(const std::string& name) {
+  ifreq ifr{};
+  if (name.size() >= sizeof ifr.ifr_name)
+    return false;
+  std::memcpy(ifr.ifr_name, name.data(), name.size());
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return true; // cannot tell: let the ingress socket find out
+  const bool up = ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0
+                  && (ifr.ifr_flags & IFF_UP) != 0;
+  ::close(fd);
+  return up;
+}
+
+/// Opens the loop's sockets (throws on failure). The loop's thread reports
+/// failures to whatever actor `failure_target` names by then.
+std::shared_ptr<forwarder_loop>
+make_loop(const forwarder_options& opts,
+          std::shared_ptr<caf::actor_addr> failure_target) {
+  return std::make_shared<forwarder_loop>(
+    opts, [failure_target](const std::string& reason) {
+      caf::anon_send(caf::actor_cast<caf::actor>(*failure_target),
+                     fwd_failed_atom::value, reason);
+    });
+}
+
+void start_forwarding(forwarder_self* self,
+                      std::shared_ptr<forwarder_loop> loop,
+                      const std::shared_ptr<caf::actor_addr>& failure_target) {
   auto& st = self->state;
   st.loop = loop;
-  st.ctx = std::move(ctx);
   // The loop's thread reports failures to this actor; set before start(),
   // which orders it before any read on that thread.
   *failure_target = self->address();
@@ -93,6 +132,42 @@ caf::behavior forwarder_actor(forwarder_self* self,
                : o.mode == packet::receive_mode::ring
                  ? "AF_PACKET, TPACKET_V3 ring"
                  : "AF_PACKET, recvmmsg");
+  subscribe(self);
+}
+
+/// While the input interface is gone: looks for it every interface_poll
+/// and starts forwarding once it is back (under a new ifindex, the only
+/// one a new ingress socket can bind to).
+void wait_for_interface(forwarder_self* self,
+                        std::shared_ptr<caf::actor_addr> failure_target) {
+  auto& opts = self->state.opts;
+  opts.ifindex = resolve_interface_index(opts.interface);
+  if (opts.ifindex == 0 || !interface_up(opts.interface)) {
+    self->delayed_send(self, interface_poll, fwd_wait_atom::value);
+    return;
+  }
+  std::shared_ptr<forwarder_loop> loop;
+  try {
+    loop = make_loop(opts, failure_target);
+  } catch (const std::exception& ex) {
+    // Back, but not usable yet (e.g. still being set up): the supervisor
+    // restarts us, and the restart counts toward its intensity.
+    self->quit(caf::make_error(caf::sec::runtime_error,
+                               opts.worker + ": " + ex.what()));
+    return;
+  }
+  spdlog::info("{}: interface {} is back (ifindex {})", opts.worker,
+               opts.interface, opts.ifindex);
+  start_forwarding(self, std::move(loop), failure_target);
+}
+
+caf::behavior forwarder_actor(forwarder_self* self,
+                              std::shared_ptr<forwarder_loop> loop,
+                              forwarder_options opts, relay_context_ptr ctx,
+                              std::shared_ptr<caf::actor_addr> failure_target) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.ctx = std::move(ctx);
   self->set_down_handler([self](const caf::down_msg& dm) {
     if (dm.source == self->state.rule_store) {
       // The store restarted: subscribe to its successor.
@@ -100,15 +175,31 @@ caf::behavior forwarder_actor(forwarder_self* self,
       self->delayed_send(self, resubscribe_delay, fwd_resub_atom::value);
     }
   });
-  subscribe(self);
+  if (loop) {
+    start_forwarding(self, std::move(loop), failure_target);
+  } else {
+    spdlog::warn("{}: input interface {} is gone or down; waiting for it",
+                 st.opts.worker, st.opts.interface);
+    self->delayed_send(self, interface_poll, fwd_wait_atom::value);
+  }
   return {
     [self](rules_atom, const rule_set& rs) { install(self, rs); },
     [self](fwd_resub_atom) {
       if (!self->state.rule_store)
         subscribe(self);
     },
-    [self](forwarder_stats_atom) {
+    [self, failure_target](fwd_wait_atom) {
+      if (!self->state.loop)
+        wait_for_interface(self, failure_target);
+    },
+    [self](forwarder_stats_atom) -> caf::result<worker_snapshot> {
       auto& st = self->state;
+      if (!st.loop) {
+        worker_snapshot idle;
+        idle.worker = st.opts.worker;
+        idle.interface = st.opts.interface;
+        return idle;
+      }
       auto rp = self->make_response_promise<worker_snapshot>();
       const auto id = st.next_request++;
       st.pending.emplace(id, rp);
@@ -137,29 +228,37 @@ caf::behavior forwarder_actor(forwarder_self* self,
 
 child_spec forwarder_child(std::string id, std::string interface,
                            relay_context_ptr ctx) {
-  auto start = [id, interface, ctx](caf::event_based_actor* sup,
-                                    const caf::message&) -> start_result {
+  // Whether this child ever had its interface. A first start without it is
+  // a typo or a missing link: a clean start error. A restart without it is
+  // an interface that went away under traffic (deleted, or a driver
+  // reload): the forwarder waits for it instead of failing every restart,
+  // which would exhaust the supervisors' intensity and end the process.
+  auto had_interface = std::make_shared<bool>(false);
+  auto start = [id, interface, ctx,
+                had_interface](caf::event_based_actor* sup,
+                               const caf::message&) -> start_result {
     forwarder_options opts;
     opts.worker = id;
     opts.interface = interface;
     opts.ifindex = resolve_interface_index(interface);
     opts.mode = ctx->receive_mode();
     opts.ingress = ctx->config().relay.relay.ingress;
-    if (opts.ifindex == 0)
+    auto failure_target = std::make_shared<caf::actor_addr>();
+    if (opts.ifindex == 0 && !*had_interface)
       return caf::make_error(caf::sec::runtime_error,
                              "no input interface " + interface);
-    auto failure_target = std::make_shared<caf::actor_addr>();
+    if (opts.ifindex == 0 || (*had_interface && !interface_up(interface))) {
+      return sup->spawn(forwarder_actor, std::shared_ptr<forwarder_loop>{},
+                        opts, ctx, failure_target);
+    }
+    *had_interface = true;
     std::shared_ptr<forwarder_loop> loop;
     try {
-      loop = std::make_shared<forwarder_loop>(
-        opts, [failure_target](const std::string& reason) {
-          caf::anon_send(caf::actor_cast<caf::actor>(*failure_target),
-                         fwd_failed_atom::value, reason);
-        });
+      loop = make_loop(opts, failure_target);
     } catch (const std::exception& ex) {
       return caf::make_error(caf::sec::runtime_error, id + ": " + ex.what());
     }
-    return sup->spawn(forwarder_actor, loop, ctx, failure_target);
+    return sup->spawn(forwarder_actor, loop, opts, ctx, failure_target);
   };
   auto spec = worker_with(std::move(id), std::move(start));
   spec.shutdown = shutdown_spec::after(std::chrono::milliseconds{2000});
