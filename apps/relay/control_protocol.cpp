@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "config_parser.hpp"
 #include "rule_validator.hpp"
@@ -55,8 +57,36 @@ std::optional<json> parse_json(std::string_view text, size_t max_depth,
             + std::to_string(max_depth) + " levels";
     return std::nullopt;
   }
+  // A member named twice is refused, not resolved: nlohmann keeps the
+  // last value, a proxy or a log that reads the first would see another
+  // request ({"cmd":"list","cmd":"kill",...}) than the daemon runs.
+  std::vector<std::vector<std::string>> keys; // per open object
+  std::string duplicate;
+  auto no_duplicates = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      keys.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      if (!keys.empty())
+        keys.pop_back();
+    } else if (event == json::parse_event_t::key && !keys.empty()) {
+      auto& seen = keys.back();
+      const auto& name = parsed.get_ref<const std::string&>();
+      if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+        if (duplicate.empty())
+          duplicate = name;
+      } else {
+        seen.push_back(name);
+      }
+    }
+    return true;
+  };
   try {
-    return json::parse(text);
+    auto parsed = json::parse(text, no_duplicates);
+    if (!duplicate.empty()) {
+      error = "malformed request: member '" + duplicate + "' appears twice";
+      return std::nullopt;
+    }
+    return parsed;
   } catch (const json::exception& e) {
     // what() is "[json.exception.parse_error.101] parse error at ...";
     // the bracketed id means nothing to an operator.

@@ -90,6 +90,25 @@ TEST(control_protocol, invalid_utf8_is_an_error_not_an_exception) {
             std::string::npos);
 }
 
+TEST(control_protocol, a_member_named_twice_is_refused) {
+  // Otherwise the last one wins in the daemon, while whatever read the
+  // first (a proxy, a log) saw another request.
+  EXPECT_EQ(error_of(R"({"cmd":"ping","cmd":"list"})"),
+            "malformed request: member 'cmd' appears twice");
+  EXPECT_EQ(error_of(R"({"cmd":"remove","name":"a","name":"b"})"),
+            "malformed request: member 'name' appears twice");
+  // Nested objects have members of their own.
+  auto e = error_of(R"({"cmd":"add","rule":{"name":"a","input":{"port":1,)"
+                    R"("port":2},"outputs":[]}})");
+  EXPECT_EQ(e, "malformed request: member 'port' appears twice");
+  // The same name in sibling objects is no duplicate.
+  EXPECT_TRUE(decode_request(
+    R"({"cmd":"add","rule":{"name":"a","input":{"interface":"e0",)"
+    R"("group":"239.1.1.1","port":5001},"outputs":[{"interface":"e1",)"
+    R"("address":"239.2.2.2","port":6001},{"interface":"e2",)"
+    R"("address":"239.2.2.3","port":6002}]}})"));
+}
+
 TEST(control_protocol, deep_nesting_is_refused_before_parsing) {
   std::string deep(100000, '[');
   EXPECT_EQ(error_of(deep),
@@ -158,9 +177,9 @@ TEST(control_protocol, invalid_rules_list_every_problem) {
   EXPECT_EQ(err, "'add' request: rule: input.group: 10.1.1.1 is not a "
                  "multicast group (224.0.0.0/4); outputs: a rule needs at "
                  "least one output");
-  EXPECT_EQ(error_of(R"({"cmd":"add","rule":{"name":"x","input":{},"outputs":[],"input":1}})")
-              .rfind("'add' request: rule: input: expected an object", 0),
-            0u);
+  // A member given twice is refused before the rule is looked at.
+  EXPECT_EQ(error_of(R"({"cmd":"add","rule":{"name":"x","input":{},"outputs":[],"input":1}})"),
+            "malformed request: member 'input' appears twice");
   // A huge unsigned port is an out-of-range number, not a wrapped one.
   EXPECT_EQ(rule_from_json(json::parse(
                              R"({"name":"x","input":{"interface":"eth0",
