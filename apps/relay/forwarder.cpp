@@ -7,11 +7,6 @@
 #include <memory>
 #include <utility>
 
-#include <net/if.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <caf/actor_cast.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
@@ -20,7 +15,11 @@
 #include "forwarder_loop.hpp"
 #include "rule_store.hpp"
 #include "rule_table.hpp"
+#include <net/if.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "castor/actors/errors.hpp"
 
@@ -95,8 +94,8 @@ bool interface_up(const std::string& name) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return true; // cannot tell: let the ingress socket find out
-  const bool up = ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0
-                  && (ifr.ifr_flags & IFF_UP) != 0;
+  const bool up =
+    ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP) != 0;
   ::close(fd);
   return up;
 }
@@ -152,8 +151,8 @@ void wait_for_interface(forwarder_self* self,
   } catch (const std::exception& ex) {
     // Back, but not usable yet (e.g. still being set up): the supervisor
     // restarts us, and the restart counts toward its intensity.
-    self->quit(caf::make_error(caf::sec::runtime_error,
-                               opts.worker + ": " + ex.what()));
+    self->quit(
+      caf::make_error(caf::sec::runtime_error, opts.worker + ": " + ex.what()));
     return;
   }
   spdlog::info("{}: interface {} is back (ifindex {})", opts.worker,

@@ -19,16 +19,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1)
     return 0;
   const uint8_t control = data[0];
-  static constexpr link_layer layers[] = {link_layer::none,
-                                          link_layer::ethernet,
-                                          link_layer::linux_sll};
+  static constexpr link_layer layers[] = {
+    link_layer::none, link_layer::ethernet, link_layer::linux_sll};
   const auto layer = layers[control % 3];
   // A heap copy of exactly the frame's size, so that ASan catches a read of
   // a single byte past its end.
   std::vector<uint8_t> frame(data + 1, data + size);
   const std::size_t captured = frame.size();
-  const std::size_t wire = (control & 0x80) ? captured + (control & 0x3f)
-                                            : captured;
+  const std::size_t wire =
+    (control & 0x80) ? captured + (control & 0x3f) : captured;
   udp_datagram d;
   const auto r = parse_udp_frame(frame.data(), captured, wire, layer, d);
   if (r.ok) {
