@@ -16,7 +16,10 @@ send_ring::send_ring(std::size_t slots, std::size_t slot_bytes,
     iovs_(slots),
     dests_(slots),
     owners_(slots),
-    counters_(max_outputs) {
+    counters_(max_outputs),
+    joined_(max_batch),
+    controls_(max_batch),
+    joined_count_(max_batch) {
   if (slots == 0 || slot_bytes == 0 || max_batch == 0)
     throw std::invalid_argument("send_ring: slots, slot size and batch must "
                                 "be positive");
@@ -64,6 +67,63 @@ void send_ring::release(std::size_t n) noexcept {
   count_ -= n;
 }
 
+void send_ring::enable_segmentation(std::size_t max_segment_bytes,
+                                    std::size_t max_segments,
+                                    std::size_t max_message_bytes) noexcept {
+  gso_max_bytes_ = max_segment_bytes;
+  gso_max_segments_ = max_segments;
+  gso_max_message_ = max_message_bytes;
+}
+
+unsigned send_ring::join_run(std::size_t run) noexcept {
+  unsigned m = 0;
+  std::size_t i = 0;
+  while (i < run && m < max_batch_) {
+    const std::size_t first = head_ + i;
+    const std::size_t size = iovs_[first].iov_len;
+    const auto& dest = dests_[first];
+    std::size_t n = 1;
+    if (size > 0 && size <= gso_max_bytes_) {
+      std::size_t total = size;
+      while (i + n < run && n < gso_max_segments_) {
+        const std::size_t s = first + n;
+        const std::size_t next = iovs_[s].iov_len;
+        if (next == 0 || next > size || total + next > gso_max_message_
+            || dests_[s].sin_addr.s_addr != dest.sin_addr.s_addr
+            || dests_[s].sin_port != dest.sin_port)
+          break;
+        total += next;
+        ++n;
+        if (next < size)
+          break; // only the last segment may be shorter
+      }
+    }
+    // The slots' iovecs are contiguous, so a joined message points at the
+    // run's first one.
+    auto& h = joined_[m].msg_hdr;
+    h = msgs_[first].msg_hdr;
+    h.msg_iovlen = n;
+    if (n > 1) {
+      auto& ctl = controls_[m];
+      h.msg_control = ctl.bytes;
+      h.msg_controllen = sizeof ctl.bytes;
+      cmsghdr* c = CMSG_FIRSTHDR(&h);
+      c->cmsg_level = IPPROTO_UDP;
+      c->cmsg_type = udp_segment_option;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const auto gso_size = static_cast<uint16_t>(size);
+      std::memcpy(CMSG_DATA(c), &gso_size, sizeof gso_size);
+    } else {
+      h.msg_control = nullptr;
+      h.msg_controllen = 0;
+    }
+    joined_count_[m] = static_cast<uint32_t>(n);
+    ++m;
+    i += n;
+  }
+  return m;
+}
+
 flush_result send_ring::flush(send_batch_fn send, void* context) noexcept {
   flush_result result;
   while (count_ > 0) {
@@ -72,18 +132,30 @@ flush_result send_ring::flush(send_batch_fn send, void* context) noexcept {
     std::size_t run = slots_ - head_;
     if (run > count_)
       run = count_;
-    if (run > max_batch_)
-      run = max_batch_;
-    const int sent = send(context, &msgs_[head_], static_cast<unsigned>(run));
+    const bool joining = segmenting() && !split_next_;
+    unsigned messages;
+    mmsghdr* msgs;
+    if (joining) {
+      messages = join_run(run);
+      msgs = joined_.data();
+    } else {
+      messages = static_cast<unsigned>(run > max_batch_ ? max_batch_ : run);
+      msgs = &msgs_[head_];
+    }
+    const int sent = send(context, msgs, messages);
     if (sent > 0) {
-      for (int k = 0; k < sent; ++k) {
-        const std::size_t i = head_ + static_cast<std::size_t>(k);
+      std::size_t datagrams = 0;
+      for (int k = 0; k < sent; ++k)
+        datagrams += joining ? joined_count_[static_cast<std::size_t>(k)] : 1;
+      for (std::size_t k = 0; k < datagrams; ++k) {
+        const std::size_t i = head_ + k;
         auto& c = counters_[owners_[i]];
         ++c.packets;
         c.bytes += iovs_[i].iov_len;
       }
-      result.sent += static_cast<std::size_t>(sent);
-      release(static_cast<std::size_t>(sent));
+      result.sent += datagrams;
+      release(datagrams);
+      split_next_ = false;
       // A short count means the next message failed; the next pass gets
       // its error as -1.
       continue;
@@ -93,6 +165,16 @@ flush_result send_ring::flush(send_batch_fn send, void* context) noexcept {
     if (sent == 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
       result.blocked = true;
       break;
+    }
+    if (joining && joined_count_[0] > 1) {
+      // A joined message was refused: either segmentation itself (then it
+      // stays off) or a destination, which the unjoined resend finds out
+      // datagram by datagram. Nothing is dropped here.
+      if (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP
+          || errno == ENOPROTOOPT)
+        gso_max_segments_ = 0;
+      split_next_ = true;
+      continue;
     }
     // This one datagram is refused (no route, EMSGSIZE, EPERM from a
     // firewall, ENOBUFS...): drop it alone and go on with the rest.

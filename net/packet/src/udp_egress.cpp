@@ -4,8 +4,11 @@
 #include <string>
 
 #include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
 
 #include "castor/packet/error.hpp"
 
@@ -16,6 +19,18 @@ namespace {
 int send_batch(void* context, mmsghdr* msgs, unsigned count) {
   const int fd = *static_cast<const int*>(context);
   return ::sendmmsg(fd, msgs, count, MSG_DONTWAIT);
+}
+
+// The largest UDP payload that fits the interface's MTU unfragmented, or
+// 0 if the MTU cannot be read.
+std::size_t payload_limit(int fd, unsigned ifindex) {
+  ifreq req{};
+  if (::if_indextoname(ifindex, req.ifr_name) == nullptr
+      || ::ioctl(fd, SIOCGIFMTU, &req) != 0)
+    return 0;
+  constexpr int headers = 20 + 8; // IPv4 without options, UDP
+  return req.ifr_mtu > headers ? static_cast<std::size_t>(req.ifr_mtu - headers)
+                               : 0;
 }
 
 void set_option(int fd, int level, int name, const void* value,
@@ -64,6 +79,16 @@ udp_egress::udp_egress(const egress_options& o)
     // needs CAP_NET_ADMIN, so fall back to the capped plain option.
     if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
       set_option(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size, "SO_SNDBUF");
+    // Segmentation needs the segment size to fit the output's MTU, so
+    // only with a known interface; a kernel without UDP_SEGMENT (< 4.18)
+    // refuses the probe (gso_size 0 changes nothing).
+    const int no_gso = 0;
+    if (o.segmentation && o.ifindex != 0
+        && ::setsockopt(fd, IPPROTO_UDP, udp_segment_option, &no_gso,
+                        sizeof no_gso)
+             == 0)
+      if (const auto limit = payload_limit(fd, o.ifindex); limit > 0)
+        ring_.enable_segmentation(limit);
   } catch (...) {
     ::close(fd);
     throw;

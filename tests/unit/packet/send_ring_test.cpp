@@ -1,6 +1,6 @@
 // The egress ring through a fake sendmmsg: batching, order, copying,
-// queue_full/too_big accounting, EAGAIN leaving datagrams queued, and a
-// failing datagram dropped alone.
+// queue_full/too_big accounting, EAGAIN leaving datagrams queued, a
+// failing datagram dropped alone, and UDP GSO joining of runs.
 
 #include <cerrno>
 #include <cstring>
@@ -198,4 +198,134 @@ TEST(send_ring, reset_counters_zeroes_one_output) {
   r.reset_counters(0);
   EXPECT_EQ(r.counters(0).queue_full, 0u);
   EXPECT_EQ(r.counters(1).queue_full, 1u);
+}
+
+namespace {
+
+// A kernel that understands UDP_SEGMENT: it records each message as its
+// datagrams (the iovecs) and the segment size it was given (0: none), and
+// can refuse every joined message with one errno.
+struct segmenting_kernel {
+  struct message {
+    uint16_t port;
+    std::size_t datagrams;
+    uint16_t gso_size;
+  };
+  std::vector<message> messages;
+  std::vector<std::string> payloads;
+  int refuse_joined = 0; // errno for joined messages; 0: accept
+
+  static int send(void* ctx, mmsghdr* msgs, unsigned count) {
+    auto& k = *static_cast<segmenting_kernel*>(ctx);
+    unsigned done = 0;
+    for (; done < count; ++done) {
+      auto& h = msgs[done].msg_hdr;
+      uint16_t gso = 0;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c))
+        if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == udp_segment_option)
+          std::memcpy(&gso, CMSG_DATA(c), sizeof gso);
+      if (gso != 0 && k.refuse_joined != 0)
+        break;
+      auto* dest = static_cast<sockaddr_in*>(h.msg_name);
+      k.messages.push_back({ntohs(dest->sin_port), h.msg_iovlen, gso});
+      for (std::size_t i = 0; i < h.msg_iovlen; ++i)
+        k.payloads.emplace_back(static_cast<const char*>(h.msg_iov[i].iov_base),
+                                h.msg_iov[i].iov_len);
+    }
+    if (done > 0)
+      return static_cast<int>(done);
+    errno = k.refuse_joined;
+    return -1;
+  }
+};
+
+} // namespace
+
+TEST(send_ring, segmentation_joins_runs_to_one_destination_of_one_size) {
+  send_ring r(32, 64, 2);
+  r.enable_segmentation(16);
+  ASSERT_TRUE(r.segmenting());
+  std::vector<std::string> want;
+  auto q = [&](uint32_t out, uint16_t port, std::string s) {
+    ASSERT_TRUE(put(r, out, port, s));
+    want.push_back(std::move(s));
+  };
+  for (int i = 0; i < 5; ++i)
+    q(0, 6000, "aaaa" + std::to_string(i)); // five of 5 bytes
+  q(0, 6000, "end");                        // shorter: ends the run
+  q(0, 6000, "after");                      // a new run
+  q(1, 6001, "other");                      // another destination
+  q(1, 6001, "longer one");                 // longer: cannot join
+  q(0, 6000, std::string(17, 'x'));         // above the segment limit
+  segmenting_kernel k;
+  const auto res = r.flush(&segmenting_kernel::send, &k);
+  EXPECT_EQ(res.sent, want.size());
+  EXPECT_EQ(r.queued(), 0u);
+  EXPECT_EQ(k.payloads, want); // every datagram, in order
+  ASSERT_EQ(k.messages.size(), 5u);
+  EXPECT_EQ(k.messages[0].datagrams, 6u);
+  EXPECT_EQ(k.messages[0].gso_size, 5u);
+  EXPECT_EQ(k.messages[1].datagrams, 1u); // "after" alone: next is elsewhere
+  EXPECT_EQ(k.messages[1].gso_size, 0u);
+  EXPECT_EQ(k.messages[2].datagrams, 1u);
+  EXPECT_EQ(k.messages[2].port, 6001u);
+  EXPECT_EQ(k.messages[3].datagrams, 1u);
+  EXPECT_EQ(k.messages[4].datagrams, 1u);
+  EXPECT_EQ(r.counters(0).packets, 8u);
+  EXPECT_EQ(r.counters(1).packets, 2u);
+  EXPECT_EQ(r.counters(1).bytes, 15u);
+}
+
+TEST(send_ring, segmentation_respects_segment_count_message_size_and_wrap) {
+  send_ring r(8, 64, 1);
+  r.enable_segmentation(64, /*max_segments=*/3, /*max_message_bytes=*/1000);
+  segmenting_kernel k;
+  for (int i = 0; i < 5; ++i)
+    put(r, 0, 6000, "x" + std::to_string(i));
+  r.flush(&segmenting_kernel::send, &k); // head moves to slot 5
+  k.messages.clear();
+  // Seven queued from slot 5 wrap after three: runs of 3 | 3, 1.
+  for (int i = 5; i < 12; ++i)
+    put(r, 0, 6000, "y" + std::to_string(i % 10));
+  EXPECT_EQ(r.flush(&segmenting_kernel::send, &k).sent, 7u);
+  ASSERT_EQ(k.messages.size(), 3u);
+  EXPECT_EQ(k.messages[0].datagrams, 3u);
+  EXPECT_EQ(k.messages[1].datagrams, 3u);
+  EXPECT_EQ(k.messages[2].datagrams, 1u);
+
+  send_ring small(8, 64, 1);
+  small.enable_segmentation(64, 64, /*max_message_bytes=*/25);
+  segmenting_kernel k2;
+  for (int i = 0; i < 6; ++i)
+    put(small, 0, 6000, std::string(10, 'z'));
+  EXPECT_EQ(small.flush(&segmenting_kernel::send, &k2).sent, 6u);
+  ASSERT_EQ(k2.messages.size(), 3u); // 25 bytes hold two of 10
+  EXPECT_EQ(k2.messages[0].datagrams, 2u);
+}
+
+TEST(send_ring, a_refused_segmented_message_is_resent_unjoined) {
+  send_ring r(16, 64, 1);
+  r.enable_segmentation(64);
+  segmenting_kernel k;
+  k.refuse_joined = EIO; // e.g. no checksum offload on the device
+  for (int i = 0; i < 4; ++i)
+    put(r, 0, 6000, "d" + std::to_string(i));
+  const auto res = r.flush(&segmenting_kernel::send, &k);
+  EXPECT_EQ(res.sent, 4u);
+  EXPECT_EQ(res.failed, 0u);
+  EXPECT_EQ(r.counters(0).send_error, 0u);
+  EXPECT_EQ(k.payloads, (std::vector<std::string>{"d0", "d1", "d2", "d3"}));
+  EXPECT_FALSE(r.segmenting()); // EIO: segmentation stays off
+  for (const auto& m : k.messages)
+    EXPECT_EQ(m.gso_size, 0u);
+
+  // A destination error is not the segmentation's fault: it stays on.
+  send_ring r2(16, 64, 1);
+  r2.enable_segmentation(64);
+  segmenting_kernel k2;
+  k2.refuse_joined = EHOSTUNREACH;
+  for (int i = 0; i < 3; ++i)
+    put(r2, 0, 6000, "e" + std::to_string(i));
+  EXPECT_EQ(r2.flush(&segmenting_kernel::send, &k2).sent, 3u);
+  EXPECT_TRUE(r2.segmenting());
 }

@@ -22,6 +22,20 @@
 //     destination does not hold up the others.
 // Nothing here allocates after construction or takes a lock; one thread
 // owns a ring.
+//
+// Segmentation (off unless enable_segmentation() is called; udp_egress
+// turns it on where the kernel supports it): a run of queued datagrams to
+// one destination, all of one size but the last, which may be shorter,
+// leaves as one message with a UDP_SEGMENT (UDP GSO) control message. The
+// kernel then takes it through udp_sendmsg, the route lookup, skb
+// allocation and the IP output path once, and cuts it into datagrams at
+// the device (or in the NIC). A profile of the relay at 100 kpps put ~65 %
+// of its CPU in that per-datagram send path. The receiver sees the same
+// datagrams; batching adds no wait, since only what is already queued is
+// joined. If the kernel refuses a segmented message, the run is sent one
+// datagram at a time, and for errors that mean "no segmentation here"
+// (EIO: no checksum offload; EINVAL: segment above the path MTU;
+// EOPNOTSUPP/ENOPROTOOPT) segmentation stays off for this ring.
 
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +55,11 @@ struct output_counters {
   uint64_t send_error = 0; ///< dropped: the kernel refused it
   int last_error = 0;      ///< errno of the latest send_error
 };
+
+/// UDP_SEGMENT, the UDP GSO option (level IPPROTO_UDP; Linux 4.18). Its
+/// header <linux/udp.h> clashes with glibc's <netinet/udp.h>; the value is
+/// ABI.
+inline constexpr int udp_segment_option = 103;
 
 /// Sends `count` messages like sendmmsg(2): the number sent, or -1 with
 /// errno set. Production passes a wrapper of ::sendmmsg; tests pass fakes.
@@ -68,6 +87,16 @@ public:
   /// Sends what is queued, in order, through `send`.
   flush_result flush(send_batch_fn send, void* context) noexcept;
 
+  /// Joins runs of datagrams into segmented messages from now on (see
+  /// above): at most `max_segments` datagrams of at most `max_segment_bytes`
+  /// each and at most `max_message_bytes` in all per message. The kernel's
+  /// limits: 64 segments (UDP_MAX_SEGMENTS before Linux 6.9), the path MTU
+  /// minus headers per segment, 64 KiB minus headers per message.
+  void enable_segmentation(std::size_t max_segment_bytes,
+                           std::size_t max_segments = 64,
+                           std::size_t max_message_bytes = 65000) noexcept;
+  bool segmenting() const noexcept { return gso_max_segments_ > 1; }
+
   std::size_t queued() const noexcept { return count_; }
   std::size_t capacity() const noexcept { return slots_; }
   std::size_t slot_bytes() const noexcept { return slot_bytes_; }
@@ -81,7 +110,15 @@ public:
   void reset_counters(uint32_t output) noexcept;
 
 private:
+  // Room for one UDP_SEGMENT control message.
+  struct segment_control {
+    alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(uint16_t))];
+  };
+
   void release(std::size_t n) noexcept;
+  // Fills joined_ from the `run` contiguous queued slots at head_; returns
+  // the number of messages.
+  unsigned join_run(std::size_t run) noexcept;
 
   std::size_t slots_;
   std::size_t slot_bytes_;
@@ -94,6 +131,15 @@ private:
   std::vector<output_counters> counters_;
   std::size_t head_ = 0;  ///< oldest queued slot
   std::size_t count_ = 0; ///< queued slots
+  // Segmentation: the messages of one send call, their controls, and how
+  // many datagrams (slots) each carries.
+  std::vector<mmsghdr> joined_;
+  std::vector<segment_control> controls_;
+  std::vector<uint32_t> joined_count_;
+  std::size_t gso_max_bytes_ = 0;
+  std::size_t gso_max_segments_ = 0; ///< <= 1: off
+  std::size_t gso_max_message_ = 0;
+  bool split_next_ = false; ///< send the next run unjoined (after a refusal)
 };
 
 } // namespace castor::packet

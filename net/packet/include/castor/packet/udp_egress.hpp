@@ -17,6 +17,11 @@
 //                                          made other relays' egress slow
 //   SOCK_NONBLOCK                          a full buffer is EAGAIN, never a
 //                                          stalled forwarder
+//   UDP_SEGMENT (probe only)               runs of equal-size datagrams to
+//                                          one destination leave as one
+//                                          GSO message (send_ring.hpp),
+//                                          when the interface is known:
+//                                          segments must fit its MTU
 //
 // Not thread-safe: one owner uses it.
 
@@ -39,6 +44,8 @@ struct egress_options {
   std::size_t slot_bytes = 2048;
   std::size_t max_outputs = 64;
   std::size_t max_batch = 256; ///< messages per sendmmsg call
+  /// Join runs into UDP GSO messages where the kernel can (see above).
+  bool segmentation = true;
 };
 
 class udp_egress {
