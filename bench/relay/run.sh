@@ -435,8 +435,9 @@ done
 
 # -- the table ------------------------------------------------------------------
 
+# A contender left out of CONTENDERS has no entry at all: n/a too.
 get() {
-  if [[ ${available[$1]} == 1 ]]; then echo "${res[$1,$2]}"; else echo n/a; fi
+  if [[ ${available[$1]:-0} == 1 ]]; then echo "${res[$1,$2]}"; else echo n/a; fi
 }
 pct() {
   [[ $1 == n/a ]] && { echo n/a; return; }
