@@ -1,59 +1,89 @@
 #include "metrics_http.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <future>
+#include <optional>
 #include <utility>
 
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 namespace castor::relay {
 
+struct socket_address {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+
+  const sockaddr* get() const {
+    return reinterpret_cast<const sockaddr*>(&storage);
+  }
+};
+
 namespace {
 
-/// Why `listen` (HOST:PORT, IPv6 in brackets; checked by the config
-/// parser) cannot be bound. civetweb only reports that it failed, so bind a
-/// socket the same way and report errno ("Address already in use").
-std::string why_bind_fails(const std::string& listen) {
+/// `listen` as HOST:PORT, IPv6 in brackets (the config parser checked it).
+std::optional<socket_address> parse_listen(const std::string& listen) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos)
-    return "not HOST:PORT";
+    return std::nullopt;
   auto host = listen.substr(0, colon);
   auto port = static_cast<uint16_t>(std::stoul(listen.substr(colon + 1)));
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  int family = AF_INET;
+  socket_address out;
   if (host.size() > 2 && host.front() == '[') {
-    family = AF_INET6;
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    auto* a = reinterpret_cast<sockaddr_in6*>(&out.storage);
     a->sin6_family = AF_INET6;
     a->sin6_port = htons(port);
     if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(),
                   &a->sin6_addr)
         != 1)
-      return "not an IPv6 address";
-    len = sizeof(*a);
+      return std::nullopt;
+    out.length = sizeof(*a);
   } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    auto* a = reinterpret_cast<sockaddr_in*>(&out.storage);
     a->sin_family = AF_INET;
     a->sin_port = htons(port);
     if (inet_pton(AF_INET, host.c_str(), &a->sin_addr) != 1)
-      return "not an IPv4 address";
-    len = sizeof(*a);
+      return std::nullopt;
+    out.length = sizeof(*a);
   }
-  int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  return out;
+}
+
+/// Why `listen` cannot be bound. civetweb only reports that it failed, so
+/// bind a socket the same way and report errno ("Address already in use").
+std::string why_bind_fails(const std::string& listen) {
+  auto addr = parse_listen(listen);
+  if (!addr)
+    return "not HOST:PORT with an IP address";
+  int fd = ::socket(addr->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return std::string{"socket: "} + std::strerror(errno);
   int one = 1; // as civetweb does
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   std::string why = "the HTTP server could not use it";
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0)
+  if (::bind(fd, addr->get(), addr->length) != 0)
     why = std::strerror(errno);
   ::close(fd);
   return why;
+}
+
+/// Opens and closes a connection to our own listening socket, which makes
+/// civetweb's master thread return from poll(). The address is local, so
+/// connect() is immediate; the send timeout bounds it all the same.
+void poke(const socket_address& addr) {
+  int fd = ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return;
+  timeval limit{0, 100000};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+  static_cast<void>(::connect(fd, addr.get(), addr.length));
+  ::close(fd);
 }
 
 } // namespace
@@ -81,12 +111,24 @@ metrics_http_server::open(const std::string& listen, render_fn render,
   }
   mg_set_request_handler(server->ctx_, "/metrics", &metrics_http_server::handle,
                          server.get());
+  if (auto addr = parse_listen(listen))
+    server->address_ = std::make_unique<socket_address>(*addr);
   return server;
 }
 
 metrics_http_server::~metrics_http_server() {
-  if (ctx_ != nullptr)
-    mg_stop(ctx_);
+  if (ctx_ == nullptr)
+    return;
+  // civetweb 1.15's master thread sees the stop flag only when its poll()
+  // on the listening socket returns, up to 2 s later (mg_stop took 1.5 s
+  // on an idle server, and delayed every relay's exit by as much). A
+  // connection wakes it at once; poke until mg_stop has returned, since a
+  // poke that comes before the flag is set is simply served.
+  auto stopped = std::async(std::launch::async, [ctx = ctx_] { mg_stop(ctx); });
+  while (stopped.wait_for(std::chrono::milliseconds{20})
+         != std::future_status::ready)
+    if (address_ != nullptr)
+      poke(*address_);
 }
 
 int metrics_http_server::handle(mg_connection* conn, void* self) {

@@ -21,6 +21,9 @@ struct mg_connection;
 
 namespace castor::relay {
 
+/// A parsed [metrics] listen address (sockaddr storage and its length).
+struct socket_address;
+
 class metrics_http_server {
 public:
   /// Called on a civetweb thread for each scrape; must be thread-safe.
@@ -43,6 +46,8 @@ private:
 
   render_fn render_;
   mg_context* ctx_ = nullptr;
+  /// Where the server listens, to wake it on stop (see the destructor).
+  std::unique_ptr<socket_address> address_;
 };
 
 } // namespace castor::relay
