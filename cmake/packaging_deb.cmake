@@ -39,6 +39,10 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/packaging/prerm
     ${PROJECT_SOURCE_DIR}/packaging/postrm
     ${PROJECT_SOURCE_DIR}/packaging/conffiles)
+# Executables without their debug info (RelWithDebInfo's are 3 to 4 times
+# larger); CMake strips only executables and shared libraries, so the static
+# libraries keep the symbols a consumer links against.
+set(CPACK_STRIP_FILES ON)
 # Maintainer scripts 0755, conffiles 0644, whatever the checkout's modes.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 

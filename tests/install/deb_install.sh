@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# Proves that the Debian package installs on a clean bookworm system and that
+# the daemon it ships starts:
+#
+#   1. cpack -G DEB in the build directory (the binaries must be built);
+#   2. a minimal bookworm root (debootstrap --variant=minbase), made once and
+#      cached as a tarball under /var/cache/castor-test, unpacked afresh for
+#      every run;
+#   3. in that root: dpkg -i castor_*.deb, then apt-get -f install, which must
+#      pull exactly the dependencies the package declares (the root has none
+#      of castor's libraries); checks the postinst's work (user and group
+#      castor, /etc/castor, the conffiles) and the file layout;
+#   4. castor-relay -t -f /etc/castor/relay.toml on the shipped config;
+#   5. castor-relay in the foreground inside a network namespace created
+#      here, with a one-rule config on a veth pair inside it, then
+#      `castorctl -u SOCK ping` and `castorctl list`; stopped by its PID.
+#   6. dpkg --purge, which must remove the user's files and leave no unit.
+#
+#   deb_install.sh BUILD_DIR
+#
+# Root only (exit 77 otherwise, ctest's SKIP_RETURN_CODE). The first run needs
+# the Debian mirror (CASTOR_DEBIAN_MIRROR, default http://deb.debian.org/debian)
+# to build the cached root and fetch castor's dependencies; later runs use
+# the cache (CASTOR_DEB_TEST_CACHE, default /var/cache/castor-test) and need
+# no network unless the dependencies change. Exits 77 too when no clean root
+# can be had (no debootstrap, or the mirror is unreachable and nothing is
+# cached): that is the machine's limit, not a fault of the package.
+set -euo pipefail
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "deb_install: needs root (chroot, network namespaces); skipped" >&2
+  exit 77
+fi
+
+build_dir=$(cd "${1:?usage: deb_install.sh BUILD_DIR}" && pwd)
+cache=${CASTOR_DEB_TEST_CACHE:-/var/cache/castor-test}
+mirror=${CASTOR_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+base_tar=$cache/bookworm-minbase.tar
+archives=$cache/apt-archives
+work=$build_dir/tests/install/deb-work
+root=$work/root
+ns=cstpkg$$-r
+relay_pid=
+
+say() { echo "deb_install: $*"; }
+fail() {
+  echo "deb_install: FAIL: $*" >&2
+  exit 1
+}
+
+# Everything the script mounts lives in mount namespaces of its own
+# (unshare --mount, ip netns exec) and disappears with them, so removing the
+# root can never reach through a bind mount into the host; check anyway.
+remove_root() {
+  if [[ -d $root ]]; then
+    if findmnt -rn -o TARGET | grep -q "^$root"; then
+      echo "deb_install: something is still mounted under $root;" \
+           "not removing it" >&2
+      return
+    fi
+    rm -rf --one-file-system "$root"
+  fi
+}
+
+cleanup() {
+  local rc=$?
+  if [[ -n $relay_pid ]] && kill -0 "$relay_pid" 2>/dev/null; then
+    kill -TERM "$relay_pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 "$relay_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$relay_pid" 2>/dev/null || true
+  fi
+  ip netns del "$ns" 2>/dev/null || true
+  remove_root
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# -- 1. the package -----------------------------------------------------------
+mkdir -p "$work"
+rm -f "$work"/castor_*.deb
+say "cpack -G DEB in $build_dir"
+(cd "$build_dir" && timeout 300 cpack -G DEB -B "$work/cpack" >"$work/cpack.log" 2>&1) \
+  || { tail -30 "$work/cpack.log" >&2; fail "cpack failed"; }
+deb=$(ls "$work"/cpack/castor_*.deb 2>/dev/null | head -1)
+[[ -n $deb ]] || fail "cpack made no castor_*.deb in $work/cpack"
+say "package: $deb"
+dpkg-deb --info "$deb" | sed -n '/Package:/,$p'
+
+# The control data the brief promises, before spending time on a root.
+control=$(dpkg-deb --field "$deb")
+grep -q '^Package: castor$' <<<"$control" || fail "package is not named castor"
+depends=$(dpkg-deb --field "$deb" Depends)
+for lib in libcaf-core0.17 libspdlog1.10 adduser; do
+  grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib: $depends"
+done
+conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)
+for f in /etc/castor/relay.toml /etc/default/castor-relay; do
+  grep -qx "$f" <<<"$conffiles" || fail "$f is not a conffile"
+done
+
+# -- 2. a clean bookworm root -------------------------------------------------
+make_base() {
+  command -v debootstrap >/dev/null || {
+    echo "deb_install: no debootstrap (apt-get install debootstrap);" \
+         "cannot build a clean root; skipped" >&2
+    exit 77
+  }
+  local tmp=$cache/build.$$
+  rm -rf --one-file-system "$tmp"
+  mkdir -p "$tmp"
+  say "debootstrap --variant=minbase bookworm from $mirror (once, cached)"
+  if ! timeout 200 debootstrap --variant=minbase bookworm "$tmp" "$mirror" \
+       >"$cache/debootstrap.log" 2>&1; then
+    tail -5 "$cache/debootstrap.log" >&2
+    rm -rf --one-file-system "$tmp"
+    echo "deb_install: debootstrap failed (mirror unreachable?); skipped" >&2
+    exit 77
+  fi
+  # Package lists inside the root, so that later runs resolve dependencies
+  # from the cache without the network.
+  echo "deb $mirror bookworm main" >"$tmp/etc/apt/sources.list"
+  timeout 300 chroot "$tmp" apt-get update -qq \
+    || { rm -rf --one-file-system "$tmp"; fail "apt-get update in the root"; }
+  chroot "$tmp" apt-get clean
+  tar -C "$tmp" -cf "$base_tar.new" .
+  mv "$base_tar.new" "$base_tar"
+  rm -rf --one-file-system "$tmp"
+}
+
+mkdir -p "$cache" "$archives/partial"
+(
+  # Two runs at once (two build directories) share the cache.
+  flock 9
+  [[ -f $base_tar ]] || make_base
+) 9>"$cache/.lock"
+
+remove_root
+mkdir -p "$root"
+tar -C "$root" -xf "$base_tar"
+cp "$deb" "$root/tmp/"
+cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+
+# Runs a command in the root with /proc and the cached archives mounted, in a
+# private mount namespace: the mounts vanish when the command ends.
+in_root() {
+  unshare --mount --propagation private -- sh -c '
+    root=$1 archives=$2; shift 2
+    mount -t proc proc "$root/proc" &&
+    mount --bind "$archives" "$root/var/cache/apt/archives" &&
+    exec chroot "$root" "$@"' in_root "$root" "$archives" "$@"
+}
+
+# -- 3. install ---------------------------------------------------------------
+pkg=/tmp/$(basename "$deb")
+say "dpkg -i $pkg (fails on missing dependencies, as expected)"
+in_root env DEBIAN_FRONTEND=noninteractive dpkg -i "$pkg" \
+  >"$work/dpkg.log" 2>&1 || true
+say "apt-get -f install"
+in_root env DEBIAN_FRONTEND=noninteractive timeout 240 \
+  apt-get -f install -y -q --no-install-recommends >"$work/apt.log" 2>&1 \
+  || { tail -30 "$work/apt.log" >&2; fail "apt-get -f install failed"; }
+status=$(in_root dpkg-query -W -f='${Status}' castor)
+[[ $status == "install ok installed" ]] || fail "castor is '$status'"
+say "installed: $status"
+
+# The postinst's work.
+in_root getent passwd castor >/dev/null || fail "no system user castor"
+in_root getent group castor >/dev/null || fail "no group castor"
+[[ -d $root/etc/castor ]] || fail "no /etc/castor"
+for f in /etc/castor/relay.toml /etc/default/castor-relay \
+         /usr/sbin/castor-relay /usr/bin/castorctl /usr/bin/castor-send \
+         /usr/bin/castor-recv /usr/share/man/man8/castor-relay.8.gz \
+         /usr/share/man/man8/castorctl.8.gz /usr/share/man/man5/castor.conf.5.gz \
+         /usr/share/doc/castor/examples/relay.toml \
+         /usr/lib/cmake/castor/castorConfig.cmake; do
+  [[ -e $root$f ]] || fail "$f is not installed"
+done
+unit=$(dpkg-deb -c "$deb" | grep -o '\./[^ ]*/castor-relay\.service$' || true)
+if [[ -n $unit ]]; then
+  # The unit must start a binary the package ships.
+  exec_start=$(sed -n 's/^ExecStart=[-@+!:]*\([^ ]*\).*/\1/p' "$root/${unit#./}")
+  [[ -x $root$exec_start ]] || fail "the unit's ExecStart $exec_start is not in the package"
+  say "unit ${unit#.}: ExecStart $exec_start"
+else
+  say "no castor-relay.service in the package (config/ has none yet)"
+fi
+
+# -- 4. the shipped config passes the daemon's check --------------------------
+in_root /usr/sbin/castor-relay -t -f /etc/castor/relay.toml \
+  || fail "castor-relay -t rejects the shipped /etc/castor/relay.toml"
+
+# -- 5. start it in a network namespace ---------------------------------------
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+ip -n "$ns" link add cstpkg0 type veth peer name cstpkg1
+ip -n "$ns" addr add 10.77.91.1/24 dev cstpkg0
+ip -n "$ns" addr add 10.77.92.1/24 dev cstpkg1
+ip -n "$ns" link set cstpkg0 up
+ip -n "$ns" link set cstpkg1 up
+
+cat >"$root/etc/castor/deb-test.toml" <<'EOF'
+[relay]
+workers = 1
+ingress = "socket"
+control_socket = "/run/castor/relay.sock"
+log_level = "info"
+
+[metrics]
+enabled = false
+
+[[rule]]
+name = "deb-test"
+input = { interface = "cstpkg0", group = "239.77.91.1", port = 5001 }
+outputs = [ { interface = "cstpkg1", address = "239.77.92.1", port = 6001 } ]
+EOF
+mkdir -p "$root/run/castor"
+
+# ip netns exec gives the relay a mount namespace of its own; /proc, /sys
+# (this namespace's view) and /dev are mounted there and vanish with it.
+ip netns exec "$ns" sh -c '
+  root=$1; shift
+  mount -t proc proc "$root/proc" &&
+  mount -t sysfs sysfs "$root/sys" &&
+  mount --bind /dev "$root/dev" &&
+  exec chroot "$root" "$@"' relay "$root" \
+  /usr/sbin/castor-relay -n -f /etc/castor/deb-test.toml \
+  >"$work/relay.log" 2>&1 &
+relay_pid=$!
+say "castor-relay started, pid $relay_pid"
+
+ctl() {
+  ip netns exec "$ns" chroot "$root" /usr/bin/castorctl \
+    -u /run/castor/relay.sock -t 5 "$@"
+}
+up=
+for _ in $(seq 100); do # at most 10 s
+  kill -0 "$relay_pid" 2>/dev/null || break
+  if [[ -S $root/run/castor/relay.sock ]] && ctl ping >/dev/null 2>&1; then
+    up=1
+    break
+  fi
+  sleep 0.1
+done
+if [[ -z $up ]]; then
+  cat "$work/relay.log" >&2
+  fail "castor-relay did not answer castorctl ping within 10 s"
+fi
+ctl ping
+ctl list | tee "$work/list.txt"
+grep -q deb-test "$work/list.txt" || fail "castorctl list lacks the rule"
+
+kill -TERM "$relay_pid"
+for _ in $(seq 100); do # at most 10 s
+  kill -0 "$relay_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$relay_pid" 2>/dev/null; then
+  fail "castor-relay did not stop within 10 s of SIGTERM"
+fi
+wait "$relay_pid" && rc=0 || rc=$?
+relay_pid=
+[[ $rc -eq 0 ]] || { cat "$work/relay.log" >&2; fail "castor-relay exited $rc on SIGTERM"; }
+say "castor-relay stopped cleanly on SIGTERM"
+ip netns del "$ns"
+
+# -- 6. purge -----------------------------------------------------------------
+rm -f "$root/etc/castor/deb-test.toml"
+in_root env DEBIAN_FRONTEND=noninteractive dpkg --purge castor \
+  >"$work/purge.log" 2>&1 || { cat "$work/purge.log" >&2; fail "dpkg --purge castor"; }
+for f in /etc/castor/relay.toml /etc/default/castor-relay /usr/sbin/castor-relay; do
+  [[ ! -e $root$f ]] || fail "$f is still there after purge"
+done
+say "ok"
