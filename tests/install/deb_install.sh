@@ -177,8 +177,13 @@ say "dpkg -i $pkg (fails on missing dependencies, as expected)"
 in_root env DEBIAN_FRONTEND=noninteractive dpkg -i "$pkg" \
   >"$work/dpkg.log" 2>&1 || true
 say "apt-get -f install"
-if ! in_root env DEBIAN_FRONTEND=noninteractive timeout 150 \
-     apt-get -f install -y -q --no-install-recommends >"$work/apt.log" 2>&1; then
+# The archive cache is shared, and so is apt's lock file in it: a second run
+# (another build directory) waits for the first instead of failing on it.
+if ! (
+  flock -w 120 9 || { echo "deb_install: the apt cache stayed locked"; exit 1; }
+  in_root env DEBIAN_FRONTEND=noninteractive timeout 150 \
+    apt-get -f install -y -q --no-install-recommends
+) 9>"$cache/.lock" >"$work/apt.log" 2>&1; then
   tail -30 "$work/apt.log" >&2
   # A dependency that is neither cached nor fetchable says nothing about the
   # package; anything else (unsatisfiable Depends, a failing postinst) does.
