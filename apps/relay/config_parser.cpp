@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "logging.hpp"
 #include "rule_validator.hpp"
 #include <arpa/inet.h>
 #include <glob.h>
@@ -29,8 +30,8 @@ bool operator==(const daemon_config& x, const daemon_config& y) {
   auto& b = y.relay.relay;
   return a.workers == b.workers && a.ingress == b.ingress
          && a.control_socket == b.control_socket && a.log_level == b.log_level
-         && x.relay.rules == y.relay.rules && x.metrics == y.metrics
-         && x.include == y.include;
+         && a.log_target == b.log_target && x.relay.rules == y.relay.rules
+         && x.metrics == y.metrics && x.include == y.include;
 }
 
 std::string to_string(const config_error& x) {
@@ -52,7 +53,15 @@ bool is_log_level(const std::string& level) {
 }
 
 std::string to_string(ingress_mode x) {
-  return x == ingress_mode::packet ? "packet" : "socket";
+  switch (x) {
+  case ingress_mode::packet:
+    return "packet";
+  case ingress_mode::socket:
+    return "socket";
+  case ingress_mode::automatic:
+    return "auto";
+  }
+  return "packet";
 }
 
 namespace {
@@ -461,8 +470,9 @@ private:
     auto* t = as_table(node, "relay");
     if (!t)
       return;
-    check_keys(*t, "relay",
-               {"workers", "ingress", "control_socket", "log_level"});
+    check_keys(
+      *t, "relay",
+      {"workers", "ingress", "control_socket", "log_level", "log_target"});
     auto& s = result_.config.relay.relay;
     if (auto* n = t->get("workers")) {
       if (auto v = get_int(*n, "relay.workers")) {
@@ -479,9 +489,12 @@ private:
           s.ingress = ingress_mode::packet;
         else if (*v == "socket")
           s.ingress = ingress_mode::socket;
+        else if (*v == "auto")
+          s.ingress = ingress_mode::automatic;
         else
           error(*n, "relay.ingress: '" + *v
-                      + "' is not one of \"packet\", \"socket\"");
+                      + "' is not one of \"packet\", \"socket\", "
+                        "\"auto\"");
       }
     }
     if (auto* n = t->get("control_socket")) {
@@ -505,6 +518,15 @@ private:
         else
           error(*n, "relay.log_level: '" + *v + "' is not one of "
                       + quoted_list(log_levels()));
+      }
+    }
+    if (auto* n = t->get("log_target")) {
+      if (auto v = get_string(*n, "relay.log_target")) {
+        if (parse_log_target(*v))
+          s.log_target = *v;
+        else
+          error(*n, "relay.log_target: '" + *v
+                      + "' is not \"stderr\", \"syslog\" or \"file:PATH\"");
       }
     }
   }

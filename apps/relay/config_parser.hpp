@@ -12,9 +12,10 @@
 //
 //   [relay]
 //   workers = 2              # 0..256 forwarders per input interface; 0: cores
-//   ingress = "packet"       # "packet" | "socket"
+//   ingress = "packet"       # "packet" | "socket" | "auto" (capabilities.hpp)
 //   control_socket = "/run/castor/relay.sock"
 //   log_level = "info"       # none|err|warn|notice|info|debug
+//   log_target = "stderr"    # stderr|syslog|file:PATH (logging.hpp)
 //
 //   [metrics]
 //   enabled = true

@@ -11,6 +11,7 @@
 
 #include <caf/all.hpp>
 
+#include "rate_limited_log.hpp"
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -60,6 +61,13 @@ using closed_atom = caf::atom_constant<caf::atom("ctl_closed")>;
 std::shared_ptr<spdlog::logger> log() {
   auto lg = spdlog::get("control");
   return lg ? lg : spdlog::default_logger();
+}
+
+/// What clients do wrong is theirs to repeat: a thousand misbehaving
+/// clients must not write a thousand lines (rate_limited_log.hpp).
+rate_limited_log& client_log() {
+  static rate_limited_log limited{"control", 1.0, 10};
+  return limited;
 }
 
 std::string seconds_text(std::chrono::milliseconds d) {
@@ -262,9 +270,9 @@ private:
   void queue(std::string text) {
     out_bytes_ += text.size();
     if (out_bytes_ > opts_->max_output_bytes) {
-      log()->warn("control client does not read its replies ({} bytes "
-                  "queued, limit {}); closing it",
-                  out_bytes_, opts_->max_output_bytes);
+      client_log().warn("control client does not read its replies ({} "
+                        "bytes queued, limit {}); closing it",
+                        out_bytes_, opts_->max_output_bytes);
       close();
       return;
     }
@@ -316,8 +324,9 @@ private:
       return;
     auto now = clock::now();
     if (writing_ && now - write_started_ >= opts_->write_timeout) {
-      log()->warn("control client has not read a reply for {}; closing it",
-                  seconds_text(opts_->write_timeout));
+      client_log().warn("control client has not read a reply for {}; "
+                        "closing it",
+                        seconds_text(opts_->write_timeout));
       close();
       return;
     }
@@ -426,7 +435,7 @@ private:
     if (ec) {
       // Out of descriptors or memory: clients wait in the backlog while we
       // back off, instead of a busy accept loop.
-      log()->warn("control socket: accept failed: {}", ec.message());
+      client_log().warn("control socket: accept failed: {}", ec.message());
       retry_.expires_after(std::chrono::milliseconds{100});
       retry_.async_wait(
         [self = shared_from_this()](boost::system::error_code e) {

@@ -5,6 +5,8 @@
 #include <set>
 #include <utility>
 
+#include "logging.hpp"
+#include "rate_limited_log.hpp"
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -13,6 +15,23 @@
 #include "castor/packet/error.hpp"
 
 namespace castor::relay {
+
+namespace {
+
+/// The "forwarder" component's logger (castorctl log-level forwarder ...).
+std::shared_ptr<spdlog::logger> log() {
+  return component_logger("forwarder");
+}
+
+/// Outputs that cannot be served are reported per output, per worker, per
+/// table: a config with many of them, or rules changed in a loop, would
+/// flood the log. Shared by every loop (it locks).
+rate_limited_log& install_log() {
+  static rate_limited_log limited{"forwarder", 1.0, 20};
+  return limited;
+}
+
+} // namespace
 
 forwarder_loop::forwarder_loop(forwarder_options options,
                                failure_handler on_failure)
@@ -90,7 +109,7 @@ void forwarder_loop::run_commands() {
 void forwarder_loop::fail(const std::string& reason) {
   if (stopping_.exchange(true))
     return;
-  spdlog::error("{}: forwarding stopped: {}", opts_.worker, reason);
+  log()->error("{}: forwarding stopped: {}", opts_.worker, reason);
   if (on_failure_)
     on_failure_(reason);
 }
@@ -104,9 +123,9 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table) {
   for (std::size_t i = 0; i < table->outputs().size(); ++i) {
     const auto& out = table->outputs()[i];
     if (!out.usable) {
-      spdlog::warn("{}: output {} of rule {}: no interface {}; its "
-                   "datagrams count as send errors",
-                   opts_.worker, i, out.key, out.spec.interface);
+      install_log().warn("{}: output {} of rule {}: no interface {}; its "
+                         "datagrams count as send errors",
+                         opts_.worker, i, out.key, out.spec.interface);
       continue;
     }
     const auto& key = table->egresses()[out.egress];
@@ -123,8 +142,8 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table) {
         entry.socket = std::make_unique<packet::udp_egress>(eo);
         e = egresses_.emplace(key, std::move(entry)).first;
       } catch (const std::exception& ex) {
-        spdlog::error("{}: cannot open the egress for {}: {}", opts_.worker,
-                      out.key, ex.what());
+        install_log().error("{}: cannot open the egress for {}: {}",
+                            opts_.worker, out.key, ex.what());
         continue;
       }
     }
@@ -138,9 +157,10 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table) {
       } else if (entry.slots.size() < opts_.max_outputs_per_egress) {
         slot = static_cast<uint32_t>(entry.slots.size());
       } else {
-        spdlog::error("{}: more than {} outputs share one egress socket; "
-                      "{} is not served",
-                      opts_.worker, opts_.max_outputs_per_egress, out.key);
+        install_log().error("{}: more than {} outputs share one egress "
+                            "socket; {} is not served",
+                            opts_.worker, opts_.max_outputs_per_egress,
+                            out.key);
         continue;
       }
       s = entry.slots.emplace(out.key, slot).first;
@@ -189,8 +209,8 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table) {
     fail(std::string{"cannot change the ingress: "} + ex.what());
     return;
   }
-  spdlog::debug("{}: rule table epoch {} installed ({} rules)", opts_.worker,
-                table_->epoch(), table_->rules().size());
+  log()->debug("{}: rule table epoch {} installed ({} rules)", opts_.worker,
+               table_->epoch(), table_->rules().size());
 }
 
 void forwarder_loop::forward(const packet::udp_datagram& d) noexcept {

@@ -2,21 +2,27 @@
 // routing cannot (RPF, TTL=1 sources, group/port rewrite, multicast to
 // unicast). See docs/relay.md.
 //
-//   castor-relay -f FILE [-u SOCKET] [-l LEVEL] [-n]
+//   castor-relay -f FILE [-u SOCKET] [-l LEVEL] [--log-target T] [-n]
 //   castor-relay -t -f FILE        check the config and exit
 //
-// It never forks: run it under systemd (Type=simple) or a shell. -n is
-// accepted, for users of smcroute and pimd, and changes nothing.
+// It never forks: run it under systemd (Type=notify, config/
+// castor-relay.service) or a shell. -n is accepted, for users of smcroute
+// and pimd, and changes nothing.
+//
+// Before the tree starts it checks the capabilities the config needs
+// (capabilities.hpp): a missing CAP_NET_RAW for ingress = "packet" is a
+// usage error (exit 2) that names the capability and the option.
 
 #include <cstdio>
 #include <iostream>
 #include <string>
 
+#include "capabilities.hpp"
 #include "config_parser.hpp"
 #include "log_levels.hpp"
+#include "logging.hpp"
 #include "relay_app.hpp"
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #ifndef CASTOR_VERSION
@@ -30,6 +36,7 @@ int main(int argc, char** argv) {
   bool check_only = false;
   std::string socket_path;
   std::string log_level;
+  std::string log_target_text;
   bool foreground = false;
   app.add_option("-f,--config", file, "the configuration file (TOML)");
   app.add_flag("-t,--check-config", check_only,
@@ -40,6 +47,9 @@ int main(int argc, char** argv) {
   app.add_option("-l,--log-level", log_level,
                  "none, err, warn, notice, info or debug (overrides "
                  "[relay] log_level)");
+  app.add_option("--log-target", log_target_text,
+                 "stderr (the default; journal style under systemd), "
+                 "syslog, or file:PATH (overrides [relay] log_target)");
   app.add_flag("-n,--foreground", foreground,
                "stay in the foreground (always the case; for smcroute "
                "users)");
@@ -75,13 +85,50 @@ int main(int argc, char** argv) {
     std::cerr << "castor-relay: unknown log level '" << level_name << "'\n";
     return 2;
   }
-  auto logger = spdlog::stderr_color_mt("castor-relay");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(*level);
+  const auto& target_text = log_target_text.empty()
+                              ? parsed.config.relay.relay.log_target
+                              : log_target_text;
+  const auto target = parse_log_target(target_text);
+  if (!target) {
+    std::cerr << "castor-relay: unknown log target '" << target_text
+              << "' (stderr, syslog or file:PATH)\n";
+    return 2;
+  }
+  try {
+    init_logging(*target, *level);
+  } catch (const std::exception& e) {
+    std::cerr << "castor-relay: cannot log to " << to_string(*target) << ": "
+              << e.what() << "\n";
+    return 2;
+  }
+
+  component_logger("config")->info("{}: {} rules from {} file(s)", file,
+                                   parsed.config.relay.rules.size(),
+                                   parsed.files.size());
+
+  // Least privilege: what the config needs, before any socket exists.
+  auto config = parsed.config;
+  const auto caps =
+    check_capabilities(config.relay.relay, has_effective_capability);
+  for (const auto& w : caps.warnings)
+    spdlog::warn("castor-relay: {}", w);
+  for (const auto& n : caps.notes)
+    spdlog::info("castor-relay: {}", n);
+  if (!caps.ok()) {
+    // On stderr as well when logging goes elsewhere: whoever started the
+    // relay sees why it did not.
+    for (const auto& e : caps.errors) {
+      spdlog::error("castor-relay: {}", e);
+      if (target->where != log_target::kind::stderr_stream)
+        std::cerr << "castor-relay: " << e << "\n";
+    }
+    return 2;
+  }
+  config.relay.relay.ingress = caps.ingress;
 
   relay_run_options options;
   options.config_file = file;
   options.control_socket = socket_path;
   options.version = CASTOR_VERSION;
-  return run_relay(parsed.config, options);
+  return run_relay(config, options);
 }

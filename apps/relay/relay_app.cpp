@@ -14,6 +14,7 @@
 #include "relay_context.hpp"
 #include "relay_handler.hpp"
 #include "rule_store.hpp"
+#include "service_notifier.hpp"
 #include "worker_supervisor.hpp"
 #include <spdlog/spdlog.h>
 
@@ -100,6 +101,9 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
     children.push_back(control_server_child(
       "control", shards.at(0).context(),
       [ctx] { return ctx->get(relay_role::handler); }, copts));
+    // Last, so that it is the first to stop and tells systemd at once.
+    if (service_manager_listening())
+      children.push_back(stopping_notice_child("service-notifier"));
 
     supervisor_flags root;
     root.strategy = strategy::one_for_one;
@@ -107,14 +111,27 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
     root.intensity = 5;
     root.period = std::chrono::milliseconds{10000};
     application app{"castor-relay", root, std::move(children)};
-    app.on_started([ctx, &copts](const caf::actor& root_handle) {
-      ctx->set(relay_role::root, root_handle);
-      spdlog::info("castor-relay: {} rules, {} forwarders per input "
-                   "interface, control socket {}",
-                   ctx->rules().rules->size(), ctx->workers_per_interface(),
-                   copts.socket_path);
-    });
+    // Beats only while the root answers; stopped before the system ends.
+    std::unique_ptr<service_watchdog> watchdog;
+    app.on_started(
+      [ctx, &copts, &sys, &watchdog](const caf::actor& root_handle) {
+        ctx->set(relay_role::root, root_handle);
+        spdlog::info("castor-relay: {} rules, {} forwarders per input "
+                     "interface, control socket {}",
+                     ctx->rules().rules->size(), ctx->workers_per_interface(),
+                     copts.socket_path);
+        notify_status(std::to_string(ctx->rules().rules->size())
+                      + " rules, control socket " + copts.socket_path);
+        notify_ready();
+        if (const auto interval = watchdog_interval(); interval.count() > 0) {
+          watchdog = std::make_unique<service_watchdog>(
+            interval, supervisor_answers(sys, root_handle));
+          watchdog->start();
+        }
+      });
     exit_code = app.run(sys).exit_code;
+    if (watchdog)
+      watchdog->stop();
     // Sockets are actors: close them before ~actor_system waits for all.
     shards.stop();
   }

@@ -16,6 +16,7 @@
 #include "counters.hpp"
 #include "forwarder.hpp"
 #include "log_levels.hpp"
+#include "logging.hpp"
 #include "worker_supervisor.hpp"
 #include <spdlog/spdlog.h>
 
@@ -264,16 +265,15 @@ caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
         return control::make_ok({{"config", write_config(cfg)}});
       }
       if (auto ll = std::get_if<control::log_level_cmd>(&cmd)) {
-        // One logger serves every component of this daemon.
-        if (ll->component != "all" && ll->component != "relay")
-          return control::make_error("log_level: unknown component '"
-                                     + ll->component
-                                     + "' (this relay has: all, relay)");
+        // One logger per component (logging.hpp); "all" sets every one.
         auto level = to_spdlog_level(ll->level);
         if (!level)
           return control::make_error("log_level: unknown level '" + ll->level
                                      + "'");
-        spdlog::set_level(*level);
+        if (!set_component_level(ll->component, *level))
+          return control::make_error("log_level: unknown component '"
+                                     + ll->component + "' (this relay has: "
+                                     + log_component_list() + ")");
         return control::make_ok(
           {{"component", ll->component}, {"level", ll->level}});
       }

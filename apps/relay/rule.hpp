@@ -52,6 +52,9 @@ struct rule {
 enum class ingress_mode : uint8_t {
   packet, ///< AF_PACKET + PACKET_FANOUT (needs CAP_NET_RAW)
   socket, ///< plain UDP sockets with SO_REUSEPORT
+  /// "auto": packet when CAP_NET_RAW is effective, else socket; resolved
+  /// at start (capabilities.hpp), so the data plane never sees it.
+  automatic,
 };
 
 struct relay_settings {
@@ -60,6 +63,8 @@ struct relay_settings {
   ingress_mode ingress = ingress_mode::packet;
   std::string control_socket = "/run/castor/relay.sock";
   std::string log_level = "info";
+  /// "stderr", "syslog" or "file:PATH" (logging.hpp).
+  std::string log_target = "stderr";
 };
 
 struct relay_config {

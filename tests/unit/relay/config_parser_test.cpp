@@ -140,7 +140,7 @@ outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 1, t
               "relay.toml:1:1: unknown key 'bogus' (expected include, relay, "
               "metrics or rule)",
               "relay.toml:3:1: relay: unknown key 'worker' (expected workers, "
-              "ingress, control_socket, log_level)",
+              "ingress, control_socket, log_level, log_target)",
               "relay.toml:5:1: metrics: unknown key 'port' (expected enabled, "
               "listen)",
               "relay.toml:8:1: rule: unknown key 'nmae' (expected name, "
@@ -230,17 +230,20 @@ workers = 300
 ingress = "raw"
 control_socket = "relay.sock"
 log_level = "verbose"
+log_target = "journal"
 )");
   EXPECT_EQ(errs, (strings{
                     "relay.toml:2:11: relay.workers: 300 is out of range "
                     "0..256 (0 means one per core)",
                     "relay.toml:3:11: relay.ingress: 'raw' is not one of "
-                    "\"packet\", \"socket\"",
+                    "\"packet\", \"socket\", \"auto\"",
                     "relay.toml:4:18: relay.control_socket: 'relay.sock' is "
                     "not an absolute path",
                     "relay.toml:5:13: relay.log_level: 'verbose' is not one of "
                     "\"none\", \"err\", \"warn\", \"notice\", \"info\", "
                     "\"debug\"",
+                    "relay.toml:6:14: relay.log_target: 'journal' is not "
+                    "\"stderr\", \"syslog\" or \"file:PATH\"",
                   }));
   EXPECT_EQ(errors_of("[relay]\nworkers = -1\n"),
             strings{"relay.toml:2:11: relay.workers: -1 is out of range "
