@@ -309,6 +309,8 @@ void print_reload(const json& data) {
             << ", " << s.removed.size() << " removed" << names_text(s.removed)
             << ", " << s.changed.size() << " changed" << names_text(s.changed)
             << ", " << s.unchanged << " unchanged\n";
+  for (const auto& setting : s.restart_needed)
+    std::cout << "not applied until the relay restarts: " << setting << "\n";
 }
 
 /// Prints a successful reply of `cmd` for humans.

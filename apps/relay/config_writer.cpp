@@ -1,9 +1,14 @@
 #include "config_writer.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "rule_validator.hpp"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace castor::relay {
 
@@ -95,6 +100,58 @@ std::string write_config(const daemon_config& cfg) {
   for (auto& r : cfg.relay.rules)
     write_rule(os, r);
   return os.str();
+}
+
+namespace {
+
+std::string failure(const std::string& what, const std::string& path) {
+  return what + " " + path + ": " + std::strerror(errno);
+}
+
+} // namespace
+
+std::optional<std::string> save_config(const daemon_config& cfg,
+                                       const std::string& path) {
+  const auto text = write_config(cfg);
+  mode_t mode = 0644;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode))
+      return path + " exists and is not a regular file";
+    mode = st.st_mode & 07777;
+  }
+  const auto tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd =
+    ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0)
+    return failure("cannot create", tmp);
+  size_t done = 0;
+  while (done < text.size()) {
+    const auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      auto err = failure("cannot write", tmp);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return err;
+    }
+    done += static_cast<size_t>(n);
+  }
+  // fchmod: the umask narrowed the mode open() was given.
+  if (::fchmod(fd, mode) != 0 || ::fsync(fd) != 0) {
+    auto err = failure("cannot write", tmp);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return err;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    auto err = failure("cannot replace", path);
+    ::unlink(tmp.c_str());
+    return err;
+  }
+  return std::nullopt;
 }
 
 } // namespace castor::relay

@@ -13,6 +13,7 @@
 // Round trip: parse_config_string(write_config(c)) yields c with `include`
 // empty, for every c that the parser accepts.
 
+#include <optional>
 #include <string>
 
 #include "config_parser.hpp"
@@ -21,6 +22,13 @@ namespace castor::relay {
 
 /// The TOML text of `cfg`.
 std::string write_config(const daemon_config& cfg);
+
+/// Writes `write_config(cfg)` to `path` atomically: a temporary file next
+/// to it, flushed, then renamed over it, so a reader (or a crash) never sees
+/// half a config. The file keeps the mode of the one it replaces (0644 for a
+/// new one). Returns what went wrong, naming the path, or nothing.
+std::optional<std::string> save_config(const daemon_config& cfg,
+                                       const std::string& path);
 
 /// A TOML basic string literal for `text`, quotes included, with the
 /// escapes TOML 1.0 requires (so that any string survives the round trip).

@@ -604,7 +604,8 @@ void to_json(json& j, const reload_summary& x) {
   j = {{"added", x.added},
        {"removed", x.removed},
        {"changed", x.changed},
-       {"unchanged", x.unchanged}};
+       {"unchanged", x.unchanged},
+       {"restart_needed", x.restart_needed}};
 }
 
 void from_json(const json& j, reload_summary& x) {
@@ -614,6 +615,7 @@ void from_json(const json& j, reload_summary& x) {
   lenient(j, "removed", x.removed);
   lenient(j, "changed", x.changed);
   lenient(j, "unchanged", x.unchanged);
+  lenient(j, "restart_needed", x.restart_needed);
 }
 
 json list_reply(const std::vector<rule>& rules) {

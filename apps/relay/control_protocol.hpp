@@ -181,6 +181,8 @@ struct reload_summary {
   std::vector<std::string> removed;
   std::vector<std::string> changed;
   uint64_t unchanged = 0;
+  /// Settings the file changed that take effect only after a restart.
+  std::vector<std::string> restart_needed;
 };
 
 void to_json(nlohmann::json& j, const output_stats& x);

@@ -69,6 +69,14 @@ struct worker_snapshot {
   uint64_t queued = 0;
 };
 
+/// Adds `from`'s counters to `into`: rules by name, outputs by key, the
+/// ingress field by field. `into` keeps its worker name and epoch.
+void accumulate(worker_snapshot& into, const worker_snapshot& from);
+
+/// Drops the counters of rules not named in `keep` (a removed rule's
+/// history must not reappear if a rule of that name is added later).
+void keep_rules(worker_snapshot& x, const std::vector<std::string>& keep);
+
 /// Per-rule stats summed over workers, rules in `order` (names; rules no
 /// worker reported appear with zero counters, so a rule whose interface has
 /// no traffic still shows up).

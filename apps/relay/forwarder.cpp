@@ -123,7 +123,9 @@ void start_forwarding(forwarder_self* self,
   // Whatever ends the actor (kill included) stops the loop and closes its
   // sockets before the supervisor can start a replacement on the same
   // fanout group.
-  self->attach_functor([loop] { loop->stop(); });
+  // Its last counters stay in the totals (relay_context::retire).
+  self->attach_functor(
+    [loop, ctx = st.ctx] { ctx->retire(loop->final_snapshot()); });
   loop->start();
   const auto& o = loop->options();
   spdlog::info("{}: forwarding from {} ({})", o.worker, o.interface,

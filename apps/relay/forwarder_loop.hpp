@@ -95,6 +95,13 @@ public:
   /// Thread-safe. Never called if the loop has stopped.
   void snapshot(snapshot_handler done);
 
+  /// Stops the loop, then returns its counters as it left them (on the
+  /// calling thread: the loop's thread is gone).
+  worker_snapshot final_snapshot() {
+    stop();
+    return take_snapshot();
+  }
+
   const forwarder_options& options() const noexcept { return opts_; }
 
 private:

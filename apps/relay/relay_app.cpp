@@ -8,6 +8,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
 
 #include "control_server.hpp"
 #include "metrics_actor.hpp"
@@ -96,8 +97,8 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
     children.push_back(worker_supervisor_child(ctx));
     children.push_back(relay_handler_child("handler", ctx, options.version));
     if (config.metrics.enabled)
-      children.push_back(metrics_child("metrics", ctx, config.metrics,
-                                       options.version));
+      children.push_back(
+        metrics_child("metrics", ctx, config.metrics, options.version));
     children.push_back(control_server_child(
       "control", shards.at(0).context(),
       [ctx] { return ctx->get(relay_role::handler); }, copts));
@@ -111,6 +112,19 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
     root.intensity = 5;
     root.period = std::chrono::milliseconds{10000};
     application app{"castor-relay", root, std::move(children)};
+    // SIGHUP reloads like `castorctl reload`; the rule store logs the
+    // outcome, since there is no client to answer.
+    app.on_hangup([ctx] {
+      auto store = ctx->get(relay_role::rule_store);
+      if (!store) {
+        spdlog::error("SIGHUP: cannot reload, the rule store is not running");
+        return;
+      }
+      spdlog::info("SIGHUP: reloading the config");
+      control::request req;
+      req.command = control::reload_cmd{};
+      caf::anon_send(store, control_atom::value, std::move(req));
+    });
     // Beats only while the root answers; stopped before the system ends.
     std::unique_ptr<service_watchdog> watchdog;
     app.on_started(

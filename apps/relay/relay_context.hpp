@@ -22,6 +22,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 
 #include "config_parser.hpp"
+#include "counters.hpp"
 #include "rule.hpp"
 
 #include "castor/packet/ingress_socket.hpp"
@@ -55,8 +56,18 @@ public:
     rules_ = rule_set{1, std::move(rules)};
   }
 
-  /// The config the relay was started with (its rules as they were then).
-  const daemon_config& config() const noexcept { return config_; }
+  /// The running config: the settings in effect, and the rules as the last
+  /// load (start or reload) read them; `rules()` has the current rules.
+  daemon_config config() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return config_;
+  }
+
+  /// After a reload: the config now in effect. Written by the rule store.
+  void config(daemon_config next) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    config_ = std::move(next);
+  }
   const std::string& config_file() const noexcept { return config_file_; }
   unsigned workers_per_interface() const noexcept {
     return workers_per_interface_;
@@ -77,7 +88,25 @@ public:
     rules_ =
       rule_set{rules_.epoch + 1,
                std::make_shared<const std::vector<rule>>(std::move(rules))};
+    std::vector<std::string> names;
+    for (const auto& r : *rules_.rules)
+      names.push_back(r.name);
+    keep_rules(retired_, names);
     return rules_;
+  }
+
+  /// The last counters of a forwarder that stopped (killed, failed or
+  /// restarted). They stay part of every total, so counters never go back
+  /// when a worker is replaced (Prometheus reads a decrease as a reset).
+  void retire(const worker_snapshot& last) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    accumulate(retired_, last);
+  }
+
+  /// The sum of all retired forwarders' counters, of current rules only.
+  worker_snapshot retired() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return retired_;
   }
 
   /// Input interfaces in order of first appearance in the current rules.
@@ -108,6 +137,7 @@ private:
   packet::receive_mode mode_ = packet::receive_mode::recvmmsg;
   mutable std::mutex mtx_;
   rule_set rules_;
+  worker_snapshot retired_;
   caf::actor_addr actors_[static_cast<size_t>(relay_role::count_)];
 };
 

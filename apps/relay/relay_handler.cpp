@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <utility>
@@ -67,49 +68,60 @@ void with_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
 
 // -- stats ---------------------------------------------------------------------
 
+/// Asks every running forwarder in `children` for its counters and calls
+/// `done` with the snapshots of those that answered (a worker that cannot
+/// answer, e.g. restarting, is left out; the others still report).
+void gather_snapshots(caf::event_based_actor* self,
+                      const std::vector<child_info>& children,
+                      std::function<void(std::vector<worker_snapshot>&)> done) {
+  struct gathering {
+    std::vector<worker_snapshot> snapshots;
+    size_t remaining = 0;
+  };
+  auto g = std::make_shared<gathering>();
+  for (const auto& c : children)
+    if (c.handle)
+      ++g->remaining;
+  if (g->remaining == 0) {
+    done(g->snapshots);
+    return;
+  }
+  for (const auto& c : children) {
+    if (!c.handle)
+      continue;
+    self->request(c.handle, peer_timeout, forwarder_stats_atom::value)
+      .then(
+        [g, done](worker_snapshot& snap) {
+          g->snapshots.push_back(std::move(snap));
+          if (--g->remaining == 0)
+            done(g->snapshots);
+        },
+        [g, done](const caf::error&) {
+          if (--g->remaining == 0)
+            done(g->snapshots);
+        });
+  }
+}
+
 void gather_stats(caf::event_based_actor* self, const relay_context_ptr& ctx,
                   response_promise rp) {
   with_workers(
     self, ctx, rp,
     [self, ctx, rp](const std::vector<child_info>& children) mutable {
-      struct gathering {
-        std::vector<worker_snapshot> snapshots;
-        size_t remaining = 0;
-      };
-      auto g = std::make_shared<gathering>();
-      auto finish = [ctx, rp, g]() mutable {
-        std::vector<std::string> order;
-        for (const auto& r : *ctx->rules().rules)
-          order.push_back(r.name);
-        auto data = control::stats_reply(merge_rule_stats(g->snapshots, order));
-        data["ingress"] = merge_ingress_stats(g->snapshots);
-        data["workers_reporting"] = g->snapshots.size();
-        rp.deliver(control::make_ok(std::move(data)));
-      };
-      for (const auto& c : children)
-        if (c.handle)
-          ++g->remaining;
-      if (g->remaining == 0) {
-        finish();
-        return;
-      }
-      for (const auto& c : children) {
-        if (!c.handle)
-          continue;
-        // A worker that cannot answer (restarting) is left out; the
-        // others still report.
-        self->request(c.handle, peer_timeout, forwarder_stats_atom::value)
-          .then(
-            [g, finish](worker_snapshot& snap) mutable {
-              g->snapshots.push_back(std::move(snap));
-              if (--g->remaining == 0)
-                finish();
-            },
-            [g, finish](const caf::error&) mutable {
-              if (--g->remaining == 0)
-                finish();
-            });
-      }
+      gather_snapshots(
+        self, children,
+        [ctx, rp](std::vector<worker_snapshot>& snapshots) mutable {
+          const auto reporting = snapshots.size();
+          // Forwarders that stopped still count: totals never go back.
+          snapshots.push_back(ctx->retired());
+          std::vector<std::string> order;
+          for (const auto& r : *ctx->rules().rules)
+            order.push_back(r.name);
+          auto data = control::stats_reply(merge_rule_stats(snapshots, order));
+          data["ingress"] = merge_ingress_stats(snapshots);
+          data["workers_reporting"] = reporting;
+          rp.deliver(control::make_ok(std::move(data)));
+        });
     });
 }
 
@@ -117,19 +129,26 @@ void gather_stats(caf::event_based_actor* self, const relay_context_ptr& ctx,
 
 void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
                   response_promise rp) {
-  with_workers(self, ctx, rp,
-               [rp](const std::vector<child_info>& children) mutable {
-                 std::vector<control::worker_info> out;
-                 for (const auto& c : children) {
-                   control::worker_info w;
-                   w.id = c.id;
-                   w.interface = forwarder_interface(c.id);
-                   w.state = c.state;
-                   w.restarts = c.restarts;
-                   out.push_back(std::move(w));
-                 }
-                 rp.deliver(control::make_ok(control::workers_reply(out)));
-               });
+  with_workers(
+    self, ctx, rp, [self, rp](const std::vector<child_info>& children) mutable {
+      gather_snapshots(
+        self, children,
+        [rp, children](std::vector<worker_snapshot>& snapshots) mutable {
+          std::vector<control::worker_info> out;
+          for (const auto& c : children) {
+            control::worker_info w;
+            w.id = c.id;
+            w.interface = forwarder_interface(c.id);
+            w.state = c.state;
+            w.restarts = c.restarts;
+            for (const auto& snap : snapshots)
+              if (snap.worker == c.id)
+                w.queue_depth = snap.queued;
+            out.push_back(std::move(w));
+          }
+          rp.deliver(control::make_ok(control::workers_reply(out)));
+        });
+    });
 }
 
 // -- tree and kill ---------------------------------------------------------
@@ -225,7 +244,8 @@ caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
       const auto& cmd = req.command;
       if (std::holds_alternative<control::add_cmd>(cmd)
           || std::holds_alternative<control::remove_cmd>(cmd)
-          || std::holds_alternative<control::list_cmd>(cmd)) {
+          || std::holds_alternative<control::list_cmd>(cmd)
+          || std::holds_alternative<control::reload_cmd>(cmd)) {
         auto store = ctx->get(relay_role::rule_store);
         if (!store)
           return not_running("rule store");
@@ -263,6 +283,18 @@ caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
         auto cfg = ctx->config();
         cfg.relay.rules = *ctx->rules().rules;
         return control::make_ok({{"config", write_config(cfg)}});
+      }
+      if (auto save = std::get_if<control::config_save_cmd>(&cmd)) {
+        auto cfg = ctx->config();
+        cfg.relay.rules = *ctx->rules().rules;
+        const auto file = save->file.empty() ? ctx->config_file() : save->file;
+        if (file.empty())
+          return control::make_error("config save: no file given, and this "
+                                     "relay was started without one");
+        if (auto err = save_config(cfg, file))
+          return control::make_error("config save: " + *err);
+        spdlog::info("control: saved the running config to {}", file);
+        return control::make_ok({{"file", file}});
       }
       if (auto ll = std::get_if<control::log_level_cmd>(&cmd)) {
         // One logger per component (logging.hpp); "all" sets every one.

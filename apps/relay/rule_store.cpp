@@ -1,6 +1,7 @@
 #include "rule_store.hpp"
 
 #include <chrono>
+#include <functional>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -10,9 +11,12 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "config_reload.hpp"
 #include "control_server.hpp"
+#include "log_levels.hpp"
 #include "rule_table.hpp"
 #include "rule_validator.hpp"
+#include "service_notifier.hpp"
 #include "worker_supervisor.hpp"
 #include <arpa/inet.h>
 #include <spdlog/spdlog.h>
@@ -111,9 +115,10 @@ void join(store_self* self, const membership& m,
 /// Commits `next` (a change from `previous`), publishes it, starts or stops
 /// forwarders, and leaves what no rule needs. On a worker start failure the
 /// change is rolled back and `reply` gets the error.
-void commit(store_self* self, std::vector<rule> previous,
-            std::vector<rule> next, caf::response_promise rp,
-            control::response ok) {
+void commit(
+  store_self* self, std::vector<rule> previous, std::vector<rule> next,
+  caf::response_promise rp, control::response ok,
+  std::function<void()> finished = [] {}) {
   auto& ctx = self->state.ctx;
   const auto before = memberships_of(previous);
   const auto after = memberships_of(next);
@@ -123,7 +128,8 @@ void commit(store_self* self, std::vector<rule> previous,
                rs.epoch, rs.rules->size(), self->state.subscribers.size());
   publish(self, rs);
   reconcile_workers(
-    self, ctx, [self, rp, ok, before, after, previous](caf::error err) mutable {
+    self, ctx,
+    [self, rp, ok, before, after, previous, finished](caf::error err) mutable {
       auto& ctx = self->state.ctx;
       if (err) {
         // Back to the previous rules; the failed forwarders were never up.
@@ -134,12 +140,14 @@ void commit(store_self* self, std::vector<rule> previous,
         reconcile_workers(self, ctx, [](caf::error) {});
         rp.deliver(control::make_error("cannot start forwarders: "
                                        + castor::describe(err)));
+        finished();
         return;
       }
       for (const auto& m : before)
         if (after.count(m) == 0)
           leave(self, m);
       rp.deliver(std::move(ok));
+      finished();
     });
 }
 
@@ -198,6 +206,111 @@ caf::result<control::response> remove_rule(store_self* self,
   return rp;
 }
 
+/// Joins `todo[i..]` one after another (awaited); on the first failure
+/// leaves those it joined and calls `done` with the error.
+void join_all(store_self* self, std::shared_ptr<std::vector<membership>> todo,
+              size_t i, std::function<void(caf::error)> done) {
+  if (i == todo->size()) {
+    done(caf::none);
+    return;
+  }
+  join(self, (*todo)[i], [self, todo, i, done](caf::error err) {
+    if (!err) {
+      join_all(self, todo, i + 1, done);
+      return;
+    }
+    for (size_t j = 0; j < i; ++j)
+      leave(self, (*todo)[j]);
+    done(caf::make_error(caf::sec::runtime_error,
+                         "cannot join " + describe((*todo)[i]) + ": "
+                           + castor::describe(err)));
+  });
+}
+
+std::string names(const std::vector<std::string>& xs) {
+  std::string out;
+  for (const auto& x : xs)
+    out += (out.empty() ? "" : ", ") + x;
+  return out.empty() ? "-" : out;
+}
+
+/// Re-reads the config file and applies the difference (config_reload.hpp).
+/// Nothing changes unless the whole new config is valid and every added or
+/// changed rule's interfaces exist and its group can be joined.
+caf::result<control::response> reload(store_self* self) {
+  auto& ctx = self->state.ctx;
+  if (ctx->config_file().empty())
+    return control::make_error(
+      "reload: this relay was started without a config file");
+  spdlog::info("reload: reading {}", ctx->config_file());
+  // systemd shows "reloading" until the outcome is known, either way.
+  notify_reloading();
+  auto parsed = parse_config_file(ctx->config_file());
+  std::vector<std::string> errors;
+  for (const auto& e : parsed.errors)
+    errors.push_back(to_string(e));
+  auto current = *ctx->rules().rules;
+  auto next = parsed.config.relay.rules;
+  auto summary = diff_rules(current, next);
+  if (errors.empty())
+    for (const auto& r : next)
+      if (std::find(summary.added.begin(), summary.added.end(), r.name)
+            != summary.added.end()
+          || std::find(summary.changed.begin(), summary.changed.end(), r.name)
+               != summary.changed.end())
+        if (auto bad = check_interfaces(r))
+          errors.push_back(ctx->config_file() + ": rule '" + r.name
+                           + "': " + *bad);
+  if (!errors.empty()) {
+    for (const auto& e : errors)
+      spdlog::error("reload: {}", e);
+    spdlog::error("reload rejected; the running config is unchanged");
+    notify_ready();
+    return control::reload_failed(errors);
+  }
+  const auto running = ctx->config();
+  summary.restart_needed = settings_needing_restart(running, parsed.config);
+  for (const auto& s : summary.restart_needed)
+    spdlog::warn("reload: {} changed; it takes effect at the next start", s);
+  // The settings go live with the rules, and not at all if those fail.
+  auto apply_settings = [ctx, running, loaded = parsed.config] {
+    if (running.relay.relay.log_level != loaded.relay.relay.log_level)
+      if (auto level = to_spdlog_level(loaded.relay.relay.log_level))
+        spdlog::set_level(*level);
+    ctx->config(config_in_effect(running, loaded));
+  };
+  spdlog::info("reload: added {}; removed {}; changed {}; {} unchanged",
+               names(summary.added), names(summary.removed),
+               names(summary.changed), summary.unchanged);
+  auto ok = control::make_ok(control::reload_reply(summary));
+  if (summary.added.empty() && summary.removed.empty()
+      && summary.changed.empty() && current == next) {
+    apply_settings(); // same rules in the same order: no new epoch
+    notify_ready();
+    return ok;
+  }
+  auto rp = self->make_response_promise<control::response>();
+  const auto before = memberships_of(current);
+  auto todo = std::make_shared<std::vector<membership>>();
+  for (const auto& m : memberships_of(next))
+    if (before.count(m) == 0)
+      todo->push_back(m);
+  join_all(
+    self, todo, 0,
+    [self, rp, current, next, ok, apply_settings](caf::error err) mutable {
+      if (err) {
+        spdlog::error("reload rejected: {}", castor::describe(err));
+        rp.deliver(control::reload_failed({castor::describe(err)}));
+        notify_ready();
+        return;
+      }
+      apply_settings();
+      commit(self, std::move(current), std::move(next), rp, std::move(ok),
+             [] { notify_ready(); });
+    });
+  return rp;
+}
+
 caf::behavior rule_store_actor(store_self* self, relay_context_ptr ctx) {
   self->state.ctx = std::move(ctx);
   self->state.ctx->set(relay_role::rule_store, self_handle(self));
@@ -230,6 +343,8 @@ caf::behavior rule_store_actor(store_self* self, relay_context_ptr ctx) {
         return add_rule(self, add->rule);
       if (auto rm = std::get_if<control::remove_cmd>(&req.command))
         return remove_rule(self, rm->name);
+      if (std::holds_alternative<control::reload_cmd>(req.command))
+        return reload(self);
       if (std::holds_alternative<control::list_cmd>(req.command))
         return control::make_ok(
           control::list_reply(*self->state.ctx->rules().rules));

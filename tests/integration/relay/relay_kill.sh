@@ -8,7 +8,8 @@
 #      restart, timing from the kill's answer to the start of the poll that
 #      sees it (an upper bound of the restart time, plus one round trip);
 #   3. a stream after the restart arrives whole. Losses during the kill are
-#      reported, not judged.
+#      reported, not judged;
+#   4. the rule's counters keep the killed worker's counts.
 #
 # usage: relay_kill.sh TOOLS_DIR CASTOR_RELAY CASTORCTL
 set -euo pipefail
@@ -32,6 +33,7 @@ phase() {
     --group 239.56.1.1:5001 --count 2000 --rate 10000 --stream-base "$2"
 }
 cst_check "before the kill: 2000 datagrams exactly once" phase before 1
+counted_before=$(cst_rule_packets feed || true)
 
 # The kill and the polls go over one control connection of our own (socat
 # as a coprocess), so that a poll costs a round trip, not a castorctl
@@ -114,4 +116,13 @@ kill_and_replace() {
 cst_check "kill a forwarder: replaced within 100 ms" kill_and_replace
 cst_check "after the restart: 2000 datagrams exactly once" phase after 3
 cst_check "the rule survived the restart" cst_rule_listed feed
+# The killed worker's counts stay in the totals: 2000 before, 2000 after,
+# and whatever of the stream during the kill was counted.
+counters_kept() {
+  local now
+  now=$(cst_rule_packets feed || true)
+  echo "rule 'feed' counted ${counted_before:-?} before the kill, ${now:-?} now"
+  [[ ${counted_before:-0} -ge 2000 && ${now:-0} -ge $((counted_before + 2000)) ]]
+}
+cst_check "counters never go back when a worker is replaced" counters_kept
 cst_finish

@@ -182,6 +182,34 @@ TEST(counters, merges_workers_by_rule_name_and_output_key) {
   EXPECT_TRUE(stats[2].outputs.empty());
 }
 
+TEST(counters, a_retired_worker_keeps_counting_in_the_totals) {
+  // Two generations of one worker: the first was killed after 10 datagrams
+  // on a, the second has seen 5 more and a new output.
+  worker_snapshot retired;
+  worker_snapshot first;
+  first.rules.push_back(rule_snapshot{"a", 10, 1000, {out_snap("a|x", 10)}});
+  first.rules.push_back(rule_snapshot{"gone", 7, 700, {out_snap("g|x", 7)}});
+  first.ingress.frames = 17;
+  accumulate(retired, first);
+  accumulate(retired, first); // and once more, killed again
+  worker_snapshot second;
+  second.rules.push_back(
+    rule_snapshot{"a", 5, 500, {out_snap("a|x", 5), out_snap("a|y", 5, 1)}});
+  second.ingress.frames = 5;
+  auto stats = merge_rule_stats({second, retired}, {"a"});
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].packets, 25u);
+  ASSERT_EQ(stats[0].outputs.size(), 2u);
+  EXPECT_EQ(stats[0].outputs[0].packets, 25u);
+  EXPECT_EQ(stats[0].outputs[1].packets, 5u);
+  EXPECT_EQ(merge_ingress_stats({second, retired}).at("frames"), 39u);
+  // A removed rule's history is dropped, so that a later rule of the same
+  // name starts from zero.
+  keep_rules(retired, {"a"});
+  ASSERT_EQ(retired.rules.size(), 1u);
+  EXPECT_EQ(retired.rules[0].name, "a");
+}
+
 TEST(counters, sums_ingress_counters_with_malformed_by_reason) {
   worker_snapshot w1;
   w1.ingress.frames = 10;
