@@ -67,6 +67,14 @@ background_stream() {
   sleep 0.5
 }
 
+# background_done NAME: waits (bounded) for a background sender to end, so
+# that the next check's receiver sees only its own stream; a sender still
+# running would show up there as a stream joined halfway, i.e. as loss.
+background_done() {
+  cst_wait_pid "$(cst_pid "$1")" 10 || kill -TERM "$(cst_pid "$1")" 2>/dev/null
+  return 0
+}
+
 down_up() {
   started=$(forwarding_lines)
   background_stream sender_down_up
@@ -82,6 +90,7 @@ cst_check "after down/up: every worker running again" \
   cst_wait_workers_running 10
 cst_check "after down/up: the group is joined on in0" \
   cst_wait_igmp "$CST_NS_RELAY" in0 239.60.1.1 10
+background_done sender_down_up
 cst_check "after down/up: 2000 datagrams exactly once" whole after_up 2
 
 delete_recreate() {
@@ -114,6 +123,7 @@ cst_check "after re-creation: every worker running again" \
   cst_wait_workers_running 10
 cst_check "after re-creation: the group is joined on the new in0" \
   cst_wait_igmp "$CST_NS_RELAY" in0 239.60.1.1 10
+background_done sender_delete
 cst_check "after re-creation: 2000 datagrams exactly once" whole after_new 3
 
 same_process() {
