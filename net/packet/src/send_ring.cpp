@@ -8,18 +8,10 @@ namespace castor::packet {
 
 send_ring::send_ring(std::size_t slots, std::size_t slot_bytes,
                      std::size_t max_outputs, std::size_t max_batch)
-  : slots_(slots),
-    slot_bytes_(slot_bytes),
-    max_batch_(max_batch),
-    buffers_(new uint8_t[slots * slot_bytes]),
-    msgs_(slots),
-    iovs_(slots),
-    dests_(slots),
-    owners_(slots),
-    counters_(max_outputs),
-    joined_(max_batch),
-    controls_(max_batch),
-    joined_count_(max_batch) {
+    : slots_(slots), slot_bytes_(slot_bytes), max_batch_(max_batch),
+      buffers_(new uint8_t[slots * slot_bytes]), msgs_(slots), iovs_(slots),
+      dests_(slots), owners_(slots), counters_(max_outputs), joined_(max_batch),
+      controls_(max_batch), joined_count_(max_batch) {
   if (slots == 0 || slot_bytes == 0 || max_batch == 0)
     throw std::invalid_argument("send_ring: slots, slot size and batch must "
                                 "be positive");

@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-
 #include "castor/packet/error.hpp"
 
 namespace castor::packet {
@@ -33,8 +32,8 @@ std::size_t payload_limit(int fd, unsigned ifindex) {
                                : 0;
 }
 
-void set_option(int fd, int level, int name, const void* value,
-                socklen_t size, const char* what) {
+void set_option(int fd, int level, int name, const void* value, socklen_t size,
+                const char* what) {
   if (::setsockopt(fd, level, name, value, size) != 0)
     throw io_error(std::string("UDP egress: ") + what, errno);
 }
@@ -50,9 +49,9 @@ sockaddr_in make_destination(uint32_t address_be, uint16_t port) noexcept {
 }
 
 udp_egress::udp_egress(const egress_options& o)
-  : ring_(o.slots, o.slot_bytes, o.max_outputs, o.max_batch) {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                          0);
+    : ring_(o.slots, o.slot_bytes, o.max_outputs, o.max_batch) {
+  const int fd =
+    ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     throw io_error("UDP egress: socket", errno);
   try {

@@ -20,13 +20,13 @@ namespace {
 // Records what it "sends"; can be told to accept only so many messages,
 // then report EAGAIN, or to fail every message to one port.
 struct fake_kernel {
-  std::vector<unsigned> calls;        // batch size of each call
-  std::vector<std::string> payloads;  // in send order
+  std::vector<unsigned> calls;       // batch size of each call
+  std::vector<std::string> payloads; // in send order
   std::vector<uint16_t> ports;
-  std::size_t budget = SIZE_MAX;      // messages before EAGAIN
-  uint16_t refused_port = 0;          // 0: none
+  std::size_t budget = SIZE_MAX; // messages before EAGAIN
+  uint16_t refused_port = 0;     // 0: none
   int refused_errno = EHOSTUNREACH;
-  std::size_t short_after = 0;        // return a short count (no error)
+  std::size_t short_after = 0; // return a short count (no error)
 
   static int send(void* ctx, mmsghdr* msgs, unsigned count) {
     auto& k = *static_cast<fake_kernel*>(ctx);
@@ -164,8 +164,8 @@ TEST(send_ring, a_refused_datagram_is_dropped_alone) {
   EXPECT_EQ(r.counters(1).packets, 0u);
   EXPECT_EQ(r.counters(0).packets, 3u);
   EXPECT_EQ(r.counters(2).packets, 3u);
-  EXPECT_EQ(k.payloads, (std::vector<std::string>{"a0", "c0", "a1", "c1",
-                                                  "a2", "c2"}));
+  EXPECT_EQ(k.payloads,
+            (std::vector<std::string>{"a0", "c0", "a1", "c1", "a2", "c2"}));
 }
 
 TEST(send_ring, short_counts_and_wraparound_keep_order) {

@@ -4,10 +4,9 @@
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "config_parser.hpp"
 #include "test_support.hpp"
+#include <gtest/gtest.h>
 
 namespace castor::relay {
 namespace {
@@ -249,10 +248,10 @@ log_target = "journal"
             strings{"relay.toml:2:11: relay.workers: -1 is out of range "
                     "0..256 (0 means one per core)"});
   EXPECT_TRUE(errors_of("[relay]\nworkers = 256\n").empty());
-  EXPECT_EQ(errors_of("[relay]\ncontrol_socket = \"/" + std::string(120, 'x')
-                      + "\"\n"),
-            strings{"relay.toml:2:18: relay.control_socket: the path is 121 "
-                    "bytes long; a unix socket path holds at most 107"});
+  EXPECT_EQ(
+    errors_of("[relay]\ncontrol_socket = \"/" + std::string(120, 'x') + "\"\n"),
+    strings{"relay.toml:2:18: relay.control_socket: the path is 121 "
+            "bytes long; a unix socket path holds at most 107"});
 }
 
 TEST(config_parser, metrics_listen_must_be_host_and_port) {
@@ -456,8 +455,7 @@ TEST(config_parser, include_merges_globbed_files_in_lexical_order) {
   test::temp_dir dir;
   dir.write("relay.d/20-b.toml", rule_text("b", 5002));
   dir.write("relay.d/10-a.toml", rule_text("a", 5001));
-  dir.write("relay.d/30-c.toml",
-            rule_text("c", 5003) + rule_text("c2", 5013));
+  dir.write("relay.d/30-c.toml", rule_text("c", 5003) + rule_text("c2", 5013));
   dir.write("relay.d/ignored.conf", "this is not toml");
   dir.write("extra/x.toml", rule_text("x", 5009));
   auto main = dir.write("relay.toml", "include = [\"" + dir.path()
@@ -469,11 +467,10 @@ TEST(config_parser, include_merges_globbed_files_in_lexical_order) {
   EXPECT_EQ(rule_names(res), (strings{"main", "a", "b", "c", "c2", "x"}));
   EXPECT_EQ(res.config.include,
             (strings{dir.path() + "/relay.d/*.toml", "extra/x.toml"}));
-  EXPECT_EQ(res.files,
-            (strings{main, dir.path() + "/relay.d/10-a.toml",
-                     dir.path() + "/relay.d/20-b.toml",
-                     dir.path() + "/relay.d/30-c.toml",
-                     dir.path() + "/extra/x.toml"}));
+  EXPECT_EQ(res.files, (strings{main, dir.path() + "/relay.d/10-a.toml",
+                                dir.path() + "/relay.d/20-b.toml",
+                                dir.path() + "/relay.d/30-c.toml",
+                                dir.path() + "/extra/x.toml"}));
 }
 
 TEST(config_parser, include_of_an_empty_or_missing_directory_is_fine) {
@@ -481,10 +478,10 @@ TEST(config_parser, include_of_an_empty_or_missing_directory_is_fine) {
   // relay.d holds no .toml file; gone.d does not exist; relay.toml is a
   // file, not a directory. None of them is an error: nothing matches.
   dir.write("relay.d/README", "rule files go here\n");
-  auto main = dir.write("relay.toml",
-                        "include = [\"relay.d/*.toml\", \"gone.d/*.toml\", "
-                        "\"relay.toml/*.toml\"]\n"
-                          + rule_text("main", 5000));
+  auto main =
+    dir.write("relay.toml", "include = [\"relay.d/*.toml\", \"gone.d/*.toml\", "
+                            "\"relay.toml/*.toml\"]\n"
+                              + rule_text("main", 5000));
   auto res = parse_config_file(main);
   EXPECT_TRUE(res.ok()) << ::testing::PrintToString(messages(res));
   EXPECT_EQ(rule_names(res), strings{"main"});
@@ -509,8 +506,9 @@ outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001 } ]
             (strings{
               main + ":1:30: include: '" + dir.path()
                 + "/missing.toml': No such file or directory",
-              bad + ":1:2: 'relay' is only allowed in the main config file; "
-                    "an included file may hold only [[rule]] tables",
+              bad
+                + ":1:2: 'relay' is only allowed in the main config file; "
+                  "an included file may hold only [[rule]] tables",
               // A broken input does not hide a duplicate name.
               bad + ":4:8: name: duplicate rule name 'main' (first defined at "
                 + main + ":2:1)",

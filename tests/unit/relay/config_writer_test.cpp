@@ -2,11 +2,10 @@
 
 #include <string>
 
-#include <gtest/gtest.h>
-
 #include "config_parser.hpp"
 #include "config_writer.hpp"
 #include "test_support.hpp"
+#include <gtest/gtest.h>
 
 namespace castor::relay {
 namespace {

@@ -3,9 +3,8 @@
 
 #include <string>
 
-#include <gtest/gtest.h>
-
 #include "control_protocol.hpp"
+#include <gtest/gtest.h>
 
 namespace castor::relay::control {
 namespace {
@@ -24,8 +23,8 @@ const char* good_rule = R"({"name":"feed-a",
              {"interface":"eth2","address":"10.9.9.9","port":7000}]})";
 
 TEST(control_protocol, decodes_an_add_request) {
-  auto res = decode_request(std::string{R"({"cmd":"add","rule":)"} + good_rule
-                            + "}");
+  auto res =
+    decode_request(std::string{R"({"cmd":"add","rule":)"} + good_rule + "}");
   ASSERT_TRUE(res) << res.error;
   auto& add = std::get<add_cmd>(res.value->command);
   EXPECT_EQ(add.rule.name, "feed-a");
@@ -39,15 +38,20 @@ TEST(control_protocol, decodes_an_add_request) {
 
 TEST(control_protocol, every_request_round_trips) {
   auto rule = *rule_from_json(json::parse(good_rule)).value;
-  std::vector<request> all{
-    {add_cmd{rule}},          {remove_cmd{"feed-a"}},
-    {list_cmd{}},             {stats_cmd{}},
-    {workers_cmd{}},          {tree_cmd{}},
-    {kill_cmd{"root/workers/fwd-eth0-1"}},
-    {ping_cmd{}},             {version_cmd{}},
-    {reload_cmd{}},           {config_show_cmd{}},
-    {config_save_cmd{""}},    {config_save_cmd{"/etc/castor/relay.conf"}},
-    {log_level_cmd{"forwarder", "debug"}}};
+  std::vector<request> all{{add_cmd{rule}},
+                           {remove_cmd{"feed-a"}},
+                           {list_cmd{}},
+                           {stats_cmd{}},
+                           {workers_cmd{}},
+                           {tree_cmd{}},
+                           {kill_cmd{"root/workers/fwd-eth0-1"}},
+                           {ping_cmd{}},
+                           {version_cmd{}},
+                           {reload_cmd{}},
+                           {config_show_cmd{}},
+                           {config_save_cmd{""}},
+                           {config_save_cmd{"/etc/castor/relay.conf"}},
+                           {log_level_cmd{"forwarder", "debug"}}};
   for (auto& req : all) {
     auto line = encode_request(req);
     EXPECT_EQ(line.find('\n'), std::string::npos);
@@ -79,8 +83,7 @@ TEST(control_protocol, malformed_json) {
     << e;
   EXPECT_NE(e.find("unexpected end of input"), std::string::npos) << e;
   e = error_of("{\"cmd\":\"ping\"}\n{");
-  EXPECT_TRUE(starts(e, "malformed JSON: parse error at line 2, column "))
-    << e;
+  EXPECT_TRUE(starts(e, "malformed JSON: parse error at line 2, column ")) << e;
   EXPECT_NE(error_of("{\"cmd\":\"ping\"} trailing").find("malformed JSON"),
             std::string::npos);
 }
@@ -114,7 +117,8 @@ TEST(control_protocol, deep_nesting_is_refused_before_parsing) {
   EXPECT_EQ(error_of(deep),
             "malformed request: JSON nested deeper than 16 levels");
   // Brackets inside strings do not count.
-  EXPECT_TRUE(decode_request(R"({"cmd":"remove","name":"[[[[[[[[[[[[[[[[[[["})"));
+  EXPECT_TRUE(
+    decode_request(R"({"cmd":"remove","name":"[[[[[[[[[[[[[[[[[[["})"));
 }
 
 TEST(control_protocol, shape_errors) {
@@ -178,8 +182,10 @@ TEST(control_protocol, invalid_rules_list_every_problem) {
                  "multicast group (224.0.0.0/4); outputs: a rule needs at "
                  "least one output");
   // A member given twice is refused before the rule is looked at.
-  EXPECT_EQ(error_of(R"({"cmd":"add","rule":{"name":"x","input":{},"outputs":[],"input":1}})"),
-            "malformed request: member 'input' appears twice");
+  EXPECT_EQ(
+    error_of(
+      R"({"cmd":"add","rule":{"name":"x","input":{},"outputs":[],"input":1}})"),
+    "malformed request: member 'input' appears twice");
   // A huge unsigned port is an out-of-range number, not a wrapped one.
   EXPECT_EQ(rule_from_json(json::parse(
                              R"({"name":"x","input":{"interface":"eth0",
@@ -222,8 +228,8 @@ TEST(control_protocol, reply_data_round_trips_and_tolerates_gaps) {
   EXPECT_EQ(back.name, "feed-a");
   EXPECT_EQ(back.outputs.at(0).drops.at("queue_full"), 1u);
   // Missing or mistyped members keep their defaults.
-  auto partial = json::parse(R"({"id":"fwd-1","restarts":"many"})")
-                   .get<worker_info>();
+  auto partial =
+    json::parse(R"({"id":"fwd-1","restarts":"many"})").get<worker_info>();
   EXPECT_EQ(partial.id, "fwd-1");
   EXPECT_EQ(partial.restarts, 0u);
   auto failed = reload_failed({"relay.toml:3:1: x", "relay.toml:9:2: y"});

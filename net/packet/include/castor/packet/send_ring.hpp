@@ -66,9 +66,9 @@ inline constexpr int udp_segment_option = 103;
 using send_batch_fn = int (*)(void* context, mmsghdr* msgs, unsigned count);
 
 struct flush_result {
-  std::size_t sent = 0;    ///< datagrams the kernel took
-  std::size_t failed = 0;  ///< datagrams dropped on send errors
-  bool blocked = false;    ///< stopped at EAGAIN with datagrams still queued
+  std::size_t sent = 0;   ///< datagrams the kernel took
+  std::size_t failed = 0; ///< datagrams dropped on send errors
+  bool blocked = false;   ///< stopped at EAGAIN with datagrams still queued
 };
 
 class send_ring {
@@ -76,8 +76,8 @@ public:
   /// Allocates everything: `slots` slots of `slot_bytes` each, counters for
   /// `max_outputs` outputs, and batches of at most `max_batch` messages per
   /// send call.
-  send_ring(std::size_t slots, std::size_t slot_bytes,
-            std::size_t max_outputs, std::size_t max_batch = 256);
+  send_ring(std::size_t slots, std::size_t slot_bytes, std::size_t max_outputs,
+            std::size_t max_batch = 256);
 
   /// Queues a copy of the payload for `dest`. False if it was dropped (and
   /// counted), or if `output` is out of range (not counted anywhere).
