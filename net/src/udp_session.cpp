@@ -3,12 +3,12 @@
 #include <cerrno>
 #include <cstring>
 
-#include <boost/asio/post.hpp>
-
 #include <caf/exit_reason.hpp>
 #include <caf/mailbox_element.hpp>
 #include <caf/sec.hpp>
 #include <caf/send.hpp>
+
+#include <boost/asio/post.hpp>
 
 #include "castor/net/errors.hpp"
 
@@ -18,24 +18,19 @@ namespace asio = boost::asio;
 
 udp_session::udp_session(caf::actor_system& sys, io_shard& shard,
                          asio::ip::udp::socket sock, const udp_options& opts)
-  : sys_(sys),
-    shard_(shard),
-    sock_(std::move(sock)),
-    unit_(&sys),
-    mode_(kind::passive),
-    read_packets_(opts.read_packets),
-    pool_(batch_pool::create(opts.read_packets, opts.max_datagram)),
-    max_send_queue_(opts.max_send_queue),
-    out_msgs_(send_batch),
-    out_iov_(send_batch) {
+    : sys_(sys), shard_(shard), sock_(std::move(sock)), unit_(&sys),
+      mode_(kind::passive), read_packets_(opts.read_packets),
+      pool_(batch_pool::create(opts.read_packets, opts.max_datagram)),
+      max_send_queue_(opts.max_send_queue), out_msgs_(send_batch),
+      out_iov_(send_batch) {
   switch (opts.active.mode) {
-    case kind::counted:
-      // Same arithmetic as a later (active_atom, n); open_udp validated n.
-      count_ = std::max(0, opts.active.count);
-      mode_ = count_ > 0 ? kind::counted : kind::passive;
-      break;
-    default:
-      mode_ = opts.active.mode;
+  case kind::counted:
+    // Same arithmetic as a later (active_atom, n); open_udp validated n.
+    count_ = std::max(0, opts.active.count);
+    mode_ = count_ > 0 ? kind::counted : kind::passive;
+    break;
+  default:
+    mode_ = opts.active.mode;
   }
 }
 
@@ -109,11 +104,10 @@ void udp_session::run(caf::mailbox_element_ptr elem) {
   // Posted before the socket closed: answer requests so that nobody waits
   // for a reply that cannot come.
   if (elem->mid.is_request() && elem->sender) {
-    elem->sender->enqueue(
-      caf::make_mailbox_element(nullptr, elem->mid.response_id(), {},
-                                caf::make_error(
-                                  caf::sec::request_receiver_down)),
-      nullptr);
+    elem->sender->enqueue(caf::make_mailbox_element(
+                            nullptr, elem->mid.response_id(), {},
+                            caf::make_error(caf::sec::request_receiver_down)),
+                          nullptr);
   }
 }
 
@@ -155,8 +149,7 @@ caf::behavior udp_session::make_behavior() {
     [this](recv_atom, int64_t timeout_ms) -> caf::result<udp_batch> {
       return recv(timeout_ms);
     },
-    [this](send_atom, const udp_endpoint& dst,
-           std::vector<uint8_t>& payload) {
+    [this](send_atom, const udp_endpoint& dst, std::vector<uint8_t>& payload) {
       auto* p = payload.data();
       auto n = payload.size();
       enqueue(out_item{dst, true, std::move(payload), {}, p, n});
@@ -175,8 +168,7 @@ caf::behavior udp_session::make_behavior() {
         return err;
       return caf::unit;
     },
-    [this](caf::join_atom,
-           const multicast_membership& m) -> caf::result<void> {
+    [this](caf::join_atom, const multicast_membership& m) -> caf::result<void> {
       if (auto err = join_group(fd(), m))
         return err;
       return caf::unit;
@@ -259,19 +251,18 @@ void udp_session::arm_read() {
   // receive is tried speculatively first and otherwise waits on the
   // registration the socket already has. The peek consumes nothing;
   // drain() reads with recvmmsg.
-  sock_.async_receive(asio::buffer(&peek_byte_, 0),
-                      asio::socket_base::message_peek,
-                      [s = shared_from_this()](boost::system::error_code ec,
-                                               size_t) {
-                        s->reading_ = false;
-                        if (ec == asio::error::operation_aborted || !s->open_)
-                          return;
-                        if (ec) {
-                          s->on_read_error(ec.value());
-                          return;
-                        }
-                        s->drain();
-                      });
+  sock_.async_receive(
+    asio::buffer(&peek_byte_, 0), asio::socket_base::message_peek,
+    [s = shared_from_this()](boost::system::error_code ec, size_t) {
+      s->reading_ = false;
+      if (ec == asio::error::operation_aborted || !s->open_)
+        return;
+      if (ec) {
+        s->on_read_error(ec.value());
+        return;
+      }
+      s->drain();
+    });
 }
 
 void udp_session::drain() {
@@ -280,17 +271,17 @@ void udp_session::drain() {
   ++stats_.wakeups;
   size_t want = read_packets_;
   switch (mode_) {
-    case kind::once:
-      want = 1;
-      break;
-    case kind::counted:
-      want = std::min<size_t>(want, static_cast<size_t>(count_));
-      break;
-    case kind::passive:
-      want = std::min(want, recvs_.size());
-      break;
-    case kind::always:
-      break;
+  case kind::once:
+    want = 1;
+    break;
+  case kind::counted:
+    want = std::min<size_t>(want, static_cast<size_t>(count_));
+    break;
+  case kind::passive:
+    want = std::min(want, recvs_.size());
+    break;
+  case kind::always:
+    break;
   }
   auto* blk = pool_->acquire();
   blk->prepare(want);
@@ -401,19 +392,19 @@ caf::result<udp_batch> udp_session::recv(int64_t timeout_ms) {
   if (timeout_ms > 0) {
     p.timer = std::make_unique<asio::steady_timer>(
       shard_.context(), std::chrono::milliseconds{timeout_ms});
-    p.timer->async_wait([s = shared_from_this(),
-                         id](boost::system::error_code ec) {
-      if (ec)
-        return;
-      for (auto i = s->recvs_.begin(); i != s->recvs_.end(); ++i) {
-        if (i->id == id) {
-          auto rp = std::move(i->promise);
-          s->recvs_.erase(i);
-          rp.deliver(make_error(errc::timeout));
+    p.timer->async_wait(
+      [s = shared_from_this(), id](boost::system::error_code ec) {
+        if (ec)
           return;
+        for (auto i = s->recvs_.begin(); i != s->recvs_.end(); ++i) {
+          if (i->id == id) {
+            auto rp = std::move(i->promise);
+            s->recvs_.erase(i);
+            rp.deliver(make_error(errc::timeout));
+            return;
+          }
         }
-      }
-    });
+      });
   }
   auto rp = p.promise;
   recvs_.push_back(std::move(p));
@@ -501,27 +492,27 @@ void udp_session::flush() {
 caf::error udp_session::setopt(const udp_option& opt) {
   using k = udp_option::kind;
   switch (opt.what) {
-    case k::recv_buffer: {
-      auto r = set_recv_buffer(fd(), opt.value);
-      return r ? caf::error{} : std::move(r.error());
-    }
-    case k::send_buffer: {
-      auto r = set_send_buffer(fd(), opt.value);
-      return r ? caf::error{} : std::move(r.error());
-    }
-    case k::multicast_interface:
-      return set_multicast_interface(fd(), static_cast<unsigned>(opt.value));
-    case k::multicast_ttl:
-      return set_multicast_ttl(fd(), opt.value);
-    case k::multicast_loop:
-      return set_multicast_loop(fd(), opt.value != 0);
-    case k::tos:
-      return set_tos(fd(), opt.value);
-    case k::read_packets:
-      if (opt.value < 1 || static_cast<size_t>(opt.value) > pool_->slots())
-        return make_error(errc::invalid_argument, "read_packets", opt.value);
-      read_packets_ = static_cast<uint32_t>(opt.value);
-      return caf::none;
+  case k::recv_buffer: {
+    auto r = set_recv_buffer(fd(), opt.value);
+    return r ? caf::error{} : std::move(r.error());
+  }
+  case k::send_buffer: {
+    auto r = set_send_buffer(fd(), opt.value);
+    return r ? caf::error{} : std::move(r.error());
+  }
+  case k::multicast_interface:
+    return set_multicast_interface(fd(), static_cast<unsigned>(opt.value));
+  case k::multicast_ttl:
+    return set_multicast_ttl(fd(), opt.value);
+  case k::multicast_loop:
+    return set_multicast_loop(fd(), opt.value != 0);
+  case k::tos:
+    return set_tos(fd(), opt.value);
+  case k::read_packets:
+    if (opt.value < 1 || static_cast<size_t>(opt.value) > pool_->slots())
+      return make_error(errc::invalid_argument, "read_packets", opt.value);
+    read_packets_ = static_cast<uint32_t>(opt.value);
+    return caf::none;
   }
   return make_error(errc::invalid_argument, "udp_option");
 }

@@ -4,11 +4,6 @@
 // system (bounded waits only, no timed assertions).
 
 #define CAF_SUITE net_support
-#include <caf/test/unit_test.hpp>
-
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -16,13 +11,17 @@
 #include <vector>
 
 #include <caf/all.hpp>
+#include <caf/test/unit_test.hpp>
+
+#include "net_test_support.hpp"
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "castor/net/batch_pool.hpp"
 #include "castor/net/errors.hpp"
 #include "castor/net/io_shards.hpp"
 #include "castor/net/socket_options.hpp"
 #include "castor/net/udp_socket.hpp"
-#include "net_test_support.hpp"
 
 using namespace castor::net;
 

@@ -12,21 +12,19 @@
 #include <utility>
 #include <vector>
 
+#include <caf/all.hpp>
+
+#include "actor_io_env.hpp"
+#include "control_server.hpp"
+#include "test_support.hpp"
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <caf/all.hpp>
-
-#include <gtest/gtest.h>
-
 #include "castor/actors/supervisor.hpp"
 #include "castor/actors/supervisor_client.hpp"
-
-#include "actor_io_env.hpp"
-#include "control_server.hpp"
-#include "test_support.hpp"
 
 namespace castor::relay {
 namespace {
@@ -77,8 +75,7 @@ caf::behavior test_handler(caf::stateful_actor<handler_state>* self,
       else if (std::holds_alternative<control::reload_cmd>(c)) {
         self->state.held.push_back(rp);
         notify_waiters();
-      }
-      else if (std::holds_alternative<control::tree_cmd>(c))
+      } else if (std::holds_alternative<control::tree_cmd>(c))
         self->state.never.push_back(rp);
       else
         rp.deliver(control::make_ok({{"cmd", control::command_name(req)}}));
@@ -132,8 +129,8 @@ struct fixture : ::testing::Test, test::actor_io_env {
 
   void start(control_server_options opts, size_t blob_size = 16) {
     handler = sys->spawn(test_handler, blob_size);
-    auto res = start_control_server(*sys, io, fixed_handler(handler),
-                                    std::move(opts));
+    auto res =
+      start_control_server(*sys, io, fixed_handler(handler), std::move(opts));
     ASSERT_TRUE(res) << sys->render(res.error());
     server = *res;
   }
@@ -219,12 +216,11 @@ TEST_F(fixture, replaces_a_stale_socket_file) {
 
 TEST_F(fixture, refuses_a_live_socket_and_a_non_socket) {
   start();
-  auto second = start_control_server(*sys, io, fixed_handler(handler),
-                                     options());
+  auto second =
+    start_control_server(*sys, io, fixed_handler(handler), options());
   ASSERT_FALSE(second);
   EXPECT_NE(sys->render(second.error())
-              .find("control socket " + path
-                    + " is in use by another process"),
+              .find("control socket " + path + " is in use by another process"),
             std::string::npos)
     << sys->render(second.error());
   // The first server is unharmed.
@@ -286,8 +282,9 @@ TEST_F(fixture, a_silent_client_is_closed_after_the_idle_timeout) {
   start(opts);
   line_client silent{path};
   ASSERT_TRUE(silent.send_raw(R"({"cmd":"pi)"));
-  EXPECT_EQ(silent.read_line(),
-            R"({"error":"no complete request for 200 ms; closing","ok":false})");
+  EXPECT_EQ(
+    silent.read_line(),
+    R"({"error":"no complete request for 200 ms; closing","ok":false})");
   EXPECT_TRUE(silent.wait_closed());
 }
 
@@ -342,8 +339,8 @@ TEST_F(fixture, the_handler_not_answering_becomes_an_error) {
 }
 
 TEST_F(fixture, no_handler_is_an_error) {
-  auto res = start_control_server(*sys, io, [] { return caf::actor{}; },
-                                  options());
+  auto res = start_control_server(
+    *sys, io, [] { return caf::actor{}; }, options());
   ASSERT_TRUE(res);
   server = *res;
   line_client c{path};
@@ -421,9 +418,9 @@ TEST_F(fixture, pipelined_requests_are_answered_in_order) {
   line_client c{path};
   std::string batch;
   for (int i = 0; i < 30; ++i)
-    batch += i % 2 == 0 ? ping + "\n"
-                        : R"({"cmd":"remove","name":"r)" + std::to_string(i)
-                            + "\"}\n";
+    batch += i % 2 == 0
+               ? ping + "\n"
+               : R"({"cmd":"remove","name":"r)" + std::to_string(i) + "\"}\n";
   batch += "\n\r\n"; // blank lines are skipped
   ASSERT_TRUE(c.send_raw(batch));
   for (int i = 0; i < 30; ++i) {
@@ -478,7 +475,8 @@ TEST_F(fixture, DISABLED_a_client_that_does_not_read_is_dropped) {
   constexpr int requests = 400; // 6.4 MB of replies, far over every buffer
   std::string batch;
   for (int i = 0; i < requests; ++i)
-    batch += R"({"cmd":"stats"})" "\n";
+    batch += R"({"cmd":"stats"})"
+             "\n";
   ASSERT_TRUE(c.send_raw(batch));
   // Read only once the server has given up on the backlog (its client
   // count drops): a client reading meanwhile could keep up with a slow
