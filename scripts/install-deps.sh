@@ -19,8 +19,8 @@ packages=(
   # sanitizers and fuzzing (clang + compiler-rt)
   clang libclang-rt-dev
   # man pages (scdoc), the Debian package (dpkg-shlibdeps) and its test on a
-  # clean bookworm root (debootstrap)
-  scdoc dpkg-dev debootstrap
+  # clean bookworm root (mmdebstrap)
+  scdoc dpkg-dev mmdebstrap
 )
 
 missing=()
