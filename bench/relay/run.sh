@@ -12,7 +12,7 @@
 #   - loss at fixed rates (64 B);
 #   - p50/p99 latency at 100 kpps (64 B), and the latency added over a
 #     receiver one hop from the sender (no relay);
-#   - relay CPU per packet at 100 kpps, from utime+stime in /proc/PID/stat
+#   - relay CPU per packet at the fixed rates, from utime+stime in /proc/PID/stat
 #     of the relay's processes; and the machine's busy time per packet over
 #     the no-relay run (/proc/stat), the only way to see the kernel's cost,
 #     which runs in softirq on the sender's CPU (noisy on a shared machine);
@@ -30,6 +30,7 @@
 # usage: run.sh [--smoke] TOOLS_DIR [CASTOR_RELAY [CASTORCTL]]
 #   env: RUNS (3), TRIAL seconds per trial (1), GEN_THREADS sender threads
 #        (1), STEPS bisection steps (5), CASTOR_WORKERS (relay default),
+#        CASTOR_BUSY_POLL_US (castor's [relay] busy_poll_us, default off),
 #        CONTENDERS ("kernel socat castor"), VERBOSE=1 (every trial to
 #        stderr)
 # --smoke: one short run of each measure, to notice when the bench breaks;
@@ -166,7 +167,11 @@ start_castor() {
   fi
   cst_require_relay "$relay_bin" "$ctl_bin"
   local config=$CST_WORK/relay.toml i
-  cst_relay_config "$config" "${CASTOR_WORKERS:-0}" packet
+  local extra=()
+  if [[ -n ${CASTOR_BUSY_POLL_US:-} ]]; then
+    extra=("busy_poll_us = $CASTOR_BUSY_POLL_US")
+  fi
+  cst_relay_config "$config" "${CASTOR_WORKERS:-0}" packet "${extra[@]}"
   if [[ -z ${CASTOR_WORKERS:-} ]]; then
     # Let the relay choose (one per core).
     sed -i '/^workers = /d' "$config"
@@ -411,22 +416,22 @@ for who in "${contenders[@]}"; do
   done
   res[$who,fanout]=$(median "${vals[@]}")
   for rate in "${fixed_rates[@]}"; do
-    vals=()
+    vals=() valscpu=()
     for ((r = 0; r < runs; r++)); do
       trial "$who" single 64 "$rate"
-      vals+=("$t_loss_ppm")
+      vals+=("$t_loss_ppm") valscpu+=("$t_cpu_us")
     done
     res[$who,loss$rate]=$(median "${vals[@]}")
+    res[$who,cpu$rate]=$(median "${valscpu[@]}")
   done
-  vals50=() vals99=() valscpu=() valsbusy=() got=()
+  vals50=() vals99=() valsbusy=() got=()
   for ((r = 0; r < runs; r++)); do
     trial "$who" single 64 $ref_rate
-    vals50+=("$t_p50") vals99+=("$t_p99") valscpu+=("$t_cpu_us")
+    vals50+=("$t_p50") vals99+=("$t_p99")
     valsbusy+=("$t_busy_us") got+=("$t_received")
   done
   res[$who,p50]=$(median "${vals50[@]}")
   res[$who,p99]=$(median "${vals99[@]}")
-  res[$who,cpu]=$(median "${valscpu[@]}")
   res[$who,busy]=$(awk -v a="$(median "${valsbusy[@]}")" -v b="$direct_busy" \
                      'BEGIN { printf "%.2f", a - b }')
   res[$who,received]=$(median "${got[@]}")
@@ -447,6 +452,9 @@ row() { printf '| %-34s | %18s | %18s | %18s | %19s | %13s |\n' "$@"; }
 
 echo
 echo "castor-relay vs kernel forwarding (smcroute) vs socat; medians of $runs"
+if [[ -n ${CASTOR_BUSY_POLL_US:-} ]]; then
+  echo "castor with busy_poll_us = $CASTOR_BUSY_POLL_US"
+fi
 echo "run(s); generator ceiling one hop without relay: 64 B $(kpps "${ceiling[64]}") kpps," \
      "1400 B $(kpps "${ceiling[1400]}") kpps"
 echo
@@ -478,8 +486,13 @@ row "p99 us at $((ref_rate / 1000)) kpps (added)" \
   "$(added "$(get kernel p99)" "$direct_p99")" \
   "$(added "$(get socat p99)" "$direct_p99")" \
   "$(added "$(get castor p99)" "$direct_p99")" "" ""
-row "relay process CPU us/pkt" "$(get kernel cpu)" "$(get socat cpu)" \
-  "$(get castor cpu)" "" ""
+# A relay that sleeps between bursts pays a wake-up per burst, so its cost
+# per packet falls as the rate rises and bursts grow: one row per rate.
+for rate in "${fixed_rates[@]}"; do
+  row "relay process CPU us/pkt, $((rate / 1000)) kpps" \
+    "$(get kernel "cpu$rate")" "$(get socat "cpu$rate")" \
+    "$(get castor "cpu$rate")" "" ""
+done
 row "machine CPU us/pkt over no relay" "$(get kernel busy)" \
   "$(get socat busy)" "$(get castor busy)" "" ""
 for rate in $((n_many * 500)) $((n_many * 1000)); do
