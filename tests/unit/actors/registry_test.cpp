@@ -48,14 +48,14 @@ CAF_TEST(register whereis and unregister) {
   CAF_REQUIRE(found);
   CAF_CHECK_EQUAL(*found, a);
   CAF_CHECK_EQUAL(names(), (strings{"alpha", "first"}));
-  CAF_CHECK_EQUAL(ask<caf::ok_atom>(reg, unregister_atom::value,
-                                    std::string{"alpha"}),
-                  caf::ok_atom::value);
+  CAF_CHECK_EQUAL(
+    ask<caf::ok_atom>(reg, unregister_atom::value, std::string{"alpha"}),
+    caf::ok_atom::value);
   CAF_CHECK_EQUAL(where("alpha").error(), errc::not_found);
-  CAF_CHECK_EQUAL(ask<caf::ok_atom>(reg, unregister_atom::value,
-                                    std::string{"alpha"})
-                    .error(),
-                  errc::not_found);
+  CAF_CHECK_EQUAL(
+    ask<caf::ok_atom>(reg, unregister_atom::value, std::string{"alpha"})
+      .error(),
+    errc::not_found);
 }
 
 CAF_TEST(duplicate names and bad arguments are refused) {
@@ -96,10 +96,10 @@ CAF_TEST(a registry in a supervision tree finds restarted children anew) {
   self->send(w, crash_atom::value);
   sched.run();
   // The crashed instance's name is gone; the replacement may take it.
-  CAF_CHECK_EQUAL(ask<caf::actor>(registry, whereis_atom::value,
-                                  std::string{"worker"})
-                    .error(),
-                  errc::not_found);
+  CAF_CHECK_EQUAL(
+    ask<caf::actor>(registry, whereis_atom::value, std::string{"worker"})
+      .error(),
+    errc::not_found);
   auto w2 = child(sup, "w");
   CAF_CHECK_NOT_EQUAL(w2, w);
   CAF_CHECK(ask<caf::ok_atom>(registry, register_atom::value,

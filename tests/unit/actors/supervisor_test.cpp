@@ -62,10 +62,10 @@ CAF_TEST(one_for_all stops the others in reverse order then starts all) {
   auto sup = supervise(flags_for(strategy::one_for_all), abc(log));
   log->take();
   tell(sup, "b", crash_atom::value);
-  CAF_CHECK_EQUAL(log->take(),
-                  (strings{"stop b runtime_error", "stop c user_shutdown",
-                           "stop a user_shutdown", "start a", "start b",
-                           "start c"}));
+  CAF_CHECK_EQUAL(
+    log->take(),
+    (strings{"stop b runtime_error", "stop c user_shutdown",
+             "stop a user_shutdown", "start a", "start b", "start c"}));
   for (auto& info : children_of(sup))
     CAF_CHECK_EQUAL(info.state, "running");
 }
@@ -74,9 +74,9 @@ CAF_TEST(rest_for_one restarts the failed child and those after it) {
   auto sup = supervise(flags_for(strategy::rest_for_one, 5), abc(log));
   log->take();
   tell(sup, "b", crash_atom::value);
-  CAF_CHECK_EQUAL(log->take(), (strings{"stop b runtime_error",
-                                        "stop c user_shutdown", "start b",
-                                        "start c"}));
+  CAF_CHECK_EQUAL(log->take(),
+                  (strings{"stop b runtime_error", "stop c user_shutdown",
+                           "start b", "start c"}));
   tell(sup, "c", crash_atom::value);
   CAF_CHECK_EQUAL(log->take(), (strings{"stop c runtime_error", "start c"}));
 }
@@ -95,12 +95,13 @@ CAF_TEST(temporary siblings are not restarted by one_for_all) {
 
 CAF_TEST(simple_one_for_one starts dynamic children from one template) {
   supervisor_flags flags = flags_for(strategy::simple_one_for_one);
-  auto tmpl = worker_with("conn", [log = log](caf::event_based_actor* sup,
-                                              const caf::message& extra)
-                                    -> start_result {
-    return sup->spawn(logging_worker, log, extra.get_as<std::string>(0),
-                      false);
-  });
+  auto tmpl =
+    worker_with("conn",
+                [log = log](caf::event_based_actor* sup,
+                            const caf::message& extra) -> start_result {
+                  return sup->spawn(logging_worker, log,
+                                    extra.get_as<std::string>(0), false);
+                });
   auto sup = supervise(flags, {tmpl});
   CAF_CHECK(log->take().empty());
   std::vector<caf::actor> kids;
@@ -136,8 +137,8 @@ CAF_TEST(simple_one_for_one starts dynamic children from one template) {
   sched.run();
   auto stops = log->take();
   std::sort(stops.begin(), stops.end());
-  CAF_CHECK_EQUAL(stops, (strings{"stop x user_shutdown",
-                                  "stop z user_shutdown"}));
+  CAF_CHECK_EQUAL(stops,
+                  (strings{"stop x user_shutdown", "stop z user_shutdown"}));
 }
 
 // -- restart types -------------------------------------------------------------
@@ -161,10 +162,10 @@ CAF_TEST(restart types against normal shutdown and abnormal exits) {
     {restart_type::temporary, caf::sec::runtime_error, false, false},
   };
   for (auto& r : rows) {
-    CAF_MESSAGE(to_string(r.type) << " child exits with "
-                                  << describe_exit(r.reason));
-    auto sup = supervise(flags_for(strategy::one_for_one),
-                         {logged(log, "w", r.type)});
+    CAF_MESSAGE(to_string(r.type)
+                << " child exits with " << describe_exit(r.reason));
+    auto sup =
+      supervise(flags_for(strategy::one_for_one), {logged(log, "w", r.type)});
     log->take();
     tell(sup, "w", finish_atom::value, r.reason);
     auto expected = strings{"stop w " + describe_exit(r.reason)};
@@ -173,8 +174,7 @@ CAF_TEST(restart types against normal shutdown and abnormal exits) {
     CAF_CHECK_EQUAL(log->take(), expected);
     CAF_CHECK_EQUAL(ids_of(sup).size(), r.spec_kept ? 1u : 0u);
     if (r.spec_kept)
-      CAF_CHECK_EQUAL(state_of(sup, "w"),
-                      r.restarted ? "running" : "stopped");
+      CAF_CHECK_EQUAL(state_of(sup, "w"), r.restarted ? "running" : "stopped");
     self->send_exit(sup, caf::exit_reason::kill);
     sched.run();
     log->take();
@@ -183,7 +183,8 @@ CAF_TEST(restart types against normal shutdown and abnormal exits) {
 
 // -- intensity and escalation --------------------------------------------------
 
-CAF_TEST(exceeding the restart intensity stops all children and the supervisor) {
+CAF_TEST(
+  exceeding the restart intensity stops all children and the supervisor) {
   auto sup = supervise(flags_for(strategy::one_for_one, 1, 5s), abc(log));
   watch(sup, "sup");
   log->take();
@@ -223,10 +224,9 @@ CAF_TEST(failures escalate through two levels of supervisors) {
   mid_flags.name = "mid";
   auto root_flags = flags_for(strategy::one_for_one, 1, 5s);
   root_flags.name = "root";
-  auto root = supervise(root_flags,
-                        {logged(log, "x"),
-                         supervisor_child("mid", mid_flags,
-                                          {logged(log, "w")})});
+  auto root = supervise(
+    root_flags,
+    {logged(log, "x"), supervisor_child("mid", mid_flags, {logged(log, "w")})});
   watch(root, "root");
   CAF_CHECK_EQUAL(log->take(), (strings{"start x", "start w"}));
   auto mid = child(root, "mid");
@@ -289,14 +289,12 @@ CAF_TEST(backoff delays restarts exponentially up to a cap) {
   CAF_CHECK_EQUAL(log->take(), (strings{"start w"}));
   // While a restart is pending, management calls say so.
   tell(sup, "w", crash_atom::value);
-  CAF_CHECK_EQUAL(ask<caf::actor>(sup, restart_child_atom::value,
-                                  std::string{"w"})
-                    .error(),
-                  errc::restarting);
-  CAF_CHECK_EQUAL(ask<caf::ok_atom>(sup, delete_child_atom::value,
-                                    std::string{"w"})
-                    .error(),
-                  errc::restarting);
+  CAF_CHECK_EQUAL(
+    ask<caf::actor>(sup, restart_child_atom::value, std::string{"w"}).error(),
+    errc::restarting);
+  CAF_CHECK_EQUAL(
+    ask<caf::ok_atom>(sup, delete_child_atom::value, std::string{"w"}).error(),
+    errc::restarting);
 }
 
 // -- shutdown specs ------------------------------------------------------------
@@ -304,8 +302,8 @@ CAF_TEST(backoff delays restarts exponentially up to a cap) {
 CAF_TEST(a child that ignores shutdown is killed when its timeout ends) {
   auto stubborn = logged(log, "s", restart_type::permanent, true);
   stubborn.shutdown = shutdown_spec::after(2s);
-  auto sup = supervise(flags_for(strategy::one_for_one),
-                       {logged(log, "a"), stubborn});
+  auto sup =
+    supervise(flags_for(strategy::one_for_one), {logged(log, "a"), stubborn});
   log->take();
   auto rh = self->request(sup, caf::infinite, terminate_child_atom::value,
                           std::string{"s"});
@@ -334,7 +332,8 @@ CAF_TEST(brutal_kill kills at once and infinity waits) {
   log->take();
   self->send_exit(sup, caf::exit_reason::user_shutdown);
   sched.run();
-  CAF_CHECK_EQUAL(log->take(), (strings{"stop b kill", "stop p user_shutdown"}));
+  CAF_CHECK_EQUAL(log->take(),
+                  (strings{"stop b kill", "stop p user_shutdown"}));
 }
 
 CAF_TEST(shutdown of a supervisor waits for each child in reverse order) {
@@ -350,17 +349,17 @@ CAF_TEST(shutdown of a supervisor waits for each child in reverse order) {
   CAF_CHECK_EQUAL(log->take(), (strings{"stop last user_shutdown"}));
   advance_time(1s);
   sched.run();
-  CAF_CHECK_EQUAL(log->take(), (strings{"stop slow kill",
-                                        "stop first user_shutdown",
-                                        "down sup user_shutdown"}));
+  CAF_CHECK_EQUAL(log->take(),
+                  (strings{"stop slow kill", "stop first user_shutdown",
+                           "down sup user_shutdown"}));
 }
 
 // -- start failures and ignore -------------------------------------------------
 
 CAF_TEST(a failing start stops the started children and reports the error) {
-  auto sup = spawn_supervisor(sys, flags_for(strategy::one_for_one),
-                              {logged(log, "a"), logged(log, "b"),
-                               failing("bad"), logged(log, "c")});
+  auto sup = spawn_supervisor(
+    sys, flags_for(strategy::one_for_one),
+    {logged(log, "a"), logged(log, "b"), failing("bad"), logged(log, "c")});
   // Whoever waits for readiness gets the reason.
   auto err = ask<caf::ok_atom>(sup, ready_atom::value).error();
   CAF_CHECK_EQUAL(err, errc::start_failed);
@@ -376,12 +375,11 @@ CAF_TEST(a failing start stops the started children and reports the error) {
 CAF_TEST(start_supervisor returns the start error of a nested supervisor) {
   auto inner = flags_for(strategy::one_for_one);
   inner.name = "inner";
-  auto sup = spawn_supervisor(sys, flags_for(strategy::one_for_one),
-                              {logged(log, "a"),
-                               supervisor_child("inner", inner,
-                                                {logged(log, "i1"),
-                                                 failing("i2")}),
-                               logged(log, "never")});
+  auto sup = spawn_supervisor(
+    sys, flags_for(strategy::one_for_one),
+    {logged(log, "a"),
+     supervisor_child("inner", inner, {logged(log, "i1"), failing("i2")}),
+     logged(log, "never")});
   auto res = ask<caf::ok_atom>(sup, ready_atom::value);
   CAF_REQUIRE(!res);
   CAF_CHECK_EQUAL(res.error(), errc::start_failed);
@@ -394,29 +392,28 @@ CAF_TEST(start_supervisor returns the start error of a nested supervisor) {
 }
 
 CAF_TEST(a start function that throws is a start failure) {
-  auto thrower = worker_with("t", [](caf::event_based_actor*,
-                                     const caf::message&) -> start_result {
-    throw std::runtime_error("boom");
-  });
-  auto sup = spawn_supervisor(sys, flags_for(strategy::one_for_one),
-                              {thrower});
+  auto thrower = worker_with(
+    "t", [](caf::event_based_actor*, const caf::message&) -> start_result {
+      throw std::runtime_error("boom");
+    });
+  auto sup = spawn_supervisor(sys, flags_for(strategy::one_for_one), {thrower});
   auto err = ask<caf::ok_atom>(sup, ready_atom::value).error();
   CAF_CHECK_EQUAL(describe(err), "start_failed: t: runtime_error: boom");
 }
 
 CAF_TEST(ignore keeps the spec without a process except for temporaries) {
   auto ignore = [](std::string id, restart_type r) {
-    auto spec = worker_with(id, [](caf::event_based_actor*,
-                                   const caf::message&) -> start_result {
-      return caf::actor{};
-    });
+    auto spec = worker_with(
+      id, [](caf::event_based_actor*, const caf::message&) -> start_result {
+        return caf::actor{};
+      });
     spec.restart = r;
     return spec;
   };
-  auto sup = supervise(flags_for(strategy::one_for_one),
-                       {ignore("kept", restart_type::permanent),
-                        ignore("dropped", restart_type::temporary),
-                        logged(log, "a")});
+  auto sup =
+    supervise(flags_for(strategy::one_for_one),
+              {ignore("kept", restart_type::permanent),
+               ignore("dropped", restart_type::temporary), logged(log, "a")});
   CAF_CHECK_EQUAL(ids_of(sup), (strings{"kept", "a"}));
   CAF_CHECK_EQUAL(state_of(sup, "kept"), "stopped");
   CAF_CHECK_EQUAL(ask<caf::ok_atom>(sup, ready_atom::value),
@@ -425,14 +422,14 @@ CAF_TEST(ignore keeps the spec without a process except for temporaries) {
 
 CAF_TEST(a failed restart is retried and counts toward the intensity) {
   int starts = 0;
-  auto flaky = worker_with("f", [&starts, log = log](caf::event_based_actor*
-                                                       sup,
-                                                     const caf::message&)
-                                  -> start_result {
-    if (++starts == 1)
-      return sup->spawn(logging_worker, log, "f", false);
-    return caf::error{errc::invalid_argument, "resource gone"};
-  });
+  auto flaky =
+    worker_with("f",
+                [&starts, log = log](caf::event_based_actor* sup,
+                                     const caf::message&) -> start_result {
+                  if (++starts == 1)
+                    return sup->spawn(logging_worker, log, "f", false);
+                  return caf::error{errc::invalid_argument, "resource gone"};
+                });
   auto sup = supervise(flags_for(strategy::one_for_one, 3, 5s), {flaky});
   watch(sup, "sup");
   log->take();
@@ -459,10 +456,10 @@ CAF_TEST(any_significant ends the supervisor when a significant child ends) {
   CAF_CHECK_EQUAL(log->take(),
                   (strings{"stop sig runtime_error", "start sig"}));
   tell(sup, "sig", finish_atom::value);
-  CAF_CHECK_EQUAL(log->take(), (strings{"stop sig normal",
-                                        "stop c user_shutdown",
-                                        "stop a user_shutdown",
-                                        "down sup auto_shutdown: sup"}));
+  CAF_CHECK_EQUAL(
+    log->take(),
+    (strings{"stop sig normal", "stop c user_shutdown", "stop a user_shutdown",
+             "down sup auto_shutdown: sup"}));
 }
 
 CAF_TEST(all_significant waits for the last significant child) {
@@ -478,9 +475,9 @@ CAF_TEST(all_significant waits for the last significant child) {
   tell(sup, "s1", crash_atom::value);
   CAF_CHECK_EQUAL(log->take(), (strings{"stop s1 runtime_error"}));
   // Terminations by the supervisor itself never trigger auto_shutdown.
-  CAF_CHECK_EQUAL(ask<caf::ok_atom>(sup, terminate_child_atom::value,
-                                    std::string{"s2"}),
-                  caf::ok_atom::value);
+  CAF_CHECK_EQUAL(
+    ask<caf::ok_atom>(sup, terminate_child_atom::value, std::string{"s2"}),
+    caf::ok_atom::value);
   CAF_CHECK_EQUAL(log->take(), (strings{"stop s2 user_shutdown"}));
   CAF_CHECK_EQUAL(ids_of(sup), (strings{"a"}));
   auto s3 = logged(log, "s3", restart_type::temporary);
@@ -488,13 +485,14 @@ CAF_TEST(all_significant waits for the last significant child) {
   CAF_CHECK(ask<caf::actor>(sup, start_child_atom::value, s3));
   log->take();
   tell(sup, "s3", finish_atom::value);
-  CAF_CHECK_EQUAL(log->take(), (strings{"stop s3 normal",
-                                        "stop a user_shutdown",
-                                        "down sup auto_shutdown: sup"}));
+  CAF_CHECK_EQUAL(log->take(),
+                  (strings{"stop s3 normal", "stop a user_shutdown",
+                           "down sup auto_shutdown: sup"}));
 }
 
 CAF_TEST(invalid flags and specs are refused with a reason) {
-  auto check_invalid = [&](supervisor_flags flags, std::vector<child_spec> specs,
+  auto check_invalid = [&](supervisor_flags flags,
+                           std::vector<child_spec> specs,
                            const std::string& why) {
     auto err = validate(flags, specs);
     CAF_CHECK_EQUAL(err, errc::invalid_spec);
@@ -509,8 +507,7 @@ CAF_TEST(invalid flags and specs are refused with a reason) {
   check_invalid(flags_for(strategy::one_for_one), {sig},
                 "child 'p' is significant but auto_shutdown is never");
   check_invalid(flags_for(strategy::one_for_one),
-                {logged(log, "x"), logged(log, "x")},
-                "duplicate child id 'x'");
+                {logged(log, "x"), logged(log, "x")}, "duplicate child id 'x'");
   check_invalid(flags_for(strategy::simple_one_for_one),
                 {logged(log, "x"), logged(log, "y")},
                 "simple_one_for_one needs exactly one child spec, got 2");
@@ -531,32 +528,30 @@ CAF_TEST(management calls answer with the errors OTP gives) {
   CAF_CHECK_EQUAL(
     ask<caf::ok_atom>(sup, terminate_child_atom::value, id("nope")).error(),
     errc::not_found);
-  CAF_CHECK_EQUAL(ask<caf::actor>(sup, restart_child_atom::value, id("nope"))
-                    .error(),
-                  errc::not_found);
-  CAF_CHECK_EQUAL(ask<caf::actor>(sup, restart_child_atom::value, id("a"))
-                    .error(),
-                  errc::running);
+  CAF_CHECK_EQUAL(
+    ask<caf::actor>(sup, restart_child_atom::value, id("nope")).error(),
+    errc::not_found);
+  CAF_CHECK_EQUAL(
+    ask<caf::actor>(sup, restart_child_atom::value, id("a")).error(),
+    errc::running);
   CAF_CHECK_EQUAL(
     ask<caf::ok_atom>(sup, delete_child_atom::value, id("a")).error(),
     errc::running);
-  CAF_CHECK_EQUAL(ask<caf::actor>(sup, start_child_atom::value,
-                                  logged(log, "a"))
-                    .error(),
-                  errc::already_started);
+  CAF_CHECK_EQUAL(
+    ask<caf::actor>(sup, start_child_atom::value, logged(log, "a")).error(),
+    errc::already_started);
   auto no_start = child_spec{};
   no_start.id = "broken";
-  CAF_CHECK_EQUAL(ask<caf::actor>(sup, start_child_atom::value, no_start)
-                    .error(),
-                  errc::invalid_spec);
+  CAF_CHECK_EQUAL(
+    ask<caf::actor>(sup, start_child_atom::value, no_start).error(),
+    errc::invalid_spec);
   // terminate keeps the spec; restart brings it back; delete removes it.
   CAF_CHECK(ask<caf::ok_atom>(sup, terminate_child_atom::value, id("b")));
   CAF_CHECK_EQUAL(log->take(), (strings{"stop b user_shutdown"}));
   CAF_CHECK_EQUAL(state_of(sup, "b"), "stopped");
-  CAF_CHECK_EQUAL(ask<caf::actor>(sup, start_child_atom::value,
-                                  logged(log, "b"))
-                    .error(),
-                  errc::already_present);
+  CAF_CHECK_EQUAL(
+    ask<caf::actor>(sup, start_child_atom::value, logged(log, "b")).error(),
+    errc::already_present);
   auto counts = ask<child_counts>(sup, count_children_atom::value);
   CAF_REQUIRE(counts);
   CAF_CHECK_EQUAL(*counts, (child_counts{3, 2, 0, 3}));
@@ -588,7 +583,7 @@ CAF_TEST(requests during shutdown get shutting_down) {
   CAF_CHECK_EQUAL(res.error(), errc::shutting_down);
 }
 
-CAF_TEST(exits from non-children stop the supervisor unless normal) {
+CAF_TEST(exits from non - children stop the supervisor unless normal) {
   auto sup = supervise(flags_for(strategy::one_for_one), abc(log));
   watch(sup, "sup");
   log->take();
@@ -599,8 +594,7 @@ CAF_TEST(exits from non-children stop the supervisor unless normal) {
   sched.run();
   CAF_CHECK_EQUAL(log->take(),
                   (strings{"stop c user_shutdown", "stop b user_shutdown",
-                           "stop a user_shutdown",
-                           "down sup runtime_error"}));
+                           "stop a user_shutdown", "down sup runtime_error"}));
 }
 
 CAF_TEST(a child killed from outside is restarted and the supervisor lives) {
@@ -620,14 +614,15 @@ CAF_TEST(children die with a supervisor that is killed) {
   sched.run();
   auto stops = log->take();
   std::sort(stops.begin(), stops.end());
-  CAF_CHECK_EQUAL(stops, (strings{"stop a kill", "stop b kill", "stop c kill"}));
+  CAF_CHECK_EQUAL(stops,
+                  (strings{"stop a kill", "stop b kill", "stop c kill"}));
 }
 
 CAF_TEST(a crash deferred behind a running job does not hang a later stop) {
   auto slow = logged(log, "slow", restart_type::permanent, true);
   slow.shutdown = shutdown_spec::after(1s);
-  auto sup = supervise(flags_for(strategy::one_for_one, 5),
-                       {logged(log, "a"), slow});
+  auto sup =
+    supervise(flags_for(strategy::one_for_one, 5), {logged(log, "a"), slow});
   watch(sup, "sup");
   log->take();
   // terminate_child(slow) keeps the supervisor busy until the timeout; "a"
@@ -640,8 +635,8 @@ CAF_TEST(a crash deferred behind a running job does not hang a later stop) {
   sched.run();
   advance_time(1s);
   sched.run();
-  CAF_CHECK_EQUAL(log->take(), (strings{"stop slow kill",
-                                        "down sup user_shutdown"}));
+  CAF_CHECK_EQUAL(log->take(),
+                  (strings{"stop slow kill", "down sup user_shutdown"}));
 }
 
 // -- introspection -------------------------------------------------------------
@@ -651,9 +646,9 @@ CAF_TEST(the tree dump shows nested supervisors with states and restarts) {
   inner.name = "inner";
   auto root_flags = flags_for(strategy::one_for_all, 5);
   root_flags.name = "root";
-  auto root = supervise(root_flags,
-                        {logged(log, "w1"),
-                         supervisor_child("pool", inner, {logged(log, "w2")})});
+  auto root = supervise(
+    root_flags,
+    {logged(log, "w1"), supervisor_child("pool", inner, {logged(log, "w2")})});
   auto pool = child(root, "pool");
   self->send(child(pool, "w2"), crash_atom::value);
   sched.run();

@@ -6,11 +6,11 @@
 // needs no lock.
 
 #define FAIL CAF_FAIL
-#include <caf/test/dsl.hpp>
-
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <caf/test/dsl.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -27,9 +27,7 @@ using pong_atom = caf::atom_constant<caf::atom("pong")>;
 struct event_log {
   std::vector<std::string> events;
 
-  void add(std::string x) {
-    events.emplace_back(std::move(x));
-  }
+  void add(std::string x) { events.emplace_back(std::move(x)); }
 
   /// Returns and clears what was logged so far.
   std::vector<std::string> take() {
@@ -72,10 +70,10 @@ inline child_spec logged(log_ptr log, std::string id,
 
 /// A child whose start function fails.
 inline child_spec failing(std::string id) {
-  return worker_with(id, [](caf::event_based_actor*,
-                            const caf::message&) -> start_result {
-    return caf::error{errc::invalid_argument, "port already in use"};
-  });
+  return worker_with(
+    id, [](caf::event_based_actor*, const caf::message&) -> start_result {
+      return caf::error{errc::invalid_argument, "port already in use"};
+    });
 }
 
 /// Logs "down NAME REASON" when `target` terminates.
@@ -91,9 +89,7 @@ inline caf::behavior watcher(caf::event_based_actor* self, log_ptr log,
 struct fixture : test_coordinator_fixture<> {
   log_ptr log = std::make_shared<event_log>();
 
-  fixture() {
-    spdlog::set_level(spdlog::level::off);
-  }
+  fixture() { spdlog::set_level(spdlog::level::off); }
 
   caf::actor supervise(supervisor_flags flags, std::vector<child_spec> specs) {
     auto sup = spawn_supervisor(sys, std::move(flags), std::move(specs));
@@ -166,7 +162,6 @@ struct fixture : test_coordinator_fixture<> {
     self->send(hdl, xs...);
     sched.run();
   }
-
 };
 
 } // namespace castor::test

@@ -4,10 +4,10 @@
 
 #define CAF_SUITE group_manager
 #define FAIL CAF_FAIL
-#include <caf/test/dsl.hpp>
-
 #include <map>
 #include <set>
+
+#include <caf/test/dsl.hpp>
 
 #include "castor/actors/supervisor.hpp"
 #include "castor/net/group_manager.hpp"
@@ -65,9 +65,7 @@ public:
     return next_fd++;
   }
 
-  void close_socket(int socket) override {
-    sockets.erase(socket);
-  }
+  void close_socket(int socket) override { sockets.erase(socket); }
 
   caf::error join(int socket, unsigned ifindex, address group,
                   address source) override {
@@ -94,13 +92,9 @@ public:
     return caf::none;
   }
 
-  size_t max_groups_per_socket() override {
-    return max_groups;
-  }
+  size_t max_groups_per_socket() override { return max_groups; }
 
-  size_t max_sources_per_group() override {
-    return max_sources;
-  }
+  size_t max_sources_per_group() override { return max_sources; }
 
   std::unique_ptr<link_watch>
   watch_links(std::function<void(const std::string&)> fn) override {
@@ -113,8 +107,8 @@ public:
     std::multiset<std::string> out;
     for (auto& [fd, entries] : sockets)
       for (auto& e : entries) {
-        auto text = std::to_string(e.ifindex) + " "
-                    + address{e.group}.to_string();
+        auto text =
+          std::to_string(e.ifindex) + " " + address{e.group}.to_string();
         if (e.source != 0)
           text += " from " + address{e.source}.to_string();
         out.insert(text);
@@ -293,10 +287,10 @@ CAF_TEST(source specific joins respect the source limit and never mix modes) {
   for (auto src : {"10.0.0.1", "10.0.0.2", "10.0.0.3"})
     CAF_CHECK_EQUAL(join_state(a, req("eth0", g, group(src))), "joined");
   CAF_CHECK_EQUAL(join_state(a, req("eth0", g)), "joined");
-  CAF_CHECK_EQUAL(fake->kernel_joins(),
-                  (strings{"2 239.2.2.2", "2 239.2.2.2 from 10.0.0.1",
-                           "2 239.2.2.2 from 10.0.0.2",
-                           "2 239.2.2.2 from 10.0.0.3"}));
+  CAF_CHECK_EQUAL(
+    fake->kernel_joins(),
+    (strings{"2 239.2.2.2", "2 239.2.2.2 from 10.0.0.1",
+             "2 239.2.2.2 from 10.0.0.2", "2 239.2.2.2 from 10.0.0.3"}));
   for (auto& [fd, entries] : fake->sockets) {
     size_t asm_joins = 0;
     size_t ssm_joins = 0;
@@ -352,19 +346,20 @@ CAF_TEST(errors are answered and leave other groups alone) {
   membership_request by_index;
   by_index.interface = interface_ref::by_index(77);
   by_index.group = group("239.1.1.1");
-  CAF_CHECK_EQUAL(join_error(a, by_index),
-                  membership_errc::unknown_interface);
+  CAF_CHECK_EQUAL(join_error(a, by_index), membership_errc::unknown_interface);
   CAF_CHECK_EQUAL(join_error(a, req("wg0", group("239.1.1.1"))),
                   membership_errc::no_multicast);
   CAF_CHECK_EQUAL(join_error(a, req("eth0", group("10.1.1.1"))),
                   membership_errc::not_multicast);
-  CAF_CHECK_EQUAL(join_error(a, req("eth0", group("239.1.1.1"), group("239.0.0.1"))),
-                  membership_errc::not_multicast);
+  CAF_CHECK_EQUAL(
+    join_error(a, req("eth0", group("239.1.1.1"), group("239.0.0.1"))),
+    membership_errc::not_multicast);
   fake->refuse_groups.insert(group("239.4.4.4").to_uint());
   err = join_error(a, req("eth0", group("239.4.4.4")));
   CAF_CHECK_EQUAL(err, membership_errc::kernel_refused);
-  CAF_CHECK_NOT_EQUAL(caf::to_string(err.context()).find("Address already in use"),
-                      std::string::npos);
+  CAF_CHECK_NOT_EQUAL(
+    caf::to_string(err.context()).find("Address already in use"),
+    std::string::npos);
   CAF_CHECK_EQUAL(leave(a, req("eth0", group("239.5.5.5"))),
                   membership_errc::not_joined);
   CAF_CHECK_EQUAL(join_error(caf::actor{}, req("eth0", group("239.1.1.1"))),
