@@ -125,12 +125,13 @@ CAF_TEST(simple_one_for_one starts dynamic children from one template) {
   CAF_CHECK_EQUAL(children_of(sup).size(), 2u);
   // Id-based management does not apply (OTP answers simple_one_for_one).
   auto id = children_of(sup)[0].id;
-  CAF_CHECK_EQUAL(ask<caf::actor>(sup, restart_child_atom::value, id).error(),
-                  errc::simple_one_for_one);
-  CAF_CHECK_EQUAL(ask<caf::ok_atom>(sup, delete_child_atom::value, id).error(),
+  CAF_CHECK_EQUAL(error_of(ask<caf::actor>(sup, restart_child_atom::value, id)),
                   errc::simple_one_for_one);
   CAF_CHECK_EQUAL(
-    ask<caf::ok_atom>(sup, terminate_child_atom::value, id).error(),
+    error_of(ask<caf::ok_atom>(sup, delete_child_atom::value, id)),
+    errc::simple_one_for_one);
+  CAF_CHECK_EQUAL(
+    error_of(ask<caf::ok_atom>(sup, terminate_child_atom::value, id)),
     errc::simple_one_for_one);
   // On shutdown all of them stop (in parallel, so in no defined order).
   self->send_exit(sup, caf::exit_reason::user_shutdown);
@@ -290,11 +291,11 @@ CAF_TEST(backoff delays restarts exponentially up to a cap) {
   // While a restart is pending, management calls say so.
   tell(sup, "w", crash_atom::value);
   CAF_CHECK_EQUAL(
-    ask<caf::actor>(sup, restart_child_atom::value, std::string{"w"}).error(),
+    error_of(ask<caf::actor>(sup, restart_child_atom::value, std::string{"w"})),
     errc::restarting);
-  CAF_CHECK_EQUAL(
-    ask<caf::ok_atom>(sup, delete_child_atom::value, std::string{"w"}).error(),
-    errc::restarting);
+  CAF_CHECK_EQUAL(error_of(ask<caf::ok_atom>(sup, delete_child_atom::value,
+                                             std::string{"w"})),
+                  errc::restarting);
 }
 
 // -- shutdown specs ------------------------------------------------------------
@@ -361,7 +362,7 @@ CAF_TEST(a failing start stops the started children and reports the error) {
     sys, flags_for(strategy::one_for_one),
     {logged(log, "a"), logged(log, "b"), failing("bad"), logged(log, "c")});
   // Whoever waits for readiness gets the reason.
-  auto err = ask<caf::ok_atom>(sup, ready_atom::value).error();
+  auto err = error_of(ask<caf::ok_atom>(sup, ready_atom::value));
   CAF_CHECK_EQUAL(err, errc::start_failed);
   watch(sup, "sup");
   auto log_lines = log->take();
@@ -397,7 +398,7 @@ CAF_TEST(a start function that throws is a start failure) {
       throw std::runtime_error("boom");
     });
   auto sup = spawn_supervisor(sys, flags_for(strategy::one_for_one), {thrower});
-  auto err = ask<caf::ok_atom>(sup, ready_atom::value).error();
+  auto err = error_of(ask<caf::ok_atom>(sup, ready_atom::value));
   CAF_CHECK_EQUAL(describe(err), "start_failed: t: runtime_error: boom");
 }
 
@@ -514,7 +515,7 @@ CAF_TEST(invalid flags and specs are refused with a reason) {
   // A supervisor spawned with a bad spec ends with the reason.
   auto sup = spawn_supervisor(sys, flags_for(strategy::one_for_one),
                               {logged(log, "x"), logged(log, "x")});
-  CAF_CHECK_EQUAL(ask<caf::ok_atom>(sup, ready_atom::value).error(),
+  CAF_CHECK_EQUAL(error_of(ask<caf::ok_atom>(sup, ready_atom::value)),
                   errc::invalid_spec);
   CAF_CHECK(log->take().empty());
 }
@@ -526,31 +527,31 @@ CAF_TEST(management calls answer with the errors OTP gives) {
   log->take();
   auto id = [](const char* x) { return std::string{x}; };
   CAF_CHECK_EQUAL(
-    ask<caf::ok_atom>(sup, terminate_child_atom::value, id("nope")).error(),
+    error_of(ask<caf::ok_atom>(sup, terminate_child_atom::value, id("nope"))),
     errc::not_found);
   CAF_CHECK_EQUAL(
-    ask<caf::actor>(sup, restart_child_atom::value, id("nope")).error(),
+    error_of(ask<caf::actor>(sup, restart_child_atom::value, id("nope"))),
     errc::not_found);
   CAF_CHECK_EQUAL(
-    ask<caf::actor>(sup, restart_child_atom::value, id("a")).error(),
+    error_of(ask<caf::actor>(sup, restart_child_atom::value, id("a"))),
     errc::running);
   CAF_CHECK_EQUAL(
-    ask<caf::ok_atom>(sup, delete_child_atom::value, id("a")).error(),
+    error_of(ask<caf::ok_atom>(sup, delete_child_atom::value, id("a"))),
     errc::running);
   CAF_CHECK_EQUAL(
-    ask<caf::actor>(sup, start_child_atom::value, logged(log, "a")).error(),
+    error_of(ask<caf::actor>(sup, start_child_atom::value, logged(log, "a"))),
     errc::already_started);
   auto no_start = child_spec{};
   no_start.id = "broken";
   CAF_CHECK_EQUAL(
-    ask<caf::actor>(sup, start_child_atom::value, no_start).error(),
+    error_of(ask<caf::actor>(sup, start_child_atom::value, no_start)),
     errc::invalid_spec);
   // terminate keeps the spec; restart brings it back; delete removes it.
   CAF_CHECK(ask<caf::ok_atom>(sup, terminate_child_atom::value, id("b")));
   CAF_CHECK_EQUAL(log->take(), (strings{"stop b user_shutdown"}));
   CAF_CHECK_EQUAL(state_of(sup, "b"), "stopped");
   CAF_CHECK_EQUAL(
-    ask<caf::actor>(sup, start_child_atom::value, logged(log, "b")).error(),
+    error_of(ask<caf::actor>(sup, start_child_atom::value, logged(log, "b"))),
     errc::already_present);
   auto counts = ask<child_counts>(sup, count_children_atom::value);
   CAF_REQUIRE(counts);

@@ -118,6 +118,15 @@ struct fixture : test_coordinator_fixture<> {
     return result;
   }
 
+  /// The error in `x`, or none, by value. CAF_CHECK_EQUAL binds its
+  /// operands with auto&&, so checking ask<T>(...).error() directly reads a
+  /// reference into a temporary destroyed before the comparison (ASan
+  /// caught it: the check compared garbage).
+  template <class T>
+  static caf::error error_of(const caf::expected<T>& x) {
+    return x ? caf::error{} : x.error();
+  }
+
   std::vector<child_info> children_of(const caf::actor& sup) {
     auto res = ask<std::vector<child_info>>(sup, which_children_atom::value);
     CAF_REQUIRE(res);
