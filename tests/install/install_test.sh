@@ -2,10 +2,12 @@
 # Installs the castor build in $1 into a fresh prefix, builds the host program
 # in $2 against that prefix alone, runs it and checks its output.
 #
-#   install_test.sh BUILD_DIR HOST_SOURCE WORK_DIR SOURCE_DIR CXX [CXXFLAGS]
+#   install_test.sh BUILD_DIR HOST_SOURCE WORK_DIR SOURCE_DIR CXX [CXXFLAGS
+#                   [DEPENDENCY_PREFIXES]]
 set -euo pipefail
 
 build_dir=$1 host_src=$2 work=$3 source_dir=$4 cxx=$5 flags=${6:-}
+deps_prefix=${7:-}
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -27,7 +29,7 @@ cmake -S "$host_src" -B "$work/host-build" \
       -DCMAKE_CXX_COMPILER="$cxx" \
       -DCMAKE_CXX_FLAGS="$flags" \
       -DCMAKE_EXE_LINKER_FLAGS="$flags" \
-      -DCMAKE_PREFIX_PATH="$prefix" \
+      -DCMAKE_PREFIX_PATH="$prefix${deps_prefix:+;$deps_prefix}" \
       -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
       -DCMAKE_BUILD_TYPE=Release
 cmake --build "$work/host-build" -j 2
