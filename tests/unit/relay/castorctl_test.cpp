@@ -3,6 +3,7 @@
 // daemon, the tables it prints, and its exit status.
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <caf/all.hpp>
@@ -28,11 +29,32 @@ rule feed_a() {
   return r;
 }
 
+/// The last request the handler saw. Written on a CAF thread and read by
+/// the test once the reply has come back through the control socket: the
+/// kernel orders the two, but ThreadSanitizer cannot see that, so a lock
+/// says it.
+class last_request {
+public:
+  void set(std::string text) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    text_ = std::move(text);
+  }
+
+  std::string get() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return text_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::string text_;
+};
+
 /// Answers like the relay; the last request is kept for inspection.
 caf::behavior relay_like_handler(caf::event_based_actor*,
-                                 std::shared_ptr<std::string> last) {
+                                 std::shared_ptr<last_request> last) {
   return {[last](control_atom, ctl::request& req) -> ctl::response {
-    *last = ctl::encode_request(req);
+    last->set(ctl::encode_request(req));
     auto& c = req.command;
     if (std::holds_alternative<ctl::ping_cmd>(c))
       return ctl::make_ok({{"pong", true}});
@@ -79,7 +101,7 @@ caf::behavior relay_like_handler(caf::event_based_actor*,
 struct castorctl : ::testing::Test, test::actor_io_env {
   test::temp_dir dir;
   std::string path = dir.path() + "/relay.sock";
-  std::shared_ptr<std::string> last = std::make_shared<std::string>();
+  std::shared_ptr<last_request> last = std::make_shared<last_request>();
   caf::actor handler;
   caf::actor server;
 
@@ -135,7 +157,7 @@ TEST_F(castorctl, add_builds_the_rule_from_flags) {
             0)
     << out;
   EXPECT_EQ(out, "added rule feed-b\n");
-  EXPECT_EQ(json::parse(*last),
+  EXPECT_EQ(json::parse(last->get()),
             json::parse(R"({"cmd":"add","rule":{"name":"feed-b",
     "input":{"interface":"eth0","group":"239.1.1.2","port":5002,
              "source":"10.0.0.5"},
@@ -147,7 +169,7 @@ TEST_F(castorctl, add_builds_the_rule_from_flags) {
 
 TEST_F(castorctl, bad_arguments_exit_2_without_contacting_the_daemon) {
   std::string out;
-  *last = "untouched";
+  last->set("untouched");
   EXPECT_EQ(run("add --name x --in eth0:239.1.1.2 --out eth1:239.2.2.3:6002",
                 out),
             2);
@@ -171,7 +193,7 @@ TEST_F(castorctl, bad_arguments_exit_2_without_contacting_the_daemon) {
   EXPECT_EQ(out, "castorctl: 'log_level' request: level: 'loud' is not one "
                  "of none, err, warn, notice, info, debug\n");
   EXPECT_EQ(run("frobnicate", out), 2);
-  EXPECT_EQ(*last, "untouched");
+  EXPECT_EQ(last->get(), "untouched");
 }
 
 TEST_F(castorctl, list_stats_workers_and_tree_print_tables) {
