@@ -30,9 +30,8 @@ bool operator==(const daemon_config& x, const daemon_config& y) {
   auto& b = y.relay.relay;
   return a.workers == b.workers && a.ingress == b.ingress
          && a.control_socket == b.control_socket && a.log_level == b.log_level
-         && a.log_target == b.log_target && a.busy_poll_us == b.busy_poll_us
-         && x.relay.rules == y.relay.rules && x.metrics == y.metrics
-         && x.include == y.include;
+         && a.log_target == b.log_target && x.relay.rules == y.relay.rules
+         && x.metrics == y.metrics && x.include == y.include;
 }
 
 std::string to_string(const config_error& x) {
@@ -70,9 +69,6 @@ namespace {
 // -- limits that the format documents ----------------------------------------
 
 constexpr int64_t max_workers = 256;
-/// A forwarder that spins longer than this between bursts is a core spent
-/// on nothing; 10 ms is far beyond any gap busy polling can bridge.
-constexpr int64_t max_busy_poll_us = 10'000;
 // sockaddr_un::sun_path holds 108 bytes including the terminating NUL.
 constexpr size_t max_socket_path = sizeof(sockaddr_un::sun_path) - 1;
 
@@ -474,9 +470,9 @@ private:
     auto* t = as_table(node, "relay");
     if (!t)
       return;
-    check_keys(*t, "relay",
-               {"workers", "ingress", "control_socket", "log_level",
-                "log_target", "busy_poll_us"});
+    check_keys(
+      *t, "relay",
+      {"workers", "ingress", "control_socket", "log_level", "log_target"});
     auto& s = result_.config.relay.relay;
     if (auto* n = t->get("workers")) {
       if (auto v = get_int(*n, "relay.workers")) {
@@ -531,16 +527,6 @@ private:
         else
           error(*n, "relay.log_target: '" + *v
                       + "' is not \"stderr\", \"syslog\" or \"file:PATH\"");
-      }
-    }
-    if (auto* n = t->get("busy_poll_us")) {
-      if (auto v = get_int(*n, "relay.busy_poll_us")) {
-        if (*v < 0 || *v > max_busy_poll_us)
-          error(*n, "relay.busy_poll_us: " + std::to_string(*v)
-                      + " is out of range 0..10000 (microseconds; 0 turns "
-                        "busy polling off)");
-        else
-          s.busy_poll_us = static_cast<unsigned>(*v);
       }
     }
   }

@@ -47,8 +47,6 @@ std::vector<std::string> settings_needing_restart(const daemon_config& running,
     out.emplace_back("[relay] control_socket");
   if (a.log_target != b.log_target)
     out.emplace_back("[relay] log_target");
-  if (a.busy_poll_us != b.busy_poll_us)
-    out.emplace_back("[relay] busy_poll_us");
   if (!(running.metrics == next.metrics))
     out.emplace_back("[metrics]");
   return out;
@@ -61,7 +59,6 @@ daemon_config config_in_effect(const daemon_config& running,
   out.relay.relay.ingress = running.relay.relay.ingress;
   out.relay.relay.control_socket = running.relay.relay.control_socket;
   out.relay.relay.log_target = running.relay.relay.log_target;
-  out.relay.relay.busy_poll_us = running.relay.relay.busy_poll_us;
   out.metrics = running.metrics;
   return out;
 }

@@ -94,7 +94,6 @@ std::string write_config(const daemon_config& cfg) {
   os << "control_socket = " << toml_quote(s.control_socket) << "\n";
   os << "log_level = " << toml_quote(s.log_level) << "\n";
   os << "log_target = " << toml_quote(s.log_target) << "\n";
-  os << "busy_poll_us = " << s.busy_poll_us << "\n";
   os << "\n[metrics]\n";
   os << "enabled = " << (cfg.metrics.enabled ? "true" : "false") << "\n";
   os << "listen = " << toml_quote(cfg.metrics.listen) << "\n";

@@ -128,14 +128,11 @@ void start_forwarding(forwarder_self* self,
     [loop, ctx = st.ctx] { ctx->retire(loop->final_snapshot()); });
   loop->start();
   const auto& o = loop->options();
-  spdlog::info("{}: forwarding from {} ({}{})", o.worker, o.interface,
+  spdlog::info("{}: forwarding from {} ({})", o.worker, o.interface,
                o.ingress == ingress_mode::socket ? "UDP sockets"
                : o.mode == packet::receive_mode::ring
                  ? "AF_PACKET, TPACKET_V3 ring"
-                 : "AF_PACKET, recvmmsg",
-               o.busy_poll.count() > 0
-                 ? fmt::format(", busy polling {} us", o.busy_poll.count())
-                 : std::string{});
+                 : "AF_PACKET, recvmmsg");
   subscribe(self);
 }
 
@@ -246,9 +243,7 @@ child_spec forwarder_child(std::string id, std::string interface,
     opts.interface = interface;
     opts.ifindex = resolve_interface_index(interface);
     opts.mode = ctx->receive_mode();
-    const auto settings = ctx->config().relay.relay;
-    opts.ingress = settings.ingress;
-    opts.busy_poll = std::chrono::microseconds{settings.busy_poll_us};
+    opts.ingress = ctx->config().relay.relay.ingress;
     auto failure_target = std::make_shared<caf::actor_addr>();
     if (opts.ifindex == 0 && !*had_interface)
       return caf::make_error(caf::sec::runtime_error,

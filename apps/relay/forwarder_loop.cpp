@@ -248,12 +248,8 @@ void forwarder_loop::flush_all() noexcept {
 }
 
 void forwarder_loop::run() noexcept {
-  using clock = std::chrono::steady_clock;
   std::vector<pollfd> fds;
   fds.reserve(16);
-  // While now < spin_until, poll() does not sleep (busy_poll).
-  auto spin_until = clock::time_point::min();
-  const bool spins = opts_.busy_poll.count() > 0;
   while (!stopping_) {
     fds.clear();
     fds.push_back(pollfd{wake_fd_, POLLIN, 0});
@@ -265,16 +261,10 @@ void forwarder_loop::run() noexcept {
       if (entry.blocked)
         fds.push_back(pollfd{entry.socket->fd(), POLLOUT, 0});
     // The timeout only bounds how long a silent error could go unnoticed.
-    const int timeout_ms = spins && clock::now() < spin_until ? 0 : 500;
-    const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
-    if (ready < 0 && errno != EINTR) {
+    if (::poll(fds.data(), fds.size(), 500) < 0 && errno != EINTR) {
       fail(std::string{"poll: "} + std::strerror(errno));
       break;
     }
-    // Spinning and nothing ready: poll again at once, without the
-    // drain's recvmmsg that would only say EAGAIN.
-    if (ready == 0 && timeout_ms == 0)
-      continue;
     if (fds[0].revents & POLLIN) {
       uint64_t ignored;
       const auto n = ::read(wake_fd_, &ignored, sizeof ignored);
@@ -302,8 +292,6 @@ void forwarder_loop::run() noexcept {
         ingress_ ? ingress_->drain(on_datagram, opts_.batch)
                  : sockets_->drain(fds.data() + 1, on_datagram, opts_.batch);
       flush_all();
-      if (spins && n > 0)
-        spin_until = clock::now() + opts_.busy_poll;
       if (n < opts_.batch)
         break;
     }

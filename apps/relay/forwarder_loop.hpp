@@ -29,7 +29,6 @@
 // its supervisor restarts it, which opens a fresh socket.
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -59,11 +58,6 @@ struct forwarder_options {
   /// AF_PACKET: recvmmsg wakes per datagram (µs latency); the ring wakes per block
   /// (ms latency at low rates, fewer syscalls at high ones).
   packet::receive_mode mode = packet::receive_mode::recvmmsg;
-  /// After the last datagram, keep polling without sleeping this long. A
-  /// sleeping forwarder pays a wake-up per burst (tens of µs on a VM, most
-  /// of the latency a userspace relay adds over kernel forwarding); a
-  /// spinning one answers at once, for a core's worth of CPU. 0: never spin.
-  std::chrono::microseconds busy_poll{0};
   /// Frames per drain; also bounds how long a command waits behind a batch.
   std::size_t batch = 256;
   /// Per egress socket: send ring slots and outputs it can count.

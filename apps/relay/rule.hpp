@@ -65,10 +65,6 @@ struct relay_settings {
   std::string log_level = "info";
   /// "stderr", "syslog" or "file:PATH" (logging.hpp).
   std::string log_target = "stderr";
-  /// Microseconds a forwarder keeps polling without sleeping after its
-  /// last datagram; 0 (default) sleeps at once. Trades a core per worker
-  /// for the wake-up latency (forwarder_loop.hpp).
-  unsigned busy_poll_us = 0;
 };
 
 struct relay_config {

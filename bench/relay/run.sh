@@ -30,7 +30,6 @@
 # usage: run.sh [--smoke] TOOLS_DIR [CASTOR_RELAY [CASTORCTL]]
 #   env: RUNS (3), TRIAL seconds per trial (1), GEN_THREADS sender threads
 #        (1), STEPS bisection steps (5), CASTOR_WORKERS (relay default),
-#        CASTOR_BUSY_POLL_US (castor's [relay] busy_poll_us, default off),
 #        CONTENDERS ("kernel socat castor"), VERBOSE=1 (every trial to
 #        stderr)
 # --smoke: one short run of each measure, to notice when the bench breaks;
@@ -167,11 +166,7 @@ start_castor() {
   fi
   cst_require_relay "$relay_bin" "$ctl_bin"
   local config=$CST_WORK/relay.toml i
-  local extra=()
-  if [[ -n ${CASTOR_BUSY_POLL_US:-} ]]; then
-    extra=("busy_poll_us = $CASTOR_BUSY_POLL_US")
-  fi
-  cst_relay_config "$config" "${CASTOR_WORKERS:-0}" packet "${extra[@]}"
+  cst_relay_config "$config" "${CASTOR_WORKERS:-0}" packet
   if [[ -z ${CASTOR_WORKERS:-} ]]; then
     # Let the relay choose (one per core).
     sed -i '/^workers = /d' "$config"
@@ -452,9 +447,6 @@ row() { printf '| %-34s | %18s | %18s | %18s | %19s | %13s |\n' "$@"; }
 
 echo
 echo "castor-relay vs kernel forwarding (smcroute) vs socat; medians of $runs"
-if [[ -n ${CASTOR_BUSY_POLL_US:-} ]]; then
-  echo "castor with busy_poll_us = $CASTOR_BUSY_POLL_US"
-fi
 echo "run(s); generator ceiling one hop without relay: 64 B $(kpps "${ceiling[64]}") kpps," \
      "1400 B $(kpps "${ceiling[1400]}") kpps"
 echo

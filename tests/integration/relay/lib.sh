@@ -253,30 +253,22 @@ cst_stream_row() {
 
 # -- the relay ---------------------------------------------------------------
 
-# cst_relay_config FILE WORKERS INGRESS [LINE...]: the [relay] table, with
-# each LINE ("key = value") added to it; rules are appended by the caller
-# (cst_rule). Metrics off: tests do not need the port.
+# cst_relay_config FILE WORKERS INGRESS: the [relay] table; rules are
+# appended by the caller (cst_rule). Metrics off: tests do not need the
+# port.
 cst_relay_config() {
   local file=$1 workers=$2 ingress=$3
-  shift 3
   CST_SOCK=$CST_WORK/relay.sock
-  {
-    cat <<TOML
+  cat >"$file" <<TOML
 [relay]
 workers = $workers
 ingress = "$ingress"
 control_socket = "$CST_SOCK"
 log_level = "info"
-TOML
-    if (($#)); then
-      printf '%s\n' "$@"
-    fi
-    cat <<TOML
 
 [metrics]
 enabled = false
 TOML
-  } >"$file"
 }
 
 # cst_rule FILE NAME IN_GROUP IN_PORT OUTPUT... [source=S]

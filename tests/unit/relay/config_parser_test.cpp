@@ -139,7 +139,7 @@ outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 1, t
               "relay.toml:1:1: unknown key 'bogus' (expected include, relay, "
               "metrics or rule)",
               "relay.toml:3:1: relay: unknown key 'worker' (expected workers, "
-              "ingress, control_socket, log_level, log_target, busy_poll_us)",
+              "ingress, control_socket, log_level, log_target)",
               "relay.toml:5:1: metrics: unknown key 'port' (expected enabled, "
               "listen)",
               "relay.toml:8:1: rule: unknown key 'nmae' (expected name, "
@@ -230,7 +230,6 @@ ingress = "raw"
 control_socket = "relay.sock"
 log_level = "verbose"
 log_target = "journal"
-busy_poll_us = 20000
 )");
   EXPECT_EQ(errs, (strings{
                     "relay.toml:2:11: relay.workers: 300 is out of range "
@@ -244,13 +243,7 @@ busy_poll_us = 20000
                     "\"debug\"",
                     "relay.toml:6:14: relay.log_target: 'journal' is not "
                     "\"stderr\", \"syslog\" or \"file:PATH\"",
-                    "relay.toml:7:16: relay.busy_poll_us: 20000 is out of "
-                    "range 0..10000 (microseconds; 0 turns busy polling off)",
                   }));
-  EXPECT_TRUE(errors_of("[relay]\nbusy_poll_us = 10000\n").empty());
-  EXPECT_EQ(errors_of("[relay]\nbusy_poll_us = -5\n"),
-            strings{"relay.toml:2:16: relay.busy_poll_us: -5 is out of range "
-                    "0..10000 (microseconds; 0 turns busy polling off)"});
   EXPECT_EQ(errors_of("[relay]\nworkers = -1\n"),
             strings{"relay.toml:2:11: relay.workers: -1 is out of range "
                     "0..256 (0 means one per core)"});

@@ -69,17 +69,14 @@ TEST(config_reload, process_settings_wait_for_a_restart) {
   next.relay.relay.workers = 4;
   next.relay.relay.ingress = ingress_mode::socket;
   next.relay.relay.log_level = "debug";
-  next.relay.relay.busy_poll_us = 100;
   next.metrics.listen = "127.0.0.1:9999";
   EXPECT_EQ(settings_needing_restart(running, next),
-            (names{"[relay] workers", "[relay] ingress", "[relay] busy_poll_us",
-                   "[metrics]"}));
+            (names{"[relay] workers", "[relay] ingress", "[metrics]"}));
   // What runs: the new log level, the old shape of the process.
   auto effect = config_in_effect(running, next);
   EXPECT_EQ(effect.relay.relay.log_level, "debug");
   EXPECT_EQ(effect.relay.relay.workers, 2u);
   EXPECT_EQ(effect.relay.relay.ingress, ingress_mode::packet);
-  EXPECT_EQ(effect.relay.relay.busy_poll_us, 0u);
   EXPECT_EQ(effect.metrics.listen, running.metrics.listen);
   EXPECT_TRUE(settings_needing_restart(running, running).empty());
 }

@@ -31,7 +31,6 @@ daemon_config sample() {
   cfg.relay.relay.control_socket = "/run/castor/relay.sock";
   cfg.relay.relay.log_level = "notice";
   cfg.relay.relay.log_target = "file:/var/lib/castor/relay.log";
-  cfg.relay.relay.busy_poll_us = 150;
   cfg.metrics.enabled = false;
   cfg.metrics.listen = "[::1]:9300";
   auto a = make_rule("feed-a", "239.1.1.1", 5001);
