@@ -13,30 +13,17 @@
 namespace castor::relay {
 namespace {
 
-rule make_rule(std::string name, const char* group, uint16_t port) {
-  rule r;
-  r.name = std::move(name);
-  r.input.interface = "eth0";
-  r.input.group = *ipv4::parse(group);
-  r.input.port = port;
-  rule_output out;
-  out.interface = "eth1";
-  out.address = *ipv4::parse("239.2.2.2");
-  out.port = static_cast<uint16_t>(port + 1000);
-  r.outputs.push_back(out);
-  return r;
-}
-
 using names = std::vector<std::string>;
 
 TEST(config_reload, rules_are_matched_by_name) {
-  const std::vector<rule> running{make_rule("keep", "239.1.1.1", 5001),
-                                  make_rule("edit", "239.1.1.2", 5002),
-                                  make_rule("drop", "239.1.1.3", 5003)};
-  auto edited = make_rule("edit", "239.1.1.2", 5002);
+  const std::vector<rule> running{test::simple_rule("keep", "239.1.1.1", 5001),
+                                  test::simple_rule("edit", "239.1.1.2", 5002),
+                                  test::simple_rule("drop", "239.1.1.3", 5003)};
+  auto edited = test::simple_rule("edit", "239.1.1.2", 5002);
   edited.outputs[0].ttl = 8;
-  const std::vector<rule> next{make_rule("new", "239.1.1.4", 5004), edited,
-                               make_rule("keep", "239.1.1.1", 5001)};
+  const std::vector<rule> next{test::simple_rule("new", "239.1.1.4", 5004),
+                               edited,
+                               test::simple_rule("keep", "239.1.1.1", 5001)};
   auto d = diff_rules(running, next);
   EXPECT_EQ(d.added, names{"new"});
   EXPECT_EQ(d.removed, names{"drop"});
@@ -45,16 +32,17 @@ TEST(config_reload, rules_are_matched_by_name) {
 }
 
 TEST(config_reload, a_changed_source_filter_is_a_change) {
-  auto with_source = make_rule("a", "239.1.1.1", 5001);
+  auto with_source = test::simple_rule("a", "239.1.1.1", 5001);
   with_source.input.source = ipv4::parse("10.0.0.5");
-  auto d = diff_rules({make_rule("a", "239.1.1.1", 5001)}, {with_source});
+  auto d =
+    diff_rules({test::simple_rule("a", "239.1.1.1", 5001)}, {with_source});
   EXPECT_EQ(d.changed, names{"a"});
   EXPECT_EQ(d.unchanged, 0u);
 }
 
 TEST(config_reload, the_same_rules_change_nothing) {
-  const std::vector<rule> rules{make_rule("a", "239.1.1.1", 5001),
-                                make_rule("b", "239.1.1.2", 5002)};
+  const std::vector<rule> rules{test::simple_rule("a", "239.1.1.1", 5001),
+                                test::simple_rule("b", "239.1.1.2", 5002)};
   auto d = diff_rules(rules, rules);
   EXPECT_TRUE(d.added.empty());
   EXPECT_TRUE(d.removed.empty());
@@ -95,8 +83,8 @@ TEST(config_save, writes_a_file_that_loads_back_to_the_running_config) {
   test::temp_dir dir;
   daemon_config cfg;
   cfg.relay.relay.workers = 3;
-  cfg.relay.rules = {make_rule("a", "239.1.1.1", 5001),
-                     make_rule("b", "239.1.1.2", 5002)};
+  cfg.relay.rules = {test::simple_rule("a", "239.1.1.1", 5001),
+                     test::simple_rule("b", "239.1.1.2", 5002)};
   const auto path = dir.path() + "/saved.toml";
   ASSERT_EQ(save_config(cfg, path), std::nullopt);
   auto back = parse_config_file(path);
@@ -114,7 +102,7 @@ TEST(config_save, replaces_a_file_and_keeps_its_mode) {
   const auto path = dir.write("relay.toml", "# old\n");
   ASSERT_EQ(::chmod(path.c_str(), 0640), 0);
   daemon_config cfg;
-  cfg.relay.rules = {make_rule("a", "239.1.1.1", 5001)};
+  cfg.relay.rules = {test::simple_rule("a", "239.1.1.1", 5001)};
   ASSERT_EQ(save_config(cfg, path), std::nullopt);
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);

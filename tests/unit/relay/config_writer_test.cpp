@@ -10,20 +10,6 @@
 namespace castor::relay {
 namespace {
 
-rule make_rule(std::string name, const char* group, uint16_t port) {
-  rule r;
-  r.name = std::move(name);
-  r.input.interface = "eth0";
-  r.input.group = *ipv4::parse(group);
-  r.input.port = port;
-  rule_output out;
-  out.interface = "eth1";
-  out.address = *ipv4::parse("239.2.2.2");
-  out.port = static_cast<uint16_t>(port + 1000);
-  r.outputs.push_back(out);
-  return r;
-}
-
 daemon_config sample() {
   daemon_config cfg;
   cfg.relay.relay.workers = 4;
@@ -33,7 +19,7 @@ daemon_config sample() {
   cfg.relay.relay.log_target = "file:/var/lib/castor/relay.log";
   cfg.metrics.enabled = false;
   cfg.metrics.listen = "[::1]:9300";
-  auto a = make_rule("feed-a", "239.1.1.1", 5001);
+  auto a = test::simple_rule("feed-a", "239.1.1.1", 5001);
   a.input.source = ipv4::parse("10.0.0.5");
   rule_output unicast;
   unicast.interface = "eth2";
@@ -43,7 +29,8 @@ daemon_config sample() {
   unicast.tos = 184;
   a.outputs.push_back(unicast);
   cfg.relay.rules.push_back(a);
-  cfg.relay.rules.push_back(make_rule("feed.b_2", "232.5.6.7", 65535 - 1000));
+  cfg.relay.rules.push_back(
+    test::simple_rule("feed.b_2", "232.5.6.7", 65535 - 1000));
   return cfg;
 }
 

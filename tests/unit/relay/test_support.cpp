@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <utility>
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -16,10 +17,24 @@
 
 namespace castor::relay::test {
 
+rule simple_rule(std::string name, const char* group, uint16_t port) {
+  rule r;
+  r.name = std::move(name);
+  r.input.interface = "eth0";
+  r.input.group = *ipv4::parse(group);
+  r.input.port = port;
+  rule_output out;
+  out.interface = "eth1";
+  out.address = *ipv4::parse("239.2.2.2");
+  out.port = static_cast<uint16_t>(port + 1000);
+  r.outputs.push_back(out);
+  return r;
+}
+
 temp_dir::temp_dir() {
   const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string{base && *base ? base : "/tmp"}
-                     + "/castor-relay-test-XXXXXX";
+  std::string tmpl =
+    std::string{base && *base ? base : "/tmp"} + "/castor-relay-test-XXXXXX";
   if (!::mkdtemp(tmpl.data()))
     throw std::runtime_error("mkdtemp failed: "
                              + std::string{std::strerror(errno)});
@@ -66,8 +81,8 @@ line_client::~line_client() {
 bool line_client::send_raw(const std::string& bytes) {
   size_t done = 0;
   while (done < bytes.size()) {
-    auto n = ::send(fd_, bytes.data() + done, bytes.size() - done,
-                    MSG_NOSIGNAL);
+    auto n =
+      ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR)
         continue;

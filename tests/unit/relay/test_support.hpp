@@ -1,13 +1,20 @@
 #pragma once
 
 // Helpers shared by the relay tests: a scratch directory that removes
-// itself, and a blocking unix-socket client that speaks in lines.
+// itself, a blocking unix-socket client that speaks in lines, and a
+// one-output rule for config tests.
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 
+#include "rule.hpp"
+
 namespace castor::relay::test {
+
+/// The rule "eth0 GROUP:PORT -> eth1 239.2.2.2:PORT+1000" named `name`.
+rule simple_rule(std::string name, const char* group, uint16_t port);
 
 /// A fresh directory under $TMPDIR (or /tmp), removed with its contents.
 class temp_dir {
