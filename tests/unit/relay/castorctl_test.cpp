@@ -8,11 +8,10 @@
 
 #include <caf/all.hpp>
 
-#include <gtest/gtest.h>
-
 #include "actor_io_env.hpp"
 #include "control_server.hpp"
 #include "test_support.hpp"
+#include <gtest/gtest.h>
 
 namespace castor::relay {
 namespace {
@@ -65,14 +64,14 @@ caf::behavior relay_like_handler(caf::event_based_actor*,
     if (auto* add = std::get_if<ctl::add_cmd>(&c))
       return ctl::make_ok({{"rule", ctl::to_json(add->rule)}});
     if (std::holds_alternative<ctl::stats_cmd>(c)) {
-      ctl::rule_stats s{"feed-a", 10, 1000, {{"malformed", 2}, {"no_rule", 0}},
-                        {}};
+      ctl::rule_stats s{
+        "feed-a", 10, 1000, {{"malformed", 2}, {"no_rule", 0}}, {}};
       s.outputs.push_back({"eth1", "239.2.2.2", 6001, 8, 800, {}});
       return ctl::make_ok(ctl::stats_reply({s}));
     }
     if (std::holds_alternative<ctl::workers_cmd>(c))
-      return ctl::make_ok(ctl::workers_reply(
-        {{"fwd-eth0-1", "eth0", "running", 2, 0}}));
+      return ctl::make_ok(
+        ctl::workers_reply({{"fwd-eth0-1", "eth0", "running", 2, 0}}));
     if (std::holds_alternative<ctl::tree_cmd>(c))
       return ctl::make_ok({{"tree", json::parse(R"({"id":"root",
         "kind":"supervisor","strategy":"one_for_one","state":"running",
@@ -90,8 +89,8 @@ caf::behavior relay_like_handler(caf::event_based_actor*,
     if (auto* save = std::get_if<ctl::config_save_cmd>(&c))
       return ctl::make_ok({{"file", save->file}});
     if (auto* lvl = std::get_if<ctl::log_level_cmd>(&c))
-      return ctl::make_ok({{"component", lvl->component},
-                           {"level", lvl->level}});
+      return ctl::make_ok(
+        {{"component", lvl->component}, {"level", lvl->level}});
     if (auto* rm = std::get_if<ctl::remove_cmd>(&c))
       return ctl::make_error("no rule named '" + rm->name + "'");
     return ctl::make_ok({{"path", std::get<ctl::kill_cmd>(c).path}});
@@ -122,9 +121,8 @@ struct castorctl : ::testing::Test, test::actor_io_env {
 
   /// Runs castorctl against the test server; returns its exit status.
   int run(const std::string& args, std::string& out) {
-    return test::run_command(std::string{CASTORCTL_PATH} + " -u " + path + " "
-                               + args,
-                             out);
+    return test::run_command(
+      std::string{CASTORCTL_PATH} + " -u " + path + " " + args, out);
   }
 };
 
@@ -170,9 +168,8 @@ TEST_F(castorctl, add_builds_the_rule_from_flags) {
 TEST_F(castorctl, bad_arguments_exit_2_without_contacting_the_daemon) {
   std::string out;
   last->set("untouched");
-  EXPECT_EQ(run("add --name x --in eth0:239.1.1.2 --out eth1:239.2.2.3:6002",
-                out),
-            2);
+  EXPECT_EQ(
+    run("add --name x --in eth0:239.1.1.2 --out eth1:239.2.2.3:6002", out), 2);
   EXPECT_EQ(out, "castorctl: --in 'eth0:239.1.1.2': expected "
                  "IF:GROUP:PORT[:SOURCE], e.g. eth0:239.1.1.1:5001\n");
   EXPECT_EQ(run("add --name x --in eth0:239.1.1.2:5002 "
@@ -199,10 +196,11 @@ TEST_F(castorctl, bad_arguments_exit_2_without_contacting_the_daemon) {
 TEST_F(castorctl, list_stats_workers_and_tree_print_tables) {
   std::string out;
   ASSERT_EQ(run("list", out), 0);
-  EXPECT_EQ(out, "NAME    INPUT                OUTPUT\n"
-                 "feed-a  eth0 239.1.1.1:5001  eth1 239.2.2.2:6001 ttl=1 tos=0\n"
-                 "                             eth2 10.9.9.9:7000 ttl=8 "
-                 "tos=184\n");
+  EXPECT_EQ(out,
+            "NAME    INPUT                OUTPUT\n"
+            "feed-a  eth0 239.1.1.1:5001  eth1 239.2.2.2:6001 ttl=1 tos=0\n"
+            "                             eth2 10.9.9.9:7000 ttl=8 "
+            "tos=184\n");
   ASSERT_EQ(run("stats", out), 0);
   EXPECT_EQ(out, "RULE    WHERE                    PACKETS  BYTES  DROPS\n"
                  "feed-a  in                       10       1000   "
@@ -212,12 +210,13 @@ TEST_F(castorctl, list_stats_workers_and_tree_print_tables) {
   EXPECT_EQ(out, "ID          INTERFACE  STATE    RESTARTS  QUEUE\n"
                  "fwd-eth0-1  eth0       running  2         0\n");
   ASSERT_EQ(run("tree", out), 0);
-  EXPECT_EQ(out, "PATH                     KIND        STRATEGY     STATE    "
-                 "RESTARTS\n"
-                 "root                     supervisor  one_for_one  running  0\n"
-                 "root/workers             supervisor  one_for_one  running  0\n"
-                 "root/workers/fwd-eth0-1  worker                   running  "
-                 "3\n");
+  EXPECT_EQ(out,
+            "PATH                     KIND        STRATEGY     STATE    "
+            "RESTARTS\n"
+            "root                     supervisor  one_for_one  running  0\n"
+            "root/workers             supervisor  one_for_one  running  0\n"
+            "root/workers/fwd-eth0-1  worker                   running  "
+            "3\n");
 }
 
 TEST_F(castorctl, a_failed_reload_prints_every_error_and_exits_1) {
