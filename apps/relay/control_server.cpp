@@ -11,6 +11,7 @@
 
 #include <caf/all.hpp>
 
+#include "logging.hpp"
 #include "rate_limited_log.hpp"
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
@@ -58,9 +59,9 @@ using line_atom = caf::atom_constant<caf::atom("ctl_line")>;
 // io thread -> client actor: the connection is gone.
 using closed_atom = caf::atom_constant<caf::atom("ctl_closed")>;
 
+/// The "control" component's logger (castorctl log-level control ...).
 std::shared_ptr<spdlog::logger> log() {
-  auto lg = spdlog::get("control");
-  return lg ? lg : spdlog::default_logger();
+  return component_logger("control");
 }
 
 /// What clients do wrong is theirs to repeat: a thousand misbehaving
