@@ -8,6 +8,7 @@
 #include "logging.hpp"
 #include "rate_limited_log.hpp"
 #include <poll.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -60,6 +61,10 @@ forwarder_loop::~forwarder_loop() {
 
 void forwarder_loop::start() {
   thread_ = std::thread([this] { run(); });
+  // Named after its worker ("fwd-eth0-1"), so that top -H, perf and
+  // /proc/PID/task/*/comm tell the forwarders apart. Linux keeps 15 bytes.
+  const auto name = opts_.worker.substr(0, 15);
+  ::pthread_setname_np(thread_.native_handle(), name.c_str());
 }
 
 void forwarder_loop::stop() {
