@@ -267,11 +267,13 @@ void print_stats(const json& data) {
 }
 
 void print_workers(const json& data) {
-  std::vector<std::vector<std::string>> rows{
-    {"ID", "INTERFACE", "STATE", "RESTARTS", "QUEUE"}};
+  std::vector<std::vector<std::string>> rows{{"ID", "INTERFACE", "STATE",
+                                              "RESTARTS", "FRAMES",
+                                              "KERNEL_DROPS", "QUEUE"}};
   for (auto& j : data.value("workers", json::array())) {
     auto w = j.get<ctl::worker_info>();
     rows.push_back({w.id, w.interface, w.state, std::to_string(w.restarts),
+                    std::to_string(w.frames), std::to_string(w.kernel_drops),
                     std::to_string(w.queue_depth)});
   }
   print_table(rows);

@@ -587,7 +587,9 @@ void to_json(json& j, const worker_info& x) {
        {"interface", x.interface},
        {"state", x.state},
        {"restarts", x.restarts},
-       {"queue_depth", x.queue_depth}};
+       {"queue_depth", x.queue_depth},
+       {"frames", x.frames},
+       {"kernel_drops", x.kernel_drops}};
 }
 
 void from_json(const json& j, worker_info& x) {
@@ -598,6 +600,8 @@ void from_json(const json& j, worker_info& x) {
   lenient(j, "state", x.state);
   lenient(j, "restarts", x.restarts);
   lenient(j, "queue_depth", x.queue_depth);
+  lenient(j, "frames", x.frames);
+  lenient(j, "kernel_drops", x.kernel_drops);
 }
 
 void to_json(json& j, const reload_summary& x) {

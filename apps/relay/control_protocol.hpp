@@ -173,6 +173,11 @@ struct worker_info {
   std::string state;
   uint64_t restarts = 0;
   uint64_t queue_depth = 0;
+  /// Since this worker last started (a restart begins again at 0): the
+  /// frames it read, and those the kernel dropped because it read too
+  /// slowly. Side by side they show how the fanout spreads the load.
+  uint64_t frames = 0;
+  uint64_t kernel_drops = 0;
 };
 
 /// What a reload changed (names of rules).

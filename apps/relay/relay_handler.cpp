@@ -142,8 +142,11 @@ void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
             w.state = c.state;
             w.restarts = c.restarts;
             for (const auto& snap : snapshots)
-              if (snap.worker == c.id)
+              if (snap.worker == c.id) {
                 w.queue_depth = snap.queued;
+                w.frames = snap.ingress.frames;
+                w.kernel_drops = snap.ingress.kernel_drops;
+              }
             out.push_back(std::move(w));
           }
           rp.deliver(control::make_ok(control::workers_reply(out)));

@@ -86,7 +86,7 @@ families_ok() {
            castor_output_bytes_total castor_output_drops_total \
            castor_ingress_frames_total castor_ingress_drops_total \
            castor_group_memberships castor_supervisor_restarts_total \
-           castor_forwarder_queue_depth; do
+           castor_forwarder_queue_depth castor_forwarder_frames_total; do
     grep -q "^# TYPE $f " "$1" || { echo "missing family $f" >&2; missing=1; }
   done
   return "$missing"

@@ -33,8 +33,18 @@ workers_case() {
     --streams 8 --interface c0 --expect-count 2500 --expect-zero-loss \
     --expect-no-duplicates --duration 30
   cst_send --group 239.55.1.1:5001 --streams 8 --count 2500 --rate 20000
-  local rc=0
+  local rc=0 frames
   cst_recv_result "w$workers" 35 || rc=$?
+  # Every frame was read by exactly one worker, and castorctl workers
+  # says which: the per-worker counts add up to what was sent.
+  frames=$(cst_ctl --json workers | python3 -c '
+import json, sys
+print(sum(w["frames"] for w in json.load(sys.stdin)["workers"]))')
+  if [[ $frames -ne 20000 ]]; then
+    echo "castorctl workers: the workers' frames add up to $frames, not 20000"
+    cst_ctl workers
+    rc=1
+  fi
   cst_stop_relay || rc=$?
   return "$rc"
 }

@@ -70,8 +70,8 @@ caf::behavior relay_like_handler(caf::event_based_actor*,
       return ctl::make_ok(ctl::stats_reply({s}));
     }
     if (std::holds_alternative<ctl::workers_cmd>(c))
-      return ctl::make_ok(
-        ctl::workers_reply({{"fwd-eth0-1", "eth0", "running", 2, 0}}));
+      return ctl::make_ok(ctl::workers_reply(
+        {{"fwd-eth0-1", "eth0", "running", 2, 0, 4000, 17}}));
     if (std::holds_alternative<ctl::tree_cmd>(c))
       return ctl::make_ok({{"tree", json::parse(R"({"id":"root",
         "kind":"supervisor","strategy":"one_for_one","state":"running",
@@ -207,8 +207,10 @@ TEST_F(castorctl, list_stats_workers_and_tree_print_tables) {
                  "malformed=2\n"
                  "        out eth1 239.2.2.2:6001  8        800    0\n");
   ASSERT_EQ(run("workers", out), 0);
-  EXPECT_EQ(out, "ID          INTERFACE  STATE    RESTARTS  QUEUE\n"
-                 "fwd-eth0-1  eth0       running  2         0\n");
+  EXPECT_EQ(out, "ID          INTERFACE  STATE    RESTARTS  FRAMES  "
+                 "KERNEL_DROPS  QUEUE\n"
+                 "fwd-eth0-1  eth0       running  2         4000    17       "
+                 "     0\n");
   ASSERT_EQ(run("tree", out), 0);
   EXPECT_EQ(out,
             "PATH                     KIND        STRATEGY     STATE    "

@@ -131,6 +131,7 @@ TEST(metrics, text_follows_the_exposition_format_rules) {
   EXPECT_EQ(type_of["castor_rule_packets_total"], "counter");
   EXPECT_EQ(type_of["castor_group_memberships"], "gauge");
   EXPECT_EQ(type_of["castor_forwarder_queue_depth"], "gauge");
+  EXPECT_EQ(type_of["castor_forwarder_frames_total"], "counter");
   EXPECT_EQ(type_of["castor_build_info"], "gauge");
 }
 
@@ -167,6 +168,13 @@ TEST(metrics, workers_of_a_rule_are_summed_and_every_family_shows) {
   EXPECT_EQ(value_of(sample(text, "castor_forwarder_queue_depth",
                             "worker=\"fwd-eth0-2\"")),
             3);
+  // Per worker, not summed: the fanout's spread.
+  EXPECT_EQ(value_of(sample(text, "castor_forwarder_frames_total",
+                            "worker=\"fwd-eth0-1\"")),
+            11);
+  EXPECT_EQ(value_of(sample(text, "castor_forwarder_frames_total",
+                            "worker=\"fwd-eth0-2\"")),
+            6);
   EXPECT_EQ(value_of(sample(text, "castor_build_info", "version=\"0.1.0\"")),
             1);
 }
