@@ -290,19 +290,21 @@ lossless() { ((t_received > 0 && t_loss_ppm < 1000)); }
 
 # max_lossless WHO WHAT SIZE CEILING: sets ml_rate to the highest rate with
 # < 0.1 % loss, by bisection below CEILING; "CEILING+" if even that is
-# lossless. (A variable, not output: the trials must run in this shell,
-# which owns the processes they start.)
+# lossless; and ml_cpu to the relay's CPU per packet in that trial (0 if
+# none was lossless). (Variables, not output: the trials must run in this
+# shell, which owns the processes they start.)
 max_lossless() {
   local who=$1 what=$2 size=$3 hi=$4 lo=0 mid i
+  ml_cpu=0
   trial "$who" "$what" "$size" "$hi"
   if lossless; then
-    ml_rate="$hi+"
+    ml_rate="$hi+" ml_cpu=$t_cpu_us
     return
   fi
   for ((i = 0; i < steps; i++)); do
     mid=$(((lo + hi) / 2))
     trial "$who" "$what" "$size" "$mid"
-    if lossless; then lo=$mid; else hi=$mid; fi
+    if lossless; then lo=$mid ml_cpu=$t_cpu_us; else hi=$mid; fi
   done
   ml_rate=$lo
 }
@@ -397,12 +399,13 @@ for who in "${contenders[@]}"; do
     res[$who,many$rate]=$(median "${vals[@]}")
   done
   for size in 64 1400; do
-    vals=()
+    vals=() valscpu=()
     for ((r = 0; r < runs; r++)); do
       max_lossless "$who" single "$size" "${ceiling[$size]}"
-      vals+=("$ml_rate")
+      vals+=("$ml_rate") valscpu+=("$ml_cpu")
     done
     res[$who,max$size]=$(median "${vals[@]}")
+    res[$who,maxcpu$size]=$(median "${valscpu[@]}")
   done
   vals=()
   for ((r = 0; r < runs; r++)); do
@@ -485,6 +488,10 @@ for rate in "${fixed_rates[@]}"; do
     "$(get kernel "cpu$rate")" "$(get socat "cpu$rate")" \
     "$(get castor "cpu$rate")" "" ""
 done
+# ... and at the highest lossless rate, where bursts are largest: what a
+# packet costs when the relay is busy.
+row "relay process CPU us/pkt, max 64 B" "$(get kernel maxcpu64)" \
+  "$(get socat maxcpu64)" "$(get castor maxcpu64)" "" ""
 row "machine CPU us/pkt over no relay" "$(get kernel busy)" \
   "$(get socat busy)" "$(get castor busy)" "" ""
 for rate in $((n_many * 500)) $((n_many * 1000)); do
