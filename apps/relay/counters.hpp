@@ -11,6 +11,7 @@
 // it.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,19 @@ void accumulate(worker_snapshot& into, const worker_snapshot& from);
 /// Drops the counters of rules not named in `keep` (a removed rule's
 /// history must not reappear if a rule of that name is added later).
 void keep_rules(worker_snapshot& x, const std::vector<std::string>& keep);
+
+/// What the stopped incarnations of one worker id counted, exactly: the sum
+/// of their final snapshots, and the newest of their actor ids. A worker
+/// id's incarnations run one after another and CAF's actor ids only grow,
+/// so every incarnation with an id up to `up_to` has stopped and is in
+/// `sum`.
+struct retired_counts {
+  uint64_t up_to = 0;
+  worker_snapshot sum;
+};
+
+/// Per worker id ("fwd-eth0-1").
+using retired_by_worker = std::map<std::string, retired_counts>;
 
 /// Per-rule stats summed over workers, rules in `order` (names; rules no
 /// worker reported appear with zero counters, so a rule whose interface has

@@ -124,8 +124,9 @@ void start_forwarding(forwarder_self* self,
   // sockets before the supervisor can start a replacement on the same
   // fanout group.
   // Its last counters stay in the totals (relay_context::retire).
-  self->attach_functor(
-    [loop, ctx = st.ctx] { ctx->retire(loop->final_snapshot()); });
+  self->attach_functor([loop, ctx = st.ctx, incarnation = self->id()] {
+    ctx->retire(incarnation, loop->final_snapshot());
+  });
   loop->start();
   const auto& o = loop->options();
   spdlog::info("{}: forwarding from {} ({})", o.worker, o.interface,

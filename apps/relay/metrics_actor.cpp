@@ -162,9 +162,10 @@ void publish(const relay_context_ptr& ctx, metrics_endpoint& ep, gathering& g) {
   view.rules.clear();
   for (const auto& r : *ctx->rules().rules)
     view.rules.push_back(r.name);
+  const auto retired = ctx->retired_per_worker();
   if (g.workers_listed)
-    ep.ledger.retain(g.worker_ids, view.rules);
-  view.workers = ep.ledger.totals();
+    ep.ledger.retain(g.worker_ids, view.rules, retired);
+  view.workers = ep.ledger.totals(retired);
   if (g.memberships)
     view.memberships = std::move(*g.memberships);
   if (g.restarts)

@@ -151,10 +151,10 @@ std::vector<MetricFamily> to_metric_families(const metrics_view& x) {
     add_sample(queue, {{"worker", w.worker}}, w.queued);
   out.push_back(std::move(queue));
   // Per worker, unlike castor_ingress_frames_total: how the fanout spreads
-  // the load. It starts again at 0 when the worker restarts, which
-  // Prometheus's rate() takes as a counter reset.
+  // the load. Like every counter here it carries on across the worker's
+  // restarts (worker_ledger).
   auto frames = family("castor_forwarder_frames_total",
-                       "Frames this forwarder read since it last started.",
+                       "Frames the forwarders of this worker id read.",
                        MetricType::Counter);
   for (const auto& w : x.workers)
     add_sample(frames, {{"worker", w.worker}}, w.ingress.frames);

@@ -92,21 +92,34 @@ public:
     for (const auto& r : *rules_.rules)
       names.push_back(r.name);
     keep_rules(retired_, names);
+    for (auto& [id, r] : retired_by_worker_)
+      keep_rules(r.sum, names);
     return rules_;
   }
 
   /// The last counters of a forwarder that stopped (killed, failed or
   /// restarted). They stay part of every total, so counters never go back
   /// when a worker is replaced (Prometheus reads a decrease as a reset).
-  void retire(const worker_snapshot& last) {
+  /// `incarnation` is the forwarder actor's id.
+  void retire(uint64_t incarnation, const worker_snapshot& last) {
     std::lock_guard<std::mutex> guard{mtx_};
     accumulate(retired_, last);
+    auto& r = retired_by_worker_[last.worker];
+    accumulate(r.sum, last);
+    r.up_to = std::max(r.up_to, incarnation);
   }
 
   /// The sum of all retired forwarders' counters, of current rules only.
   worker_snapshot retired() const {
     std::lock_guard<std::mutex> guard{mtx_};
     return retired_;
+  }
+
+  /// The same per worker id, with the newest retired incarnation of each:
+  /// what the metrics ledger adds to the running incarnations' counts.
+  retired_by_worker retired_per_worker() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return retired_by_worker_;
   }
 
   /// Input interfaces in order of first appearance in the current rules.
@@ -138,6 +151,7 @@ private:
   mutable std::mutex mtx_;
   rule_set rules_;
   worker_snapshot retired_;
+  retired_by_worker retired_by_worker_;
   caf::actor_addr actors_[static_cast<size_t>(relay_role::count_)];
 };
 

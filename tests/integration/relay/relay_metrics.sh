@@ -7,7 +7,8 @@
 #     castor-recv received after a bounded burst;
 #   - castorctl kill of the forwarder shows in
 #     castor_supervisor_restarts_total, and the rule's counter does not fall
-#     although the new forwarder counts from 0 (the metrics ledger);
+#     although the new forwarder counts from 0 (the metrics ledger), nor
+#     miss what the killed one forwarded after the last gather;
 #   - a second relay on the same metrics address fails to start, naming the
 #     address and the option;
 #   - SIGTERM still stops the relay with status 0.
@@ -154,6 +155,20 @@ received2=$(cst_field received "$(cst_summary r2)")
 cst_check "the rule's counter grows on: $received + $received2" \
   wait_value more 'castor_rule_packets_total{rule="met-a"}' \
   $((received + received2)) 5
+
+# Killed right after a burst, before the next gather (one a second) could
+# see its last datagrams: the total is still exact, from the stopped
+# forwarder's final count (relay_context::retire), not its last gathered one.
+cst_check "a third burst of 500 reaches the receiver" \
+  cst_pass r3 "${CST_NS_RECV[1]}" --group 239.63.1.1:6001 --interface c0 \
+  --expect-count 500 --expect-no-duplicates --duration 20 -- \
+  --group 239.53.1.1:5001 --count 500 --rate 5000
+received3=$(cst_field received "$(cst_summary r3)")
+cst_check "castorctl kill right after it" cst_ctl kill root/workers/fwd-in0-1
+cst_wait_workers_running 10 || true
+cst_check "the rule's counter holds every datagram: $received + $received2 + $received3" \
+  wait_value exact 'castor_rule_packets_total{rule="met-a"}' \
+  $((received + received2 + received3)) 5
 
 # Same address, second daemon: a clear start error, exit status 2.
 second_fails() {

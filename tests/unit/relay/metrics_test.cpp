@@ -4,6 +4,7 @@
 // daemon-conventions.md §B.3, and the ledger that keeps counters monotonic
 // across forwarder restarts (metrics_ledger.hpp).
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -229,39 +230,85 @@ uint64_t rule_packets(const std::vector<worker_snapshot>& totals,
   return n;
 }
 
+/// The final counts of incarnation `incarnation` of `id`, as
+/// relay_context::retire records them.
+void retire(retired_by_worker& retired, const std::string& id,
+            uint64_t incarnation, const worker_snapshot& last) {
+  auto& r = retired[id];
+  accumulate(r.sum, last);
+  r.up_to = std::max(r.up_to, incarnation);
+}
+
 TEST(metrics_ledger, a_restarted_worker_adds_to_its_old_counts) {
   worker_ledger ledger;
+  retired_by_worker retired;
   ledger.record("fwd-eth0-1", 7, worker("fwd-eth0-1", "feed-a", 10));
   ledger.record("fwd-eth0-1", 7, worker("fwd-eth0-1", "feed-a", 12));
-  EXPECT_EQ(rule_packets(ledger.totals(), "feed-a"), 12u);
-  // A new incarnation counts from 0 again: the sum must not fall.
+  EXPECT_EQ(rule_packets(ledger.totals(retired), "feed-a"), 12u);
+  // A new incarnation counts from 0 again: the sum must not fall. Until
+  // the old one's final count is in, its last snapshot stands in for it.
   ledger.record("fwd-eth0-1", 9, worker("fwd-eth0-1", "feed-a", 3));
-  auto totals = ledger.totals();
+  EXPECT_EQ(rule_packets(ledger.totals(retired), "feed-a"), 15u);
+  // Incarnation 7 forwarded 2 more after the last gather, before it
+  // stopped: its final count replaces the stand-in, and nothing is lost.
+  retire(retired, "fwd-eth0-1", 7, worker("fwd-eth0-1", "feed-a", 14));
+  ledger.retain({"fwd-eth0-1"}, {"feed-a"}, retired);
+  auto totals = ledger.totals(retired);
   ASSERT_EQ(totals.size(), 1u);
-  EXPECT_EQ(rule_packets(totals, "feed-a"), 15u);
-  EXPECT_EQ(totals[0].rules[0].outputs[0].packets, 15u);
-  EXPECT_EQ(totals[0].ingress.frames, 13u + 4u);
+  EXPECT_EQ(rule_packets(totals, "feed-a"), 17u);
+  EXPECT_EQ(totals[0].rules[0].outputs[0].packets, 17u);
+  EXPECT_EQ(totals[0].ingress.frames, 15u + 4u);
   // Queue depth is a level: the current incarnation's, not a sum.
   EXPECT_EQ(totals[0].queued, 3u);
 }
 
+TEST(metrics_ledger,
+     counts_after_the_last_gather_are_kept_when_a_worker_stops) {
+  // The worker stops between two gathers and its replacement has not
+  // answered yet: the total is its exact final count, not the last
+  // gathered one.
+  worker_ledger ledger;
+  retired_by_worker retired;
+  ledger.record("fwd-eth0-1", 7, worker("fwd-eth0-1", "feed-a", 10));
+  retire(retired, "fwd-eth0-1", 7, worker("fwd-eth0-1", "feed-a", 25));
+  auto totals = ledger.totals(retired);
+  EXPECT_EQ(rule_packets(totals, "feed-a"), 25u);
+  ASSERT_EQ(totals.size(), 1u);
+  EXPECT_EQ(totals[0].queued, 0u) << "a stopped worker queues nothing";
+}
+
+TEST(metrics_ledger, a_late_answer_from_a_stopped_incarnation_counts_once) {
+  worker_ledger ledger;
+  retired_by_worker retired;
+  ledger.record("fwd-eth0-1", 7, worker("fwd-eth0-1", "feed-a", 10));
+  retire(retired, "fwd-eth0-1", 7, worker("fwd-eth0-1", "feed-a", 14));
+  ledger.record("fwd-eth0-1", 9, worker("fwd-eth0-1", "feed-a", 3));
+  // Incarnation 7's answer to an older request arrives last.
+  ledger.record("fwd-eth0-1", 7, worker("fwd-eth0-1", "feed-a", 14));
+  EXPECT_EQ(rule_packets(ledger.totals(retired), "feed-a"), 17u);
+  ledger.retain({"fwd-eth0-1"}, {"feed-a"}, retired);
+  EXPECT_EQ(rule_packets(ledger.totals(retired), "feed-a"), 17u);
+}
+
 TEST(metrics_ledger, a_worker_that_does_not_answer_keeps_its_counts) {
   worker_ledger ledger;
+  retired_by_worker retired;
   ledger.record("fwd-eth0-1", 7, worker("fwd-eth0-1", "feed-a", 10));
   ledger.record("fwd-eth0-2", 8, worker("fwd-eth0-2", "feed-a", 5));
   // The next gather hears only from fwd-eth0-2, fwd-eth0-1 is still listed.
   ledger.record("fwd-eth0-2", 8, worker("fwd-eth0-2", "feed-a", 6));
-  ledger.retain({"fwd-eth0-1", "fwd-eth0-2"}, {"feed-a"});
-  EXPECT_EQ(rule_packets(ledger.totals(), "feed-a"), 16u);
+  ledger.retain({"fwd-eth0-1", "fwd-eth0-2"}, {"feed-a"}, retired);
+  EXPECT_EQ(rule_packets(ledger.totals(retired), "feed-a"), 16u);
 }
 
 TEST(metrics_ledger, deleted_workers_and_removed_rules_are_forgotten) {
   worker_ledger ledger;
+  retired_by_worker retired;
   ledger.record("fwd-eth0-1", 7, worker("fwd-eth0-1", "feed-a", 10));
   ledger.record("fwd-eth0-1", 9, worker("fwd-eth0-1", "feed-b", 1));
   ledger.record("fwd-eth1-1", 8, worker("fwd-eth1-1", "feed-c", 5));
-  ledger.retain({"fwd-eth0-1"}, {"feed-b"});
-  auto totals = ledger.totals();
+  ledger.retain({"fwd-eth0-1"}, {"feed-b"}, retired);
+  auto totals = ledger.totals(retired);
   ASSERT_EQ(totals.size(), 1u);
   EXPECT_EQ(totals[0].worker, "fwd-eth0-1");
   EXPECT_EQ(rule_packets(totals, "feed-a"), 0u);
