@@ -91,7 +91,6 @@ public:
     std::vector<std::string> names;
     for (const auto& r : *rules_.rules)
       names.push_back(r.name);
-    keep_rules(retired_, names);
     for (auto& [id, r] : retired_by_worker_)
       keep_rules(r.sum, names);
     return rules_;
@@ -103,7 +102,6 @@ public:
   /// `incarnation` is the forwarder actor's id.
   void retire(uint64_t incarnation, const worker_snapshot& last) {
     std::lock_guard<std::mutex> guard{mtx_};
-    accumulate(retired_, last);
     auto& r = retired_by_worker_[last.worker];
     accumulate(r.sum, last);
     r.up_to = std::max(r.up_to, incarnation);
@@ -112,11 +110,14 @@ public:
   /// The sum of all retired forwarders' counters, of current rules only.
   worker_snapshot retired() const {
     std::lock_guard<std::mutex> guard{mtx_};
-    return retired_;
+    worker_snapshot total;
+    for (const auto& [id, r] : retired_by_worker_)
+      accumulate(total, r.sum);
+    return total;
   }
 
-  /// The same per worker id, with the newest retired incarnation of each:
-  /// what the metrics ledger adds to the running incarnations' counts.
+  /// Per worker id, with the newest retired incarnation of each: what the
+  /// metrics ledger adds to the running incarnations' counts.
   retired_by_worker retired_per_worker() const {
     std::lock_guard<std::mutex> guard{mtx_};
     return retired_by_worker_;
@@ -150,7 +151,6 @@ private:
   packet::receive_mode mode_ = packet::receive_mode::recvmmsg;
   mutable std::mutex mtx_;
   rule_set rules_;
-  worker_snapshot retired_;
   retired_by_worker retired_by_worker_;
   caf::actor_addr actors_[static_cast<size_t>(relay_role::count_)];
 };
