@@ -5,6 +5,7 @@
 #
 #   share/man/man8/castor-relay.8.gz, castorctl.8.gz, man5/castor.conf.5.gz
 #   share/doc/castor/examples/*.toml        config/relay.toml and examples/
+#   share/doc/castor/copyright              LICENSE (Debian policy's name)
 #   lib/systemd/system/castor-relay.service CASTOR_SYSTEMD_UNIT_DIR
 #   etc/castor/relay.toml                   /etc for a /usr prefix (the .deb)
 #   etc/default/castor-relay                (likewise)
@@ -48,6 +49,10 @@ if(EXISTS ${PROJECT_SOURCE_DIR}/config/castor-relay.service)
   install(FILES ${PROJECT_SOURCE_DIR}/config/castor-relay.service
           DESTINATION ${CASTOR_SYSTEMD_UNIT_DIR})
 endif()
+
+# -- license: where Debian policy (12.5) expects it in a package -------------
+install(FILES ${PROJECT_SOURCE_DIR}/LICENSE
+        DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME copyright)
 
 # -- examples -----------------------------------------------------------------
 install(FILES ${PROJECT_SOURCE_DIR}/config/relay.toml

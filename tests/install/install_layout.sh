@@ -20,6 +20,7 @@ check() { # DESTDIR PREFIX ETC_DIR
            "$prefix/share/man/man8/castorctl.8.gz" \
            "$prefix/share/man/man5/castor.conf.5.gz" \
            "$prefix/share/doc/castor/examples/relay.toml" \
+           "$prefix/share/doc/castor/copyright" \
            "$prefix/lib/cmake/castor/castorConfig.cmake" \
            "$etc/castor/relay.toml" "$etc/default/castor-relay"; do
     if [[ ! -f $stage$f ]]; then
