@@ -2,11 +2,12 @@
 
 // Rate pacing for castor-send, as arithmetic on a start time so that it
 // never drifts: by time t the sender may have sent floor((t - start) * rate)
-// + 1 datagrams. Waking once per datagram costs more CPU than sending it on
-// these VMs (see multicast-field-notes.md), so the sender sleeps until a
-// batch worth at least min_gap of traffic is due, then sends it with one
-// sendmmsg. At 100 kpps and the default 50 us gap that is 5 datagrams per
-// wake-up, each stamped with its own send time.
+// + 1 datagrams. On virtual machines a timer wake-up costs more CPU than
+// sending a datagram, so waking once per datagram caps the rate the
+// generator reaches; the sender therefore sleeps until a batch worth at
+// least min_gap of traffic is due, then sends it with one sendmmsg. At
+// 100 kpps and the default 50 us gap that is 5 datagrams per wake-up, each
+// stamped with its own send time.
 
 #include <cstdint>
 
