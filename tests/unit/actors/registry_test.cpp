@@ -112,4 +112,61 @@ CAF_TEST(a registry in a supervision tree finds restarted children anew) {
                               std::string{"worker"}, w2));
 }
 
+CAF_TEST(the last unregister of an actor stops watching it) {
+  auto a = spawn_worker("a");
+  auto b = spawn_worker("b");
+  CAF_CHECK_EQUAL(put("a1", a), caf::error{});
+  CAF_CHECK_EQUAL(put("a2", a), caf::error{});
+  CAF_CHECK_EQUAL(put("b1", b), caf::error{});
+  CAF_CHECK(ask<caf::ok_atom>(reg, unregister_atom::value, std::string{"a1"}));
+  CAF_CHECK(ask<caf::ok_atom>(reg, unregister_atom::value, std::string{"b1"}));
+  CAF_REQUIRE(!sched.has_job());
+  // b holds no name: its end is none of the registry's business.
+  self->send(b, crash_atom::value);
+  sched.run_once();
+  CAF_CHECK(!sched.has_job());
+  // a still holds a2: its end reaches the registry, which drops the name.
+  self->send(a, crash_atom::value);
+  sched.run_once();
+  CAF_CHECK(sched.has_job());
+  sched.run();
+  CAF_CHECK_EQUAL(names(), strings{});
+}
+
+CAF_TEST(a restarted registry keeps the names of live actors) {
+  supervisor_flags flags;
+  flags.name = "root";
+  flags.intensity = 5; // two restarts below; OTP's default allows one
+  auto sup =
+    supervise(flags, {registry_child(), logged(log, "w"), logged(log, "v")});
+  auto registry = child(sup, "registry");
+  auto w = child(sup, "w");
+  auto v = child(sup, "v");
+  CAF_CHECK(ask<caf::ok_atom>(registry, register_atom::value,
+                              std::string{"worker"}, w));
+  CAF_CHECK(
+    ask<caf::ok_atom>(registry, register_atom::value, std::string{"other"}, v));
+  // The registry and v end together; the supervisor restarts both.
+  self->send_exit(registry, caf::exit_reason::kill);
+  self->send(v, crash_atom::value);
+  sched.run();
+  auto registry2 = child(sup, "registry");
+  CAF_REQUIRE(registry2 != nullptr);
+  CAF_CHECK_NOT_EQUAL(registry2, registry);
+  auto found =
+    ask<caf::actor>(registry2, whereis_atom::value, std::string{"worker"});
+  CAF_REQUIRE(found);
+  CAF_CHECK_EQUAL(*found, w);
+  // v's name died with v, whichever registry saw it go.
+  CAF_CHECK_EQUAL(error_of(ask<caf::actor>(registry2, whereis_atom::value,
+                                           std::string{"other"})),
+                  errc::not_found);
+  // The new incarnation watches w: its crash frees the name.
+  self->send(w, crash_atom::value);
+  sched.run();
+  CAF_CHECK_EQUAL(error_of(ask<caf::actor>(registry2, whereis_atom::value,
+                                           std::string{"worker"})),
+                  errc::not_found);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -2,7 +2,10 @@
 
 // A named-actor registry with OTP's semantics, which CAF's own registry lacks:
 // a name maps to one live actor, a second registration of a taken name is
-// refused, and the entry disappears when its actor terminates.
+// refused, and the entry disappears when its actor terminates. Registering
+// an actor keeps it reachable while it holds a name. Under a supervisor
+// (registry_child), a restarted registry serves the names its predecessor
+// had, less those whose actors died meanwhile.
 //
 // Protocol:
 //   (register_atom, std::string name, caf::actor) -> ok_atom | errc::name_taken
@@ -27,7 +30,8 @@ namespace castor {
 /// The registry's behaviour; spawn it directly or via registry_child().
 caf::behavior registry_actor(caf::event_based_actor* self);
 
-/// A child spec for the registry, to put first in a supervision tree.
+/// A child spec for the registry, to put first in a supervision tree. Its
+/// names survive a restart of the registry.
 child_spec registry_child(std::string id = "registry");
 
 /// Blocking helpers for non-actor code.
