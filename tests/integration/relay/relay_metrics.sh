@@ -20,7 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 CST_NAME=relay_metrics
 cst_relay_main "$@" met
-command -v curl >/dev/null || { echo "$CST_NAME: no curl; skipped"; exit 77; }
+cst_need curl
 cst_topology 1
 
 # Loopback of the relay's own namespace: nothing else listens there.
