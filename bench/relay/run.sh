@@ -18,9 +18,11 @@
 #     which runs in softirq on the sender's CPU (noisy on a shared machine);
 #   - 150 streams at once: loss at 75 and 150 kpps total.
 #
-# Fairness (see multicast-field-notes.md): the sender uses TTL 8, since the
-# kernel does not forward TTL 1; socat gets rcvbuf=4 MiB and bind=GROUP;
-# smcrouted has its own socket and pid file. The generator's own ceiling is
+# Fairness: the sender uses TTL 8, since the kernel does not forward TTL 1;
+# socat gets rcvbuf=4 MiB (with its default ~208 KiB it already loses
+# 0.3-2 % at 50-100 kpps) and bind=GROUP (needed when several socats share
+# a port); smcrouted has its own socket and pid file, since /run is shared
+# between namespaces. The generator's own ceiling is
 # measured first (sender -> receiver, one hop); a contender that is still
 # lossless there is reported as ">= RATE (generator-bound)".
 #
