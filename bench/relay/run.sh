@@ -22,9 +22,9 @@
 # socat gets rcvbuf=4 MiB (with its default ~208 KiB it already loses
 # 0.3-2 % at 50-100 kpps) and bind=GROUP (needed when several socats share
 # a port); smcrouted has its own socket and pid file, since /run is shared
-# between namespaces. The generator's own ceiling is
-# measured first (sender -> receiver, one hop); a contender that is still
-# lossless there is reported as ">= RATE (generator-bound)".
+# between namespaces. The generator's own ceiling is measured first
+# (sender -> receiver, one hop); a contender that is still lossless there is
+# reported as ">= RATE (generator-bound)".
 #
 # Contenders that are not available print "n/a": castor-relay until it is
 # built, smcroute or socat if not installed.

@@ -68,6 +68,7 @@ igmp_has() { igmp_groups "$1" | grep -qx "$2" && echo yes || echo no; }
 mcfilter() {
   local dev mca src inc exc
   local want
+  # shellcheck disable=SC2086 # one argument per octet
   want=$(printf '0x%02x%02x%02x%02x' ${2//./ })
   cst_in "$A" cat /proc/net/mcfilter | tail -n +2 |
     while read -r _ dev mca src inc exc; do
@@ -80,6 +81,7 @@ mcfilter() {
 # -- the probe -------------------------------------------------------------------
 # It runs as a coprocess: one command line in, exactly one answer line out.
 coproc PROBE { exec ip netns exec "$A" "$probe" 2>"$CST_WORK/probe.err"; }
+# shellcheck disable=SC2153 # PROBE_PID is set by coproc
 probe_pid=$PROBE_PID
 cst_track probe "$probe_pid"
 exec {to_probe}>&"${PROBE[1]}" {from_probe}<&"${PROBE[0]}"

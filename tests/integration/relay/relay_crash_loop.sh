@@ -69,7 +69,7 @@ ctl_open() {
 # connection is gone: the daemon has exited).
 ask() {
   reply=""
-  printf '%s\n' "$1" >&"${CTL[1]}" 2>/dev/null || return 1
+  { printf '%s\n' "$1" >&"${CTL[1]}"; } 2>/dev/null || return 1
   IFS= read -r -t 5 reply <&"${CTL[0]}" || return 1
 }
 # steady_packets: rule "steady"'s input packets from a stats answer, in
