@@ -36,110 +36,82 @@ for bin in "$relay" "$ctl" "$send" "$recv"; do
   [[ -x $bin ]] || { echo "relay-demo: missing $bin (build it first)" >&2; exit 1; }
 done
 
-prefix=cstdemo$$
-ns_s=$prefix-snd ns_r=$prefix-rly ns_c=$prefix-rcv
-work=$(mktemp -d /tmp/castor-demo.XXXXXX)
-sock=$work/relay.sock
-pids=()
-
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  for ns in "$ns_s" "$ns_r" "$ns_c"; do
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=../tests/integration/netns.sh
+source "$root/tests/integration/netns.sh"
+CST_NAME="relay-demo"
+cst_setup demo
+ns_s=${CST_PREFIX}snd ns_r=${CST_PREFIX}rly ns_c=${CST_PREFIX}rcv
+sock=$CST_WORK/relay.sock
 
 say() { printf '\n== %s\n' "$*"; }
 
 say "creating namespaces $ns_s -> $ns_r -> $ns_c"
-for ns in "$ns_s" "$ns_r" "$ns_c"; do
-  ip netns add "$ns"
-  ip -n "$ns" link set lo up
+cst_add_ns "$ns_s" "$ns_r" "$ns_c"
+cst_veth "$ns_s" s0 "$ns_r" in0 10.77.1.1/24 10.77.1.2/24
+cst_veth "$ns_r" out0 "$ns_c" r0 10.77.2.1/24 10.77.2.2/24
+for link in "$ns_s s0" "$ns_r in0" "$ns_r out0" "$ns_c r0"; do
+  # shellcheck disable=SC2086 # NS DEV
+  cst_wait_link $link
 done
-ip link add s0 netns "$ns_s" type veth peer name in0 netns "$ns_r"
-ip link add out0 netns "$ns_r" type veth peer name r0 netns "$ns_c"
-ip -n "$ns_s" addr add 10.77.1.1/24 dev s0
-ip -n "$ns_r" addr add 10.77.1.2/24 dev in0
-ip -n "$ns_r" addr add 10.77.2.1/24 dev out0
-ip -n "$ns_c" addr add 10.77.2.2/24 dev r0
-ip -n "$ns_s" link set s0 up
-ip -n "$ns_r" link set in0 up
-ip -n "$ns_r" link set out0 up
-ip -n "$ns_c" link set r0 up
 
 say "castor-relay -f config/examples/demo.toml (in $ns_r)"
 "$relay" -t -f "$config"
-ip netns exec "$ns_r" "$relay" -f "$config" -u "$sock" -l warn \
-  > "$work/relay.log" 2>&1 &
-pids+=($!)
-relay_pid=$!
-for _ in $(seq 100); do
-  "$ctl" -u "$sock" -t 2 ping > /dev/null 2>&1 && break
-  kill -0 "$relay_pid" 2>/dev/null || { cat "$work/relay.log"; exit 1; }
-  sleep 0.1
-done
+cst_start relay "$ns_r" "$relay" -f "$config" -u "$sock" -l warn
+relay_gone() { ! kill -0 "$(cst_pid relay)" 2>/dev/null; }
+# shellcheck disable=SC2317 # called through cst_until
+relay_up_or_gone() {
+  "$ctl" -u "$sock" -t 2 ping >/dev/null 2>&1 || relay_gone
+}
+cst_until 10 relay_up_or_gone || true
+if relay_gone; then cst_out relay; exit 1; fi
 "$ctl" -u "$sock" list
 "$ctl" -u "$sock" tree
 echo "IGMP memberships in the relay namespace (the rule's input group):"
-ip netns exec "$ns_r" grep -A3 in0 /proc/net/igmp | sed 's/^/  /'
+cst_in "$ns_r" grep -A3 in0 /proc/net/igmp | sed 's/^/  /'
 
 say "receivers in $ns_c: 239.2.2.2:6001 (multicast) and :7000 (unicast)"
-ip netns exec "$ns_c" "$recv" --group 239.2.2.2:6001 --interface r0 \
-  --expect-count "$count" --duration 30 --idle 2000 > "$work/mcast.out" 2>&1 &
-pids+=($!)
-mcast_pid=$!
-ip netns exec "$ns_c" "$recv" --listen 0.0.0.0:7000 \
-  --expect-count "$count" --duration 30 --idle 2000 > "$work/ucast.out" 2>&1 &
-pids+=($!)
-ucast_pid=$!
+cst_start mcast "$ns_c" "$recv" --group 239.2.2.2:6001 --interface r0 \
+  --expect-count "$count" --duration 30 --idle 2000
+cst_start ucast "$ns_c" "$recv" --listen 0.0.0.0:7000 \
+  --expect-count "$count" --duration 30 --idle 2000
 sleep 0.5
 
 say "castor-send: $count datagrams at $rate/s to 239.1.1.1:5001, TTL 1"
-ip netns exec "$ns_s" "$send" --group 239.1.1.1:5001 --interface s0 --ttl 1 \
-  --count "$count" --rate "$rate" > "$work/send.out" 2>&1 &
-pids+=($!)
-send_pid=$!
-while kill -0 "$send_pid" 2>/dev/null; do
+cst_start send "$ns_s" "$send" --group 239.1.1.1:5001 --interface s0 --ttl 1 \
+  --count "$count" --rate "$rate"
+# Stats every second while it sends, bounded by its own count and rate.
+for ((i = 0; i < count / rate + 30; i++)); do
+  kill -0 "$(cst_pid send)" 2>/dev/null || break
   sleep 1
   say "castorctl stats"
   "$ctl" -u "$sock" stats || true
 done
-wait "$send_pid"
-cat "$work/send.out"
+cst_result send 10
 
 ok=0
-wait "$mcast_pid" || ok=1
-wait "$ucast_pid" || ok=1
 say "castor-recv, multicast copy"
-cat "$work/mcast.out"
+cst_result mcast 35 || ok=1
 say "castor-recv, unicast copy"
-cat "$work/ucast.out"
+cst_result ucast 35 || ok=1
 say "final castorctl stats"
 "$ctl" -u "$sock" stats
 
 say "stopping castor-relay (SIGTERM)"
-kill -TERM "$relay_pid"
-if wait "$relay_pid"; then
+rc=0
+cst_stop relay 10 || rc=$?
+if ((rc == 0)); then
   echo "castor-relay exited cleanly"
 else
-  echo "castor-relay exited with status $?"; ok=1
+  echo "castor-relay exited with status $rc"; ok=1
 fi
 # castor-recv's summary line must show every datagram, none lost or doubled.
 for f in mcast ucast; do
-  grep -Eq "^summary .*received=$count lost=0 duplicates=0 " "$work/$f.out" ||
-    ok=1
+  grep -Eq "^summary .*received=$count lost=0 duplicates=0 " \
+    "$CST_WORK/$f.out" || ok=1
 done
 if ((ok == 0)); then
   say "done: every datagram crossed the relay, both copies, none lost"
 else
-  say "demo FAILED: see above"; cat "$work/relay.log"
+  say "demo FAILED: see above"; cst_out relay
 fi
 exit "$ok"

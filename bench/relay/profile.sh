@@ -41,7 +41,7 @@ if ! awk -v s="$seconds" 'BEGIN { exit !(s > 0 && s <= 60) }'; then
   echo "profile.sh: SECONDS_ must be in (0, 60]" >&2
   exit 2
 fi
-command -v perf >/dev/null || { echo "profile.sh: no perf; skipped"; exit 77; }
+cst_need perf
 mkdir -p "$out_dir"
 
 cst_topology 1

@@ -18,11 +18,13 @@
 #     which runs in softirq on the sender's CPU (noisy on a shared machine);
 #   - 150 streams at once: loss at 75 and 150 kpps total.
 #
-# Fairness (see multicast-field-notes.md): the sender uses TTL 8, since the
-# kernel does not forward TTL 1; socat gets rcvbuf=4 MiB and bind=GROUP;
-# smcrouted has its own socket and pid file. The generator's own ceiling is
-# measured first (sender -> receiver, one hop); a contender that is still
-# lossless there is reported as ">= RATE (generator-bound)".
+# Fairness: the sender uses TTL 8, since the kernel does not forward TTL 1;
+# socat gets rcvbuf=4 MiB (with its default ~208 KiB it already loses
+# 0.3-2 % at 50-100 kpps) and bind=GROUP (needed when several socats share
+# a port); smcrouted has its own socket and pid file, since /run is shared
+# between namespaces. The generator's own ceiling is measured first
+# (sender -> receiver, one hop); a contender that is still lossless there is
+# reported as ">= RATE (generator-bound)".
 #
 # Contenders that are not available print "n/a": castor-relay until it is
 # built, smcroute or socat if not installed.
@@ -111,16 +113,13 @@ start_kernel() {
     -i "cstbch$$" -u "$CST_WORK/smcroute.sock" -P "$CST_WORK/smcroute.pid" \
     -l err
   # Ready once every route is in the kernel's table (bounded 10 s).
-  local want=$((n_many + 2))
-  for ((i = 0; i < 200; i++)); do
-    if (($(cst_in "$CST_NS_RELAY" ip mroute show | grep -c Iif) >= want)); then
-      return 0
-    fi
-    sleep 0.05
-  done
+  cst_until 10 kernel_routes $((n_many + 2)) && return 0
   why[kernel]="smcrouted did not install its routes"
   cst_out smcrouted >&2
   return 1
+}
+kernel_routes() { # WANT: the relay namespace has WANT multicast routes
+  (($(cst_in "$CST_NS_RELAY" ip mroute show | grep -c Iif) >= $1))
 }
 stop_kernel() { stop_by_name smcrouted; }
 
@@ -145,14 +144,14 @@ start_socat() {
   # Ready once every socat has bound its receiving socket, which it does
   # after joining; 153 processes take a while on a loaded machine
   # (bounded 30 s).
-  local want=$((n_many + 3)) bound
-  for ((i = 0; i < 600; i++)); do
-    bound=$(cst_in "$CST_NS_RELAY" ss -Hunl | grep -c ' 239\.7[012]\.' || true)
-    ((bound >= want)) && return 0
-    sleep 0.05
-  done
+  local want=$((n_many + 3))
+  cst_until 30 socat_bound "$want" && return 0
   why[socat]="socat did not bind its sockets ($bound of $want)"
   return 1
+}
+socat_bound() { # WANT: WANT sockets bound to the bench's groups
+  bound=$(cst_in "$CST_NS_RELAY" ss -Hunl | grep -c ' 239\.7[012]\.' || true)
+  ((bound >= $1))
 }
 stop_socat() {
   local n
@@ -180,24 +179,17 @@ start_castor() {
   done
   cst_start_relay "$config" || { why[castor]="castor-relay did not start"; return 1; }
   # Forwarding starts once the inputs are joined (bounded 10 s).
-  local joined
-  for ((i = 0; i < 200; i++)); do
-    joined=$(cst_igmp_groups "$CST_NS_RELAY" in0 | wc -l)
-    ((joined >= n_many + 2)) && return 0
-    sleep 0.05
-  done
+  cst_until 10 castor_joined $((n_many + 2)) && return 0
   why[castor]="castor-relay joined $joined of $((n_many + 2)) groups"
   return 1
 }
+castor_joined() { # WANT: castor-relay joined WANT groups on in0
+  joined=$(cst_igmp_groups "$CST_NS_RELAY" in0 | wc -l)
+  ((joined >= $1))
+}
 stop_castor() { stop_by_name relay; }
 
-stop_by_name() {
-  local pid
-  pid=$(cst_pid "$1")
-  [[ -n $pid ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  cst_wait_pid "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
-}
+stop_by_name() { cst_stop "$1" 5 || true; }
 
 # pids_for CONTENDER WHAT: the processes whose CPU counts for a measure.
 pids_for() {

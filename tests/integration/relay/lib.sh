@@ -1,7 +1,10 @@
 # shellcheck shell=bash
 # Network-namespace harness for castor-relay's integration tests and
-# bench/relay. Source it; it defines functions only (and a cleanup trap once
-# cst_init runs).
+# bench/relay: the relay's topology, the tools, the daemon and castorctl.
+# Source it; it defines functions only (and a cleanup trap once cst_init
+# runs). The generic pieces (namespaces, veths, processes by PID, bounded
+# waits, the cleanup trap, cst_check/cst_finish) are tests/integration/
+# netns.sh's, which this sources.
 #
 # Topology (cst_topology N, N = 1..3 receivers):
 #
@@ -22,10 +25,8 @@
 #   CST_WORK                                     scratch directory
 #   CST_SEND CST_RECV                            castor-send / castor-recv
 
-CST_PIDS=()
-CST_NS_ALL=()
-declare -A CST_PID_OF=()
-declare -A CST_ENDED=()
+# shellcheck source=../netns.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
 
 # cst_init PURPOSE TOOLS_DIR: checks root (exit 77 without), names the
 # namespaces, makes the scratch directory and installs the cleanup trap.
@@ -33,117 +34,50 @@ declare -A CST_ENDED=()
 cst_init() {
   local purpose=$1 tools=$2
   CST_NAME=${CST_NAME:-relay-$purpose}
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "$CST_NAME: needs root for network namespaces; skipped"
-    exit 77
-  fi
-  command -v ip >/dev/null || { echo "$CST_NAME: no ip(8); skipped"; exit 77; }
+  cst_setup "$purpose"
   CST_SEND=$tools/castor-send
   CST_RECV=$tools/castor-recv
   for bin in "$CST_SEND" "$CST_RECV"; do
     [[ -x $bin ]] || { echo "$CST_NAME: $bin missing" >&2; exit 1; }
   done
-  local prefix="cst${purpose}$$-"
-  CST_NS_SEND=${prefix}sender
-  CST_NS_RELAY=${prefix}relay
-  CST_NS_RECV=("" "${prefix}recv1" "${prefix}recv2" "${prefix}recv3")
-  CST_WORK=$(mktemp -d "/tmp/cst${purpose}.XXXXXX")
-  trap cst_cleanup EXIT
-  trap 'exit 130' INT TERM
+  CST_NS_SEND=${CST_PREFIX}sender
+  CST_NS_RELAY=${CST_PREFIX}relay
+  CST_NS_RECV=("" "${CST_PREFIX}recv1" "${CST_PREFIX}recv2" "${CST_PREFIX}recv3")
 }
 
 # cst_require_relay RELAY CASTORCTL: exit 77 while the daemon is not built
 # yet, so that the suite stays green until it lands.
 cst_require_relay() {
   CST_RELAY=$1 CST_CTL=$2
-  if [[ ! -x $CST_RELAY ]]; then
-    echo "$CST_NAME: castor-relay not built ($CST_RELAY); skipped"
-    exit 77
-  fi
-  if [[ ! -x $CST_CTL ]]; then
-    echo "$CST_NAME: castorctl not built ($CST_CTL); skipped"
-    exit 77
-  fi
+  [[ -x $CST_RELAY ]] || cst_skip "castor-relay not built ($CST_RELAY)"
+  [[ -x $CST_CTL ]] || cst_skip "castorctl not built ($CST_CTL)"
 }
 
-cst_cleanup() {
-  local pid ns
-  for pid in "${CST_PIDS[@]}"; do
-    [[ -n ${CST_ENDED[$pid]:-} ]] || kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${CST_PIDS[@]}"; do
-    [[ -n ${CST_ENDED[$pid]:-} ]] && continue
-    cst_wait_pid "$pid" 3 || kill -KILL "$pid" 2>/dev/null || true
-  done
-  for ns in "${CST_NS_ALL[@]}"; do
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  [[ -n ${CST_WORK:-} ]] && rm -rf "$CST_WORK"
-}
-
-# cst_wait_pid PID SECONDS: waits (bounded) for a process we started to
-# end; true if it did. An ended process is forgotten, so that cleanup never
-# signals a PID the system has since given to someone else.
-cst_wait_pid() {
-  local pid=$1 limit=$2 i
-  for ((i = 0; i < limit * 50; i++)); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      CST_ENDED[$pid]=1
-      return 0
-    fi
-    sleep 0.02
-  done
-  return 1
-}
-
-cst_in() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-cst_add_ns() {
-  ip netns add "$1"
-  CST_NS_ALL+=("$1")
-  cst_in "$1" ip link set lo up
-  cst_in "$1" sysctl -qw net.ipv4.conf.all.rp_filter=0 \
-    net.ipv4.conf.default.rp_filter=0
-}
-
-# cst_wait_link NS DEV: until the veth end reports LOWER_UP (bounded 5 s).
-cst_wait_link() {
-  local ns=$1 dev=$2 i
-  for ((i = 0; i < 100; i++)); do
-    cst_in "$ns" ip -o link show "$dev" | grep -q LOWER_UP && return 0
-    sleep 0.05
-  done
-  echo "$CST_NAME: $dev in $ns did not come up" >&2
-  return 1
+# cst_input_link: the sender's link into the relay, s0 -- in0, with the
+# sender's two addresses and its multicast route (bounded wait for both
+# ends). relay_interface_flap re-creates it after deleting it.
+cst_input_link() {
+  cst_veth "$CST_NS_SEND" s0 "$CST_NS_RELAY" in0 10.50.0.1/24 10.50.0.2/24
+  ip -n "$CST_NS_SEND" addr add 10.50.0.3/24 dev s0
+  cst_mroute "$CST_NS_SEND" s0
+  cst_wait_link "$CST_NS_SEND" s0
+  cst_wait_link "$CST_NS_RELAY" in0
 }
 
 # cst_topology RECEIVERS: builds the chain with 1..3 receiver namespaces.
 cst_topology() {
-  local receivers=${1:-1} k
-  cst_add_ns "$CST_NS_SEND"
-  cst_add_ns "$CST_NS_RELAY"
-  ip link add s0 netns "$CST_NS_SEND" type veth peer name in0 \
-    netns "$CST_NS_RELAY"
-  cst_in "$CST_NS_SEND" ip addr add 10.50.0.1/24 dev s0
-  cst_in "$CST_NS_SEND" ip addr add 10.50.0.3/24 dev s0
-  cst_in "$CST_NS_RELAY" ip addr add 10.50.0.2/24 dev in0
-  cst_in "$CST_NS_SEND" ip link set s0 up
-  cst_in "$CST_NS_RELAY" ip link set in0 up
-  cst_in "$CST_NS_SEND" ip route add 224.0.0.0/4 dev s0
-  for ((k = 1; k <= receivers; k++)); do
-    local ns=${CST_NS_RECV[$k]}
+  local receivers=${1:-1} k ns
+  for ns in "$CST_NS_SEND" "$CST_NS_RELAY" "${CST_NS_RECV[@]:1:receivers}"; do
     cst_add_ns "$ns"
-    ip link add "out$k" netns "$CST_NS_RELAY" type veth peer name c0 \
-      netns "$ns"
-    cst_in "$CST_NS_RELAY" ip addr add "10.50.$k.1/24" dev "out$k"
-    cst_in "$ns" ip addr add "10.50.$k.2/24" dev c0
-    cst_in "$CST_NS_RELAY" ip link set "out$k" up
-    cst_in "$ns" ip link set c0 up
-    cst_in "$ns" ip route add 224.0.0.0/4 dev c0
-    cst_in "$ns" ip route add 10.50.0.0/24 via "10.50.$k.1"
+    cst_rp_filter_off "$ns"
   done
-  cst_wait_link "$CST_NS_SEND" s0
-  cst_wait_link "$CST_NS_RELAY" in0
+  cst_input_link
+  for ((k = 1; k <= receivers; k++)); do
+    ns=${CST_NS_RECV[$k]}
+    cst_veth "$CST_NS_RELAY" "out$k" "$ns" c0 "10.50.$k.1/24" "10.50.$k.2/24"
+    cst_mroute "$ns" c0
+    ip -n "$ns" route add 10.50.0.0/24 via "10.50.$k.1"
+  done
   for ((k = 1; k <= receivers; k++)); do
     cst_wait_link "$CST_NS_RELAY" "out$k"
     cst_wait_link "${CST_NS_RECV[$k]}" c0
@@ -154,39 +88,8 @@ cst_topology() {
 # so that what one contender left in the kernel (multicast routes, socket
 # and membership state) cannot affect the next. Stop their processes first.
 cst_reset_topology() {
-  local ns
-  for ns in "${CST_NS_ALL[@]}"; do
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  CST_NS_ALL=()
+  cst_del_all_ns
   cst_topology "$@"
-}
-
-# cst_start NAME NS CMD...: runs CMD in NS in the background, in a session
-# of its own, output (both streams) to $CST_WORK/NAME.out. Records its PID.
-cst_start() {
-  local name=$1 ns=$2
-  shift 2
-  setsid ip netns exec "$ns" "$@" >"$CST_WORK/$name.out" 2>&1 &
-  CST_PIDS+=($!)
-  CST_PID_OF[$name]=$!
-}
-
-cst_pid() { echo "${CST_PID_OF[$1]}"; }
-cst_out() { cat "$CST_WORK/$1.out"; }
-
-# cst_wait_for NAME PATTERN SECONDS: until NAME's output matches PATTERN;
-# fails if the process ends first or time runs out.
-cst_wait_for() {
-  local name=$1 pattern=$2 limit=$3 i pid=${CST_PID_OF[$1]}
-  for ((i = 0; i < limit * 50; i++)); do
-    grep -q -- "$pattern" "$CST_WORK/$name.out" 2>/dev/null && return 0
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.02
-  done
-  echo "$CST_NAME: $name did not print '$pattern':" >&2
-  cst_out "$name" >&2
-  return 1
 }
 
 # cst_recv NAME RECEIVER_NS ARGS...: a castor-recv in the background,
@@ -201,19 +104,7 @@ cst_recv() {
 
 # cst_recv_result NAME SECONDS: waits for the receiver to finish, prints
 # its report and returns its exit status (124 if it did not end in time).
-cst_recv_result() {
-  local name=$1 limit=$2 pid=${CST_PID_OF[$1]} rc=0
-  if ! cst_wait_pid "$pid" "$limit"; then
-    echo "$CST_NAME: $name still running after ${limit}s" >&2
-    kill -TERM "$pid" 2>/dev/null || true
-    cst_wait_pid "$pid" 3 || true
-    cst_out "$name"
-    return 124
-  fi
-  wait "$pid" 2>/dev/null || rc=$?
-  cst_out "$name"
-  return "$rc"
-}
+cst_recv_result() { cst_result "$@"; }
 
 # cst_send ARGS...: castor-send in the sender namespace, in the foreground,
 # bounded by its --count/--duration and by timeout(1).
@@ -307,19 +198,14 @@ cst_ctl() { timeout 10 "$CST_CTL" -u "$CST_SOCK" "$@"; }
 # foreground of its own session; returns once it answers ping and every
 # worker is running (bounded 15 s).
 cst_start_relay() {
-  local config=$1 i
+  local config=$1
   cst_start relay "$CST_NS_RELAY" "$CST_RELAY" -f "$config" -n
-  for ((i = 0; i < 300; i++)); do
-    if cst_ctl ping >/dev/null 2>&1; then
-      break
-    fi
-    kill -0 "$(cst_pid relay)" 2>/dev/null || {
-      echo "$CST_NAME: castor-relay exited:" >&2
-      cst_out relay >&2
-      return 1
-    }
-    sleep 0.05
-  done
+  cst_until 15 cst_relay_answers_or_ended || true
+  if ! kill -0 "$(cst_pid relay)" 2>/dev/null; then
+    echo "$CST_NAME: castor-relay exited:" >&2
+    cst_out relay >&2
+    return 1
+  fi
   cst_ctl ping >/dev/null || {
     echo "$CST_NAME: castor-relay does not answer ping" >&2
     cst_out relay >&2
@@ -329,22 +215,27 @@ cst_start_relay() {
   cst_wait_ruled_groups "$config" 10
 }
 
+cst_relay_answers_or_ended() {
+  cst_ctl ping >/dev/null 2>&1 || ! kill -0 "$(cst_pid relay)" 2>/dev/null
+}
+
 # cst_wait_ruled_groups CONFIG SECONDS: until in0 in the relay namespace has
 # joined every input group of CONFIG's rules: forwarding can only be
 # expected once the joins are done.
 cst_wait_ruled_groups() {
-  local config=$1 limit=$2 want missing i
-  want=$(grep -o 'interface = "in0", group = "[0-9.]*"' "$config" |
-           grep -o '[0-9.]*"$' | tr -d '"' | sort -u)
-  for ((i = 0; i < limit * 20; i++)); do
-    missing=$(comm -23 <(echo "$want") \
-                <(cst_igmp_groups "$CST_NS_RELAY" in0 | sort))
-    [[ -z $missing ]] && return 0
-    sleep 0.05
-  done
+  local config=$1 limit=$2
+  CST_WANT=$(grep -o 'interface = "in0", group = "[0-9.]*"' "$config" |
+               grep -o '[0-9.]*"$' | tr -d '"' | sort -u)
+  cst_until "$limit" cst_ruled_groups_joined && return 0
   echo "$CST_NAME: the relay did not join these ruled groups on in0:" >&2
-  head <<<"$missing" >&2
+  head <<<"$CST_MISSING" >&2
   return 1
+}
+
+cst_ruled_groups_joined() {
+  CST_MISSING=$(comm -23 <(echo "$CST_WANT") \
+                  <(cst_igmp_groups "$CST_NS_RELAY" in0 | sort))
+  [[ -z $CST_MISSING ]]
 }
 
 # cst_workers: the worker ids, one a line (castorctl workers, first column).
@@ -352,75 +243,41 @@ cst_workers() { cst_ctl workers | awk 'NR > 1 && NF { print $1 }'; }
 
 # cst_wait_workers_running SECONDS: until every worker's state is running.
 cst_wait_workers_running() {
-  local limit=$1 i table
-  for ((i = 0; i < limit * 20; i++)); do
-    table=$(cst_ctl workers 2>/dev/null) || true
-    if [[ -n $table ]] && awk 'NR > 1 && NF { n++; if ($3 != "running") bad++ }
-                               END { exit !(n > 0 && bad == 0) }' <<<"$table"
-    then
-      return 0
-    fi
-    sleep 0.05
-  done
-  echo "$CST_NAME: workers not all running after ${limit}s:" >&2
-  echo "$table" >&2
+  cst_until "$1" cst_workers_running && return 0
+  echo "$CST_NAME: workers not all running after ${1}s:" >&2
+  echo "$CST_TABLE" >&2
   return 1
 }
 
+cst_workers_running() {
+  CST_TABLE=$(cst_ctl workers 2>/dev/null) || true
+  [[ -n $CST_TABLE ]] &&
+    awk 'NR > 1 && NF { n++; if ($3 != "running") bad++ }
+         END { exit !(n > 0 && bad == 0) }' <<<"$CST_TABLE"
+}
+
 # cst_igmp_groups NS DEV: the groups joined on DEV in NS, dotted, sorted,
-# without 224.0.0.1 (all-hosts, always joined). /proc/net/igmp prints each
-# group as 8 hex digits of the address in host (little-endian) order.
+# without 224.0.0.1 (all-hosts, always joined).
 cst_igmp_groups() {
-  local ns=$1 dev=$2
-  local line current="" h
-  while IFS= read -r line; do
-    if [[ $line =~ ^[0-9]+[[:space:]]+([^[:space:]]+) ]]; then
-      current=${BASH_REMATCH[1]}
-    elif [[ $line =~ ^[[:space:]]+([0-9A-Fa-f]{8}) && $current == "$dev" ]]
-    then
-      h=${BASH_REMATCH[1]}
-      printf '%d.%d.%d.%d\n' "0x${h:6:2}" "0x${h:4:2}" "0x${h:2:2}" \
-        "0x${h:0:2}"
-    fi
-  done < <(cst_in "$ns" cat /proc/net/igmp) | { grep -v '^224\.0\.0\.1$' || true; } | sort -V
+  cst_igmp "$1" | awk -v d="$2" '$1 == d && $2 != "224.0.0.1" { print $2 }' |
+    sort -V
 }
 
 # cst_wait_igmp NS DEV EXPECTED SECONDS: until the joined groups on DEV are
 # exactly EXPECTED (newline-separated, sorted -V).
 cst_wait_igmp() {
-  local ns=$1 dev=$2 expected=$3 limit=$4 i got
-  for ((i = 0; i < limit * 20; i++)); do
-    got=$(cst_igmp_groups "$ns" "$dev")
-    [[ $got == "$expected" ]] && return 0
-    sleep 0.05
-  done
+  local ns=$1 dev=$2 expected=$3 limit=$4
+  cst_until "$limit" cst_igmp_is "$ns" "$dev" "$expected" && return 0
   echo "$CST_NAME: groups on $dev in $ns:" >&2
-  echo "$got" >&2
+  echo "$CST_GOT" >&2
   echo "expected:" >&2
   echo "$expected" >&2
   return 1
 }
 
-# -- verdicts ----------------------------------------------------------------
-
-CST_FAILURES=0
-cst_check() {
-  local what=$1
-  shift
-  if "$@"; then
-    echo "ok: $what"
-  else
-    echo "FAILED: $what"
-    CST_FAILURES=$((CST_FAILURES + 1))
-  fi
-}
-
-cst_finish() {
-  if [[ $CST_FAILURES -ne 0 ]]; then
-    echo "$CST_NAME: $CST_FAILURES check(s) failed"
-    exit 1
-  fi
-  echo "$CST_NAME: all checks passed"
+cst_igmp_is() {
+  CST_GOT=$(cst_igmp_groups "$1" "$2")
+  [[ $CST_GOT == "$3" ]]
 }
 
 # -- helpers for relay scripts ------------------------------------------------
@@ -446,17 +303,7 @@ cst_relay_main() {
 
 # cst_stop_relay: SIGTERM, then waits (bounded 10 s); returns the daemon's
 # exit status (124 if it had to be killed).
-cst_stop_relay() {
-  local pid rc=0
-  pid=$(cst_pid relay)
-  kill -TERM "$pid" 2>/dev/null || true
-  if ! cst_wait_pid "$pid" 10; then
-    kill -KILL "$pid" 2>/dev/null || true
-    return 124
-  fi
-  wait "$pid" 2>/dev/null || rc=$?
-  return "$rc"
-}
+cst_stop_relay() { cst_stop relay 10; }
 
 # cst_rule_packets RULE: packets counted on the rule's input (castorctl
 # stats, the "in" row).

@@ -21,7 +21,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 CST_NAME=relay_capabilities
 cst_relay_main "$@" cap
-command -v setpriv >/dev/null || { echo "$CST_NAME: no setpriv(1); skipped"; exit 77; }
+cst_need setpriv
 cst_topology 1
 
 relay_bin=$CST_RELAY
@@ -115,8 +115,7 @@ with open(log, "w", buffering=1) as out:
             continue
         out.write(data.decode(errors="replace").replace("\n", " ") + "\n")
 PY
-  CST_PIDS+=($!)
-  CST_PID_OF[notify]=$!
+  cst_track notify $!
   local i
   for ((i = 0; i < 250; i++)); do
     grep -q '^listening$' "$notify_log" 2>/dev/null && return 0

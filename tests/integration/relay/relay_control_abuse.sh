@@ -20,8 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 CST_NAME=relay_control_abuse
 cst_relay_main "$@" abu
-command -v python3 >/dev/null ||
-  { echo "$CST_NAME: no python3; skipped"; exit 77; }
+cst_need python3
 cst_topology 1
 recv_ns=${CST_NS_RECV[1]}
 abuse=$here/control_abuse.py

@@ -16,7 +16,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 CST_NAME=relay_control_errors
 cst_relay_main "$@" ctl
-command -v socat >/dev/null || { echo "$CST_NAME: no socat; skipped"; exit 77; }
+cst_need socat
 cst_topology 1
 
 config=$CST_WORK/relay.toml

@@ -25,17 +25,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 CST_NAME=relay_crash_loop
 cst_relay_main "$@" crl
-command -v socat >/dev/null || { echo "$CST_NAME: no socat; skipped"; exit 77; }
+cst_need socat
 cst_topology 1
 recv_ns=${CST_NS_RECV[1]}
 
 # A second input link, s1 -> in1, beside lib.sh's s0 -> in0.
-ip link add s1 netns "$CST_NS_SEND" type veth peer name in1 \
-  netns "$CST_NS_RELAY"
-cst_in "$CST_NS_SEND" ip addr add 10.51.0.1/24 dev s1
-cst_in "$CST_NS_RELAY" ip addr add 10.51.0.2/24 dev in1
-cst_in "$CST_NS_SEND" ip link set s1 up
-cst_in "$CST_NS_RELAY" ip link set in1 up
+cst_veth "$CST_NS_SEND" s1 "$CST_NS_RELAY" in1 10.51.0.1/24 10.51.0.2/24
 cst_wait_link "$CST_NS_SEND" s1
 cst_wait_link "$CST_NS_RELAY" in1
 
@@ -68,13 +63,13 @@ cst_check "steady forwards 2000 datagrams whole before any kill" \
 # trip, not a castorctl start, so the loop outruns the restart window.
 ctl_open() {
   coproc CTL { exec socat - "UNIX-CONNECT:$CST_SOCK"; }
-  CST_PIDS+=("$CTL_PID")
+  cst_track ctl "$CTL_PID"
 }
 # ask JSON: one request; its one-line answer in $reply (false when the
 # connection is gone: the daemon has exited).
 ask() {
   reply=""
-  printf '%s\n' "$1" >&"${CTL[1]}" 2>/dev/null || return 1
+  { printf '%s\n' "$1" >&"${CTL[1]}"; } 2>/dev/null || return 1
   IFS= read -r -t 5 reply <&"${CTL[0]}" || return 1
 }
 # steady_packets: rule "steady"'s input packets from a stats answer, in

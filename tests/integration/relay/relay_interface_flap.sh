@@ -101,16 +101,7 @@ delete_recreate() {
   cst_in "$CST_NS_RELAY" ip link del in0 # takes s0, its peer, with it
   sleep 1
   kill -0 "$relay_pid" 2>/dev/null || { echo "castor-relay exited"; return 1; }
-  ip link add s0 netns "$CST_NS_SEND" type veth peer name in0 \
-    netns "$CST_NS_RELAY"
-  cst_in "$CST_NS_SEND" ip addr add 10.50.0.1/24 dev s0
-  cst_in "$CST_NS_SEND" ip addr add 10.50.0.3/24 dev s0
-  cst_in "$CST_NS_RELAY" ip addr add 10.50.0.2/24 dev in0
-  cst_in "$CST_NS_SEND" ip link set s0 up
-  cst_in "$CST_NS_RELAY" ip link set in0 up
-  cst_in "$CST_NS_SEND" ip route add 224.0.0.0/4 dev s0
-  cst_wait_link "$CST_NS_SEND" s0
-  cst_wait_link "$CST_NS_RELAY" in0
+  cst_input_link
   new=$(cst_in "$CST_NS_RELAY" cat /sys/class/net/in0/ifindex)
   echo "in0: ifindex $old deleted, re-created as $new"
   [[ $old != "$new" ]]

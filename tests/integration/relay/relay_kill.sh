@@ -41,7 +41,7 @@ counted_before=$(cst_rule_packets feed || true)
 # would be measured as restart time.
 ctl_open() {
   coproc CTL { exec socat - "UNIX-CONNECT:$CST_SOCK"; }
-  CST_PIDS+=("$CTL_PID")
+  cst_track ctl "$CTL_PID"
 }
 # ask JSON: one request, its one-line reply in $reply.
 ask() {

@@ -20,7 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 CST_NAME=relay_metrics
 cst_relay_main "$@" met
-command -v curl >/dev/null || { echo "$CST_NAME: no curl; skipped"; exit 77; }
+cst_need curl
 cst_topology 1
 
 # Loopback of the relay's own namespace: nothing else listens there.
@@ -44,7 +44,9 @@ value() {
   awk -v s="$2" 'index($0, s " ") == 1 { print $NF; exit }' "$1"
 }
 
-# format_ok FILE: the text-format rules of daemon-conventions.md §B.3.
+# format_ok FILE: Prometheus text format 0.0.4: the text ends with a
+# newline; one # TYPE per family, before its first sample; a family's
+# samples are grouped; counters end in _total; our names start castor_.
 format_ok() {
   local file=$1
   [[ -s $file && $(tail -c1 "$file" | od -An -c | tr -d ' ') == '\n' ]] || {

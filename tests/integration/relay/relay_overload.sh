@@ -24,8 +24,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 CST_NAME=relay_overload
 cst_relay_main "$@" ovl
-command -v python3 >/dev/null ||
-  { echo "$CST_NAME: no python3; skipped"; exit 77; }
+cst_need python3
 seconds=${OVERLOAD_SECONDS:-6}
 rss_bound_mib=${OVERLOAD_RSS_MIB:-64}
 cst_topology 1
