@@ -27,12 +27,15 @@ main_job() {
 
 # -- set-up and build ----------------------------------------------------------
 
-"$root/scripts/install-deps.sh"
+# Only what the demo builds and runs; test.sh installs the rest.
+"$root/scripts/install-deps.sh" demo
 
-# A build directory left by test.sh is reused as it is; a new one gets the
-# default configuration.
+# A build directory left by test.sh is reused as it is; a new one is
+# configured without the tests and benches, whose packages (GoogleTest, the
+# baselines) the demo does not install.
 if [[ ! -f $build_dir/CMakeCache.txt ]]; then
-  cmake -S "$root" -B "$build_dir"
+  cmake -S "$root" -B "$build_dir" -DCASTOR_BUILD_TESTS=OFF \
+        -DCASTOR_BUILD_BENCH=OFF
 fi
 cmake --build "$build_dir" -j "$jobs" --target "${main_job_targets[@]}"
 

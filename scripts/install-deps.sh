@@ -1,27 +1,53 @@
 #!/usr/bin/env bash
-# Installs every Debian bookworm package castor needs to build, test, benchmark
-# and run its demo. Idempotent: packages already present are left alone, and
-# the package index is refreshed only when something is actually missing.
+# Installs the Debian bookworm packages castor needs, for one of two jobs:
+#
+#   install-deps.sh demo   build the relay and its tools, run the netns demo
+#   install-deps.sh        (or `test`) everything: also the tests, benches,
+#                          sanitizers, fuzzing, man pages and the .deb test
+#
+# The demo (README command a) needs about a third of what the tests need:
+# no clang, no mmdebstrap, no baselines. Idempotent: packages already present
+# are left alone, and the package index is refreshed only when something is
+# actually missing.
 set -euo pipefail
 
-packages=(
+profile=${1:-test}
+
+# What the relay, castorctl and the tools build from, and what the demo runs.
+demo_packages=(
   # toolchain
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config
   # runtime libraries
   libcaf-dev libboost-dev libspdlog-dev libfmt-dev
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libsystemd-dev
-  # unit tests of the CAF-free packet layer
+  # /metrics: prometheus-cpp (families, text), civetweb (HTTP)
+  prometheus-cpp-dev libcivetweb-dev
+  # the demo's network namespaces and process handling
+  iproute2 procps
+)
+
+# Added for the tests, the benches and the tooling around them.
+test_packages=(
+  git
+  # unit tests of the CAF-free packet and config code
   libgtest-dev
-  # /metrics: prometheus-cpp (families, text), civetweb (HTTP); curl in tests
-  prometheus-cpp-dev libcivetweb-dev curl
-  # tests, demo and benchmarks: namespaces, capabilities, baselines
-  iproute2 procps libcap2-bin util-linux smcroute socat
+  # tests, benchmarks: /metrics over HTTP, capabilities, baselines
+  curl libcap2-bin util-linux smcroute socat
   # sanitizers and fuzzing (clang + compiler-rt)
   clang libclang-rt-dev
   # man pages (scdoc), the Debian package (dpkg-shlibdeps) and its test on a
   # clean bookworm root (mmdebstrap)
   scdoc dpkg-dev mmdebstrap
 )
+
+case $profile in
+  demo) packages=("${demo_packages[@]}") ;;
+  test) packages=("${demo_packages[@]}" "${test_packages[@]}") ;;
+  *)
+    echo "usage: install-deps.sh [demo|test]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
@@ -31,7 +57,7 @@ for p in "${packages[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-  echo "install-deps: all ${#packages[@]} packages already installed"
+  echo "install-deps ($profile): all ${#packages[@]} packages already installed"
   exit 0
 fi
 
@@ -40,7 +66,7 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 
-echo "install-deps: installing ${missing[*]}"
+echo "install-deps ($profile): installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
