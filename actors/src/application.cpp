@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include <caf/scoped_actor.hpp>
+
 #include <spdlog/spdlog.h>
 
 namespace castor {
@@ -36,9 +37,8 @@ int wait_signal(const sigset_t& set, long ms) {
 
 application::application(std::string name, supervisor_flags root_flags,
                          std::vector<child_spec> children)
-  : name_(std::move(name)),
-    flags_(std::move(root_flags)),
-    children_(std::move(children)) {
+    : name_(std::move(name)), flags_(std::move(root_flags)),
+      children_(std::move(children)) {
   if (flags_.name == "supervisor")
     flags_.name = name_;
 }

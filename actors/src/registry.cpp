@@ -6,6 +6,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "blocking_request.hpp"
+
 #include "castor/actors/errors.hpp"
 
 namespace castor {
@@ -60,8 +61,8 @@ caf::behavior registry_actor(caf::event_based_actor* self) {
       self->monitor(whom);
       return caf::ok_atom::value;
     },
-    [st](unregister_atom, const std::string& name)
-      -> caf::result<caf::ok_atom> {
+    [st](unregister_atom,
+         const std::string& name) -> caf::result<caf::ok_atom> {
       if (st->by_name.count(name) == 0)
         return caf::error{errc::not_found, name};
       forget(*st, name);
@@ -96,7 +97,7 @@ child_spec registry_child(std::string id) {
 
 registry_client::registry_client(caf::actor_system& sys, caf::actor registry,
                                  std::chrono::milliseconds timeout)
-  : sys_(sys), registry_(std::move(registry)), timeout_(timeout) {
+    : sys_(sys), registry_(std::move(registry)), timeout_(timeout) {
   // nop
 }
 
@@ -112,8 +113,8 @@ caf::error registry_client::unregister_name(const std::string& name) {
 }
 
 caf::expected<caf::actor> registry_client::whereis(const std::string& name) {
-  return detail::ask<caf::actor>(sys_, registry_, timeout_,
-                                 whereis_atom::value, name);
+  return detail::ask<caf::actor>(sys_, registry_, timeout_, whereis_atom::value,
+                                 name);
 }
 
 caf::expected<std::vector<std::string>> registry_client::registered() {

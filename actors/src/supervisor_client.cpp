@@ -10,7 +10,7 @@ using detail::ask_ok;
 supervisor_client::supervisor_client(caf::actor_system& sys,
                                      caf::actor supervisor,
                                      std::chrono::milliseconds timeout)
-  : sys_(sys), sup_(std::move(supervisor)), timeout_(timeout) {
+    : sys_(sys), sup_(std::move(supervisor)), timeout_(timeout) {
   // nop
 }
 

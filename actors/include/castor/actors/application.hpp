@@ -48,8 +48,9 @@ public:
   /// Starts the tree and blocks until a signal or the root's end, then shuts
   /// down in order. If the tree is not gone `deadline` after the stop began,
   /// run() gives up and reports exit code 1.
-  run_outcome run(caf::actor_system& sys,
-                  std::chrono::milliseconds deadline = std::chrono::seconds(10));
+  run_outcome
+  run(caf::actor_system& sys,
+      std::chrono::milliseconds deadline = std::chrono::seconds(10));
 
   /// Ask a running application to stop, as SIGTERM does (thread-safe).
   static void request_stop();

@@ -55,9 +55,8 @@ using start_result = caf::expected<caf::actor>;
 /// that may fail here (bind a socket, open a file) so that a failure becomes a
 /// clean start error. `extra` carries the arguments given to start_child on a
 /// simple_one_for_one supervisor, and is empty otherwise.
-using start_function =
-  std::function<start_result(caf::event_based_actor* supervisor,
-                             const caf::message& extra)>;
+using start_function = std::function<start_result(
+  caf::event_based_actor* supervisor, const caf::message& extra)>;
 
 struct child_spec {
   /// Unique among its siblings. Used by terminate/restart/delete_child and
@@ -65,7 +64,8 @@ struct child_spec {
   std::string id;
   start_function start;
   restart_type restart = restart_type::permanent;
-  shutdown_spec shutdown = shutdown_spec::after(std::chrono::milliseconds{5000});
+  shutdown_spec shutdown =
+    shutdown_spec::after(std::chrono::milliseconds{5000});
   child_type type = child_type::worker;
   /// With the supervisor's auto_shutdown: this child's own end may end the
   /// supervisor. Not allowed for permanent children.

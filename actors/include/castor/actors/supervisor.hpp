@@ -82,8 +82,8 @@ struct child_info {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, child_info& x) {
-  return f(caf::meta::type_name("child_info"), x.id, x.handle, x.state,
-           x.type, x.restarts);
+  return f(caf::meta::type_name("child_info"), x.id, x.handle, x.state, x.type,
+           x.restarts);
 }
 
 /// count_children: OTP's [{specs,N},{active,N},{supervisors,N},{workers,N}].
@@ -121,8 +121,8 @@ struct tree_node {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tree_node& x) {
-  return f(caf::meta::type_name("tree_node"), x.id, x.kind, x.strategy,
-           x.state, x.restarts, x.actor_id, x.children);
+  return f(caf::meta::type_name("tree_node"), x.id, x.kind, x.strategy, x.state,
+           x.restarts, x.actor_id, x.children);
 }
 
 /// The tree as JSON: {"id":..,"kind":..,"strategy":..,"state":..,

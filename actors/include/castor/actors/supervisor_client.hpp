@@ -17,8 +17,9 @@ namespace castor {
 
 class supervisor_client {
 public:
-  supervisor_client(caf::actor_system& sys, caf::actor supervisor,
-                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  supervisor_client(
+    caf::actor_system& sys, caf::actor supervisor,
+    std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
   caf::expected<caf::actor> start_child(child_spec spec);
   /// simple_one_for_one: starts the template with `extra` as arguments.
