@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -16,6 +15,7 @@
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
+#include "restart_budget.hpp"
 #include <spdlog/spdlog.h>
 
 namespace castor {
@@ -28,8 +28,6 @@ using stop_timeout_atom = caf::atom_constant<caf::atom("sup_stop_t")>;
 using restart_timer_atom = caf::atom_constant<caf::atom("sup_retry")>;
 using init_atom = caf::atom_constant<caf::atom("sup_init")>;
 
-using clock_type = caf::actor_clock;
-using time_point = clock_type::time_point;
 using done_fn = std::function<void()>;
 using start_done_fn = std::function<void(caf::error)>;
 
@@ -64,8 +62,7 @@ struct child_record {
   caf::actor handle;
   child_state state = child_state::stopped;
   uint64_t restarts = 0;
-  uint32_t backoff_level = 0;
-  time_point started_at;
+  detail::restart_backoff backoff;
   uint64_t restart_token = 0; // matches a pending restart timer
   // A child that dies before answering its ready request makes CAF bounce
   // the request with request_receiver_down; the real reason comes with the
@@ -92,7 +89,8 @@ public:
   supervisor_actor(caf::actor_config& cfg, supervisor_flags flags,
                    std::vector<child_spec> specs)
       : caf::event_based_actor(cfg), flags_(std::move(flags)),
-        initial_specs_(std::move(specs)) {
+        initial_specs_(std::move(specs)),
+        budget_(flags_.intensity, flags_.period) {
     // nop
   }
 
@@ -396,7 +394,7 @@ private:
     monitor(child);
     set_handle(*rec, child);
     rec->exited = false;
-    rec->started_at = clock().now();
+    rec->backoff.started(clock().now());
     if (!rec->spec.await_ready) {
       rec->state = child_state::running;
       done(caf::none);
@@ -681,15 +679,9 @@ private:
     shutdown(caf::error{errc::auto_shutdown, flags_.name});
   }
 
-  // OTP's add_restart: remember restarts within `period`; more than
-  // `intensity` of them and the supervisor gives up.
-  bool add_restart() {
-    auto now = clock().now();
-    restart_log_.push_back(now);
-    while (!restart_log_.empty() && now - restart_log_.front() >= flags_.period)
-      restart_log_.pop_front();
-    return static_cast<int>(restart_log_.size()) <= flags_.intensity;
-  }
+  // More than `intensity` restarts within `period` and the supervisor gives
+  // up (see restart_budget).
+  bool add_restart() { return budget_.add_restart(clock().now()); }
 
   void give_up() {
     spdlog::error("supervisor {}: reached max restart intensity ({} in {} ms), "
@@ -699,17 +691,7 @@ private:
   }
 
   std::chrono::milliseconds backoff_delay(child_record& rec) {
-    if (!flags_.backoff.enabled())
-      return std::chrono::milliseconds{0};
-    if (clock().now() - rec.started_at >= flags_.backoff.reset_after)
-      rec.backoff_level = 0;
-    auto level = rec.backoff_level++;
-    auto factor = std::pow(flags_.backoff.multiplier, level);
-    auto delay = static_cast<double>(flags_.backoff.initial.count()) * factor;
-    auto cap = static_cast<double>(
-      std::max(flags_.backoff.max, flags_.backoff.initial).count());
-    return std::chrono::milliseconds{
-      static_cast<int64_t>(std::min(delay, cap))};
+    return rec.backoff.next_delay(flags_.backoff, clock().now());
   }
 
   // The strategy decides which children go down and come back with `key`.
@@ -1035,6 +1017,7 @@ private:
 
   supervisor_flags flags_;
   std::vector<child_spec> initial_specs_;
+  detail::restart_budget budget_;
   child_spec template_; // simple_one_for_one
   std::vector<child_record> children_;
   std::unordered_map<caf::actor_addr, uint64_t> by_addr_;
@@ -1044,7 +1027,6 @@ private:
   bool shutting_down_ = false;
   std::deque<done_fn> backlog_;
   std::vector<caf::response_promise> ready_waiters_;
-  std::deque<time_point> restart_log_;
   std::unordered_map<caf::actor_addr, pending_stop> stops_;
   uint64_t stop_generation_ = 0;
   uint64_t restart_token_ = 0;

@@ -29,6 +29,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include "castor/actors/atoms.hpp"
+#include "castor/actors/backoff_spec.hpp"
 #include "castor/actors/child_spec.hpp"
 #include "castor/actors/errors.hpp"
 
@@ -42,19 +43,6 @@ enum class strategy : uint8_t {
 };
 
 enum class auto_shutdown : uint8_t { never, any_significant, all_significant };
-
-/// Exponential restart backoff, which OTP lacks: the n-th consecutive restart
-/// of a child waits min(initial * multiplier^(n-1), max). The count resets
-/// when the child has run for `reset_after` without crashing. Disabled when
-/// `initial` is zero (OTP behaviour: restart at once).
-struct backoff_spec {
-  std::chrono::milliseconds initial{0};
-  std::chrono::milliseconds max{0};
-  double multiplier = 2.0;
-  std::chrono::milliseconds reset_after{10000};
-
-  bool enabled() const noexcept { return initial.count() > 0; }
-};
 
 struct supervisor_flags {
   castor::strategy strategy = castor::strategy::one_for_one;
