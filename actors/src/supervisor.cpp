@@ -15,6 +15,7 @@
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
+#include "child_table.hpp"
 #include "restart_budget.hpp"
 #include <spdlog/spdlog.h>
 
@@ -31,49 +32,23 @@ using init_atom = caf::atom_constant<caf::atom("sup_init")>;
 using done_fn = std::function<void()>;
 using start_done_fn = std::function<void(caf::error)>;
 
-enum class child_state : uint8_t {
-  stopped,  // spec kept, no process (OTP: undefined)
-  starting, // spawned, waiting for its ready answer
-  running,
-  stopping,   // exit sent, waiting for its down message
-  restarting, // crashed; waiting for backoff or a retry
-};
+using detail::child_state;
+using detail::to_cstr;
 
-const char* to_cstr(child_state x) {
-  switch (x) {
-  case child_state::stopped:
-    return "stopped";
-  case child_state::starting:
-    return "starting";
-  case child_state::running:
-    return "running";
-  case child_state::stopping:
-    return "stopping";
-  case child_state::restarting:
-    return "restarting";
-  }
-  return "?";
-}
-
-struct child_record {
-  uint64_t key = 0; // stable identity; indices shift when specs are deleted
+// What the supervisor keeps per child besides the child table's own fields.
+struct child_payload {
   child_spec spec;
   caf::message extra; // start_child arguments (simple_one_for_one)
-  caf::actor handle;
-  child_state state = child_state::stopped;
-  uint64_t restarts = 0;
-  detail::restart_backoff backoff;
-  uint64_t restart_token = 0; // matches a pending restart timer
   // A child that dies before answering its ready request makes CAF bounce
   // the request with request_receiver_down; the real reason comes with the
   // exit message, in either order. These fields pair the two.
-  // Ended, with its down message already read but its handling deferred
-  // behind a running job; a stop of it must not wait for another one.
-  bool exited = false;
   bool died_while_starting = false;
   caf::error death_reason;
   start_done_fn waiting_for_reason;
 };
+
+using child_table = detail::child_table<child_payload, caf::actor>;
+using child_record = child_table::record;
 
 // A stop in flight: which child, and what to do when its down message
 // arrives (or after the kill that follows a shutdown timeout).
@@ -106,8 +81,8 @@ public:
     if (!reason)
       reason = caf::exit_reason::kill;
     for (auto& rec : children_)
-      if (rec.handle)
-        caf::anon_send(rec.handle, caf::exit_msg{caf::actor_addr{}, reason});
+      if (rec.handle())
+        caf::anon_send(rec.handle(), caf::exit_msg{caf::actor_addr{}, reason});
   }
 
   caf::behavior make_behavior() override {
@@ -137,17 +112,18 @@ private:
         add_record(std::move(spec), caf::message{});
     }
     initial_specs_.clear();
-    start_sequence(all_keys(), 0, [this](caf::error err, uint64_t failed) {
-      if (err) {
-        initial_start_failed(std::move(err), failed);
-      } else {
-        started_ = true;
-        for (auto& rp : ready_waiters_)
-          rp.deliver(caf::ok_atom::value);
-        ready_waiters_.clear();
-      }
-      end_job();
-    });
+    start_sequence(children_.keys(), 0,
+                   [this](caf::error err, uint64_t failed) {
+                     if (err) {
+                       initial_start_failed(std::move(err), failed);
+                     } else {
+                       started_ = true;
+                       for (auto& rp : ready_waiters_)
+                         rp.deliver(caf::ok_atom::value);
+                       ready_waiters_.clear();
+                     }
+                     end_job();
+                   });
   }
 
   caf::behavior behavior() {
@@ -185,7 +161,7 @@ private:
               rp.deliver(caf::error{errc::simple_one_for_one, id});
               return;
             }
-            auto* rec = find_by_id(id);
+            auto* rec = children_.find_by_id(id);
             if (rec == nullptr) {
               rp.deliver(caf::error{errc::not_found, id});
               return;
@@ -199,7 +175,7 @@ private:
         auto rp = make_response_promise();
         submit(
           [this, rp, child{std::move(child)}]() mutable {
-            auto* rec = find_by_addr(child.address());
+            auto* rec = children_.find_by_address(child.address());
             if (rec == nullptr) {
               rp.deliver(caf::error{errc::not_found, "no such child"});
               return;
@@ -283,77 +259,16 @@ private:
   }
 
   child_record& add_record(child_spec spec, caf::message extra) {
-    child_record rec;
-    rec.key = next_key_++;
-    rec.spec = std::move(spec);
-    rec.extra = std::move(extra);
-    children_.emplace_back(std::move(rec));
-    return children_.back();
+    child_payload payload;
+    payload.spec = std::move(spec);
+    payload.extra = std::move(extra);
+    auto id = payload.spec.id;
+    return children_.add(std::move(id), std::move(payload));
   }
 
-  // children_ stays sorted by key: keys grow and records are only ever
-  // appended or erased. Lookups are per child event, so with 10,000 children
-  // a linear scan here made starting and stopping them quadratic.
-  child_record* find(uint64_t key) {
-    auto i = std::lower_bound(
-      children_.begin(), children_.end(), key,
-      [](const child_record& rec, uint64_t k) { return rec.key < k; });
-    return i != children_.end() && i->key == key ? &*i : nullptr;
-  }
+  child_record* find(uint64_t key) { return children_.find(key); }
 
-  child_record* find_by_id(const std::string& id) {
-    for (auto& rec : children_)
-      if (rec.spec.id == id)
-        return &rec;
-    return nullptr;
-  }
-
-  child_record* find_by_addr(const caf::actor_addr& addr) {
-    if (!addr)
-      return nullptr;
-    auto i = by_addr_.find(addr);
-    if (i == by_addr_.end())
-      return nullptr;
-    auto* rec = find(i->second);
-    if (rec == nullptr || !rec->handle || rec->handle.address() != addr)
-      return nullptr;
-    return rec;
-  }
-
-  // Every change of a record's process goes through these two, so that
-  // by_addr_ always maps exactly the current processes to their records.
-  void set_handle(child_record& rec, caf::actor child) {
-    clear_handle(rec);
-    by_addr_.emplace(child.address(), rec.key);
-    rec.handle = std::move(child);
-  }
-
-  void clear_handle(child_record& rec) {
-    if (rec.handle) {
-      by_addr_.erase(rec.handle.address());
-      rec.handle = nullptr;
-    }
-  }
-
-  void erase(uint64_t key) {
-    if (auto* rec = find(key))
-      clear_handle(*rec);
-    children_.erase(
-      std::remove_if(children_.begin(), children_.end(),
-                     [key](const child_record& rec) { return rec.key == key; }),
-      children_.end());
-  }
-
-  std::vector<uint64_t> all_keys() const {
-    std::vector<uint64_t> keys;
-    for (auto& rec : children_)
-      keys.push_back(rec.key);
-    return keys;
-  }
-
-  // Forgets a child's current process; a down message that still comes
-  // from it finds no record and is ignored.
-  void retire(child_record& rec) { clear_handle(rec); }
+  std::string id_of(uint64_t key) const { return children_.id_of(key); }
 
   // -- starting ----------------------------------------------------------------
 
@@ -381,7 +296,7 @@ private:
     if (!*res) { // OTP's ignore: keep the spec without a process
       rec->state = child_state::stopped;
       if (rec->spec.restart == restart_type::temporary)
-        erase(key);
+        children_.erase(key);
       done(caf::none);
       return;
     }
@@ -392,7 +307,7 @@ private:
     // kill into a trappable `killed` for linked processes; a monitor gives
     // us the same. The reverse direction is on_exit().
     monitor(child);
-    set_handle(*rec, child);
+    children_.set_handle(*rec, child);
     rec->exited = false;
     rec->backoff.started(clock().now());
     if (!rec->spec.await_ready) {
@@ -424,7 +339,7 @@ private:
   }
 
   void start_aborted(child_record& rec) {
-    retire(rec);
+    children_.clear_handle(rec);
     rec.state = child_state::stopped;
     rec.died_while_starting = false;
     rec.death_reason = caf::error{};
@@ -448,11 +363,6 @@ private:
       }
       start_sequence(std::move(keys), i + 1, std::move(done));
     });
-  }
-
-  std::string id_of(uint64_t key) {
-    auto* rec = find(key);
-    return rec != nullptr ? rec->spec.id : std::string{"?"};
   }
 
   void initial_start_failed(caf::error err, uint64_t failed_key) {
@@ -480,14 +390,14 @@ private:
       done();
       return;
     }
-    if (!rec->handle || rec->exited) {
-      clear_handle(*rec);
+    if (!rec->handle() || rec->exited) {
+      children_.clear_handle(*rec);
       rec->exited = false;
       rec->state = child_state::stopped;
       done();
       return;
     }
-    auto child = rec->handle;
+    auto child = rec->handle();
     rec->state = child_state::stopping;
     auto generation = ++stop_generation_;
     stops_.emplace(child.address(),
@@ -530,7 +440,7 @@ private:
     auto stop = std::move(i->second);
     stops_.erase(i);
     if (auto* rec = find(stop.key)) {
-      clear_handle(*rec);
+      children_.clear_handle(*rec);
       rec->state = child_state::stopped;
     }
     stop.done();
@@ -566,8 +476,7 @@ private:
 
   // All children, reverse start order (parallel for simple_one_for_one).
   void stop_all(done_fn done) {
-    auto keys = all_keys();
-    std::reverse(keys.begin(), keys.end());
+    auto keys = children_.stop_order();
     if (is_simple())
       stop_parallel(keys, std::move(done));
     else
@@ -608,13 +517,14 @@ private:
   // operator, or a child that linked itself to us (its down message is what
   // counts then).
   void on_exit_msg(caf::exit_msg& msg) {
-    if (find_by_addr(msg.source) != nullptr || is_normal_exit(msg.reason))
+    if (children_.find_by_address(msg.source) != nullptr
+        || is_normal_exit(msg.reason))
       return;
     shutdown(std::move(msg.reason));
   }
 
   void child_ended(const caf::actor_addr& addr, const caf::error& reason) {
-    auto* rec = find_by_addr(addr);
+    auto* rec = children_.find_by_address(addr);
     if (rec == nullptr)
       return; // a process we already forgot
     if (rec->state == child_state::starting) {
@@ -639,10 +549,11 @@ private:
   void handle_child_exit(uint64_t key, const caf::actor_addr& addr,
                          const caf::error& reason) {
     auto* rec = find(key);
-    if (shutting_down_ || rec == nullptr || !rec->handle
-        || rec->handle.address() != addr || rec->state != child_state::running)
+    if (shutting_down_ || rec == nullptr || !rec->handle()
+        || rec->handle().address() != addr
+        || rec->state != child_state::running)
       return; // stale: the child was stopped or replaced meanwhile
-    clear_handle(*rec);
+    children_.clear_handle(*rec);
     rec->exited = false;
     rec->state = child_state::stopped;
     auto restart = rec->spec.restart;
@@ -652,7 +563,7 @@ private:
     if (!wants_restart) {
       bool significant = rec->spec.significant;
       if (restart == restart_type::temporary || is_simple())
-        erase(key);
+        children_.erase(key);
       if (significant)
         check_auto_shutdown();
       return;
@@ -705,24 +616,18 @@ private:
     auto delay = backoff_delay(*rec);
     std::vector<uint64_t> to_stop;
     std::vector<uint64_t> to_start;
-    auto pos = std::find_if(children_.begin(), children_.end(),
-                            [key](auto& r) { return r.key == key; });
     switch (flags_.strategy) {
     case strategy::one_for_one:
     case strategy::simple_one_for_one:
       to_start.push_back(key);
       break;
     case strategy::one_for_all:
-      for (auto& r : children_)
-        if (r.key != key)
-          to_stop.push_back(r.key);
-      to_start = all_keys();
+      to_stop = children_.keys_except(key);
+      to_start = children_.keys();
       break;
     case strategy::rest_for_one:
-      for (auto i = pos + 1; i != children_.end(); ++i)
-        to_stop.push_back(i->key);
-      for (auto i = pos; i != children_.end(); ++i)
-        to_start.push_back(i->key);
+      to_stop = children_.keys_after(key);
+      to_start = children_.keys_from(key);
       break;
     }
     std::reverse(to_stop.begin(), to_stop.end());
@@ -736,7 +641,7 @@ private:
           continue;
         if (r->spec.restart == restart_type::temporary
             && r->state == child_state::stopped) {
-          erase(k);
+          children_.erase(k);
           continue;
         }
         if (r->state == child_state::stopped)
@@ -822,8 +727,8 @@ private:
       rp.deliver(std::move(err));
       return;
     }
-    if (auto* existing = find_by_id(spec.id)) {
-      if (existing->handle)
+    if (auto* existing = children_.find_by_id(spec.id)) {
+      if (existing->handle())
         rp.deliver(caf::error{errc::already_started, spec.id});
       else
         rp.deliver(caf::error{errc::already_present, spec.id});
@@ -841,7 +746,7 @@ private:
       return;
     }
     auto spec = template_;
-    spec.id = template_.id + "#" + std::to_string(next_key_);
+    spec.id = template_.id + "#" + std::to_string(children_.next_key());
     auto key = add_record(std::move(spec), std::move(extra)).key;
     start_new(key, rp);
   }
@@ -850,14 +755,15 @@ private:
   void start_new(uint64_t key, caf::response_promise rp) {
     begin_job();
     start_one(key, [this, key, rp](caf::error err) mutable {
-      auto* rec = find(key);
       if (err) {
-        if (rec != nullptr)
-          erase(key);
-        rp.deliver(caf::error{errc::start_failed, rec ? rec->spec.id : "?",
-                              describe(err)});
+        // The id first: erasing the record frees it.
+        auto id = id_of(key);
+        children_.erase(key);
+        rp.deliver(
+          caf::error{errc::start_failed, std::move(id), describe(err)});
       } else {
-        rp.deliver(rec != nullptr ? rec->handle : caf::actor{});
+        auto* rec = find(key);
+        rp.deliver(rec != nullptr ? rec->handle() : caf::actor{});
       }
       end_job();
     });
@@ -869,7 +775,7 @@ private:
       if (auto* rec = find(key);
           rec != nullptr
           && (rec->spec.restart == restart_type::temporary || is_simple()))
-        erase(key);
+        children_.erase(key);
       rp.deliver(caf::ok_atom::value);
       end_job();
     });
@@ -880,7 +786,7 @@ private:
       rp.deliver(caf::error{errc::simple_one_for_one, id});
       return;
     }
-    auto* rec = find_by_id(id);
+    auto* rec = children_.find_by_id(id);
     if (rec == nullptr) {
       rp.deliver(caf::error{errc::not_found, id});
       return;
@@ -902,7 +808,7 @@ private:
         rp.deliver(caf::error{errc::start_failed, id_of(key), describe(err)});
       } else {
         auto* r = find(key);
-        rp.deliver(r != nullptr ? r->handle : caf::actor{});
+        rp.deliver(r != nullptr ? r->handle() : caf::actor{});
       }
       end_job();
     });
@@ -913,7 +819,7 @@ private:
       rp.deliver(caf::error{errc::simple_one_for_one, id});
       return;
     }
-    auto* rec = find_by_id(id);
+    auto* rec = children_.find_by_id(id);
     if (rec == nullptr) {
       rp.deliver(caf::error{errc::not_found, id});
       return;
@@ -926,7 +832,7 @@ private:
       rp.deliver(caf::error{errc::running, id});
       return;
     }
-    erase(rec->key);
+    children_.erase(rec->key);
     rp.deliver(caf::ok_atom::value);
   }
 
@@ -935,7 +841,7 @@ private:
     for (auto& rec : children_) {
       child_info info;
       info.id = rec.spec.id;
-      info.handle = rec.handle;
+      info.handle = rec.handle();
       info.state = to_cstr(rec.state);
       info.type = rec.spec.type;
       info.restarts = rec.restarts;
@@ -948,7 +854,7 @@ private:
     child_counts counts;
     for (auto& rec : children_) {
       ++counts.specs;
-      if (rec.handle && rec.state == child_state::running)
+      if (rec.handle() && rec.state == child_state::running)
         ++counts.active;
       if (rec.spec.type == child_type::supervisor)
         ++counts.supervisors;
@@ -982,11 +888,11 @@ private:
         rec.spec.type == child_type::supervisor ? "supervisor" : "worker";
       node.state = to_cstr(rec.state);
       node.restarts = rec.restarts;
-      node.actor_id = rec.handle ? rec.handle.id() : 0;
+      node.actor_id = rec.handle() ? rec.handle().id() : 0;
       root->children.emplace_back(std::move(node));
-      if (rec.spec.type == child_type::supervisor && rec.handle
+      if (rec.spec.type == child_type::supervisor && rec.handle()
           && rec.state == child_state::running)
-        asks.emplace_back(root->children.size() - 1, rec.handle);
+        asks.emplace_back(root->children.size() - 1, rec.handle());
     }
     if (asks.empty()) {
       rp.deliver(std::move(*root));
@@ -1019,9 +925,7 @@ private:
   std::vector<child_spec> initial_specs_;
   detail::restart_budget budget_;
   child_spec template_; // simple_one_for_one
-  std::vector<child_record> children_;
-  std::unordered_map<caf::actor_addr, uint64_t> by_addr_;
-  uint64_t next_key_ = 1;
+  child_table children_;
   bool started_ = false;
   bool busy_ = false;
   bool shutting_down_ = false;
