@@ -1,9 +1,8 @@
 // The restart budget and backoff on their own, without CAF: OTP's intensity
 // and period, and castor's exponential backoff with its cap and reset.
 
-#include <gtest/gtest.h>
-
 #include "restart_budget.hpp"
+#include <gtest/gtest.h>
 
 using namespace std::chrono_literals;
 using castor::backoff_spec;
