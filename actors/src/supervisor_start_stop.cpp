@@ -112,9 +112,10 @@ void supervisor_actor::initial_start_failed(caf::error err,
   shutdown(std::move(reason));
 }
 
-// Stops one child per its shutdown spec (OTP's shutdown/2): monitor, send
-// the exit, and on timeout kill. Waiting for the down message instead of
-// the exit message means a child that unlinked cannot hang us.
+// Stops one child per its shutdown spec, as OTP's shutdown/2 does: send the
+// exit, and on timeout kill. OTP monitors the child here; ours are monitored
+// from their start. Waiting for the down message instead of an exit message
+// means a child that unlinked cannot hang us.
 void supervisor_actor::stop_one(uint64_t key, done_fn done) {
   auto* rec = find(key);
   if (rec == nullptr) {

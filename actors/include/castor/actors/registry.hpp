@@ -4,7 +4,7 @@
 // a name maps to one live actor, a second registration of a taken name is
 // refused, and the entry disappears when its actor terminates.
 //
-// Protocol:
+// Protocol (register with an empty name or no actor: errc::invalid_argument):
 //   (register_atom, std::string name, caf::actor) -> ok_atom | errc::name_taken
 //   (unregister_atom, std::string name)           -> ok_atom | errc::not_found
 //   (whereis_atom, std::string name)              -> caf::actor | errc::not_found

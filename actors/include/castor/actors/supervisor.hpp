@@ -1,6 +1,6 @@
 #pragma once
 
-// A supervisor with Erlang/OTP semantics on CAF links and monitors.
+// A supervisor with Erlang/OTP semantics; it monitors its children.
 //
 // Protocol (every request is answered; errors are castor::errc):
 //   (start_child_atom, child_spec)        -> caf::actor      add + start a child
@@ -62,7 +62,7 @@ struct child_info {
   std::string id;
   /// Invalid when the child is not running (OTP's `undefined`/`restarting`).
   caf::actor handle;
-  /// "running", "restarting", "stopped" or "stopping".
+  /// "starting", "running", "restarting", "stopped" or "stopping".
   std::string state;
   child_type type = child_type::worker;
   uint64_t restarts = 0;
