@@ -59,6 +59,19 @@ CAF_TEST(a start function that throws is a start failure) {
   CAF_CHECK_EQUAL(describe(err), "start_failed: t: runtime_error: boom");
 }
 
+CAF_TEST(a failed start_child names the child it forgets) {
+  // An id longer than std::string's small buffer: the supervisor once read
+  // it after freeing the child's record (a use-after-free under valgrind).
+  auto sup = supervise(flags_for(strategy::one_for_one), {logged(log, "a")});
+  std::string id = "a-child-with-a-long-name-that-fails";
+  auto res = ask<caf::actor>(sup, start_child_atom::value, failing(id));
+  CAF_REQUIRE(!res);
+  CAF_CHECK_EQUAL(describe(res.error()), "start_failed: " + id
+                                           + ": invalid_argument: "
+                                             "port already in use");
+  CAF_CHECK_EQUAL(ids_of(sup), (strings{"a"}));
+}
+
 CAF_TEST(ignore keeps the spec without a process except for temporaries) {
   auto ignore = [](std::string id, restart_type r) {
     auto spec = worker_with(
