@@ -2,6 +2,9 @@
 
 // Blocking request helpers for the facades (supervisor_client,
 // registry_client): one request from a scoped actor, its answer or error.
+// They block the calling thread until the answer or the timeout, so they are
+// for non-actor code: inside an actor they stall its scheduler thread, and
+// under CAF's deterministic test coordinator they never see an answer.
 
 #include <chrono>
 #include <utility>

@@ -173,4 +173,21 @@ struct fixture : test_coordinator_fixture<> {
   }
 };
 
+/// Flags named "sup" for strategy `s`, OTP's default intensity and period.
+inline supervisor_flags
+flags_for(strategy s, int intensity = 1,
+          std::chrono::milliseconds period = std::chrono::seconds(5)) {
+  supervisor_flags flags;
+  flags.strategy = s;
+  flags.intensity = intensity;
+  flags.period = period;
+  flags.name = "sup";
+  return flags;
+}
+
+/// Three logged workers a, b and c.
+inline std::vector<child_spec> abc(const log_ptr& log) {
+  return {logged(log, "a"), logged(log, "b"), logged(log, "c")};
+}
+
 } // namespace castor::test

@@ -1,8 +1,8 @@
 #pragma once
 
-// Atoms of castor's actor protocols. CAF 0.17 atoms are at most 10
-// characters; the prefix-free names mirror OTP's function names where one
-// exists (start_child -> start_ch_atom and so on).
+// Atoms of castor's actor protocols. The C++ names mirror OTP's function
+// names where one exists (start_child_atom); the atom values abbreviate them
+// ("start_ch"), because CAF 0.17 atoms are at most 10 characters.
 
 #include <caf/atom.hpp>
 

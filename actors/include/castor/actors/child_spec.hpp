@@ -22,8 +22,8 @@ enum class restart_type : uint8_t {
   temporary, ///< never; the spec is dropped when the child ends
 };
 
-/// Worker or supervisor; supervisors default to an infinite shutdown and are
-/// asked for readiness, so a failed subtree start fails its parent's start.
+/// Worker or supervisor. supervisor_child() specs have an infinite shutdown
+/// and await readiness, so a failed subtree start fails its parent's start.
 enum class child_type : uint8_t { worker, supervisor };
 
 /// How a child is stopped (OTP's `shutdown`).
@@ -46,9 +46,9 @@ struct shutdown_spec {
   }
 };
 
-/// The result of a start function: the new child (linked to nothing yet; the
-/// supervisor links it), an invalid handle meaning OTP's `ignore`, or an error
-/// that fails the start.
+/// The result of a start function: the new child (the supervisor monitors it
+/// and does not link it), an invalid handle meaning OTP's `ignore`, or an
+/// error that fails the start.
 using start_result = caf::expected<caf::actor>;
 
 /// Starts one child. Runs inside the supervisor, on its thread: do the work
@@ -78,7 +78,7 @@ struct child_spec {
 
 // -- builders ----------------------------------------------------------------
 
-/// A worker spawned with `sup->spawn(fun, args...)` (the supervisor links it).
+/// A worker spawned with `sup->spawn(fun, args...)`, monitored by `sup`.
 template <class F, class... Ts>
 child_spec worker(std::string id, F fun, Ts... args) {
   child_spec spec;

@@ -7,7 +7,7 @@
 // (registry_child), a restarted registry serves the names its predecessor
 // had, less those whose actors died meanwhile.
 //
-// Protocol:
+// Protocol (register with an empty name or no actor: errc::invalid_argument):
 //   (register_atom, std::string name, caf::actor) -> ok_atom | errc::name_taken
 //   (unregister_atom, std::string name)           -> ok_atom | errc::not_found
 //   (whereis_atom, std::string name)              -> caf::actor | errc::not_found

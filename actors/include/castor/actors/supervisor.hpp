@@ -1,6 +1,6 @@
 #pragma once
 
-// A supervisor with Erlang/OTP semantics on CAF links and monitors.
+// A supervisor with Erlang/OTP semantics; it monitors its children.
 //
 // Protocol (every request is answered; errors are castor::errc):
 //   (start_child_atom, child_spec)        -> caf::actor      add + start a child
@@ -29,6 +29,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include "castor/actors/atoms.hpp"
+#include "castor/actors/backoff_spec.hpp"
 #include "castor/actors/child_spec.hpp"
 #include "castor/actors/errors.hpp"
 
@@ -42,19 +43,6 @@ enum class strategy : uint8_t {
 };
 
 enum class auto_shutdown : uint8_t { never, any_significant, all_significant };
-
-/// Exponential restart backoff, which OTP lacks: the n-th consecutive restart
-/// of a child waits min(initial * multiplier^(n-1), max). The count resets
-/// when the child has run for `reset_after` without crashing. Disabled when
-/// `initial` is zero (OTP behaviour: restart at once).
-struct backoff_spec {
-  std::chrono::milliseconds initial{0};
-  std::chrono::milliseconds max{0};
-  double multiplier = 2.0;
-  std::chrono::milliseconds reset_after{10000};
-
-  bool enabled() const noexcept { return initial.count() > 0; }
-};
 
 struct supervisor_flags {
   castor::strategy strategy = castor::strategy::one_for_one;
@@ -74,7 +62,7 @@ struct child_info {
   std::string id;
   /// Invalid when the child is not running (OTP's `undefined`/`restarting`).
   caf::actor handle;
-  /// "running", "restarting", "stopped" or "stopping".
+  /// "starting", "running", "restarting", "stopped" or "stopping".
   std::string state;
   child_type type = child_type::worker;
   uint64_t restarts = 0;
