@@ -9,30 +9,30 @@ namespace castor::net {
 
 std::string to_string(errc x) {
   switch (x) {
-    case errc::none:
-      return "none";
-    case errc::socket_option:
-      return "socket_option";
-    case errc::open_failed:
-      return "open_failed";
-    case errc::no_such_interface:
-      return "no_such_interface";
-    case errc::active_mode:
-      return "active_mode";
-    case errc::timeout:
-      return "timeout";
-    case errc::recv_failed:
-      return "recv_failed";
-    case errc::send_failed:
-      return "send_failed";
-    case errc::send_queue_full:
-      return "send_queue_full";
-    case errc::not_owner:
-      return "not_owner";
-    case errc::shutting_down:
-      return "shutting_down";
-    case errc::invalid_argument:
-      return "invalid_argument";
+  case errc::none:
+    return "none";
+  case errc::socket_option:
+    return "socket_option";
+  case errc::open_failed:
+    return "open_failed";
+  case errc::no_such_interface:
+    return "no_such_interface";
+  case errc::active_mode:
+    return "active_mode";
+  case errc::timeout:
+    return "timeout";
+  case errc::recv_failed:
+    return "recv_failed";
+  case errc::send_failed:
+    return "send_failed";
+  case errc::send_queue_full:
+    return "send_queue_full";
+  case errc::not_owner:
+    return "not_owner";
+  case errc::shutting_down:
+    return "shutting_down";
+  case errc::invalid_argument:
+    return "invalid_argument";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

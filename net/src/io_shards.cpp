@@ -1,10 +1,9 @@
 #include "castor/net/io_shards.hpp"
 
-#include <pthread.h>
-
 #include <algorithm>
 
 #include <boost/asio/post.hpp>
+#include <pthread.h>
 
 #include "castor/net/errors.hpp"
 
@@ -13,7 +12,7 @@ namespace castor::net {
 // -- io_shard ------------------------------------------------------------------
 
 io_shard::io_shard(size_t index)
-  : index_(index), ctx_(1), guard_(ctx_.get_executor()) {
+    : index_(index), ctx_(1), guard_(ctx_.get_executor()) {
   // concurrency hint 1: exactly one thread runs this context, which lets
   // Asio skip its internal locking on the handler queue.
 }

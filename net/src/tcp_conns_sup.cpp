@@ -16,18 +16,18 @@
 #include <memory>
 #include <unordered_map>
 
-#include <boost/asio/ip/tcp.hpp>
-
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
-#include <spdlog/spdlog.h>
 
-#include "castor/net/errors.hpp"
 #include "tcp_listener_shared.hpp"
 #include "tcp_session.hpp"
 #include "tcp_shard_handler.hpp"
+#include <boost/asio/ip/tcp.hpp>
+#include <spdlog/spdlog.h>
+
+#include "castor/net/errors.hpp"
 
 namespace castor::net::detail {
 
@@ -38,11 +38,9 @@ using stop_timeout_atom = caf::atom_constant<caf::atom("tcp_stop_t")>;
 class conns_sup final : public caf::event_based_actor {
 public:
   conns_sup(caf::actor_config& cfg, std::shared_ptr<listener_shared> ctx)
-    : caf::event_based_actor(cfg), ctx_(std::move(ctx)) {}
+      : caf::event_based_actor(cfg), ctx_(std::move(ctx)) {}
 
-  const char* name() const override {
-    return "castor.tcp_conns_sup";
-  }
+  const char* name() const override { return "castor.tcp_conns_sup"; }
 
   // Whatever still runs when we end (killed, or the shutdown timeout) goes
   // down with us.
@@ -109,8 +107,8 @@ private:
     caf::actor handler;
     try {
       if (ctx_->shard_handler) {
-        auto h = spawn_shard_handler(
-          system(), shard, [&](caf::actor_companion* self) {
+        auto h =
+          spawn_shard_handler(system(), shard, [&](caf::actor_companion* self) {
             return ctx_->shard_handler(self, peer);
           });
         if (h)

@@ -9,14 +9,14 @@ namespace castor::net {
 
 std::string to_string(tcp_errc x) {
   switch (x) {
-    case tcp_errc::none:
-      return "none";
-    case tcp_errc::frame_too_large:
-      return "frame_too_large";
-    case tcp_errc::closed:
-      return "closed";
-    case tcp_errc::accept_failed:
-      return "accept_failed";
+  case tcp_errc::none:
+    return "none";
+  case tcp_errc::frame_too_large:
+    return "frame_too_large";
+  case tcp_errc::closed:
+    return "closed";
+  case tcp_errc::accept_failed:
+    return "accept_failed";
   }
   return "tcp_errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

@@ -16,16 +16,16 @@
 #include <memory>
 #include <vector>
 
-#include <boost/asio/ip/tcp.hpp>
-
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/result.hpp>
 #include <caf/send.hpp>
 
+#include "tcp_shard_companion.hpp"
+#include <boost/asio/ip/tcp.hpp>
+
 #include "castor/net/io_shards.hpp"
 #include "castor/net/tcp_connection.hpp"
-#include "tcp_shard_companion.hpp"
 
 namespace castor::net::detail {
 

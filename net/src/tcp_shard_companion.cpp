@@ -66,11 +66,10 @@ void shard_companion::run(caf::mailbox_element_ptr elem) {
   // Posted before the actor ended: answer requests so that nobody waits
   // for a reply that cannot come.
   if (elem->mid.is_request() && elem->sender) {
-    elem->sender->enqueue(
-      caf::make_mailbox_element(nullptr, elem->mid.response_id(), {},
-                                caf::make_error(
-                                  caf::sec::request_receiver_down)),
-      nullptr);
+    elem->sender->enqueue(caf::make_mailbox_element(
+                            nullptr, elem->mid.response_id(), {},
+                            caf::make_error(caf::sec::request_receiver_down)),
+                          nullptr);
   }
 }
 
@@ -81,8 +80,7 @@ void shard_companion::on_exit() {
   shard_.remove_resident(this);
   // Dropping the last reference to the companion inside its own cleanup
   // would destroy it under our feet: do it in a later step.
-  asio::post(shard_.context(),
-             [s = shared_from_this()] { s->hdl_ = nullptr; });
+  asio::post(shard_.context(), [s = shared_from_this()] { s->hdl_ = nullptr; });
 }
 
 } // namespace castor::net::detail

@@ -15,8 +15,6 @@
 
 #include <memory>
 
-#include <boost/asio/post.hpp>
-
 #include <caf/actor.hpp>
 #include <caf/actor_companion.hpp>
 #include <caf/actor_system.hpp>
@@ -24,16 +22,17 @@
 #include <caf/mailbox_element.hpp>
 #include <caf/scoped_execution_unit.hpp>
 
+#include <boost/asio/post.hpp>
+
 #include "castor/net/io_shards.hpp"
 
 namespace castor::net::detail {
 
-class shard_companion
-  : public std::enable_shared_from_this<shard_companion>,
-    public shard_resident {
+class shard_companion : public std::enable_shared_from_this<shard_companion>,
+                        public shard_resident {
 public:
   shard_companion(caf::actor_system& sys, io_shard& shard)
-    : sys_(sys), shard_(shard), unit_(&sys) {}
+      : sys_(sys), shard_(shard), unit_(&sys) {}
 
   /// Shard thread: the shard stops.
   void shutdown() override;

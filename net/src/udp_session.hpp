@@ -12,15 +12,10 @@
 // (on_exit clears the enqueue handler, and the session drops hdl_ in a
 // posted step, never inside the companion's own cleanup).
 
-#include <sys/socket.h>
-
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <vector>
-
-#include <boost/asio/ip/udp.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <caf/actor.hpp>
 #include <caf/actor_companion.hpp>
@@ -28,6 +23,10 @@
 #include <caf/response_promise.hpp>
 #include <caf/result.hpp>
 #include <caf/scoped_execution_unit.hpp>
+
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <sys/socket.h>
 
 #include "castor/net/batch_pool.hpp"
 #include "castor/net/io_shards.hpp"

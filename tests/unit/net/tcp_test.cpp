@@ -6,6 +6,14 @@
 
 #define CAF_SUITE tcp
 #define FAIL CAF_FAIL // dsl.hpp uses FAIL, which CAF 0.17.6 never defines
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/all.hpp>
 #include <caf/test/dsl.hpp>
 #include <caf/test/unit_test_impl.hpp>
 
@@ -15,15 +23,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <cstring>
-#include <memory>
-#include <stdexcept>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include <caf/all.hpp>
 
 #include "castor/actors/errors.hpp"
 #include "castor/actors/supervisor.hpp"
@@ -274,9 +273,7 @@ struct fixture : test_coordinator_fixture<config> {
   std::vector<caf::actor> handlers;
   bool echo_handlers = true;
 
-  fixture() {
-    owner = sys.spawn(owner_actor);
-  }
+  fixture() { owner = sys.spawn(owner_actor); }
 
   ~fixture() override {
     if (root)
@@ -287,9 +284,7 @@ struct fixture : test_coordinator_fixture<config> {
     run();
   }
 
-  bool handle_io_event() override {
-    return shards.poll_one(0) > 0;
-  }
+  bool handle_io_event() override { return shards.poll_one(0) > 0; }
 
   /// Runs until `pred` holds, giving loopback delivery a moment between
   /// rounds; at most ~1 s, then the test's checks report what is missing.
@@ -324,9 +319,7 @@ struct fixture : test_coordinator_fixture<config> {
   owner_state& st(const caf::actor& who) {
     return deref<caf::stateful_actor<owner_state>>(who).state;
   }
-  owner_state& st() {
-    return st(owner);
-  }
+  owner_state& st() { return st(owner); }
 
   /// connect_tcp from `owner` to a raw listener; `peer` is the far end.
   void open_conn(tcp_options opts = {}) {
@@ -345,9 +338,7 @@ struct fixture : test_coordinator_fixture<config> {
     run();
   }
 
-  tcp_stats stats() {
-    return request<tcp_stats>(conn, stats_atom::value);
-  }
+  tcp_stats stats() { return request<tcp_stats>(conn, stats_atom::value); }
 
   caf::error ask_void(const caf::actor& dst, caf::message msg) {
     auto h = self->request(dst, caf::infinite, std::move(msg));
@@ -361,14 +352,14 @@ struct fixture : test_coordinator_fixture<config> {
   // -- listener ----------------------------------------------------------------
 
   void start_listener(tcp_listener_options opts) {
-    auto l = make_tcp_listener(
-      "tcp_l", shards, std::move(opts),
-      [this](caf::local_actor* sup, const tcp_endpoint&) {
-        auto h = sup->spawn(owner_actor);
-        st(h).echo = echo_handlers;
-        handlers.push_back(h);
-        return h;
-      });
+    auto l =
+      make_tcp_listener("tcp_l", shards, std::move(opts),
+                        [this](caf::local_actor* sup, const tcp_endpoint&) {
+                          auto h = sup->spawn(owner_actor);
+                          st(h).echo = echo_handlers;
+                          handlers.push_back(h);
+                          return h;
+                        });
     info = l.info;
     castor::supervisor_flags flags;
     flags.name = "root";
@@ -377,9 +368,7 @@ struct fixture : test_coordinator_fixture<config> {
     CAF_REQUIRE_NOT_EQUAL(info->local().port(), 0);
   }
 
-  unsigned short port() const {
-    return info->local().port();
-  }
+  unsigned short port() const { return info->local().port(); }
 
   std::vector<castor::child_info> children(const caf::actor& sup) {
     return request<std::vector<castor::child_info>>(
@@ -537,9 +526,9 @@ CAF_TEST(active N delivers exactly N frames then notifies passive once) {
   for (int i = 0; i < 5; ++i)
     wire += prefixed(std::to_string(i), 1);
   peer.send(wire);
-  CAF_CHECK_EQUAL(ask_void(conn, caf::make_message(active_atom::value,
-                                                   int32_t{3})),
-                  caf::none);
+  CAF_CHECK_EQUAL(
+    ask_void(conn, caf::make_message(active_atom::value, int32_t{3})),
+    caf::none);
   run_until_true([&] { return st().got.size() >= 3; });
   CAF_CHECK_EQUAL(st().got, strs({"0", "1", "2"}));
   CAF_CHECK_EQUAL(st().passive, 1);
@@ -591,8 +580,8 @@ CAF_TEST(negative N subtracts and floors at zero with a notice) {
 CAF_TEST(active N beyond the gen_tcp limit is refused and changes nothing) {
   open_conn(framed(1));
   tell(active_atom::value, int32_t{30000});
-  auto err = ask_void(conn, caf::make_message(active_atom::value,
-                                              int32_t{3000}));
+  auto err =
+    ask_void(conn, caf::make_message(active_atom::value, int32_t{3000}));
   CAF_CHECK(is(err, errc::invalid_argument));
   peer.send(prefixed("a", 1));
   run_until_true([&] { return !st().got.empty(); });
@@ -753,7 +742,8 @@ CAF_TEST(an oversized frame is an error to the owner and closes) {
   CAF_CHECK_EQUAL(st().closed, 1);
   CAF_CHECK(peer.peer_closed());
   // The connection ended normally, so the owner lives on.
-  self->receive([&](caf::down_msg& dm) { CAF_CHECK_EQUAL(dm.reason, caf::none); });
+  self->receive(
+    [&](caf::down_msg& dm) { CAF_CHECK_EQUAL(dm.reason, caf::none); });
   caf::anon_send(owner, tcp_passive_atom::value);
   run();
   CAF_CHECK_EQUAL(st().passive, 1);
@@ -801,7 +791,7 @@ CAF_TEST(received frames can be sent back without copying) {
   CAF_CHECK_EQUAL(s.bytes_out, wire.size());
 }
 
-CAF_TEST(frames forwarded to another prefix width are re-encoded) {
+CAF_TEST(frames forwarded to another prefix width are re - encoded) {
   open_conn(framed(2));
   // The owner forwards every batch to a second connection with 4-byte
   // prefixes.
@@ -838,7 +828,8 @@ CAF_TEST(a send queue over its limit closes the connection) {
   CAF_REQUIRE_EQUAL(st().errors.size(), 1u);
   CAF_CHECK(is(st().errors[0], errc::send_queue_full));
   CAF_CHECK_EQUAL(st().closed, 1);
-  self->receive([&](caf::down_msg& dm) { CAF_CHECK_EQUAL(dm.reason, caf::none); });
+  self->receive(
+    [&](caf::down_msg& dm) { CAF_CHECK_EQUAL(dm.reason, caf::none); });
 }
 
 CAF_TEST(a large send survives partial writes) {
@@ -878,7 +869,8 @@ CAF_TEST(a peer close reaches the owner and ends the connection) {
   CAF_CHECK_EQUAL(st().got, strs({"bye"}));
   CAF_CHECK_EQUAL(st().closed, 1);
   CAF_CHECK(st().errors.empty());
-  self->receive([&](caf::down_msg& dm) { CAF_CHECK_EQUAL(dm.reason, caf::none); });
+  self->receive(
+    [&](caf::down_msg& dm) { CAF_CHECK_EQUAL(dm.reason, caf::none); });
 }
 
 CAF_TEST(frames buffered before a peer close wait for credit) {
@@ -1124,8 +1116,7 @@ CAF_TEST(a crash of the connection supervisor restarts the rest) {
   CAF_CHECK(c1.peer_closed());
   CAF_CHECK_EQUAL(child(listener, "connections").restarts, 1u);
   auto acceptors = child(listener, "acceptors").handle;
-  CAF_CHECK_NOT_EQUAL(child(acceptors, "acceptor_0").handle,
-                      acceptor.handle);
+  CAF_CHECK_NOT_EQUAL(child(acceptors, "acceptor_0").handle, acceptor.handle);
   CAF_CHECK_EQUAL(info->connections(), 0u);
   // Same port, new connections served.
   auto c2 = client();
@@ -1169,12 +1160,11 @@ CAF_TEST(a taken port fails the listener start with the reason) {
   tcp_listener_options o;
   o.local = taken.endpoint();
   o.reuse_address = false;
-  auto l = make_tcp_listener("tcp_l", shards, o,
-                             [](caf::local_actor*, const tcp_endpoint&) {
-                               return caf::actor{};
-                             });
-  auto sup = castor::spawn_supervisor(sys, castor::supervisor_flags{},
-                                      {l.spec});
+  auto l = make_tcp_listener(
+    "tcp_l", shards, o,
+    [](caf::local_actor*, const tcp_endpoint&) { return caf::actor{}; });
+  auto sup =
+    castor::spawn_supervisor(sys, castor::supervisor_flags{}, {l.spec});
   auto h = self->request(sup, caf::infinite, castor::ready_atom::value);
   run();
   caf::error err;

@@ -5,18 +5,18 @@
 
 #define CAF_SUITE udp_socket
 #define FAIL CAF_FAIL // dsl.hpp uses FAIL, which CAF 0.17.6 never defines
-#include <caf/test/dsl.hpp>
-#include <caf/test/unit_test_impl.hpp>
-
 #include <string>
 #include <vector>
 
 #include <caf/all.hpp>
+#include <caf/test/dsl.hpp>
+#include <caf/test/unit_test_impl.hpp>
+
+#include "net_test_support.hpp"
 
 #include "castor/net/errors.hpp"
 #include "castor/net/io_shards.hpp"
 #include "castor/net/udp_socket.hpp"
-#include "net_test_support.hpp"
 
 using namespace castor::net;
 using net_test::raw_udp;
@@ -30,9 +30,7 @@ bytes to_bytes(const std::string& s) {
 }
 
 struct config : caf::actor_system_config {
-  config() {
-    register_errors(*this);
-  }
+  config() { register_errors(*this); }
 };
 
 // What an owner saw, in order.
@@ -75,9 +73,7 @@ struct fixture : test_coordinator_fixture<config> {
   caf::actor sock;
   udp_endpoint sock_ep;
 
-  fixture() {
-    owner = sys.spawn(owner_actor);
-  }
+  fixture() { owner = sys.spawn(owner_actor); }
 
   ~fixture() override {
     // Close the sockets on this thread before the actor system goes away.
@@ -85,9 +81,7 @@ struct fixture : test_coordinator_fixture<config> {
     run();
   }
 
-  bool handle_io_event() override {
-    return shards.poll_one(0) > 0;
-  }
+  bool handle_io_event() override { return shards.poll_one(0) > 0; }
 
   void open_sock(udp_options opts = {}) {
     auto s = open_udp(sys, shards.at(0), owner, opts);
@@ -101,9 +95,7 @@ struct fixture : test_coordinator_fixture<config> {
     return deref<caf::stateful_actor<owner_state>>(owner).state;
   }
 
-  void push(const std::string& s) {
-    CAF_REQUIRE(peer.send_to(sock_ep, s));
-  }
+  void push(const std::string& s) { CAF_REQUIRE(peer.send_to(sock_ep, s)); }
 
   template <class... Ts>
   void tell(Ts&&... xs) {
@@ -111,9 +103,7 @@ struct fixture : test_coordinator_fixture<config> {
     run();
   }
 
-  udp_stats stats() {
-    return request<udp_stats>(sock, stats_atom::value);
-  }
+  udp_stats stats() { return request<udp_stats>(sock, stats_atom::value); }
 
   // Sends a request to the socket and returns its answer as an
   // expected<T>, so error answers can be checked.
@@ -279,7 +269,7 @@ CAF_TEST(active N beyond the gen_udp limit is refused and changes nothing) {
   CAF_CHECK_EQUAL(st().passive, 0);
 }
 
-CAF_TEST(read_packets bounds the datagrams per wake-up and batches them) {
+CAF_TEST(read_packets bounds the datagrams per wake - up and batches them) {
   udp_options o;
   o.read_packets = 4;
   open_sock(o);
@@ -379,8 +369,9 @@ CAF_TEST(recv without timeout waits for the next datagram) {
   push("later");
   run();
   std::string got;
-  h.receive([&](udp_batch& b) { got = std::string{b[0].text()}; },
-            [&](caf::error& err) { CAF_FAIL("recv failed: " << describe(err)); });
+  h.receive(
+    [&](udp_batch& b) { got = std::string{b[0].text()}; },
+    [&](caf::error& err) { CAF_FAIL("recv failed: " << describe(err)); });
   CAF_CHECK_EQUAL(got, "later");
   // Nothing leaked to the owner.
   CAF_CHECK(st().got.empty());
@@ -569,17 +560,16 @@ CAF_TEST(option errors name the option and the reason) {
   CAF_CHECK_NOT_EQUAL(describe(err).find("IP_MULTICAST_TTL"),
                       std::string::npos);
   err = ask_void(caf::make_message(
-    caf::join_atom::value,
-    multicast_membership::any_source(
-      boost::asio::ip::make_address_v4("239.1.2.3"),
-      interface_ref::by_name("no-such-if0"))));
+    caf::join_atom::value, multicast_membership::any_source(
+                             boost::asio::ip::make_address_v4("239.1.2.3"),
+                             interface_ref::by_name("no-such-if0"))));
   CAF_CHECK(is(err, errc::no_such_interface));
   CAF_CHECK_NOT_EQUAL(describe(err).find("no-such-if0"), std::string::npos);
   err = ask_void(caf::make_message(
     setopt_atom::value, udp_option{udp_option::kind::read_packets, 0}));
   CAF_CHECK(is(err, errc::invalid_argument));
-  err = ask_void(caf::make_message(
-    setopt_atom::value, udp_option{udp_option::kind::tos, 0x10}));
+  err = ask_void(caf::make_message(setopt_atom::value,
+                                   udp_option{udp_option::kind::tos, 0x10}));
   CAF_CHECK_EQUAL(err, caf::none);
 }
 

@@ -13,9 +13,6 @@
 // once with an exchange. Taking everything at once is what makes the stack
 // immune to ABA: no thread ever pops a single node.
 
-#include <sys/socket.h>
-#include <sys/uio.h>
-
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +20,8 @@
 #include <vector>
 
 #include <boost/asio/ip/udp.hpp>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 namespace castor::net {
 

@@ -53,9 +53,9 @@ inline caf::error make_error(errc x) {
 
 template <class T, class... Ts>
 caf::error make_error(errc x, T&& ctx, Ts&&... more) {
-  return caf::error{static_cast<uint8_t>(x), error_category,
-                    caf::make_message(std::forward<T>(ctx),
-                                      std::forward<Ts>(more)...)};
+  return caf::error{
+    static_cast<uint8_t>(x), error_category,
+    caf::make_message(std::forward<T>(ctx), std::forward<Ts>(more)...)};
 }
 
 /// An error for a failed system call or option: (what, errno, strerror).

@@ -21,10 +21,10 @@
 #include <thread>
 #include <vector>
 
+#include <caf/error.hpp>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-
-#include <caf/error.hpp>
 
 namespace castor::net {
 
