@@ -42,8 +42,8 @@
 #include "castor/packet/drop_reason.hpp"
 #include "castor/packet/error.hpp"
 #include "castor/packet/frame_parser.hpp"
-#include "castor/packet/mmsg_receiver.hpp"
-#include "castor/packet/tpacket_ring.hpp"
+#include "castor/packet/detail/mmsg_receiver.hpp"
+#include "castor/packet/detail/tpacket_ring.hpp"
 
 namespace castor::packet {
 

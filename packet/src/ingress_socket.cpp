@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "castor/packet/fanout.hpp"
+#include "fanout.hpp"
 
 namespace castor::packet {
 

@@ -1,4 +1,4 @@
-#include "castor/packet/mmsg_receiver.hpp"
+#include "castor/packet/detail/mmsg_receiver.hpp"
 
 #include <cerrno>
 

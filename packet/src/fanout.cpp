@@ -1,4 +1,4 @@
-#include "castor/packet/fanout.hpp"
+#include "fanout.hpp"
 
 #include <cerrno>
 #include <map>

@@ -1,4 +1,4 @@
-#include "castor/packet/tpacket_ring.hpp"
+#include "castor/packet/detail/tpacket_ring.hpp"
 
 #include <cerrno>
 #include <string>
