@@ -1,4 +1,4 @@
-#include "castor/net/batch_pool.hpp"
+#include "castor/net/detail/batch_pool.hpp"
 
 #include <cstring>
 

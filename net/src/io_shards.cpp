@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "shard_access.hpp"
 #include <boost/asio/post.hpp>
 #include <pthread.h>
 
@@ -27,7 +28,7 @@ caf::error io_shard::admit(const std::function<void()>& prepare,
   return caf::none;
 }
 
-void io_shard::add_resident(shard_resident* x) {
+void io_shard::add_resident(detail::shard_resident* x) {
   if (stopping_) {
     // Admitted before the stop began but registering after it: close at
     // once, or it would keep the context busy and stop() would never end.
@@ -37,7 +38,7 @@ void io_shard::add_resident(shard_resident* x) {
   residents_.push_back(x);
 }
 
-void io_shard::remove_resident(shard_resident* x) {
+void io_shard::remove_resident(detail::shard_resident* x) {
   auto i = std::find(residents_.begin(), residents_.end(), x);
   if (i != residents_.end())
     residents_.erase(i);

@@ -52,8 +52,8 @@ public:
       caf::anon_send(kv.second, caf::exit_msg{caf::actor_addr{}, reason});
     for (auto& kv : handlers_)
       caf::anon_send(kv.second, caf::exit_msg{caf::actor_addr{}, reason});
-    ctx_->info->connections_ -= conns_.size();
-    ctx_->info->parked_ -= parked_.size();
+    ctx_->connections() -= conns_.size();
+    ctx_->parked() -= parked_.size();
     conns_.clear();
     handlers_.clear();
     parked_.clear();
@@ -79,7 +79,7 @@ public:
           return;
         }
         parked_.push_back(parked{std::move(sock), std::move(acceptor)});
-        ++ctx_->info->parked_;
+        ++ctx_->parked();
       },
       [this](stop_timeout_atom) {
         if (!stopping_)
@@ -150,19 +150,19 @@ private:
     monitor(handler);
     conns_.emplace(conn->actor.address(), conn->actor);
     handlers_.emplace(handler.address(), handler);
-    ++ctx_->info->connections_;
-    ++ctx_->info->accepted_;
+    ++ctx_->connections();
+    ++ctx_->accepted();
   }
 
   void on_down(const caf::down_msg& msg) {
     if (conns_.erase(msg.source) > 0) {
-      --ctx_->info->connections_;
+      --ctx_->connections();
       // One slot freed: start one parked socket, wake its acceptor.
       while (!stopping_ && !parked_.empty()
              && conns_.size() < ctx_->opts.max_connections) {
         auto p = std::move(parked_.front());
         parked_.pop_front();
-        --ctx_->info->parked_;
+        --ctx_->parked();
         start_connection(p.sock);
         if (p.acceptor)
           send(p.acceptor, tcp_resume_atom::value);
@@ -178,7 +178,7 @@ private:
       return;
     stopping_ = true;
     stop_reason_ = std::move(reason);
-    ctx_->info->parked_ -= parked_.size();
+    ctx_->parked() -= parked_.size();
     parked_.clear(); // closes their sockets
     if (conns_.empty() && handlers_.empty()) {
       quit(stop_reason_);

@@ -68,7 +68,7 @@ open_listen_socket(caf::event_based_actor* sup,
   if (::getsockname(fd, local.data(), &len) != 0)
     return fail("getsockname");
   local.resize(len);
-  ctx->info->set_local(local);
+  ctx->set_local(local);
   ctx->set_listen_fd(fd);
   auto hdl = sup->spawn([local](caf::event_based_actor*) -> caf::behavior {
     return {

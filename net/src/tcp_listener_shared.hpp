@@ -66,7 +66,16 @@ struct listener_shared {
   /// Exactly one of the two is set.
   const tcp_handler_factory handler;
   const tcp_shard_handler_factory shard_handler;
+  /// Read-only to everyone else; written through the four members below.
   const std::shared_ptr<tcp_listener_info> info;
+
+  void set_local(const tcp_endpoint& ep) {
+    std::lock_guard<std::mutex> lock{info->mtx_};
+    info->local_ = ep;
+  }
+  std::atomic<uint64_t>& connections() { return info->connections_; }
+  std::atomic<uint64_t>& parked() { return info->parked_; }
+  std::atomic<uint64_t>& accepted() { return info->accepted_; }
 
   /// The current connection supervisor (invalid once it ended).
   caf::actor conns() {

@@ -457,7 +457,8 @@ make_connection(caf::actor_system& sys, io_shard& shard,
     std::make_shared<tcp_session>(sys, shard, std::move(sock), opts);
   // Spawned only once the shard has accepted the connection (see
   // open_udp): a companion no shard runs could never be closed.
-  if (auto err = shard.admit(
+  if (auto err = shard_access::admit(
+        shard,
         [&] {
           result.actor = session->start(owner);
           if (on_spawn)

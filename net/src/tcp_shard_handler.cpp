@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "tcp_shard_companion.hpp"
+#include "shard_companion.hpp"
 
 namespace castor::net::detail {
 
@@ -34,8 +34,8 @@ caf::expected<caf::actor> spawn_shard_handler(
   const std::function<caf::behavior(caf::actor_companion*)>& init) {
   auto h = std::make_shared<shard_handler>(sys, shard);
   caf::actor hdl;
-  if (auto err =
-        shard.admit([&] { hdl = h->start(init); }, [h] { h->admitted(); }))
+  if (auto err = shard_access::admit(
+        shard, [&] { hdl = h->start(init); }, [h] { h->admitted(); }))
     return err;
   return hdl;
 }

@@ -111,8 +111,9 @@ caf::expected<udp_socket> open_udp(caf::actor_system& sys, io_shard& shard,
   // The companion is spawned only once the shard has accepted the socket:
   // a companion that no shard would ever run could not be closed, and
   // ~actor_system would wait for it forever.
-  if (auto err = shard.admit([&] { hdl = session->start(owner); },
-                             [session] { session->admitted(); }))
+  if (auto err = detail::shard_access::admit(
+        shard, [&] { hdl = session->start(owner); },
+        [session] { session->admitted(); }))
     return err;
   return udp_socket{std::move(hdl), local};
 }

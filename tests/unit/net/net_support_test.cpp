@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "castor/net/batch_pool.hpp"
+#include "castor/net/detail/batch_pool.hpp"
 #include "castor/net/errors.hpp"
 #include "castor/net/io_shards.hpp"
 #include "castor/net/socket_options.hpp"

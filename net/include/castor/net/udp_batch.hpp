@@ -17,7 +17,7 @@
 
 #include <boost/asio/ip/udp.hpp>
 
-#include "castor/net/batch_pool.hpp"
+#include "castor/net/detail/batch_pool.hpp"
 
 namespace castor::net {
 

@@ -1,5 +1,8 @@
 #pragma once
 
+// Internal to castor::net: udp_batch.hpp holds a batch_block, so this header
+// is installed, but it is no part of the API.
+//
 // Receive buffers for recvmmsg, recycled without locks.
 //
 // A batch_block is one recvmmsg worth of memory: `slots` message headers,
