@@ -14,6 +14,8 @@ namespace castor::net {
 
 io_shard::io_shard(size_t index)
     : index_(index), ctx_(1), guard_(ctx_.get_executor()) {
+  // Before any socket can fail: describe() then names net errors.
+  register_errors();
   // concurrency hint 1: exactly one thread runs this context, which lets
   // Asio skip its internal locking on the handler queue.
 }
