@@ -3,13 +3,12 @@
 #include <cerrno>
 #include <string>
 
+#include "fanout.hpp"
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include "fanout.hpp"
 
 namespace castor::packet {
 

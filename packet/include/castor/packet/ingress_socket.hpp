@@ -39,11 +39,11 @@
 #include <optional>
 
 #include "castor/packet/bpf_filter.hpp"
+#include "castor/packet/detail/mmsg_receiver.hpp"
+#include "castor/packet/detail/tpacket_ring.hpp"
 #include "castor/packet/drop_reason.hpp"
 #include "castor/packet/error.hpp"
 #include "castor/packet/frame_parser.hpp"
-#include "castor/packet/detail/mmsg_receiver.hpp"
-#include "castor/packet/detail/tpacket_ring.hpp"
 
 namespace castor::packet {
 
