@@ -15,12 +15,7 @@ void configure(caf::actor_system_config& cfg, const runtime_options& opts) {
   }
   cfg.set("scheduler.max-threads", threads);
   cfg.set("scheduler.max-throughput", opts.max_throughput);
-  cfg.add_error_category(caf::atom("castor"),
-                         [](uint8_t code, caf::atom_value,
-                            const caf::message& ctx) -> std::string {
-                           caf::error err{code, caf::atom("castor"), ctx};
-                           return describe(err);
-                         });
+  install_error_renderers(cfg);
 }
 
 } // namespace castor

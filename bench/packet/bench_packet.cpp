@@ -56,8 +56,7 @@ double cpu_seconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
-         + static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec)
-             / 1e6;
+         + static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 struct args {
@@ -98,8 +97,8 @@ int run_send(const args& a) {
   o.slots = std::max<std::size_t>(batch, 1024);
   o.max_batch = batch;
   udp_egress out(o);
-  const auto dest = make_destination(
-    parse_addr(a.get("group")), static_cast<uint16_t>(a.num("port", 0)));
+  const auto dest = make_destination(parse_addr(a.get("group")),
+                                     static_cast<uint16_t>(a.num("port", 0)));
   std::vector<uint8_t> payload(size, 0x42);
   uint64_t seq = 0, sent = 0, blocked = 0;
   const double cpu0 = cpu_seconds();
@@ -108,8 +107,8 @@ int run_send(const args& a) {
   for (uint64_t t = start; t < end; t = now_ns()) {
     std::size_t n = batch;
     if (rate > 0) {
-      const auto due = static_cast<uint64_t>(
-        static_cast<double>(t - start) / 1e9 * rate);
+      const auto due =
+        static_cast<uint64_t>(static_cast<double>(t - start) / 1e9 * rate);
       n = due > seq ? static_cast<std::size_t>(due - seq) : 0;
       if (n == 0) {
         std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -152,9 +151,9 @@ int run_recv(const args& a) {
   o.ifindex = ifindex(a.get("if"));
   o.mode = a.get("mode", "ring") == "ring" ? receive_mode::ring
                                            : receive_mode::recvmmsg;
-  o.filter = build_filter({{parse_addr(a.get("group")),
-                            static_cast<uint16_t>(a.num("port", 0)),
-                            std::nullopt}});
+  o.filter =
+    build_filter({{parse_addr(a.get("group")),
+                   static_cast<uint16_t>(a.num("port", 0)), std::nullopt}});
   ingress_socket in(o);
   std::printf("READY\n");
   std::fflush(stdout);

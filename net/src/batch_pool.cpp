@@ -1,4 +1,4 @@
-#include "castor/net/batch_pool.hpp"
+#include "castor/net/detail/batch_pool.hpp"
 
 #include <cstring>
 
@@ -7,12 +7,8 @@ namespace castor::net {
 // -- batch_block ---------------------------------------------------------------
 
 batch_block::batch_block(batch_pool* pool, size_t slots, size_t slot_size)
-  : pool_(pool),
-    slot_size_(slot_size),
-    msgs_(slots),
-    iov_(slots),
-    peers_(slots),
-    data_(new uint8_t[slots * slot_size]) {
+    : pool_(pool), slot_size_(slot_size), msgs_(slots), iov_(slots),
+      peers_(slots), data_(new uint8_t[slots * slot_size]) {
   // The pointers never change: set them once, reset only the fields the
   // kernel writes (prepare).
   for (size_t i = 0; i < slots; ++i) {
@@ -47,7 +43,7 @@ void batch_block::release() noexcept {
 // -- batch_pool ----------------------------------------------------------------
 
 batch_pool::batch_pool(size_t slots, size_t slot_size, size_t max_cached)
-  : slots_(slots), slot_size_(slot_size), max_cached_(max_cached) {
+    : slots_(slots), slot_size_(slot_size), max_cached_(max_cached) {
   // nop
 }
 

@@ -1,3 +1,9 @@
+// The group manager: its shared state and its one actor class. Kept as one
+// file of about 560 lines on purpose: the actor's request, kernel-state and
+// query handlers all work on the same private membership tables and
+// refcounts, and splitting the class over files would need those tables in
+// a header of their own only to share them between its halves.
+
 #include "castor/net/group_manager.hpp"
 
 #include <algorithm>
@@ -11,27 +17,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-namespace castor::net {
+#include "castor/net/errors.hpp"
 
-std::string to_string(membership_errc x) {
-  switch (x) {
-  case membership_errc::none:
-    return "none";
-  case membership_errc::unknown_interface:
-    return "unknown_interface";
-  case membership_errc::no_multicast:
-    return "no_multicast";
-  case membership_errc::not_multicast:
-    return "not_multicast";
-  case membership_errc::kernel_refused:
-    return "kernel_refused";
-  case membership_errc::not_joined:
-    return "not_joined";
-  case membership_errc::invalid_holder:
-    return "invalid_holder";
-  }
-  return "?";
-}
+namespace castor::net {
 
 std::string to_json(const group_stats& x) {
   nlohmann::json active = nlohmann::json::object();
@@ -135,6 +123,8 @@ struct group_manager_state {
 
 std::shared_ptr<group_manager_state>
 make_group_manager_state(std::unique_ptr<membership_backend> backend) {
+  // Before any membership can fail: describe() then names mcast errors.
+  register_errors();
   auto st = std::make_shared<group_manager_state>();
   st->backend = std::move(backend);
   return st;
@@ -502,19 +492,9 @@ private:
     return out + " on " + std::get<0>(key);
   }
 
+  /// A membership's reason: the error's context, or the error itself.
   static std::string describe_error(const caf::error& err) {
-    std::string out = caf::to_string(err);
-    const auto& ctx = err.context();
-    if (ctx.size() > 0) {
-      out.clear();
-      for (size_t i = 0; i < ctx.size(); ++i) {
-        if (i > 0)
-          out += ": ";
-        out += ctx.match_element<std::string>(i) ? ctx.get_as<std::string>(i)
-                                                 : ctx.stringify(i);
-      }
-    }
-    return out;
+    return err.context().empty() ? caf::to_string(err) : context_text(err);
   }
 
   static membership_status status_of(const membership_key& key,

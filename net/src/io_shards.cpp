@@ -1,10 +1,10 @@
 #include "castor/net/io_shards.hpp"
 
-#include <pthread.h>
-
 #include <algorithm>
 
+#include "shard_access.hpp"
 #include <boost/asio/post.hpp>
+#include <pthread.h>
 
 #include "castor/net/errors.hpp"
 
@@ -13,7 +13,9 @@ namespace castor::net {
 // -- io_shard ------------------------------------------------------------------
 
 io_shard::io_shard(size_t index)
-  : index_(index), ctx_(1), guard_(ctx_.get_executor()) {
+    : index_(index), ctx_(1), guard_(ctx_.get_executor()) {
+  // Before any socket can fail: describe() then names net errors.
+  register_errors();
   // concurrency hint 1: exactly one thread runs this context, which lets
   // Asio skip its internal locking on the handler queue.
 }
@@ -28,7 +30,7 @@ caf::error io_shard::admit(const std::function<void()>& prepare,
   return caf::none;
 }
 
-void io_shard::add_resident(shard_resident* x) {
+void io_shard::add_resident(detail::shard_resident* x) {
   if (stopping_) {
     // Admitted before the stop began but registering after it: close at
     // once, or it would keep the context busy and stop() would never end.
@@ -38,7 +40,7 @@ void io_shard::add_resident(shard_resident* x) {
   residents_.push_back(x);
 }
 
-void io_shard::remove_resident(shard_resident* x) {
+void io_shard::remove_resident(detail::shard_resident* x) {
   auto i = std::find(residents_.begin(), residents_.end(), x);
   if (i != residents_.end())
     residents_.erase(i);

@@ -1,12 +1,12 @@
 #include "castor/net/socket_options.hpp"
 
+#include <cerrno>
+#include <cstring>
+
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include "castor/net/errors.hpp"
 
@@ -63,9 +63,9 @@ caf::error membership(int fd, const multicast_membership& m, bool join) {
   req.gr_interface = *idx;
   auto g = to_sockaddr(m.group);
   std::memcpy(&req.gr_group, &g, sizeof(g));
-  return join ? set(fd, IPPROTO_IP, MCAST_JOIN_GROUP, "MCAST_JOIN_GROUP", req)
-              : set(fd, IPPROTO_IP, MCAST_LEAVE_GROUP, "MCAST_LEAVE_GROUP",
-                    req);
+  return join
+           ? set(fd, IPPROTO_IP, MCAST_JOIN_GROUP, "MCAST_JOIN_GROUP", req)
+           : set(fd, IPPROTO_IP, MCAST_LEAVE_GROUP, "MCAST_LEAVE_GROUP", req);
 }
 
 // Sets a buffer size and, if the kernel clamped it to [rw]mem_max, tries the
@@ -145,9 +145,9 @@ caf::error set_reuse_port(int fd, bool on) {
 
 caf::error bind_to_device(int fd, const std::string& ifname) {
   if (::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
-                   static_cast<socklen_t>(ifname.size())) != 0)
-    return errno_error(errc::socket_option, "SO_BINDTODEVICE " + ifname,
-                       errno);
+                   static_cast<socklen_t>(ifname.size()))
+      != 0)
+    return errno_error(errc::socket_option, "SO_BINDTODEVICE " + ifname, errno);
   return caf::none;
 }
 

@@ -14,8 +14,8 @@
 
 #include <caf/send.hpp>
 
+#include "shard_companion.hpp"
 #include "tcp_listener_shared.hpp"
-#include "tcp_shard_companion.hpp"
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -168,8 +168,9 @@ caf::expected<caf::actor> start_acceptor(caf::actor_system& sys,
   auto session = std::make_shared<acceptor_session>(sys, shard, std::move(acc),
                                                     std::move(conns));
   caf::actor hdl;
-  if (auto err = shard.admit([&] { hdl = session->start(); },
-                             [session] { session->admitted(); }))
+  if (auto err = shard_access::admit(
+        shard, [&] { hdl = session->start(); },
+        [session] { session->admitted(); }))
     return err;
   return hdl;
 }

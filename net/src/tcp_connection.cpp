@@ -1,9 +1,8 @@
 #include "castor/net/tcp_connection.hpp"
 
+#include "tcp_session.hpp"
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include "tcp_session.hpp"
 
 namespace castor::net {
 
@@ -26,11 +25,9 @@ caf::error validate(const tcp_options& o) {
   return caf::none;
 }
 
-caf::expected<tcp_connection> connect_tcp(caf::actor_system& sys,
-                                          io_shard& shard,
-                                          const caf::actor& owner,
-                                          const tcp_endpoint& to,
-                                          const tcp_options& opts) {
+caf::expected<tcp_connection>
+connect_tcp(caf::actor_system& sys, io_shard& shard, const caf::actor& owner,
+            const tcp_endpoint& to, const tcp_options& opts) {
   if (!owner)
     return make_error(errc::invalid_argument, "owner", "invalid actor");
   if (auto err = validate(opts))
@@ -47,8 +44,7 @@ caf::expected<tcp_connection> connect_tcp(caf::actor_system& sys,
                                  nullptr);
 }
 
-caf::expected<tcp_connection> adopt_tcp(caf::actor_system& sys,
-                                        io_shard& shard,
+caf::expected<tcp_connection> adopt_tcp(caf::actor_system& sys, io_shard& shard,
                                         const caf::actor& owner, int fd,
                                         const tcp_options& opts) {
   caf::error err;
@@ -67,8 +63,8 @@ caf::expected<tcp_connection> adopt_tcp(caf::actor_system& sys,
     ::close(fd);
     return errno_error(errc::open_failed, "getsockname", e);
   }
-  auto proto = ss.ss_family == AF_INET6 ? asio::ip::tcp::v6()
-                                        : asio::ip::tcp::v4();
+  auto proto =
+    ss.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4();
   asio::ip::tcp::socket sock{shard.context()};
   boost::system::error_code ec;
   sock.assign(proto, fd, ec);

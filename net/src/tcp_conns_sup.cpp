@@ -16,18 +16,18 @@
 #include <memory>
 #include <unordered_map>
 
-#include <boost/asio/ip/tcp.hpp>
-
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
-#include <spdlog/spdlog.h>
 
-#include "castor/net/errors.hpp"
 #include "tcp_listener_shared.hpp"
 #include "tcp_session.hpp"
 #include "tcp_shard_handler.hpp"
+#include <boost/asio/ip/tcp.hpp>
+#include <spdlog/spdlog.h>
+
+#include "castor/net/errors.hpp"
 
 namespace castor::net::detail {
 
@@ -38,11 +38,9 @@ using stop_timeout_atom = caf::atom_constant<caf::atom("tcp_stop_t")>;
 class conns_sup final : public caf::event_based_actor {
 public:
   conns_sup(caf::actor_config& cfg, std::shared_ptr<listener_shared> ctx)
-    : caf::event_based_actor(cfg), ctx_(std::move(ctx)) {}
+      : caf::event_based_actor(cfg), ctx_(std::move(ctx)) {}
 
-  const char* name() const override {
-    return "castor.tcp_conns_sup";
-  }
+  const char* name() const override { return "castor.tcp_conns_sup"; }
 
   // Whatever still runs when we end (killed, or the shutdown timeout) goes
   // down with us.
@@ -54,8 +52,8 @@ public:
       caf::anon_send(kv.second, caf::exit_msg{caf::actor_addr{}, reason});
     for (auto& kv : handlers_)
       caf::anon_send(kv.second, caf::exit_msg{caf::actor_addr{}, reason});
-    ctx_->info->connections_ -= conns_.size();
-    ctx_->info->parked_ -= parked_.size();
+    ctx_->connections() -= conns_.size();
+    ctx_->parked() -= parked_.size();
     conns_.clear();
     handlers_.clear();
     parked_.clear();
@@ -81,7 +79,7 @@ public:
           return;
         }
         parked_.push_back(parked{std::move(sock), std::move(acceptor)});
-        ++ctx_->info->parked_;
+        ++ctx_->parked();
       },
       [this](stop_timeout_atom) {
         if (!stopping_)
@@ -109,8 +107,8 @@ private:
     caf::actor handler;
     try {
       if (ctx_->shard_handler) {
-        auto h = spawn_shard_handler(
-          system(), shard, [&](caf::actor_companion* self) {
+        auto h =
+          spawn_shard_handler(system(), shard, [&](caf::actor_companion* self) {
             return ctx_->shard_handler(self, peer);
           });
         if (h)
@@ -152,19 +150,19 @@ private:
     monitor(handler);
     conns_.emplace(conn->actor.address(), conn->actor);
     handlers_.emplace(handler.address(), handler);
-    ++ctx_->info->connections_;
-    ++ctx_->info->accepted_;
+    ++ctx_->connections();
+    ++ctx_->accepted();
   }
 
   void on_down(const caf::down_msg& msg) {
     if (conns_.erase(msg.source) > 0) {
-      --ctx_->info->connections_;
+      --ctx_->connections();
       // One slot freed: start one parked socket, wake its acceptor.
       while (!stopping_ && !parked_.empty()
              && conns_.size() < ctx_->opts.max_connections) {
         auto p = std::move(parked_.front());
         parked_.pop_front();
-        --ctx_->info->parked_;
+        --ctx_->parked();
         start_connection(p.sock);
         if (p.acceptor)
           send(p.acceptor, tcp_resume_atom::value);
@@ -180,7 +178,7 @@ private:
       return;
     stopping_ = true;
     stop_reason_ = std::move(reason);
-    ctx_->info->parked_ -= parked_.size();
+    ctx_->parked() -= parked_.size();
     parked_.clear(); // closes their sockets
     if (conns_.empty() && handlers_.empty()) {
       quit(stop_reason_);

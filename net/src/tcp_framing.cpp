@@ -22,43 +22,43 @@ decoded_frame decode_frame(const tcp_framing& f, size_t max_frame,
                            const uint8_t* data, size_t n) noexcept {
   decoded_frame r;
   switch (f.mode) {
-    case tcp_framing::kind::raw:
-      if (n == 0)
-        return r;
-      r.what = st::complete;
-      r.size = std::min(n, max_frame);
-      r.total = r.size;
+  case tcp_framing::kind::raw:
+    if (n == 0)
       return r;
-    case tcp_framing::kind::prefix: {
-      if (n < f.width)
-        return r;
-      auto len = read_be(data, f.width);
-      r.header = f.width;
-      if (len > max_frame) {
-        r.what = st::too_large;
-        r.size = static_cast<size_t>(len);
-        return r;
-      }
+    r.what = st::complete;
+    r.size = std::min(n, max_frame);
+    r.total = r.size;
+    return r;
+  case tcp_framing::kind::prefix: {
+    if (n < f.width)
+      return r;
+    auto len = read_be(data, f.width);
+    r.header = f.width;
+    if (len > max_frame) {
+      r.what = st::too_large;
       r.size = static_cast<size_t>(len);
-      r.total = r.header + r.size;
-      if (n >= r.total)
-        r.what = st::complete;
       return r;
     }
-    case tcp_framing::kind::line: {
-      // Only the first max_frame bytes may hold the '\n'.
-      auto scan = std::min(n, max_frame);
-      auto* nl = static_cast<const uint8_t*>(std::memchr(data, '\n', scan));
-      if (nl != nullptr) {
-        r.what = st::complete;
-        r.size = static_cast<size_t>(nl - data) + 1;
-        r.total = r.size;
-      } else if (n >= max_frame) {
-        r.what = st::too_large;
-        r.size = n;
-      }
-      return r;
+    r.size = static_cast<size_t>(len);
+    r.total = r.header + r.size;
+    if (n >= r.total)
+      r.what = st::complete;
+    return r;
+  }
+  case tcp_framing::kind::line: {
+    // Only the first max_frame bytes may hold the '\n'.
+    auto scan = std::min(n, max_frame);
+    auto* nl = static_cast<const uint8_t*>(std::memchr(data, '\n', scan));
+    if (nl != nullptr) {
+      r.what = st::complete;
+      r.size = static_cast<size_t>(nl - data) + 1;
+      r.total = r.size;
+    } else if (n >= max_frame) {
+      r.what = st::too_large;
+      r.size = n;
     }
+    return r;
+  }
   }
   return r;
 }

@@ -1,8 +1,5 @@
 #include "castor/net/tcp_listener.hpp"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <string>
 #include <utility>
@@ -10,9 +7,12 @@
 
 #include <caf/event_based_actor.hpp>
 
+#include "tcp_listener_shared.hpp"
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "castor/actors/supervisor.hpp"
 #include "castor/net/errors.hpp"
-#include "tcp_listener_shared.hpp"
 
 namespace castor::net {
 
@@ -34,9 +34,9 @@ caf::error validate(const tcp_listener_options& o) {
 
 // Opens, binds and listens; the listen_socket child. The socket closes when
 // the returned actor ends, so a restart of this child rebinds.
-start_result open_listen_socket(caf::event_based_actor* sup,
-                                const std::shared_ptr<detail::listener_shared>&
-                                  ctx) {
+start_result
+open_listen_socket(caf::event_based_actor* sup,
+                   const std::shared_ptr<detail::listener_shared>& ctx) {
   auto& o = ctx->opts;
   if (auto err = validate(o))
     return err;
@@ -68,7 +68,7 @@ start_result open_listen_socket(caf::event_based_actor* sup,
   if (::getsockname(fd, local.data(), &len) != 0)
     return fail("getsockname");
   local.resize(len);
-  ctx->info->set_local(local);
+  ctx->set_local(local);
   ctx->set_listen_fd(fd);
   auto hdl = sup->spawn([local](caf::event_based_actor*) -> caf::behavior {
     return {
@@ -82,19 +82,19 @@ start_result open_listen_socket(caf::event_based_actor* sup,
 // The tree of one listener; the same for both kinds of handler.
 tcp_listener make_tree(std::string id,
                        std::shared_ptr<detail::listener_shared> ctx) {
-  auto conns = worker_with("connections",
-                           [ctx](caf::event_based_actor* sup,
-                                 const caf::message&) -> start_result {
-                             return detail::spawn_conns_sup(sup, ctx);
-                           });
+  auto conns = worker_with(
+    "connections",
+    [ctx](caf::event_based_actor* sup, const caf::message&) -> start_result {
+      return detail::spawn_conns_sup(sup, ctx);
+    });
   // It bounds its connections' shutdown itself (opts.shutdown).
   conns.type = child_type::supervisor;
   conns.shutdown = shutdown_spec::infinity();
-  auto listen = worker_with("listen_socket",
-                            [ctx](caf::event_based_actor* sup,
-                                  const caf::message&) -> start_result {
-                              return open_listen_socket(sup, ctx);
-                            });
+  auto listen = worker_with(
+    "listen_socket",
+    [ctx](caf::event_based_actor* sup, const caf::message&) -> start_result {
+      return open_listen_socket(sup, ctx);
+    });
   std::vector<child_spec> acceptors;
   for (size_t i = 0; i < ctx->opts.num_acceptors; ++i)
     acceptors.emplace_back(
@@ -113,10 +113,10 @@ tcp_listener make_tree(std::string id,
   listener_flags.intensity = ctx->opts.intensity;
   listener_flags.period = ctx->opts.period;
   listener_flags.name = id;
-  std::vector<child_spec> children{
-    std::move(conns), std::move(listen),
-    supervisor_child("acceptors", std::move(acceptor_flags),
-                     std::move(acceptors))};
+  std::vector<child_spec> children{std::move(conns), std::move(listen),
+                                   supervisor_child("acceptors",
+                                                    std::move(acceptor_flags),
+                                                    std::move(acceptors))};
   auto info = ctx->info;
   return {supervisor_child(std::move(id), std::move(listener_flags),
                            std::move(children)),

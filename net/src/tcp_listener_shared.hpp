@@ -8,8 +8,6 @@
 //                      acceptor accepts nothing more until ...
 //   conns -> acceptor  (tcp_resume_atom)                  ... this arrives.
 
-#include <unistd.h>
-
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -19,6 +17,8 @@
 #include <caf/actor_cast.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
+
+#include <unistd.h>
 
 #include "castor/net/tcp_listener.hpp"
 
@@ -33,7 +33,7 @@ class accepted_socket {
 public:
   accepted_socket() = default;
   accepted_socket(int fd, tcp_endpoint peer)
-    : fd_(std::make_shared<owned_fd>(fd)), peer_(std::move(peer)) {}
+      : fd_(std::make_shared<owned_fd>(fd)), peer_(std::move(peer)) {}
 
   const tcp_endpoint& peer() const noexcept { return peer_; }
 
@@ -57,18 +57,25 @@ private:
 struct listener_shared {
   listener_shared(io_shards& s, tcp_listener_options o, tcp_handler_factory h,
                   tcp_shard_handler_factory sh)
-    : shards(s),
-      opts(std::move(o)),
-      handler(std::move(h)),
-      shard_handler(std::move(sh)),
-      info(std::make_shared<tcp_listener_info>()) {}
+      : shards(s), opts(std::move(o)), handler(std::move(h)),
+        shard_handler(std::move(sh)),
+        info(std::make_shared<tcp_listener_info>()) {}
 
   io_shards& shards;
   const tcp_listener_options opts;
   /// Exactly one of the two is set.
   const tcp_handler_factory handler;
   const tcp_shard_handler_factory shard_handler;
+  /// Read-only to everyone else; written through the four members below.
   const std::shared_ptr<tcp_listener_info> info;
+
+  void set_local(const tcp_endpoint& ep) {
+    std::lock_guard<std::mutex> lock{info->mtx_};
+    info->local_ = ep;
+  }
+  std::atomic<uint64_t>& connections() { return info->connections_; }
+  std::atomic<uint64_t>& parked() { return info->parked_; }
+  std::atomic<uint64_t>& accepted() { return info->accepted_; }
 
   /// The current connection supervisor (invalid once it ended).
   caf::actor conns() {

@@ -1,20 +1,19 @@
 #include "tcp_session.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <boost/asio/post.hpp>
 
 #include <caf/exit_reason.hpp>
 #include <caf/mailbox_element.hpp>
 #include <caf/sec.hpp>
 #include <caf/send.hpp>
+
+#include <boost/asio/post.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "castor/net/errors.hpp"
 #include "castor/net/socket_options.hpp"
@@ -25,14 +24,12 @@ namespace asio = boost::asio;
 
 tcp_session::tcp_session(caf::actor_system& sys, io_shard& shard,
                          asio::ip::tcp::socket sock, const tcp_options& opts)
-  : shard_companion(sys, shard),
-    sock_(std::move(sock)),
-    framing_(opts.framing),
-    // A prefix cannot declare more than it can encode.
-    max_frame_(std::min<uint64_t>(opts.max_frame,
-                                  opts.framing.max_encodable())),
-    read_size_(opts.read_size),
-    max_send_queue_(opts.max_send_queue) {
+    : shard_companion(sys, shard), sock_(std::move(sock)),
+      framing_(opts.framing),
+      // A prefix cannot declare more than it can encode.
+      max_frame_(
+        std::min<uint64_t>(opts.max_frame, opts.framing.max_encodable())),
+      read_size_(opts.read_size), max_send_queue_(opts.max_send_queue) {
   if (opts.active.mode == kind::counted) {
     count_ = std::max(0, opts.active.count);
     mode_ = count_ > 0 ? kind::counted : kind::passive;
@@ -208,8 +205,8 @@ void tcp_session::pump() {
     return; // closed
   if (peer_closed_) {
     // Complete frames still buffered wait for credit; then we are done.
-    auto d = decode_frame(framing_, max_frame_, buf_.data() + head_,
-                          tail_ - head_);
+    auto d =
+      decode_frame(framing_, max_frame_, buf_.data() + head_, tail_ - head_);
     if (d.what != decoded_frame::status::complete)
       finish(caf::none);
     return;
@@ -221,17 +218,17 @@ void tcp_session::pump() {
 bool tcp_session::deliver() {
   size_t budget = 0;
   switch (mode_) {
-    case kind::always:
-      budget = SIZE_MAX;
-      break;
-    case kind::once:
-      budget = 1;
-      break;
-    case kind::counted:
-      budget = static_cast<size_t>(count_);
-      break;
-    case kind::passive:
-      break;
+  case kind::always:
+    budget = SIZE_MAX;
+    break;
+  case kind::once:
+    budget = 1;
+    break;
+  case kind::counted:
+    budget = static_cast<size_t>(count_);
+    break;
+  case kind::passive:
+    break;
   }
   if (budget == 0 || head_ == tail_ || closing_)
     return true;
@@ -239,8 +236,8 @@ bool tcp_session::deliver() {
                           static_cast<uint8_t>(framing_.header_size())};
   caf::error err;
   while (out.frames() < budget) {
-    auto d = decode_frame(framing_, max_frame_, buf_.data() + head_,
-                          tail_ - head_);
+    auto d =
+      decode_frame(framing_, max_frame_, buf_.data() + head_, tail_ - head_);
     if (d.what == decoded_frame::status::incomplete)
       break;
     if (d.what == decoded_frame::status::too_large) {
@@ -319,15 +316,15 @@ void tcp_session::enqueue(const uint8_t* data, size_t size,
     return;
   if (size > framing_.max_encodable()) {
     // Not sent at all, so the stream stays intact: report and go on.
-    to_owner(tcp_error_atom::value,
-             make_error(errc::invalid_argument, "frame longer than the prefix "
-                                                "allows",
-                        uint64_t{size}));
+    to_owner(tcp_error_atom::value, make_error(errc::invalid_argument,
+                                               "frame longer than the prefix "
+                                               "allows",
+                                               uint64_t{size}));
     return;
   }
   out_item item{{}, 0, data, size, std::move(owned), std::move(keep), 1, 0};
-  item.header_size = static_cast<uint8_t>(
-    encode_header(framing_, size, item.header.data()));
+  item.header_size =
+    static_cast<uint8_t>(encode_header(framing_, size, item.header.data()));
   push(std::move(item));
 }
 
@@ -372,11 +369,10 @@ void tcp_session::flush() {
       if (it.sent < it.header_size)
         iov[k++] = iovec{it.header.data() + it.sent,
                          static_cast<size_t>(it.header_size - it.sent)};
-      auto body_sent = it.sent > it.header_size ? it.sent - it.header_size
-                                                : 0;
+      auto body_sent = it.sent > it.header_size ? it.sent - it.header_size : 0;
       if (it.size > body_sent)
-        iov[k++] = iovec{const_cast<uint8_t*>(it.data) + body_sent,
-                         it.size - body_sent};
+        iov[k++] =
+          iovec{const_cast<uint8_t*>(it.data) + body_sent, it.size - body_sent};
     }
     msghdr msg{};
     msg.msg_iov = iov.data();
@@ -390,13 +386,13 @@ void tcp_session::flush() {
       if (err == EAGAIN || err == EWOULDBLOCK) {
         // The send buffer is full: wait for room, keep the queue.
         flush_pending_ = true;
-        sock_.async_wait(asio::ip::tcp::socket::wait_write,
-                         [s = self_as<tcp_session>()](boost::system::error_code
-                                                    ec) {
-                           s->flush_pending_ = false;
-                           if (!ec && s->open_)
-                             s->flush();
-                         });
+        sock_.async_wait(
+          asio::ip::tcp::socket::wait_write,
+          [s = self_as<tcp_session>()](boost::system::error_code ec) {
+            s->flush_pending_ = false;
+            if (!ec && s->open_)
+              s->flush();
+          });
         return;
       }
       finish(errno_error(errc::send_failed, "sendmsg", err));
@@ -457,11 +453,12 @@ make_connection(caf::actor_system& sys, io_shard& shard,
     result.peer = sock.remote_endpoint(ec);
   if (ec)
     return errno_error(errc::open_failed, "getpeername", ec.value());
-  auto session = std::make_shared<tcp_session>(sys, shard, std::move(sock),
-                                               opts);
+  auto session =
+    std::make_shared<tcp_session>(sys, shard, std::move(sock), opts);
   // Spawned only once the shard has accepted the connection (see
   // open_udp): a companion no shard runs could never be closed.
-  if (auto err = shard.admit(
+  if (auto err = shard_access::admit(
+        shard,
         [&] {
           result.actor = session->start(owner);
           if (on_spawn)

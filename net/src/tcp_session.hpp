@@ -3,11 +3,11 @@
 // The io-thread half of a TCP connection actor (internal). One tcp_session
 // owns the Asio socket, the read buffer with its frame decoder state, the
 // active-mode credits and the send queue, all touched only on the shard's
-// thread. Its CAF face is a shard_companion (tcp_shard_companion.hpp).
+// thread. Its CAF face is a shard_companion (shard_companion.hpp).
 //
 // Read, deliver and flush steps can end the connection, so they never run
 // inside a behavior handler: handlers post them (see the rule in
-// tcp_shard_companion.hpp).
+// shard_companion.hpp).
 
 #include <array>
 #include <cstdint>
@@ -16,16 +16,16 @@
 #include <memory>
 #include <vector>
 
-#include <boost/asio/ip/tcp.hpp>
-
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/result.hpp>
 #include <caf/send.hpp>
 
+#include "shard_companion.hpp"
+#include <boost/asio/ip/tcp.hpp>
+
 #include "castor/net/io_shards.hpp"
 #include "castor/net/tcp_connection.hpp"
-#include "tcp_shard_companion.hpp"
 
 namespace castor::net::detail {
 

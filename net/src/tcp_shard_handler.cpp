@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "tcp_shard_companion.hpp"
+#include "shard_companion.hpp"
 
 namespace castor::net::detail {
 
@@ -19,9 +19,7 @@ public:
     return hdl;
   }
 
-  void admitted() {
-    register_resident();
-  }
+  void admitted() { register_resident(); }
 
 private:
   void release() override {
@@ -31,14 +29,13 @@ private:
 
 } // namespace
 
-caf::expected<caf::actor>
-spawn_shard_handler(caf::actor_system& sys, io_shard& shard,
-                    const std::function<caf::behavior(caf::actor_companion*)>&
-                      init) {
+caf::expected<caf::actor> spawn_shard_handler(
+  caf::actor_system& sys, io_shard& shard,
+  const std::function<caf::behavior(caf::actor_companion*)>& init) {
   auto h = std::make_shared<shard_handler>(sys, shard);
   caf::actor hdl;
-  if (auto err = shard.admit([&] { hdl = h->start(init); },
-                             [h] { h->admitted(); }))
+  if (auto err = shard_access::admit(
+        shard, [&] { hdl = h->start(init); }, [h] { h->admitted(); }))
     return err;
   return hdl;
 }

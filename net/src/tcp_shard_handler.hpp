@@ -23,9 +23,8 @@ namespace castor::net::detail {
 /// on the calling thread, before the shard runs anything of it). It ends
 /// like any actor (quit, a non-normal exit message) and when the shard
 /// stops.
-caf::expected<caf::actor>
-spawn_shard_handler(caf::actor_system& sys, io_shard& shard,
-                    const std::function<caf::behavior(caf::actor_companion*)>&
-                      init);
+caf::expected<caf::actor> spawn_shard_handler(
+  caf::actor_system& sys, io_shard& shard,
+  const std::function<caf::behavior(caf::actor_companion*)>& init);
 
 } // namespace castor::net::detail

@@ -18,8 +18,8 @@ namespace asio = boost::asio;
 
 udp_session::udp_session(caf::actor_system& sys, io_shard& shard,
                          asio::ip::udp::socket sock, const udp_options& opts)
-    : sys_(sys), shard_(shard), sock_(std::move(sock)), unit_(&sys),
-      mode_(kind::passive), read_packets_(opts.read_packets),
+    : shard_companion(sys, shard), sock_(std::move(sock)), mode_(kind::passive),
+      read_packets_(opts.read_packets),
       pool_(batch_pool::create(opts.read_packets, opts.max_datagram)),
       max_send_queue_(opts.max_send_queue), out_msgs_(send_batch),
       out_iov_(send_batch) {
@@ -39,81 +39,29 @@ udp_session::~udp_session() {
     pool_->release_owner();
 }
 
-caf::actor_companion* udp_session::companion() const {
-  return static_cast<caf::actor_companion*>(
-    caf::actor_cast<caf::abstract_actor*>(hdl_));
+caf::actor udp_session::start(const caf::actor& owner) {
+  auto hdl = spawn_companion();
+  owner_ = owner;
+  companion()->become(make_behavior());
+  companion()->link_to(owner);
+  return hdl;
 }
 
-caf::actor udp_session::start(const caf::actor& owner) {
-  auto hdl = sys_.spawn<caf::actor_companion>();
-  hdl_ = caf::actor_cast<caf::strong_actor_ptr>(hdl);
-  owner_ = owner;
-  auto* self = companion();
-  self->on_enqueue([s = shared_from_this()](caf::mailbox_element_ptr p) {
-    // Sender's thread: hop to the shard. Asio handlers may be move-only.
-    asio::post(s->shard_.context(),
-               [s, p = std::move(p)]() mutable { s->run(std::move(p)); });
-  });
-  self->on_exit([w = weak_from_this()] {
-    if (auto s = w.lock())
-      s->on_exit();
-  });
-  self->set_exit_handler([this](caf::exit_msg& msg) {
-    // gen_udp: the socket closes when its controlling process exits, for
-    // any reason. Other linked actors (a supervisor) end it only with a
-    // non-normal reason, as a plain link would.
-    if (msg.source == owner_.address() || msg.reason)
-      companion()->quit(msg.reason);
-  });
-  self->become(make_behavior());
-  self->link_to(owner);
-  return hdl;
+bool udp_session::ends_on(const caf::exit_msg& msg) const {
+  // gen_udp: the socket closes when its controlling process exits, for any
+  // reason. Other linked actors (a supervisor) end it only with a
+  // non-normal reason, as a plain link would.
+  return shard_companion::ends_on(msg) || msg.source == owner_.address();
 }
 
 void udp_session::admitted() {
   admitted_ = true;
   // Closed already (its owner was dead when it linked): nothing to register.
-  if (!open_)
-    return;
-  shard_.add_resident(this);
-  update_reading();
+  if (register_resident())
+    update_reading();
 }
 
-void udp_session::shutdown() {
-  terminate(caf::exit_reason::user_shutdown);
-}
-
-void udp_session::terminate(caf::error reason) {
-  if (!open_)
-    return;
-  // An exit message from nobody, run right here: the exit handler quits
-  // with `reason` and CAF's cleanup calls on_exit, all in this call.
-  // (actor_companion::disconnect would be shorter, but 0.17.6 declares it
-  // without defining it.)
-  auto elem = caf::make_mailbox_element(
-    nullptr, caf::make_message_id(), {},
-    caf::exit_msg{caf::actor_addr{}, std::move(reason)});
-  companion()->activate(&unit_, *elem);
-}
-
-void udp_session::run(caf::mailbox_element_ptr elem) {
-  if (open_) {
-    companion()->activate(&unit_, *elem);
-    return;
-  }
-  // Posted before the socket closed: answer requests so that nobody waits
-  // for a reply that cannot come.
-  if (elem->mid.is_request() && elem->sender) {
-    elem->sender->enqueue(caf::make_mailbox_element(
-                            nullptr, elem->mid.response_id(), {},
-                            caf::make_error(caf::sec::request_receiver_down)),
-                          nullptr);
-  }
-}
-
-void udp_session::on_exit() {
-  // Runs inside the companion's cleanup, on the shard thread.
-  open_ = false;
+void udp_session::release() {
   boost::system::error_code ignored;
   sock_.close(ignored);
   fail_pending_recvs(caf::make_error(caf::sec::request_receiver_down));
@@ -122,13 +70,10 @@ void udp_session::on_exit() {
     pool_->release_owner();
     pool_ = nullptr;
   }
-  shard_.remove_resident(this);
-  // Dropping the last reference to the companion inside its own cleanup
-  // would destroy it under our feet: do it in a later step.
-  asio::post(shard_.context(), [s = shared_from_this()] {
-    s->hdl_ = nullptr;
-    s->owner_ = nullptr;
-  });
+}
+
+void udp_session::released() {
+  owner_ = nullptr;
 }
 
 void udp_session::report(caf::error err) {
@@ -253,7 +198,7 @@ void udp_session::arm_read() {
   // drain() reads with recvmmsg.
   sock_.async_receive(
     asio::buffer(&peek_byte_, 0), asio::socket_base::message_peek,
-    [s = shared_from_this()](boost::system::error_code ec, size_t) {
+    [s = self_as<udp_session>()](boost::system::error_code ec, size_t) {
       s->reading_ = false;
       if (ec == asio::error::operation_aborted || !s->open_)
         return;
@@ -334,7 +279,7 @@ void udp_session::drain() {
     // so other sockets on this shard get their turn (read_packets bound),
     // and without the epoll round trip of a new async_wait.
     reading_ = true;
-    asio::post(shard_.context(), [s = shared_from_this()] {
+    asio::post(shard_.context(), [s = self_as<udp_session>()] {
       s->reading_ = false;
       s->drain();
     });
@@ -393,7 +338,7 @@ caf::result<udp_batch> udp_session::recv(int64_t timeout_ms) {
     p.timer = std::make_unique<asio::steady_timer>(
       shard_.context(), std::chrono::milliseconds{timeout_ms});
     p.timer->async_wait(
-      [s = shared_from_this(), id](boost::system::error_code ec) {
+      [s = self_as<udp_session>(), id](boost::system::error_code ec) {
         if (ec)
           return;
         for (auto i = s->recvs_.begin(); i != s->recvs_.end(); ++i) {
@@ -419,7 +364,7 @@ void udp_session::enqueue(out_item item) {
     ++stats_.send_dropped;
     if (dropped_unreported_++ == 0) {
       // One report per burst of drops, not one per datagram.
-      asio::post(shard_.context(), [s = shared_from_this()] {
+      asio::post(shard_.context(), [s = self_as<udp_session>()] {
         auto n = s->dropped_unreported_;
         s->dropped_unreported_ = 0;
         s->report(make_error(errc::send_queue_full, n));
@@ -432,7 +377,7 @@ void udp_session::enqueue(out_item item) {
     // Flush after the mailbox elements already posted to the shard ran, so
     // sends that arrive together leave in one sendmmsg.
     flush_pending_ = true;
-    asio::post(shard_.context(), [s = shared_from_this()] {
+    asio::post(shard_.context(), [s = self_as<udp_session>()] {
       s->flush_pending_ = false;
       s->flush();
     });
@@ -467,12 +412,13 @@ void udp_session::flush() {
     if (err == EAGAIN || err == EWOULDBLOCK) {
       // The send buffer is full: wait for room, keep the queue.
       flush_pending_ = true;
-      sock_.async_wait(asio::ip::udp::socket::wait_write,
-                       [s = shared_from_this()](boost::system::error_code ec) {
-                         s->flush_pending_ = false;
-                         if (!ec)
-                           s->flush();
-                       });
+      sock_.async_wait(
+        asio::ip::udp::socket::wait_write,
+        [s = self_as<udp_session>()](boost::system::error_code ec) {
+          s->flush_pending_ = false;
+          if (!ec)
+            s->flush();
+        });
       return;
     }
     if (err == EINTR)

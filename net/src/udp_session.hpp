@@ -3,41 +3,34 @@
 // The io-thread half of a UDP socket actor (internal). One udp_session owns
 // the Asio socket, the active-mode state, the receive pool and the send
 // queue. All of it is touched only on the shard's thread; the session's CAF
-// face is an actor_companion whose mailbox elements are posted to that
-// thread and run there with activate().
-//
-// Lifetime: the companion's enqueue handler holds the session (shared_ptr),
-// and the session holds the companion (hdl_). The cycle is deliberate, it
-// keeps an idle passive socket alive; it is broken when the companion exits
-// (on_exit clears the enqueue handler, and the session drops hdl_ in a
-// posted step, never inside the companion's own cleanup).
-
-#include <sys/socket.h>
+// face is a shard_companion (shard_companion.hpp), whose lifetime rules it
+// follows: the cycle between session and companion keeps an idle passive
+// socket alive until the companion exits.
 
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <vector>
 
-#include <boost/asio/ip/udp.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include <caf/actor.hpp>
-#include <caf/actor_companion.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/response_promise.hpp>
 #include <caf/result.hpp>
-#include <caf/scoped_execution_unit.hpp>
+#include <caf/send.hpp>
 
-#include "castor/net/batch_pool.hpp"
+#include "shard_companion.hpp"
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <sys/socket.h>
+
+#include "castor/net/detail/batch_pool.hpp"
 #include "castor/net/io_shards.hpp"
 #include "castor/net/udp_batch.hpp"
 #include "castor/net/udp_socket.hpp"
 
 namespace castor::net::detail {
 
-class udp_session final : public std::enable_shared_from_this<udp_session>,
-                          public shard_resident {
+class udp_session final : public shard_companion {
 public:
   /// gen_udp's range for the {active, N} counter.
   static constexpr int32_t max_active_count = 32767;
@@ -54,9 +47,6 @@ public:
 
   /// Shard thread: the first step once admitted (register, start reading).
   void admitted();
-
-  /// Shard thread: the shard stops.
-  void shutdown() override;
 
 private:
   using kind = active_mode::kind;
@@ -76,10 +66,10 @@ private:
     size_t size;
   };
 
-  caf::actor_companion* companion() const;
   caf::behavior make_behavior();
-  void run(caf::mailbox_element_ptr elem);
-  void on_exit();
+  bool ends_on(const caf::exit_msg& msg) const override;
+  void release() override;
+  void released() override;
   int fd() { return sock_.native_handle(); }
 
   template <class... Ts>
@@ -89,9 +79,6 @@ private:
                    std::forward<Ts>(xs)...);
   }
   void report(caf::error err);
-  /// Shard thread: ends the companion with `reason` through its exit
-  /// handler, as a linked actor's exit would (closes the socket).
-  void terminate(caf::error reason);
 
   // -- active mode and reading ------------------------------------------------
   caf::result<void> set_count(int32_t n);
@@ -110,13 +97,8 @@ private:
 
   caf::error setopt(const udp_option& opt);
 
-  caf::actor_system& sys_;
-  io_shard& shard_;
   boost::asio::ip::udp::socket sock_;
-  caf::scoped_execution_unit unit_;
-  caf::strong_actor_ptr hdl_;
   caf::actor owner_;
-  bool open_ = true;
   bool admitted_ = false;
 
   kind mode_;

@@ -2,8 +2,9 @@
 
 #include <memory>
 
-#include "castor/net/errors.hpp"
 #include "udp_session.hpp"
+
+#include "castor/net/errors.hpp"
 
 namespace castor::net {
 
@@ -104,14 +105,15 @@ caf::expected<udp_socket> open_udp(caf::actor_system& sys, io_shard& shard,
   auto local = sock.local_endpoint(ec);
   if (ec)
     return errno_error(errc::open_failed, "getsockname", ec.value());
-  auto session = std::make_shared<detail::udp_session>(sys, shard,
-                                                       std::move(sock), opts);
+  auto session =
+    std::make_shared<detail::udp_session>(sys, shard, std::move(sock), opts);
   caf::actor hdl;
   // The companion is spawned only once the shard has accepted the socket:
   // a companion that no shard would ever run could not be closed, and
   // ~actor_system would wait for it forever.
-  if (auto err = shard.admit([&] { hdl = session->start(owner); },
-                             [session] { session->admitted(); }))
+  if (auto err = detail::shard_access::admit(
+        shard, [&] { hdl = session->start(owner); },
+        [session] { session->admitted(); }))
     return err;
   return udp_socket{std::move(hdl), local};
 }

@@ -1,4 +1,4 @@
-// libFuzzer target: the forwarder's frame parser (net/packet), which reads
+// libFuzzer target: the forwarder's frame parser (packet/), which reads
 // every frame the kernel hands to an AF_PACKET ingress, from anyone on the
 // input link. Whatever the bytes, it must neither read outside the frame nor
 // hand out a payload that does not lie inside it.

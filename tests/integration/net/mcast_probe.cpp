@@ -124,8 +124,8 @@ int run_recv(caf::actor_system& sys, io_shards& shards,
     return fail("open", s.error());
   std::cout << "READY" << std::endl;
   size_t n = 0;
-  auto deadline = std::chrono::steady_clock::now()
-                  + std::chrono::milliseconds(millis);
+  auto deadline =
+    std::chrono::steady_clock::now() + std::chrono::milliseconds(millis);
   bool running = true;
   while (running) {
     auto left = deadline - std::chrono::steady_clock::now();
@@ -134,16 +134,15 @@ int run_recv(caf::actor_system& sys, io_shards& shards,
     me->receive(
       [&](udp_atom, const udp_batch& b) {
         for (auto d : b.datagrams()) {
-          std::cout << d.from.address().to_string() << " " << d.text()
-                    << "\n";
+          std::cout << d.from.address().to_string() << " " << d.text() << "\n";
           ++n;
         }
       },
       [&](udp_error_atom, const caf::error& err) {
         std::cout << "ERROR " << describe(err) << "\n";
       },
-      caf::after(std::chrono::duration_cast<std::chrono::milliseconds>(left))
-        >> [&] { running = false; });
+      caf::after(std::chrono::duration_cast<std::chrono::milliseconds>(left)) >>
+        [&] { running = false; });
   }
   std::cout << "COUNT " << n << std::endl;
   me->send(s->actor, caf::close_atom::value);

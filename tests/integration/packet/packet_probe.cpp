@@ -152,8 +152,7 @@ int run_send(const args& a) {
     const int loop = 0;
     if (fd < 0
         || ::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m) != 0
-        || ::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl)
-             != 0
+        || ::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) != 0
         || ::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop)
              != 0) {
       std::perror("send: socket setup");
@@ -167,15 +166,15 @@ int run_send(const args& a) {
   long failed = 0;
   while (sent < count && seconds_since(start) < timeout) {
     const auto due = std::min(
-      count, static_cast<long>(seconds_since(start) * static_cast<double>(rate))
-               + 1);
+      count,
+      static_cast<long>(seconds_since(start) * static_cast<double>(rate)) + 1);
     for (; sent < due; ++sent) {
       probe_header h{probe_magic, stream, static_cast<uint32_t>(sent % flows),
                      0, static_cast<uint64_t>(sent)};
       std::memcpy(payload.data(), &h, sizeof h);
       if (::sendto(fds[static_cast<std::size_t>(sent % flows)], payload.data(),
-                   payload.size(), 0,
-                   reinterpret_cast<const sockaddr*>(&dest), sizeof dest)
+                   payload.size(), 0, reinterpret_cast<const sockaddr*>(&dest),
+                   sizeof dest)
           < 0)
         ++failed;
     }
@@ -274,7 +273,8 @@ int run_fanout(const args& a) {
           if (!ruled)
             ++unruled;
           probe_header h;
-          if (!read_header(d.payload, d.payload_size, h) || h.stream != stream) {
+          if (!read_header(d.payload, d.payload_size, h)
+              || h.stream != stream) {
             ++foreign;
             return;
           }

@@ -1,7 +1,8 @@
 // Tests of the parts under the socket actor that need no test scheduler:
 // the lock-free block pool under real threads, socket options on a raw
-// descriptor, and the io shards running real threads with a real actor
-// system (bounded waits only, no timed assertions).
+// descriptor, the io shards running real threads with a real actor
+// system (bounded waits only, no timed assertions), and the rendering of
+// every castor error category.
 
 #define CAF_SUITE net_support
 #include <atomic>
@@ -17,10 +18,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "castor/net/batch_pool.hpp"
+#include "castor/actors/errors.hpp"
+#include "castor/net/detail/batch_pool.hpp"
 #include "castor/net/errors.hpp"
+#include "castor/net/group_manager.hpp"
 #include "castor/net/io_shards.hpp"
 #include "castor/net/socket_options.hpp"
+#include "castor/net/tcp_errors.hpp"
 #include "castor/net/udp_socket.hpp"
 
 using namespace castor::net;
@@ -213,4 +217,51 @@ CAF_TEST(threaded shards deliver and stop in order) {
     CAF_CHECK_EQUAL(dm.reason, caf::exit_reason::user_shutdown);
   });
   CAF_CHECK(!net_test::port_in_use(s->local.port()));
+}
+
+// -- error categories ----------------------------------------------------------
+
+namespace {
+
+// Every code of a category from 1 to `last`, rendered by describe(): each by
+// its name, behind the category's prefix.
+template <class Enum>
+void check_names(caf::atom_value category, Enum last,
+                 const std::string& prefix) {
+  for (int i = 1; i <= static_cast<int>(last); ++i) {
+    caf::error err{static_cast<uint8_t>(i), category};
+    CAF_CHECK_EQUAL(castor::describe(err),
+                    prefix + to_string(static_cast<Enum>(i)));
+  }
+}
+
+} // namespace
+
+CAF_TEST(every castor error category renders its codes by name) {
+  check_names(caf::atom("castor"), castor::errc::auto_shutdown, "");
+  check_names(error_category, errc::invalid_argument, "net::");
+  check_names(tcp_error_category, tcp_errc::accept_failed, "net_tcp::");
+  check_names(caf::atom("mcast"), membership_errc::invalid_holder, "mcast::");
+  // With their context, the same way for every category.
+  CAF_CHECK_EQUAL(
+    castor::describe(caf::make_error(castor::errc::name_taken, "svc")),
+    "name_taken: svc");
+  CAF_CHECK_EQUAL(describe(make_error(errc::send_queue_full, uint64_t{3})),
+                  "net::send_queue_full: 3");
+  CAF_CHECK_EQUAL(describe(make_error(tcp_errc::frame_too_large, "len", 9)),
+                  "net_tcp::frame_too_large: len: 9");
+  CAF_CHECK_EQUAL(
+    describe(caf::make_error(membership_errc::not_multicast, "group 10.0.0.1")),
+    "mcast::not_multicast: group 10.0.0.1");
+  CAF_CHECK_EQUAL(describe(caf::error{}), "none");
+}
+
+CAF_TEST(an actor system renders every castor category as describe does) {
+  caf::actor_system_config cfg;
+  register_errors(cfg);
+  caf::actor_system sys{cfg};
+  for (auto err : {caf::make_error(castor::errc::not_found, "x"),
+                   make_error(errc::timeout), make_error(tcp_errc::closed),
+                   caf::make_error(membership_errc::kernel_refused, "join")})
+    CAF_CHECK_EQUAL(sys.render(err), describe(err));
 }

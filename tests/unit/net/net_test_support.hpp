@@ -3,14 +3,14 @@
 // Helpers shared by the net test TUs: a plain POSIX UDP peer on loopback
 // that the tests drive by hand, independent of the code under test.
 
+#include <optional>
+#include <stdexcept>
+#include <string>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <optional>
-#include <stdexcept>
-#include <string>
 
 #include "castor/net/udp_batch.hpp"
 

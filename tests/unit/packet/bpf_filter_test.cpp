@@ -7,6 +7,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "cbpf_interpreter.hpp"
+#include "frame_builder.hpp"
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/if_packet.h>
@@ -15,9 +17,6 @@
 
 #include "castor/packet/bpf_filter.hpp"
 #include "castor/packet/error.hpp"
-
-#include "cbpf_interpreter.hpp"
-#include "frame_builder.hpp"
 
 using namespace castor::packet;
 using castor::packet::test::addr;
@@ -72,8 +71,8 @@ TEST(bpf_filter, ruled_group_and_port_pass_whatever_the_pkttype_but_outgoing) {
 }
 
 TEST(bpf_filter, unruled_group_or_port_is_dropped) {
-  auto p = build_filter({any_source("239.1.1.1", 5001),
-                         any_source("239.1.1.2", 5002)});
+  auto p = build_filter(
+    {any_source("239.1.1.1", 5001), any_source("239.1.1.2", 5002)});
   EXPECT_TRUE(passes(p, to("239.1.1.2", 5002)));
   EXPECT_FALSE(passes(p, to("239.1.1.3", 5001)));
   EXPECT_FALSE(passes(p, to("239.1.1.1", 5002))); // ports are per group
@@ -82,14 +81,14 @@ TEST(bpf_filter, unruled_group_or_port_is_dropped) {
 }
 
 TEST(bpf_filter, source_specific_rules_check_the_source) {
-  auto p = build_filter({from("10.0.0.5", "239.1.1.1", 5001),
-                         from("10.0.0.6", "239.1.1.1", 5001)});
+  auto p = build_filter(
+    {from("10.0.0.5", "239.1.1.1", 5001), from("10.0.0.6", "239.1.1.1", 5001)});
   EXPECT_TRUE(passes(p, to("239.1.1.1", 5001, "10.0.0.5")));
   EXPECT_TRUE(passes(p, to("239.1.1.1", 5001, "10.0.0.6")));
   EXPECT_FALSE(passes(p, to("239.1.1.1", 5001, "10.0.0.7")));
   // An any-source rule for the same (group, port) covers every source.
-  auto q = build_filter({from("10.0.0.5", "239.1.1.1", 5001),
-                         any_source("239.1.1.1", 5001)});
+  auto q = build_filter(
+    {from("10.0.0.5", "239.1.1.1", 5001), any_source("239.1.1.1", 5001)});
   EXPECT_TRUE(passes(q, to("239.1.1.1", 5001, "10.0.0.7")));
 }
 
@@ -145,9 +144,10 @@ TEST(bpf_filter, ethernet_layout_checks_the_ethertype) {
   EXPECT_TRUE(passes(p, s));
   s.ethertype = 0x86dd;
   EXPECT_FALSE(passes(p, s));
-  EXPECT_THROW(build_filter({}, filter_options{link_layer::linux_sll,
-                                               fragment_policy::drop_in_kernel}),
-               std::invalid_argument);
+  EXPECT_THROW(
+    build_filter({}, filter_options{link_layer::linux_sll,
+                                    fragment_policy::drop_in_kernel}),
+    std::invalid_argument);
 }
 
 TEST(bpf_filter, short_frames_drop_instead_of_reading_past_the_end) {
@@ -277,8 +277,8 @@ TEST(bpf_filter, agrees_with_the_reference_on_random_frames_and_rules) {
       s.version = rng() % 16 ? 4 : 6;
       s.flags_fragment = rng() % 8 ? 0x4000 : (rng() % 2 ? 0x2000 : 0x0010);
       s.option_bytes = rng() % 8 ? 0 : 8;
-      const uint32_t types[] = {PACKET_HOST, PACKET_MULTICAST,
-                                PACKET_OUTGOING, PACKET_OTHERHOST};
+      const uint32_t types[] = {PACKET_HOST, PACKET_MULTICAST, PACKET_OUTGOING,
+                                PACKET_OTHERHOST};
       const uint32_t type = pick(types);
       const bool want = reference(rules, s, type);
       passed += want;
@@ -296,10 +296,9 @@ TEST(bpf_filter, kernel_accepts_and_replaces_our_programs) {
   ASSERT_GE(fd, 0);
   std::vector<filter_match> m;
   for (uint32_t i = 0; i < 400; ++i)
-    m.push_back(filter_match{htonl((239u << 24) | (i % 7)),
-                             static_cast<uint16_t>(i),
-                             i % 3 ? std::nullopt
-                                   : std::optional<uint32_t>(htonl(i))});
+    m.push_back(
+      filter_match{htonl((239u << 24) | (i % 7)), static_cast<uint16_t>(i),
+                   i % 3 ? std::nullopt : std::optional<uint32_t>(htonl(i))});
   EXPECT_NO_THROW(attach_filter(fd, build_filter(m)));
   filter_options o;
   o.layer = link_layer::ethernet;

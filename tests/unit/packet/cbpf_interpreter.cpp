@@ -19,12 +19,12 @@ bool load(const uint8_t* p, std::size_t size, uint64_t off, uint32_t width,
 
 uint32_t width_of(uint16_t code) {
   switch (BPF_SIZE(code)) {
-    case BPF_W:
-      return 4;
-    case BPF_H:
-      return 2;
-    case BPF_B:
-      return 1;
+  case BPF_W:
+    return 4;
+  case BPF_H:
+    return 2;
+  case BPF_B:
+    return 1;
   }
   throw std::logic_error("cbpf: bad load size");
 }
@@ -36,8 +36,8 @@ uint32_t width_of(uint16_t code) {
 
 } // namespace
 
-uint32_t run_cbpf(const bpf_program& prog, const uint8_t* pkt,
-                  std::size_t size, uint32_t pkttype) {
+uint32_t run_cbpf(const bpf_program& prog, const uint8_t* pkt, std::size_t size,
+                  uint32_t pkttype) {
   uint32_t a = 0;
   uint32_t x = 0;
   uint32_t mem[BPF_MEMWORDS] = {};
@@ -48,108 +48,136 @@ uint32_t run_cbpf(const bpf_program& prog, const uint8_t* pkt,
     const sock_filter& in = prog[pc++];
     const uint32_t k = in.k;
     switch (BPF_CLASS(in.code)) {
-      case BPF_LD: {
-        const auto mode = BPF_MODE(in.code);
-        if (mode == BPF_IMM) {
-          a = k;
-        } else if (mode == BPF_LEN) {
-          a = static_cast<uint32_t>(size);
-        } else if (mode == BPF_MEM) {
-          a = mem[k % BPF_MEMWORDS];
-        } else if (mode == BPF_ABS || mode == BPF_IND) {
-          const auto sk = static_cast<int32_t>(k);
-          if (mode == BPF_ABS && sk < 0) {
-            if (sk == SKF_AD_OFF + SKF_AD_PKTTYPE && BPF_SIZE(in.code) == BPF_W)
-              a = pkttype;
-            else
-              bad(pc - 1, "unsupported ancillary load");
-            break;
-          }
-          const uint64_t off = (mode == BPF_IND ? uint64_t{x} : 0) + k;
-          if (!load(pkt, size, off, width_of(in.code), a))
-            return 0;
-        } else {
-          bad(pc - 1, "bad ld mode");
-        }
-        break;
-      }
-      case BPF_LDX: {
-        const auto mode = BPF_MODE(in.code);
-        if (mode == BPF_IMM) {
-          x = k;
-        } else if (mode == BPF_LEN) {
-          x = static_cast<uint32_t>(size);
-        } else if (mode == BPF_MEM) {
-          x = mem[k % BPF_MEMWORDS];
-        } else if (mode == BPF_MSH && BPF_SIZE(in.code) == BPF_B) {
-          uint32_t b;
-          if (!load(pkt, size, k, 1, b))
-            return 0;
-          x = (b & 0xf) * 4;
-        } else {
-          bad(pc - 1, "bad ldx mode");
-        }
-        break;
-      }
-      case BPF_ST:
-        mem[k % BPF_MEMWORDS] = a;
-        break;
-      case BPF_STX:
-        mem[k % BPF_MEMWORDS] = x;
-        break;
-      case BPF_ALU: {
-        const uint32_t v = BPF_SRC(in.code) == BPF_X ? x : k;
-        switch (BPF_OP(in.code)) {
-          case BPF_ADD: a += v; break;
-          case BPF_SUB: a -= v; break;
-          case BPF_MUL: a *= v; break;
-          case BPF_DIV:
-            if (v == 0)
-              return 0;
-            a /= v;
-            break;
-          case BPF_MOD:
-            if (v == 0)
-              return 0;
-            a %= v;
-            break;
-          case BPF_OR: a |= v; break;
-          case BPF_AND: a &= v; break;
-          case BPF_XOR: a ^= v; break;
-          case BPF_LSH: a = v < 32 ? a << v : 0; break;
-          case BPF_RSH: a = v < 32 ? a >> v : 0; break;
-          case BPF_NEG: a = 0 - a; break;
-          default: bad(pc - 1, "bad alu op");
-        }
-        break;
-      }
-      case BPF_JMP: {
-        if (BPF_OP(in.code) == BPF_JA) {
-          pc += k;
+    case BPF_LD: {
+      const auto mode = BPF_MODE(in.code);
+      if (mode == BPF_IMM) {
+        a = k;
+      } else if (mode == BPF_LEN) {
+        a = static_cast<uint32_t>(size);
+      } else if (mode == BPF_MEM) {
+        a = mem[k % BPF_MEMWORDS];
+      } else if (mode == BPF_ABS || mode == BPF_IND) {
+        const auto sk = static_cast<int32_t>(k);
+        if (mode == BPF_ABS && sk < 0) {
+          if (sk == SKF_AD_OFF + SKF_AD_PKTTYPE && BPF_SIZE(in.code) == BPF_W)
+            a = pkttype;
+          else
+            bad(pc - 1, "unsupported ancillary load");
           break;
         }
-        const uint32_t v = BPF_SRC(in.code) == BPF_X ? x : k;
-        bool taken = false;
-        switch (BPF_OP(in.code)) {
-          case BPF_JEQ: taken = a == v; break;
-          case BPF_JGT: taken = a > v; break;
-          case BPF_JGE: taken = a >= v; break;
-          case BPF_JSET: taken = (a & v) != 0; break;
-          default: bad(pc - 1, "bad jump op");
-        }
-        pc += taken ? in.jt : in.jf;
-        break;
+        const uint64_t off = (mode == BPF_IND ? uint64_t{x} : 0) + k;
+        if (!load(pkt, size, off, width_of(in.code), a))
+          return 0;
+      } else {
+        bad(pc - 1, "bad ld mode");
       }
-      case BPF_RET:
-        return BPF_RVAL(in.code) == BPF_A ? a : k;
-      case BPF_MISC:
-        if (BPF_MISCOP(in.code) == BPF_TAX)
-          x = a;
-        else
-          a = x;
+      break;
+    }
+    case BPF_LDX: {
+      const auto mode = BPF_MODE(in.code);
+      if (mode == BPF_IMM) {
+        x = k;
+      } else if (mode == BPF_LEN) {
+        x = static_cast<uint32_t>(size);
+      } else if (mode == BPF_MEM) {
+        x = mem[k % BPF_MEMWORDS];
+      } else if (mode == BPF_MSH && BPF_SIZE(in.code) == BPF_B) {
+        uint32_t b;
+        if (!load(pkt, size, k, 1, b))
+          return 0;
+        x = (b & 0xf) * 4;
+      } else {
+        bad(pc - 1, "bad ldx mode");
+      }
+      break;
+    }
+    case BPF_ST:
+      mem[k % BPF_MEMWORDS] = a;
+      break;
+    case BPF_STX:
+      mem[k % BPF_MEMWORDS] = x;
+      break;
+    case BPF_ALU: {
+      const uint32_t v = BPF_SRC(in.code) == BPF_X ? x : k;
+      switch (BPF_OP(in.code)) {
+      case BPF_ADD:
+        a += v;
+        break;
+      case BPF_SUB:
+        a -= v;
+        break;
+      case BPF_MUL:
+        a *= v;
+        break;
+      case BPF_DIV:
+        if (v == 0)
+          return 0;
+        a /= v;
+        break;
+      case BPF_MOD:
+        if (v == 0)
+          return 0;
+        a %= v;
+        break;
+      case BPF_OR:
+        a |= v;
+        break;
+      case BPF_AND:
+        a &= v;
+        break;
+      case BPF_XOR:
+        a ^= v;
+        break;
+      case BPF_LSH:
+        a = v < 32 ? a << v : 0;
+        break;
+      case BPF_RSH:
+        a = v < 32 ? a >> v : 0;
+        break;
+      case BPF_NEG:
+        a = 0 - a;
         break;
       default:
-        bad(pc - 1, "bad class");
+        bad(pc - 1, "bad alu op");
+      }
+      break;
+    }
+    case BPF_JMP: {
+      if (BPF_OP(in.code) == BPF_JA) {
+        pc += k;
+        break;
+      }
+      const uint32_t v = BPF_SRC(in.code) == BPF_X ? x : k;
+      bool taken = false;
+      switch (BPF_OP(in.code)) {
+      case BPF_JEQ:
+        taken = a == v;
+        break;
+      case BPF_JGT:
+        taken = a > v;
+        break;
+      case BPF_JGE:
+        taken = a >= v;
+        break;
+      case BPF_JSET:
+        taken = (a & v) != 0;
+        break;
+      default:
+        bad(pc - 1, "bad jump op");
+      }
+      pc += taken ? in.jt : in.jf;
+      break;
+    }
+    case BPF_RET:
+      return BPF_RVAL(in.code) == BPF_A ? a : k;
+    case BPF_MISC:
+      if (BPF_MISCOP(in.code) == BPF_TAX)
+        x = a;
+      else
+        a = x;
+      break;
+    default:
+      bad(pc - 1, "bad class");
     }
   }
   // cBPF only jumps forward, so a valid program returns within size steps.

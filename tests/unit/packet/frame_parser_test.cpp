@@ -4,11 +4,10 @@
 #include <set>
 #include <string_view>
 
+#include "frame_builder.hpp"
 #include <gtest/gtest.h>
 
 #include "castor/packet/frame_parser.hpp"
-
-#include "frame_builder.hpp"
 
 using namespace castor::packet;
 using castor::packet::test::addr;
@@ -35,8 +34,8 @@ drop_reason reason_of(const std::vector<uint8_t>& f,
 } // namespace
 
 TEST(frame_parser, good_frame_gives_a_view_into_the_frame) {
-  for (auto layer : {link_layer::none, link_layer::ethernet,
-                     link_layer::linux_sll}) {
+  for (auto layer :
+       {link_layer::none, link_layer::ethernet, link_layer::linux_sll}) {
     frame_spec s;
     s.layer = layer;
     s.tos = 0xb8;
@@ -87,8 +86,8 @@ TEST(frame_parser, capture_cut_versus_lying_length) {
   auto f = build_frame(s);
   udp_datagram d;
   // Snap length cut the frame: truncated.
-  auto r = parse_udp_frame(f.data(), f.size() - 1, f.size(), link_layer::none,
-                           d);
+  auto r =
+    parse_udp_frame(f.data(), f.size() - 1, f.size(), link_layer::none, d);
   EXPECT_EQ(r.reason, drop_reason::truncated);
   // The IP header claims more than the wire carried: bad_length.
   put16(f, 2, static_cast<uint16_t>(f.size() + 1));

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "private_netns.hpp"
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/capability.h>
@@ -22,8 +23,6 @@
 #include <unistd.h>
 
 #include "castor/packet/ingress_socket.hpp"
-
-#include "private_netns.hpp"
 
 using namespace castor::packet;
 using castor::packet::test::in_private_netns;
@@ -165,24 +164,21 @@ void expect_ok(const castor::packet::test::netns_outcome& o) {
 } // namespace
 
 TEST(ingress_socket, ring_receives_exactly_the_ruled_datagrams) {
-  expect_ok(in_private_netns([] {
-    return receive_through_filter(receive_mode::ring);
-  }));
+  expect_ok(in_private_netns(
+    [] { return receive_through_filter(receive_mode::ring); }));
 }
 
 TEST(ingress_socket, recvmmsg_receives_exactly_the_ruled_datagrams) {
-  expect_ok(in_private_netns([] {
-    return receive_through_filter(receive_mode::recvmmsg);
-  }));
+  expect_ok(in_private_netns(
+    [] { return receive_through_filter(receive_mode::recvmmsg); }));
 }
 
 TEST(ingress_socket, eth_p_all_sees_outgoing_frames_and_the_filter_drops_them) {
   // Bound to ETH_P_ALL, the loopback tap is handed each datagram twice:
   // once as PACKET_OUTGOING, once as received. Exactly-once delivery then
   // proves the filter's SKF_AD_PKTTYPE check works in the kernel.
-  expect_ok(in_private_netns([] {
-    return receive_through_filter(receive_mode::ring, 0x0003);
-  }));
+  expect_ok(in_private_netns(
+    [] { return receive_through_filter(receive_mode::ring, 0x0003); }));
 }
 
 TEST(ingress_socket, fragments_are_counted_when_passed_and_never_delivered) {
@@ -211,9 +207,9 @@ TEST(ingress_socket, fragments_are_counted_when_passed_and_never_delivered) {
       send_to(tx, ruled_port, "end");
       err = collect_until_end(in, got);
       EXPECT_OR_RETURN(err.empty(), err);
-      EXPECT_OR_RETURN(
-        in.counters().dropped[index(drop_reason::fragment)] == 12,
-        "a fragment passed the default filter");
+      EXPECT_OR_RETURN(in.counters().dropped[index(drop_reason::fragment)]
+                         == 12,
+                       "a fragment passed the default filter");
       ::close(tx);
       ::close(sink);
       return std::string{};
@@ -263,8 +259,7 @@ TEST(ingress_socket, eperm_message_names_cap_net_raw_and_the_fallback) {
                "AF_PACKET socket: Operation not permitted \u2014 needs "
                "CAP_NET_RAW, or set ingress = \"socket\"");
   EXPECT_EQ(packet_socket_error(EPERM).code(), EPERM);
-  EXPECT_EQ(std::string(packet_socket_error(EMFILE).what())
-              .find("CAP_NET_RAW"),
+  EXPECT_EQ(std::string(packet_socket_error(EMFILE).what()).find("CAP_NET_RAW"),
             std::string::npos);
 }
 

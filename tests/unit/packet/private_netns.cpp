@@ -83,8 +83,8 @@ netns_outcome in_private_netns(const std::function<std::string()>& body,
   if (WIFEXITED(status) && WEXITSTATUS(status) == exit_skip)
     return {true, {}};
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return {false, "child died (status " + std::to_string(status) + ") "
-                     + failure};
+    return {false,
+            "child died (status " + std::to_string(status) + ") " + failure};
   return {false, failure};
 }
 

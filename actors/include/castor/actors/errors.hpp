@@ -1,15 +1,20 @@
 #pragma once
 
-// castor's error codes, as a CAF error category ("castor"), and helpers that
-// classify exit reasons the way OTP does.
+// castor's error codes, as a CAF error category ("castor"), helpers that
+// classify exit reasons the way OTP does, and the one registry through which
+// every castor error category (this one, net's "net", "net_tcp" and "mcast")
+// is rendered: by describe(), and by `sys.render()` of any actor system
+// configured with castor::configure() or install_error_renderers().
 
 #include <cstdint>
 #include <string>
 
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
 #include <caf/error.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/make_message.hpp>
 #include <caf/message.hpp>
-#include <caf/exit_reason.hpp>
 
 namespace castor {
 
@@ -48,9 +53,33 @@ enum class errc : uint8_t {
 
 std::string to_string(errc x);
 
-/// Renders any error (castor, CAF `sec` or `exit_reason`) for humans,
-/// including its context.
+// -- rendering ----------------------------------------------------------------
+
+/// Names the codes of one error category (code -> "not_found").
+using error_code_namer = std::string (*)(uint8_t code);
+
+/// Registers an error category for the whole process, once: describe() and
+/// every actor system given install_error_renderers() then render its errors
+/// as `<prefix><code name>[: <context>...]`. castor's own category has the
+/// prefix "", net's have "net::", "net_tcp::" and "mcast::". Thread-safe; a
+/// second registration of a category replaces the first. Returns true, so
+/// that a namespace-scope constant can register at start-up.
+bool register_error_category(caf::atom_value category, std::string prefix,
+                             error_code_namer name);
+
+/// Gives `cfg` a renderer for every registered category (castor::configure
+/// calls this), so that `sys.render(err)` prints what describe() prints. CAF's
+/// own categories keep CAF's renderers.
+void install_error_renderers(caf::actor_system_config& cfg);
+
+/// Renders any error for humans, including its context: a registered
+/// category's and CAF's `sec` and `exit_reason` by name, anything else as CAF
+/// prints it.
 std::string describe(const caf::error& x);
+
+/// An error's context alone, its elements joined with ": " (strings as they
+/// are, anything else as CAF prints it); "" without context.
+std::string context_text(const caf::error& x);
 
 /// Like describe(), for exit reasons: no error reads "normal".
 std::string describe_exit(const caf::error& reason);

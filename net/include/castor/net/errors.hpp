@@ -3,6 +3,10 @@
 // Errors of the net layer, as a CAF error category ("net"). Errors that come
 // from a system call carry the call or option name, the errno value and its
 // text in the context, so a log line says which setsockopt failed and why.
+//
+// net's three categories ("net" here, "net_tcp" in tcp_errors.hpp, "mcast"
+// in group_manager.hpp) are registered with castor's error registry
+// (castor/actors/errors.hpp), so castor::describe() names their codes.
 
 #include <cstdint>
 #include <string>
@@ -12,6 +16,8 @@
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/make_message.hpp>
+
+#include "castor/actors/errors.hpp"
 
 namespace castor::net {
 
@@ -53,9 +59,9 @@ inline caf::error make_error(errc x) {
 
 template <class T, class... Ts>
 caf::error make_error(errc x, T&& ctx, Ts&&... more) {
-  return caf::error{static_cast<uint8_t>(x), error_category,
-                    caf::make_message(std::forward<T>(ctx),
-                                      std::forward<Ts>(more)...)};
+  return caf::error{
+    static_cast<uint8_t>(x), error_category,
+    caf::make_message(std::forward<T>(ctx), std::forward<Ts>(more)...)};
 }
 
 /// An error for a failed system call or option: (what, errno, strerror).
@@ -67,11 +73,19 @@ inline bool is(const caf::error& x, errc code) {
          && x.code() == static_cast<uint8_t>(code);
 }
 
-/// Renders any error for humans, net errors with their name and context,
+/// castor's one describe(): renders any registered category (net's too),
 /// without needing an actor system.
-std::string describe(const caf::error& x);
+using castor::describe;
 
-/// Registers the "net" category so that `sys.render(err)` names net errors.
+/// Registers net's categories ("net", "net_tcp", "mcast") with castor's
+/// error registry. Idempotent; runs at start-up and whenever io_shards or a
+/// group manager is made, so describe() knows them before any net error
+/// exists.
+void register_errors();
+
+/// register_errors(), then gives `cfg` the renderers of every registered
+/// category (castor::install_error_renderers), so that `sys.render(err)`
+/// names net errors. castor::configure() does the latter too.
 void register_errors(caf::actor_system_config& cfg);
 
 } // namespace castor::net

@@ -21,21 +21,17 @@
 #include <thread>
 #include <vector>
 
+#include <caf/error.hpp>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include <caf/error.hpp>
-
 namespace castor::net {
 
-/// Something living on a shard that must be closed when the shard stops
-/// (a socket session). Called on the shard's thread only.
-class shard_resident {
-public:
-  virtual ~shard_resident() = default;
-  /// Close now; the shard is stopping.
-  virtual void shutdown() = 0;
-};
+namespace detail {
+class shard_resident;
+struct shard_access;
+} // namespace detail
 
 struct io_shards_options {
   /// Number of shards; 0 means one per hardware thread.
@@ -58,6 +54,17 @@ public:
   boost::asio::io_context& context() noexcept { return ctx_; }
   size_t index() const noexcept { return index_; }
 
+  /// Whether the calling thread is this shard's io thread (or the poller).
+  bool on_shard_thread() noexcept {
+    return ctx_.get_executor().running_in_this_thread();
+  }
+
+private:
+  friend class io_shards;
+  // The socket actors admit and register themselves through this
+  // (net/src/shard_access.hpp); it is no part of the API.
+  friend struct detail::shard_access;
+
   /// Unless the shard is stopping (errc::shutting_down, and neither
   /// function runs): runs `prepare` on the calling thread, then `on_shard`
   /// on the shard's thread. Both happen under the admission lock, so a
@@ -67,16 +74,8 @@ public:
                    std::function<void()> on_shard);
 
   /// Registers and unregisters residents. Shard thread only.
-  void add_resident(shard_resident* x);
-  void remove_resident(shard_resident* x);
-
-  /// Whether the calling thread is this shard's io thread (or the poller).
-  bool on_shard_thread() noexcept {
-    return ctx_.get_executor().running_in_this_thread();
-  }
-
-private:
-  friend class io_shards;
+  void add_resident(detail::shard_resident* x);
+  void remove_resident(detail::shard_resident* x);
 
   void begin_stop();
 
@@ -91,7 +90,7 @@ private:
   std::mutex admit_mtx_;
   bool accepting_ = true;
   // Shard thread only.
-  std::vector<shard_resident*> residents_;
+  std::vector<detail::shard_resident*> residents_;
   bool stopping_ = false;
 };
 

@@ -8,11 +8,11 @@
 #include <cstdint>
 #include <string>
 
-#include <boost/asio/ip/address_v4.hpp>
-
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
+
+#include <boost/asio/ip/address_v4.hpp>
 
 namespace castor::net {
 

@@ -62,6 +62,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "castor/net/active_mode.hpp"
 #include "castor/net/atoms.hpp"
 #include "castor/net/errors.hpp"
 #include "castor/net/io_shards.hpp"
@@ -69,7 +70,6 @@
 #include "castor/net/tcp_errors.hpp"
 #include "castor/net/tcp_frames.hpp"
 #include "castor/net/tcp_framing.hpp"
-#include "castor/net/udp_socket.hpp" // active_mode, shared with UDP
 
 namespace castor::net {
 

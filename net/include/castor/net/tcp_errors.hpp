@@ -3,13 +3,13 @@
 // Errors that only TCP has, as their own CAF error category ("net_tcp").
 // Everything a UDP socket can also hit (open_failed, send_failed,
 // recv_failed, not_owner, invalid_argument ...) stays a castor::net::errc,
-// so callers test both transports the same way.
+// so callers test both transports the same way. Rendered by castor's one
+// describe() (errors.hpp registers the category).
 
 #include <cstdint>
 #include <string>
 #include <utility>
 
-#include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/make_message.hpp>
@@ -50,11 +50,5 @@ inline bool is(const caf::error& x, tcp_errc code) {
   return x.category() == tcp_error_category
          && x.code() == static_cast<uint8_t>(code);
 }
-
-/// Like describe() in errors.hpp, for TCP errors too.
-std::string describe_tcp(const caf::error& x);
-
-/// Registers the "net_tcp" category (register_errors does "net").
-void register_tcp_errors(caf::actor_system_config& cfg);
 
 } // namespace castor::net

@@ -94,7 +94,11 @@ struct tcp_listener_options {
   std::chrono::milliseconds period{10000};
 };
 
-/// What a listener shows of itself; safe to read from any thread.
+namespace detail {
+struct listener_shared;
+} // namespace detail
+
+/// What a listener shows of itself: read-only, safe to read from any thread.
 class tcp_listener_info {
 public:
   /// The bound address; port 0 until the listening socket first opened.
@@ -109,18 +113,16 @@ public:
   /// Connections started since the listener was created.
   uint64_t accepted() const noexcept { return accepted_.load(); }
 
-  // -- written by the listener's actors ---------------------------------------
-  void set_local(const tcp_endpoint& ep) {
-    std::lock_guard<std::mutex> lock{mtx_};
-    local_ = ep;
-  }
+private:
+  // Written by the listener's actors only, through their shared state
+  // (net/src/tcp_listener_shared.hpp).
+  friend struct detail::listener_shared;
+
+  mutable std::mutex mtx_;
+  tcp_endpoint local_;
   std::atomic<uint64_t> connections_{0};
   std::atomic<uint64_t> parked_{0};
   std::atomic<uint64_t> accepted_{0};
-
-private:
-  mutable std::mutex mtx_;
-  tcp_endpoint local_;
 };
 
 struct tcp_listener {

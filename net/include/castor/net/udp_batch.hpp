@@ -13,11 +13,11 @@
 #include <iterator>
 #include <string_view>
 
-#include <boost/asio/ip/udp.hpp>
-
 #include <caf/allowed_unsafe_message_type.hpp>
 
-#include "castor/net/batch_pool.hpp"
+#include <boost/asio/ip/udp.hpp>
+
+#include "castor/net/detail/batch_pool.hpp"
 
 namespace castor::net {
 
@@ -77,16 +77,16 @@ public:
 
   /// A view of slots [first, first + count) of `block`; takes a reference.
   udp_batch(batch_block* block, uint32_t first, uint32_t count) noexcept
-    : block_(block), first_(first), count_(count) {
+      : block_(block), first_(first), count_(count) {
     if (block_)
       block_->add_ref();
   }
 
   udp_batch(const udp_batch& o) noexcept
-    : udp_batch(o.block_, o.first_, o.count_) {}
+      : udp_batch(o.block_, o.first_, o.count_) {}
 
   udp_batch(udp_batch&& o) noexcept
-    : block_(o.block_), first_(o.first_), count_(o.count_) {
+      : block_(o.block_), first_(o.first_), count_(o.count_) {
     o.block_ = nullptr;
     o.count_ = 0;
   }

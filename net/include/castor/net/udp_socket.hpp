@@ -62,6 +62,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/expected.hpp>
 
+#include "castor/net/active_mode.hpp"
 #include "castor/net/atoms.hpp"
 #include "castor/net/errors.hpp"
 #include "castor/net/io_shards.hpp"
@@ -69,18 +70,6 @@
 #include "castor/net/udp_batch.hpp"
 
 namespace castor::net {
-
-/// The initial active mode.
-struct active_mode {
-  enum class kind : uint8_t { passive, once, always, counted };
-  kind mode = kind::passive;
-  int32_t count = 0;
-
-  static active_mode passive() { return {kind::passive, 0}; }
-  static active_mode once() { return {kind::once, 0}; }
-  static active_mode always() { return {kind::always, 0}; }
-  static active_mode counted(int32_t n) { return {kind::counted, n}; }
-};
 
 struct udp_options {
   /// Where to bind. Port 0 picks a free port (see udp_socket::local).

@@ -141,10 +141,10 @@ bpf_program build_filter(const std::vector<filter_match>& matches,
   p.push_back(stmt(BPF_RET | BPF_K, 0));
 
   if (p.size() > BPF_MAXINSNS)
-    throw std::length_error(
-      "build_filter: " + std::to_string(matches.size()) + " rules need "
-      + std::to_string(p.size()) + " BPF instructions, the kernel allows "
-      + std::to_string(BPF_MAXINSNS));
+    throw std::length_error("build_filter: " + std::to_string(matches.size())
+                            + " rules need " + std::to_string(p.size())
+                            + " BPF instructions, the kernel allows "
+                            + std::to_string(BPF_MAXINSNS));
   return p;
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+// Internal to castor::packet (ingress_socket.cpp): not installed.
+//
 // PACKET_FANOUT group membership with ids that are unique per process and
 // interface (see ingress_socket.hpp for the reasoning). Split out of the
 // socket because it holds the one piece of process-wide state.

@@ -3,13 +3,12 @@
 #include <cerrno>
 #include <string>
 
+#include "fanout.hpp"
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include "castor/packet/fanout.hpp"
 
 namespace castor::packet {
 
@@ -34,20 +33,20 @@ io_error packet_socket_error(int err) {
 }
 
 ingress_socket::ingress_socket(const ingress_options& options)
-  : ifindex_(options.ifindex), mode_(options.mode) {
+    : ifindex_(options.ifindex), mode_(options.mode) {
   if (options.ifindex == 0)
     throw io_error("AF_PACKET ingress", EINVAL, "no interface index given");
   // Protocol 0: the socket is not hooked into the receive path until
   // bind() names the ethertype, so no frame arrives before filter and ring
   // exist.
-  fd_guard guard{::socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                          0)};
+  fd_guard guard{
+    ::socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
   if (guard.fd < 0)
     throw packet_socket_error(errno);
 
   // Drop everything until the caller's rules are known.
-  attach_filter(guard.fd, options.filter.empty() ? build_filter({})
-                                                 : options.filter);
+  attach_filter(guard.fd,
+                options.filter.empty() ? build_filter({}) : options.filter);
 
   if (mode_ == receive_mode::ring) {
     ring_.setup(guard.fd, options.ring);
@@ -58,8 +57,8 @@ ingress_socket::ingress_socket(const ingress_options& options)
     if (::setsockopt(guard.fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size)
         != 0)
       ::setsockopt(guard.fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    receiver_ = std::make_unique<mmsg_receiver>(options.batch,
-                                                options.max_frame);
+    receiver_ =
+      std::make_unique<mmsg_receiver>(options.batch, options.max_frame);
   }
 
   sockaddr_ll addr{};
@@ -71,9 +70,9 @@ ingress_socket::ingress_socket(const ingress_options& options)
                      + std::to_string(options.ifindex),
                    errno);
 
-  fanout_id_ = join_fanout(guard.fd, fanout_settings{options.ifindex,
-                                                     options.fanout_defrag,
-                                                     options.fanout_id});
+  fanout_id_ = join_fanout(
+    guard.fd,
+    fanout_settings{options.ifindex, options.fanout_defrag, options.fanout_id});
   fd_ = guard.fd;
   guard.fd = -1;
 }

@@ -1,5 +1,8 @@
 #pragma once
 
+// Internal to castor::net: udp_batch.hpp holds a batch_block, so this header
+// is installed, but it is no part of the API.
+//
 // Receive buffers for recvmmsg, recycled without locks.
 //
 // A batch_block is one recvmmsg worth of memory: `slots` message headers,
@@ -13,9 +16,6 @@
 // once with an exchange. Taking everything at once is what makes the stack
 // immune to ABA: no thread ever pops a single node.
 
-#include <sys/socket.h>
-#include <sys/uio.h>
-
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +23,8 @@
 #include <vector>
 
 #include <boost/asio/ip/udp.hpp>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 namespace castor::net {
 

@@ -41,7 +41,7 @@ namespace castor::packet {
 /// One ruled input, as the filter sees it. Addresses in network order.
 struct filter_match {
   uint32_t group_be = 0;
-  uint16_t port = 0;                ///< host order
+  uint16_t port = 0;                 ///< host order
   std::optional<uint32_t> source_be; ///< source-specific when set
 };
 

@@ -1,5 +1,8 @@
 #pragma once
 
+// Internal: ingress_socket.hpp holds one as a member, so it is installed,
+// but it is no part of castor::packet's API.
+//
 // The ring's fallback: recvmmsg into preallocated buffers. Costs one
 // syscall per batch and a copy per frame, but wakes up per packet, so its
 // latency at low rates is microseconds instead of the ring's block timeout.

@@ -39,11 +39,11 @@
 #include <optional>
 
 #include "castor/packet/bpf_filter.hpp"
+#include "castor/packet/detail/mmsg_receiver.hpp"
+#include "castor/packet/detail/tpacket_ring.hpp"
 #include "castor/packet/drop_reason.hpp"
 #include "castor/packet/error.hpp"
 #include "castor/packet/frame_parser.hpp"
-#include "castor/packet/mmsg_receiver.hpp"
-#include "castor/packet/tpacket_ring.hpp"
 
 namespace castor::packet {
 
@@ -76,9 +76,9 @@ struct ingress_options {
 };
 
 struct ingress_counters {
-  uint64_t frames = 0;    ///< frames taken from the kernel
-  uint64_t datagrams = 0; ///< well-formed ones handed to the callback
-  uint64_t bytes = 0;     ///< UDP payload bytes of those
+  uint64_t frames = 0;     ///< frames taken from the kernel
+  uint64_t datagrams = 0;  ///< well-formed ones handed to the callback
+  uint64_t bytes = 0;      ///< UDP payload bytes of those
   drop_counters dropped{}; ///< malformed frames, by reason
   /// From PACKET_STATISTICS (summed; the kernel resets on each read):
   uint64_t kernel_packets = 0; ///< frames that passed the filter
@@ -115,8 +115,8 @@ public:
                          uint32_t wire) {
       ++counters_.frames;
       udp_datagram d;
-      const auto r = parse_udp_frame(frame, captured, wire, link_layer::none,
-                                     d);
+      const auto r =
+        parse_udp_frame(frame, captured, wire, link_layer::none, d);
       if (!r.ok) {
         ++counters_.dropped[index(r.reason)];
         return;

@@ -12,14 +12,14 @@
 namespace castor::packet {
 
 enum class drop_reason : uint8_t {
-  truncated,     ///< shorter than its headers claim (or cut by the snap length)
-  not_ipv4,      ///< not an IPv4 packet (ethertype or IP version)
-  bad_header,    ///< IHL below 5 words
-  ip_options,    ///< IHL above 5: IP options are never relayed
-  bad_length,    ///< IP total or UDP length inconsistent with the frame
-  fragment,      ///< MF set or fragment offset != 0
-  not_udp,       ///< IP protocol other than UDP
-  bad_checksum,  ///< IPv4 header checksum wrong
+  truncated,    ///< shorter than its headers claim (or cut by the snap length)
+  not_ipv4,     ///< not an IPv4 packet (ethertype or IP version)
+  bad_header,   ///< IHL below 5 words
+  ip_options,   ///< IHL above 5: IP options are never relayed
+  bad_length,   ///< IP total or UDP length inconsistent with the frame
+  fragment,     ///< MF set or fragment offset != 0
+  not_udp,      ///< IP protocol other than UDP
+  bad_checksum, ///< IPv4 header checksum wrong
 };
 
 /// Number of drop reasons: the size of a per-reason counter array.

@@ -1,5 +1,9 @@
 #pragma once
 
+// Internal: ingress_socket.hpp holds one as a member (and ingress_options
+// uses its ring_geometry), so it is installed, but only ring_geometry is
+// part of castor::packet's API.
+//
 // A TPACKET_V3 receive ring: the kernel writes frames into blocks of a
 // shared mapping and hands over whole blocks, so one poll wake-up and no
 // syscall at all deliver hundreds of frames. The kernel hands a block over

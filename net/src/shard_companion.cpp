@@ -1,4 +1,4 @@
-#include "tcp_shard_companion.hpp"
+#include "shard_companion.hpp"
 
 #include <caf/exit_reason.hpp>
 #include <caf/sec.hpp>
@@ -12,9 +12,9 @@ caf::actor shard_companion::spawn_companion() {
   hdl_ = caf::actor_cast<caf::strong_actor_ptr>(hdl);
   auto* self = companion();
   self->on_enqueue([s = shared_from_this()](caf::mailbox_element_ptr p) {
-    // Sender's thread: hop to the shard. From the shard's own thread (a
-    // connection and its on-shard handler) Asio queues it without a
-    // wake-up.
+    // Sender's thread: hop to the shard (Asio handlers may be move-only).
+    // From the shard's own thread (a connection and its on-shard handler)
+    // Asio queues it without a wake-up.
     asio::post(s->shard_.context(),
                [s, p = std::move(p)]() mutable { s->run(std::move(p)); });
   });
@@ -32,7 +32,7 @@ caf::actor shard_companion::spawn_companion() {
 bool shard_companion::register_resident() {
   if (!open_)
     return false;
-  shard_.add_resident(this);
+  shard_access::add_resident(shard_, this);
   return true;
 }
 
@@ -66,11 +66,10 @@ void shard_companion::run(caf::mailbox_element_ptr elem) {
   // Posted before the actor ended: answer requests so that nobody waits
   // for a reply that cannot come.
   if (elem->mid.is_request() && elem->sender) {
-    elem->sender->enqueue(
-      caf::make_mailbox_element(nullptr, elem->mid.response_id(), {},
-                                caf::make_error(
-                                  caf::sec::request_receiver_down)),
-      nullptr);
+    elem->sender->enqueue(caf::make_mailbox_element(
+                            nullptr, elem->mid.response_id(), {},
+                            caf::make_error(caf::sec::request_receiver_down)),
+                          nullptr);
   }
 }
 
@@ -78,11 +77,13 @@ void shard_companion::on_exit() {
   // Runs inside the companion's cleanup, on the shard thread.
   open_ = false;
   release();
-  shard_.remove_resident(this);
+  shard_access::remove_resident(shard_, this);
   // Dropping the last reference to the companion inside its own cleanup
   // would destroy it under our feet: do it in a later step.
-  asio::post(shard_.context(),
-             [s = shared_from_this()] { s->hdl_ = nullptr; });
+  asio::post(shard_.context(), [s = shared_from_this()] {
+    s->hdl_ = nullptr;
+    s->released();
+  });
 }
 
 } // namespace castor::net::detail

@@ -1,14 +1,12 @@
-#include "castor/packet/mmsg_receiver.hpp"
+#include "castor/packet/detail/mmsg_receiver.hpp"
 
 #include <cerrno>
 
 namespace castor::packet {
 
 mmsg_receiver::mmsg_receiver(std::size_t batch, std::size_t frame_size)
-  : frame_size_(frame_size),
-    buffers_(new uint8_t[batch * frame_size]),
-    iovs_(batch),
-    msgs_(batch) {
+    : frame_size_(frame_size), buffers_(new uint8_t[batch * frame_size]),
+      iovs_(batch), msgs_(batch) {
   for (std::size_t i = 0; i < batch; ++i) {
     iovs_[i].iov_base = buffers_.get() + i * frame_size;
     iovs_[i].iov_len = frame_size;
@@ -20,8 +18,8 @@ mmsg_receiver::mmsg_receiver(std::size_t batch, std::size_t frame_size)
 
 int mmsg_receiver::receive(int fd, unsigned count) noexcept {
   for (;;) {
-    const int got = ::recvmmsg(fd, msgs_.data(), count,
-                               MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    const int got =
+      ::recvmmsg(fd, msgs_.data(), count, MSG_DONTWAIT | MSG_TRUNC, nullptr);
     if (got >= 0)
       return got;
     if (errno == EINTR)

@@ -1,4 +1,4 @@
-#include "castor/packet/fanout.hpp"
+#include "fanout.hpp"
 
 #include <cerrno>
 #include <map>
@@ -28,8 +28,8 @@ bool try_join(int fd, uint16_t id, uint32_t flags) {
 } // namespace
 
 uint16_t join_fanout(int fd, const fanout_settings& s) {
-  const uint32_t flags
-    = PACKET_FANOUT_HASH | (s.defrag ? PACKET_FANOUT_FLAG_DEFRAG : 0);
+  const uint32_t flags =
+    PACKET_FANOUT_HASH | (s.defrag ? PACKET_FANOUT_FLAG_DEFRAG : 0);
   if (s.id) {
     if (!try_join(fd, *s.id, flags))
       throw io_error("PACKET_FANOUT join of group " + std::to_string(*s.id),

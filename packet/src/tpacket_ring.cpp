@@ -1,4 +1,4 @@
-#include "castor/packet/tpacket_ring.hpp"
+#include "castor/packet/detail/tpacket_ring.hpp"
 
 #include <cerrno>
 #include <string>
@@ -51,8 +51,8 @@ void tpacket_ring::setup(int fd, const ring_geometry& geometry) {
   if (m == MAP_FAILED) {
     // MAP_LOCKED keeps the ring out of swap; RLIMIT_MEMLOCK may forbid it
     // for a non-root user, which is not worth failing for.
-    m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
-               MAP_SHARED | MAP_POPULATE, fd, 0);
+    m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+               fd, 0);
     if (m == MAP_FAILED)
       throw io_error("mmap of the TPACKET_V3 ring", errno);
   }

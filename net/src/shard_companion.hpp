@@ -1,9 +1,9 @@
 #pragma once
 
-// The plumbing every TCP actor on an io shard shares (internal): the
-// connection, the acceptor and the on-shard handler are each an
-// actor_companion whose mailbox is drained on one shard's thread (see
-// udp_session, which does the same by hand).
+// The plumbing every socket actor on an io shard shares (internal): the UDP
+// socket (udp_session), the TCP connection, the acceptor and the on-shard
+// handler are each an actor_companion whose mailbox is drained on one
+// shard's thread, with activate().
 //
 // Lifetime: the companion's enqueue handler holds the object (shared_ptr)
 // and the object holds the companion (hdl_). The cycle keeps an idle actor
@@ -15,8 +15,6 @@
 
 #include <memory>
 
-#include <boost/asio/post.hpp>
-
 #include <caf/actor.hpp>
 #include <caf/actor_companion.hpp>
 #include <caf/actor_system.hpp>
@@ -24,16 +22,18 @@
 #include <caf/mailbox_element.hpp>
 #include <caf/scoped_execution_unit.hpp>
 
+#include "shard_access.hpp"
+#include <boost/asio/post.hpp>
+
 #include "castor/net/io_shards.hpp"
 
 namespace castor::net::detail {
 
-class shard_companion
-  : public std::enable_shared_from_this<shard_companion>,
-    public shard_resident {
+class shard_companion : public std::enable_shared_from_this<shard_companion>,
+                        public shard_resident {
 public:
   shard_companion(caf::actor_system& sys, io_shard& shard)
-    : sys_(sys), shard_(shard), unit_(&sys) {}
+      : sys_(sys), shard_(shard), unit_(&sys) {}
 
   /// Shard thread: the shard stops.
   void shutdown() override;
@@ -64,6 +64,10 @@ protected:
 
   /// Inside the companion's cleanup: release what the actor owns.
   virtual void release() = 0;
+
+  /// A later step after the exit, once the companion is dropped: drop what
+  /// else refers to other actors.
+  virtual void released() {}
 
   /// Typed shared_from_this for the derived class's handlers.
   template <class T>

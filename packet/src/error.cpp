@@ -16,9 +16,7 @@ std::string compose(const std::string& context, int err,
 
 } // namespace
 
-io_error::io_error(const std::string& context, int err,
-                   const std::string& hint)
-  : std::runtime_error(compose(context, err, hint)), code_(err) {
-}
+io_error::io_error(const std::string& context, int err, const std::string& hint)
+    : std::runtime_error(compose(context, err, hint)), code_(err) {}
 
 } // namespace castor::packet

@@ -1,0 +1,134 @@
+#pragma once
+
+// What udp_tests' two files share: the owner actor and the deterministic
+// fixture (see udp_socket_test.cpp).
+
+#define FAIL CAF_FAIL // dsl.hpp uses FAIL, which CAF 0.17.6 never defines
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+#include <caf/test/dsl.hpp>
+
+#include "net_test_support.hpp"
+
+#include "castor/net/errors.hpp"
+#include "castor/net/io_shards.hpp"
+#include "castor/net/udp_socket.hpp"
+
+using namespace castor::net;
+using net_test::raw_udp;
+
+namespace udp_test {
+
+using bytes = std::vector<uint8_t>;
+
+inline bytes to_bytes(const std::string& s) {
+  return bytes(s.begin(), s.end());
+}
+
+struct config : caf::actor_system_config {
+  config() { register_errors(*this); }
+};
+
+// What an owner saw, in order.
+struct owner_state {
+  std::vector<std::string> got;
+  std::vector<size_t> batch_sizes;
+  std::vector<bool> truncated;
+  int passive = 0;
+  std::vector<caf::error> errors;
+  // Batches kept alive on purpose by some tests.
+  std::vector<udp_batch> held;
+  bool hold = false;
+  static inline const char* name = "owner";
+};
+
+inline caf::behavior owner_actor(caf::stateful_actor<owner_state>* self) {
+  return {
+    [=](udp_atom, const udp_batch& b) {
+      auto& st = self->state;
+      for (auto d : b.datagrams()) {
+        st.got.emplace_back(d.text());
+        st.truncated.push_back(d.truncated);
+      }
+      st.batch_sizes.push_back(b.size());
+      if (st.hold)
+        st.held.push_back(b);
+    },
+    [=](udp_passive_atom) { ++self->state.passive; },
+    [=](udp_error_atom, const caf::error& err) {
+      self->state.errors.push_back(err);
+    },
+    [=](caf::close_atom) { self->quit(); },
+  };
+}
+
+struct fixture : test_coordinator_fixture<config> {
+  io_shards shards{io_shards_options{1, false, "t"}};
+  raw_udp peer;
+  caf::actor owner;
+  caf::actor sock;
+  udp_endpoint sock_ep;
+
+  fixture() { owner = sys.spawn(owner_actor); }
+
+  ~fixture() override {
+    // Close the sockets on this thread before the actor system goes away.
+    shards.stop();
+    run();
+  }
+
+  bool handle_io_event() override { return shards.poll_one(0) > 0; }
+
+  void open_sock(udp_options opts = {}) {
+    auto s = open_udp(sys, shards.at(0), owner, opts);
+    CAF_REQUIRE(s);
+    sock = s->actor;
+    sock_ep = s->local;
+    run();
+  }
+
+  owner_state& st() {
+    return deref<caf::stateful_actor<owner_state>>(owner).state;
+  }
+
+  void push(const std::string& s) { CAF_REQUIRE(peer.send_to(sock_ep, s)); }
+
+  template <class... Ts>
+  void tell(Ts&&... xs) {
+    caf::anon_send(sock, std::forward<Ts>(xs)...);
+    run();
+  }
+
+  udp_stats stats() { return request<udp_stats>(sock, stats_atom::value); }
+
+  // Sends a request to the socket and returns its answer as an
+  // expected<T>, so error answers can be checked.
+  template <class T, class... Ts>
+  caf::expected<T> ask(Ts&&... xs) {
+    auto h = self->request(sock, caf::infinite, std::forward<Ts>(xs)...);
+    run();
+    caf::expected<T> result = caf::sec::bad_function_call;
+    h.receive([&](T& x) { result = std::move(x); },
+              [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  caf::error ask_void(caf::message msg) {
+    auto h = self->request(sock, caf::infinite, std::move(msg));
+    run();
+    caf::error result = caf::sec::bad_function_call;
+    h.receive([&] { result = caf::none; },
+              [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+};
+
+inline std::vector<std::string> strs(std::initializer_list<const char*> xs) {
+  return {xs.begin(), xs.end()};
+}
+
+} // namespace udp_test
+
+using namespace udp_test;
