@@ -17,11 +17,11 @@
 #include <iostream>
 #include <string>
 
-#include "capabilities.hpp"
-#include "config_parser.hpp"
-#include "log_levels.hpp"
-#include "logging.hpp"
+#include "config/config_parser.hpp"
+#include "model/log_levels.hpp"
 #include "relay_app.hpp"
+#include "service/capabilities.hpp"
+#include "service/logging.hpp"
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 

@@ -10,13 +10,13 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
 
-#include "control_server.hpp"
-#include "metrics_actor.hpp"
-#include "relay_context.hpp"
-#include "relay_handler.hpp"
-#include "rule_store.hpp"
-#include "service_notifier.hpp"
-#include "worker_supervisor.hpp"
+#include "control/control_server.hpp"
+#include "control/relay_handler.hpp"
+#include "control/rule_store.hpp"
+#include "dataplane/worker_supervisor.hpp"
+#include "metrics/metrics_actor.hpp"
+#include "model/relay_context.hpp"
+#include "service/service_notifier.hpp"
 #include <spdlog/spdlog.h>
 
 #include "castor/actors/application.hpp"

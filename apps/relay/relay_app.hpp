@@ -19,7 +19,7 @@
 
 #include <string>
 
-#include "config_parser.hpp"
+#include "config/config_parser.hpp"
 
 namespace castor::relay {
 

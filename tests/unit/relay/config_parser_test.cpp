@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "config_parser.hpp"
+#include "config/config_parser.hpp"
 #include "test_support.hpp"
 #include <gtest/gtest.h>
 

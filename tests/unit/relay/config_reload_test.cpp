@@ -3,9 +3,9 @@
 
 #include <string>
 
-#include "config_parser.hpp"
-#include "config_reload.hpp"
-#include "config_writer.hpp"
+#include "config/config_parser.hpp"
+#include "config/config_reload.hpp"
+#include "config/config_writer.hpp"
 #include "test_support.hpp"
 #include <gtest/gtest.h>
 #include <sys/stat.h>

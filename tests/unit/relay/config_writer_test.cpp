@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "config_parser.hpp"
-#include "config_writer.hpp"
+#include "config/config_parser.hpp"
+#include "config/config_writer.hpp"
 #include "test_support.hpp"
 #include <gtest/gtest.h>
 

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "metrics_families.hpp"
-#include "metrics_ledger.hpp"
+#include "metrics/metrics_families.hpp"
+#include "metrics/metrics_ledger.hpp"
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
