@@ -5,8 +5,8 @@
 // every family and nothing else, so a unit test can check the exposition
 // text without an actor system or a socket.
 //
-// Names follow the text format's practice (daemon-conventions.md §B.3):
-// the `castor_` prefix, counters end in `_total`, bytes in bytes. Label
+// Names follow Prometheus's naming practice: one application prefix,
+// `castor_`, counters end in `_total`, bytes in bytes. Label
 // values come from the configured rules, outputs, interfaces and tree only,
 // never from traffic, so cardinality is bounded by the config:
 //

@@ -7,9 +7,9 @@
 //
 // Why not prometheus::Exposer: it adds families of its own to every scrape
 // (exposer_scrapes_total, and exposer_request_latencies, a summary in
-// microseconds without our prefix, which breaks the naming rules of
-// daemon-conventions.md §B.3) and answers with a Content-Type that lacks
-// `version=0.0.4`. prometheus-cpp's core still builds the families and the
+// microseconds without our prefix, which breaks Prometheus's naming rules:
+// one application prefix, base units) and answers with a Content-Type
+// that lacks `version=0.0.4`. prometheus-cpp's core still builds the families and the
 // text (metrics_families.hpp); civetweb is what the Exposer uses anyway.
 
 #include <functional>
