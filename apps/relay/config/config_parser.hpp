@@ -43,32 +43,9 @@
 #include <string_view>
 #include <vector>
 
-#include "model/rule.hpp"
+#include "model/daemon_config.hpp"
 
 namespace castor::relay {
-
-/// The Prometheus endpoint (issue 6). Not part of relay_config because only
-/// the daemon's main program uses it.
-struct metrics_settings {
-  bool enabled = true;
-  /// HOST:PORT with an IPv4 or bracketed IPv6 literal; loopback by default.
-  std::string listen = "127.0.0.1:9108";
-};
-
-bool operator==(const metrics_settings& x, const metrics_settings& y);
-
-/// Everything a config file says.
-struct daemon_config {
-  /// [relay] settings and all rules, those of included files appended in
-  /// include order.
-  relay_config relay;
-  metrics_settings metrics;
-  /// The `include` patterns as written in the main file.
-  std::vector<std::string> include;
-};
-
-/// Field by field, rules in order (rule order is the order of the file).
-bool operator==(const daemon_config& x, const daemon_config& y);
 
 /// One problem, positioned where the offending key or value starts. Line and
 /// column are 1-based; both are 0 when the problem has no position (a file
@@ -100,13 +77,6 @@ config_result parse_config_file(const std::string& path);
 /// base directory of relative include patterns).
 config_result parse_config_string(std::string_view text,
                                   const std::string& name);
-
-/// The accepted log levels, in increasing verbosity:
-/// none, err, warn, notice, info, debug.
-const std::vector<std::string>& log_levels();
-
-/// Whether `level` is one of log_levels().
-bool is_log_level(const std::string& level);
 
 std::string to_string(ingress_mode x);
 

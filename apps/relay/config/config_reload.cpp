@@ -35,8 +35,8 @@ control::reload_summary diff_rules(const std::vector<rule>& running,
 std::vector<std::string> settings_needing_restart(const daemon_config& running,
                                                   const daemon_config& next) {
   std::vector<std::string> out;
-  const auto& a = running.relay.relay;
-  const auto& b = next.relay.relay;
+  const auto& a = running.relay;
+  const auto& b = next.relay;
   if (a.workers != b.workers)
     out.emplace_back("[relay] workers");
   // "auto" was resolved to packet or socket at start: the running value
@@ -55,10 +55,10 @@ std::vector<std::string> settings_needing_restart(const daemon_config& running,
 daemon_config config_in_effect(const daemon_config& running,
                                const daemon_config& next) {
   auto out = next;
-  out.relay.relay.workers = running.relay.relay.workers;
-  out.relay.relay.ingress = running.relay.relay.ingress;
-  out.relay.relay.control_socket = running.relay.relay.control_socket;
-  out.relay.relay.log_target = running.relay.relay.log_target;
+  out.relay.workers = running.relay.workers;
+  out.relay.ingress = running.relay.ingress;
+  out.relay.control_socket = running.relay.control_socket;
+  out.relay.log_target = running.relay.log_target;
   out.metrics = running.metrics;
   return out;
 }

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "config/config_parser.hpp"
-#include "control/control_protocol.hpp"
+#include "model/reload_summary.hpp"
 
 namespace castor::relay {
 

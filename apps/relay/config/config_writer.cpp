@@ -87,7 +87,7 @@ std::string write_config(const daemon_config& cfg) {
       os << (i ? ", " : "") << toml_quote(cfg.include[i]);
     os << "]\n";
   }
-  auto& s = cfg.relay.relay;
+  auto& s = cfg.relay;
   os << "\n[relay]\n";
   os << "workers = " << s.workers << "\n";
   os << "ingress = " << toml_quote(to_string(s.ingress)) << "\n";
@@ -97,7 +97,7 @@ std::string write_config(const daemon_config& cfg) {
   os << "\n[metrics]\n";
   os << "enabled = " << (cfg.metrics.enabled ? "true" : "false") << "\n";
   os << "listen = " << toml_quote(cfg.metrics.listen) << "\n";
-  for (auto& r : cfg.relay.rules)
+  for (auto& r : cfg.rules)
     write_rule(os, r);
   return os.str();
 }

@@ -40,6 +40,7 @@
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
+#include "model/reload_summary.hpp"
 #include "model/rule.hpp"
 #include <nlohmann/json.hpp>
 
@@ -178,16 +179,6 @@ struct worker_info {
   /// slowly. Side by side they show how the fanout spreads the load.
   uint64_t frames = 0;
   uint64_t kernel_drops = 0;
-};
-
-/// What a reload changed (names of rules).
-struct reload_summary {
-  std::vector<std::string> added;
-  std::vector<std::string> removed;
-  std::vector<std::string> changed;
-  uint64_t unchanged = 0;
-  /// Settings the file changed that take effect only after a restart.
-  std::vector<std::string> restart_needed;
 };
 
 void to_json(nlohmann::json& j, const output_stats& x);

@@ -3,7 +3,7 @@
 // castor-relay's control server: JSON lines (control_protocol.hpp) over a
 // unix stream socket, one actor per client.
 //
-// Threads and hops (caf-0.17-and-asio.md §2): all socket I/O runs on an
+// Threads and hops: all socket I/O runs on an
 // io_context the caller supplies and runs. Reading, line splitting, size
 // limits, timeouts and write queues live on that thread. Each complete line
 // reaches the client's actor in one message; the actor decodes it, asks the
@@ -51,7 +51,9 @@
 #include <caf/atom.hpp>
 #include <caf/expected.hpp>
 
+#include "control/control_options.hpp"
 #include "control/control_protocol.hpp"
+#include "model/atoms.hpp"
 #include <boost/asio/io_context.hpp>
 #include <sys/types.h>
 
@@ -59,36 +61,8 @@
 
 namespace castor::relay {
 
-/// Tags a request to the handler: (control_atom, control::request).
-using control_atom = caf::atom_constant<caf::atom("control")>;
-
 /// Asks the server actor how many clients are connected.
 using control_clients_atom = caf::atom_constant<caf::atom("ctl_count")>;
-
-struct control_server_options {
-  /// The socket file. Its directory is created (mode 0755) if missing. A
-  /// stale socket file (nobody listening) is replaced; a live one, or a file
-  /// that is not a socket, fails the start.
-  std::string socket_path = "/run/castor/relay.sock";
-  /// Applied to the socket file before it starts listening, so no client
-  /// connects through a wider mode.
-  mode_t socket_mode = 0660;
-  /// Longest request line, newline excluded.
-  size_t max_line_bytes = 64 * 1024;
-  /// Connections served at once.
-  size_t max_clients = 1024;
-  /// Reply bytes queued for one client before it is dropped as not reading.
-  size_t max_output_bytes = 4 * 1024 * 1024;
-  /// Requests decoded ahead of their replies, per client.
-  size_t max_pipelined = 16;
-  /// A client that sends no complete request for this long is closed. Time
-  /// spent waiting for the handler does not count.
-  std::chrono::milliseconds idle_timeout{10000};
-  /// A reply that cannot be written for this long closes the connection.
-  std::chrono::milliseconds write_timeout{10000};
-  /// How long a client's actor waits for the handler's answer.
-  std::chrono::milliseconds request_timeout{60000};
-};
 
 /// Yields the handler for each request (an invalid handle makes the request
 /// fail with "the control handler is not running").

@@ -14,10 +14,11 @@
 
 #include "config/config_writer.hpp"
 #include "control/control_server.hpp"
-#include "dataplane/forwarder.hpp"
+#include "control/overload.hpp"
+#include "control/stats_view.hpp"
 #include "dataplane/worker_supervisor.hpp"
+#include "model/atoms.hpp"
 #include "model/counters.hpp"
-#include "model/log_levels.hpp"
 #include "service/logging.hpp"
 #include <spdlog/spdlog.h>
 
@@ -235,85 +236,106 @@ void kill_at(caf::event_based_actor* self, const relay_context_ptr& ctx,
   kill_below(self, root, parts, 1, path, rp);
 }
 
+// -- config and log level ------------------------------------------------------
+
+/// The running config as TOML: the settings in effect and the current rules.
+control::response show_config(const relay_context& ctx) {
+  auto cfg = ctx.config();
+  cfg.rules = *ctx.rules().rules;
+  return control::make_ok({{"config", write_config(cfg)}});
+}
+
+/// That text written atomically to `file`, by default the start's file.
+control::response save_running_config(const relay_context& ctx,
+                                      const std::string& file_arg) {
+  auto cfg = ctx.config();
+  cfg.rules = *ctx.rules().rules;
+  const auto file = file_arg.empty() ? ctx.config_file() : file_arg;
+  if (file.empty())
+    return control::make_error("config save: no file given, and this "
+                               "relay was started without one");
+  if (auto err = save_config(cfg, file))
+    return control::make_error("config save: " + *err);
+  spdlog::info("control: saved the running config to {}", file);
+  return control::make_ok({{"file", file}});
+}
+
+control::response set_log_level(const control::log_level_cmd& ll) {
+  // One logger per component (logging.hpp); "all" sets every one.
+  auto level = to_spdlog_level(ll.level);
+  if (!level)
+    return control::make_error("log_level: unknown level '" + ll.level + "'");
+  if (!set_component_level(ll.component, *level))
+    return control::make_error("log_level: unknown component '" + ll.component
+                               + "' (this relay has: " + log_component_list()
+                               + ")");
+  return control::make_ok({{"component", ll.component}, {"level", ll.level}});
+}
+
 // -- the handler ---------------------------------------------------------------
 
 caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
                             std::string version) {
-  ctx->set(relay_role::handler, caf::actor_cast<caf::actor>(self));
   return {
     [self, ctx,
      version](control_atom,
               const control::request& req) -> caf::result<control::response> {
-      const auto& cmd = req.command;
-      if (std::holds_alternative<control::add_cmd>(cmd)
-          || std::holds_alternative<control::remove_cmd>(cmd)
-          || std::holds_alternative<control::list_cmd>(cmd)
-          || std::holds_alternative<control::reload_cmd>(cmd)) {
+      using result = caf::result<control::response>;
+      // add, remove, list and reload change or read the rules: the rule
+      // store answers them.
+      auto to_store = [&](const auto&) -> result {
         auto store = ctx->get(relay_role::rule_store);
         if (!store)
           return not_running("rule store");
         self->delegate(store, control_atom::value, req);
         return caf::delegated<control::response>{};
-      }
-      if (std::holds_alternative<control::ping_cmd>(cmd))
-        return control::make_ok({{"pong", true}});
-      if (std::holds_alternative<control::version_cmd>(cmd))
-        return control::make_ok(control::version_reply(version, ""));
-      if (std::holds_alternative<control::stats_cmd>(cmd)) {
+      };
+      // The rest that asks other actors answers through a promise.
+      auto promised = [&](auto&& start) -> result {
         auto rp = self->make_response_promise<control::response>();
-        gather_stats(self, ctx, rp);
+        start(rp);
         return rp;
-      }
-      if (std::holds_alternative<control::workers_cmd>(cmd)) {
-        auto rp = self->make_response_promise<control::response>();
-        list_workers(self, ctx, rp);
-        return rp;
-      }
-      if (std::holds_alternative<control::tree_cmd>(cmd)) {
-        auto rp = self->make_response_promise<control::response>();
-        with_tree(self, ctx, rp, [](const tree_node& tree) {
-          return control::make_ok(
-            {{"tree", nlohmann::json::parse(to_json(tree))}});
-        });
-        return rp;
-      }
-      if (auto kill = std::get_if<control::kill_cmd>(&cmd)) {
-        auto rp = self->make_response_promise<control::response>();
-        kill_at(self, ctx, kill->path, rp);
-        return rp;
-      }
-      if (std::holds_alternative<control::config_show_cmd>(cmd)) {
-        auto cfg = ctx->config();
-        cfg.relay.rules = *ctx->rules().rules;
-        return control::make_ok({{"config", write_config(cfg)}});
-      }
-      if (auto save = std::get_if<control::config_save_cmd>(&cmd)) {
-        auto cfg = ctx->config();
-        cfg.relay.rules = *ctx->rules().rules;
-        const auto file = save->file.empty() ? ctx->config_file() : save->file;
-        if (file.empty())
-          return control::make_error("config save: no file given, and this "
-                                     "relay was started without one");
-        if (auto err = save_config(cfg, file))
-          return control::make_error("config save: " + *err);
-        spdlog::info("control: saved the running config to {}", file);
-        return control::make_ok({{"file", file}});
-      }
-      if (auto ll = std::get_if<control::log_level_cmd>(&cmd)) {
-        // One logger per component (logging.hpp); "all" sets every one.
-        auto level = to_spdlog_level(ll->level);
-        if (!level)
-          return control::make_error("log_level: unknown level '" + ll->level
-                                     + "'");
-        if (!set_component_level(ll->component, *level))
-          return control::make_error("log_level: unknown component '"
-                                     + ll->component + "' (this relay has: "
-                                     + log_component_list() + ")");
-        return control::make_ok(
-          {{"component", ll->component}, {"level", ll->level}});
-      }
-      return control::make_error("'" + control::command_name(req)
-                                 + "' is not supported by this relay yet");
+      };
+      return std::visit(
+        control::overload{
+          [&](const control::add_cmd& c) { return to_store(c); },
+          [&](const control::remove_cmd& c) { return to_store(c); },
+          [&](const control::list_cmd& c) { return to_store(c); },
+          [&](const control::reload_cmd& c) { return to_store(c); },
+          [&](const control::ping_cmd&) -> result {
+            return control::make_ok({{"pong", true}});
+          },
+          [&](const control::version_cmd&) -> result {
+            return control::make_ok(control::version_reply(version, ""));
+          },
+          [&](const control::stats_cmd&) {
+            return promised([&](auto& rp) { gather_stats(self, ctx, rp); });
+          },
+          [&](const control::workers_cmd&) {
+            return promised([&](auto& rp) { list_workers(self, ctx, rp); });
+          },
+          [&](const control::tree_cmd&) {
+            return promised([&](auto& rp) {
+              with_tree(self, ctx, rp, [](const tree_node& tree) {
+                return control::make_ok(
+                  {{"tree", nlohmann::json::parse(to_json(tree))}});
+              });
+            });
+          },
+          [&](const control::kill_cmd& c) {
+            return promised([&](auto& rp) { kill_at(self, ctx, c.path, rp); });
+          },
+          [&](const control::config_show_cmd&) -> result {
+            return show_config(*ctx);
+          },
+          [&](const control::config_save_cmd& c) -> result {
+            return save_running_config(*ctx, c.file);
+          },
+          [&](const control::log_level_cmd& c) -> result {
+            return set_log_level(c);
+          },
+        },
+        req.command);
     },
   };
 }

@@ -12,11 +12,12 @@
 #include <caf/stateful_actor.hpp>
 
 #include "config/config_reload.hpp"
-#include "control/control_server.hpp"
+#include "control/control_protocol.hpp"
+#include "control/overload.hpp"
 #include "dataplane/rule_table.hpp"
 #include "dataplane/worker_supervisor.hpp"
-#include "model/log_levels.hpp"
 #include "model/rule_validator.hpp"
+#include "service/logging.hpp"
 #include "service/service_notifier.hpp"
 #include <arpa/inet.h>
 #include <spdlog/spdlog.h>
@@ -250,7 +251,7 @@ caf::result<control::response> reload(store_self* self) {
   for (const auto& e : parsed.errors)
     errors.push_back(to_string(e));
   auto current = *ctx->rules().rules;
-  auto next = parsed.config.relay.rules;
+  auto next = parsed.config.rules;
   auto summary = diff_rules(current, next);
   if (errors.empty())
     for (const auto& r : next)
@@ -274,8 +275,8 @@ caf::result<control::response> reload(store_self* self) {
     spdlog::warn("reload: {} changed; it takes effect at the next start", s);
   // The settings go live with the rules, and not at all if those fail.
   auto apply_settings = [ctx, running, loaded = parsed.config] {
-    if (running.relay.relay.log_level != loaded.relay.relay.log_level)
-      if (auto level = to_spdlog_level(loaded.relay.relay.log_level))
+    if (running.relay.log_level != loaded.relay.log_level)
+      if (auto level = to_spdlog_level(loaded.relay.log_level))
         spdlog::set_level(*level);
     ctx->config(config_in_effect(running, loaded));
   };
@@ -313,7 +314,6 @@ caf::result<control::response> reload(store_self* self) {
 
 caf::behavior rule_store_actor(store_self* self, relay_context_ptr ctx) {
   self->state.ctx = std::move(ctx);
-  self->state.ctx->set(relay_role::rule_store, self_handle(self));
   // A restarted store (or a fresh one) holds the current memberships again:
   // the group manager dropped its predecessor's when it died.
   for (const auto& m : memberships_of(*self->state.ctx->rules().rules))
@@ -339,17 +339,26 @@ caf::behavior rule_store_actor(store_self* self, relay_context_ptr ctx) {
     [self](rules_atom) { return self->state.ctx->rules(); },
     [self](control_atom,
            const control::request& req) -> caf::result<control::response> {
-      if (auto add = std::get_if<control::add_cmd>(&req.command))
-        return add_rule(self, add->rule);
-      if (auto rm = std::get_if<control::remove_cmd>(&req.command))
-        return remove_rule(self, rm->name);
-      if (std::holds_alternative<control::reload_cmd>(req.command))
-        return reload(self);
-      if (std::holds_alternative<control::list_cmd>(req.command))
-        return control::make_ok(
-          control::list_reply(*self->state.ctx->rules().rules));
-      return control::make_error("the rule store does not handle '"
-                                 + control::command_name(req) + "'");
+      using result = caf::result<control::response>;
+      return std::visit(
+        control::overload{
+          [&](const control::add_cmd& c) -> result {
+            return add_rule(self, c.rule);
+          },
+          [&](const control::remove_cmd& c) -> result {
+            return remove_rule(self, c.name);
+          },
+          [&](const control::reload_cmd&) -> result { return reload(self); },
+          [&](const control::list_cmd&) -> result {
+            return control::make_ok(
+              control::list_reply(*self->state.ctx->rules().rules));
+          },
+          [&](const auto&) -> result {
+            return control::make_error("the rule store does not handle '"
+                                       + control::command_name(req) + "'");
+          },
+        },
+        req.command);
     },
   };
 }

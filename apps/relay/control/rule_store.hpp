@@ -32,16 +32,12 @@
 
 #include <string>
 
-#include <caf/atom.hpp>
-
+#include "model/atoms.hpp"
 #include "model/relay_context.hpp"
 
 #include "castor/actors/child_spec.hpp"
 
 namespace castor::relay {
-
-using rules_atom = caf::atom_constant<caf::atom("rules")>;
-using rules_subscribe_atom = caf::atom_constant<caf::atom("rules_sub")>;
 
 /// A permanent worker; the spec is "rule-store" in the tree.
 child_spec rule_store_child(std::string id, relay_context_ptr ctx);

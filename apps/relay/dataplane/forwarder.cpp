@@ -12,7 +12,6 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
-#include "control/rule_store.hpp"
 #include "dataplane/forwarder_loop.hpp"
 #include "dataplane/rule_table.hpp"
 #include <net/if.h>
@@ -243,8 +242,7 @@ child_spec forwarder_child(std::string id, std::string interface,
     opts.worker = id;
     opts.interface = interface;
     opts.ifindex = resolve_interface_index(interface);
-    opts.mode = ctx->receive_mode();
-    opts.ingress = ctx->config().relay.relay.ingress;
+    opts.ingress = ctx->config().relay.ingress;
     auto failure_target = std::make_shared<caf::actor_addr>();
     if (opts.ifindex == 0 && !*had_interface)
       return caf::make_error(caf::sec::runtime_error,

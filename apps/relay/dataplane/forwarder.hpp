@@ -18,22 +18,15 @@
 
 #include <string>
 
-#include <caf/allowed_unsafe_message_type.hpp>
-#include <caf/atom.hpp>
-
-#include "model/counters.hpp"
+#include "model/atoms.hpp"
 #include "model/relay_context.hpp"
 
 #include "castor/actors/child_spec.hpp"
 
 namespace castor::relay {
 
-using forwarder_stats_atom = caf::atom_constant<caf::atom("fwd_stats")>;
-
 /// A permanent worker with id `id` forwarding from `interface`.
 child_spec forwarder_child(std::string id, std::string interface,
                            relay_context_ptr ctx);
 
 } // namespace castor::relay
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(castor::relay::worker_snapshot)

@@ -4,8 +4,8 @@
 // socket in the interface's fanout group, and one udp_egress (sendmmsg
 // ring) per distinct (output interface, TTL, TOS). The forwarder actor is
 // the supervised face of it (forwarder.hpp); no datagram ever becomes an
-// actor message (caf-0.17-and-asio.md §2: a message per packet caps at tens
-// of kpps).
+// actor message (measured on CAF 0.17: a message per packet caps an actor
+// at tens of kpps).
 //
 // One wake-up of the loop:
 //   poll(ingress, wake eventfd, blocked egress sockets)
@@ -41,7 +41,7 @@
 #include "dataplane/rule_table.hpp"
 #include "dataplane/socket_ingress.hpp"
 #include "model/counters.hpp"
-#include "model/rule.hpp"
+#include "model/daemon_config.hpp"
 
 #include "castor/packet/ingress_socket.hpp"
 #include "castor/packet/udp_egress.hpp"

@@ -108,10 +108,7 @@ child_spec worker_supervisor_child(relay_context_ptr ctx) {
       children.push_back(forwarder_child(id, itf, ctx));
     auto inner =
       supervisor_child("workers", worker_flags(), std::move(children));
-    auto result = inner.start(sup, extra);
-    if (result && *result)
-      ctx->set(relay_role::workers, *result);
-    return result;
+    return inner.start(sup, extra);
   };
   return spec;
 }

@@ -12,10 +12,10 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/sec.hpp>
 
-#include "dataplane/forwarder.hpp"
 #include "metrics/metrics_families.hpp"
 #include "metrics/metrics_http.hpp"
 #include "metrics/metrics_ledger.hpp"
+#include "model/atoms.hpp"
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 

@@ -24,7 +24,7 @@
 #include <chrono>
 #include <string>
 
-#include "config/config_parser.hpp"
+#include "model/daemon_config.hpp"
 #include "model/relay_context.hpp"
 
 #include "castor/actors/child_spec.hpp"

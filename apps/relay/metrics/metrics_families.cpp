@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "control/stats_view.hpp"
 #include <prometheus/client_metric.h>
 #include <prometheus/metric_type.h>
 

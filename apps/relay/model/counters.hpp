@@ -3,19 +3,13 @@
 // Forwarding counters. Each forwarder loop counts in plain integers that
 // only its own thread touches (no shared atomic per packet). On a `stats`
 // request every loop copies its counters into a worker_snapshot on its own
-// thread, and the control handler merges the snapshots of all workers into
+// thread; control/stats_view.hpp merges the snapshots of all workers into
 // the control protocol's per-rule and per-output view.
-//
-// Merging is by rule name and output key, so a rule counts the traffic of
-// all workers of its interface; an output shows in the order its rule lists
-// it.
 
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
-
-#include "control/control_protocol.hpp"
 
 #include "castor/packet/drop_reason.hpp"
 
@@ -70,6 +64,9 @@ struct worker_snapshot {
   uint64_t queued = 0;
 };
 
+/// Adds `from`'s drops to `into`, reason by reason.
+void accumulate(output_drops& into, const output_drops& from);
+
 /// Adds `from`'s counters to `into`: rules by name, outputs by key, the
 /// ingress field by field. `into` keeps its worker name and epoch.
 void accumulate(worker_snapshot& into, const worker_snapshot& from);
@@ -90,19 +87,5 @@ struct retired_counts {
 
 /// Per worker id ("fwd-eth0-1").
 using retired_by_worker = std::map<std::string, retired_counts>;
-
-/// Per-rule stats summed over workers, rules in `order` (names; rules no
-/// worker reported appear with zero counters, so a rule whose interface has
-/// no traffic still shows up).
-std::vector<control::rule_stats>
-merge_rule_stats(const std::vector<worker_snapshot>& workers,
-                 const std::vector<std::string>& order);
-
-/// Ingress counters summed over workers, as a JSON object
-/// {"frames":..,"no_rule":..,"kernel_drops":..,"malformed":{reason:n}}.
-nlohmann::json merge_ingress_stats(const std::vector<worker_snapshot>& workers);
-
-/// The drops of one output as the protocol's reason -> count map.
-control::drop_counts to_drop_counts(const output_drops& x);
 
 } // namespace castor::relay

@@ -1,30 +1,19 @@
 #pragma once
 
-// The relay's log level names (config_parser.hpp's log_levels(): the
-// syslog-like words operators know) mapped onto spdlog's levels. spdlog
-// has no "notice"; it logs as info.
+// The relay's log level names: the syslog-like words operators know, as the
+// config file's [relay] log_level and `castorctl log_level` accept them.
+// service/logging.hpp maps them onto spdlog's levels.
 
-#include <optional>
 #include <string>
-
-#include <spdlog/common.h>
+#include <vector>
 
 namespace castor::relay {
 
-inline std::optional<spdlog::level::level_enum>
-to_spdlog_level(const std::string& name) {
-  using namespace spdlog::level;
-  if (name == "none")
-    return off;
-  if (name == "err")
-    return err;
-  if (name == "warn")
-    return warn;
-  if (name == "notice" || name == "info")
-    return info;
-  if (name == "debug")
-    return debug;
-  return std::nullopt;
-}
+/// The accepted log levels, in increasing verbosity:
+/// none, err, warn, notice, info, debug.
+const std::vector<std::string>& log_levels();
+
+/// Whether `level` is one of log_levels().
+bool is_log_level(const std::string& level);
 
 } // namespace castor::relay

@@ -6,8 +6,8 @@
 // a new handle). Child specs and actors hold the context by shared_ptr.
 //
 // Handles are kept as weak addresses: the context is referenced from child
-// specs held by supervisors, and strong handles there would form the cycles
-// that hang ~actor_system (caf-0.17-and-asio.md §1.7, pitfall 6).
+// specs held by supervisors, and strong handles there would form cycles that
+// keep the actors alive forever, so ~actor_system would wait for them.
 
 #include <algorithm>
 #include <cstdint>
@@ -21,11 +21,11 @@
 #include <caf/actor_cast.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 
-#include "config/config_parser.hpp"
 #include "model/counters.hpp"
+#include "model/daemon_config.hpp"
 #include "model/rule.hpp"
 
-#include "castor/packet/ingress_socket.hpp"
+#include "castor/actors/child_spec.hpp"
 
 namespace castor::relay {
 
@@ -52,7 +52,7 @@ public:
                 unsigned workers_per_interface)
       : config_(std::move(config)), config_file_(std::move(config_file)),
         workers_per_interface_(workers_per_interface) {
-    auto rules = std::make_shared<const std::vector<rule>>(config_.relay.rules);
+    auto rules = std::make_shared<const std::vector<rule>>(config_.rules);
     rules_ = rule_set{1, std::move(rules)};
   }
 
@@ -72,8 +72,6 @@ public:
   unsigned workers_per_interface() const noexcept {
     return workers_per_interface_;
   }
-  packet::receive_mode receive_mode() const noexcept { return mode_; }
-  void receive_mode(packet::receive_mode m) noexcept { mode_ = m; }
 
   /// The current rules: the source of truth a restarted forwarder or rule
   /// store reads. Written by the rule store only.
@@ -148,7 +146,6 @@ private:
   daemon_config config_;
   std::string config_file_;
   unsigned workers_per_interface_;
-  packet::receive_mode mode_ = packet::receive_mode::recvmmsg;
   mutable std::mutex mtx_;
   rule_set rules_;
   retired_by_worker retired_by_worker_;
@@ -156,6 +153,23 @@ private:
 };
 
 using relay_context_ptr = std::shared_ptr<relay_context>;
+
+/// The one way an actor enters the context: the same spec, but each
+/// successful start also records the new handle under `role`, so peers
+/// reach the current instance after a restart. The composition root
+/// (relay_app.cpp) applies it; the actors never register themselves.
+inline child_spec registered(child_spec spec, relay_context_ptr ctx,
+                             relay_role role) {
+  spec.start = [start = std::move(spec.start), ctx = std::move(ctx),
+                role](caf::event_based_actor* sup,
+                      const caf::message& extra) -> start_result {
+    auto result = start(sup, extra);
+    if (result && *result)
+      ctx->set(role, *result);
+    return result;
+  };
+  return spec;
+}
 
 } // namespace castor::relay
 

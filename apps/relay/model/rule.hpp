@@ -49,29 +49,6 @@ struct rule {
   std::vector<rule_output> outputs;
 };
 
-enum class ingress_mode : uint8_t {
-  packet, ///< AF_PACKET + PACKET_FANOUT (needs CAP_NET_RAW)
-  socket, ///< plain UDP sockets with SO_REUSEPORT
-  /// "auto": packet when CAP_NET_RAW is effective, else socket; resolved
-  /// at start (capabilities.hpp), so the data plane never sees it.
-  automatic,
-};
-
-struct relay_settings {
-  /// Forwarders per input interface; 0 means one per core.
-  unsigned workers = 0;
-  ingress_mode ingress = ingress_mode::packet;
-  std::string control_socket = "/run/castor/relay.sock";
-  std::string log_level = "info";
-  /// "stderr", "syslog" or "file:PATH" (logging.hpp).
-  std::string log_target = "stderr";
-};
-
-struct relay_config {
-  relay_settings relay;
-  std::vector<rule> rules;
-};
-
 bool operator==(const rule_input& x, const rule_input& y);
 bool operator==(const rule_output& x, const rule_output& y);
 bool operator==(const rule& x, const rule& y);

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "model/rule.hpp"
+#include "model/daemon_config.hpp"
 
 namespace castor::relay {
 

@@ -28,6 +28,24 @@
 
 namespace castor::relay {
 
+/// A relay log level name (model/log_levels.hpp) as spdlog's level; spdlog
+/// has no "notice", which logs as info.
+inline std::optional<spdlog::level::level_enum>
+to_spdlog_level(const std::string& name) {
+  using namespace spdlog::level;
+  if (name == "none")
+    return off;
+  if (name == "err")
+    return err;
+  if (name == "warn")
+    return warn;
+  if (name == "notice" || name == "info")
+    return info;
+  if (name == "debug")
+    return debug;
+  return std::nullopt;
+}
+
 /// The component loggers' names; "all" addresses every one of them.
 const std::vector<std::string>& log_components();
 
