@@ -13,7 +13,7 @@
 #include <caf/exit_reason.hpp>
 
 #include "config/config_writer.hpp"
-#include "control/control_server.hpp"
+#include "control/control_protocol.hpp"
 #include "control/overload.hpp"
 #include "control/stats_view.hpp"
 #include "dataplane/worker_supervisor.hpp"
