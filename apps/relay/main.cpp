@@ -17,11 +17,10 @@
 #include <iostream>
 #include <string>
 
-#include "capabilities.hpp"
-#include "config_parser.hpp"
-#include "log_levels.hpp"
-#include "logging.hpp"
+#include "config/config_parser.hpp"
 #include "relay_app.hpp"
+#include "service/capabilities.hpp"
+#include "service/logging.hpp"
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -72,22 +71,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (check_only) {
-    std::cout << file << ": ok, " << parsed.config.relay.rules.size()
-              << (parsed.config.relay.rules.size() == 1 ? " rule" : " rules")
-              << "\n";
+    std::cout << file << ": ok, " << parsed.config.rules.size()
+              << (parsed.config.rules.size() == 1 ? " rule" : " rules") << "\n";
     return 0;
   }
 
   const auto& level_name =
-    log_level.empty() ? parsed.config.relay.relay.log_level : log_level;
+    log_level.empty() ? parsed.config.relay.log_level : log_level;
   const auto level = to_spdlog_level(level_name);
   if (!level) {
     std::cerr << "castor-relay: unknown log level '" << level_name << "'\n";
     return 2;
   }
-  const auto& target_text = log_target_text.empty()
-                              ? parsed.config.relay.relay.log_target
-                              : log_target_text;
+  const auto& target_text =
+    log_target_text.empty() ? parsed.config.relay.log_target : log_target_text;
   const auto target = parse_log_target(target_text);
   if (!target) {
     std::cerr << "castor-relay: unknown log target '" << target_text
@@ -103,13 +100,12 @@ int main(int argc, char** argv) {
   }
 
   component_logger("config")->info("{}: {} rules from {} file(s)", file,
-                                   parsed.config.relay.rules.size(),
+                                   parsed.config.rules.size(),
                                    parsed.files.size());
 
   // Least privilege: what the config needs, before any socket exists.
   auto config = parsed.config;
-  const auto caps =
-    check_capabilities(config.relay.relay, has_effective_capability);
+  const auto caps = check_capabilities(config.relay, has_effective_capability);
   for (const auto& w : caps.warnings)
     spdlog::warn("castor-relay: {}", w);
   for (const auto& n : caps.notes)
@@ -124,7 +120,7 @@ int main(int argc, char** argv) {
     }
     return 2;
   }
-  config.relay.relay.ingress = caps.ingress;
+  config.relay.ingress = caps.ingress;
 
   relay_run_options options;
   options.config_file = file;

@@ -10,13 +10,13 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
 
-#include "control_server.hpp"
-#include "metrics_actor.hpp"
-#include "relay_context.hpp"
-#include "relay_handler.hpp"
-#include "rule_store.hpp"
-#include "service_notifier.hpp"
-#include "worker_supervisor.hpp"
+#include "control/control_server.hpp"
+#include "control/relay_handler.hpp"
+#include "control/rule_store.hpp"
+#include "dataplane/worker_supervisor.hpp"
+#include "metrics/metrics_actor.hpp"
+#include "model/relay_context.hpp"
+#include "service/service_notifier.hpp"
 #include <spdlog/spdlog.h>
 
 #include "castor/actors/application.hpp"
@@ -28,20 +28,6 @@
 namespace castor::relay {
 
 namespace {
-
-/// The same spec, but its successful starts also record the new handle in
-/// the context, so peers reach the current instance after a restart.
-child_spec registered(child_spec spec, relay_context_ptr ctx, relay_role role) {
-  spec.start = [start = std::move(spec.start), ctx,
-                role](caf::event_based_actor* sup,
-                      const caf::message& extra) -> start_result {
-    auto result = start(sup, extra);
-    if (result && *result)
-      ctx->set(role, *result);
-    return result;
-  };
-  return spec;
-}
 
 unsigned workers_per_interface(const relay_settings& s) {
   if (s.ingress == ingress_mode::socket) {
@@ -66,7 +52,7 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
   application::block_signals();
 
   auto ctx = std::make_shared<relay_context>(
-    config, options.config_file, workers_per_interface(config.relay.relay));
+    config, options.config_file, workers_per_interface(config.relay));
 
   caf::actor_system_config cfg;
   runtime_options rt;
@@ -85,7 +71,7 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
 
     control_server_options copts;
     copts.socket_path = options.control_socket.empty()
-                          ? config.relay.relay.control_socket
+                          ? config.relay.control_socket
                           : options.control_socket;
 
     auto gm_state = net::make_group_manager_state(net::kernel_backend());
@@ -93,9 +79,13 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
     children.push_back(
       registered(net::group_manager_child("group-manager", gm_state), ctx,
                  relay_role::group_manager));
-    children.push_back(rule_store_child("rule-store", ctx));
-    children.push_back(worker_supervisor_child(ctx));
-    children.push_back(relay_handler_child("handler", ctx, options.version));
+    children.push_back(registered(rule_store_child("rule-store", ctx), ctx,
+                                  relay_role::rule_store));
+    children.push_back(
+      registered(worker_supervisor_child(ctx), ctx, relay_role::workers));
+    children.push_back(
+      registered(relay_handler_child("handler", ctx, options.version), ctx,
+                 relay_role::handler));
     if (config.metrics.enabled)
       children.push_back(
         metrics_child("metrics", ctx, config.metrics, options.version));
@@ -129,6 +119,8 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
     std::unique_ptr<service_watchdog> watchdog;
     app.on_started(
       [ctx, &copts, &sys, &watchdog](const caf::actor& root_handle) {
+        // The root is the application's, not a child spec: it is recorded
+        // here, once it runs, as registered() records the children.
         ctx->set(relay_role::root, root_handle);
         spdlog::info("castor-relay: {} rules, {} forwarders per input "
                      "interface, control socket {}",

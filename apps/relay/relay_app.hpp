@@ -19,7 +19,7 @@
 
 #include <string>
 
-#include "config_parser.hpp"
+#include "model/daemon_config.hpp"
 
 namespace castor::relay {
 

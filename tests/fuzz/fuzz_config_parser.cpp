@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "config_parser.hpp"
+#include "config/config_parser.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace castor::relay;

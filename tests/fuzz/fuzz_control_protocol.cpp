@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "control_protocol.hpp"
+#include "control/control_protocol.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace castor::relay::control;

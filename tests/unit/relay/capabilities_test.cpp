@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "capabilities.hpp"
+#include "service/capabilities.hpp"
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 

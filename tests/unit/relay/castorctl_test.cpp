@@ -9,7 +9,7 @@
 #include <caf/all.hpp>
 
 #include "actor_io_env.hpp"
-#include "control_server.hpp"
+#include "control/control_server.hpp"
 #include "test_support.hpp"
 #include <gtest/gtest.h>
 

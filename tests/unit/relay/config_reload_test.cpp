@@ -3,9 +3,9 @@
 
 #include <string>
 
-#include "config_parser.hpp"
-#include "config_reload.hpp"
-#include "config_writer.hpp"
+#include "config/config_parser.hpp"
+#include "config/config_reload.hpp"
+#include "config/config_writer.hpp"
 #include "test_support.hpp"
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -52,19 +52,19 @@ TEST(config_reload, the_same_rules_change_nothing) {
 
 TEST(config_reload, process_settings_wait_for_a_restart) {
   daemon_config running;
-  running.relay.relay.workers = 2;
+  running.relay.workers = 2;
   auto next = running;
-  next.relay.relay.workers = 4;
-  next.relay.relay.ingress = ingress_mode::socket;
-  next.relay.relay.log_level = "debug";
+  next.relay.workers = 4;
+  next.relay.ingress = ingress_mode::socket;
+  next.relay.log_level = "debug";
   next.metrics.listen = "127.0.0.1:9999";
   EXPECT_EQ(settings_needing_restart(running, next),
             (names{"[relay] workers", "[relay] ingress", "[metrics]"}));
   // What runs: the new log level, the old shape of the process.
   auto effect = config_in_effect(running, next);
-  EXPECT_EQ(effect.relay.relay.log_level, "debug");
-  EXPECT_EQ(effect.relay.relay.workers, 2u);
-  EXPECT_EQ(effect.relay.relay.ingress, ingress_mode::packet);
+  EXPECT_EQ(effect.relay.log_level, "debug");
+  EXPECT_EQ(effect.relay.workers, 2u);
+  EXPECT_EQ(effect.relay.ingress, ingress_mode::packet);
   EXPECT_EQ(effect.metrics.listen, running.metrics.listen);
   EXPECT_TRUE(settings_needing_restart(running, running).empty());
 }
@@ -72,9 +72,9 @@ TEST(config_reload, process_settings_wait_for_a_restart) {
 TEST(config_reload, ingress_auto_is_what_it_chose_at_start) {
   daemon_config running; // auto became packet at start
   auto next = running;
-  next.relay.relay.ingress = ingress_mode::automatic;
+  next.relay.ingress = ingress_mode::automatic;
   EXPECT_TRUE(settings_needing_restart(running, next).empty());
-  next.relay.relay.log_target = "syslog";
+  next.relay.log_target = "syslog";
   EXPECT_EQ(settings_needing_restart(running, next),
             (names{"[relay] log_target"}));
 }
@@ -82,17 +82,17 @@ TEST(config_reload, ingress_auto_is_what_it_chose_at_start) {
 TEST(config_save, writes_a_file_that_loads_back_to_the_running_config) {
   test::temp_dir dir;
   daemon_config cfg;
-  cfg.relay.relay.workers = 3;
-  cfg.relay.rules = {test::simple_rule("a", "239.1.1.1", 5001),
-                     test::simple_rule("b", "239.1.1.2", 5002)};
+  cfg.relay.workers = 3;
+  cfg.rules = {test::simple_rule("a", "239.1.1.1", 5001),
+               test::simple_rule("b", "239.1.1.2", 5002)};
   const auto path = dir.path() + "/saved.toml";
   ASSERT_EQ(save_config(cfg, path), std::nullopt);
   auto back = parse_config_file(path);
   ASSERT_TRUE(back.ok());
-  EXPECT_EQ(back.config.relay.rules, cfg.relay.rules);
-  EXPECT_EQ(back.config.relay.relay.workers, 3u);
+  EXPECT_EQ(back.config.rules, cfg.rules);
+  EXPECT_EQ(back.config.relay.workers, 3u);
   // A reload of what was saved changes nothing.
-  auto d = diff_rules(cfg.relay.rules, back.config.relay.rules);
+  auto d = diff_rules(cfg.rules, back.config.rules);
   EXPECT_EQ(d.unchanged, 2u);
   EXPECT_TRUE(d.added.empty() && d.removed.empty() && d.changed.empty());
 }
@@ -102,14 +102,14 @@ TEST(config_save, replaces_a_file_and_keeps_its_mode) {
   const auto path = dir.write("relay.toml", "# old\n");
   ASSERT_EQ(::chmod(path.c_str(), 0640), 0);
   daemon_config cfg;
-  cfg.relay.rules = {test::simple_rule("a", "239.1.1.1", 5001)};
+  cfg.rules = {test::simple_rule("a", "239.1.1.1", 5001)};
   ASSERT_EQ(save_config(cfg, path), std::nullopt);
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0640u);
   auto back = parse_config_file(path);
   ASSERT_TRUE(back.ok());
-  EXPECT_EQ(back.config.relay.rules.size(), 1u);
+  EXPECT_EQ(back.config.rules.size(), 1u);
 }
 
 TEST(config_save, names_the_path_it_cannot_write) {

@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "config_parser.hpp"
-#include "config_writer.hpp"
+#include "config/config_parser.hpp"
+#include "config/config_writer.hpp"
 #include "test_support.hpp"
 #include <gtest/gtest.h>
 
@@ -12,11 +12,11 @@ namespace {
 
 daemon_config sample() {
   daemon_config cfg;
-  cfg.relay.relay.workers = 4;
-  cfg.relay.relay.ingress = ingress_mode::socket;
-  cfg.relay.relay.control_socket = "/run/castor/relay.sock";
-  cfg.relay.relay.log_level = "notice";
-  cfg.relay.relay.log_target = "file:/var/lib/castor/relay.log";
+  cfg.relay.workers = 4;
+  cfg.relay.ingress = ingress_mode::socket;
+  cfg.relay.control_socket = "/run/castor/relay.sock";
+  cfg.relay.log_level = "notice";
+  cfg.relay.log_target = "file:/var/lib/castor/relay.log";
   cfg.metrics.enabled = false;
   cfg.metrics.listen = "[::1]:9300";
   auto a = test::simple_rule("feed-a", "239.1.1.1", 5001);
@@ -28,9 +28,8 @@ daemon_config sample() {
   unicast.ttl = 255;
   unicast.tos = 184;
   a.outputs.push_back(unicast);
-  cfg.relay.rules.push_back(a);
-  cfg.relay.rules.push_back(
-    test::simple_rule("feed.b_2", "232.5.6.7", 65535 - 1000));
+  cfg.rules.push_back(a);
+  cfg.rules.push_back(test::simple_rule("feed.b_2", "232.5.6.7", 65535 - 1000));
   return cfg;
 }
 
@@ -71,12 +70,11 @@ outputs = [
 
 TEST(config_writer, strings_with_special_characters_survive) {
   daemon_config cfg;
-  cfg.relay.relay.control_socket = "/run/cast\"or\\ré\tlay/\x01.sock";
+  cfg.relay.control_socket = "/run/cast\"or\\ré\tlay/\x01.sock";
   auto text = write_config(cfg);
   auto res = parse_config_string(text, "written.toml");
   ASSERT_TRUE(res.ok()) << text;
-  EXPECT_EQ(res.config.relay.relay.control_socket,
-            cfg.relay.relay.control_socket);
+  EXPECT_EQ(res.config.relay.control_socket, cfg.relay.control_socket);
   EXPECT_EQ(toml_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
   EXPECT_EQ(toml_quote("\x7f"), "\"\\u007F\"");
 }
@@ -91,7 +89,7 @@ outputs = [ { interface = "eth1", address = "239.2.2.7", port = 6007 } ]
   auto main = dir.write("relay.toml", "include = [\"relay.d/*.toml\"]\n");
   auto first = parse_config_file(main);
   ASSERT_TRUE(first.ok());
-  ASSERT_EQ(first.config.relay.rules.size(), 1u);
+  ASSERT_EQ(first.config.rules.size(), 1u);
   auto text = write_config(first.config);
   // The pattern is mentioned for the reader, but not as a directive: the
   // rule it brought is already inline.
@@ -100,7 +98,7 @@ outputs = [ { interface = "eth1", address = "239.2.2.7", port = 6007 } ]
   auto saved = dir.write("saved.toml", text);
   auto second = parse_config_file(saved);
   ASSERT_TRUE(second.ok()) << text;
-  EXPECT_EQ(second.config.relay.rules, first.config.relay.rules);
+  EXPECT_EQ(second.config.rules, first.config.rules);
   EXPECT_TRUE(second.config.include.empty());
   EXPECT_EQ(second.files.size(), 1u);
 }

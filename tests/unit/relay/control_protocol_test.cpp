@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "control_protocol.hpp"
+#include "control/control_protocol.hpp"
 #include <gtest/gtest.h>
 
 namespace castor::relay::control {

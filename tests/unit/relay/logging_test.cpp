@@ -8,8 +8,8 @@
 #include <sstream>
 #include <string>
 
-#include "logging.hpp"
-#include "rate_limited_log.hpp"
+#include "service/logging.hpp"
+#include "service/rate_limited_log.hpp"
 #include "test_support.hpp"
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>

@@ -1,7 +1,8 @@
 // /metrics without a socket: the families built from gathered snapshots
 // (metrics_families.hpp), their text exposition through prometheus-cpp's
-// TextSerializer checked against the format rules of
-// daemon-conventions.md §B.3, and the ledger that keeps counters monotonic
+// TextSerializer checked against the rules of the text format 0.0.4 (a final
+// newline, HELP and TYPE once per family and before its samples, escaped
+// label values), and the ledger that keeps counters monotonic
 // across forwarder restarts (metrics_ledger.hpp).
 
 #include <algorithm>
@@ -11,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "metrics_families.hpp"
-#include "metrics_ledger.hpp"
+#include "metrics/metrics_families.hpp"
+#include "metrics/metrics_ledger.hpp"
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 

@@ -1,8 +1,9 @@
 // The forwarder's rule table (lookup, egress sharing, filter matches) and
 // the merging of per-worker counters into the stats reply.
 
-#include "counters.hpp"
-#include "rule_table.hpp"
+#include "control/stats_view.hpp"
+#include "dataplane/rule_table.hpp"
+#include "model/counters.hpp"
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "service_notifier.hpp"
+#include "service/service_notifier.hpp"
 #include "test_support.hpp"
 #include <gtest/gtest.h>
 #include <sys/socket.h>

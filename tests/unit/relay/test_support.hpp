@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "rule.hpp"
+#include "model/rule.hpp"
 
 namespace castor::relay::test {
 

@@ -1,0 +1,157 @@
+#include "config/config_writer.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "model/rule_validator.hpp"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace castor::relay {
+
+std::string toml_quote(const std::string& text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    switch (c) {
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\b':
+      out += "\\b";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\f':
+      out += "\\f";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    default:
+      // Other control characters and DEL are not allowed raw in a basic
+      // string; bytes >= 0x80 pass through as UTF-8.
+      if (c < 0x20 || c == 0x7F) {
+        char buf[8];
+        std::snprintf(buf, sizeof(buf), "\\u%04X", c);
+        out += buf;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+namespace {
+
+void write_rule(std::ostream& os, const rule& r) {
+  os << "\n[[rule]]\n";
+  os << "name = " << toml_quote(r.name) << "\n";
+  auto& in = r.input;
+  os << "input = { interface = " << toml_quote(in.interface)
+     << ", group = " << toml_quote(in.group.to_string())
+     << ", port = " << in.port;
+  if (in.source)
+    os << ", source = " << toml_quote(in.source->to_string());
+  os << " }\n";
+  os << "outputs = [\n";
+  for (auto& out : r.outputs)
+    os << "  { interface = " << toml_quote(out.interface)
+       << ", address = " << toml_quote(out.address.to_string())
+       << ", port = " << out.port << ", ttl = " << unsigned{out.ttl}
+       << ", tos = " << unsigned{out.tos} << " },\n";
+  os << "]\n";
+}
+
+} // namespace
+
+std::string write_config(const daemon_config& cfg) {
+  std::ostringstream os;
+  os << "# castor-relay configuration, written by castor-relay from the\n"
+        "# running config. Every setting is spelled out; see castor.conf(5).\n";
+  if (!cfg.include.empty()) {
+    os << "#\n# Rules from included files are inline below. The running "
+          "config read:\n#   include = [";
+    for (size_t i = 0; i < cfg.include.size(); ++i)
+      os << (i ? ", " : "") << toml_quote(cfg.include[i]);
+    os << "]\n";
+  }
+  auto& s = cfg.relay;
+  os << "\n[relay]\n";
+  os << "workers = " << s.workers << "\n";
+  os << "ingress = " << toml_quote(to_string(s.ingress)) << "\n";
+  os << "control_socket = " << toml_quote(s.control_socket) << "\n";
+  os << "log_level = " << toml_quote(s.log_level) << "\n";
+  os << "log_target = " << toml_quote(s.log_target) << "\n";
+  os << "\n[metrics]\n";
+  os << "enabled = " << (cfg.metrics.enabled ? "true" : "false") << "\n";
+  os << "listen = " << toml_quote(cfg.metrics.listen) << "\n";
+  for (auto& r : cfg.rules)
+    write_rule(os, r);
+  return os.str();
+}
+
+namespace {
+
+std::string failure(const std::string& what, const std::string& path) {
+  return what + " " + path + ": " + std::strerror(errno);
+}
+
+} // namespace
+
+std::optional<std::string> save_config(const daemon_config& cfg,
+                                       const std::string& path) {
+  const auto text = write_config(cfg);
+  mode_t mode = 0644;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode))
+      return path + " exists and is not a regular file";
+    mode = st.st_mode & 07777;
+  }
+  const auto tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd =
+    ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0)
+    return failure("cannot create", tmp);
+  size_t done = 0;
+  while (done < text.size()) {
+    const auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      auto err = failure("cannot write", tmp);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return err;
+    }
+    done += static_cast<size_t>(n);
+  }
+  // fchmod: the umask narrowed the mode open() was given.
+  if (::fchmod(fd, mode) != 0 || ::fsync(fd) != 0) {
+    auto err = failure("cannot write", tmp);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return err;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    auto err = failure("cannot replace", path);
+    ::unlink(tmp.c_str());
+    return err;
+  }
+  return std::nullopt;
+}
+
+} // namespace castor::relay

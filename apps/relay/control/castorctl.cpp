@@ -1,0 +1,330 @@
+// castorctl: the control client of castor-relay. Sends one request over the
+// daemon's unix socket (control_protocol.hpp), waits for the answer and
+// prints it as a table, or as the raw JSON reply with --json.
+//
+// Exit status: 0 the daemon answered ok; 1 it answered with an error, or it
+// could not be reached; 2 bad usage. `castorctl reload` therefore serves as
+// systemd's ExecReload=.
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "control/castorctl_output.hpp"
+#include "control/control_protocol.hpp"
+#include <CLI/CLI.hpp>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace {
+
+using nlohmann::json;
+namespace ctl = castor::relay::control;
+
+constexpr const char* default_socket = "/run/castor/relay.sock";
+// The daemon's replies are at most a config dump or a stats table; a larger
+// one means something is wrong, not that we should buffer without end.
+constexpr size_t max_reply_bytes = 64 * 1024 * 1024;
+
+// -- transport ------------------------------------------------------------------
+
+struct failure {
+  std::string message;
+  /// 1: the daemon failed or could not be reached; 2: bad usage.
+  int exit_code = 1;
+};
+
+/// A bad argument, found before anything is sent.
+failure usage(std::string message) {
+  return failure{std::move(message), 2};
+}
+
+/// Sends `line` and returns the reply line; throws failure with a message
+/// for the operator.
+std::string exchange(const std::string& path, const std::string& line,
+                     std::chrono::seconds timeout) {
+  if (path.size() >= sizeof(sockaddr_un::sun_path))
+    throw failure{"socket path " + path + " is too long for a unix socket"};
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    throw failure{std::string{"cannot create a socket: "}
+                  + std::strerror(errno)};
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }
+  } guard{fd};
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    auto err = errno;
+    std::string hint = err == EACCES ? " (are you in the socket's group?)"
+                                     : " — is castor-relay running?";
+    throw failure{"cannot connect to " + path + ": " + std::strerror(err)
+                  + hint};
+  }
+  auto out = line + "\n";
+  for (size_t done = 0; done < out.size();) {
+    auto n = ::send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      throw failure{"cannot send the request to " + path + ": "
+                    + std::strerror(errno)};
+    }
+    done += static_cast<size_t>(n);
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string reply;
+  char buf[65536];
+  for (;;) {
+    if (auto nl = reply.find('\n'); nl != std::string::npos) {
+      reply.resize(nl);
+      return reply;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      throw failure{"no answer from castor-relay within "
+                    + std::to_string(timeout.count()) + " s"};
+    pollfd p{fd, POLLIN, 0};
+    auto rc = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (rc < 0 && errno != EINTR)
+      throw failure{std::string{"poll failed: "} + std::strerror(errno)};
+    if (rc <= 0)
+      continue;
+    auto n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      throw failure{"cannot read the answer: "
+                    + std::string{std::strerror(errno)}};
+    }
+    if (n == 0)
+      throw failure{"castor-relay closed the connection without an answer"};
+    reply.append(buf, static_cast<size_t>(n));
+    if (reply.size() > max_reply_bytes)
+      throw failure{"the answer exceeds "
+                    + std::to_string(max_reply_bytes / (1024 * 1024))
+                    + " MiB; giving up"};
+  }
+}
+
+// -- command-line values --------------------------------------------------------
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    auto pos = text.find(sep, start);
+    out.push_back(text.substr(start, pos - start));
+    if (pos == std::string::npos)
+      return out;
+    start = pos + 1;
+  }
+}
+
+/// A decimal number for a JSON integer member; strings that are not numbers
+/// are an error here, where we can name the flag.
+json number(const std::string& flag, const std::string& spec,
+            const std::string& what, const std::string& text) {
+  if (text.empty() || text.size() > 9
+      || text.find_first_not_of("0123456789") != std::string::npos)
+    throw usage(flag + " '" + spec + "': " + what + " '" + text
+                + "' is not a number");
+  return std::stoll(text);
+}
+
+/// --in IF:GROUP:PORT[:SOURCE]
+json parse_input(const std::string& spec) {
+  auto parts = split(spec, ':');
+  if (parts.size() < 3 || parts.size() > 4)
+    throw usage("--in '" + spec
+                + "': expected IF:GROUP:PORT[:SOURCE], "
+                  "e.g. eth0:239.1.1.1:5001");
+  json in = {{"interface", parts[0]},
+             {"group", parts[1]},
+             {"port", number("--in", spec, "port", parts[2])}};
+  if (parts.size() == 4)
+    in["source"] = parts[3];
+  return in;
+}
+
+/// --out IF:ADDR:PORT[:ttl=N][:tos=N]
+json parse_output(const std::string& spec) {
+  auto parts = split(spec, ':');
+  if (parts.size() < 3 || parts.size() > 5)
+    throw usage("--out '" + spec
+                + "': expected IF:ADDR:PORT[:ttl=N][:tos=N]"
+                  ", e.g. eth1:239.2.2.2:6001:ttl=4");
+  json out = {{"interface", parts[0]},
+              {"address", parts[1]},
+              {"port", number("--out", spec, "port", parts[2])}};
+  for (size_t i = 3; i < parts.size(); ++i) {
+    auto& opt = parts[i];
+    if (opt.rfind("ttl=", 0) == 0)
+      out["ttl"] = number("--out", spec, "ttl", opt.substr(4));
+    else if (opt.rfind("tos=", 0) == 0)
+      out["tos"] = number("--out", spec, "tos", opt.substr(4));
+    else
+      throw usage("--out '" + spec + "': unknown option '" + opt
+                  + "' (expected ttl=N or tos=N)");
+  }
+  return out;
+}
+
+std::string absolute(const std::string& path) {
+  if (path.empty() || path.front() == '/')
+    return path;
+  char buf[4096];
+  if (!::getcwd(buf, sizeof(buf)))
+    throw failure{std::string{"cannot determine the working directory: "}
+                  + std::strerror(errno)};
+  std::string dir{buf};
+  return dir.back() == '/' ? dir + path : dir + "/" + path;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"castorctl: control a running castor-relay over its unix "
+               "socket.",
+               "castorctl"};
+  app.require_subcommand(1);
+  std::string socket_path = default_socket;
+  bool as_json = false;
+  int timeout_s = 75;
+  app.add_option("-u,--socket", socket_path, "the daemon's control socket")
+    ->capture_default_str();
+  app.add_flag("--json", as_json, "print the daemon's JSON reply (one line)");
+  app.add_option("-t,--timeout", timeout_s, "seconds to wait for the answer")
+    ->capture_default_str()
+    ->check(CLI::Range(1, 3600));
+  app.set_version_flag("-V,--version", "castorctl " CASTOR_VERSION);
+
+  ctl::request req{ctl::ping_cmd{}};
+  std::string rule_name;
+  std::string in_spec;
+  std::vector<std::string> out_specs;
+  std::string name_arg;
+  std::string kill_path;
+  std::string save_file;
+  std::string component;
+  std::string level;
+
+  auto simple = [&](const char* name, const char* help, ctl::command c) {
+    app.add_subcommand(name, help)->callback([&req, c] { req.command = c; });
+  };
+  simple("list", "list the rules", ctl::list_cmd{});
+  simple("stats", "packet, byte and drop counters per rule and output",
+         ctl::stats_cmd{});
+  simple("workers", "the forwarders and their state", ctl::workers_cmd{});
+  simple("tree", "the supervision tree, with the paths `kill` takes",
+         ctl::tree_cmd{});
+  simple("ping", "check that the daemon answers", ctl::ping_cmd{});
+  simple("version", "the daemon's version", ctl::version_cmd{});
+  simple("reload",
+         "re-read the config file and apply the difference; waits for the "
+         "result (usable as ExecReload=)",
+         ctl::reload_cmd{});
+
+  auto* add = app.add_subcommand("add", "add a rule");
+  add->add_option("--name", rule_name, "the rule's name")->required();
+  add->add_option("--in", in_spec, "input IF:GROUP:PORT[:SOURCE]")->required();
+  add
+    ->add_option("--out", out_specs,
+                 "output IF:ADDR:PORT[:ttl=N][:tos=N] (repeatable)")
+    ->required();
+
+  auto* remove = app.add_subcommand("remove", "remove a rule");
+  remove->add_option("NAME", name_arg, "the rule's name")->required();
+
+  auto* kill = app.add_subcommand(
+    "kill", "kill an actor, e.g. root/workers/fwd-eth0-1 (as `tree` prints)");
+  kill->add_option("PATH", kill_path, "path of the actor")->required();
+
+  auto* config = app.add_subcommand("config", "the running config");
+  config->require_subcommand(1);
+  auto* show = config->add_subcommand("show", "print the running config");
+  auto* save = config->add_subcommand(
+    "save", "write the running config to FILE (default: the daemon's "
+            "config file)");
+  save->add_option("FILE", save_file, "where to write (by the daemon)");
+
+  auto* log_level =
+    app.add_subcommand("log-level", "set the log level of a component");
+  log_level->add_option("COMPONENT", component, "a component, or \"all\"")
+    ->required();
+  log_level->add_option("LEVEL", level, "none|err|warn|notice|info|debug")
+    ->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    auto rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  try {
+    if (add->parsed()) {
+      json rule = {{"name", rule_name},
+                   {"input", parse_input(in_spec)},
+                   {"outputs", json::array()}};
+      for (auto& spec : out_specs)
+        rule["outputs"].push_back(parse_output(spec));
+      // The daemon checks again; checking here names the flags' values
+      // before anything is sent.
+      auto decoded = ctl::rule_from_json(rule);
+      if (!decoded)
+        throw usage("invalid rule '" + rule_name + "': " + decoded.error);
+      req.command = ctl::add_cmd{*decoded.value};
+    } else if (remove->parsed()) {
+      req.command = ctl::remove_cmd{name_arg};
+    } else if (kill->parsed()) {
+      req.command = ctl::kill_cmd{kill_path};
+    } else if (show->parsed()) {
+      req.command = ctl::config_show_cmd{};
+    } else if (save->parsed()) {
+      req.command = ctl::config_save_cmd{absolute(save_file)};
+    } else if (log_level->parsed()) {
+      req.command = ctl::log_level_cmd{component, level};
+    }
+    auto line = ctl::encode_request(req);
+    // Validate what we send with the daemon's own decoder, so a bad
+    // argument (say, a log level) fails here with the same message.
+    if (auto check = ctl::decode_request(line); !check)
+      throw usage(check.error);
+    auto reply_line =
+      exchange(socket_path, line, std::chrono::seconds{timeout_s});
+    auto reply = ctl::decode_response(reply_line);
+    if (as_json) {
+      std::cout << ctl::encode_response(reply) << "\n";
+      return reply.ok ? 0 : 1;
+    }
+    if (!reply.ok) {
+      std::cerr << "castorctl: " << reply.error << "\n";
+      if (auto errs = reply.data.find("errors");
+          errs != reply.data.end() && errs->is_array())
+        for (auto& e : *errs)
+          std::cerr << "  " << (e.is_string() ? e.get<std::string>() : e.dump())
+                    << "\n";
+      return 1;
+    }
+    print_ok(req, reply.data);
+    return 0;
+  } catch (const failure& f) {
+    std::cerr << "castorctl: " << f.message << "\n";
+    return f.exit_code;
+  } catch (const json::exception& e) {
+    // Only a reply of an unexpected shape gets here.
+    std::cerr << "castorctl: cannot read the daemon's reply: " << e.what()
+              << "\n";
+    return 1;
+  }
+}

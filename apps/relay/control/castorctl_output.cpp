@@ -1,0 +1,191 @@
+#include "control/castorctl_output.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "control/overload.hpp"
+
+namespace castor::relay::control {
+
+using nlohmann::json;
+
+namespace {
+
+// -- human-readable output ------------------------------------------------------
+
+/// Prints rows as left-aligned columns separated by two spaces.
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (auto& row : rows)
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (width.size() <= i)
+        width.push_back(0);
+      width[i] = std::max(width[i], row[i].size());
+    }
+  for (auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size())
+        line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ')
+      line.pop_back();
+    std::cout << line << "\n";
+  }
+}
+
+std::string drops_text(const drop_counts& drops) {
+  std::string out;
+  uint64_t total = 0;
+  for (auto& [reason, n] : drops) {
+    total += n;
+    if (n == 0)
+      continue;
+    if (!out.empty())
+      out += ",";
+    out += reason + "=" + std::to_string(n);
+  }
+  return total == 0 ? "0" : out;
+}
+
+std::string str(const json& j, const char* key) {
+  auto i = j.find(key);
+  if (i == j.end())
+    return "";
+  if (i->is_string())
+    return i->get<std::string>();
+  return i->dump();
+}
+
+void print_rules(const json& data) {
+  std::vector<std::vector<std::string>> rows{{"NAME", "INPUT", "OUTPUT"}};
+  for (auto& r : data.value("rules", json::array())) {
+    if (!r.is_object())
+      continue;
+    auto in = r.value("input", json::object());
+    auto input =
+      str(in, "interface") + " " + str(in, "group") + ":" + str(in, "port");
+    if (in.contains("source"))
+      input += " source " + str(in, "source");
+    bool first = true;
+    for (auto& o : r.value("outputs", json::array())) {
+      auto output = str(o, "interface") + " " + str(o, "address") + ":"
+                    + str(o, "port") + " ttl=" + str(o, "ttl")
+                    + " tos=" + str(o, "tos");
+      rows.push_back({first ? str(r, "name") : "", first ? input : "", output});
+      first = false;
+    }
+    if (first)
+      rows.push_back({str(r, "name"), input, "-"});
+  }
+  print_table(rows);
+}
+
+void print_stats(const json& data) {
+  std::vector<std::vector<std::string>> rows{
+    {"RULE", "WHERE", "PACKETS", "BYTES", "DROPS"}};
+  for (auto& j : data.value("rules", json::array())) {
+    auto r = j.get<rule_stats>();
+    rows.push_back({r.name, "in", std::to_string(r.packets),
+                    std::to_string(r.bytes), drops_text(r.drops)});
+    for (auto& o : r.outputs)
+      rows.push_back(
+        {"",
+         "out " + o.interface + " " + o.address + ":" + std::to_string(o.port),
+         std::to_string(o.packets), std::to_string(o.bytes),
+         drops_text(o.drops)});
+  }
+  print_table(rows);
+}
+
+void print_workers(const json& data) {
+  std::vector<std::vector<std::string>> rows{{"ID", "INTERFACE", "STATE",
+                                              "RESTARTS", "FRAMES",
+                                              "KERNEL_DROPS", "QUEUE"}};
+  for (auto& j : data.value("workers", json::array())) {
+    auto w = j.get<worker_info>();
+    rows.push_back({w.id, w.interface, w.state, std::to_string(w.restarts),
+                    std::to_string(w.frames), std::to_string(w.kernel_drops),
+                    std::to_string(w.queue_depth)});
+  }
+  print_table(rows);
+}
+
+/// One row per node with its path, the form `castorctl kill` takes.
+void tree_rows(const json& node, const std::string& parent,
+               std::vector<std::vector<std::string>>& rows) {
+  if (!node.is_object())
+    return;
+  auto path = parent.empty() ? str(node, "id") : parent + "/" + str(node, "id");
+  rows.push_back({path, str(node, "kind"), str(node, "strategy"),
+                  str(node, "state"), str(node, "restarts")});
+  for (auto& child : node.value("children", json::array()))
+    tree_rows(child, path, rows);
+}
+
+void print_tree(const json& data) {
+  std::vector<std::vector<std::string>> rows{
+    {"PATH", "KIND", "STRATEGY", "STATE", "RESTARTS"}};
+  tree_rows(data.value("tree", json::object()), "", rows);
+  print_table(rows);
+}
+
+std::string names_text(const std::vector<std::string>& names) {
+  std::string out;
+  for (auto& n : names)
+    out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "" : " (" + out + ")";
+}
+
+void print_reload(const json& data) {
+  auto s = data.value("reload", json::object()).get<reload_summary>();
+  std::cout << "reloaded: " << s.added.size() << " added" << names_text(s.added)
+            << ", " << s.removed.size() << " removed" << names_text(s.removed)
+            << ", " << s.changed.size() << " changed" << names_text(s.changed)
+            << ", " << s.unchanged << " unchanged\n";
+  for (const auto& setting : s.restart_needed)
+    std::cout << "not applied until the relay restarts: " << setting << "\n";
+}
+
+} // namespace
+
+void print_ok(const request& req, const json& data) {
+  std::visit(
+    overload{
+      [&](const list_cmd&) { print_rules(data); },
+      [&](const stats_cmd&) { print_stats(data); },
+      [&](const workers_cmd&) { print_workers(data); },
+      [&](const tree_cmd&) { print_tree(data); },
+      [&](const reload_cmd&) { print_reload(data); },
+      [&](const ping_cmd&) { std::cout << "pong\n"; },
+      [&](const version_cmd&) {
+        std::cout << "castor-relay " << str(data, "version")
+                  << (data.contains("commit") ? " (" + str(data, "commit") + ")"
+                                              : "")
+                  << "\n";
+      },
+      [&](const add_cmd& c) {
+        std::cout << "added rule " << c.rule.name << "\n";
+      },
+      [&](const remove_cmd& c) {
+        std::cout << "removed rule " << c.name << "\n";
+      },
+      [&](const kill_cmd& c) { std::cout << "killed " << c.path << "\n"; },
+      [&](const log_level_cmd&) {
+        std::cout << "log level of " << str(data, "component") << " is now "
+                  << str(data, "level") << "\n";
+      },
+      [&](const config_show_cmd&) { std::cout << str(data, "config"); },
+      [&](const config_save_cmd&) {
+        std::cout << "saved the running config to " << str(data, "file")
+                  << "\n";
+      },
+    },
+    req.command);
+}
+
+} // namespace castor::relay::control

@@ -1,0 +1,15 @@
+#pragma once
+
+// castorctl's human-readable output: each successful reply printed the way
+// its command reads best (tables for list, stats and workers, an indented
+// tree, one line for the rest). --json prints the reply instead.
+
+#include "control/control_protocol.hpp"
+#include <nlohmann/json.hpp>
+
+namespace castor::relay::control {
+
+/// Prints the successful reply `data` to `req` on stdout.
+void print_ok(const request& req, const nlohmann::json& data);
+
+} // namespace castor::relay::control

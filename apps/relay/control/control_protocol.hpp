@@ -1,0 +1,216 @@
+#pragma once
+
+// The control protocol between castorctl and castor-relay: JSON lines over a
+// unix stream socket. Every request is one JSON object on one line; the
+// daemon answers each with one JSON object on one line, in request order.
+//
+// Requests ("cmd" selects the command; other members as listed):
+//   {"cmd":"add","rule":RULE}              add a rule (RULE below)
+//   {"cmd":"remove","name":"feed-a"}       remove a rule by name
+//   {"cmd":"list"}                         the rules
+//   {"cmd":"stats"}                        counters per rule and output
+//   {"cmd":"workers"}                      the forwarders
+//   {"cmd":"tree"}                         the supervision tree
+//   {"cmd":"kill","path":"root/workers/fwd-eth0-1"}   exit(kill) an actor
+//   {"cmd":"ping"}
+//   {"cmd":"version"}
+//   {"cmd":"reload"}                       re-read the config file
+//   {"cmd":"config","action":"show"}       the running config as TOML
+//   {"cmd":"config","action":"save","file":"/abs/path"}   "file" optional
+//   {"cmd":"log_level","component":"forwarder","level":"debug"}
+//
+// RULE: {"name":"feed-a",
+//        "input":{"interface":"eth0","group":"239.1.1.1","port":5001,
+//                 "source":"10.0.0.5"},                 "source" optional
+//        "outputs":[{"interface":"eth1","address":"239.2.2.2","port":6001,
+//                    "ttl":1,"tos":0}]}                 "ttl","tos" optional
+// Unknown members are errors at every level, as in the config file.
+//
+// Responses: {"ok":true, ...data} or {"ok":false,"error":"...", ...data}.
+// The data members per command are the *_reply helpers below; castorctl
+// reads them, and the relay should build its answers with them.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+
+#include "model/reload_summary.hpp"
+#include "model/rule.hpp"
+#include <nlohmann/json.hpp>
+
+namespace castor::relay::control {
+
+// -- requests -----------------------------------------------------------------
+
+struct add_cmd {
+  relay::rule rule;
+};
+struct remove_cmd {
+  std::string name;
+};
+struct list_cmd {};
+struct stats_cmd {};
+struct workers_cmd {};
+struct tree_cmd {};
+struct kill_cmd {
+  /// A path as `tree` prints it: ids from the root, '/'-separated.
+  std::string path;
+};
+struct ping_cmd {};
+struct version_cmd {};
+struct reload_cmd {};
+struct config_show_cmd {};
+struct config_save_cmd {
+  /// Absolute; empty: the file the daemon was started with.
+  std::string file;
+};
+struct log_level_cmd {
+  /// A logger name, or "all"; the relay decides which exist.
+  std::string component;
+  /// One of log_levels() (config_parser.hpp).
+  std::string level;
+};
+
+using command =
+  std::variant<add_cmd, remove_cmd, list_cmd, stats_cmd, workers_cmd, tree_cmd,
+               kill_cmd, ping_cmd, version_cmd, reload_cmd, config_show_cmd,
+               config_save_cmd, log_level_cmd>;
+
+/// One decoded request. A struct (not the bare variant) so that it is a
+/// distinct CAF message type.
+struct request {
+  control::command command;
+};
+
+/// The "cmd" string of a request ("config" for both config actions).
+std::string command_name(const request& x);
+
+// -- responses ----------------------------------------------------------------
+
+struct response {
+  bool ok = true;
+  /// Set when !ok: says what went wrong, naming the offending input.
+  std::string error;
+  /// Further members of the reply object (must be an object or null).
+  nlohmann::json data = nlohmann::json::object();
+};
+
+response make_ok(nlohmann::json data = nlohmann::json::object());
+response make_error(std::string message,
+                    nlohmann::json data = nlohmann::json::object());
+
+// -- codec ----------------------------------------------------------------------
+
+/// A decoded value or the reason there is none. The codec never throws.
+template <class T>
+struct decoded {
+  std::optional<T> value;
+  std::string error;
+
+  explicit operator bool() const noexcept { return value.has_value(); }
+};
+
+/// Decodes one request line (without its newline). Malformed JSON, wrong
+/// member types, unknown commands or members, and invalid rules all yield an
+/// error that names the problem.
+decoded<request> decode_request(std::string_view line);
+
+/// One line of JSON, no newline.
+std::string encode_request(const request& x);
+
+/// One line of JSON, no newline. Never throws: invalid UTF-8 in strings is
+/// replaced, and non-object data is put under "data".
+std::string encode_response(const response& x);
+
+/// Decodes a response line; a malformed one becomes an error response that
+/// says so (castorctl prints it instead of crashing).
+response decode_response(std::string_view line);
+
+// -- rules as JSON ------------------------------------------------------------
+
+nlohmann::json to_json(const relay::rule& x);
+
+/// Decodes and validates a rule (validate_rule): every problem is listed,
+/// "; "-separated, with its field path.
+decoded<relay::rule> rule_from_json(const nlohmann::json& x);
+
+// -- reply data -----------------------------------------------------------------
+// The data of successful replies. Each struct has to_json/from_json;
+// from_json tolerates missing members (a newer daemon may send more, an
+// older one less), so castorctl never fails on a reply shape.
+
+/// Drops by reason, e.g. {"send_error":3,"queue_full":0}.
+using drop_counts = std::map<std::string, uint64_t>;
+
+struct output_stats {
+  std::string interface;
+  std::string address;
+  uint16_t port = 0;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  drop_counts drops;
+};
+
+struct rule_stats {
+  std::string name;
+  /// Received on the rule's input.
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  drop_counts drops;
+  std::vector<output_stats> outputs;
+};
+
+struct worker_info {
+  /// The child id, e.g. "fwd-eth0-1".
+  std::string id;
+  std::string interface;
+  /// "running", "restarting", "stopped".
+  std::string state;
+  uint64_t restarts = 0;
+  uint64_t queue_depth = 0;
+  /// Since this worker last started (a restart begins again at 0): the
+  /// frames it read, and those the kernel dropped because it read too
+  /// slowly. Side by side they show how the fanout spreads the load.
+  uint64_t frames = 0;
+  uint64_t kernel_drops = 0;
+};
+
+void to_json(nlohmann::json& j, const output_stats& x);
+void from_json(const nlohmann::json& j, output_stats& x);
+void to_json(nlohmann::json& j, const rule_stats& x);
+void from_json(const nlohmann::json& j, rule_stats& x);
+void to_json(nlohmann::json& j, const worker_info& x);
+void from_json(const nlohmann::json& j, worker_info& x);
+void to_json(nlohmann::json& j, const reload_summary& x);
+void from_json(const nlohmann::json& j, reload_summary& x);
+
+// Reply data per command (the members next to "ok"):
+//   add      {"rule":RULE}               list   {"rules":[RULE...]}
+//   remove   {"name":"feed-a"}           stats  {"rules":[rule_stats...]}
+//   workers  {"workers":[worker_info...]}
+//   tree     {"tree":TREE}  TREE as castor::to_json(tree_node)
+//   kill     {"path":"root/..."}         ping   {"pong":true}
+//   version  {"version":"0.1.0","commit":"abc123"}
+//   reload   {"reload":reload_summary}; failure: {"ok":false,"error":...,
+//            "errors":["file:line:col: message",...]}
+//   config show {"config":"TOML text"}   config save {"file":"/abs/path"}
+//   log_level {"component":"...","level":"..."}
+nlohmann::json list_reply(const std::vector<relay::rule>& rules);
+nlohmann::json stats_reply(const std::vector<rule_stats>& stats);
+nlohmann::json workers_reply(const std::vector<worker_info>& workers);
+nlohmann::json version_reply(const std::string& version,
+                             const std::string& commit);
+nlohmann::json reload_reply(const reload_summary& summary);
+/// An error response for a rejected reload, with every config error.
+response reload_failed(const std::vector<std::string>& errors);
+
+} // namespace castor::relay::control
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(castor::relay::control::request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(castor::relay::control::response)

@@ -1,0 +1,351 @@
+#include "control/relay_handler.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include <caf/actor_cast.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+
+#include "config/config_writer.hpp"
+#include "control/control_protocol.hpp"
+#include "control/overload.hpp"
+#include "control/stats_view.hpp"
+#include "dataplane/worker_supervisor.hpp"
+#include "model/atoms.hpp"
+#include "model/counters.hpp"
+#include "service/logging.hpp"
+#include <spdlog/spdlog.h>
+
+#include "castor/actors/atoms.hpp"
+#include "castor/actors/errors.hpp"
+#include "castor/actors/supervisor.hpp"
+
+namespace castor::relay {
+
+namespace {
+
+constexpr auto peer_timeout = std::chrono::seconds{5};
+
+/// The root supervisor's id, the first part of every path (relay_app.cpp).
+constexpr const char* root_id = "root";
+
+using response_promise = caf::typed_response_promise<control::response>;
+
+control::response not_running(const char* what) {
+  return control::make_error(std::string{"the "} + what + " is not running");
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  std::stringstream in{path};
+  for (std::string part; std::getline(in, part, '/');)
+    if (!part.empty())
+      parts.push_back(part);
+  return parts;
+}
+
+/// Asks the worker supervisor for its children and calls `f` with them;
+/// failures become error answers on `rp`.
+template <class F>
+void with_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
+                  response_promise rp, F f) {
+  auto workers = ctx->get(relay_role::workers);
+  if (!workers) {
+    rp.deliver(not_running("worker supervisor"));
+    return;
+  }
+  self->request(workers, peer_timeout, which_children_atom::value)
+    .then([f](const std::vector<child_info>& children) mutable { f(children); },
+          [rp](const caf::error& err) mutable {
+            rp.deliver(control::make_error("workers: " + describe(err)));
+          });
+}
+
+// -- stats ---------------------------------------------------------------------
+
+/// Asks every running forwarder in `children` for its counters and calls
+/// `done` with the snapshots of those that answered (a worker that cannot
+/// answer, e.g. restarting, is left out; the others still report).
+void gather_snapshots(caf::event_based_actor* self,
+                      const std::vector<child_info>& children,
+                      std::function<void(std::vector<worker_snapshot>&)> done) {
+  struct gathering {
+    std::vector<worker_snapshot> snapshots;
+    size_t remaining = 0;
+  };
+  auto g = std::make_shared<gathering>();
+  for (const auto& c : children)
+    if (c.handle)
+      ++g->remaining;
+  if (g->remaining == 0) {
+    done(g->snapshots);
+    return;
+  }
+  for (const auto& c : children) {
+    if (!c.handle)
+      continue;
+    self->request(c.handle, peer_timeout, forwarder_stats_atom::value)
+      .then(
+        [g, done](worker_snapshot& snap) {
+          g->snapshots.push_back(std::move(snap));
+          if (--g->remaining == 0)
+            done(g->snapshots);
+        },
+        [g, done](const caf::error&) {
+          if (--g->remaining == 0)
+            done(g->snapshots);
+        });
+  }
+}
+
+void gather_stats(caf::event_based_actor* self, const relay_context_ptr& ctx,
+                  response_promise rp) {
+  with_workers(
+    self, ctx, rp,
+    [self, ctx, rp](const std::vector<child_info>& children) mutable {
+      gather_snapshots(
+        self, children,
+        [ctx, rp](std::vector<worker_snapshot>& snapshots) mutable {
+          const auto reporting = snapshots.size();
+          // Forwarders that stopped still count: totals never go back.
+          snapshots.push_back(ctx->retired());
+          std::vector<std::string> order;
+          for (const auto& r : *ctx->rules().rules)
+            order.push_back(r.name);
+          auto data = control::stats_reply(merge_rule_stats(snapshots, order));
+          data["ingress"] = merge_ingress_stats(snapshots);
+          data["workers_reporting"] = reporting;
+          rp.deliver(control::make_ok(std::move(data)));
+        });
+    });
+}
+
+// -- workers -------------------------------------------------------------------
+
+void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
+                  response_promise rp) {
+  with_workers(
+    self, ctx, rp, [self, rp](const std::vector<child_info>& children) mutable {
+      gather_snapshots(
+        self, children,
+        [rp, children](std::vector<worker_snapshot>& snapshots) mutable {
+          std::vector<control::worker_info> out;
+          for (const auto& c : children) {
+            control::worker_info w;
+            w.id = c.id;
+            w.interface = forwarder_interface(c.id);
+            w.state = c.state;
+            w.restarts = c.restarts;
+            for (const auto& snap : snapshots)
+              if (snap.worker == c.id) {
+                w.queue_depth = snap.queued;
+                w.frames = snap.ingress.frames;
+                w.kernel_drops = snap.ingress.kernel_drops;
+              }
+            out.push_back(std::move(w));
+          }
+          rp.deliver(control::make_ok(control::workers_reply(out)));
+        });
+    });
+}
+
+// -- tree and kill ---------------------------------------------------------
+
+void with_tree(caf::event_based_actor* self, const relay_context_ptr& ctx,
+               response_promise rp,
+               std::function<control::response(const tree_node&)> f) {
+  auto root = ctx->get(relay_role::root);
+  if (!root) {
+    rp.deliver(not_running("root supervisor"));
+    return;
+  }
+  self->request(root, peer_timeout, tree_atom::value)
+    .then([rp, f](const tree_node& tree) mutable { rp.deliver(f(tree)); },
+          [rp](const caf::error& err) mutable {
+            rp.deliver(control::make_error("tree: " + describe(err)));
+          });
+}
+
+/// Walks `parts[i..]` down from supervisor `sup` through which_children
+/// and sends exit(kill) to the actor at the end (erlang:exit(Pid, kill)).
+void kill_below(caf::event_based_actor* self, caf::actor sup,
+                std::shared_ptr<const std::vector<std::string>> parts, size_t i,
+                std::string path, response_promise rp) {
+  self->request(sup, peer_timeout, which_children_atom::value)
+    .then(
+      [self, parts, i, path,
+       rp](const std::vector<child_info>& children) mutable {
+        const auto& id = (*parts)[i];
+        auto c = std::find_if(children.begin(), children.end(),
+                              [&](const child_info& x) { return x.id == id; });
+        if (c == children.end()) {
+          rp.deliver(control::make_error("kill: no actor at '" + path + "' ('"
+                                         + id + "' not found)"));
+          return;
+        }
+        if (!c->handle) {
+          rp.deliver(control::make_error("kill: '" + path + "' is not running ("
+                                         + c->state + ")"));
+          return;
+        }
+        if (i + 1 < parts->size()) {
+          if (c->type != child_type::supervisor) {
+            rp.deliver(control::make_error("kill: '" + id
+                                           + "' is a worker, it has no '"
+                                           + (*parts)[i + 1] + "'"));
+            return;
+          }
+          kill_below(self, c->handle, parts, i + 1, path, rp);
+          return;
+        }
+        spdlog::warn("control: kill {} (actor {})", path, c->handle.id());
+        self->send_exit(c->handle, caf::exit_reason::kill);
+        rp.deliver(control::make_ok({{"path", path}}));
+      },
+      [rp, path](const caf::error& err) mutable {
+        rp.deliver(control::make_error("kill " + path + ": " + describe(err)));
+      });
+}
+
+void kill_at(caf::event_based_actor* self, const relay_context_ptr& ctx,
+             const std::string& path, response_promise rp) {
+  auto parts =
+    std::make_shared<const std::vector<std::string>>(split_path(path));
+  auto root = ctx->get(relay_role::root);
+  if (!root) {
+    rp.deliver(not_running("root supervisor"));
+    return;
+  }
+  if (parts->empty() || parts->front() != root_id) {
+    rp.deliver(control::make_error("kill: no actor at '" + path
+                                   + "': paths start at '" + root_id
+                                   + "', as `tree` prints them"));
+    return;
+  }
+  if (parts->size() == 1) {
+    rp.deliver(control::make_error(
+      "kill: refusing to kill the root; stop the daemon with SIGTERM"));
+    return;
+  }
+  kill_below(self, root, parts, 1, path, rp);
+}
+
+// -- config and log level ------------------------------------------------------
+
+/// The running config as TOML: the settings in effect and the current rules.
+control::response show_config(const relay_context& ctx) {
+  auto cfg = ctx.config();
+  cfg.rules = *ctx.rules().rules;
+  return control::make_ok({{"config", write_config(cfg)}});
+}
+
+/// That text written atomically to `file`, by default the start's file.
+control::response save_running_config(const relay_context& ctx,
+                                      const std::string& file_arg) {
+  auto cfg = ctx.config();
+  cfg.rules = *ctx.rules().rules;
+  const auto file = file_arg.empty() ? ctx.config_file() : file_arg;
+  if (file.empty())
+    return control::make_error("config save: no file given, and this "
+                               "relay was started without one");
+  if (auto err = save_config(cfg, file))
+    return control::make_error("config save: " + *err);
+  spdlog::info("control: saved the running config to {}", file);
+  return control::make_ok({{"file", file}});
+}
+
+control::response set_log_level(const control::log_level_cmd& ll) {
+  // One logger per component (logging.hpp); "all" sets every one.
+  auto level = to_spdlog_level(ll.level);
+  if (!level)
+    return control::make_error("log_level: unknown level '" + ll.level + "'");
+  if (!set_component_level(ll.component, *level))
+    return control::make_error("log_level: unknown component '" + ll.component
+                               + "' (this relay has: " + log_component_list()
+                               + ")");
+  return control::make_ok({{"component", ll.component}, {"level", ll.level}});
+}
+
+// -- the handler ---------------------------------------------------------------
+
+caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
+                            std::string version) {
+  return {
+    [self, ctx,
+     version](control_atom,
+              const control::request& req) -> caf::result<control::response> {
+      using result = caf::result<control::response>;
+      // add, remove, list and reload change or read the rules: the rule
+      // store answers them.
+      auto to_store = [&](const auto&) -> result {
+        auto store = ctx->get(relay_role::rule_store);
+        if (!store)
+          return not_running("rule store");
+        self->delegate(store, control_atom::value, req);
+        return caf::delegated<control::response>{};
+      };
+      // The rest that asks other actors answers through a promise.
+      auto promised = [&](auto&& start) -> result {
+        auto rp = self->make_response_promise<control::response>();
+        start(rp);
+        return rp;
+      };
+      return std::visit(
+        control::overload{
+          [&](const control::add_cmd& c) { return to_store(c); },
+          [&](const control::remove_cmd& c) { return to_store(c); },
+          [&](const control::list_cmd& c) { return to_store(c); },
+          [&](const control::reload_cmd& c) { return to_store(c); },
+          [&](const control::ping_cmd&) -> result {
+            return control::make_ok({{"pong", true}});
+          },
+          [&](const control::version_cmd&) -> result {
+            return control::make_ok(control::version_reply(version, ""));
+          },
+          [&](const control::stats_cmd&) {
+            return promised([&](auto& rp) { gather_stats(self, ctx, rp); });
+          },
+          [&](const control::workers_cmd&) {
+            return promised([&](auto& rp) { list_workers(self, ctx, rp); });
+          },
+          [&](const control::tree_cmd&) {
+            return promised([&](auto& rp) {
+              with_tree(self, ctx, rp, [](const tree_node& tree) {
+                return control::make_ok(
+                  {{"tree", nlohmann::json::parse(to_json(tree))}});
+              });
+            });
+          },
+          [&](const control::kill_cmd& c) {
+            return promised([&](auto& rp) { kill_at(self, ctx, c.path, rp); });
+          },
+          [&](const control::config_show_cmd&) -> result {
+            return show_config(*ctx);
+          },
+          [&](const control::config_save_cmd& c) -> result {
+            return save_running_config(*ctx, c.file);
+          },
+          [&](const control::log_level_cmd& c) -> result {
+            return set_log_level(c);
+          },
+        },
+        req.command);
+    },
+  };
+}
+
+} // namespace
+
+child_spec relay_handler_child(std::string id, relay_context_ptr ctx,
+                               std::string version) {
+  return worker(std::move(id), relay_handler, std::move(ctx),
+                std::move(version));
+}
+
+} // namespace castor::relay

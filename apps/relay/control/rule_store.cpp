@@ -1,0 +1,372 @@
+#include "control/rule_store.hpp"
+
+#include <chrono>
+#include <functional>
+#include <set>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <caf/actor_cast.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "config/config_reload.hpp"
+#include "control/control_protocol.hpp"
+#include "control/overload.hpp"
+#include "dataplane/rule_table.hpp"
+#include "dataplane/worker_supervisor.hpp"
+#include "model/rule_validator.hpp"
+#include "service/logging.hpp"
+#include "service/service_notifier.hpp"
+#include <arpa/inet.h>
+#include <spdlog/spdlog.h>
+
+#include "castor/actors/errors.hpp"
+#include "castor/net/group_manager.hpp"
+
+namespace castor::relay {
+
+namespace {
+
+constexpr auto group_manager_timeout = std::chrono::seconds{5};
+
+/// An input membership: (interface, group, source or 0), addresses in
+/// network order.
+using membership = std::tuple<std::string, uint32_t, uint32_t>;
+
+membership membership_of(const rule& r) {
+  return {r.input.interface, r.input.group.be,
+          r.input.source ? r.input.source->be : 0u};
+}
+
+std::set<membership> memberships_of(const std::vector<rule>& rules) {
+  std::set<membership> out;
+  for (const auto& r : rules)
+    out.insert(membership_of(r));
+  return out;
+}
+
+net::membership_request to_request(const membership& m) {
+  net::membership_request req;
+  req.interface = net::interface_ref::by_name(std::get<0>(m));
+  req.group = boost::asio::ip::address_v4{ntohl(std::get<1>(m))};
+  req.source = boost::asio::ip::address_v4{ntohl(std::get<2>(m))};
+  return req;
+}
+
+std::string describe(const membership& m) {
+  auto text = std::get<0>(m) + " " + ipv4{std::get<1>(m)}.to_string();
+  if (std::get<2>(m) != 0)
+    text += " source " + ipv4{std::get<2>(m)}.to_string();
+  return text;
+}
+
+struct rule_store_state {
+  relay_context_ptr ctx;
+  std::vector<caf::actor> subscribers;
+  static inline const char* name = "rule-store";
+};
+
+using store_self = caf::stateful_actor<rule_store_state>;
+
+caf::actor self_handle(store_self* self) {
+  return caf::actor_cast<caf::actor>(self);
+}
+
+void publish(store_self* self, const rule_set& rs) {
+  for (const auto& s : self->state.subscribers)
+    self->send(s, rules_atom::value, rs);
+}
+
+void leave(store_self* self, const membership& m) {
+  auto gm = self->state.ctx->get(relay_role::group_manager);
+  if (!gm)
+    return; // a dead group manager held nothing for us any more
+  self
+    ->request(gm, group_manager_timeout, caf::leave_atom::value,
+              self_handle(self), to_request(m))
+    .then([m](caf::ok_atom) { spdlog::info("left {}", describe(m)); },
+          [m](const caf::error& err) {
+            spdlog::warn("leaving {} failed: {}", describe(m),
+                         castor::describe(err));
+          });
+}
+
+/// Joins `m` (awaited), then calls `done` with the outcome.
+void join(store_self* self, const membership& m,
+          std::function<void(caf::error)> done) {
+  auto gm = self->state.ctx->get(relay_role::group_manager);
+  if (!gm) {
+    done(caf::make_error(caf::sec::runtime_error,
+                         "the group manager is not running"));
+    return;
+  }
+  self
+    ->request(gm, group_manager_timeout, caf::join_atom::value,
+              self_handle(self), to_request(m))
+    .await(
+      [m, done](const net::membership_status& st) {
+        spdlog::info("joined {} ({})", describe(m), st.state);
+        done(caf::none);
+      },
+      [done](caf::error& err) { done(std::move(err)); });
+}
+
+/// Commits `next` (a change from `previous`), publishes it, starts or stops
+/// forwarders, and leaves what no rule needs. On a worker start failure the
+/// change is rolled back and `reply` gets the error.
+void commit(
+  store_self* self, std::vector<rule> previous, std::vector<rule> next,
+  caf::response_promise rp, control::response ok,
+  std::function<void()> finished = [] {}) {
+  auto& ctx = self->state.ctx;
+  const auto before = memberships_of(previous);
+  const auto after = memberships_of(next);
+  auto rs = ctx->commit(std::move(next));
+  spdlog::info("rules: epoch {} committed ({} rules), pushed to {} "
+               "forwarders",
+               rs.epoch, rs.rules->size(), self->state.subscribers.size());
+  publish(self, rs);
+  reconcile_workers(
+    self, ctx,
+    [self, rp, ok, before, after, previous, finished](caf::error err) mutable {
+      auto& ctx = self->state.ctx;
+      if (err) {
+        // Back to the previous rules; the failed forwarders were never up.
+        publish(self, ctx->commit(previous));
+        for (const auto& m : after)
+          if (before.count(m) == 0)
+            leave(self, m);
+        reconcile_workers(self, ctx, [](caf::error) {});
+        rp.deliver(control::make_error("cannot start forwarders: "
+                                       + castor::describe(err)));
+        finished();
+        return;
+      }
+      for (const auto& m : before)
+        if (after.count(m) == 0)
+          leave(self, m);
+      rp.deliver(std::move(ok));
+      finished();
+    });
+}
+
+std::optional<std::string> check_interfaces(const rule& r) {
+  if (resolve_interface_index(r.input.interface) == 0)
+    return "input.interface: no interface '" + r.input.interface + "'";
+  for (size_t i = 0; i < r.outputs.size(); ++i)
+    if (resolve_interface_index(r.outputs[i].interface) == 0)
+      return "outputs[" + std::to_string(i) + "].interface: no interface '"
+             + r.outputs[i].interface + "'";
+  return std::nullopt;
+}
+
+caf::result<control::response> add_rule(store_self* self, const rule& r) {
+  auto current = *self->state.ctx->rules().rules;
+  auto issues = validate_rule(r);
+  auto conflicts = find_conflicts(r, current);
+  issues.insert(issues.end(), conflicts.begin(), conflicts.end());
+  if (!issues.empty())
+    return control::make_error(describe(r, issues));
+  if (auto bad = check_interfaces(r))
+    return control::make_error("rule '" + r.name + "': " + *bad);
+  auto rp = self->make_response_promise<control::response>();
+  auto next = current;
+  next.push_back(r);
+  auto ok = control::make_ok({{"rule", control::to_json(r)}});
+  const auto m = membership_of(r);
+  if (memberships_of(current).count(m) != 0) {
+    commit(self, std::move(current), std::move(next), rp, std::move(ok));
+    return rp;
+  }
+  join(self, m, [self, rp, r, current, next, ok](caf::error err) mutable {
+    if (err) {
+      rp.deliver(control::make_error("rule '" + r.name + "': cannot join "
+                                     + describe(membership_of(r)) + ": "
+                                     + castor::describe(err)));
+      return;
+    }
+    commit(self, std::move(current), std::move(next), rp, std::move(ok));
+  });
+  return rp;
+}
+
+caf::result<control::response> remove_rule(store_self* self,
+                                           const std::string& name) {
+  auto current = *self->state.ctx->rules().rules;
+  auto next = current;
+  auto i = std::find_if(next.begin(), next.end(),
+                        [&](const rule& r) { return r.name == name; });
+  if (i == next.end())
+    return control::make_error("no rule named '" + name + "'");
+  next.erase(i);
+  auto rp = self->make_response_promise<control::response>();
+  commit(self, std::move(current), std::move(next), rp,
+         control::make_ok({{"name", name}}));
+  return rp;
+}
+
+/// Joins `todo[i..]` one after another (awaited); on the first failure
+/// leaves those it joined and calls `done` with the error.
+void join_all(store_self* self, std::shared_ptr<std::vector<membership>> todo,
+              size_t i, std::function<void(caf::error)> done) {
+  if (i == todo->size()) {
+    done(caf::none);
+    return;
+  }
+  join(self, (*todo)[i], [self, todo, i, done](caf::error err) {
+    if (!err) {
+      join_all(self, todo, i + 1, done);
+      return;
+    }
+    for (size_t j = 0; j < i; ++j)
+      leave(self, (*todo)[j]);
+    done(caf::make_error(caf::sec::runtime_error,
+                         "cannot join " + describe((*todo)[i]) + ": "
+                           + castor::describe(err)));
+  });
+}
+
+std::string names(const std::vector<std::string>& xs) {
+  std::string out;
+  for (const auto& x : xs)
+    out += (out.empty() ? "" : ", ") + x;
+  return out.empty() ? "-" : out;
+}
+
+/// Re-reads the config file and applies the difference (config_reload.hpp).
+/// Nothing changes unless the whole new config is valid and every added or
+/// changed rule's interfaces exist and its group can be joined.
+caf::result<control::response> reload(store_self* self) {
+  auto& ctx = self->state.ctx;
+  if (ctx->config_file().empty())
+    return control::make_error(
+      "reload: this relay was started without a config file");
+  spdlog::info("reload: reading {}", ctx->config_file());
+  // systemd shows "reloading" until the outcome is known, either way.
+  notify_reloading();
+  auto parsed = parse_config_file(ctx->config_file());
+  std::vector<std::string> errors;
+  for (const auto& e : parsed.errors)
+    errors.push_back(to_string(e));
+  auto current = *ctx->rules().rules;
+  auto next = parsed.config.rules;
+  auto summary = diff_rules(current, next);
+  if (errors.empty())
+    for (const auto& r : next)
+      if (std::find(summary.added.begin(), summary.added.end(), r.name)
+            != summary.added.end()
+          || std::find(summary.changed.begin(), summary.changed.end(), r.name)
+               != summary.changed.end())
+        if (auto bad = check_interfaces(r))
+          errors.push_back(ctx->config_file() + ": rule '" + r.name
+                           + "': " + *bad);
+  if (!errors.empty()) {
+    for (const auto& e : errors)
+      spdlog::error("reload: {}", e);
+    spdlog::error("reload rejected; the running config is unchanged");
+    notify_ready();
+    return control::reload_failed(errors);
+  }
+  const auto running = ctx->config();
+  summary.restart_needed = settings_needing_restart(running, parsed.config);
+  for (const auto& s : summary.restart_needed)
+    spdlog::warn("reload: {} changed; it takes effect at the next start", s);
+  // The settings go live with the rules, and not at all if those fail.
+  auto apply_settings = [ctx, running, loaded = parsed.config] {
+    if (running.relay.log_level != loaded.relay.log_level)
+      if (auto level = to_spdlog_level(loaded.relay.log_level))
+        spdlog::set_level(*level);
+    ctx->config(config_in_effect(running, loaded));
+  };
+  spdlog::info("reload: added {}; removed {}; changed {}; {} unchanged",
+               names(summary.added), names(summary.removed),
+               names(summary.changed), summary.unchanged);
+  auto ok = control::make_ok(control::reload_reply(summary));
+  if (summary.added.empty() && summary.removed.empty()
+      && summary.changed.empty() && current == next) {
+    apply_settings(); // same rules in the same order: no new epoch
+    notify_ready();
+    return ok;
+  }
+  auto rp = self->make_response_promise<control::response>();
+  const auto before = memberships_of(current);
+  auto todo = std::make_shared<std::vector<membership>>();
+  for (const auto& m : memberships_of(next))
+    if (before.count(m) == 0)
+      todo->push_back(m);
+  join_all(
+    self, todo, 0,
+    [self, rp, current, next, ok, apply_settings](caf::error err) mutable {
+      if (err) {
+        spdlog::error("reload rejected: {}", castor::describe(err));
+        rp.deliver(control::reload_failed({castor::describe(err)}));
+        notify_ready();
+        return;
+      }
+      apply_settings();
+      commit(self, std::move(current), std::move(next), rp, std::move(ok),
+             [] { notify_ready(); });
+    });
+  return rp;
+}
+
+caf::behavior rule_store_actor(store_self* self, relay_context_ptr ctx) {
+  self->state.ctx = std::move(ctx);
+  // A restarted store (or a fresh one) holds the current memberships again:
+  // the group manager dropped its predecessor's when it died.
+  for (const auto& m : memberships_of(*self->state.ctx->rules().rules))
+    join(self, m, [m](caf::error err) {
+      if (err)
+        spdlog::error("cannot join {}: {}", describe(m), castor::describe(err));
+    });
+  self->set_down_handler([self](const caf::down_msg& dm) {
+    auto& subs = self->state.subscribers;
+    subs.erase(std::remove_if(
+                 subs.begin(), subs.end(),
+                 [&](const caf::actor& a) { return a.address() == dm.source; }),
+               subs.end());
+  });
+  return {
+    [self](rules_subscribe_atom, const caf::actor& subscriber) {
+      if (subscriber) {
+        self->monitor(subscriber);
+        self->state.subscribers.push_back(subscriber);
+      }
+      return self->state.ctx->rules();
+    },
+    [self](rules_atom) { return self->state.ctx->rules(); },
+    [self](control_atom,
+           const control::request& req) -> caf::result<control::response> {
+      using result = caf::result<control::response>;
+      return std::visit(
+        control::overload{
+          [&](const control::add_cmd& c) -> result {
+            return add_rule(self, c.rule);
+          },
+          [&](const control::remove_cmd& c) -> result {
+            return remove_rule(self, c.name);
+          },
+          [&](const control::reload_cmd&) -> result { return reload(self); },
+          [&](const control::list_cmd&) -> result {
+            return control::make_ok(
+              control::list_reply(*self->state.ctx->rules().rules));
+          },
+          [&](const auto&) -> result {
+            return control::make_error("the rule store does not handle '"
+                                       + control::command_name(req) + "'");
+          },
+        },
+        req.command);
+    },
+  };
+}
+
+} // namespace
+
+child_spec rule_store_child(std::string id, relay_context_ptr ctx) {
+  return worker(std::move(id), rule_store_actor, std::move(ctx));
+}
+
+} // namespace castor::relay

@@ -1,0 +1,358 @@
+#include "dataplane/forwarder_loop.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <utility>
+
+#include "service/logging.hpp"
+#include "service/rate_limited_log.hpp"
+#include <poll.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "castor/packet/error.hpp"
+
+namespace castor::relay {
+
+namespace {
+
+/// The "forwarder" component's logger (castorctl log-level forwarder ...).
+std::shared_ptr<spdlog::logger> log() {
+  return component_logger("forwarder");
+}
+
+/// Outputs that cannot be served are reported per output, per worker, per
+/// table: a config with many of them, or rules changed in a loop, would
+/// flood the log. Shared by every loop (it locks).
+rate_limited_log& install_log() {
+  static rate_limited_log limited{"forwarder", 1.0, 20};
+  return limited;
+}
+
+} // namespace
+
+forwarder_loop::forwarder_loop(forwarder_options options,
+                               failure_handler on_failure)
+    : opts_(std::move(options)), on_failure_(std::move(on_failure)) {
+  if (opts_.ingress == ingress_mode::packet) {
+    packet::ingress_options in;
+    in.ifindex = opts_.ifindex;
+    in.mode = opts_.mode;
+    // Empty filter: nothing passes until the first table is installed, so
+    // a fresh worker never sees traffic it has no rules for.
+    in.filter = packet::build_filter({});
+    ingress_ = std::make_unique<packet::ingress_socket>(in);
+  } else {
+    sockets_ = std::make_unique<socket_ingress>(opts_.interface);
+  }
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0)
+    throw packet::io_error("eventfd for forwarder " + opts_.worker, errno);
+}
+
+forwarder_loop::~forwarder_loop() {
+  stop();
+  if (wake_fd_ >= 0)
+    ::close(wake_fd_);
+}
+
+void forwarder_loop::start() {
+  thread_ = std::thread([this] { run(); });
+  // Named after its worker ("fwd-eth0-1"), so that top -H, perf and
+  // /proc/PID/task/*/comm tell the forwarders apart. Linux keeps 15 bytes.
+  const auto name = opts_.worker.substr(0, 15);
+  ::pthread_setname_np(thread_.native_handle(), name.c_str());
+}
+
+void forwarder_loop::stop() {
+  stopping_ = true;
+  if (wake_fd_ >= 0)
+    wake();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id())
+    thread_.join();
+}
+
+void forwarder_loop::post(std::function<void()> command) {
+  {
+    std::lock_guard<std::mutex> guard{commands_mtx_};
+    commands_.push_back(std::move(command));
+  }
+  wake();
+}
+
+void forwarder_loop::wake() noexcept {
+  // An eventfd write only fails when the counter would overflow, and then
+  // the loop is awake anyway.
+  const uint64_t one = 1;
+  const auto n = ::write(wake_fd_, &one, sizeof one);
+  static_cast<void>(n);
+}
+
+void forwarder_loop::install(std::shared_ptr<const rule_table> table) {
+  post([this, table = std::move(table)]() mutable {
+    install_now(std::move(table));
+  });
+}
+
+void forwarder_loop::snapshot(snapshot_handler done) {
+  post([this, done = std::move(done)] { done(take_snapshot()); });
+}
+
+void forwarder_loop::run_commands() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard<std::mutex> guard{commands_mtx_};
+    batch.swap(commands_);
+  }
+  for (auto& f : batch)
+    f();
+}
+
+void forwarder_loop::fail(const std::string& reason) {
+  if (stopping_.exchange(true))
+    return;
+  log()->error("{}: forwarding stopped: {}", opts_.worker, reason);
+  if (on_failure_)
+    on_failure_(reason);
+}
+
+void forwarder_loop::install_now(std::shared_ptr<const rule_table> table) {
+  // Datagrams queued for the old outputs leave first, so that no slot is
+  // reused while a datagram of its previous owner still sits in the ring.
+  flush_all();
+  std::vector<binding> bindings(table->outputs().size());
+  std::map<egress_key, std::set<std::string>> wanted;
+  for (std::size_t i = 0; i < table->outputs().size(); ++i) {
+    const auto& out = table->outputs()[i];
+    if (!out.usable) {
+      install_log().warn("{}: output {} of rule {}: no interface {}; its "
+                         "datagrams count as send errors",
+                         opts_.worker, i, out.key, out.spec.interface);
+      continue;
+    }
+    const auto& key = table->egresses()[out.egress];
+    auto e = egresses_.find(key);
+    if (e == egresses_.end()) {
+      packet::egress_options eo;
+      eo.ifindex = key.ifindex;
+      eo.ttl = key.ttl;
+      eo.tos = key.tos;
+      eo.slots = opts_.egress_slots;
+      eo.max_outputs = opts_.max_outputs_per_egress;
+      try {
+        egress_entry entry;
+        entry.socket = std::make_unique<packet::udp_egress>(eo);
+        e = egresses_.emplace(key, std::move(entry)).first;
+      } catch (const std::exception& ex) {
+        install_log().error("{}: cannot open the egress for {}: {}",
+                            opts_.worker, out.key, ex.what());
+        continue;
+      }
+    }
+    auto& entry = e->second;
+    auto s = entry.slots.find(out.key);
+    if (s == entry.slots.end()) {
+      uint32_t slot;
+      if (!entry.free_slots.empty()) {
+        slot = entry.free_slots.back();
+        entry.free_slots.pop_back();
+      } else if (entry.slots.size() < opts_.max_outputs_per_egress) {
+        slot = static_cast<uint32_t>(entry.slots.size());
+      } else {
+        install_log().error("{}: more than {} outputs share one egress "
+                            "socket; {} is not served",
+                            opts_.worker, opts_.max_outputs_per_egress,
+                            out.key);
+        continue;
+      }
+      s = entry.slots.emplace(out.key, slot).first;
+    }
+    wanted[key].insert(out.key);
+    bindings[i].socket = entry.socket.get();
+    bindings[i].slot = s->second;
+  }
+  // Slots of outputs that are gone are zeroed and reused; sockets no output
+  // needs any more are closed.
+  for (auto e = egresses_.begin(); e != egresses_.end();) {
+    auto& entry = e->second;
+    const auto& keep = wanted[e->first];
+    for (auto s = entry.slots.begin(); s != entry.slots.end();) {
+      if (keep.count(s->first) != 0) {
+        ++s;
+        continue;
+      }
+      entry.socket->ring().reset_counters(s->second);
+      entry.free_slots.push_back(s->second);
+      s = entry.slots.erase(s);
+    }
+    if (entry.slots.empty())
+      e = egresses_.erase(e);
+    else
+      ++e;
+  }
+  // Rule counters follow their rule by name.
+  std::vector<rule_counts> counts(table->rules().size());
+  if (table_)
+    for (std::size_t i = 0; i < table->rules().size(); ++i)
+      for (std::size_t j = 0; j < table_->rules().size(); ++j)
+        if (table_->rules()[j].spec.name == table->rules()[i].spec.name)
+          counts[i] = counts_[j];
+  table_ = std::move(table);
+  bindings_ = std::move(bindings);
+  counts_ = std::move(counts);
+  // The filter (or the set of sockets) changes last: a datagram it now
+  // passes finds its rule.
+  try {
+    if (ingress_)
+      ingress_->set_filter(packet::build_filter(table_->filter_matches()));
+    else
+      sockets_->set_inputs(table_->filter_matches());
+  } catch (const std::exception& ex) {
+    fail(std::string{"cannot change the ingress: "} + ex.what());
+    return;
+  }
+  log()->debug("{}: rule table epoch {} installed ({} rules)", opts_.worker,
+               table_->epoch(), table_->rules().size());
+}
+
+void forwarder_loop::forward(const packet::udp_datagram& d) noexcept {
+  const auto r =
+    table_ ? table_->find(d.dst_be, d.dst_port, d.src_be) : rule_table::no_rule;
+  if (r == rule_table::no_rule) {
+    ++no_rule_;
+    return;
+  }
+  auto& c = counts_[r];
+  ++c.packets;
+  c.bytes += d.payload_size;
+  const auto& tr = table_->rules()[r];
+  const auto* outs = table_->outputs().data() + tr.first_output;
+  auto* binds = bindings_.data() + tr.first_output;
+  for (uint32_t i = 0; i < tr.output_count; ++i) {
+    auto& b = binds[i];
+    if (b.socket == nullptr) {
+      ++b.unusable_drops;
+      continue;
+    }
+    // A full ring drops and counts this copy only (queue_full).
+    b.socket->enqueue(b.slot, outs[i].destination, d.payload, d.payload_size);
+  }
+}
+
+void forwarder_loop::flush_all() noexcept {
+  for (auto& [key, entry] : egresses_) {
+    if (entry.socket->ring().queued() == 0) {
+      entry.blocked = false;
+      continue;
+    }
+    entry.blocked = entry.socket->flush().blocked;
+  }
+}
+
+void forwarder_loop::run() noexcept {
+  std::vector<pollfd> fds;
+  fds.reserve(16);
+  while (!stopping_) {
+    fds.clear();
+    fds.push_back(pollfd{wake_fd_, POLLIN, 0});
+    if (ingress_)
+      fds.push_back(pollfd{ingress_->fd(), POLLIN, 0});
+    else
+      sockets_->poll_fds(fds);
+    for (auto& [key, entry] : egresses_)
+      if (entry.blocked)
+        fds.push_back(pollfd{entry.socket->fd(), POLLOUT, 0});
+    // The timeout only bounds how long a silent error could go unnoticed.
+    if (::poll(fds.data(), fds.size(), 500) < 0 && errno != EINTR) {
+      fail(std::string{"poll: "} + std::strerror(errno));
+      break;
+    }
+    if (fds[0].revents & POLLIN) {
+      uint64_t ignored;
+      const auto n = ::read(wake_fd_, &ignored, sizeof ignored);
+      static_cast<void>(n);
+      run_commands();
+      if (stopping_)
+        break;
+      // A new table may have changed the socket set, and `fds` describes
+      // the old one: poll again before reading.
+      if (sockets_)
+        continue;
+    }
+    if (ingress_ && (fds[1].revents & (POLLERR | POLLHUP | POLLNVAL))) {
+      if (const int err = ingress_->pending_error(); err != 0) {
+        fail("ingress socket on " + opts_.interface + ": "
+             + std::strerror(err));
+        break;
+      }
+    }
+    // Drain while full batches keep coming, but come back to poll() (and
+    // so to the commands) after a bounded number of them.
+    for (int round = 0; round < 16; ++round) {
+      auto on_datagram = [this](const packet::udp_datagram& d) { forward(d); };
+      const auto n =
+        ingress_ ? ingress_->drain(on_datagram, opts_.batch)
+                 : sockets_->drain(fds.data() + 1, on_datagram, opts_.batch);
+      flush_all();
+      if (n < opts_.batch)
+        break;
+    }
+  }
+}
+
+worker_snapshot forwarder_loop::take_snapshot() {
+  worker_snapshot s;
+  s.worker = opts_.worker;
+  s.interface = opts_.interface;
+  if (table_) {
+    s.epoch = table_->epoch();
+    for (std::size_t i = 0; i < table_->rules().size(); ++i) {
+      const auto& tr = table_->rules()[i];
+      rule_snapshot rs;
+      rs.name = tr.spec.name;
+      rs.packets = counts_[i].packets;
+      rs.bytes = counts_[i].bytes;
+      for (uint32_t j = 0; j < tr.output_count; ++j) {
+        const auto& out = table_->outputs()[tr.first_output + j];
+        const auto& b = bindings_[tr.first_output + j];
+        output_snapshot os;
+        os.key = out.key;
+        os.interface = out.spec.interface;
+        os.address = out.spec.address.to_string();
+        os.port = out.spec.port;
+        if (b.socket != nullptr) {
+          const auto& c = b.socket->ring().counters(b.slot);
+          os.packets = c.packets;
+          os.bytes = c.bytes;
+          os.drops.queue_full = c.queue_full;
+          os.drops.send_error = c.send_error;
+          os.drops.too_big = c.too_big;
+        } else {
+          os.drops.send_error = b.unusable_drops;
+        }
+        rs.outputs.push_back(std::move(os));
+      }
+      s.rules.push_back(std::move(rs));
+    }
+  }
+  s.ingress.no_rule = no_rule_;
+  if (ingress_) {
+    ingress_->update_kernel_stats();
+    const auto& c = ingress_->counters();
+    s.ingress.frames = c.frames;
+    s.ingress.malformed = c.dropped;
+    s.ingress.kernel_drops = c.kernel_drops;
+  } else {
+    s.ingress.frames = sockets_->datagrams() + sockets_->truncated();
+    s.ingress.malformed[packet::index(packet::drop_reason::truncated)] =
+      sockets_->truncated();
+  }
+  for (auto& [key, entry] : egresses_)
+    s.queued += entry.socket->ring().queued();
+  return s;
+}
+
+} // namespace castor::relay

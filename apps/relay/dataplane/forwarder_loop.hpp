@@ -1,0 +1,158 @@
+#pragma once
+
+// The packet loop of one forwarder: its own thread, one AF_PACKET ingress
+// socket in the interface's fanout group, and one udp_egress (sendmmsg
+// ring) per distinct (output interface, TTL, TOS). The forwarder actor is
+// the supervised face of it (forwarder.hpp); no datagram ever becomes an
+// actor message (measured on CAF 0.17: a message per packet caps an actor
+// at tens of kpps).
+//
+// One wake-up of the loop:
+//   poll(ingress, wake eventfd, blocked egress sockets)
+//   run queued commands (new rule table, stats snapshot, stop)
+//   drain up to `batch` frames: parse, look up, enqueue a copy per output
+//   flush every egress ring with sendmmsg
+// and again while the ingress keeps delivering full batches.
+//
+// Threads: commands are the only thing shared. They go into a mutex-guarded
+// queue and the eventfd wakes the loop, which takes the lock once per
+// wake-up, never per packet. A rule change thus reaches the loop at its next
+// wake-up: immediately when idle, after the current batch when busy.
+//
+// Bounded everything: the send rings have fixed slots; an output that
+// cannot keep up (EAGAIN) keeps its queue and is polled for POLLOUT, while
+// the loop goes on reading and the full ring drops that output's datagrams
+// as queue_full. The other outputs never wait for it.
+//
+// Failure: an ingress socket error (interface gone, ENETDOWN) ends the loop
+// and reports through `on_failure`; the actor then exits with an error and
+// its supervisor restarts it, which opens a fresh socket.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dataplane/rule_table.hpp"
+#include "dataplane/socket_ingress.hpp"
+#include "model/counters.hpp"
+#include "model/daemon_config.hpp"
+
+#include "castor/packet/ingress_socket.hpp"
+#include "castor/packet/udp_egress.hpp"
+
+namespace castor::relay {
+
+struct forwarder_options {
+  /// For logs and stats: the child id, e.g. "fwd-eth0-1".
+  std::string worker;
+  std::string interface;
+  unsigned ifindex = 0;
+  /// AF_PACKET fanout (needs CAP_NET_RAW) or plain UDP sockets.
+  ingress_mode ingress = ingress_mode::packet;
+  /// AF_PACKET: recvmmsg wakes per datagram (µs latency); the ring wakes per block
+  /// (ms latency at low rates, fewer syscalls at high ones).
+  packet::receive_mode mode = packet::receive_mode::recvmmsg;
+  /// Frames per drain; also bounds how long a command waits behind a batch.
+  std::size_t batch = 256;
+  /// Per egress socket: send ring slots and outputs it can count.
+  std::size_t egress_slots = 2048;
+  std::size_t max_outputs_per_egress = 256;
+};
+
+class forwarder_loop {
+public:
+  using failure_handler = std::function<void(const std::string& reason)>;
+  using snapshot_handler = std::function<void(worker_snapshot)>;
+
+  /// AF_PACKET ingress: opens the socket (filter: drop everything) and
+  /// joins the fanout group. Throws packet::io_error (e.g. no CAP_NET_RAW).
+  /// Socket ingress: opens its sockets when the first table arrives.
+  forwarder_loop(forwarder_options options, failure_handler on_failure);
+
+  /// Stops and joins the thread.
+  ~forwarder_loop();
+
+  forwarder_loop(const forwarder_loop&) = delete;
+  forwarder_loop& operator=(const forwarder_loop&) = delete;
+
+  /// Starts the thread. Once.
+  void start();
+
+  /// Asks the loop to stop and waits for its thread. Idempotent.
+  void stop();
+
+  /// Hands over a new table; the loop installs it at its next wake-up
+  /// (opens egress sockets it needs, swaps the kernel filter). Thread-safe.
+  void install(std::shared_ptr<const rule_table> table);
+
+  /// Asks the loop for its counters; `done` runs on the loop's thread.
+  /// Thread-safe. Never called if the loop has stopped.
+  void snapshot(snapshot_handler done);
+
+  /// Stops the loop, then returns its counters as it left them (on the
+  /// calling thread: the loop's thread is gone).
+  worker_snapshot final_snapshot() {
+    stop();
+    return take_snapshot();
+  }
+
+  const forwarder_options& options() const noexcept { return opts_; }
+
+private:
+  // One egress socket and the send-ring slots (output counter indexes) in
+  // use on it, by output key.
+  struct egress_entry {
+    std::unique_ptr<packet::udp_egress> socket;
+    std::map<std::string, uint32_t> slots;
+    std::vector<uint32_t> free_slots;
+    bool blocked = false;
+  };
+
+  // Where table output i goes: its socket and slot, or nowhere (unusable).
+  struct binding {
+    packet::udp_egress* socket = nullptr;
+    uint32_t slot = 0;
+    uint64_t unusable_drops = 0;
+  };
+
+  struct rule_counts {
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+  };
+
+  void post(std::function<void()> command);
+  void wake() noexcept;
+  void run() noexcept;
+  void run_commands();
+  void install_now(std::shared_ptr<const rule_table> table);
+  void forward(const packet::udp_datagram& d) noexcept;
+  void flush_all() noexcept;
+  worker_snapshot take_snapshot();
+  void fail(const std::string& reason);
+
+  forwarder_options opts_;
+  failure_handler on_failure_;
+  std::unique_ptr<packet::ingress_socket> ingress_; ///< packet mode
+  std::unique_ptr<socket_ingress> sockets_;         ///< socket mode
+  int wake_fd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+
+  std::mutex commands_mtx_;
+  std::vector<std::function<void()>> commands_;
+
+  // Loop thread only from here on.
+  std::shared_ptr<const rule_table> table_;
+  std::vector<binding> bindings_;   ///< parallel to table_->outputs()
+  std::vector<rule_counts> counts_; ///< parallel to table_->rules()
+  std::map<egress_key, egress_entry> egresses_;
+  uint64_t no_rule_ = 0;
+};
+
+} // namespace castor::relay

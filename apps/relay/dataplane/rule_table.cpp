@@ -1,0 +1,92 @@
+#include "dataplane/rule_table.hpp"
+
+#include <algorithm>
+#include <tuple>
+
+#include <net/if.h>
+
+#include "castor/packet/udp_egress.hpp"
+
+namespace castor::relay {
+
+unsigned resolve_interface_index(const std::string& name) {
+  return ::if_nametoindex(name.c_str());
+}
+
+std::shared_ptr<const rule_table>
+rule_table::build(const std::vector<relay::rule>& rules,
+                  const std::string& interface, uint64_t epoch,
+                  const interface_resolver& resolve) {
+  auto t = std::make_shared<rule_table>();
+  t->interface_ = interface;
+  t->epoch_ = epoch;
+  for (const auto& r : rules) {
+    if (r.input.interface != interface)
+      continue;
+    const auto index = static_cast<uint32_t>(t->rules_.size());
+    table_rule tr;
+    tr.spec = r;
+    tr.first_output = static_cast<uint32_t>(t->outputs_.size());
+    tr.output_count = static_cast<uint32_t>(r.outputs.size());
+    for (const auto& o : r.outputs) {
+      table_output out;
+      out.spec = o;
+      out.destination = packet::make_destination(o.address.be, o.port);
+      out.key = r.name + "|" + o.address.to_string() + ":"
+                + std::to_string(o.port) + "@" + o.interface;
+      const egress_key key{resolve(o.interface), o.ttl, o.tos};
+      out.usable = key.ifindex != 0;
+      if (out.usable) {
+        auto i = std::find(t->egresses_.begin(), t->egresses_.end(), key);
+        out.egress = static_cast<uint32_t>(i - t->egresses_.begin());
+        if (i == t->egresses_.end())
+          t->egresses_.push_back(key);
+      }
+      t->outputs_.push_back(std::move(out));
+    }
+    t->rules_.push_back(std::move(tr));
+    t->entries_.push_back(
+      entry{r.input.group.be, r.input.port, r.input.source.has_value(),
+            r.input.source ? r.input.source->be : 0, index});
+  }
+  // Within one (group, port), source-specific entries come first so that
+  // find() meets a matching (S,G) before the any-source fallback.
+  std::sort(t->entries_.begin(), t->entries_.end(),
+            [](const entry& x, const entry& y) {
+              return std::make_tuple(x.group_be, x.port, !x.source_specific,
+                                     x.source_be)
+                     < std::make_tuple(y.group_be, y.port, !y.source_specific,
+                                       y.source_be);
+            });
+  return t;
+}
+
+uint32_t rule_table::find(uint32_t dst_be, uint16_t dst_port,
+                          uint32_t src_be) const noexcept {
+  auto i = std::lower_bound(
+    entries_.begin(), entries_.end(), std::make_pair(dst_be, dst_port),
+    [](const entry& e, std::pair<uint32_t, uint16_t> k) {
+      return std::make_pair(e.group_be, e.port) < k;
+    });
+  for (; i != entries_.end() && i->group_be == dst_be && i->port == dst_port;
+       ++i)
+    if (!i->source_specific || i->source_be == src_be)
+      return i->rule;
+  return no_rule;
+}
+
+std::vector<packet::filter_match> rule_table::filter_matches() const {
+  std::vector<packet::filter_match> out;
+  out.reserve(entries_.size());
+  for (const auto& e : entries_) {
+    packet::filter_match m;
+    m.group_be = e.group_be;
+    m.port = e.port;
+    if (e.source_specific)
+      m.source_be = e.source_be;
+    out.push_back(m);
+  }
+  return out;
+}
+
+} // namespace castor::relay

@@ -1,0 +1,186 @@
+#include "metrics/metrics_families.hpp"
+
+#include <algorithm>
+
+#include "control/stats_view.hpp"
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_type.h>
+
+namespace castor::relay {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void add_sample(MetricFamily& f, std::vector<ClientMetric::Label> labels,
+                uint64_t value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  // Doubles hold integers exactly up to 2^53: ~9e15 datagrams or bytes,
+  // beyond any relay's lifetime.
+  auto v = static_cast<double>(value);
+  if (f.type == MetricType::Counter)
+    m.counter.value = v;
+  else
+    m.gauge.value = v;
+  f.metric.push_back(std::move(m));
+}
+
+std::string output_label(const control::output_stats& o) {
+  return o.address + ":" + std::to_string(o.port) + "@" + o.interface;
+}
+
+void add_rule_families(const metrics_view& x, std::vector<MetricFamily>& out) {
+  auto packets =
+    family("castor_rule_packets_total",
+           "Datagrams that matched the rule's input.", MetricType::Counter);
+  auto bytes = family("castor_rule_bytes_total",
+                      "UDP payload bytes of the datagrams that matched the "
+                      "rule's input.",
+                      MetricType::Counter);
+  auto out_packets = family("castor_output_packets_total",
+                            "Datagrams the output sent.", MetricType::Counter);
+  auto out_bytes =
+    family("castor_output_bytes_total", "UDP payload bytes the output sent.",
+           MetricType::Counter);
+  auto out_drops =
+    family("castor_output_drops_total",
+           "Datagrams the output dropped, by reason.", MetricType::Counter);
+  for (const auto& r : merge_rule_stats(x.workers, x.rules)) {
+    add_sample(packets, {{"rule", r.name}}, r.packets);
+    add_sample(bytes, {{"rule", r.name}}, r.bytes);
+    for (const auto& o : r.outputs) {
+      auto output = output_label(o);
+      add_sample(out_packets, {{"rule", r.name}, {"output", output}},
+                 o.packets);
+      add_sample(out_bytes, {{"rule", r.name}, {"output", output}}, o.bytes);
+      for (const auto& [reason, n] : o.drops)
+        add_sample(out_drops,
+                   {{"rule", r.name}, {"output", output}, {"reason", reason}},
+                   n);
+    }
+  }
+  for (auto* f : {&packets, &bytes, &out_packets, &out_bytes, &out_drops})
+    out.push_back(std::move(*f));
+}
+
+void add_ingress_families(const metrics_view& x,
+                          std::vector<MetricFamily>& out) {
+  auto frames =
+    family("castor_ingress_frames_total",
+           "Frames the forwarders of the interface read.", MetricType::Counter);
+  auto drops = family("castor_ingress_drops_total",
+                      "Frames dropped before any rule, by reason: no_rule, "
+                      "kernel_drops (lost in the kernel's ring or buffer) or "
+                      "a malformed frame's reason.",
+                      MetricType::Counter);
+  std::vector<std::string> interfaces;
+  for (const auto& w : x.workers)
+    if (std::find(interfaces.begin(), interfaces.end(), w.interface)
+        == interfaces.end())
+      interfaces.push_back(w.interface);
+  for (const auto& itf : interfaces) {
+    std::vector<worker_snapshot> of_itf;
+    for (const auto& w : x.workers)
+      if (w.interface == itf)
+        of_itf.push_back(w);
+    // One summation of ingress counters for castorctl stats and here.
+    auto sum = merge_ingress_stats(of_itf);
+    add_sample(frames, {{"interface", itf}}, sum["frames"].get<uint64_t>());
+    for (const char* reason : {"no_rule", "kernel_drops"})
+      add_sample(drops, {{"interface", itf}, {"reason", reason}},
+                 sum[reason].get<uint64_t>());
+    for (const auto& [reason, n] : sum["malformed"].items())
+      add_sample(drops, {{"interface", itf}, {"reason", reason}},
+                 n.get<uint64_t>());
+  }
+  out.push_back(std::move(frames));
+  out.push_back(std::move(drops));
+}
+
+} // namespace
+
+std::vector<MetricFamily> to_metric_families(const metrics_view& x) {
+  std::vector<MetricFamily> out;
+
+  auto info =
+    family("castor_build_info", "The running castor-relay's version; always 1.",
+           MetricType::Gauge);
+  add_sample(info, {{"version", x.version}}, 1);
+  out.push_back(std::move(info));
+  auto up =
+    family("castor_up", "1 while the relay serves metrics.", MetricType::Gauge);
+  add_sample(up, {}, 1);
+  out.push_back(std::move(up));
+
+  add_rule_families(x, out);
+  add_ingress_families(x, out);
+
+  auto groups =
+    family("castor_group_memberships",
+           "Multicast memberships of the relay, by state.", MetricType::Gauge);
+  auto states = x.memberships;
+  // Absent states show as 0, so that a dashboard's series do not vanish.
+  for (const char* s : {"joined", "pending", "failed"})
+    states.emplace(s, 0);
+  for (const auto& [state, n] : states)
+    add_sample(groups, {{"state", state}}, n);
+  out.push_back(std::move(groups));
+
+  auto restarts = family("castor_supervisor_restarts_total",
+                         "Restarts of each supervised child since the relay "
+                         "started, by its path in the tree.",
+                         MetricType::Counter);
+  for (const auto& [path, n] : x.restarts)
+    add_sample(restarts, {{"child", path}}, n);
+  out.push_back(std::move(restarts));
+
+  auto queue = family("castor_forwarder_queue_depth",
+                      "Datagrams waiting in the forwarder's send rings.",
+                      MetricType::Gauge);
+  for (const auto& w : x.workers)
+    add_sample(queue, {{"worker", w.worker}}, w.queued);
+  out.push_back(std::move(queue));
+  // Per worker, unlike castor_ingress_frames_total: how the fanout spreads
+  // the load. Like every counter here it carries on across the worker's
+  // restarts (worker_ledger).
+  auto frames = family("castor_forwarder_frames_total",
+                       "Frames the forwarders of this worker id read.",
+                       MetricType::Counter);
+  for (const auto& w : x.workers)
+    add_sample(frames, {{"worker", w.worker}}, w.ingress.frames);
+  out.push_back(std::move(frames));
+  return out;
+}
+
+namespace {
+
+void walk(const tree_node& node, const std::string& prefix,
+          std::vector<std::pair<std::string, uint64_t>>& out) {
+  for (const auto& child : node.children) {
+    auto path = prefix + "/" + child.id;
+    out.emplace_back(path, child.restarts);
+    walk(child, path, out);
+  }
+}
+
+} // namespace
+
+std::vector<std::pair<std::string, uint64_t>>
+restarts_by_path(const tree_node& tree) {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  walk(tree, tree.id, out);
+  return out;
+}
+
+} // namespace castor::relay

@@ -1,0 +1,69 @@
+#pragma once
+
+// The relay's Prometheus families, built from what the metrics actor last
+// gathered (metrics_actor.hpp). This file holds the naming and the shape of
+// every family and nothing else, so a unit test can check the exposition
+// text without an actor system or a socket.
+//
+// Names follow Prometheus's naming practice: one application prefix,
+// `castor_`, counters end in `_total`, bytes in bytes. Label
+// values come from the configured rules, outputs, interfaces and tree only,
+// never from traffic, so cardinality is bounded by the config:
+//
+//   castor_build_info{version}                         gauge, always 1
+//   castor_up                                          gauge, always 1
+//   castor_rule_packets_total{rule}                    datagrams matched
+//   castor_rule_bytes_total{rule}                      their UDP payload bytes
+//   castor_output_packets_total{rule,output}           datagrams sent
+//   castor_output_bytes_total{rule,output}             their payload bytes
+//   castor_output_drops_total{rule,output,reason}      queue_full|send_error|
+//                                                      too_big
+//   castor_ingress_frames_total{interface}             frames a worker read
+//   castor_ingress_drops_total{interface,reason}       no_rule, kernel_drops,
+//                                                      and each malformed
+//                                                      reason (truncated, ...)
+//   castor_group_memberships{state}                    joined|pending|failed
+//   castor_supervisor_restarts_total{child}            root/workers/fwd-eth0-1
+//   castor_forwarder_queue_depth{worker}               datagrams in send rings
+//
+// `output` is ADDRESS:PORT@INTERFACE, the output's key within its rule.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/counters.hpp"
+#include <prometheus/metric_family.h>
+
+#include "castor/actors/supervisor.hpp"
+
+namespace castor::relay {
+
+/// Everything one exposition shows.
+struct metrics_view {
+  std::string version;
+  /// The current rules' names in config order. Rules a worker still
+  /// reports but that are gone from here are left out: a removed rule's
+  /// series disappear.
+  std::vector<std::string> rules;
+  /// One per worker: its counters since the relay started (all its
+  /// incarnations, see worker_ledger) and its current queue depth.
+  std::vector<worker_snapshot> workers;
+  /// Group memberships by state; joined, pending and failed always show.
+  std::map<std::string, uint64_t> memberships;
+  /// Restarts per child path below the root, in tree order.
+  std::vector<std::pair<std::string, uint64_t>> restarts;
+};
+
+/// The families of `view`, each with its # HELP and # TYPE.
+std::vector<prometheus::MetricFamily> to_metric_families(const metrics_view& x);
+
+/// Every node of `tree` below its root as ("root/workers/fwd-eth0-1",
+/// restarts), depth first in start order, so an operator can paste the
+/// label into `castorctl kill`.
+std::vector<std::pair<std::string, uint64_t>>
+restarts_by_path(const tree_node& tree);
+
+} // namespace castor::relay

@@ -1,0 +1,52 @@
+#include "model/counters.hpp"
+
+#include <algorithm>
+
+namespace castor::relay {
+
+void accumulate(output_drops& into, const output_drops& from) {
+  into.queue_full += from.queue_full;
+  into.send_error += from.send_error;
+  into.too_big += from.too_big;
+}
+
+void accumulate(worker_snapshot& into, const worker_snapshot& from) {
+  for (const auto& r : from.rules) {
+    auto m = std::find_if(into.rules.begin(), into.rules.end(),
+                          [&](const auto& x) { return x.name == r.name; });
+    if (m == into.rules.end()) {
+      into.rules.push_back(r);
+      continue;
+    }
+    m->packets += r.packets;
+    m->bytes += r.bytes;
+    for (const auto& o : r.outputs) {
+      auto i = std::find_if(m->outputs.begin(), m->outputs.end(),
+                            [&](const auto& x) { return x.key == o.key; });
+      if (i == m->outputs.end()) {
+        m->outputs.push_back(o);
+        continue;
+      }
+      i->packets += o.packets;
+      i->bytes += o.bytes;
+      accumulate(i->drops, o.drops);
+    }
+  }
+  into.ingress.frames += from.ingress.frames;
+  into.ingress.no_rule += from.ingress.no_rule;
+  into.ingress.kernel_drops += from.ingress.kernel_drops;
+  for (std::size_t i = 0; i < packet::drop_reason_count; ++i)
+    into.ingress.malformed[i] += from.ingress.malformed[i];
+}
+
+void keep_rules(worker_snapshot& x, const std::vector<std::string>& keep) {
+  x.rules.erase(std::remove_if(x.rules.begin(), x.rules.end(),
+                               [&](const rule_snapshot& r) {
+                                 return std::find(keep.begin(), keep.end(),
+                                                  r.name)
+                                        == keep.end();
+                               }),
+                x.rules.end());
+}
+
+} // namespace castor::relay

@@ -1,0 +1,56 @@
+#pragma once
+
+// The relay's forwarding model: a rule maps one input (interface, group,
+// port, optional source) to one or more outputs. Shared by the config
+// parser, the control protocol, the rule store and the forwarders.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace castor::relay {
+
+/// An IPv4 address in network byte order, as the kernel hands it over.
+struct ipv4 {
+  uint32_t be = 0;
+
+  /// Parses dotted-quad text; nullopt on anything else.
+  static std::optional<ipv4> parse(const std::string& text);
+  std::string to_string() const;
+  bool is_multicast() const noexcept;
+  /// 224.0.0.0/24: link-local control groups, never relayed.
+  bool is_link_local_multicast() const noexcept;
+  bool is_unspecified() const noexcept { return be == 0; }
+
+  friend bool operator==(ipv4 x, ipv4 y) { return x.be == y.be; }
+  friend bool operator!=(ipv4 x, ipv4 y) { return x.be != y.be; }
+  friend bool operator<(ipv4 x, ipv4 y) { return x.be < y.be; }
+};
+
+struct rule_input {
+  std::string interface;
+  ipv4 group;
+  uint16_t port = 0;
+  std::optional<ipv4> source; ///< source-specific (S,G) when set
+};
+
+struct rule_output {
+  std::string interface;
+  ipv4 address; ///< a multicast group or a unicast host
+  uint16_t port = 0;
+  uint8_t ttl = 1; ///< for multicast outputs (IP_MULTICAST_TTL)
+  uint8_t tos = 0;
+};
+
+struct rule {
+  std::string name;
+  rule_input input;
+  std::vector<rule_output> outputs;
+};
+
+bool operator==(const rule_input& x, const rule_input& y);
+bool operator==(const rule_output& x, const rule_output& y);
+bool operator==(const rule& x, const rule& y);
+
+} // namespace castor::relay

@@ -1,0 +1,211 @@
+#include "model/rule_validator.hpp"
+
+#include <arpa/inet.h>
+
+namespace castor::relay {
+
+namespace {
+
+// Rule names end up in metrics labels, actor ids and castorctl arguments, so
+// they stay within characters that need no quoting anywhere.
+constexpr size_t max_name_length = 64;
+
+// The kernel's IFNAMSIZ is 16 including the terminating NUL.
+constexpr size_t max_interface_length = 15;
+
+bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+         || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+}
+
+std::optional<std::string> check_name(const std::string& name) {
+  if (name.empty())
+    return "must not be empty";
+  if (name.size() > max_name_length)
+    return "'" + name + "' is longer than " + std::to_string(max_name_length)
+           + " characters";
+  for (char c : name)
+    if (!is_name_char(c))
+      return "'" + name
+             + "' may only contain letters, digits, '-', '_' and '.'";
+  return std::nullopt;
+}
+
+// Mirrors the kernel's dev_valid_name(), so a name we accept is one the
+// kernel could have given an interface.
+std::optional<std::string> check_interface(const std::string& name) {
+  if (name.empty())
+    return "interface name must not be empty";
+  if (name.size() > max_interface_length)
+    return "interface name '" + name + "' is longer than "
+           + std::to_string(max_interface_length) + " characters";
+  if (name == "." || name == "..")
+    return "'" + name + "' is not a valid interface name";
+  for (char c : name)
+    if (c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r'
+        || c == '\f' || c == '\v')
+      return "interface name '" + name + "' contains '/', ':' or whitespace";
+  return std::nullopt;
+}
+
+bool is_broadcast(ipv4 x) {
+  return x.be == 0xFFFFFFFFu;
+}
+
+void add(std::vector<rule_issue>& out, std::string field, std::string msg) {
+  out.push_back(rule_issue{std::move(field), std::move(msg), std::nullopt});
+}
+
+void check_output(const rule_output& out, const std::string& field,
+                  std::vector<rule_issue>& issues) {
+  if (auto err = check_interface(out.interface))
+    add(issues, field + ".interface", *err);
+  auto addr = out.address.to_string();
+  if (out.address.is_unspecified())
+    add(issues, field + ".address", "0.0.0.0 is not a destination");
+  else if (is_broadcast(out.address))
+    add(issues, field + ".address",
+        "255.255.255.255 (broadcast) is not a destination");
+  else if (out.address.is_link_local_multicast())
+    add(issues, field + ".address",
+        addr
+          + " is a link-local control group (224.0.0.0/24), which is "
+            "never relayed");
+  if (auto err = check_port(out.port))
+    add(issues, field + ".port", *err);
+  if (auto err = check_ttl(out.ttl))
+    add(issues, field + ".ttl", *err);
+}
+
+} // namespace
+
+std::string to_string(const rule_issue& x) {
+  return x.field.empty() ? x.message : x.field + ": " + x.message;
+}
+
+std::string describe(const rule& r, const std::vector<rule_issue>& issues) {
+  std::string out = r.name.empty() ? "rule" : "rule '" + r.name + "'";
+  const char* sep = ": ";
+  for (auto& x : issues) {
+    out += sep;
+    out += to_string(x);
+    sep = "; ";
+  }
+  return out;
+}
+
+std::optional<std::string> check_port(int64_t value) {
+  if (value < 1 || value > 65535)
+    return "port " + std::to_string(value) + " is out of range 1..65535";
+  return std::nullopt;
+}
+
+std::optional<std::string> check_ttl(int64_t value) {
+  if (value < 1 || value > 255)
+    return "ttl " + std::to_string(value) + " is out of range 1..255";
+  return std::nullopt;
+}
+
+std::optional<std::string> check_tos(int64_t value) {
+  if (value < 0 || value > 255)
+    return "tos " + std::to_string(value) + " is out of range 0..255";
+  return std::nullopt;
+}
+
+std::optional<std::string> parse_address(const std::string& text, ipv4& out) {
+  // inet_pton alone would accept nothing but dotted quads too, but says
+  // nothing about why; the message shows the text and the expected form.
+  if (auto x = ipv4::parse(text)) {
+    out = *x;
+    return std::nullopt;
+  }
+  return "'" + text
+         + "' is not an IPv4 address (expected a dotted quad "
+           "such as 239.1.1.1)";
+}
+
+std::string to_string(const rule_input& x) {
+  auto out =
+    x.interface + " " + x.group.to_string() + ":" + std::to_string(x.port);
+  if (x.source)
+    out += " source " + x.source->to_string();
+  return out;
+}
+
+std::string to_string(const rule_output& x) {
+  return x.interface + " " + x.address.to_string() + ":"
+         + std::to_string(x.port);
+}
+
+std::vector<rule_issue> validate_rule(const rule& r) {
+  std::vector<rule_issue> issues;
+  if (auto err = check_name(r.name))
+    add(issues, "name", *err);
+  auto& in = r.input;
+  if (auto err = check_interface(in.interface))
+    add(issues, "input.interface", *err);
+  auto group = in.group.to_string();
+  if (!in.group.is_multicast())
+    add(issues, "input.group",
+        group + " is not a multicast group (224.0.0.0/4)");
+  else if (in.group.is_link_local_multicast())
+    add(issues, "input.group",
+        group
+          + " is a link-local control group (224.0.0.0/24), which is "
+            "never relayed");
+  if (auto err = check_port(in.port))
+    add(issues, "input.port", *err);
+  if (in.source) {
+    auto src = in.source->to_string();
+    if (in.source->is_multicast() || in.source->is_unspecified()
+        || is_broadcast(*in.source))
+      add(issues, "input.source",
+          src
+            + " is not a unicast address; a source filter names the "
+              "sender's unicast address");
+  }
+  if (r.outputs.empty())
+    add(issues, "outputs", "a rule needs at least one output");
+  for (size_t i = 0; i < r.outputs.size(); ++i) {
+    auto field = "outputs[" + std::to_string(i) + "]";
+    auto& out = r.outputs[i];
+    check_output(out, field, issues);
+    if (out.interface == in.interface && out.address == in.group
+        && out.port == in.port)
+      add(issues, field,
+          "output " + to_string(out)
+            + " equals the rule's input; the relay "
+              "would receive its own packets");
+    for (size_t j = 0; j < i; ++j) {
+      auto& prev = r.outputs[j];
+      if (prev.interface == out.interface && prev.address == out.address
+          && prev.port == out.port) {
+        add(issues, field,
+            "output " + to_string(out) + " is already outputs["
+              + std::to_string(j) + "]; every packet would be sent twice");
+        break;
+      }
+    }
+  }
+  return issues;
+}
+
+std::vector<rule_issue> find_conflicts(const rule& candidate,
+                                       const std::vector<rule>& accepted) {
+  std::vector<rule_issue> issues;
+  for (size_t i = 0; i < accepted.size(); ++i) {
+    auto& other = accepted[i];
+    if (other.name == candidate.name)
+      issues.push_back(
+        rule_issue{"name", "duplicate rule name '" + candidate.name + "'", i});
+    else if (other.input == candidate.input)
+      issues.push_back(rule_issue{"input",
+                                  "input " + to_string(candidate.input)
+                                    + " is already the input of rule '"
+                                    + other.name + "'",
+                                  i});
+  }
+  return issues;
+}
+
+} // namespace castor::relay
