@@ -1,3 +1,5 @@
+#include <type_traits>
+
 #include "control/control_protocol.hpp"
 
 // The protocol's reply side: responses, rules as JSON, and the data of
@@ -54,80 +56,97 @@ void lenient(const json& j, const char* key, T& out) {
   }
 }
 
+// Each reply type lists its fields once, as (key, member); to_json writes
+// them all and from_json reads each one leniently. `Self` is the type, const
+// or not, so that one list serves both directions.
+template <class Self, class F>
+auto fields(Self& x, F&& f)
+  -> std::enable_if_t<std::is_same_v<std::remove_const_t<Self>, output_stats>> {
+  f("interface", x.interface);
+  f("address", x.address);
+  f("port", x.port);
+  f("packets", x.packets);
+  f("bytes", x.bytes);
+  f("drops", x.drops);
+}
+
+template <class Self, class F>
+auto fields(Self& x, F&& f)
+  -> std::enable_if_t<std::is_same_v<std::remove_const_t<Self>, rule_stats>> {
+  f("name", x.name);
+  f("packets", x.packets);
+  f("bytes", x.bytes);
+  f("drops", x.drops);
+  f("outputs", x.outputs);
+}
+
+template <class Self, class F>
+auto fields(Self& x, F&& f)
+  -> std::enable_if_t<std::is_same_v<std::remove_const_t<Self>, worker_info>> {
+  f("id", x.id);
+  f("interface", x.interface);
+  f("state", x.state);
+  f("restarts", x.restarts);
+  f("queue_depth", x.queue_depth);
+  f("frames", x.frames);
+  f("kernel_drops", x.kernel_drops);
+}
+
+template <class Self, class F>
+auto fields(Self& x, F&& f) -> std::enable_if_t<
+  std::is_same_v<std::remove_const_t<Self>, reload_summary>> {
+  f("added", x.added);
+  f("removed", x.removed);
+  f("changed", x.changed);
+  f("unchanged", x.unchanged);
+  f("restart_needed", x.restart_needed);
+}
+
+template <class T>
+void write_fields(json& j, const T& x) {
+  j = json::object();
+  fields(x, [&j](const char* key, const auto& value) { j[key] = value; });
+}
+
+template <class T>
+void read_fields(const json& j, T& x) {
+  if (!j.is_object())
+    return;
+  fields(x, [&j](const char* key, auto& value) { lenient(j, key, value); });
+}
+
 } // namespace
 
 void to_json(json& j, const output_stats& x) {
-  j = {{"interface", x.interface}, {"address", x.address}, {"port", x.port},
-       {"packets", x.packets},     {"bytes", x.bytes},     {"drops", x.drops}};
+  write_fields(j, x);
 }
 
 void from_json(const json& j, output_stats& x) {
-  if (!j.is_object())
-    return;
-  lenient(j, "interface", x.interface);
-  lenient(j, "address", x.address);
-  lenient(j, "port", x.port);
-  lenient(j, "packets", x.packets);
-  lenient(j, "bytes", x.bytes);
-  lenient(j, "drops", x.drops);
+  read_fields(j, x);
 }
 
 void to_json(json& j, const rule_stats& x) {
-  j = {{"name", x.name},
-       {"packets", x.packets},
-       {"bytes", x.bytes},
-       {"drops", x.drops},
-       {"outputs", x.outputs}};
+  write_fields(j, x);
 }
 
 void from_json(const json& j, rule_stats& x) {
-  if (!j.is_object())
-    return;
-  lenient(j, "name", x.name);
-  lenient(j, "packets", x.packets);
-  lenient(j, "bytes", x.bytes);
-  lenient(j, "drops", x.drops);
-  lenient(j, "outputs", x.outputs);
+  read_fields(j, x);
 }
 
 void to_json(json& j, const worker_info& x) {
-  j = {{"id", x.id},
-       {"interface", x.interface},
-       {"state", x.state},
-       {"restarts", x.restarts},
-       {"queue_depth", x.queue_depth},
-       {"frames", x.frames},
-       {"kernel_drops", x.kernel_drops}};
+  write_fields(j, x);
 }
 
 void from_json(const json& j, worker_info& x) {
-  if (!j.is_object())
-    return;
-  lenient(j, "id", x.id);
-  lenient(j, "interface", x.interface);
-  lenient(j, "state", x.state);
-  lenient(j, "restarts", x.restarts);
-  lenient(j, "queue_depth", x.queue_depth);
-  lenient(j, "frames", x.frames);
-  lenient(j, "kernel_drops", x.kernel_drops);
+  read_fields(j, x);
 }
 
 void to_json(json& j, const reload_summary& x) {
-  j = {{"added", x.added},
-       {"removed", x.removed},
-       {"changed", x.changed},
-       {"unchanged", x.unchanged},
-       {"restart_needed", x.restart_needed}};
+  write_fields(j, x);
 }
 
 void from_json(const json& j, reload_summary& x) {
-  if (!j.is_object())
-    return;
-  lenient(j, "added", x.added);
-  lenient(j, "removed", x.removed);
-  lenient(j, "changed", x.changed);
-  lenient(j, "unchanged", x.unchanged);
-  lenient(j, "restart_needed", x.restart_needed);
+  read_fields(j, x);
 }
 
 json list_reply(const std::vector<rule>& rules) {

@@ -10,11 +10,11 @@
 #include <memory>
 #include <thread>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "castor/actors/system_config.hpp"
 
