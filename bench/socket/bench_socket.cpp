@@ -17,6 +17,10 @@
 //   raw asio      one io_context thread, async_receive_from per datagram
 //   castor N=k    an owner actor fed by castor::net's UDP socket in
 //                 {active, k}, re-granting k on every passive notice
+//   erlang N=k    (drain only) Erlang/OTP's gen_udp, {active, once} for
+//                 k = 1, else {active, k}, in erlang_udp.escript; the
+//                 runtime castor's sockets imitate, measured the same way.
+//                 "n/a" where escript (Debian erlang-base) is missing.
 // Flood figures: delivered/s, datagrams that reached the receiving code
 // per second of sending, and rx ns/dgram, the receiving side's CPU time
 // (process CPU minus the sender thread's) per delivered datagram.
@@ -31,6 +35,7 @@
 #include <cstring>
 #include <functional>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -38,6 +43,7 @@
 
 #include <caf/all.hpp>
 
+#include "bench_common.hpp"
 #include <arpa/inet.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
@@ -50,13 +56,10 @@
 
 namespace asio = boost::asio;
 using namespace castor::net;
+using namespace castor::bench;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-
-// Big enough to hold a whole drain batch; needs root (SO_RCVBUFFORCE),
-// otherwise the kernel clamps it and the drain batch shrinks to fit.
-constexpr int rcvbuf_bytes = 64 << 20;
 
 struct result {
   double delivered_per_s;
@@ -122,20 +125,6 @@ result measure(const udp_endpoint& to, size_t payload,
           got > 0 ? rx_cpu * 1e9 / got : 0.0};
 }
 
-int bound_socket(udp_endpoint& ep) {
-  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf_bytes,
-               sizeof(rcvbuf_bytes));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ep = udp_endpoint{asio::ip::address_v4::loopback(), ntohs(a.sin_port)};
-  return fd;
-}
-
 // -- raw recvmmsg --------------------------------------------------------------
 
 result run_raw_recvmmsg(size_t payload, std::chrono::milliseconds window) {
@@ -144,20 +133,12 @@ result run_raw_recvmmsg(size_t payload, std::chrono::milliseconds window) {
   timeval tv{0, 20000}; // wake up to notice `stop`
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   constexpr size_t vlen = 64;
-  std::vector<uint8_t> data(vlen * 2048);
-  std::vector<iovec> iov(vlen);
-  std::vector<mmsghdr> msgs(vlen);
-  for (size_t i = 0; i < vlen; ++i) {
-    iov[i] = {data.data() + i * 2048, 2048};
-    msgs[i] = {};
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-  }
+  mmsg_buffers bufs{vlen};
   std::atomic<uint64_t> count{0};
   std::atomic<bool> stop{false};
   std::thread rx([&] {
     while (!stop.load(std::memory_order_relaxed)) {
-      auto n = ::recvmmsg(fd, msgs.data(), vlen, MSG_WAITFORONE, nullptr);
+      auto n = ::recvmmsg(fd, bufs.msgs.data(), vlen, MSG_WAITFORONE, nullptr);
       if (n > 0)
         count.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
     }
@@ -247,132 +228,7 @@ result run_castor(caf::actor_system& sys, io_shards& shards, size_t payload,
   return r;
 }
 
-// -- drain: receive capacity ----------------------------------------------------
-
-// Sends exactly `k` datagrams to `to` (the receiver is not reading yet).
-void fill(const udp_endpoint& to, size_t payload, uint64_t k) {
-  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  ::connect(fd, to.data(), static_cast<socklen_t>(to.size()));
-  std::vector<uint8_t> buf(payload, 0x5a);
-  for (uint64_t i = 0; i < k; ++i)
-    ::send(fd, buf.data(), payload, 0);
-  ::close(fd);
-}
-
-double rate(uint64_t n, clock_type::time_point t0) {
-  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
-  return secs > 0 ? static_cast<double>(n) / secs : 0.0;
-}
-
-// Fills a fresh socket with `k` and drains it with recvmmsg until empty.
-// Returns {datagrams/s, datagrams that fit in the buffer}.
-std::pair<double, uint64_t> drain_raw_recvmmsg(size_t payload, uint64_t k) {
-  udp_endpoint ep;
-  int fd = bound_socket(ep);
-  fill(ep, payload, k);
-  constexpr size_t vlen = 64;
-  std::vector<uint8_t> data(vlen * 2048);
-  std::vector<iovec> iov(vlen);
-  std::vector<mmsghdr> msgs(vlen);
-  for (size_t i = 0; i < vlen; ++i) {
-    iov[i] = {data.data() + i * 2048, 2048};
-    msgs[i] = {};
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-  }
-  uint64_t got = 0;
-  auto t0 = clock_type::now();
-  for (;;) {
-    auto n = ::recvmmsg(fd, msgs.data(), vlen, MSG_DONTWAIT, nullptr);
-    if (n <= 0)
-      break; // nobody sends meanwhile: empty means done
-    got += static_cast<uint64_t>(n);
-  }
-  auto r = rate(got, t0);
-  ::close(fd);
-  return {r, got};
-}
-
-double drain_raw_asio(size_t payload, uint64_t k) {
-  udp_endpoint ep;
-  int fd = bound_socket(ep);
-  fill(ep, payload, k);
-  asio::io_context io{1};
-  asio::ip::udp::socket sock{io, asio::ip::udp::v4(), fd};
-  std::vector<uint8_t> buf(2048);
-  asio::ip::udp::endpoint from;
-  uint64_t got = 0;
-  std::function<void()> arm = [&] {
-    sock.async_receive_from(asio::buffer(buf), from,
-                            [&](boost::system::error_code ec, size_t) {
-                              if (!ec && ++got < k)
-                                arm();
-                            });
-  };
-  auto t0 = clock_type::now();
-  arm();
-  io.run_for(std::chrono::seconds(10));
-  return got == k ? rate(got, t0) : 0.0;
-}
-
-struct drain_owner_state {
-  uint64_t got = 0;
-  uint64_t target = 0;
-  int32_t credit = 0;
-  std::promise<void>* done = nullptr;
-};
-
-caf::behavior drain_owner(caf::stateful_actor<drain_owner_state>* self,
-                          uint64_t target, int32_t credit,
-                          std::promise<void>* done) {
-  self->state.target = target;
-  self->state.credit = credit;
-  self->state.done = done;
-  return {
-    [=](udp_atom, const udp_batch& b) {
-      auto& st = self->state;
-      st.got += b.size();
-      if (st.got >= st.target && st.done) {
-        st.done->set_value();
-        st.done = nullptr;
-      }
-    },
-    [=](udp_passive_atom) {
-      self->send(caf::actor_cast<caf::actor>(self->current_sender()),
-                 active_atom::value, self->state.credit);
-    },
-  };
-}
-
-double drain_castor(caf::actor_system& sys, io_shards& shards, size_t payload,
-                    int32_t credit, uint64_t k) {
-  std::promise<void> done;
-  auto fut = done.get_future();
-  auto owner = sys.spawn(drain_owner, k, credit, &done);
-  udp_options o;
-  o.read_packets = 32;
-  o.max_datagram = 2048;
-  o.recv_buffer = rcvbuf_bytes;
-  auto s = open_udp(sys, shards, owner, o); // passive: nothing read yet
-  if (!s) {
-    std::fprintf(stderr, "open_udp: %s\n", describe(s.error()).c_str());
-    std::exit(1);
-  }
-  fill(s->local, payload, k);
-  auto t0 = clock_type::now();
-  caf::anon_send(s->actor, active_atom::value, credit);
-  bool ok = fut.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
-  auto r = ok ? rate(k, t0) : 0.0;
-  caf::anon_send_exit(owner, caf::exit_reason::user_shutdown);
-  return r;
-}
-
 // -- table ---------------------------------------------------------------------
-
-double median(std::vector<double> xs) {
-  std::sort(xs.begin(), xs.end());
-  return xs[xs.size() / 2];
-}
 
 struct row {
   std::string path;
@@ -423,41 +279,69 @@ int main(int argc, char** argv) {
                 rounds);
     // -- drain ----------------------------------------------------------------
     std::printf("drain: receive capacity (buffer pre-filled, then emptied)\n");
-    std::printf("%-7s %-15s %-5s %7s %12s %8s\n", "payload", "path", "N", "K",
-                "dgram/s", "vs asio");
+    std::printf("%-7s %-15s %-5s %7s %12s %8s %10s\n", "payload", "path", "N",
+                "K", "dgram/s", "vs asio", "vs erlang");
     for (auto payload : payloads) {
       // How many datagrams of this size the buffer holds, with a margin.
       auto fit = drain_raw_recvmmsg(payload, drain_k).second;
       auto k = std::max<uint64_t>(1, std::min(drain_k, fit * 9 / 10));
-      std::vector<std::pair<std::string, std::function<double()>>> cells;
-      cells.emplace_back("raw recvmmsg", [&] {
+      struct cell {
+        std::string path;
+        int32_t n = 0; // 0: not a credit-driven path
+        std::function<std::optional<double>()> run;
+        std::vector<double> rates;
+        bool missing = false;
+      };
+      std::vector<cell> cells;
+      auto add = [&cells](std::string path, int32_t n,
+                          std::function<std::optional<double>()> run) {
+        cell c;
+        c.path = std::move(path);
+        c.n = n;
+        c.run = std::move(run);
+        cells.push_back(std::move(c));
+      };
+      add("raw recvmmsg", 0, [&]() -> std::optional<double> {
         auto r = drain_raw_recvmmsg(payload, k);
         return r.second == k ? r.first : 0.0;
       });
-      cells.emplace_back("raw asio",
-                         [&] { return drain_raw_asio(payload, k); });
+      add("raw asio", 0, [&]() -> std::optional<double> {
+        return drain_raw_asio(payload, k);
+      });
       for (auto n : credits)
-        cells.emplace_back("castor N=" + std::to_string(n), [&, n] {
+        add("castor", n, [&, n]() -> std::optional<double> {
           return drain_castor(sys, shards, payload, n, k);
         });
-      std::vector<std::vector<double>> rates(cells.size());
+      for (auto n : credits)
+        add("erlang", n, [&, n] { return drain_erlang(payload, n, k); });
       for (int r = 0; r < rounds; ++r)
-        for (size_t c = 0; c < cells.size(); ++c)
-          rates[c].push_back(cells[c].second());
-      auto asio_rate = median(rates[1]);
-      for (size_t c = 0; c < cells.size(); ++c) {
-        auto d = median(rates[c]);
-        auto name = cells[c].first;
-        auto n = name.rfind("N=", 0) == std::string::npos
-                     && name.find("N=") != std::string::npos
-                   ? name.substr(name.find("N=") + 2)
-                   : std::string{"-"};
-        auto path = name.find(" N=") != std::string::npos
-                      ? name.substr(0, name.find(" N="))
-                      : name;
-        std::printf("%-7zu %-15s %-5s %7llu %12.0f %7.2fx\n", payload,
-                    path.c_str(), n.c_str(), static_cast<unsigned long long>(k),
-                    d, asio_rate > 0 ? d / asio_rate : 0.0);
+        for (auto& c : cells) {
+          auto x = c.run();
+          c.missing = !x;
+          c.rates.push_back(x.value_or(0.0));
+        }
+      auto asio_rate = median(cells[1].rates);
+      auto erlang_rate = [&](int32_t n) {
+        for (auto& c : cells)
+          if (c.path == "erlang" && c.n == n && !c.missing)
+            return median(c.rates);
+        return 0.0;
+      };
+      for (auto& c : cells) {
+        auto n = c.n > 0 ? std::to_string(c.n) : std::string{"-"};
+        auto kk = static_cast<unsigned long long>(k);
+        if (c.missing) {
+          std::printf("%-7zu %-15s %-5s %7llu %12s\n", payload, c.path.c_str(),
+                      n.c_str(), kk, "n/a");
+          continue;
+        }
+        auto d = median(c.rates);
+        auto e = c.path == "castor" ? erlang_rate(c.n) : 0.0;
+        auto vs_erlang =
+          e > 0 ? std::to_string(d / e).substr(0, 4) + "x" : std::string{"-"};
+        std::printf("%-7zu %-15s %-5s %7llu %12.0f %7.2fx %10s\n", payload,
+                    c.path.c_str(), n.c_str(), kk, d,
+                    asio_rate > 0 ? d / asio_rate : 0.0, vs_erlang.c_str());
         if (d <= 0)
           rc = 1; // a path that did not take all K is broken, not slow
       }
