@@ -162,9 +162,15 @@ public:
       names.insert(std::get<0>(kvp.first));
     for (auto& name : names)
       refresh(name);
-    caf::actor self_hdl = caf::actor_cast<caf::actor>(this);
-    watch_ = st_->backend->watch_links([self_hdl](const std::string& name) {
-      caf::anon_send(self_hdl, link_changed_atom::value, name);
+    // Weak: the callback lives in the backend, which the state owns and
+    // the state outlives us (it is shared with the spec and the spawner). A
+    // strong handle here would keep an unsupervised manager alive forever,
+    // and ~actor_system would wait for it. Resolved on each call; a change
+    // reported after we ended goes nowhere.
+    caf::actor_addr self_addr = address();
+    watch_ = st_->backend->watch_links([self_addr](const std::string& name) {
+      if (auto self_hdl = caf::actor_cast<caf::actor>(self_addr))
+        caf::anon_send(self_hdl, link_changed_atom::value, name);
     });
     return {
       [this](caf::join_atom, const caf::actor& holder,

@@ -12,6 +12,7 @@ caf::actor shard_companion::spawn_companion() {
   hdl_ = caf::actor_cast<caf::strong_actor_ptr>(hdl);
   auto* self = companion();
   self->on_enqueue([s = shared_from_this()](caf::mailbox_element_ptr p) {
+    s->enqueued(*p);
     // Sender's thread: hop to the shard (Asio handlers may be move-only).
     // From the shard's own thread (a connection and its on-shard handler)
     // Asio queues it without a wake-up.

@@ -62,6 +62,11 @@ protected:
   /// reason, or our own terminate().
   virtual bool ends_on(const caf::exit_msg& msg) const;
 
+  /// The sender's thread, for every message, before it is posted to the
+  /// shard: must be thread-safe. Lets a socket act on an exit at once, in
+  /// the exiting actor's own cleanup. Default: nothing.
+  virtual void enqueued(const caf::mailbox_element&) {}
+
   /// Inside the companion's cleanup: release what the actor owns.
   virtual void release() = 0;
 

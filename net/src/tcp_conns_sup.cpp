@@ -9,11 +9,17 @@
 // only when a slot was free. At the limit the socket is parked here, the
 // acceptor stays silent, and each connection that ends starts one parked
 // socket and resumes its acceptor.
+//
+// Its parent supervisor counts it as a supervisor child, so it answers
+// tree_atom like one: a node per handler ("handler <peer>"), with that
+// handler's connection as its one child while it runs.
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <exception>
 #include <memory>
+#include <string>
 #include <unordered_map>
 
 #include <caf/event_based_actor.hpp>
@@ -27,6 +33,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <spdlog/spdlog.h>
 
+#include "castor/actors/atoms.hpp"
+#include "castor/actors/supervisor.hpp"
 #include "castor/net/errors.hpp"
 
 namespace castor::net::detail {
@@ -51,7 +59,7 @@ public:
     for (auto& kv : conns_)
       caf::anon_send(kv.second, caf::exit_msg{caf::actor_addr{}, reason});
     for (auto& kv : handlers_)
-      caf::anon_send(kv.second, caf::exit_msg{caf::actor_addr{}, reason});
+      caf::anon_send(kv.second.hdl, caf::exit_msg{caf::actor_addr{}, reason});
     ctx_->connections() -= conns_.size();
     ctx_->parked() -= parked_.size();
     conns_.clear();
@@ -89,6 +97,7 @@ public:
                      conns_.size());
         quit(stop_reason_); // on_exit kills the rest
       },
+      [this](castor::tree_atom) { return tree(); },
     };
   }
 
@@ -97,6 +106,45 @@ private:
     accepted_socket sock;
     caf::actor acceptor;
   };
+
+  struct handler_entry {
+    caf::actor hdl;
+    caf::actor_addr conn;
+    tcp_endpoint peer;
+  };
+
+  // Our subtree, children in start order (actor ids grow).
+  castor::tree_node tree() {
+    castor::tree_node node;
+    node.id = name();
+    node.kind = "supervisor";
+    // What it does: temporary children of one kind, started on demand.
+    node.strategy = "simple_one_for_one";
+    node.state = stopping_ ? "stopping" : "running";
+    node.actor_id = id();
+    for (auto& kv : handlers_) {
+      auto& h = kv.second;
+      castor::tree_node child;
+      child.id = "handler " + h.peer.address().to_string() + ":"
+                 + std::to_string(h.peer.port());
+      child.kind = "worker";
+      child.state = node.state;
+      child.actor_id = h.hdl.id();
+      if (auto c = conns_.find(h.conn); c != conns_.end()) {
+        castor::tree_node conn;
+        conn.id = "connection";
+        conn.kind = "worker";
+        conn.state = node.state;
+        conn.actor_id = c->second.id();
+        child.children.emplace_back(std::move(conn));
+      }
+      node.children.emplace_back(std::move(child));
+    }
+    std::sort(
+      node.children.begin(), node.children.end(),
+      [](const auto& x, const auto& y) { return x.actor_id < y.actor_id; });
+    return node;
+  }
 
   void start_connection(const accepted_socket& sock) {
     int fd = sock.release();
@@ -149,7 +197,8 @@ private:
     monitor(conn->actor);
     monitor(handler);
     conns_.emplace(conn->actor.address(), conn->actor);
-    handlers_.emplace(handler.address(), handler);
+    handlers_.emplace(handler.address(),
+                      handler_entry{handler, conn->actor.address(), peer});
     ++ctx_->connections();
     ++ctx_->accepted();
   }
@@ -187,13 +236,13 @@ private:
     for (auto& kv : conns_)
       send_exit(kv.second, caf::exit_reason::user_shutdown);
     for (auto& kv : handlers_)
-      send_exit(kv.second, caf::exit_reason::user_shutdown);
+      send_exit(kv.second.hdl, caf::exit_reason::user_shutdown);
     delayed_send(this, ctx_->opts.shutdown, stop_timeout_atom::value);
   }
 
   std::shared_ptr<listener_shared> ctx_;
   std::unordered_map<caf::actor_addr, caf::actor> conns_;
-  std::unordered_map<caf::actor_addr, caf::actor> handlers_;
+  std::unordered_map<caf::actor_addr, handler_entry> handlers_;
   std::deque<parked> parked_;
   bool stopping_ = false;
   caf::error stop_reason_;

@@ -16,10 +16,21 @@ namespace castor::net::detail {
 
 namespace asio = boost::asio;
 
+namespace {
+
+unsigned short local_port(const asio::ip::udp::socket& sock) {
+  boost::system::error_code ec;
+  auto ep = sock.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+} // namespace
+
 udp_session::udp_session(caf::actor_system& sys, io_shard& shard,
                          asio::ip::udp::socket sock, const udp_options& opts)
-    : shard_companion(sys, shard), sock_(std::move(sock)), mode_(kind::passive),
-      read_packets_(opts.read_packets),
+    : shard_companion(sys, shard), sock_(std::move(sock)),
+      claim_(udp_port_claim::make(sock_.native_handle(), local_port(sock_))),
+      mode_(kind::passive), read_packets_(opts.read_packets),
       pool_(batch_pool::create(opts.read_packets, opts.max_datagram)),
       max_send_queue_(opts.max_send_queue), out_msgs_(send_batch),
       out_iov_(send_batch) {
@@ -42,6 +53,7 @@ udp_session::~udp_session() {
 caf::actor udp_session::start(const caf::actor& owner) {
   auto hdl = spawn_companion();
   owner_ = owner;
+  claim_->set_owner(owner.address());
   companion()->become(make_behavior());
   companion()->link_to(owner);
   return hdl;
@@ -54,6 +66,19 @@ bool udp_session::ends_on(const caf::exit_msg& msg) const {
   return shard_companion::ends_on(msg) || msg.source == owner_.address();
 }
 
+void udp_session::enqueued(const caf::mailbox_element& elem) {
+  // The owner's exit is handed to us inside the owner's cleanup: free the
+  // port right here, before the shard runs the exit (and long before a
+  // supervisor that restarts the owner gets to its bind). Any exit that
+  // ends us qualifies, the same test as ends_on minus what only the shard
+  // knows.
+  if (!elem.content().match_elements<caf::exit_msg>())
+    return;
+  auto& msg = elem.content().get_as<caf::exit_msg>(0);
+  if (msg.reason || msg.source == claim_->owner())
+    claim_->release_now();
+}
+
 void udp_session::admitted() {
   admitted_ = true;
   // Closed already (its owner was dead when it linked): nothing to register.
@@ -63,7 +88,9 @@ void udp_session::admitted() {
 
 void udp_session::release() {
   boost::system::error_code ignored;
-  sock_.close(ignored);
+  // Under the claim's lock: no other thread re-points the fd while (or
+  // after) the shard closes it.
+  claim_->close_on_shard([&] { sock_.close(ignored); });
   fail_pending_recvs(caf::make_error(caf::sec::request_receiver_down));
   sendq_.clear();
   if (pool_) {
@@ -138,6 +165,7 @@ caf::behavior udp_session::make_behavior() {
       if (next != owner_)
         self->unlink_from(owner_);
       owner_ = next;
+      claim_->set_owner(next.address());
       return caf::unit;
     },
     [this](sockname_atom) {

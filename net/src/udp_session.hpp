@@ -19,6 +19,7 @@
 #include <caf/send.hpp>
 
 #include "shard_companion.hpp"
+#include "udp_port_claim.hpp"
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <sys/socket.h>
@@ -68,6 +69,7 @@ private:
 
   caf::behavior make_behavior();
   bool ends_on(const caf::exit_msg& msg) const override;
+  void enqueued(const caf::mailbox_element& elem) override;
   void release() override;
   void released() override;
   int fd() { return sock_.native_handle(); }
@@ -98,6 +100,9 @@ private:
   caf::error setopt(const udp_option& opt);
 
   boost::asio::ip::udp::socket sock_;
+  // Frees the port from other threads once the owner is gone, before the
+  // shard closes the socket (see udp_port_claim.hpp).
+  std::shared_ptr<udp_port_claim> claim_;
   caf::actor owner_;
   bool admitted_ = false;
 

@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "udp_port_claim.hpp"
 #include "udp_session.hpp"
 
 #include "castor/net/errors.hpp"
@@ -73,6 +74,11 @@ caf::error configure(asio::ip::udp::socket& sock, const udp_options& o) {
     if (auto err = set_tos(fd, o.tos))
       return err;
   sock.bind(o.local, ec);
+  // Still held by a socket whose owner has ended (its shard has not closed
+  // it yet): a supervisor restarting that owner must bind on the first try.
+  if (ec == boost::asio::error::address_in_use
+      && detail::udp_port_claim::release_orphans(o.local))
+    sock.bind(o.local, ec);
   if (ec)
     return errno_error(errc::open_failed, "bind " + to_text(o.local),
                        ec.value());

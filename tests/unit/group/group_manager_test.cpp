@@ -431,4 +431,40 @@ CAF_TEST(a restarted group manager keeps memberships and watches holders) {
   CAF_CHECK_EQUAL(fake->kernel_joins(), (strings{"2 239.7.7.8"}));
 }
 
+CAF_TEST(an unsupervised group manager ends when its last handle goes) {
+  // Issue 13: the link-watch callback held a strong handle to the manager,
+  // so a manager spawned without a supervisor never ended and kept
+  // ~actor_system from returning. Checked here without destroying a
+  // system (which would hang on the old code): the manager must be gone
+  // once nothing but its own callback refers to it.
+  auto backend = std::make_unique<fake_backend>();
+  auto* own_fake = backend.get();
+  own_fake->interfaces["eth0"] = {2, true, true};
+  auto own_state = make_group_manager_state(std::move(backend));
+  auto mgr = spawn_group_manager(sys, own_state);
+  sched.run();
+  CAF_REQUIRE(own_fake->on_change);
+  self->monitor(mgr);
+  caf::actor_addr addr = mgr.address();
+  mgr = nullptr;
+  sched.run();
+  if (auto leaked = caf::actor_cast<caf::actor>(addr)) {
+    CAF_ERROR("the group manager outlived its last handle");
+    // End it anyway, so that the fixture's ~actor_system cannot hang.
+    self->send_exit(leaked, caf::exit_reason::kill);
+    sched.run();
+  }
+  bool down = false;
+  self->receive(
+    [&](caf::down_msg& msg) {
+      down = msg.source == addr;
+      CAF_CHECK_EQUAL(msg.reason, caf::exit_reason::unreachable);
+    },
+    caf::after(std::chrono::seconds(0)) >> [] {});
+  CAF_CHECK(down);
+  // A link change reported after the manager ended goes nowhere.
+  own_fake->on_change("eth0");
+  sched.run();
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

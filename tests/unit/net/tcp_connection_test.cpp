@@ -216,4 +216,56 @@ CAF_TEST(invalid options are refused before connecting) {
   CAF_CHECK(is(c.error(), errc::invalid_argument));
 }
 
+CAF_TEST(connect_tcp gives up after its timeout with a timeout error) {
+  // Issue 13: connect_tcp blocked with no bound. A listener with backlog 0
+  // and a full accept queue drops further SYNs (Linux), so a connect to it
+  // waits for the kernel's retransmissions: the timeout must answer first.
+  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  auto a = loopback(0);
+  CAF_REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  CAF_REQUIRE(::listen(lfd, 0) == 0);
+  socklen_t alen = sizeof(a);
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &alen);
+  tcp_endpoint to{boost::asio::ip::address_v4::loopback(), ntohs(a.sin_port)};
+  // Fill the accept queue with connections nobody accepts, until one hangs.
+  std::vector<int> fillers;
+  bool stuck = false;
+  for (int i = 0; i < 8 && !stuck; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    fillers.push_back(fd);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0)
+      continue;
+    pollfd p{fd, POLLOUT, 0};
+    stuck = ::poll(&p, 1, 100) == 0;
+  }
+  CAF_REQUIRE(stuck);
+  auto t0 = std::chrono::steady_clock::now();
+  auto c = connect_tcp(sys, shards.at(0), owner, to, tcp_options{},
+                       std::chrono::milliseconds{50});
+  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - t0)
+                  .count();
+  CAF_REQUIRE(!c);
+  CAF_CHECK(is(c.error(), errc::timeout));
+  CAF_MESSAGE("error: " << describe(c.error()));
+  CAF_CHECK_NOT_EQUAL(describe(c.error()).find("connect 127.0.0.1:"),
+                      std::string::npos);
+  CAF_CHECK_GREATER_OR_EQUAL(waited, 50);
+  CAF_CHECK_LESS(waited, 900); // well before the kernel's first SYN retry
+  // A timeout that is not positive is refused; a refused port still fails
+  // at once, with open_failed.
+  c = connect_tcp(sys, shards.at(0), owner, to, tcp_options{},
+                  std::chrono::milliseconds{0});
+  CAF_REQUIRE(!c);
+  CAF_CHECK(is(c.error(), errc::invalid_argument));
+  for (int fd : fillers)
+    ::close(fd);
+  ::close(lfd);
+  tcp_endpoint closed_port{boost::asio::ip::address_v4::loopback(),
+                           ntohs(a.sin_port)};
+  c = connect_tcp(sys, shards.at(0), owner, closed_port, tcp_options{});
+  CAF_REQUIRE(!c);
+  CAF_CHECK(is(c.error(), errc::open_failed));
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

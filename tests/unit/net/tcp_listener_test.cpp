@@ -217,4 +217,42 @@ CAF_TEST(a taken port fails the listener start with the reason) {
   CAF_CHECK_NOT_EQUAL(castor::describe(err).find("in use"), std::string::npos);
 }
 
+CAF_TEST(the connection supervisor answers a tree request with its handlers) {
+  // Issue 13: it had no tree handler, so the tree showed it "unresponsive"
+  // and CAF logged an unexpected message.
+  tcp_listener_options o;
+  o.num_acceptors = 1;
+  o.connection = framed(1);
+  o.connection.active = active_mode::always();
+  start_listener(o);
+  auto c1 = client();
+  auto c2 = client();
+  CAF_REQUIRE_EQUAL(handlers.size(), 2u);
+  auto tree = request<castor::tree_node>(root, castor::tree_atom::value);
+  CAF_REQUIRE_EQUAL(tree.children.size(), 1u);
+  auto& listener = tree.children[0];
+  CAF_CHECK_EQUAL(listener.id, "tcp_l");
+  CAF_REQUIRE_EQUAL(listener.children.size(), 3u);
+  auto& conns = listener.children[0];
+  CAF_CHECK_EQUAL(conns.id, "connections");
+  CAF_CHECK_EQUAL(conns.kind, "supervisor");
+  CAF_CHECK_EQUAL(conns.state, "running");
+  CAF_CHECK_EQUAL(conns.strategy, "simple_one_for_one");
+  CAF_REQUIRE_EQUAL(conns.children.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    auto& h = conns.children[i];
+    CAF_CHECK_EQUAL(h.kind, "worker");
+    CAF_CHECK_EQUAL(h.actor_id, handlers[i].id());
+    CAF_CHECK_EQUAL(h.id, "handler 127.0.0.1:"
+                            + std::to_string(st(handlers[i]).peer.port()));
+    CAF_REQUIRE_EQUAL(h.children.size(), 1u);
+    CAF_CHECK_EQUAL(h.children[0].id, "connection");
+    CAF_CHECK_EQUAL(h.children[0].actor_id, st(handlers[i]).conn.id());
+  }
+  // The acceptors' subtree is still there as before.
+  CAF_CHECK_EQUAL(listener.children[2].id, "acceptors");
+  CAF_CHECK_EQUAL(listener.children[2].state, "running");
+  CAF_CHECK_EQUAL(listener.children[2].children.size(), 1u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -7,7 +7,11 @@
 
 #define CAF_SUITE udp_socket
 
+#include <memory>
+
 #include "udp_test_support.hpp"
+
+#include "castor/actors/supervisor.hpp"
 
 CAF_TEST_FIXTURE_SCOPE(udp_socket_io_tests, fixture)
 
@@ -222,6 +226,66 @@ CAF_TEST(stopping the shards closes open sockets with user_shutdown) {
   auto s = open_udp(sys, shards.at(0), owner, udp_options{});
   CAF_REQUIRE(!s);
   CAF_CHECK(is(s.error(), errc::shutting_down));
+}
+
+CAF_TEST(a restarted owner binds its fixed port again on the first try) {
+  // Issue 13: the old socket closed in a later step on its shard, after
+  // the supervisor had already seen its owner die, so the replacement's
+  // bind of the same port failed with EADDRINUSE and every retry counted
+  // toward the restart intensity. Here the shard runs only once no actor
+  // has work left, the most hostile order, so the old code failed every
+  // round.
+  unsigned short port = 0;
+  {
+    raw_udp probe; // a free port, released at once
+    port = probe.endpoint().port();
+  }
+  udp_options o;
+  o.local = {boost::asio::ip::address_v4::loopback(), port};
+  auto failures = std::make_shared<std::vector<std::string>>();
+  auto spec = castor::worker_with(
+    "udp_owner",
+    [this, o, failures](caf::event_based_actor* sup,
+                        const caf::message&) -> castor::start_result {
+      auto owner = sup->spawn(owner_actor);
+      auto s = open_udp(sup->system(), shards.at(0), owner, o);
+      if (!s) {
+        failures->push_back(castor::describe(s.error()));
+        caf::anon_send_exit(owner, caf::exit_reason::kill);
+        return std::move(s.error());
+      }
+      return owner;
+    });
+  castor::supervisor_flags flags;
+  flags.name = "udp_sup";
+  flags.intensity = 1000;
+  flags.period = std::chrono::hours{1};
+  auto sup = castor::spawn_supervisor(sys, flags, {spec});
+  run();
+  auto current = [&] {
+    auto kids = request<std::vector<castor::child_info>>(
+      sup, castor::which_children_atom::value);
+    CAF_REQUIRE_EQUAL(kids.size(), 1u);
+    return kids[0];
+  };
+  for (uint64_t round = 1; round <= 50; ++round) {
+    auto before = current();
+    CAF_REQUIRE(before.handle);
+    caf::anon_send_exit(before.handle, caf::exit_reason::kill);
+    run();
+    auto after = current();
+    CAF_CHECK_EQUAL(after.restarts, round);
+    CAF_CHECK(after.handle && after.handle != before.handle);
+    if (!failures->empty()) {
+      CAF_ERROR("round " << round << ": " << failures->front());
+      break;
+    }
+  }
+  CAF_CHECK(failures->empty());
+  CAF_CHECK(net_test::port_in_use(port));
+  caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  run();
+  CAF_CHECK(!net_test::port_in_use(port));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -31,7 +31,8 @@ enum class errc : uint8_t {
   no_such_interface,
   /// recv on a socket in active mode (gen_udp answers einval).
   active_mode,
-  /// recv found nothing within its timeout.
+  /// recv found nothing within its timeout, or connect_tcp's handshake did
+  /// not finish within its timeout. Context: what, the timeout.
   timeout,
   /// recvmmsg failed. Context: errno, text.
   recv_failed,

@@ -52,6 +52,7 @@
 //
 // A connection starts passive, like the UDP socket.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 
@@ -121,11 +122,18 @@ struct tcp_connection {
 /// Checks `opts` the way connect_tcp, adopt_tcp and listeners do.
 caf::error validate(const tcp_options& opts);
 
-/// Connects to `to` (blocking the caller until the handshake is done or
-/// failed) and returns the connection, owned by and linked to `owner`.
+/// How long connect_tcp waits for the handshake by default.
+constexpr std::chrono::milliseconds default_connect_timeout{5000};
+
+/// Connects to `to` and returns the connection, owned by and linked to
+/// `owner`. Blocks the caller until the handshake is done or failed, at most
+/// `timeout` (then errc::timeout, context "connect <address>:<port>" and the
+/// timeout); a refusal or other failure is errc::open_failed with the errno.
+/// A timeout of zero or less is errc::invalid_argument.
 caf::expected<tcp_connection>
 connect_tcp(caf::actor_system& sys, io_shard& shard, const caf::actor& owner,
-            const tcp_endpoint& to, const tcp_options& opts);
+            const tcp_endpoint& to, const tcp_options& opts,
+            std::chrono::milliseconds timeout = default_connect_timeout);
 
 /// Wraps the connected socket `fd` (ownership passes to the connection, also
 /// on failure, when it is closed).
