@@ -72,6 +72,65 @@ CAF_TEST(a failed start_child names the child it forgets) {
   CAF_CHECK_EQUAL(ids_of(sup), (strings{"a"}));
 }
 
+namespace {
+
+/// A logged worker that is asked ready_atom: it answers with `refusal`, or,
+/// with `handles_ready` false, has no handler for it at all (CAF answers
+/// unexpected_message and the worker keeps running).
+child_spec refusing_ready(log_ptr log, std::string id, bool handles_ready) {
+  auto spec = worker_with(
+    id,
+    [log, id, handles_ready](caf::event_based_actor* sup,
+                             const caf::message&) -> start_result {
+      return sup->spawn([log, id, handles_ready](
+                          caf::event_based_actor* self) -> caf::behavior {
+        auto base = logging_worker(self, log, id, false);
+        if (!handles_ready)
+          return base;
+        return {[](ready_atom) -> caf::result<caf::ok_atom> {
+          return caf::error{errc::invalid_argument, "not ready"};
+        }};
+      });
+    });
+  spec.await_ready = true;
+  return spec;
+}
+
+} // namespace
+
+CAF_TEST(a child that refuses ready is stopped before it is forgotten) {
+  for (bool handles_ready : {true, false}) {
+    auto sup = supervise(flags_for(strategy::one_for_one), {logged(log, "a")});
+    log->take();
+    auto res = ask<caf::actor>(sup, start_child_atom::value,
+                               refusing_ready(log, "r", handles_ready));
+    CAF_REQUIRE(!res);
+    CAF_CHECK_EQUAL(res.error(), errc::start_failed);
+    CAF_CHECK_EQUAL(describe(res.error()),
+                    handles_ready
+                      ? "start_failed: r: invalid_argument: not ready"
+                      : "start_failed: r: unexpected_message");
+    CAF_CHECK_EQUAL(ids_of(sup), (strings{"a"}));
+    // Stopped per its shutdown spec, not left running unsupervised.
+    CAF_CHECK_EQUAL(log->take(), (strings{"start r", "stop r user_shutdown"}));
+    self->send_exit(sup, caf::exit_reason::user_shutdown);
+    sched.run();
+    log->take();
+  }
+}
+
+CAF_TEST(a refused ready fails the supervisor start and stops the child) {
+  auto sup = spawn_supervisor(
+    sys, flags_for(strategy::one_for_one),
+    {logged(log, "a"), refusing_ready(log, "r", true), logged(log, "never")});
+  auto err = error_of(ask<caf::ok_atom>(sup, ready_atom::value));
+  CAF_CHECK_EQUAL(describe(err),
+                  "start_failed: r: invalid_argument: not ready");
+  CAF_CHECK_EQUAL(log->take(),
+                  (strings{"start a", "start r", "stop r user_shutdown",
+                           "stop a user_shutdown"}));
+}
+
 CAF_TEST(ignore keeps the spec without a process except for temporaries) {
   auto ignore = [](std::string id, restart_type r) {
     auto spec = worker_with(
