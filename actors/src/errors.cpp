@@ -159,9 +159,13 @@ bool is_normal_exit(const caf::error& reason) {
 }
 
 bool is_shutdown_exit(const caf::error& reason) {
-  return reason == caf::exit_reason::user_shutdown
-         || (reason.category() == caf::atom("castor")
-             && reason.code() == static_cast<uint8_t>(errc::auto_shutdown));
+  if (reason == caf::exit_reason::user_shutdown)
+    return true;
+  if (reason.category() != caf::atom("castor"))
+    return false;
+  auto code = static_cast<errc>(reason.code());
+  return code == errc::auto_shutdown
+         || code == errc::reached_max_restart_intensity;
 }
 
 } // namespace castor

@@ -37,8 +37,10 @@ enum class errc : uint8_t {
   /// A child's start function failed; context: child id, reason.
   start_failed,
   /// The supervisor exceeded its restart intensity and gave up. This is the
-  /// exit reason a parent sees, and it is abnormal, so the parent's strategy
-  /// decides (escalation).
+  /// exit reason a parent sees. Like OTP's `shutdown` (castor's form is
+  /// OTP's {shutdown, reached_max_restart_intensity}), it counts as a
+  /// shutdown: a parent restarts a permanent child supervisor that gave up
+  /// (escalation, its own intensity decides), but not a transient one.
   reached_max_restart_intensity,
   /// The supervisor is shutting down and refuses new work.
   shutting_down,
@@ -88,7 +90,7 @@ std::string describe_exit(const caf::error& reason);
 bool is_normal_exit(const caf::error& reason);
 
 /// OTP's `shutdown` and `{shutdown, Term}`: exit_reason::user_shutdown, or
-/// castor's auto_shutdown.
+/// castor's auto_shutdown and reached_max_restart_intensity.
 bool is_shutdown_exit(const caf::error& reason);
 
 /// Normal or shutdown: what a transient child may exit with without being
