@@ -210,7 +210,7 @@ child_spec supervisor_child(std::string id, supervisor_flags flags,
   spec.start = [flags{std::move(flags)},
                 specs{std::move(specs)}](caf::event_based_actor* sup,
                                          const caf::message&) -> start_result {
-    return sup->spawn<detail::supervisor_actor>(flags, specs);
+    return sup->spawn<detail::supervisor_actor>(flags, specs, sup->address());
   };
   spec.type = child_type::supervisor;
   spec.shutdown = shutdown_spec::infinity();

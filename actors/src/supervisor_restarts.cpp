@@ -11,13 +11,29 @@
 namespace castor::detail {
 
 // Children are monitored, so an exit message comes from our parent, an
-// operator, or a child that linked itself to us (its down message is what
-// counts then).
+// operator, a child that linked itself to us (its down message is what
+// counts then), or another actor linked to us that ended. OTP's supervisor
+// ignores EXIT from anyone but its parent and its children. Our parent is
+// the supervisor that spawned us (its exit comes while it runs, or from its
+// on_exit with no source), or for a top-level supervisor whoever holds its
+// handle and tells it to stop: an exit sent on purpose comes from a live
+// actor or from none. A link's exit comes from an actor that has ended.
 void supervisor_actor::on_exit_msg(caf::exit_msg& msg) {
   if (children_.find_by_address(msg.source) != nullptr
       || is_normal_exit(msg.reason))
     return;
+  if (msg.source && msg.source != parent_ && sender_has_ended(msg.source)) {
+    spdlog::warn("supervisor {}: ignoring exit of linked non-child: {}",
+                 flags_.name, describe_exit(msg.reason));
+    return;
+  }
   shutdown(std::move(msg.reason));
+}
+
+bool supervisor_actor::sender_has_ended(const caf::actor_addr& source) {
+  auto ptr = caf::actor_cast<caf::strong_actor_ptr>(source);
+  return ptr == nullptr
+         || ptr->get()->getf(caf::abstract_actor::is_cleaned_up_flag);
 }
 
 void supervisor_actor::child_ended(const caf::actor_addr& addr,

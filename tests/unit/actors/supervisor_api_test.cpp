@@ -327,6 +327,25 @@ CAF_TEST(exits from non - children stop the supervisor unless normal) {
                            "stop a user_shutdown", "down sup runtime_error"}));
 }
 
+CAF_TEST(an abnormal exit of a linked non - child is ignored) {
+  // OTP's supervisor ignores EXIT from processes other than its parent and
+  // its children; an explicit exit (the parent's, or an operator's) still
+  // stops it (the test above).
+  auto sup = supervise(flags_for(strategy::one_for_one), abc(log));
+  watch(sup, "sup");
+  log->take();
+  auto linked = sys.spawn([sup](caf::event_based_actor* peer) -> caf::behavior {
+    peer->link_to(sup);
+    return {[peer](crash_atom) { peer->quit(caf::sec::runtime_error); }};
+  });
+  sched.run();
+  self->send(linked, crash_atom::value);
+  sched.run();
+  CAF_CHECK(log->take().empty());
+  CAF_CHECK_EQUAL(ids_of(sup), (strings{"a", "b", "c"}));
+  CAF_CHECK_EQUAL(state_of(sup, "a"), "running");
+}
+
 CAF_TEST(a child killed from outside is restarted and the supervisor lives) {
   auto sup = supervise(flags_for(strategy::one_for_one), abc(log));
   watch(sup, "sup");
