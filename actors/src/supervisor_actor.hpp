@@ -174,7 +174,7 @@ private:
   void handle_child_exit(uint64_t key, const caf::actor_addr& addr,
                          const caf::error& reason);
   void check_auto_shutdown();
-  bool add_restart();
+  bool add_restart(std::chrono::milliseconds delay);
   void give_up();
   std::chrono::milliseconds backoff_delay(child_record& rec);
   void restart_child_after_crash(uint64_t key);

@@ -306,6 +306,29 @@ CAF_TEST(backoff delays restarts exponentially up to a cap) {
                   errc::restarting);
 }
 
+CAF_TEST(a backoff longer than the period still escalates) {
+  // Restarts count in the intensity window from when they take effect, so
+  // a child that crashes right after each delayed restart escalates as it
+  // would without backoff.
+  auto flags = flags_for(strategy::one_for_one, 1, 5s);
+  flags.backoff.initial = 10s;
+  flags.backoff.max = 10s;
+  flags.backoff.reset_after = 60s;
+  auto sup = supervise(flags, abc(log));
+  watch(sup, "sup");
+  log->take();
+  tell(sup, "a", crash_atom::value);
+  CAF_CHECK_EQUAL(log->take(), (strings{"stop a runtime_error"}));
+  advance_time(10s);
+  sched.run();
+  CAF_CHECK_EQUAL(log->take(), (strings{"start a"}));
+  tell(sup, "a", crash_atom::value);
+  CAF_CHECK_EQUAL(log->take(),
+                  (strings{"stop a runtime_error", "stop c user_shutdown",
+                           "stop b user_shutdown",
+                           "down sup reached_max_restart_intensity: sup"}));
+}
+
 // -- shutdown specs ------------------------------------------------------------
 
 CAF_TEST(a child that ignores shutdown is killed when its timeout ends) {

@@ -49,7 +49,8 @@ struct supervisor_flags {
   /// At most `intensity` restarts within `period`; one more and the
   /// supervisor stops its children and exits with
   /// errc::reached_max_restart_intensity, a shutdown reason like OTP's
-  /// `shutdown` (see is_shutdown_exit). OTP defaults: 1 in 5 s.
+  /// `shutdown` (see is_shutdown_exit). A restart counts from when it takes
+  /// effect, after its backoff delay. OTP defaults: 1 in 5 s.
   int intensity = 1;
   std::chrono::milliseconds period{5000};
   castor::auto_shutdown auto_shutdown = castor::auto_shutdown::never;
