@@ -196,7 +196,12 @@ caf::expected<caf::actor> start_supervisor(caf::actor_system& sys,
     self->receive([&](caf::down_msg& msg) { result = std::move(msg.reason); },
                   caf::after(timeout) >> [] {});
   } else {
-    self->send_exit(sup, caf::exit_reason::user_shutdown);
+    // A timeout (or any other failure to answer): the start may be stuck
+    // on a child that never answers ready, and the supervisor handles
+    // exits only between jobs, so user_shutdown would wait behind the stuck
+    // start forever. kill ends it at once, past its exit handler; its
+    // on_exit then kills every child it has, the stuck one included.
+    self->send_exit(sup, caf::exit_reason::kill);
   }
   return result;
 }

@@ -4,6 +4,8 @@
 // Ordering, strategies, restarts and shutdown are in supervisor_test.cpp.
 
 #define CAF_SUITE supervisor_api
+#include <future>
+
 #include "test_support.hpp"
 
 using namespace castor;
@@ -129,6 +131,37 @@ CAF_TEST(a refused ready fails the supervisor start and stops the child) {
   CAF_CHECK_EQUAL(log->take(),
                   (strings{"start a", "start r", "stop r user_shutdown",
                            "stop a user_shutdown"}));
+}
+
+CAF_TEST(kill ends a supervisor stuck in a start and the child it waits for) {
+  // What start_supervisor does when its timeout passes (tested on a real
+  // system at the end of this file). The exit handler runs only between
+  // jobs, so user_shutdown waits behind the stuck start; kill does not.
+  auto stuck = worker_with(
+    "stuck",
+    [this](caf::event_based_actor* sup, const caf::message&) -> start_result {
+      return sup->spawn([this](caf::event_based_actor* self) -> caf::behavior {
+        logging_worker(self, log, "stuck", false);
+        return {[self](ready_atom) -> caf::result<caf::ok_atom> {
+          self->make_response_promise(); // never delivered
+          return caf::delegated<caf::ok_atom>{};
+        }};
+      });
+    });
+  stuck.await_ready = true;
+  auto sup =
+    supervise(flags_for(strategy::one_for_one), {logged(log, "a"), stuck});
+  watch(sup, "sup");
+  CAF_CHECK_EQUAL(log->take(), (strings{"start a", "start stuck"}));
+  self->send_exit(sup, caf::exit_reason::user_shutdown);
+  sched.run();
+  CAF_CHECK(log->take().empty());
+  self->send_exit(sup, caf::exit_reason::kill);
+  sched.run();
+  auto events = log->take();
+  std::sort(events.begin(), events.end());
+  CAF_CHECK_EQUAL(events,
+                  (strings{"down sup kill", "stop a kill", "stop stuck kill"}));
 }
 
 CAF_TEST(ignore keeps the spec without a process except for temporaries) {
@@ -423,3 +456,54 @@ CAF_TEST(the tree dump shows nested supervisors with states and restarts) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+// -- start_supervisor on a real actor system -------------------------------------
+
+// start_supervisor blocks its thread on a scoped actor, so it cannot run
+// under the test coordinator (nobody would run the supervisor, and the
+// virtual clock never fires its timeout). This test uses a real actor system
+// with threads; it asserts no durations: the 30 s wait only bounds how long a
+// regression takes to fail instead of hanging.
+CAF_TEST(start_supervisor ends a tree whose start times out) {
+  spdlog::set_level(spdlog::level::off);
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  caf::actor_system sys{cfg};
+  struct handles {
+    caf::actor sup;
+    caf::actor child;
+  };
+  auto started = std::make_shared<std::promise<handles>>();
+  auto stuck = worker_with(
+    "stuck",
+    [started](caf::event_based_actor* sup,
+              const caf::message&) -> start_result {
+      // Never answers ready: the promise is never delivered.
+      auto child =
+        sup->spawn([](caf::event_based_actor* self) -> caf::behavior {
+          return {[self](ready_atom) -> caf::result<caf::ok_atom> {
+            self->make_response_promise(); // dropped, never delivered
+            return caf::delegated<caf::ok_atom>{};
+          }};
+        });
+      started->set_value(
+        handles{caf::actor_cast<caf::actor>(sup->ctrl()), child});
+      return child;
+    });
+  stuck.await_ready = true;
+  auto res = start_supervisor(sys, flags_for(strategy::one_for_one), {stuck},
+                              std::chrono::milliseconds(50));
+  CAF_CHECK(!res);
+  auto h = started->get_future().get();
+  caf::scoped_actor self{sys};
+  self->monitor(h.sup);
+  self->monitor(h.child);
+  int down = 0;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](caf::down_msg&) { ++down; },
+                  caf::after(std::chrono::seconds(30)) >> [] {});
+  CAF_CHECK_EQUAL(down, 2);
+  // Whatever happened, do not hang ~actor_system on a leaked tree.
+  self->send_exit(h.sup, caf::exit_reason::kill);
+  self->send_exit(h.child, caf::exit_reason::kill);
+}

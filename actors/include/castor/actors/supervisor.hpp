@@ -136,6 +136,9 @@ caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_flags flags,
 /// Spawns a supervisor and blocks until all its children have started. On a
 /// start failure the started children are stopped again (reverse order) and
 /// the error is returned: errc::start_failed with the child id and reason.
+/// When `timeout` passes first, the supervisor is killed (its children with
+/// it, with no ordered stop: the start may be stuck on one of them) and the
+/// error is sec::request_timeout.
 caf::expected<caf::actor>
 start_supervisor(caf::actor_system& sys, supervisor_flags flags,
                  std::vector<child_spec> specs,
