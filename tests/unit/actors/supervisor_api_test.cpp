@@ -400,6 +400,24 @@ CAF_TEST(children die with a supervisor that is killed) {
                   (strings{"stop a kill", "stop b kill", "stop c kill"}));
 }
 
+CAF_TEST(dropping the last handle stops the children in order) {
+  // Like OTP's parent shutdown: reverse start order, each child per its
+  // shutdown spec (a stubborn one is killed when its timeout ends).
+  auto slow = logged(log, "slow", restart_type::permanent, true);
+  slow.shutdown = shutdown_spec::after(1s);
+  {
+    auto sup = supervise(flags_for(strategy::one_for_one),
+                         {logged(log, "a"), slow, logged(log, "c")});
+    log->take();
+  }
+  sched.run();
+  CAF_CHECK_EQUAL(log->take(), (strings{"stop c user_shutdown"}));
+  advance_time(1s);
+  sched.run();
+  CAF_CHECK_EQUAL(log->take(),
+                  (strings{"stop slow kill", "stop a user_shutdown"}));
+}
+
 CAF_TEST(a crash deferred behind a running job does not hang a later stop) {
   auto slow = logged(log, "slow", restart_type::permanent, true);
   slow.shutdown = shutdown_spec::after(1s);
