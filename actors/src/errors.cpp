@@ -40,6 +40,8 @@ std::string to_string(errc x) {
     return "invalid_argument";
   case errc::auto_shutdown:
     return "auto_shutdown";
+  case errc::would_deadlock:
+    return "would_deadlock";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

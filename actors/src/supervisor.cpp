@@ -9,6 +9,7 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "blocking_request.hpp"
 #include "supervisor_actor.hpp"
 #include <spdlog/spdlog.h>
 
@@ -257,6 +258,8 @@ caf::expected<caf::actor> start_supervisor(caf::actor_system& sys,
                                            supervisor_flags flags,
                                            std::vector<child_spec> specs,
                                            std::chrono::milliseconds timeout) {
+  if (auto err = detail::refuse_blocking(sys))
+    return err;
   auto sup = spawn_supervisor(sys, std::move(flags), std::move(specs));
   caf::scoped_actor self{sys};
   self->monitor(sup);

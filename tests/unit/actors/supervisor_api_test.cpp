@@ -8,6 +8,9 @@
 
 #include "test_support.hpp"
 
+#include "castor/actors/supervisor_client.hpp"
+#include "castor/actors/system_config.hpp"
+
 using namespace castor;
 using namespace castor::test;
 using namespace std::chrono_literals;
@@ -524,4 +527,61 @@ CAF_TEST(start_supervisor ends a tree whose start times out) {
   // Whatever happened, do not hang ~actor_system on a leaked tree.
   self->send_exit(h.sup, caf::exit_reason::kill);
   self->send_exit(h.child, caf::exit_reason::kill);
+}
+
+// -- blocking facades refuse calls that would deadlock ------------------------------
+
+namespace {
+
+caf::error error_of_counts(const caf::expected<child_counts>& x) {
+  return x ? caf::error{} : x.error();
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(blocking_facade_tests, fixture)
+
+CAF_TEST(blocking facades refuse the test coordinator) {
+  // Under the deterministic scheduler nothing runs while the caller blocks,
+  // and the virtual clock never fires the timeout: the call would hang.
+  auto sup = supervise(flags_for(strategy::one_for_one), {logged(log, "a")});
+  supervisor_client client{sys, sup, std::chrono::seconds(1)};
+  CAF_CHECK_EQUAL(error_of(client.which_children()), errc::would_deadlock);
+  CAF_CHECK_EQUAL(client.terminate_child("a"), errc::would_deadlock);
+  CAF_CHECK_EQUAL(
+    error_of(start_supervisor(sys, flags_for(strategy::one_for_one),
+                              {logged(log, "b")}, std::chrono::seconds(1))),
+    errc::would_deadlock);
+  CAF_CHECK_EQUAL(state_of(sup, "a"), "running");
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+// A facade called from an actor blocks a scheduler thread, and deadlocks
+// once the actors it waits for need that thread. Real system (threads),
+// configured with castor::configure, which installs the detection.
+CAF_TEST(blocking facades refuse calls from an actor) {
+  spdlog::set_level(spdlog::level::off);
+  caf::actor_system_config cfg;
+  configure(cfg, runtime_options{2, 0, 300});
+  caf::actor_system sys{cfg};
+  auto sup = spawn_supervisor(sys, flags_for(strategy::one_for_one), {});
+  auto caller = sys.spawn([sup](caf::event_based_actor* self) -> caf::behavior {
+    return {[self, sup](ping_atom) {
+      supervisor_client client{self->home_system(), sup,
+                               std::chrono::seconds(1)};
+      return describe(error_of_counts(client.count_children()));
+    }};
+  });
+  caf::scoped_actor self{sys};
+  // From a plain thread the facade works.
+  supervisor_client client{sys, sup, std::chrono::seconds(30)};
+  CAF_CHECK(client.count_children());
+  std::string answer;
+  self->request(caller, std::chrono::seconds(30), ping_atom::value)
+    .receive([&](std::string& x) { answer = std::move(x); },
+             [&](caf::error& err) { answer = describe(err); });
+  CAF_CHECK_EQUAL(answer.substr(0, 14), "would_deadlock");
+  self->send_exit(caller, caf::exit_reason::kill);
+  self->send_exit(sup, caf::exit_reason::kill);
 }

@@ -51,6 +51,11 @@ enum class errc : uint8_t {
   /// A supervisor stopped itself because significant children ended
   /// (auto_shutdown). Counts as a shutdown, i.e. a normal exit.
   auto_shutdown,
+  /// A blocking facade (supervisor_client, registry_client,
+  /// start_supervisor) was called where blocking would deadlock: from a
+  /// thread of an actor system (an actor's handler), or under CAF's test
+  /// coordinator. Send a request instead.
+  would_deadlock,
 };
 
 std::string to_string(errc x);
