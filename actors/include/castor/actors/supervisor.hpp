@@ -15,7 +15,9 @@
 //   (ready_atom)                          -> ok_atom         once started
 // Sending the supervisor an exit with a non-normal reason stops its children
 // in reverse start order, each per its shutdown spec, and then the supervisor
-// with that reason.
+// with that reason. The exit of another actor linked to it is ignored, as in
+// OTP, unless it is the parent supervisor's. Differences from OTP:
+// docs/otp-deviations.md.
 
 #include <chrono>
 #include <cstdint>
