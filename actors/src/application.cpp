@@ -95,8 +95,11 @@ run_outcome application::run(caf::actor_system& sys,
   }
   if (root_down) {
     // The tree ended by itself: normal, auto_shutdown, or a failure that
-    // escalated to the top. Only the last is a non-zero exit.
-    if (is_clean_exit(root_reason)) {
+    // escalated to the top. Only the last is a non-zero exit: a root that
+    // gave up on its restart intensity exits with a shutdown reason, as in
+    // OTP, but for the process that is a failure (OTP's node stops too).
+    if (is_clean_exit(root_reason)
+        && root_reason != errc::reached_max_restart_intensity) {
       spdlog::info("{}: root supervisor ended: {}", name_,
                    describe(root_reason));
       return {0, std::move(root_reason)};

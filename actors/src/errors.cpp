@@ -40,6 +40,8 @@ std::string to_string(errc x) {
     return "invalid_argument";
   case errc::auto_shutdown:
     return "auto_shutdown";
+  case errc::would_deadlock:
+    return "would_deadlock";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }
@@ -159,9 +161,13 @@ bool is_normal_exit(const caf::error& reason) {
 }
 
 bool is_shutdown_exit(const caf::error& reason) {
-  return reason == caf::exit_reason::user_shutdown
-         || (reason.category() == caf::atom("castor")
-             && reason.code() == static_cast<uint8_t>(errc::auto_shutdown));
+  if (reason == caf::exit_reason::user_shutdown)
+    return true;
+  if (reason.category() != caf::atom("castor"))
+    return false;
+  auto code = static_cast<errc>(reason.code());
+  return code == errc::auto_shutdown
+         || code == errc::reached_max_restart_intensity;
 }
 
 } // namespace castor

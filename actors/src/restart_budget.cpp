@@ -10,10 +10,12 @@ restart_budget::restart_budget(int intensity, std::chrono::milliseconds period)
   // nop
 }
 
-bool restart_budget::add_restart(steady_time now) {
-  log_.push_back(now);
-  while (!log_.empty() && now - log_.front() >= period_)
-    log_.pop_front();
+bool restart_budget::add_restart(steady_time now, steady_time effective) {
+  log_.push_back(std::max(now, effective));
+  // Effective times are not monotonic (delays differ), so prune them all.
+  log_.erase(std::remove_if(log_.begin(), log_.end(),
+                            [&](steady_time t) { return now - t >= period_; }),
+             log_.end());
   return static_cast<int>(log_.size()) <= intensity_;
 }
 

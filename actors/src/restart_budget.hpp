@@ -19,10 +19,19 @@ class restart_budget {
 public:
   restart_budget(int intensity, std::chrono::milliseconds period);
 
-  /// Records a restart at `now` and forgets those a `period` or more before
-  /// it. False when the restarts left are more than `intensity`: the
-  /// supervisor gives up.
-  bool add_restart(steady_time now);
+  /// Records a restart decided at `now` that takes effect at `effective`
+  /// (later than now when a backoff delays it), and forgets restarts that
+  /// took effect a `period` or more before `now`. False when the restarts
+  /// left are more than `intensity`: the supervisor gives up.
+  ///
+  /// Counting a delayed restart from when it takes effect keeps escalation
+  /// working with a backoff at or above `period`: otherwise each restart
+  /// would have left the window by the time the child can fail again, and
+  /// a child that fails right after every restart would never escalate.
+  bool add_restart(steady_time now, steady_time effective);
+
+  /// A restart that takes effect at once.
+  bool add_restart(steady_time now) { return add_restart(now, now); }
 
   /// Restarts recorded within the last period, as of the last add_restart.
   size_t recent() const noexcept { return log_.size(); }

@@ -7,7 +7,9 @@
 
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
 
+#include "blocking_request.hpp"
 #include "supervisor_actor.hpp"
 #include <spdlog/spdlog.h>
 
@@ -15,15 +17,91 @@ namespace castor {
 
 namespace detail {
 
+namespace {
+
+// One child left to stop by a reaper.
+struct orphan {
+  caf::actor handle;
+  shutdown_spec shutdown;
+};
+
+struct reaper_state {
+  std::vector<orphan> todo; // in stop order
+  size_t next = 0;
+  size_t running = 0;
+  static inline const char* name = "castor.supervisor_reaper";
+};
+
+using reaper_timeout_atom = caf::atom_constant<caf::atom("reap_tout")>;
+
+// Stops one orphan as stop_one() does: exit user_shutdown, kill when the
+// timeout ends (or at once for brutal_kill); its down message ends it.
+void reap(caf::stateful_actor<reaper_state>* self, const orphan& o) {
+  self->monitor(o.handle);
+  ++self->state.running;
+  switch (o.shutdown.how) {
+  case shutdown_spec::mode::brutal_kill:
+    self->send_exit(o.handle, caf::exit_reason::kill);
+    break;
+  case shutdown_spec::mode::timeout:
+    self->send_exit(o.handle, caf::exit_reason::user_shutdown);
+    self->delayed_send(self, o.shutdown.timeout, reaper_timeout_atom::value,
+                       o.handle.address());
+    break;
+  case shutdown_spec::mode::infinity:
+    self->send_exit(o.handle, caf::exit_reason::user_shutdown);
+    break;
+  }
+}
+
+// Stops the children of a supervisor that was dropped (its last handle went
+// away), in its stop order, one at a time, or all at once with `parallel`
+// (simple_one_for_one). The supervisor itself cannot: CAF destroys it, so
+// it can no longer receive the down messages an ordered stop waits for.
+caf::behavior reaper(caf::stateful_actor<reaper_state>* self,
+                     std::vector<orphan> todo, bool parallel) {
+  self->state.todo = std::move(todo);
+  auto step = [self, parallel] {
+    auto& st = self->state;
+    while (st.next < st.todo.size() && (parallel || st.running == 0))
+      reap(self, st.todo[st.next++]);
+    if (st.running == 0 && st.next >= st.todo.size())
+      self->quit();
+  };
+  self->set_down_handler([self, step](caf::down_msg&) {
+    --self->state.running;
+    step();
+  });
+  step();
+  return {
+    [self](reaper_timeout_atom, const caf::actor_addr& who) {
+      if (auto hdl = caf::actor_cast<caf::actor>(who))
+        self->send_exit(hdl, caf::exit_reason::kill);
+    },
+  };
+}
+
+} // namespace
+
 // Children are monitored, not linked (see start_one), so a supervisor that
-// ends without its orderly stop (killed, or an exception) takes whatever
-// still runs down with it here, with its own exit reason.
+// ends without its orderly stop takes whatever still runs down with it
+// here. Killed, or ended by an exception: with its own exit reason, at once
+// (OTP: linked children get the EXIT). Dropped, i.e. its last handle went
+// away while it was idle: CAF destroys it (this runs from on_destroy, with
+// no exit reason yet), so a reaper does the ordered stop it can no longer
+// do, like a parent's shutdown in OTP.
 void supervisor_actor::on_exit() {
-  // anon_send_exit: this also runs from on_destroy when the last handle
-  // to an idle supervisor goes away, when we can no longer be a sender.
   caf::error reason = fail_state();
-  if (!reason)
-    reason = caf::exit_reason::kill;
+  if (!reason) {
+    std::vector<orphan> todo;
+    for (auto key : children_.stop_order())
+      if (auto* rec = find(key); rec != nullptr && rec->handle())
+        todo.push_back(orphan{rec->handle(), rec->spec.shutdown});
+    if (!todo.empty())
+      home_system().spawn(reaper, std::move(todo), is_simple());
+    return;
+  }
+  // anon_send: we may no longer be a sender here.
   for (auto& rec : children_)
     if (rec.handle())
       caf::anon_send(rec.handle(), caf::exit_msg{caf::actor_addr{}, reason});
@@ -180,6 +258,8 @@ caf::expected<caf::actor> start_supervisor(caf::actor_system& sys,
                                            supervisor_flags flags,
                                            std::vector<child_spec> specs,
                                            std::chrono::milliseconds timeout) {
+  if (auto err = detail::refuse_blocking(sys))
+    return err;
   auto sup = spawn_supervisor(sys, std::move(flags), std::move(specs));
   caf::scoped_actor self{sys};
   self->monitor(sup);
@@ -196,7 +276,12 @@ caf::expected<caf::actor> start_supervisor(caf::actor_system& sys,
     self->receive([&](caf::down_msg& msg) { result = std::move(msg.reason); },
                   caf::after(timeout) >> [] {});
   } else {
-    self->send_exit(sup, caf::exit_reason::user_shutdown);
+    // A timeout (or any other failure to answer): the start may be stuck
+    // on a child that never answers ready, and the supervisor handles
+    // exits only between jobs, so user_shutdown would wait behind the stuck
+    // start forever. kill ends it at once, past its exit handler; its
+    // on_exit then kills every child it has, the stuck one included.
+    self->send_exit(sup, caf::exit_reason::kill);
   }
   return result;
 }
@@ -210,7 +295,7 @@ child_spec supervisor_child(std::string id, supervisor_flags flags,
   spec.start = [flags{std::move(flags)},
                 specs{std::move(specs)}](caf::event_based_actor* sup,
                                          const caf::message&) -> start_result {
-    return sup->spawn<detail::supervisor_actor>(flags, specs);
+    return sup->spawn<detail::supervisor_actor>(flags, specs, sup->address());
   };
   spec.type = child_type::supervisor;
   spec.shutdown = shutdown_spec::infinity();

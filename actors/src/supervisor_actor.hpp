@@ -70,10 +70,12 @@ struct pending_stop {
 
 class supervisor_actor : public caf::event_based_actor {
 public:
+  /// `parent`: the supervisor that starts this one as its child, if any.
   supervisor_actor(caf::actor_config& cfg, supervisor_flags flags,
-                   std::vector<child_spec> specs)
+                   std::vector<child_spec> specs,
+                   caf::actor_addr parent = caf::actor_addr{})
       : caf::event_based_actor(cfg), flags_(std::move(flags)),
-        initial_specs_(std::move(specs)),
+        initial_specs_(std::move(specs)), parent_(std::move(parent)),
         budget_(flags_.intensity, flags_.period) {
     // nop
   }
@@ -167,11 +169,12 @@ private:
   // -- exits and restarts (supervisor_restarts.cpp) --
 
   void on_exit_msg(caf::exit_msg& msg);
+  static bool sender_has_ended(const caf::actor_addr& source);
   void child_ended(const caf::actor_addr& addr, const caf::error& reason);
   void handle_child_exit(uint64_t key, const caf::actor_addr& addr,
                          const caf::error& reason);
   void check_auto_shutdown();
-  bool add_restart();
+  bool add_restart(std::chrono::milliseconds delay);
   void give_up();
   std::chrono::milliseconds backoff_delay(child_record& rec);
   void restart_child_after_crash(uint64_t key);
@@ -186,6 +189,7 @@ private:
 
   supervisor_flags flags_;
   std::vector<child_spec> initial_specs_;
+  caf::actor_addr parent_;
   restart_budget budget_;
   child_spec template_; // simple_one_for_one
   supervisor_children children_;

@@ -11,13 +11,29 @@
 namespace castor::detail {
 
 // Children are monitored, so an exit message comes from our parent, an
-// operator, or a child that linked itself to us (its down message is what
-// counts then).
+// operator, a child that linked itself to us (its down message is what
+// counts then), or another actor linked to us that ended. OTP's supervisor
+// ignores EXIT from anyone but its parent and its children. Our parent is
+// the supervisor that spawned us (its exit comes while it runs, or from its
+// on_exit with no source), or for a top-level supervisor whoever holds its
+// handle and tells it to stop: an exit sent on purpose comes from a live
+// actor or from none. A link's exit comes from an actor that has ended.
 void supervisor_actor::on_exit_msg(caf::exit_msg& msg) {
   if (children_.find_by_address(msg.source) != nullptr
       || is_normal_exit(msg.reason))
     return;
+  if (msg.source && msg.source != parent_ && sender_has_ended(msg.source)) {
+    spdlog::warn("supervisor {}: ignoring exit of linked non-child: {}",
+                 flags_.name, describe_exit(msg.reason));
+    return;
+  }
   shutdown(std::move(msg.reason));
+}
+
+bool supervisor_actor::sender_has_ended(const caf::actor_addr& source) {
+  auto ptr = caf::actor_cast<caf::strong_actor_ptr>(source);
+  return ptr == nullptr
+         || ptr->get()->getf(caf::abstract_actor::is_cleaned_up_flag);
 }
 
 void supervisor_actor::child_ended(const caf::actor_addr& addr,
@@ -89,9 +105,11 @@ void supervisor_actor::check_auto_shutdown() {
 }
 
 // More than `intensity` restarts within `period` and the supervisor gives
-// up (see restart_budget).
-bool supervisor_actor::add_restart() {
-  return budget_.add_restart(clock().now());
+// up (see restart_budget). A restart delayed by the backoff counts from
+// when it takes effect.
+bool supervisor_actor::add_restart(std::chrono::milliseconds delay) {
+  auto now = clock().now();
+  return budget_.add_restart(now, now + delay);
 }
 
 void supervisor_actor::give_up() {
@@ -107,13 +125,13 @@ std::chrono::milliseconds supervisor_actor::backoff_delay(child_record& rec) {
 
 // The strategy decides which children go down and come back with `key`.
 void supervisor_actor::restart_child_after_crash(uint64_t key) {
-  if (!add_restart()) {
+  auto* rec = find(key);
+  auto delay = backoff_delay(*rec);
+  if (!add_restart(delay)) {
     give_up();
     return;
   }
-  auto* rec = find(key);
   ++rec->restarts;
-  auto delay = backoff_delay(*rec);
   std::vector<uint64_t> to_stop;
   std::vector<uint64_t> to_start;
   switch (flags_.strategy) {
@@ -200,17 +218,17 @@ void supervisor_actor::restart_failed(caf::error err, uint64_t failed,
                                       const std::vector<uint64_t>& keys) {
   spdlog::error("supervisor {}: restarting {} failed: {}", flags_.name,
                 id_of(failed), describe(err));
-  if (!add_restart()) {
+  auto* rec = find(failed);
+  auto delay =
+    rec != nullptr ? backoff_delay(*rec) : std::chrono::milliseconds{0};
+  if (!add_restart(delay)) {
     give_up();
     return;
   }
   auto from = std::find(keys.begin(), keys.end(), failed);
   std::vector<uint64_t> rest(from, keys.end());
-  std::chrono::milliseconds delay{0};
-  if (auto* rec = find(failed)) {
+  if (rec != nullptr)
     ++rec->restarts;
-    delay = backoff_delay(*rec);
-  }
   schedule_restart(std::move(rest), delay);
 }
 

@@ -69,9 +69,23 @@ void supervisor_actor::start_one(uint64_t key, start_done_fn done) {
           }
           err = r->death_reason;
         }
-        if (r != nullptr)
+        if (r == nullptr) {
+          done(std::move(err));
+          return;
+        }
+        if (r->died_while_starting || !r->handle()) {
           start_aborted(*r);
-        done(std::move(err));
+          done(std::move(err));
+          return;
+        }
+        // It refused ready (an error, or no handler: CAF's
+        // unexpected_message) but runs: stop it per its shutdown spec
+        // before forgetting it, or it would run on unsupervised.
+        stop_one(key, [this, key, done, err{std::move(err)}]() mutable {
+          if (auto* rec = find(key))
+            start_aborted(*rec);
+          done(std::move(err));
+        });
       });
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "blocking_request.hpp"
+
 #include "castor/actors/errors.hpp"
 
 namespace castor {
@@ -16,6 +18,7 @@ void configure(caf::actor_system_config& cfg, const runtime_options& opts) {
   cfg.set("scheduler.max-threads", threads);
   cfg.set("scheduler.max-throughput", opts.max_throughput);
   install_error_renderers(cfg);
+  detail::install_blocking_guard(cfg);
 }
 
 } // namespace castor

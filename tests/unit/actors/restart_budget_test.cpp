@@ -51,6 +51,20 @@ TEST(restart_budget, restarts_a_period_or_more_ago_do_not_count) {
   EXPECT_EQ(budget.recent(), 2u);
 }
 
+TEST(restart_budget, a_delayed_restart_counts_from_when_it_takes_effect) {
+  // A backoff of 10 s against a period of 5 s: the first restart takes
+  // effect at t0 + 10 s, so a failure right after it is the second restart
+  // within the period.
+  restart_budget budget{1, 5s};
+  EXPECT_TRUE(budget.add_restart(t0, t0 + 10s));
+  EXPECT_FALSE(budget.add_restart(t0 + 10s + 1ms, t0 + 20s));
+  // A period after it took effect, it no longer counts.
+  restart_budget later{1, 5s};
+  EXPECT_TRUE(later.add_restart(t0, t0 + 10s));
+  EXPECT_TRUE(later.add_restart(t0 + 15s, t0 + 25s));
+  EXPECT_EQ(later.recent(), 1u);
+}
+
 TEST(restart_budget, intensity_zero_gives_up_at_once) {
   restart_budget budget{0, 5s};
   EXPECT_FALSE(budget.add_restart(t0));

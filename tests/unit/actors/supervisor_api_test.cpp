@@ -4,7 +4,12 @@
 // Ordering, strategies, restarts and shutdown are in supervisor_test.cpp.
 
 #define CAF_SUITE supervisor_api
+#include <future>
+
 #include "test_support.hpp"
+
+#include "castor/actors/supervisor_client.hpp"
+#include "castor/actors/system_config.hpp"
 
 using namespace castor;
 using namespace castor::test;
@@ -70,6 +75,96 @@ CAF_TEST(a failed start_child names the child it forgets) {
                                            + ": invalid_argument: "
                                              "port already in use");
   CAF_CHECK_EQUAL(ids_of(sup), (strings{"a"}));
+}
+
+namespace {
+
+/// A logged worker that is asked ready_atom: it answers with `refusal`, or,
+/// with `handles_ready` false, has no handler for it at all (CAF answers
+/// unexpected_message and the worker keeps running).
+child_spec refusing_ready(log_ptr log, std::string id, bool handles_ready) {
+  auto spec = worker_with(
+    id,
+    [log, id, handles_ready](caf::event_based_actor* sup,
+                             const caf::message&) -> start_result {
+      return sup->spawn([log, id, handles_ready](
+                          caf::event_based_actor* self) -> caf::behavior {
+        auto base = logging_worker(self, log, id, false);
+        if (!handles_ready)
+          return base;
+        return {[](ready_atom) -> caf::result<caf::ok_atom> {
+          return caf::error{errc::invalid_argument, "not ready"};
+        }};
+      });
+    });
+  spec.await_ready = true;
+  return spec;
+}
+
+} // namespace
+
+CAF_TEST(a child that refuses ready is stopped before it is forgotten) {
+  for (bool handles_ready : {true, false}) {
+    auto sup = supervise(flags_for(strategy::one_for_one), {logged(log, "a")});
+    log->take();
+    auto res = ask<caf::actor>(sup, start_child_atom::value,
+                               refusing_ready(log, "r", handles_ready));
+    CAF_REQUIRE(!res);
+    CAF_CHECK_EQUAL(res.error(), errc::start_failed);
+    CAF_CHECK_EQUAL(describe(res.error()),
+                    handles_ready
+                      ? "start_failed: r: invalid_argument: not ready"
+                      : "start_failed: r: unexpected_message");
+    CAF_CHECK_EQUAL(ids_of(sup), (strings{"a"}));
+    // Stopped per its shutdown spec, not left running unsupervised.
+    CAF_CHECK_EQUAL(log->take(), (strings{"start r", "stop r user_shutdown"}));
+    self->send_exit(sup, caf::exit_reason::user_shutdown);
+    sched.run();
+    log->take();
+  }
+}
+
+CAF_TEST(a refused ready fails the supervisor start and stops the child) {
+  auto sup = spawn_supervisor(
+    sys, flags_for(strategy::one_for_one),
+    {logged(log, "a"), refusing_ready(log, "r", true), logged(log, "never")});
+  auto err = error_of(ask<caf::ok_atom>(sup, ready_atom::value));
+  CAF_CHECK_EQUAL(describe(err),
+                  "start_failed: r: invalid_argument: not ready");
+  CAF_CHECK_EQUAL(log->take(),
+                  (strings{"start a", "start r", "stop r user_shutdown",
+                           "stop a user_shutdown"}));
+}
+
+CAF_TEST(kill ends a supervisor stuck in a start and the child it waits for) {
+  // What start_supervisor does when its timeout passes (tested on a real
+  // system at the end of this file). The exit handler runs only between
+  // jobs, so user_shutdown waits behind the stuck start; kill does not.
+  auto stuck = worker_with(
+    "stuck",
+    [this](caf::event_based_actor* sup, const caf::message&) -> start_result {
+      return sup->spawn([this](caf::event_based_actor* self) -> caf::behavior {
+        logging_worker(self, log, "stuck", false);
+        return {[self](ready_atom) -> caf::result<caf::ok_atom> {
+          self->make_response_promise(); // never delivered
+          return caf::delegated<caf::ok_atom>{};
+        }};
+      });
+    });
+  stuck.await_ready = true;
+  auto sup =
+    supervise(flags_for(strategy::one_for_one), {logged(log, "a"), stuck});
+  watch(sup, "sup");
+  CAF_CHECK_EQUAL(log->take(), (strings{"start a", "start stuck"}));
+  self->send_exit(sup, caf::exit_reason::user_shutdown);
+  sched.run();
+  CAF_CHECK(log->take().empty());
+  self->send_exit(sup, caf::exit_reason::kill);
+  sched.run();
+  auto events = log->take();
+  std::sort(events.begin(), events.end());
+  CAF_CHECK_EQUAL(events,
+                  (strings{"down sup kill", "stop a kill", "stop stuck kill"}));
 }
 
 CAF_TEST(ignore keeps the spec without a process except for temporaries) {
@@ -268,6 +363,25 @@ CAF_TEST(exits from non - children stop the supervisor unless normal) {
                            "stop a user_shutdown", "down sup runtime_error"}));
 }
 
+CAF_TEST(an abnormal exit of a linked non - child is ignored) {
+  // OTP's supervisor ignores EXIT from processes other than its parent and
+  // its children; an explicit exit (the parent's, or an operator's) still
+  // stops it (the test above).
+  auto sup = supervise(flags_for(strategy::one_for_one), abc(log));
+  watch(sup, "sup");
+  log->take();
+  auto linked = sys.spawn([sup](caf::event_based_actor* peer) -> caf::behavior {
+    peer->link_to(sup);
+    return {[peer](crash_atom) { peer->quit(caf::sec::runtime_error); }};
+  });
+  sched.run();
+  self->send(linked, crash_atom::value);
+  sched.run();
+  CAF_CHECK(log->take().empty());
+  CAF_CHECK_EQUAL(ids_of(sup), (strings{"a", "b", "c"}));
+  CAF_CHECK_EQUAL(state_of(sup, "a"), "running");
+}
+
 CAF_TEST(a child killed from outside is restarted and the supervisor lives) {
   auto sup = supervise(flags_for(strategy::one_for_one), abc(log));
   watch(sup, "sup");
@@ -287,6 +401,24 @@ CAF_TEST(children die with a supervisor that is killed) {
   std::sort(stops.begin(), stops.end());
   CAF_CHECK_EQUAL(stops,
                   (strings{"stop a kill", "stop b kill", "stop c kill"}));
+}
+
+CAF_TEST(dropping the last handle stops the children in order) {
+  // Like OTP's parent shutdown: reverse start order, each child per its
+  // shutdown spec (a stubborn one is killed when its timeout ends).
+  auto slow = logged(log, "slow", restart_type::permanent, true);
+  slow.shutdown = shutdown_spec::after(1s);
+  {
+    auto sup = supervise(flags_for(strategy::one_for_one),
+                         {logged(log, "a"), slow, logged(log, "c")});
+    log->take();
+  }
+  sched.run();
+  CAF_CHECK_EQUAL(log->take(), (strings{"stop c user_shutdown"}));
+  advance_time(1s);
+  sched.run();
+  CAF_CHECK_EQUAL(log->take(),
+                  (strings{"stop slow kill", "stop a user_shutdown"}));
 }
 
 CAF_TEST(a crash deferred behind a running job does not hang a later stop) {
@@ -345,3 +477,111 @@ CAF_TEST(the tree dump shows nested supervisors with states and restarts) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+// -- start_supervisor on a real actor system -------------------------------------
+
+// start_supervisor blocks its thread on a scoped actor, so it cannot run
+// under the test coordinator (nobody would run the supervisor, and the
+// virtual clock never fires its timeout). This test uses a real actor system
+// with threads; it asserts no durations: the 30 s wait only bounds how long a
+// regression takes to fail instead of hanging.
+CAF_TEST(start_supervisor ends a tree whose start times out) {
+  spdlog::set_level(spdlog::level::off);
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  caf::actor_system sys{cfg};
+  struct handles {
+    caf::actor sup;
+    caf::actor child;
+  };
+  auto started = std::make_shared<std::promise<handles>>();
+  auto stuck = worker_with(
+    "stuck",
+    [started](caf::event_based_actor* sup,
+              const caf::message&) -> start_result {
+      // Never answers ready: the promise is never delivered.
+      auto child =
+        sup->spawn([](caf::event_based_actor* self) -> caf::behavior {
+          return {[self](ready_atom) -> caf::result<caf::ok_atom> {
+            self->make_response_promise(); // dropped, never delivered
+            return caf::delegated<caf::ok_atom>{};
+          }};
+        });
+      started->set_value(
+        handles{caf::actor_cast<caf::actor>(sup->ctrl()), child});
+      return child;
+    });
+  stuck.await_ready = true;
+  auto res = start_supervisor(sys, flags_for(strategy::one_for_one), {stuck},
+                              std::chrono::milliseconds(50));
+  CAF_CHECK(!res);
+  auto h = started->get_future().get();
+  caf::scoped_actor self{sys};
+  self->monitor(h.sup);
+  self->monitor(h.child);
+  int down = 0;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](caf::down_msg&) { ++down; },
+                  caf::after(std::chrono::seconds(30)) >> [] {});
+  CAF_CHECK_EQUAL(down, 2);
+  // Whatever happened, do not hang ~actor_system on a leaked tree.
+  self->send_exit(h.sup, caf::exit_reason::kill);
+  self->send_exit(h.child, caf::exit_reason::kill);
+}
+
+// -- blocking facades refuse calls that would deadlock ------------------------------
+
+namespace {
+
+caf::error error_of_counts(const caf::expected<child_counts>& x) {
+  return x ? caf::error{} : x.error();
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(blocking_facade_tests, fixture)
+
+CAF_TEST(blocking facades refuse the test coordinator) {
+  // Under the deterministic scheduler nothing runs while the caller blocks,
+  // and the virtual clock never fires the timeout: the call would hang.
+  auto sup = supervise(flags_for(strategy::one_for_one), {logged(log, "a")});
+  supervisor_client client{sys, sup, std::chrono::seconds(1)};
+  CAF_CHECK_EQUAL(error_of(client.which_children()), errc::would_deadlock);
+  CAF_CHECK_EQUAL(client.terminate_child("a"), errc::would_deadlock);
+  CAF_CHECK_EQUAL(
+    error_of(start_supervisor(sys, flags_for(strategy::one_for_one),
+                              {logged(log, "b")}, std::chrono::seconds(1))),
+    errc::would_deadlock);
+  CAF_CHECK_EQUAL(state_of(sup, "a"), "running");
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+// A facade called from an actor blocks a scheduler thread, and deadlocks
+// once the actors it waits for need that thread. Real system (threads),
+// configured with castor::configure, which installs the detection.
+CAF_TEST(blocking facades refuse calls from an actor) {
+  spdlog::set_level(spdlog::level::off);
+  caf::actor_system_config cfg;
+  configure(cfg, runtime_options{2, 0, 300});
+  caf::actor_system sys{cfg};
+  auto sup = spawn_supervisor(sys, flags_for(strategy::one_for_one), {});
+  auto caller = sys.spawn([sup](caf::event_based_actor* self) -> caf::behavior {
+    return {[self, sup](ping_atom) {
+      supervisor_client client{self->home_system(), sup,
+                               std::chrono::seconds(1)};
+      return describe(error_of_counts(client.count_children()));
+    }};
+  });
+  caf::scoped_actor self{sys};
+  // From a plain thread the facade works.
+  supervisor_client client{sys, sup, std::chrono::seconds(30)};
+  CAF_CHECK(client.count_children());
+  std::string answer;
+  self->request(caller, std::chrono::seconds(30), ping_atom::value)
+    .receive([&](std::string& x) { answer = std::move(x); },
+             [&](caf::error& err) { answer = describe(err); });
+  CAF_CHECK_EQUAL(answer.substr(0, 14), "would_deadlock");
+  self->send_exit(caller, caf::exit_reason::kill);
+  self->send_exit(sup, caf::exit_reason::kill);
+}

@@ -238,6 +238,32 @@ CAF_TEST(failures escalate through two levels of supervisors) {
                            "down root reached_max_restart_intensity: root"}));
 }
 
+CAF_TEST(a supervisor that gives up exits with shutdown like OTP) {
+  // OTP: the supervisor ends with `shutdown`; castor keeps the why in the
+  // reason, as OTP's {shutdown, Term}.
+  CAF_CHECK(is_shutdown_exit(
+    caf::error{errc::reached_max_restart_intensity, std::string{"x"}}));
+  // A parent restarts a permanent child supervisor that gave up (the test
+  // above) but not a transient one: shutdown is a normal exit for it.
+  auto mid_flags = flags_for(strategy::one_for_one, 0, 5s);
+  mid_flags.name = "mid";
+  auto mid = supervisor_child("mid", mid_flags, {logged(log, "w")});
+  mid.restart = restart_type::transient;
+  auto root_flags = flags_for(strategy::one_for_one, 1, 5s);
+  root_flags.name = "root";
+  auto root = supervise(root_flags, {logged(log, "x"), mid});
+  watch(root, "root");
+  watch(child(root, "mid"), "mid");
+  log->take();
+  self->send(child(child(root, "mid"), "w"), crash_atom::value);
+  sched.run();
+  CAF_CHECK_EQUAL(log->take(),
+                  (strings{"stop w runtime_error",
+                           "down mid reached_max_restart_intensity: mid"}));
+  CAF_CHECK_EQUAL(state_of(root, "mid"), "stopped");
+  CAF_CHECK_EQUAL(state_of(root, "x"), "running");
+}
+
 // -- backoff -------------------------------------------------------------------
 
 CAF_TEST(backoff delays restarts exponentially up to a cap) {
@@ -278,6 +304,29 @@ CAF_TEST(backoff delays restarts exponentially up to a cap) {
   CAF_CHECK_EQUAL(error_of(ask<caf::ok_atom>(sup, delete_child_atom::value,
                                              std::string{"w"})),
                   errc::restarting);
+}
+
+CAF_TEST(a backoff longer than the period still escalates) {
+  // Restarts count in the intensity window from when they take effect, so
+  // a child that crashes right after each delayed restart escalates as it
+  // would without backoff.
+  auto flags = flags_for(strategy::one_for_one, 1, 5s);
+  flags.backoff.initial = 10s;
+  flags.backoff.max = 10s;
+  flags.backoff.reset_after = 60s;
+  auto sup = supervise(flags, abc(log));
+  watch(sup, "sup");
+  log->take();
+  tell(sup, "a", crash_atom::value);
+  CAF_CHECK_EQUAL(log->take(), (strings{"stop a runtime_error"}));
+  advance_time(10s);
+  sched.run();
+  CAF_CHECK_EQUAL(log->take(), (strings{"start a"}));
+  tell(sup, "a", crash_atom::value);
+  CAF_CHECK_EQUAL(log->take(),
+                  (strings{"stop a runtime_error", "stop c user_shutdown",
+                           "stop b user_shutdown",
+                           "down sup reached_max_restart_intensity: sup"}));
 }
 
 // -- shutdown specs ------------------------------------------------------------

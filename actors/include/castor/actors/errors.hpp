@@ -37,8 +37,10 @@ enum class errc : uint8_t {
   /// A child's start function failed; context: child id, reason.
   start_failed,
   /// The supervisor exceeded its restart intensity and gave up. This is the
-  /// exit reason a parent sees, and it is abnormal, so the parent's strategy
-  /// decides (escalation).
+  /// exit reason a parent sees. Like OTP's `shutdown` (castor's form is
+  /// OTP's {shutdown, reached_max_restart_intensity}), it counts as a
+  /// shutdown: a parent restarts a permanent child supervisor that gave up
+  /// (escalation, its own intensity decides), but not a transient one.
   reached_max_restart_intensity,
   /// The supervisor is shutting down and refuses new work.
   shutting_down,
@@ -49,6 +51,11 @@ enum class errc : uint8_t {
   /// A supervisor stopped itself because significant children ended
   /// (auto_shutdown). Counts as a shutdown, i.e. a normal exit.
   auto_shutdown,
+  /// A blocking facade (supervisor_client, registry_client,
+  /// start_supervisor) was called where blocking would deadlock: from a
+  /// thread of an actor system (an actor's handler), or under CAF's test
+  /// coordinator. Send a request instead.
+  would_deadlock,
 };
 
 std::string to_string(errc x);
@@ -88,7 +95,7 @@ std::string describe_exit(const caf::error& reason);
 bool is_normal_exit(const caf::error& reason);
 
 /// OTP's `shutdown` and `{shutdown, Term}`: exit_reason::user_shutdown, or
-/// castor's auto_shutdown.
+/// castor's auto_shutdown and reached_max_restart_intensity.
 bool is_shutdown_exit(const caf::error& reason);
 
 /// Normal or shutdown: what a transient child may exit with without being

@@ -15,7 +15,9 @@
 //   (ready_atom)                          -> ok_atom         once started
 // Sending the supervisor an exit with a non-normal reason stops its children
 // in reverse start order, each per its shutdown spec, and then the supervisor
-// with that reason.
+// with that reason. The exit of another actor linked to it is ignored, as in
+// OTP, unless it is the parent supervisor's. Differences from OTP:
+// docs/otp-deviations.md.
 
 #include <chrono>
 #include <cstdint>
@@ -48,7 +50,9 @@ struct supervisor_flags {
   castor::strategy strategy = castor::strategy::one_for_one;
   /// At most `intensity` restarts within `period`; one more and the
   /// supervisor stops its children and exits with
-  /// errc::reached_max_restart_intensity. OTP defaults: 1 in 5 s.
+  /// errc::reached_max_restart_intensity, a shutdown reason like OTP's
+  /// `shutdown` (see is_shutdown_exit). A restart counts from when it takes
+  /// effect, after its backoff delay. OTP defaults: 1 in 5 s.
   int intensity = 1;
   std::chrono::milliseconds period{5000};
   castor::auto_shutdown auto_shutdown = castor::auto_shutdown::never;
@@ -134,6 +138,9 @@ caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_flags flags,
 /// Spawns a supervisor and blocks until all its children have started. On a
 /// start failure the started children are stopped again (reverse order) and
 /// the error is returned: errc::start_failed with the child id and reason.
+/// When `timeout` passes first, the supervisor is killed (its children with
+/// it, with no ordered stop: the start may be stuck on one of them) and the
+/// error is sec::request_timeout.
 caf::expected<caf::actor>
 start_supervisor(caf::actor_system& sys, supervisor_flags flags,
                  std::vector<child_spec> specs,

@@ -21,7 +21,10 @@ struct runtime_options {
 };
 
 /// Applies `opts` to `cfg` and registers castor's error category so that
-/// `sys.render(err)` prints castor errors by name.
+/// `sys.render(err)` prints castor errors by name. Also marks the threads the
+/// system starts, so that the blocking facades (supervisor_client,
+/// registry_client, start_supervisor) called from an actor's handler fail
+/// with errc::would_deadlock instead of stalling a scheduler thread.
 void configure(caf::actor_system_config& cfg, const runtime_options& opts = {});
 
 } // namespace castor
