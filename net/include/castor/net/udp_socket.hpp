@@ -65,7 +65,8 @@
 //                     actor (link, monitor, send, quit) but shares its
 //                     thread with every socket of the shard: it must not
 //                     block.
-// For a supervised socket, see udp_child.hpp.
+// For a supervised socket, see udp_child.hpp; for the owner's side of the
+// credit (refill without actor_cast(current_sender())), udp_credit.hpp.
 
 #include <cstdint>
 #include <functional>
