@@ -169,7 +169,8 @@ open_udp_on_shard(caf::actor_system& sys, io_shard& shard,
   auto owner = std::make_shared<detail::shard_handler>(sys, shard);
   udp_owned_socket result;
   result.socket.local = x->local;
-  caf::error failed;
+  // Read on the shard, after the factory ran under the admission lock.
+  auto failed = std::make_shared<caf::error>();
   if (auto err = detail::shard_access::admit(
         shard,
         [&] {
@@ -180,24 +181,24 @@ open_udp_on_shard(caf::actor_system& sys, io_shard& shard,
             if (bhvr)
               owner->become(std::move(bhvr));
             else
-              failed = make_error(errc::invalid_argument, "owner",
-                                  "the owner factory made no behavior");
+              *failed = make_error(errc::invalid_argument, "owner",
+                                   "the owner factory made no behavior");
           } catch (const std::exception& e) {
-            failed = make_error(errc::invalid_argument, "owner", e.what());
+            *failed = make_error(errc::invalid_argument, "owner", e.what());
           } catch (...) {
-            failed = make_error(errc::invalid_argument, "owner",
-                                "the owner factory threw");
+            *failed = make_error(errc::invalid_argument, "owner",
+                                 "the owner factory threw");
           }
         },
         // The owner first: ending it (when its behavior failed) then ends
         // the socket through their link.
         [owner, session = x->session, failed] {
-          owner->admitted(failed);
+          owner->admitted(*failed);
           session->admitted();
         }))
     return err;
-  if (failed)
-    return failed;
+  if (*failed)
+    return *failed;
   return result;
 }
 } // namespace castor::net

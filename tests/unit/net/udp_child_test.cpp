@@ -189,8 +189,11 @@ CAF_TEST(an on - shard owner is a real actor and its exit closes the socket) {
 }
 
 CAF_TEST(a failing owner factory fails the open and frees the port) {
+  udp_options o;
+  auto port = free_port();
+  o.local = {boost::asio::ip::address_v4::loopback(), port};
   auto s = open_udp_on_shard(
-    sys, shards->at(0), udp_options{},
+    sys, shards->at(0), o,
     [](caf::actor_companion*, const udp_socket&) -> caf::behavior {
       throw std::runtime_error("no owner today");
     });
@@ -199,7 +202,8 @@ CAF_TEST(a failing owner factory fails the open and frees the port) {
   CAF_CHECK_NOT_EQUAL(describe(s.error()).find("no owner today"),
                       std::string::npos);
   run();
-  // Everything it spawned ended: stopping the shards finds no socket.
+  // The owner it spawned ended, and the socket with it.
+  CAF_CHECK(!net_test::port_in_use(port));
 }
 
 // -- child specs ---------------------------------------------------------------
