@@ -46,8 +46,16 @@ std::pair<double, uint64_t> drain_raw_recvmmsg(size_t payload, uint64_t k);
 
 double drain_raw_asio(size_t payload, uint64_t k);
 
+/// Who owns the castor socket: an actor on CAF's scheduler (open_udp) or
+/// one on the socket's own shard (open_udp_on_shard).
+enum class owner_kind { scheduled, on_shard };
+
+/// The row label of each kind.
+const char* owner_name(owner_kind kind);
+
 double drain_castor(caf::actor_system& sys, net::io_shards& shards,
-                    size_t payload, int32_t credit, uint64_t k);
+                    size_t payload, int32_t credit, uint64_t k,
+                    owner_kind kind);
 
 /// Erlang/OTP's gen_udp with {active, once} (credit 1) or {active, N}, in
 /// erlang_udp.escript; nullopt when escript is not installed.

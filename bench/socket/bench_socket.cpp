@@ -17,6 +17,9 @@
 //   raw asio      one io_context thread, async_receive_from per datagram
 //   castor N=k    an owner actor fed by castor::net's UDP socket in
 //                 {active, k}, re-granting k on every passive notice
+//                 (udp_credit::refill), on CAF's scheduler (open_udp)
+//   castor shard  the same owner on the socket's own io shard, as an
+//     N=k         actor_companion (open_udp_on_shard)
 //   erlang N=k    (drain only) Erlang/OTP's gen_udp, {active, once} for
 //                 k = 1, else {active, k}, in erlang_udp.escript; the
 //                 runtime castor's sockets imitate, measured the same way.
@@ -35,6 +38,7 @@
 #include <cstring>
 #include <functional>
 #include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -52,6 +56,7 @@
 #include <unistd.h>
 
 #include "castor/net/io_shards.hpp"
+#include "castor/net/udp_credit.hpp"
 #include "castor/net/udp_socket.hpp"
 
 namespace asio = boost::asio;
@@ -187,42 +192,59 @@ result run_raw_asio(size_t payload, std::chrono::milliseconds window) {
 
 // -- castor --------------------------------------------------------------------
 
-struct owner_state {
-  std::atomic<uint64_t>* count = nullptr;
-  int32_t credit = 0;
-};
-
-caf::behavior counting_owner(caf::stateful_actor<owner_state>* self,
-                             std::atomic<uint64_t>* count, int32_t credit) {
-  self->state.count = count;
-  self->state.credit = credit;
+template <class Self>
+caf::behavior counting_behavior(Self* self, std::atomic<uint64_t>* count,
+                                std::shared_ptr<udp_credit> credit) {
   return {
-    [=](udp_atom, const udp_batch& b) {
-      self->state.count->fetch_add(b.size(), std::memory_order_relaxed);
+    [count](udp_atom, const udp_batch& b) {
+      count->fetch_add(b.size(), std::memory_order_relaxed);
     },
-    [=](udp_passive_atom) {
-      // gen_udp's idiom: on {udp_passive, S}, setopts {active, N} again.
-      self->send(caf::actor_cast<caf::actor>(self->current_sender()),
-                 active_atom::value, self->state.credit);
-    },
+    // gen_udp's idiom: on {udp_passive, S}, setopts {active, N} again.
+    [self, credit](udp_passive_atom) { credit->refill(self); },
   };
 }
 
 result run_castor(caf::actor_system& sys, io_shards& shards, size_t payload,
-                  int32_t credit, std::chrono::milliseconds window) {
+                  int32_t credit, std::chrono::milliseconds window,
+                  owner_kind kind) {
   std::atomic<uint64_t> count{0};
-  auto owner = sys.spawn(counting_owner, &count, credit);
+  auto cr = std::make_shared<udp_credit>();
   udp_options o;
   o.active = active_mode::counted(credit);
   o.read_packets = 32;
   o.max_datagram = 2048;
   o.recv_buffer = rcvbuf_bytes;
-  auto s = open_udp(sys, shards, owner, o);
-  if (!s) {
-    std::fprintf(stderr, "open_udp: %s\n", describe(s.error()).c_str());
-    std::exit(1);
+  caf::actor owner;
+  udp_endpoint local;
+  if (kind == owner_kind::scheduled) {
+    // No passive notice before the first batch, which needs a sender: the
+    // credit is set before any can arrive.
+    owner = sys.spawn([&count, cr](caf::event_based_actor* self) {
+      return counting_behavior(self, &count, cr);
+    });
+    auto s = open_udp(sys, shards, owner, o);
+    if (!s) {
+      std::fprintf(stderr, "open_udp: %s\n", describe(s.error()).c_str());
+      std::exit(1);
+    }
+    *cr = udp_credit{*s, credit};
+    local = s->local;
+  } else {
+    auto s = open_udp_on_shard(
+      sys, shards, o,
+      [&count, cr, credit](caf::actor_companion* self, const udp_socket& sock) {
+        *cr = udp_credit{sock, credit};
+        return counting_behavior(self, &count, cr);
+      });
+    if (!s) {
+      std::fprintf(stderr, "open_udp_on_shard: %s\n",
+                   describe(s.error()).c_str());
+      std::exit(1);
+    }
+    owner = s->owner;
+    local = s->socket.local;
   }
-  auto r = measure(s->local, payload, window, [&] { return count.load(); });
+  auto r = measure(local, payload, window, [&] { return count.load(); });
   // The socket is linked to its owner: ending the owner closes it.
   caf::anon_send_exit(owner, caf::exit_reason::user_shutdown);
   return r;
@@ -246,6 +268,8 @@ int main(int argc, char** argv) {
   auto window = std::chrono::milliseconds(300);
   std::vector<size_t> payloads{64, 1400};
   std::vector<int32_t> credits{1, 64, 1024};
+  const owner_kind owner_kinds[] = {owner_kind::scheduled,
+                                    owner_kind::on_shard};
   uint64_t drain_k = 20000;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -308,10 +332,11 @@ int main(int argc, char** argv) {
       add("raw asio", 0, [&]() -> std::optional<double> {
         return drain_raw_asio(payload, k);
       });
-      for (auto n : credits)
-        add("castor", n, [&, n]() -> std::optional<double> {
-          return drain_castor(sys, shards, payload, n, k);
-        });
+      for (auto kind : owner_kinds)
+        for (auto n : credits)
+          add(owner_name(kind), n, [&, n, kind]() -> std::optional<double> {
+            return drain_castor(sys, shards, payload, n, k, kind);
+          });
       for (auto n : credits)
         add("erlang", n, [&, n] { return drain_erlang(payload, n, k); });
       for (int r = 0; r < rounds; ++r)
@@ -336,7 +361,7 @@ int main(int argc, char** argv) {
           continue;
         }
         auto d = median(c.rates);
-        auto e = c.path == "castor" ? erlang_rate(c.n) : 0.0;
+        auto e = c.path.rfind("castor", 0) == 0 ? erlang_rate(c.n) : 0.0;
         auto vs_erlang =
           e > 0 ? std::to_string(d / e).substr(0, 4) + "x" : std::string{"-"};
         std::printf("%-7zu %-15s %-5s %7llu %12.0f %7.2fx %10s\n", payload,
@@ -367,14 +392,17 @@ int main(int argc, char** argv) {
                       {},
                       {},
                       {}});
-      for (auto n : credits)
-        rows.push_back(
-          {"castor",
-           std::to_string(n),
-           [&, n] { return run_castor(sys, shards, payload, n, window); },
-           {},
-           {},
-           {}});
+      for (auto kind : owner_kinds)
+        for (auto n : credits)
+          rows.push_back({owner_name(kind),
+                          std::to_string(n),
+                          [&, n, kind] {
+                            return run_castor(sys, shards, payload, n, window,
+                                              kind);
+                          },
+                          {},
+                          {},
+                          {}});
       for (int r = 0; r < rounds; ++r)
         for (auto& x : rows) {
           auto res = x.run();

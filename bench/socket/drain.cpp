@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <functional>
 #include <future>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "castor/net/io_shards.hpp"
+#include "castor/net/udp_credit.hpp"
 
 #ifndef CASTOR_ERLANG_BENCH
 #error "CASTOR_ERLANG_BENCH must name erlang_udp.escript"
@@ -86,32 +88,28 @@ double rate(uint64_t n, clock_type::time_point t0) {
   return secs > 0 ? static_cast<double>(n) / secs : 0.0;
 }
 
-struct drain_owner_state {
+// What a drain owner does with a batch or a passive notice, whichever kind
+// of actor it is: count, signal when all arrived, re-grant the credit.
+struct drain_count {
   uint64_t got = 0;
   uint64_t target = 0;
-  int32_t credit = 0;
   std::promise<void>* done = nullptr;
+
+  void add(size_t n) {
+    got += n;
+    if (got >= target && done) {
+      done->set_value();
+      done = nullptr;
+    }
+  }
 };
 
-caf::behavior drain_owner(caf::stateful_actor<drain_owner_state>* self,
-                          uint64_t target, int32_t credit,
-                          std::promise<void>* done) {
-  self->state.target = target;
-  self->state.credit = credit;
-  self->state.done = done;
+template <class Self>
+caf::behavior drain_behavior(Self* self, std::shared_ptr<drain_count> st,
+                             std::shared_ptr<net::udp_credit> credit) {
   return {
-    [=](udp_atom, const udp_batch& b) {
-      auto& st = self->state;
-      st.got += b.size();
-      if (st.got >= st.target && st.done) {
-        st.done->set_value();
-        st.done = nullptr;
-      }
-    },
-    [=](udp_passive_atom) {
-      self->send(caf::actor_cast<caf::actor>(self->current_sender()),
-                 active_atom::value, self->state.credit);
-    },
+    [st](udp_atom, const udp_batch& b) { st->add(b.size()); },
+    [self, credit](udp_passive_atom) { credit->refill(self); },
   };
 }
 
@@ -158,23 +156,56 @@ double drain_raw_asio(size_t payload, uint64_t k) {
   return got == k ? rate(got, t0) : 0.0;
 }
 
+const char* owner_name(owner_kind kind) {
+  return kind == owner_kind::scheduled ? "castor" : "castor shard";
+}
+
 double drain_castor(caf::actor_system& sys, io_shards& shards, size_t payload,
-                    int32_t credit, uint64_t k) {
+                    int32_t credit, uint64_t k, owner_kind kind) {
   std::promise<void> done;
   auto fut = done.get_future();
-  auto owner = sys.spawn(drain_owner, k, credit, &done);
+  auto st = std::make_shared<drain_count>();
+  st->target = k;
+  st->done = &done;
+  // Filled in before the socket can send anything (see below).
+  auto cr = std::make_shared<net::udp_credit>();
   udp_options o;
   o.read_packets = 32;
   o.max_datagram = 2048;
   o.recv_buffer = rcvbuf_bytes;
-  auto s = open_udp(sys, shards, owner, o); // passive: nothing read yet
-  if (!s) {
-    std::fprintf(stderr, "open_udp: %s\n", describe(s.error()).c_str());
-    std::exit(1);
+  caf::actor owner;
+  udp_endpoint local;
+  if (kind == owner_kind::scheduled) {
+    owner = sys.spawn([st, cr](caf::event_based_actor* self) {
+      return drain_behavior(self, st, cr);
+    });
+    auto s = open_udp(sys, shards, owner, o); // passive: nothing read yet
+    if (!s) {
+      std::fprintf(stderr, "open_udp: %s\n", describe(s.error()).c_str());
+      std::exit(1);
+    }
+    *cr = net::udp_credit{*s, credit};
+    local = s->local;
+  } else {
+    auto s =
+      net::open_udp_on_shard(sys, shards, o,
+                             [st, cr, credit](caf::actor_companion* self,
+                                              const net::udp_socket& sock) {
+                               *cr = net::udp_credit{sock, credit};
+                               return drain_behavior(self, st, cr);
+                             });
+    if (!s) {
+      std::fprintf(stderr, "open_udp_on_shard: %s\n",
+                   describe(s.error()).c_str());
+      std::exit(1);
+    }
+    owner = s->owner;
+    local = s->socket.local;
   }
-  fill(s->local, payload, k);
+  fill(local, payload, k);
   auto t0 = clock_type::now();
-  caf::anon_send(s->actor, active_atom::value, credit);
+  // The socket started passive; the first grant comes from outside.
+  caf::anon_send(cr->socket(), active_atom::value, credit);
   bool ok = fut.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
   auto r = ok ? rate(k, t0) : 0.0;
   caf::anon_send_exit(owner, caf::exit_reason::user_shutdown);

@@ -65,7 +65,10 @@ void io_shard::begin_stop() {
 
 // -- io_shards -----------------------------------------------------------------
 
-io_shards::io_shards(io_shards_options opts) : opts_(std::move(opts)) {
+io_shards::io_shards(io_shards_options opts)
+    : opts_(std::move(opts)),
+      anchor_(std::make_shared<detail::io_shards_anchor>()) {
+  anchor_->shards = this;
   auto n = opts_.count;
   if (n == 0)
     n = std::max(1u, std::thread::hardware_concurrency());
@@ -84,6 +87,11 @@ io_shards::io_shards(io_shards_options opts) : opts_(std::move(opts)) {
 }
 
 io_shards::~io_shards() {
+  {
+    // Waits for a start that holds a lease; every later lock() is empty.
+    std::unique_lock<std::shared_mutex> lock{anchor_->mtx};
+    anchor_->shards = nullptr;
+  }
   stop();
 }
 

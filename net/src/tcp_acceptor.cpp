@@ -155,7 +155,12 @@ caf::expected<caf::actor> start_acceptor(caf::actor_system& sys,
   if (fd < 0)
     return make_error(errc::invalid_argument, "acceptor",
                       "no listening socket");
-  auto& shard = ctx->shards.at(index % ctx->shards.size());
+  auto shards = ctx->shards.lock();
+  if (!shards) {
+    ::close(fd);
+    return make_error(errc::shutting_down, "io_shards destroyed");
+  }
+  auto& shard = shards->at(index % shards->size());
   asio::ip::tcp::acceptor acc{shard.context()};
   boost::system::error_code ec;
   acc.assign(ctx->opts.local.protocol(), fd, ec);

@@ -151,7 +151,12 @@ private:
     if (fd < 0)
       return;
     auto peer = sock.peer();
-    auto& shard = ctx_->shards.pick();
+    auto shards = ctx_->shards.lock();
+    if (!shards) {
+      ::close(fd); // the io shards are gone: refuse, as a stopped shard does
+      return;
+    }
+    auto& shard = shards->pick();
     caf::actor handler;
     try {
       if (ctx_->shard_handler) {

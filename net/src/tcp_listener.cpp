@@ -128,17 +128,17 @@ tcp_listener make_tree(std::string id,
 tcp_listener make_tcp_listener(std::string id, io_shards& shards,
                                tcp_listener_options opts,
                                tcp_handler_factory handler) {
-  return make_tree(std::move(id),
-                   std::make_shared<detail::listener_shared>(
-                     shards, std::move(opts), std::move(handler), nullptr));
+  return make_tree(std::move(id), std::make_shared<detail::listener_shared>(
+                                    shards.ref(), std::move(opts),
+                                    std::move(handler), nullptr));
 }
 
 tcp_listener make_tcp_listener_on_shards(std::string id, io_shards& shards,
                                          tcp_listener_options opts,
                                          tcp_shard_handler_factory handler) {
-  return make_tree(std::move(id),
-                   std::make_shared<detail::listener_shared>(
-                     shards, std::move(opts), nullptr, std::move(handler)));
+  return make_tree(std::move(id), std::make_shared<detail::listener_shared>(
+                                    shards.ref(), std::move(opts), nullptr,
+                                    std::move(handler)));
 }
 
 } // namespace castor::net

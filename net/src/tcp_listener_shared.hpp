@@ -55,13 +55,14 @@ private:
 };
 
 struct listener_shared {
-  listener_shared(io_shards& s, tcp_listener_options o, tcp_handler_factory h,
-                  tcp_shard_handler_factory sh)
-      : shards(s), opts(std::move(o)), handler(std::move(h)),
+  listener_shared(io_shards_ref s, tcp_listener_options o,
+                  tcp_handler_factory h, tcp_shard_handler_factory sh)
+      : shards(std::move(s)), opts(std::move(o)), handler(std::move(h)),
         shard_handler(std::move(sh)),
         info(std::make_shared<tcp_listener_info>()) {}
 
-  io_shards& shards;
+  /// Locked for each open: the tree may outlive the shards (io_shards.hpp).
+  const io_shards_ref shards;
   const tcp_listener_options opts;
   /// Exactly one of the two is set.
   const tcp_handler_factory handler;

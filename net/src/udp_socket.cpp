@@ -1,7 +1,10 @@
 #include "castor/net/udp_socket.hpp"
 
+#include <exception>
 #include <memory>
 
+#include "shard_handler.hpp"
+#include "udp_open.hpp"
 #include "udp_port_claim.hpp"
 #include "udp_session.hpp"
 
@@ -13,9 +16,7 @@ namespace {
 
 namespace asio = boost::asio;
 
-caf::error validate(const udp_options& o, const caf::actor& owner) {
-  if (!owner)
-    return make_error(errc::invalid_argument, "owner", "invalid actor");
+caf::error validate(const udp_options& o) {
   if (o.read_packets < 1 || o.read_packets > 1024)
     return make_error(errc::invalid_argument, "read_packets", o.read_packets);
   if (o.max_datagram < 1 || o.max_datagram > 65536)
@@ -97,12 +98,15 @@ caf::error configure(asio::ip::udp::socket& sock, const udp_options& o) {
   return caf::none;
 }
 
-} // namespace
+// A configured, bound socket and the session that will run it.
+struct opened {
+  std::shared_ptr<detail::udp_session> session;
+  udp_endpoint local;
+};
 
-caf::expected<udp_socket> open_udp(caf::actor_system& sys, io_shard& shard,
-                                   const caf::actor& owner,
+caf::expected<opened> open_session(caf::actor_system& sys, io_shard& shard,
                                    const udp_options& opts) {
-  if (auto err = validate(opts, owner))
+  if (auto err = validate(opts))
     return err;
   asio::ip::udp::socket sock{shard.context()};
   if (auto err = configure(sock, opts))
@@ -111,17 +115,90 @@ caf::expected<udp_socket> open_udp(caf::actor_system& sys, io_shard& shard,
   auto local = sock.local_endpoint(ec);
   if (ec)
     return errno_error(errc::open_failed, "getsockname", ec.value());
-  auto session =
-    std::make_shared<detail::udp_session>(sys, shard, std::move(sock), opts);
-  caf::actor hdl;
+  return opened{
+    std::make_shared<detail::udp_session>(sys, shard, std::move(sock), opts),
+    local};
+}
+
+} // namespace
+
+namespace detail {
+
+caf::expected<udp_socket>
+open_udp_announced(caf::actor_system& sys, io_shard& shard,
+                   const caf::actor& owner, const udp_options& opts,
+                   const std::function<void(const udp_socket&)>& announce) {
+  if (!owner)
+    return make_error(errc::invalid_argument, "owner", "invalid actor");
+  auto x = open_session(sys, shard, opts);
+  if (!x)
+    return std::move(x.error());
+  udp_socket result;
+  result.local = x->local;
   // The companion is spawned only once the shard has accepted the socket:
   // a companion that no shard would ever run could not be closed, and
   // ~actor_system would wait for it forever.
-  if (auto err = detail::shard_access::admit(
-        shard, [&] { hdl = session->start(owner); },
-        [session] { session->admitted(); }))
+  if (auto err = shard_access::admit(
+        shard,
+        [&] {
+          result.actor = x->session->start(owner);
+          if (announce)
+            announce(result);
+        },
+        [session = x->session] { session->admitted(); }))
     return err;
-  return udp_socket{std::move(hdl), local};
+  return result;
 }
 
+} // namespace detail
+
+caf::expected<udp_socket> open_udp(caf::actor_system& sys, io_shard& shard,
+                                   const caf::actor& owner,
+                                   const udp_options& opts) {
+  return detail::open_udp_announced(sys, shard, owner, opts, nullptr);
+}
+
+caf::expected<udp_owned_socket>
+open_udp_on_shard(caf::actor_system& sys, io_shard& shard,
+                  const udp_options& opts, udp_shard_owner_factory make_owner) {
+  if (!make_owner)
+    return make_error(errc::invalid_argument, "owner", "no owner factory");
+  auto x = open_session(sys, shard, opts);
+  if (!x)
+    return std::move(x.error());
+  auto owner = std::make_shared<detail::shard_handler>(sys, shard);
+  udp_owned_socket result;
+  result.socket.local = x->local;
+  // Read on the shard, after the factory ran under the admission lock.
+  auto failed = std::make_shared<caf::error>();
+  if (auto err = detail::shard_access::admit(
+        shard,
+        [&] {
+          result.owner = owner->spawn();
+          result.socket.actor = x->session->start(result.owner);
+          try {
+            auto bhvr = make_owner(owner->self(), result.socket);
+            if (bhvr)
+              owner->become(std::move(bhvr));
+            else
+              *failed = make_error(errc::invalid_argument, "owner",
+                                   "the owner factory made no behavior");
+          } catch (const std::exception& e) {
+            *failed = make_error(errc::invalid_argument, "owner", e.what());
+          } catch (...) {
+            *failed = make_error(errc::invalid_argument, "owner",
+                                 "the owner factory threw");
+          }
+        },
+        // The owner first: ending it (when its behavior failed) then ends
+        // the socket through their link.
+        [owner, session = x->session, failed] {
+          owner->admitted(*failed);
+          session->admitted();
+        }))
+    return err;
+  if (*failed)
+    return *failed;
+  return result;
+}
 } // namespace castor::net

@@ -8,6 +8,20 @@
 // before it. Sockets are actors; ~actor_system waits for all actors, so
 // sockets still open would hang it. stop() closes them first.
 //
+// io shards outlive every supervision tree that uses them, and the API
+// enforces it rather than documenting it: a tree restarts its socket
+// children at any time, from a scheduler thread, and a restart that
+// reached destroyed shards would be a use-after-free. So the child specs
+// (udp_child.hpp, tcp_listener.hpp) hold an io_shards_ref, never an
+// io_shards&:
+//   - stop() closes every socket with user_shutdown (owners linked to one
+//     see that exit) and makes every later open fail with
+//     errc::shutting_down, so a restarted child fails to start cleanly and
+//     its supervisor gives up as OTP's would (restart intensity);
+//   - ~io_shards first detaches its refs (waiting for a start in progress
+//     to finish with them), then stops: a start afterwards finds no shards
+//     and fails with errc::shutting_down as well.
+//
 // Tests build the shards in manual mode: no threads, and the test thread
 // polls the io_context (see poll_one), which makes socket tests
 // deterministic.
@@ -17,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,10 +43,57 @@
 
 namespace castor::net {
 
+class io_shards;
+
 namespace detail {
 class shard_resident;
 struct shard_access;
+
+/// What io_shards and its refs share: the shards while they exist.
+struct io_shards_anchor {
+  std::shared_mutex mtx;
+  io_shards* shards = nullptr;
+};
 } // namespace detail
+
+/// A handle on io_shards that may outlive them (see the lifetime note
+/// above): lock() gives the shards while they exist, or nothing.
+class io_shards_ref {
+public:
+  /// Access to live shards; holds off ~io_shards while it exists, so keep
+  /// it for the duration of one call (an open), never longer.
+  class lease {
+  public:
+    explicit operator bool() const noexcept { return shards_ != nullptr; }
+    io_shards& operator*() const noexcept { return *shards_; }
+    io_shards* operator->() const noexcept { return shards_; }
+
+  private:
+    friend class io_shards_ref;
+    std::shared_ptr<detail::io_shards_anchor> anchor_;
+    std::shared_lock<std::shared_mutex> lock_;
+    io_shards* shards_ = nullptr;
+  };
+
+  io_shards_ref() = default;
+
+  /// Any thread. Empty once ~io_shards has begun.
+  lease lock() const {
+    lease x;
+    if (!anchor_)
+      return x;
+    x.anchor_ = anchor_;
+    x.lock_ = std::shared_lock<std::shared_mutex>{anchor_->mtx};
+    x.shards_ = anchor_->shards;
+    return x;
+  }
+
+private:
+  friend class io_shards;
+  explicit io_shards_ref(std::shared_ptr<detail::io_shards_anchor> x)
+      : anchor_(std::move(x)) {}
+  std::shared_ptr<detail::io_shards_anchor> anchor_;
+};
 
 struct io_shards_options {
   /// Number of shards; 0 means one per hardware thread.
@@ -124,8 +186,12 @@ public:
 
   bool manual() const noexcept { return !opts_.run_threads; }
 
+  /// A handle for what may outlive these shards (child specs).
+  io_shards_ref ref() const { return io_shards_ref{anchor_}; }
+
 private:
   io_shards_options opts_;
+  std::shared_ptr<detail::io_shards_anchor> anchor_;
   std::vector<std::unique_ptr<io_shard>> shards_;
   std::atomic<size_t> next_{0};
   std::once_flag stopped_;

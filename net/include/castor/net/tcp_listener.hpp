@@ -132,8 +132,10 @@ struct tcp_listener {
 };
 
 /// Builds a listener. Nothing opens until a supervisor starts `spec`; a bind
-/// failure then fails that start with errc::open_failed. `shards` must
-/// outlive the listener.
+/// failure then fails that start with errc::open_failed. The spec holds an
+/// io_shards_ref, not `shards` itself: once the shards are stopped or
+/// destroyed, its starts fail with errc::shutting_down (io_shards.hpp).
+/// Same shape as make_udp_socket (udp_child.hpp).
 tcp_listener make_tcp_listener(std::string id, io_shards& shards,
                                tcp_listener_options opts,
                                tcp_handler_factory handler);

@@ -51,15 +51,34 @@
 //
 // Unlike gen_udp, whose default is {active, true}, a socket starts passive:
 // nothing reaches an owner that did not ask for it.
+//
+// Two kinds of owner:
+//   open_udp          any actor, usually one on CAF's scheduler. Every
+//                     batch and every re-arm crosses threads (shard ->
+//                     scheduler -> shard).
+//   open_udp_on_shard an owner made for the socket, running on the
+//                     socket's own shard as an actor_companion (like the
+//                     TCP listener's on-shard handlers). Batches and
+//                     re-arms are posts on one thread, with no wake-up:
+//                     {active, once} runs several times faster (see
+//                     docs/architecture.md, bench_socket). It is a real
+//                     actor (link, monitor, send, quit) but shares its
+//                     thread with every socket of the shard: it must not
+//                     block.
+// For a supervised socket, see udp_child.hpp; for the owner's side of the
+// credit (refill without actor_cast(current_sender())), udp_credit.hpp.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <caf/actor_companion.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/behavior.hpp>
 #include <caf/expected.hpp>
 
 #include "castor/net/active_mode.hpp"
@@ -138,6 +157,33 @@ inline caf::expected<udp_socket> open_udp(caf::actor_system& sys,
                                           const caf::actor& owner,
                                           const udp_options& opts) {
   return open_udp(sys, shards.pick(), owner, opts);
+}
+
+/// Makes the behavior of a socket's on-shard owner. `self` is the owner (an
+/// actor_companion run by the socket's shard), `sock` the socket it owns,
+/// already linked to it. Called once, on the thread that opens the socket,
+/// before the shard runs anything of either; keep state in the lambdas.
+/// Exceptions and an empty behavior fail the open.
+using udp_shard_owner_factory = std::function<caf::behavior(
+  caf::actor_companion* self, const udp_socket& sock)>;
+
+/// What open_udp_on_shard returns: the owner and its socket.
+struct udp_owned_socket {
+  caf::actor owner;
+  udp_socket socket;
+};
+
+/// Opens a socket per `opts` on `shard` and an owner for it on the same
+/// shard, made by `make_owner`. The owner ends like any actor (quit, a
+/// non-normal exit message, the shard stopping); the socket closes with it.
+caf::expected<udp_owned_socket>
+open_udp_on_shard(caf::actor_system& sys, io_shard& shard,
+                  const udp_options& opts, udp_shard_owner_factory make_owner);
+
+inline caf::expected<udp_owned_socket>
+open_udp_on_shard(caf::actor_system& sys, io_shards& shards,
+                  const udp_options& opts, udp_shard_owner_factory make_owner) {
+  return open_udp_on_shard(sys, shards.pick(), opts, std::move(make_owner));
 }
 
 } // namespace castor::net
