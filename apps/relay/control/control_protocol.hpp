@@ -179,6 +179,13 @@ struct worker_info {
   /// slowly. Side by side they show how the fanout spreads the load.
   uint64_t frames = 0;
   uint64_t kernel_drops = 0;
+  /// The kernel filter's tier: "exact", "ports" (groups matched by the
+  /// worker's table) or "udp"; empty for socket ingress.
+  std::string filter;
+  /// Why the worker's last rule change could not change its ingress (it
+  /// forwards with the previous filter); empty when it could.
+  std::string filter_error;
+  uint64_t filter_failures = 0;
 };
 
 void to_json(nlohmann::json& j, const output_stats& x);

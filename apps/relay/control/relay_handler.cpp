@@ -147,6 +147,9 @@ void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
                 w.queue_depth = snap.queued;
                 w.frames = snap.ingress.frames;
                 w.kernel_drops = snap.ingress.kernel_drops;
+                w.filter = snap.filter;
+                w.filter_error = snap.filter_error;
+                w.filter_failures = snap.filter_failures;
               }
             out.push_back(std::move(w));
           }
