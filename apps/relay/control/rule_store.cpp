@@ -17,6 +17,7 @@
 #include "dataplane/rule_table.hpp"
 #include "dataplane/worker_supervisor.hpp"
 #include "model/rule_validator.hpp"
+#include "service/descriptor_budget.hpp"
 #include "service/logging.hpp"
 #include "service/service_notifier.hpp"
 #include <arpa/inet.h>
@@ -171,9 +172,12 @@ caf::result<control::response> add_rule(store_self* self, const rule& r) {
     return control::make_error(describe(r, issues));
   if (auto bad = check_interfaces(r))
     return control::make_error("rule '" + r.name + "': " + *bad);
-  auto rp = self->make_response_promise<control::response>();
   auto next = current;
   next.push_back(r);
+  if (auto bad =
+        check_descriptors(next, self->state.ctx->config().relay.ingress))
+    return control::make_error("rule '" + r.name + "': " + *bad);
+  auto rp = self->make_response_promise<control::response>();
   auto ok = control::make_ok({{"rule", control::to_json(r)}});
   const auto m = membership_of(r);
   if (memberships_of(current).count(m) != 0) {
@@ -262,6 +266,9 @@ caf::result<control::response> reload(store_self* self) {
         if (auto bad = check_interfaces(r))
           errors.push_back(ctx->config_file() + ": rule '" + r.name
                            + "': " + *bad);
+  if (errors.empty())
+    if (auto bad = check_descriptors(next, ctx->config().relay.ingress))
+      errors.push_back(ctx->config_file() + ": " + *bad);
   if (!errors.empty()) {
     for (const auto& e : errors)
       spdlog::error("reload: {}", e);
