@@ -180,6 +180,9 @@ void print_ok(const request& req, const json& data) {
       [&](const add_cmd& c) {
         std::cout << "added rule " << c.rule.name << "\n";
       },
+      [&](const add_rules_cmd& c) {
+        std::cout << "added " << c.rules.size() << " rules\n";
+      },
       [&](const remove_cmd& c) {
         std::cout << "removed rule " << c.name << "\n";
       },

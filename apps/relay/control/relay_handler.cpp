@@ -302,6 +302,7 @@ caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
       return std::visit(
         control::overload{
           [&](const control::add_cmd& c) { return to_store(c); },
+          [&](const control::add_rules_cmd& c) { return to_store(c); },
           [&](const control::remove_cmd& c) { return to_store(c); },
           [&](const control::list_cmd& c) { return to_store(c); },
           [&](const control::reload_cmd& c) { return to_store(c); },

@@ -196,6 +196,60 @@ caf::result<control::response> add_rule(store_self* self, const rule& r) {
   return rp;
 }
 
+void join_all(store_self* self, std::shared_ptr<std::vector<membership>> todo,
+              size_t i, std::function<void(caf::error)> done);
+
+/// Several rules in one change (castorctl add --from): each is checked as
+/// `add` checks one, against the running rules and the others before it;
+/// then their new memberships are joined and one epoch commits them all.
+/// Nothing is installed unless every rule passes.
+caf::result<control::response> add_rules(store_self* self,
+                                         const std::vector<rule>& rules) {
+  auto current = *self->state.ctx->rules().rules;
+  auto next = current;
+  next.reserve(current.size() + rules.size());
+  std::vector<std::string> errors;
+  for (const auto& r : rules) {
+    auto issues = validate_rule(r);
+    auto conflicts = find_conflicts(r, next);
+    issues.insert(issues.end(), conflicts.begin(), conflicts.end());
+    if (!issues.empty())
+      errors.push_back(describe(r, issues));
+    else if (auto bad = check_interfaces(r))
+      errors.push_back("rule '" + r.name + "': " + *bad);
+    else
+      next.push_back(r);
+  }
+  if (errors.empty())
+    if (auto bad =
+          check_descriptors(next, self->state.ctx->config().relay.ingress))
+      errors.push_back(*bad);
+  if (!errors.empty()) {
+    auto message = std::to_string(errors.size()) + " of "
+                   + std::to_string(rules.size())
+                   + " rules refused; none was added: " + errors.front();
+    if (errors.size() > 1)
+      message += " (and " + std::to_string(errors.size() - 1) + " more)";
+    return control::make_error(message, {{"errors", errors}});
+  }
+  auto rp = self->make_response_promise<control::response>();
+  const auto before = memberships_of(current);
+  auto todo = std::make_shared<std::vector<membership>>();
+  for (const auto& m : memberships_of(next))
+    if (before.count(m) == 0)
+      todo->push_back(m);
+  auto ok = control::make_ok({{"added", rules.size()}});
+  join_all(
+    self, todo, 0, [self, rp, current, next, ok](caf::error err) mutable {
+      if (err) {
+        rp.deliver(control::make_error(castor::describe(err)));
+        return;
+      }
+      commit(self, std::move(current), std::move(next), rp, std::move(ok));
+    });
+  return rp;
+}
+
 caf::result<control::response> remove_rule(store_self* self,
                                            const std::string& name) {
   auto current = *self->state.ctx->rules().rules;
@@ -351,6 +405,9 @@ caf::behavior rule_store_actor(store_self* self, relay_context_ptr ctx) {
         control::overload{
           [&](const control::add_cmd& c) -> result {
             return add_rule(self, c.rule);
+          },
+          [&](const control::add_rules_cmd& c) -> result {
+            return add_rules(self, c.rules);
           },
           [&](const control::remove_cmd& c) -> result {
             return remove_rule(self, c.name);
