@@ -1,5 +1,6 @@
 #include "control/rule_store.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <set>
@@ -95,23 +96,95 @@ void leave(store_self* self, const membership& m) {
 }
 
 /// Joins `m` (awaited), then calls `done` with the outcome.
+/// Awaited (the default), the store handles nothing else until the answer
+/// is in: a change's joins are part of the change.
 void join(store_self* self, const membership& m,
-          std::function<void(caf::error)> done) {
+          std::function<void(caf::error)> done, bool awaited = true) {
   auto gm = self->state.ctx->get(relay_role::group_manager);
   if (!gm) {
     done(caf::make_error(caf::sec::runtime_error,
                          "the group manager is not running"));
     return;
   }
-  self
-    ->request(gm, group_manager_timeout, caf::join_atom::value,
-              self_handle(self), to_request(m))
-    .await(
-      [m, done](const net::membership_status& st) {
-        spdlog::info("joined {} ({})", describe(m), st.state);
-        done(caf::none);
+  auto joined = [m, done](const net::membership_status& st) {
+    spdlog::info("joined {} ({})", describe(m), st.state);
+    done(caf::none);
+  };
+  auto failed = [done](caf::error& err) { done(std::move(err)); };
+  auto req = self->request(gm, group_manager_timeout, caf::join_atom::value,
+                           self_handle(self), to_request(m));
+  if (awaited)
+    std::move(req).await(std::move(joined), std::move(failed));
+  else
+    std::move(req).then(std::move(joined), std::move(failed));
+}
+
+/// Joins in flight at once: the group manager takes them back to back, so
+/// 10,000 groups cost one round trip per window rather than per group; and
+/// the window stays small enough that every request is answered well
+/// within group_manager_timeout.
+constexpr size_t join_window = 64;
+
+/// Joins `todo[i..]` window by window (join_window awaited requests at
+/// once). On a failure, once its window is in, leaves every membership it
+/// joined and calls `done` with the first error.
+void join_all(store_self* self, std::shared_ptr<std::vector<membership>> todo,
+              size_t i, std::function<void(caf::error)> done) {
+  if (i == todo->size()) {
+    done(caf::none);
+    return;
+  }
+  struct window {
+    size_t pending = 0;
+    caf::error first;
+    std::vector<size_t> failed;
+  };
+  const size_t end = std::min(todo->size(), i + join_window);
+  auto w = std::make_shared<window>();
+  w->pending = end - i;
+  for (size_t k = i; k < end; ++k)
+    join(self, (*todo)[k], [self, todo, end, k, w, done](caf::error err) {
+      if (err) {
+        w->failed.push_back(k);
+        if (!w->first)
+          w->first = caf::make_error(caf::sec::runtime_error,
+                                     "cannot join " + describe((*todo)[k])
+                                       + ": " + castor::describe(err));
+      }
+      if (--w->pending > 0)
+        return;
+      if (!w->first) {
+        join_all(self, todo, end, done);
+        return;
+      }
+      for (size_t j = 0; j < end; ++j)
+        if (std::find(w->failed.begin(), w->failed.end(), j) == w->failed.end())
+          leave(self, (*todo)[j]);
+      done(std::move(w->first));
+    });
+}
+
+/// A restarted (or fresh) store's joins of the current rules, window by
+/// window like join_all but not awaited: the store answers its subscribers
+/// meanwhile (10,000 groups take seconds), and a group that cannot be
+/// joined now is an error in the log, not a reason to hold the rules back.
+void rejoin_all(store_self* self, std::shared_ptr<std::vector<membership>> todo,
+                size_t i) {
+  const size_t end = std::min(todo->size(), i + join_window);
+  auto pending = std::make_shared<size_t>(end - i);
+  for (size_t k = i; k < end; ++k) {
+    const auto m = (*todo)[k];
+    join(
+      self, m,
+      [self, todo, end, m, pending](caf::error err) {
+        if (err)
+          spdlog::error("cannot join {}: {}", describe(m),
+                        castor::describe(err));
+        if (--*pending == 0 && end < todo->size())
+          rejoin_all(self, todo, end);
       },
-      [done](caf::error& err) { done(std::move(err)); });
+      false);
+  }
 }
 
 /// Commits `next` (a change from `previous`), publishes it, starts or stops
@@ -196,9 +269,6 @@ caf::result<control::response> add_rule(store_self* self, const rule& r) {
   return rp;
 }
 
-void join_all(store_self* self, std::shared_ptr<std::vector<membership>> todo,
-              size_t i, std::function<void(caf::error)> done);
-
 /// Several rules in one change (castorctl add --from): each is checked as
 /// `add` checks one, against the running rules and the others before it;
 /// then their new memberships are joined and one epoch commits them all.
@@ -263,27 +333,6 @@ caf::result<control::response> remove_rule(store_self* self,
   commit(self, std::move(current), std::move(next), rp,
          control::make_ok({{"name", name}}));
   return rp;
-}
-
-/// Joins `todo[i..]` one after another (awaited); on the first failure
-/// leaves those it joined and calls `done` with the error.
-void join_all(store_self* self, std::shared_ptr<std::vector<membership>> todo,
-              size_t i, std::function<void(caf::error)> done) {
-  if (i == todo->size()) {
-    done(caf::none);
-    return;
-  }
-  join(self, (*todo)[i], [self, todo, i, done](caf::error err) {
-    if (!err) {
-      join_all(self, todo, i + 1, done);
-      return;
-    }
-    for (size_t j = 0; j < i; ++j)
-      leave(self, (*todo)[j]);
-    done(caf::make_error(caf::sec::runtime_error,
-                         "cannot join " + describe((*todo)[i]) + ": "
-                           + castor::describe(err)));
-  });
 }
 
 std::string names(const std::vector<std::string>& xs) {
@@ -377,11 +426,9 @@ caf::behavior rule_store_actor(store_self* self, relay_context_ptr ctx) {
   self->state.ctx = std::move(ctx);
   // A restarted store (or a fresh one) holds the current memberships again:
   // the group manager dropped its predecessor's when it died.
-  for (const auto& m : memberships_of(*self->state.ctx->rules().rules))
-    join(self, m, [m](caf::error err) {
-      if (err)
-        spdlog::error("cannot join {}: {}", describe(m), castor::describe(err));
-    });
+  const auto all = memberships_of(*self->state.ctx->rules().rules);
+  rejoin_all(
+    self, std::make_shared<std::vector<membership>>(all.begin(), all.end()), 0);
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& subs = self->state.subscribers;
     subs.erase(std::remove_if(
