@@ -20,6 +20,7 @@
 #include "config/config_parser.hpp"
 #include "relay_app.hpp"
 #include "service/capabilities.hpp"
+#include "service/descriptor_budget.hpp"
 #include "service/logging.hpp"
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -69,6 +70,16 @@ int main(int argc, char** argv) {
               << (parsed.errors.size() == 1 ? " error" : " errors") << " in "
               << file << "\n";
     return 1;
+  }
+  // -t and the start check what `add` and reload check: whether the rules'
+  // joins fit this process's descriptor limit.
+  const auto descriptors = check_descriptors(
+    parsed.config.rules, parsed.config.relay.ingress == ingress_mode::socket
+                           ? ingress_mode::socket
+                           : ingress_mode::packet);
+  if (descriptors) {
+    std::cerr << file << ": " << *descriptors << "\n";
+    return check_only ? 1 : 2;
   }
   if (check_only) {
     std::cout << file << ": ok, " << parsed.config.rules.size()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # castor::packet benchmark: TPACKET_V3 ring vs recvmmsg receive rate, CPU
-# and latency into a no-op callback, and sendmmsg batch sizes, on one veth
-# pair between two network namespaces of its own:
+# and latency into a no-op callback, sendmmsg batch sizes, and the kernel
+# filter's cost by rule count (1, 600, 1,000, 10,000; FILTER_RUNS=3 for
+# medians), on one veth pair between two network namespaces of its own:
 #
 #   S (sender) s0 10.78.1.1 --veth-- r0 10.78.1.2 R (receiver)
 #
@@ -113,4 +114,58 @@ for batch in 1 8 32 64 256; do
   fi
   printf "| %5s | %9s | %19s |\n" "$batch" "$(field pps "$s")" \
     "$(field cpu_us_per_pkt "$s")"
+done
+
+# The kernel filter by rule count (bench_packet filter): a second veth pair
+# with both ends in the receiver's namespace, f0 -> f1, so that sender,
+# softirq and receiver share one thread and its CPU time.
+ip -n "$ns_r" link add f0 type veth peer name f1
+ip -n "$ns_r" addr add 10.78.2.1/24 dev f0
+ip -n "$ns_r" link set f0 up
+ip -n "$ns_r" link set f1 up
+for i in $(seq 1 100); do
+  ip netns exec "$ns_r" ip -o link show f1 | grep -q LOWER_UP && break
+  sleep 0.05
+done
+
+# filter_row RULES chain|tiered ruled|unruled: FILTER_RUNS runs (default 1;
+# 3 for a measurement), the median CPU per datagram.
+filter_row() {
+  local rules=$1 kind=$2 traffic=$3 r n cpus=()
+  for ((n = 0; n < ${FILTER_RUNS:-1}; n++)); do
+    r=$(ip netns exec "$ns_r" "$bench" filter --out f0 --in f1 \
+          --rules "$rules" --filter "$kind" --traffic "$traffic" \
+          --seconds "$phase")
+    if [[ $(field fits "$r") == no ]]; then
+      printf "| %6s | %-6s | %-7s | %-5s | %5s | %9s | %12s |\n" \
+        "$rules" "$kind" "$traffic" "-" "-" "n/a" "does not fit"
+      return 0
+    fi
+    if [[ $traffic == ruled && $(field matched "$r") == 0 ]]; then
+      echo "bench_packet: filter $rules $kind passed no ruled datagram" >&2
+      exit 1
+    fi
+    cpus+=("$(field cpu_ns_per_pkt "$r")")
+  done
+  printf "| %6s | %-6s | %-7s | %-5s | %5s | %9s | %12s |\n" \
+    "$rules" "$kind" "$traffic" "$(field tier "$r")" "$(field insns "$r")" \
+    "$(printf '%s\n' "${cpus[@]}" | sort -n | awk '{ v[NR] = $1 }
+       END { print v[int((NR + 1) / 2)] }')" \
+    "$(field got "$r")/$(field sent "$r")"
+}
+
+echo
+echo "kernel filter by rule count (rule i: 239.100.0.0+i port 5000; 64-byte"
+echo "datagrams to the last ruled group, or to an unruled group on port 5000;"
+echo "CPU of send + veth + softirq + filter + recvmmsg + table lookup, one"
+echo "thread; median of ${FILTER_RUNS:-1}). chain: the exact filter before"
+echo "issue 15; tiered: build_filter() now (exact search tree, then ports)"
+echo
+echo "|  rules | filter | traffic | tier  | insns | ns/pkt    | passed/sent  |"
+echo "|--------|--------|---------|-------|-------|-----------|--------------|"
+for rules in 1 600 1000 10000; do
+  for traffic in ruled unruled; do
+    filter_row "$rules" chain "$traffic"
+    filter_row "$rules" tiered "$traffic"
+  done
 done

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -139,9 +140,21 @@ public:
 
   caf::expected<int> open_socket() override {
     int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-      return errno_error(errc::open_failed, "socket(AF_INET, SOCK_DGRAM)",
-                         errno);
+    if (fd < 0) {
+      const int err = errno;
+      std::string what = "socket(AF_INET, SOCK_DGRAM)";
+      // Every igmp_max_memberships groups of an interface take one more
+      // socket: name the limit that ran out and what it takes.
+      if (err == EMFILE) {
+        rlimit lim{};
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+        what += " for one more " + std::to_string(max_groups_per_socket())
+                + " groups: the process open-file limit (RLIMIT_NOFILE, "
+                  "systemd LimitNOFILE=) of "
+                + std::to_string(lim.rlim_cur) + " is reached; raise it";
+      }
+      return errno_error(errc::open_failed, what, err);
+    }
     return fd;
   }
 

@@ -6,6 +6,11 @@
 
 namespace castor::packet {
 
+void send_ring::grow_outputs(std::size_t n) {
+  if (n > counters_.size())
+    counters_.resize(n);
+}
+
 send_ring::send_ring(std::size_t slots, std::size_t slot_bytes,
                      std::size_t max_outputs, std::size_t max_batch)
     : slots_(slots), slot_bytes_(slot_bytes), max_batch_(max_batch),

@@ -6,11 +6,14 @@
 // could not be reached; 2 bad usage. `castorctl reload` therefore serves as
 // systemd's ExecReload=.
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -179,6 +182,90 @@ json parse_output(const std::string& spec) {
   return out;
 }
 
+/// A rule from the flags' values. The daemon checks again; checking here
+/// names the values before anything is sent.
+castor::relay::rule make_rule(const std::string& name,
+                              const std::string& in_spec,
+                              const std::vector<std::string>& out_specs) {
+  json rule = {{"name", name},
+               {"input", parse_input(in_spec)},
+               {"outputs", json::array()}};
+  for (auto& spec : out_specs)
+    rule["outputs"].push_back(parse_output(spec));
+  auto decoded = ctl::rule_from_json(rule);
+  if (!decoded)
+    throw usage("invalid rule '" + name + "': " + decoded.error);
+  return *decoded.value;
+}
+
+/// The daemon's error, and each of its "errors" lines.
+void print_refusal(const ctl::response& reply) {
+  std::cerr << "castorctl: " << reply.error << "\n";
+  if (auto errs = reply.data.find("errors");
+      errs != reply.data.end() && errs->is_array())
+    for (auto& e : *errs)
+      std::cerr << "  " << (e.is_string() ? e.get<std::string>() : e.dump())
+                << "\n";
+}
+
+/// Rules per `add` request of --from: a request line must stay under the
+/// daemon's max_line_bytes (64 KiB); a rule with one output is ~200 bytes.
+constexpr size_t rules_per_request = 200;
+
+/// castorctl add --from FILE: reads every line first (a bad line fails
+/// before anything is sent), then sends the rules in requests of
+/// rules_per_request. Each request is all or nothing; on a refused one the
+/// earlier ones stay added, and the message says how many.
+int add_from(const std::string& socket_path, const std::string& file,
+             std::chrono::seconds timeout) {
+  std::ifstream named;
+  if (file != "-") {
+    named.open(file);
+    if (!named)
+      throw usage("--from: cannot read " + file);
+  }
+  std::istream& in = file == "-" ? std::cin : named;
+  std::vector<castor::relay::rule> rules;
+  std::string text;
+  for (size_t line = 1; std::getline(in, text); ++line) {
+    std::istringstream words{text};
+    std::vector<std::string> w;
+    for (std::string x; words >> x;)
+      w.push_back(x);
+    if (w.empty() || w[0][0] == '#')
+      continue;
+    if (w.size() < 3)
+      throw usage(file + ":" + std::to_string(line)
+                  + ": expected NAME IN OUT [OUT...]");
+    try {
+      rules.push_back(make_rule(w[0], w[1], {w.begin() + 2, w.end()}));
+    } catch (const failure& f) {
+      throw usage(file + ":" + std::to_string(line) + ": " + f.message);
+    }
+  }
+  if (rules.empty())
+    throw usage("--from: no rules in " + file);
+  size_t added = 0;
+  for (size_t i = 0; i < rules.size(); i += rules_per_request) {
+    ctl::add_rules_cmd chunk;
+    chunk.rules.assign(rules.begin() + static_cast<std::ptrdiff_t>(i),
+                       rules.begin()
+                         + static_cast<std::ptrdiff_t>(
+                           std::min(rules.size(), i + rules_per_request)));
+    auto reply = ctl::decode_response(
+      exchange(socket_path, ctl::encode_request({chunk}), timeout));
+    if (!reply.ok) {
+      print_refusal(reply);
+      std::cerr << "castorctl: " << added << " of " << rules.size()
+                << " rules were added before this\n";
+      return 1;
+    }
+    added += chunk.rules.size();
+  }
+  std::cout << "added " << added << " rules\n";
+  return 0;
+}
+
 std::string absolute(const std::string& path) {
   if (path.empty() || path.front() == '/')
     return path;
@@ -234,13 +321,19 @@ int main(int argc, char** argv) {
          "result (usable as ExecReload=)",
          ctl::reload_cmd{});
 
-  auto* add = app.add_subcommand("add", "add a rule");
-  add->add_option("--name", rule_name, "the rule's name")->required();
-  add->add_option("--in", in_spec, "input IF:GROUP:PORT[:SOURCE]")->required();
-  add
-    ->add_option("--out", out_specs,
-                 "output IF:ADDR:PORT[:ttl=N][:tos=N] (repeatable)")
-    ->required();
+  std::string rules_file;
+  auto* add = app.add_subcommand("add", "add a rule, or the rules of a file");
+  auto* name_opt = add->add_option("--name", rule_name, "the rule's name");
+  auto* in_opt =
+    add->add_option("--in", in_spec, "input IF:GROUP:PORT[:SOURCE]");
+  auto* out_opt = add->add_option(
+    "--out", out_specs, "output IF:ADDR:PORT[:ttl=N][:tos=N] (repeatable)");
+  auto* from_opt = add->add_option(
+    "--from", rules_file,
+    "add the rules of FILE, one a line: NAME IN OUT [OUT...] in the forms "
+    "of --in and --out ('-': standard input). Sent in requests of up to "
+    "rules_per_request rules, each all or nothing");
+  from_opt->excludes(name_opt)->excludes(in_opt)->excludes(out_opt);
 
   auto* remove = app.add_subcommand("remove", "remove a rule");
   remove->add_option("NAME", name_arg, "the rule's name")->required();
@@ -272,18 +365,12 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (add->parsed()) {
-      json rule = {{"name", rule_name},
-                   {"input", parse_input(in_spec)},
-                   {"outputs", json::array()}};
-      for (auto& spec : out_specs)
-        rule["outputs"].push_back(parse_output(spec));
-      // The daemon checks again; checking here names the flags' values
-      // before anything is sent.
-      auto decoded = ctl::rule_from_json(rule);
-      if (!decoded)
-        throw usage("invalid rule '" + rule_name + "': " + decoded.error);
-      req.command = ctl::add_cmd{*decoded.value};
+    if (add->parsed() && !rules_file.empty()) {
+      return add_from(socket_path, rules_file, std::chrono::seconds{timeout_s});
+    } else if (add->parsed()) {
+      if (rule_name.empty() || in_spec.empty() || out_specs.empty())
+        throw usage("add: give --name, --in and --out, or --from FILE");
+      req.command = ctl::add_cmd{make_rule(rule_name, in_spec, out_specs)};
     } else if (remove->parsed()) {
       req.command = ctl::remove_cmd{name_arg};
     } else if (kill->parsed()) {
@@ -308,12 +395,7 @@ int main(int argc, char** argv) {
       return reply.ok ? 0 : 1;
     }
     if (!reply.ok) {
-      std::cerr << "castorctl: " << reply.error << "\n";
-      if (auto errs = reply.data.find("errors");
-          errs != reply.data.end() && errs->is_array())
-        for (auto& e : *errs)
-          std::cerr << "  " << (e.is_string() ? e.get<std::string>() : e.dump())
-                    << "\n";
+      print_refusal(reply);
       return 1;
     }
     print_ok(req, reply.data);

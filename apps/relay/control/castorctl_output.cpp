@@ -103,16 +103,25 @@ void print_stats(const json& data) {
 }
 
 void print_workers(const json& data) {
-  std::vector<std::vector<std::string>> rows{{"ID", "INTERFACE", "STATE",
-                                              "RESTARTS", "FRAMES",
-                                              "KERNEL_DROPS", "QUEUE"}};
+  std::vector<std::vector<std::string>> rows{
+    {"ID", "INTERFACE", "STATE", "RESTARTS", "FRAMES", "KERNEL_DROPS", "QUEUE",
+     "FILTER"}};
+  std::vector<std::string> failures;
   for (auto& j : data.value("workers", json::array())) {
     auto w = j.get<worker_info>();
+    auto filter = w.filter.empty() ? std::string{"-"} : w.filter;
+    if (!w.filter_error.empty()) {
+      filter += ",failed";
+      failures.push_back(w.id + ": the last rule change did not reach its "
+                         + "ingress (" + w.filter_error + ")");
+    }
     rows.push_back({w.id, w.interface, w.state, std::to_string(w.restarts),
                     std::to_string(w.frames), std::to_string(w.kernel_drops),
-                    std::to_string(w.queue_depth)});
+                    std::to_string(w.queue_depth), filter});
   }
   print_table(rows);
+  for (const auto& f : failures)
+    std::cout << f << "\n";
 }
 
 /// One row per node with its path, the form `castorctl kill` takes.
@@ -170,6 +179,9 @@ void print_ok(const request& req, const json& data) {
       },
       [&](const add_cmd& c) {
         std::cout << "added rule " << c.rule.name << "\n";
+      },
+      [&](const add_rules_cmd& c) {
+        std::cout << "added " << c.rules.size() << " rules\n";
       },
       [&](const remove_cmd& c) {
         std::cout << "removed rule " << c.name << "\n";

@@ -231,6 +231,7 @@ const std::vector<std::string> commands{
 std::string command_name(const request& x) {
   struct visitor {
     std::string operator()(const add_cmd&) const { return "add"; }
+    std::string operator()(const add_rules_cmd&) const { return "add"; }
     std::string operator()(const remove_cmd&) const { return "remove"; }
     std::string operator()(const list_cmd&) const { return "list"; }
     std::string operator()(const stats_cmd&) const { return "stats"; }
@@ -279,6 +280,23 @@ decoded<request> decode_request(std::string_view line) {
     result.value = request{std::move(c)};
     return result;
   };
+  if (cmd == "add" && obj.contains("rules")) {
+    rd.check_members(obj, "", {"cmd", "rules"});
+    const auto& rs = obj.at("rules");
+    add_rules_cmd out;
+    if (!rs.is_array() || rs.empty()) {
+      rd.problem("rules", "must be a non-empty array of rules");
+      return finish(std::move(out));
+    }
+    for (size_t i = 0; i < rs.size(); ++i) {
+      auto decoded_rule = rule_from_json(rs[i]);
+      if (!decoded_rule)
+        rd.problem("rules[" + std::to_string(i) + "]", decoded_rule.error);
+      else
+        out.rules.push_back(std::move(*decoded_rule.value));
+    }
+    return finish(std::move(out));
+  }
   if (cmd == "add") {
     rd.check_members(obj, "", {"cmd", "rule"});
     auto* r = rd.member(obj, "rule", "", true);
@@ -360,6 +378,11 @@ namespace {
 struct request_encoder {
   json& j;
   void operator()(const add_cmd& c) const { j["rule"] = to_json(c.rule); }
+  void operator()(const add_rules_cmd& c) const {
+    j["rules"] = json::array();
+    for (const auto& r : c.rules)
+      j["rules"].push_back(to_json(r));
+  }
   void operator()(const remove_cmd& c) const { j["name"] = c.name; }
   void operator()(const kill_cmd& c) const { j["path"] = c.path; }
   void operator()(const config_show_cmd&) const { j["action"] = "show"; }

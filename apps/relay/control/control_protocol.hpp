@@ -6,6 +6,9 @@
 //
 // Requests ("cmd" selects the command; other members as listed):
 //   {"cmd":"add","rule":RULE}              add a rule (RULE below)
+//   {"cmd":"add","rules":[RULE,...]}       add several rules at once: all
+//                                          or none, one new epoch (bulk
+//                                          loads; castorctl add --from)
 //   {"cmd":"remove","name":"feed-a"}       remove a rule by name
 //   {"cmd":"list"}                         the rules
 //   {"cmd":"stats"}                        counters per rule and output
@@ -51,6 +54,11 @@ namespace castor::relay::control {
 struct add_cmd {
   relay::rule rule;
 };
+/// Several rules in one change: every one is checked (against the running
+/// rules and each other) before any is installed.
+struct add_rules_cmd {
+  std::vector<relay::rule> rules;
+};
 struct remove_cmd {
   std::string name;
 };
@@ -78,9 +86,9 @@ struct log_level_cmd {
 };
 
 using command =
-  std::variant<add_cmd, remove_cmd, list_cmd, stats_cmd, workers_cmd, tree_cmd,
-               kill_cmd, ping_cmd, version_cmd, reload_cmd, config_show_cmd,
-               config_save_cmd, log_level_cmd>;
+  std::variant<add_cmd, add_rules_cmd, remove_cmd, list_cmd, stats_cmd,
+               workers_cmd, tree_cmd, kill_cmd, ping_cmd, version_cmd,
+               reload_cmd, config_show_cmd, config_save_cmd, log_level_cmd>;
 
 /// One decoded request. A struct (not the bare variant) so that it is a
 /// distinct CAF message type.
@@ -179,6 +187,13 @@ struct worker_info {
   /// slowly. Side by side they show how the fanout spreads the load.
   uint64_t frames = 0;
   uint64_t kernel_drops = 0;
+  /// The kernel filter's tier: "exact", "ports" (groups matched by the
+  /// worker's table) or "udp"; empty for socket ingress.
+  std::string filter;
+  /// Why the worker's last rule change could not change its ingress (it
+  /// forwards with the previous filter); empty when it could.
+  std::string filter_error;
+  uint64_t filter_failures = 0;
 };
 
 void to_json(nlohmann::json& j, const output_stats& x);

@@ -90,6 +90,9 @@ auto fields(Self& x, F&& f)
   f("queue_depth", x.queue_depth);
   f("frames", x.frames);
   f("kernel_drops", x.kernel_drops);
+  f("filter", x.filter);
+  f("filter_error", x.filter_error);
+  f("filter_failures", x.filter_failures);
 }
 
 template <class Self, class F>

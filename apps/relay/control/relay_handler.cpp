@@ -147,6 +147,9 @@ void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
                 w.queue_depth = snap.queued;
                 w.frames = snap.ingress.frames;
                 w.kernel_drops = snap.ingress.kernel_drops;
+                w.filter = snap.filter;
+                w.filter_error = snap.filter_error;
+                w.filter_failures = snap.filter_failures;
               }
             out.push_back(std::move(w));
           }
@@ -299,6 +302,7 @@ caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
       return std::visit(
         control::overload{
           [&](const control::add_cmd& c) { return to_store(c); },
+          [&](const control::add_rules_cmd& c) { return to_store(c); },
           [&](const control::remove_cmd& c) { return to_store(c); },
           [&](const control::list_cmd& c) { return to_store(c); },
           [&](const control::reload_cmd& c) { return to_store(c); },

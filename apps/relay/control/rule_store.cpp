@@ -1,5 +1,6 @@
 #include "control/rule_store.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <set>
@@ -17,6 +18,7 @@
 #include "dataplane/rule_table.hpp"
 #include "dataplane/worker_supervisor.hpp"
 #include "model/rule_validator.hpp"
+#include "service/descriptor_budget.hpp"
 #include "service/logging.hpp"
 #include "service/service_notifier.hpp"
 #include <arpa/inet.h>
@@ -94,23 +96,105 @@ void leave(store_self* self, const membership& m) {
 }
 
 /// Joins `m` (awaited), then calls `done` with the outcome.
+/// Awaited (the default), the store handles nothing else until the answer
+/// is in: a change's joins are part of the change.
 void join(store_self* self, const membership& m,
-          std::function<void(caf::error)> done) {
+          std::function<void(caf::error)> done, bool awaited = true) {
   auto gm = self->state.ctx->get(relay_role::group_manager);
   if (!gm) {
     done(caf::make_error(caf::sec::runtime_error,
                          "the group manager is not running"));
     return;
   }
-  self
-    ->request(gm, group_manager_timeout, caf::join_atom::value,
-              self_handle(self), to_request(m))
-    .await(
-      [m, done](const net::membership_status& st) {
-        spdlog::info("joined {} ({})", describe(m), st.state);
-        done(caf::none);
+  auto joined = [m, done](const net::membership_status& st) {
+    spdlog::info("joined {} ({})", describe(m), st.state);
+    done(caf::none);
+  };
+  auto failed = [done](caf::error& err) { done(std::move(err)); };
+  auto req = self->request(gm, group_manager_timeout, caf::join_atom::value,
+                           self_handle(self), to_request(m));
+  if (awaited)
+    std::move(req).await(std::move(joined), std::move(failed));
+  else
+    std::move(req).then(std::move(joined), std::move(failed));
+}
+
+/// Joins in flight at once: the group manager takes them back to back, so
+/// 10,000 groups cost one round trip per window rather than per group; and
+/// the window stays small enough that every request is answered well
+/// within group_manager_timeout.
+constexpr size_t join_window = 64;
+
+using join_done = std::shared_ptr<const std::function<void(caf::error)>>;
+
+/// Joins `todo[i..]` window by window (join_window awaited requests at
+/// once). On a failure, once its window is in, leaves every membership it
+/// joined and calls `done` with the first error. `done` is shared, not
+/// copied per request: it holds the change's rule vectors (10,000 rules).
+void join_from(store_self* self, std::shared_ptr<std::vector<membership>> todo,
+               size_t i, join_done done) {
+  if (i == todo->size()) {
+    (*done)(caf::none);
+    return;
+  }
+  struct window {
+    size_t pending = 0;
+    caf::error first;
+    std::vector<size_t> failed;
+  };
+  const size_t end = std::min(todo->size(), i + join_window);
+  auto w = std::make_shared<window>();
+  w->pending = end - i;
+  for (size_t k = i; k < end; ++k)
+    join(self, (*todo)[k], [self, todo, end, k, w, done](caf::error err) {
+      if (err) {
+        w->failed.push_back(k);
+        if (!w->first)
+          w->first = caf::make_error(caf::sec::runtime_error,
+                                     "cannot join " + describe((*todo)[k])
+                                       + ": " + castor::describe(err));
+      }
+      if (--w->pending > 0)
+        return;
+      if (!w->first) {
+        join_from(self, todo, end, done);
+        return;
+      }
+      for (size_t j = 0; j < end; ++j)
+        if (std::find(w->failed.begin(), w->failed.end(), j) == w->failed.end())
+          leave(self, (*todo)[j]);
+      (*done)(std::move(w->first));
+    });
+}
+
+void join_all(store_self* self, std::shared_ptr<std::vector<membership>> todo,
+              std::function<void(caf::error)> done) {
+  join_from(
+    self, std::move(todo), 0,
+    std::make_shared<const std::function<void(caf::error)>>(std::move(done)));
+}
+
+/// A restarted (or fresh) store's joins of the current rules, window by
+/// window like join_all but not awaited: the store answers its subscribers
+/// meanwhile (10,000 groups take seconds), and a group that cannot be
+/// joined now is an error in the log, not a reason to hold the rules back.
+void rejoin_all(store_self* self, std::shared_ptr<std::vector<membership>> todo,
+                size_t i) {
+  const size_t end = std::min(todo->size(), i + join_window);
+  auto pending = std::make_shared<size_t>(end - i);
+  for (size_t k = i; k < end; ++k) {
+    const auto m = (*todo)[k];
+    join(
+      self, m,
+      [self, todo, end, m, pending](caf::error err) {
+        if (err)
+          spdlog::error("cannot join {}: {}", describe(m),
+                        castor::describe(err));
+        if (--*pending == 0 && end < todo->size())
+          rejoin_all(self, todo, end);
       },
-      [done](caf::error& err) { done(std::move(err)); });
+      false);
+  }
 }
 
 /// Commits `next` (a change from `previous`), publishes it, starts or stops
@@ -171,9 +255,12 @@ caf::result<control::response> add_rule(store_self* self, const rule& r) {
     return control::make_error(describe(r, issues));
   if (auto bad = check_interfaces(r))
     return control::make_error("rule '" + r.name + "': " + *bad);
-  auto rp = self->make_response_promise<control::response>();
   auto next = current;
   next.push_back(r);
+  if (auto bad =
+        check_descriptors(next, self->state.ctx->config().relay.ingress))
+    return control::make_error("rule '" + r.name + "': " + *bad);
+  auto rp = self->make_response_promise<control::response>();
   auto ok = control::make_ok({{"rule", control::to_json(r)}});
   const auto m = membership_of(r);
   if (memberships_of(current).count(m) != 0) {
@@ -185,6 +272,56 @@ caf::result<control::response> add_rule(store_self* self, const rule& r) {
       rp.deliver(control::make_error("rule '" + r.name + "': cannot join "
                                      + describe(membership_of(r)) + ": "
                                      + castor::describe(err)));
+      return;
+    }
+    commit(self, std::move(current), std::move(next), rp, std::move(ok));
+  });
+  return rp;
+}
+
+/// Several rules in one change (castorctl add --from): each is checked as
+/// `add` checks one, against the running rules and the others before it;
+/// then their new memberships are joined and one epoch commits them all.
+/// Nothing is installed unless every rule passes.
+caf::result<control::response> add_rules(store_self* self,
+                                         const std::vector<rule>& rules) {
+  auto current = *self->state.ctx->rules().rules;
+  auto next = current;
+  next.reserve(current.size() + rules.size());
+  std::vector<std::string> errors;
+  for (const auto& r : rules) {
+    auto issues = validate_rule(r);
+    auto conflicts = find_conflicts(r, next);
+    issues.insert(issues.end(), conflicts.begin(), conflicts.end());
+    if (!issues.empty())
+      errors.push_back(describe(r, issues));
+    else if (auto bad = check_interfaces(r))
+      errors.push_back("rule '" + r.name + "': " + *bad);
+    else
+      next.push_back(r);
+  }
+  if (errors.empty())
+    if (auto bad =
+          check_descriptors(next, self->state.ctx->config().relay.ingress))
+      errors.push_back(*bad);
+  if (!errors.empty()) {
+    auto message = std::to_string(errors.size()) + " of "
+                   + std::to_string(rules.size())
+                   + " rules refused; none was added: " + errors.front();
+    if (errors.size() > 1)
+      message += " (and " + std::to_string(errors.size() - 1) + " more)";
+    return control::make_error(message, {{"errors", errors}});
+  }
+  auto rp = self->make_response_promise<control::response>();
+  const auto before = memberships_of(current);
+  auto todo = std::make_shared<std::vector<membership>>();
+  for (const auto& m : memberships_of(next))
+    if (before.count(m) == 0)
+      todo->push_back(m);
+  auto ok = control::make_ok({{"added", rules.size()}});
+  join_all(self, todo, [self, rp, current, next, ok](caf::error err) mutable {
+    if (err) {
+      rp.deliver(control::make_error(castor::describe(err)));
       return;
     }
     commit(self, std::move(current), std::move(next), rp, std::move(ok));
@@ -205,27 +342,6 @@ caf::result<control::response> remove_rule(store_self* self,
   commit(self, std::move(current), std::move(next), rp,
          control::make_ok({{"name", name}}));
   return rp;
-}
-
-/// Joins `todo[i..]` one after another (awaited); on the first failure
-/// leaves those it joined and calls `done` with the error.
-void join_all(store_self* self, std::shared_ptr<std::vector<membership>> todo,
-              size_t i, std::function<void(caf::error)> done) {
-  if (i == todo->size()) {
-    done(caf::none);
-    return;
-  }
-  join(self, (*todo)[i], [self, todo, i, done](caf::error err) {
-    if (!err) {
-      join_all(self, todo, i + 1, done);
-      return;
-    }
-    for (size_t j = 0; j < i; ++j)
-      leave(self, (*todo)[j]);
-    done(caf::make_error(caf::sec::runtime_error,
-                         "cannot join " + describe((*todo)[i]) + ": "
-                           + castor::describe(err)));
-  });
 }
 
 std::string names(const std::vector<std::string>& xs) {
@@ -262,6 +378,9 @@ caf::result<control::response> reload(store_self* self) {
         if (auto bad = check_interfaces(r))
           errors.push_back(ctx->config_file() + ": rule '" + r.name
                            + "': " + *bad);
+  if (errors.empty())
+    if (auto bad = check_descriptors(next, ctx->config().relay.ingress))
+      errors.push_back(ctx->config_file() + ": " + *bad);
   if (!errors.empty()) {
     for (const auto& e : errors)
       spdlog::error("reload: {}", e);
@@ -297,7 +416,7 @@ caf::result<control::response> reload(store_self* self) {
     if (before.count(m) == 0)
       todo->push_back(m);
   join_all(
-    self, todo, 0,
+    self, todo,
     [self, rp, current, next, ok, apply_settings](caf::error err) mutable {
       if (err) {
         spdlog::error("reload rejected: {}", castor::describe(err));
@@ -316,11 +435,9 @@ caf::behavior rule_store_actor(store_self* self, relay_context_ptr ctx) {
   self->state.ctx = std::move(ctx);
   // A restarted store (or a fresh one) holds the current memberships again:
   // the group manager dropped its predecessor's when it died.
-  for (const auto& m : memberships_of(*self->state.ctx->rules().rules))
-    join(self, m, [m](caf::error err) {
-      if (err)
-        spdlog::error("cannot join {}: {}", describe(m), castor::describe(err));
-    });
+  const auto all = memberships_of(*self->state.ctx->rules().rules);
+  rejoin_all(
+    self, std::make_shared<std::vector<membership>>(all.begin(), all.end()), 0);
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& subs = self->state.subscribers;
     subs.erase(std::remove_if(
@@ -344,6 +461,9 @@ caf::behavior rule_store_actor(store_self* self, relay_context_ptr ctx) {
         control::overload{
           [&](const control::add_cmd& c) -> result {
             return add_rule(self, c.rule);
+          },
+          [&](const control::add_rules_cmd& c) -> result {
+            return add_rules(self, c.rules);
           },
           [&](const control::remove_cmd& c) -> result {
             return remove_rule(self, c.name);

@@ -26,6 +26,7 @@
 //
 // Protocol:
 //   (control_atom, control::request)   add / remove / list -> control::response
+//       (add takes one rule, or many in one change: all or none)
 //   (rules_subscribe_atom, caf::actor) -> rule_set   and later pushes
 //       (rules_atom, rule_set) to it on every change, until it terminates
 //   (rules_atom)                       -> rule_set   the current rules

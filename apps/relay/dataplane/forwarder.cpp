@@ -75,9 +75,13 @@ void subscribe(forwarder_self* self) {
     ->request(store, std::chrono::seconds{5}, rules_subscribe_atom::value,
               caf::actor_cast<caf::actor>(self))
     .then([self](const rule_set& rs) { install(self, rs); },
-          [self](const caf::error& err) {
+          [self, store](const caf::error& err) {
             spdlog::warn("{}: rule store did not answer ({}); retrying",
                          self->state.loop->options().worker, describe(err));
+            // Forget it, or fwd_resub would take it for subscribed and a
+            // timed-out subscription would never be retried.
+            self->demonitor(store);
+            self->state.rule_store = nullptr;
             self->delayed_send(self, resubscribe_delay, fwd_resub_atom::value);
           });
 }

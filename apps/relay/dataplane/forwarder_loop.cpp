@@ -1,8 +1,11 @@
 #include "dataplane/forwarder_loop.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "service/logging.hpp"
@@ -159,14 +162,14 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table) {
       if (!entry.free_slots.empty()) {
         slot = entry.free_slots.back();
         entry.free_slots.pop_back();
-      } else if (entry.slots.size() < opts_.max_outputs_per_egress) {
-        slot = static_cast<uint32_t>(entry.slots.size());
       } else {
-        install_log().error("{}: more than {} outputs share one egress "
-                            "socket; {} is not served",
-                            opts_.worker, opts_.max_outputs_per_egress,
-                            out.key);
-        continue;
+        // Thousands of rules may send out of one interface (an IPTV
+        // head-end's channels): the counters grow, by doubling.
+        slot = static_cast<uint32_t>(entry.slots.size());
+        auto& ring = entry.socket->ring();
+        if (slot >= ring.max_outputs())
+          ring.grow_outputs(
+            std::max<std::size_t>(2 * ring.max_outputs(), slot + 1));
       }
       s = entry.slots.emplace(out.key, slot).first;
     }
@@ -193,29 +196,58 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table) {
     else
       ++e;
   }
-  // Rule counters follow their rule by name.
+  // Rule counters follow their rule by name (a map: tables of 10,000
+  // rules are swapped on every add).
   std::vector<rule_counts> counts(table->rules().size());
-  if (table_)
-    for (std::size_t i = 0; i < table->rules().size(); ++i)
-      for (std::size_t j = 0; j < table_->rules().size(); ++j)
-        if (table_->rules()[j].spec.name == table->rules()[i].spec.name)
-          counts[i] = counts_[j];
+  if (table_) {
+    std::unordered_map<std::string_view, std::size_t> old_index;
+    old_index.reserve(table_->rules().size());
+    for (std::size_t j = 0; j < table_->rules().size(); ++j)
+      old_index.emplace(table_->rules()[j].spec.name, j);
+    for (std::size_t i = 0; i < table->rules().size(); ++i) {
+      auto j = old_index.find(table->rules()[i].spec.name);
+      if (j != old_index.end())
+        counts[i] = counts_[j->second];
+    }
+  }
   table_ = std::move(table);
   bindings_ = std::move(bindings);
   counts_ = std::move(counts);
   // The filter (or the set of sockets) changes last: a datagram it now
   // passes finds its rule.
-  try {
-    if (ingress_)
-      ingress_->set_filter(packet::build_filter(table_->filter_matches()));
-    else
-      sockets_->set_inputs(table_->filter_matches());
-  } catch (const std::exception& ex) {
-    fail(std::string{"cannot change the ingress: "} + ex.what());
-    return;
-  }
+  apply_ingress();
   log()->debug("{}: rule table epoch {} installed ({} rules)", opts_.worker,
                table_->epoch(), table_->rules().size());
+}
+
+void forwarder_loop::apply_ingress() {
+  // A change the kernel refuses (e.g. the filter does not fit the socket's
+  // net.core.optmem_max) leaves the previous filter or sockets in place:
+  // the rules they pass keep forwarding with the new table, and the
+  // failure is logged and shown by `castorctl workers`. It must not end
+  // the loop: its restart would fail the same way, again and again, and
+  // take the supervisors and the process down.
+  try {
+    if (ingress_) {
+      auto tier = packet::filter_tier::exact;
+      auto program = packet::build_filter(table_->filter_matches(), {}, &tier);
+      ingress_->set_filter(program);
+      if (tier != filter_tier_ || !filter_error_.empty())
+        log()->info("{}: kernel filter for {} rules: {} ({} instructions)",
+                    opts_.worker, table_->rules().size(),
+                    packet::to_string(tier), program.size());
+      filter_tier_ = tier;
+    } else {
+      sockets_->set_inputs(table_->filter_matches());
+    }
+    filter_error_.clear();
+  } catch (const std::exception& ex) {
+    filter_error_ = ex.what();
+    ++filter_failures_;
+    install_log().error("{}: rule table epoch {}: cannot change the ingress, "
+                        "the previous one stays in place: {}",
+                        opts_.worker, table_->epoch(), ex.what());
+  }
 }
 
 void forwarder_loop::forward(const packet::udp_datagram& d) noexcept {
@@ -339,6 +371,10 @@ worker_snapshot forwarder_loop::take_snapshot() {
     }
   }
   s.ingress.no_rule = no_rule_;
+  if (ingress_)
+    s.filter = packet::to_string(filter_tier_);
+  s.filter_error = filter_error_;
+  s.filter_failures = filter_failures_;
   if (ingress_) {
     ingress_->update_kernel_stats();
     const auto& c = ingress_->counters();

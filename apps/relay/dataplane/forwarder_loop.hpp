@@ -26,7 +26,15 @@
 //
 // Failure: an ingress socket error (interface gone, ENETDOWN) ends the loop
 // and reports through `on_failure`; the actor then exits with an error and
-// its supervisor restarts it, which opens a fresh socket.
+// its supervisor restarts it, which opens a fresh socket. A rule change the
+// kernel refuses (the new filter) does not: the loop keeps the ingress it
+// had, forwards with the new table, and reports the failure in its
+// snapshot (`castorctl workers`) and the log.
+//
+// The kernel filter scales by tiers (castor/packet/bpf_filter.hpp): exact
+// while the rules fit one cBPF program, then the ruled ports only, then all
+// UDP; the table below matches the group either way, and what passed the
+// filter without a rule counts as no_rule.
 
 #include <atomic>
 #include <cstdint>
@@ -60,7 +68,8 @@ struct forwarder_options {
   packet::receive_mode mode = packet::receive_mode::recvmmsg;
   /// Frames per drain; also bounds how long a command waits behind a batch.
   std::size_t batch = 256;
-  /// Per egress socket: send ring slots and outputs it can count.
+  /// Per egress socket: send ring slots, and outputs it can count at
+  /// first (more make the counters grow).
   std::size_t egress_slots = 2048;
   std::size_t max_outputs_per_egress = 256;
 };
@@ -131,6 +140,7 @@ private:
   void run() noexcept;
   void run_commands();
   void install_now(std::shared_ptr<const rule_table> table);
+  void apply_ingress();
   void forward(const packet::udp_datagram& d) noexcept;
   void flush_all() noexcept;
   worker_snapshot take_snapshot();
@@ -153,6 +163,9 @@ private:
   std::vector<rule_counts> counts_; ///< parallel to table_->rules()
   std::map<egress_key, egress_entry> egresses_;
   uint64_t no_rule_ = 0;
+  packet::filter_tier filter_tier_ = packet::filter_tier::exact;
+  std::string filter_error_; ///< why the last ingress change failed
+  uint64_t filter_failures_ = 0;
 };
 
 } // namespace castor::relay

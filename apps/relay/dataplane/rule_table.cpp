@@ -1,6 +1,7 @@
 #include "dataplane/rule_table.hpp"
 
 #include <algorithm>
+#include <map>
 #include <tuple>
 
 #include <net/if.h>
@@ -20,6 +21,15 @@ rule_table::build(const std::vector<relay::rule>& rules,
   auto t = std::make_shared<rule_table>();
   t->interface_ = interface;
   t->epoch_ = epoch;
+  // One lookup per output interface, not per output: a table of 10,000
+  // rules is rebuilt on every change.
+  std::map<std::string, unsigned> indexes;
+  auto index_of = [&](const std::string& name) {
+    auto i = indexes.find(name);
+    if (i == indexes.end())
+      i = indexes.emplace(name, resolve(name)).first;
+    return i->second;
+  };
   for (const auto& r : rules) {
     if (r.input.interface != interface)
       continue;
@@ -34,7 +44,7 @@ rule_table::build(const std::vector<relay::rule>& rules,
       out.destination = packet::make_destination(o.address.be, o.port);
       out.key = r.name + "|" + o.address.to_string() + ":"
                 + std::to_string(o.port) + "@" + o.interface;
-      const egress_key key{resolve(o.interface), o.ttl, o.tos};
+      const egress_key key{index_of(o.interface), o.ttl, o.tos};
       out.usable = key.ifindex != 0;
       if (out.usable) {
         auto i = std::find(t->egresses_.begin(), t->egresses_.end(), key);

@@ -1,6 +1,9 @@
 #include "model/counters.hpp"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace castor::relay {
 
@@ -11,13 +14,22 @@ void accumulate(output_drops& into, const output_drops& from) {
 }
 
 void accumulate(worker_snapshot& into, const worker_snapshot& from) {
+  // Rules by name through an index: snapshots of 10,000 rules are merged
+  // on every stats request and metrics scrape.
+  // Reserved first, so that the names the index points into never move.
+  into.rules.reserve(into.rules.size() + from.rules.size());
+  std::unordered_map<std::string_view, std::size_t> index;
+  index.reserve(into.rules.capacity());
+  for (std::size_t i = 0; i < into.rules.size(); ++i)
+    index.emplace(into.rules[i].name, i);
   for (const auto& r : from.rules) {
-    auto m = std::find_if(into.rules.begin(), into.rules.end(),
-                          [&](const auto& x) { return x.name == r.name; });
-    if (m == into.rules.end()) {
+    auto found = index.find(r.name);
+    if (found == index.end()) {
       into.rules.push_back(r);
+      index.emplace(into.rules.back().name, into.rules.size() - 1);
       continue;
     }
+    auto* m = &into.rules[found->second];
     m->packets += r.packets;
     m->bytes += r.bytes;
     for (const auto& o : r.outputs) {
@@ -40,11 +52,10 @@ void accumulate(worker_snapshot& into, const worker_snapshot& from) {
 }
 
 void keep_rules(worker_snapshot& x, const std::vector<std::string>& keep) {
+  const std::unordered_set<std::string_view> kept(keep.begin(), keep.end());
   x.rules.erase(std::remove_if(x.rules.begin(), x.rules.end(),
                                [&](const rule_snapshot& r) {
-                                 return std::find(keep.begin(), keep.end(),
-                                                  r.name)
-                                        == keep.end();
+                                 return kept.count(r.name) == 0;
                                }),
                 x.rules.end());
 }

@@ -44,8 +44,9 @@ struct rule_snapshot {
 /// What arrived at a worker and matched no rule or was not a datagram.
 struct ingress_snapshot {
   uint64_t frames = 0;
-  /// Passed the kernel filter but matched no rule (a rule removed between
-  /// the filter swap and the table swap).
+  /// Passed the kernel filter but matched no rule: a rule removed between
+  /// the filter swap and the table swap, or, beyond the exact filter's
+  /// capacity, an unruled group on a ruled port.
   uint64_t no_rule = 0;
   /// Malformed frames by packet::drop_reason.
   packet::drop_counters malformed{};
@@ -62,6 +63,13 @@ struct worker_snapshot {
   ingress_snapshot ingress;
   /// Datagrams queued in the worker's send rings right now.
   uint64_t queued = 0;
+  /// The kernel filter's tier ("exact", "ports", "udp"); empty for socket
+  /// ingress.
+  std::string filter;
+  /// Why the last rule change could not change the ingress (empty: it
+  /// could), and how many changes failed so far.
+  std::string filter_error;
+  uint64_t filter_failures = 0;
 };
 
 /// Adds `from`'s drops to `into`, reason by reason.

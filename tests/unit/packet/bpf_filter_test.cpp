@@ -199,6 +199,30 @@ TEST(bpf_filter, hundreds_of_groups_all_match) {
   EXPECT_TRUE(passes(p, last));
 }
 
+// The exact program searches the groups as a tree: a frame's cost grows
+// with log(groups), not with the groups ruled before its own.
+TEST(bpf_filter, a_frame_meets_a_logarithmic_number_of_instructions) {
+  std::vector<filter_match> m;
+  for (uint32_t i = 0; i < 700; ++i)
+    m.push_back(filter_match{htonl((239u << 24) | (30u << 16) | (i * 3)), 5000,
+                             std::nullopt});
+  auto p = build_exact_filter(m);
+  std::size_t worst = 0;
+  for (uint32_t i = 0; i < 700 * 3 + 2; ++i) {
+    frame_spec s;
+    s.dst_be = htonl((239u << 24) | (30u << 16) | i);
+    s.dst_port = 5000;
+    auto f = build_frame(s);
+    std::size_t steps = 0;
+    const bool pass = run_cbpf(p, f.data(), f.size(), multicast, &steps) != 0;
+    EXPECT_EQ(pass, i % 3 == 0 && i < 2100) << i;
+    worst = std::max(worst, steps);
+  }
+  // Preamble (~14) + log2(700 / 4) (~8) + a leaf of 4 groups (~8) + the
+  // block; a chain would run up to ~1,400 instructions.
+  EXPECT_LT(worst, 50u);
+}
+
 TEST(bpf_filter, a_group_with_hundreds_of_ports_needs_long_jumps) {
   // 300 ports in one group and 100 source-specific ports in another: the
   // blocks are longer than a conditional jump can skip.
@@ -228,7 +252,92 @@ TEST(bpf_filter, too_many_rules_is_an_error_not_a_bad_program) {
   std::vector<filter_match> m;
   for (uint32_t i = 0; i < 2000; ++i)
     m.push_back(filter_match{htonl((239u << 24) | i), 1, std::nullopt});
-  EXPECT_THROW(build_filter(m), std::length_error);
+  EXPECT_THROW(build_exact_filter(m), std::length_error);
+}
+
+// The defect of issue 15: about 640 groups on one interface made the
+// filter unbuildable, the forwarder crash-looped and the relay exited.
+// Beyond what an exact program can hold, the filter passes the ruled ports
+// and leaves the group to the forwarder's table: every ruled frame passes.
+TEST(bpf_filter, ten_thousand_rules_on_one_interface_still_pass_every_rule) {
+  std::vector<filter_match> m;
+  for (uint32_t i = 0; i < 10000; ++i)
+    m.push_back(filter_match{
+      htonl((239u << 24) | (20u << 16) | i),
+      static_cast<uint16_t>(5000 + i % 4),
+      i % 5 ? std::nullopt : std::optional<uint32_t>(addr("10.0.0.9"))});
+  filter_tier tier = filter_tier::exact;
+  bpf_program p;
+  ASSERT_NO_THROW(p = build_filter(m, {}, &tier));
+  EXPECT_LE(p.size(), static_cast<std::size_t>(BPF_MAXINSNS));
+  EXPECT_EQ(tier, filter_tier::ports);
+  for (uint32_t i = 0; i < 10000; i += 97) {
+    frame_spec s;
+    s.dst_be = m[i].group_be;
+    s.dst_port = m[i].port;
+    s.src_be = addr("10.0.0.9");
+    EXPECT_TRUE(passes(p, s)) << i;
+  }
+  // An unruled port, other protocols, fragments and our own output still
+  // stay in the kernel; an unruled group on a ruled port passes (the
+  // forwarder counts it as no_rule).
+  EXPECT_FALSE(passes(p, to("239.20.0.1", 4999)));
+  EXPECT_TRUE(passes(p, to("239.99.0.1", 5000)));
+  EXPECT_FALSE(passes(p, to("239.20.0.1", 5000), outgoing));
+  auto tcp = to("239.20.0.1", 5000);
+  tcp.protocol = 6;
+  EXPECT_FALSE(passes(p, tcp));
+  auto frag = to("239.20.0.1", 5000);
+  frag.flags_fragment = 0x2000;
+  EXPECT_FALSE(passes(p, frag));
+}
+
+TEST(bpf_filter, rules_that_fit_keep_the_exact_program) {
+  std::vector<filter_match> m;
+  for (uint32_t i = 0; i < 600; ++i)
+    m.push_back(filter_match{htonl((239u << 24) | i), 1, std::nullopt});
+  filter_tier tier = filter_tier::udp;
+  const auto chosen = build_filter(m, {}, &tier);
+  const auto exact = build_exact_filter(m);
+  EXPECT_EQ(tier, filter_tier::exact);
+  ASSERT_EQ(chosen.size(), exact.size());
+  for (std::size_t i = 0; i < exact.size(); ++i) {
+    EXPECT_EQ(chosen[i].code, exact[i].code);
+    EXPECT_EQ(chosen[i].k, exact[i].k);
+    EXPECT_EQ(chosen[i].jt, exact[i].jt);
+    EXPECT_EQ(chosen[i].jf, exact[i].jf);
+  }
+}
+
+TEST(bpf_filter, too_many_ports_for_a_port_list_pass_all_udp) {
+  std::vector<filter_match> m;
+  for (uint32_t i = 0; i < 10000; ++i)
+    m.push_back(filter_match{htonl((239u << 24) | i),
+                             static_cast<uint16_t>(1 + i), std::nullopt});
+  filter_tier tier = filter_tier::exact;
+  auto p = build_filter(m, {}, &tier);
+  EXPECT_EQ(tier, filter_tier::udp);
+  EXPECT_LE(p.size(), static_cast<std::size_t>(BPF_MAXINSNS));
+  EXPECT_TRUE(passes(p, to("239.0.39.15", 10000)));
+  EXPECT_TRUE(passes(p, to("239.0.0.1", 60000)));
+  EXPECT_FALSE(passes(p, to("239.0.0.1", 2), outgoing));
+  auto frag = to("239.0.0.1", 2);
+  frag.flags_fragment = 0x0010;
+  EXPECT_FALSE(passes(p, frag));
+}
+
+TEST(bpf_filter, the_kernel_accepts_every_tier) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  for (uint32_t ports : {1u, 1000u, 10000u}) {
+    std::vector<filter_match> m;
+    for (uint32_t i = 0; i < 10000; ++i)
+      m.push_back(filter_match{htonl((239u << 24) | i),
+                               static_cast<uint16_t>(1 + i % ports),
+                               std::nullopt});
+    EXPECT_NO_THROW(attach_filter(fd, build_filter(m))) << ports;
+  }
+  ::close(fd);
 }
 
 // Reference semantics, written from the header's contract rather than the

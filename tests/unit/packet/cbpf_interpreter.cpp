@@ -37,7 +37,7 @@ uint32_t width_of(uint16_t code) {
 } // namespace
 
 uint32_t run_cbpf(const bpf_program& prog, const uint8_t* pkt, std::size_t size,
-                  uint32_t pkttype) {
+                  uint32_t pkttype, std::size_t* executed) {
   uint32_t a = 0;
   uint32_t x = 0;
   uint32_t mem[BPF_MEMWORDS] = {};
@@ -45,6 +45,8 @@ uint32_t run_cbpf(const bpf_program& prog, const uint8_t* pkt, std::size_t size,
   for (std::size_t steps = 0; steps <= prog.size(); ++steps) {
     if (pc >= prog.size())
       bad(pc, "ran off the end");
+    if (executed != nullptr)
+      *executed = steps + 1;
     const sock_filter& in = prog[pc++];
     const uint32_t k = in.k;
     switch (BPF_CLASS(in.code)) {

@@ -14,7 +14,10 @@
 
 namespace castor::packet::test {
 
+/// Runs `program`; `executed`, when given, receives how many instructions
+/// ran (the frame's cost, up to the JIT).
 uint32_t run_cbpf(const bpf_program& program, const uint8_t* packet,
-                  std::size_t size, uint32_t pkttype);
+                  std::size_t size, uint32_t pkttype,
+                  std::size_t* executed = nullptr);
 
 } // namespace castor::packet::test

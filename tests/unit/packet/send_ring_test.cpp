@@ -200,6 +200,22 @@ TEST(send_ring, reset_counters_zeroes_one_output) {
   EXPECT_EQ(r.counters(1).queue_full, 1u);
 }
 
+// Thousands of rules may share one output interface: the counters grow,
+// and those already counted stay.
+TEST(send_ring, grow_outputs_keeps_the_counters_and_serves_new_outputs) {
+  send_ring r(1, 8, 2);
+  put(r, 1, 1, "x");
+  put(r, 1, 1, "y");
+  EXPECT_FALSE(put(r, 5, 1, "z")); // beyond max_outputs: refused
+  r.grow_outputs(1000);
+  EXPECT_EQ(r.max_outputs(), 1000u);
+  EXPECT_EQ(r.counters(1).queue_full, 1u);
+  EXPECT_FALSE(put(r, 999, 1, "w")); // the ring is full: counted now
+  EXPECT_EQ(r.counters(999).queue_full, 1u);
+  r.grow_outputs(10); // never shrinks
+  EXPECT_EQ(r.max_outputs(), 1000u);
+}
+
 namespace {
 
 // A kernel that understands UDP_SEGMENT: it records each message as its

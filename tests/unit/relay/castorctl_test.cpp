@@ -71,7 +71,9 @@ caf::behavior relay_like_handler(caf::event_based_actor*,
     }
     if (std::holds_alternative<ctl::workers_cmd>(c))
       return ctl::make_ok(ctl::workers_reply(
-        {{"fwd-eth0-1", "eth0", "running", 2, 0, 4000, 17}}));
+        {{"fwd-eth0-1", "eth0", "running", 2, 0, 4000, 17, "ports", "", 0},
+         {"fwd-eth0-2", "eth0", "running", 0, 0, 10, 0, "exact",
+          "SO_ATTACH_FILTER: Cannot allocate memory", 1}}));
     if (std::holds_alternative<ctl::tree_cmd>(c))
       return ctl::make_ok({{"tree", json::parse(R"({"id":"root",
         "kind":"supervisor","strategy":"one_for_one","state":"running",
@@ -208,9 +210,13 @@ TEST_F(castorctl, list_stats_workers_and_tree_print_tables) {
                  "        out eth1 239.2.2.2:6001  8        800    0\n");
   ASSERT_EQ(run("workers", out), 0);
   EXPECT_EQ(out, "ID          INTERFACE  STATE    RESTARTS  FRAMES  "
-                 "KERNEL_DROPS  QUEUE\n"
+                 "KERNEL_DROPS  QUEUE  FILTER\n"
                  "fwd-eth0-1  eth0       running  2         4000    17       "
-                 "     0\n");
+                 "     0      ports\n"
+                 "fwd-eth0-2  eth0       running  0         10      0        "
+                 "     0      exact,failed\n"
+                 "fwd-eth0-2: the last rule change did not reach its ingress "
+                 "(SO_ATTACH_FILTER: Cannot allocate memory)\n");
   ASSERT_EQ(run("tree", out), 0);
   EXPECT_EQ(out,
             "PATH                     KIND        STRATEGY     STATE    "

@@ -39,6 +39,7 @@ TEST(control_protocol, decodes_an_add_request) {
 TEST(control_protocol, every_request_round_trips) {
   auto rule = *rule_from_json(json::parse(good_rule)).value;
   std::vector<request> all{{add_cmd{rule}},
+                           {add_rules_cmd{{rule, rule}}},
                            {remove_cmd{"feed-a"}},
                            {list_cmd{}},
                            {stats_cmd{}},

@@ -17,12 +17,26 @@
 // length, the frame passes, and the parser counts it as ip_options, so that
 // operators see it.
 //
-// The program is laid out as nested blocks (group, then port, then source)
-// where a mismatch skips the block; a block longer than a conditional
-// jump's 8-bit offset is skipped with an unconditional `ja` (32-bit), so
-// any number of ports per group works. Capacity is BPF_MAXINSNS (4096)
-// instructions: 5 per group with one any-source port, 3 per further port,
-// so about 800 groups, or far more ports within fewer groups.
+// The exact program is a binary search tree over the ruled groups (A >=
+// middle group? right : left) down to leaves of 4 groups, each a block
+// (group, then port, then source) that a mismatch skips; a jump longer
+// than a conditional jump's 8-bit offset goes through an unconditional
+// `ja` (32-bit), so any number of ports per group works. A frame meets
+// about log2(groups / 4) + 4 group comparisons. Capacity is BPF_MAXINSNS
+// (4096) instructions: about 5.5 per group with one any-source port, 3 per
+// further port, so some 740 groups, or far more ports within fewer groups.
+//
+// Beyond that capacity build_filter() does not fail: it falls back to a
+// coarser program (filter_tier), so that any number of rules works:
+//   - ports: the same checks, then the destination port is one of the
+//     ruled ports (2 instructions per distinct port, up to ~2,000 ports);
+//   - udp: beyond that, every IPv4 UDP datagram that is not a fragment.
+// The group (and source) is then matched by the forwarder's own table, and
+// a frame that passed the coarse filter with no rule there is counted as
+// no_rule. On an input that carries only the joined groups (the usual case:
+// the switch and the NIC filter by membership) the coarse tiers cost
+// nothing; unruled groups on a ruled port cost one userspace lookup each
+// (bench/packet measures both).
 //
 // Replacing the program: attach_filter() on a socket that already has one
 // swaps it atomically in the kernel (RCU); no frame sees a half-built filter
@@ -58,17 +72,38 @@ struct filter_options {
   /// none for AF_PACKET SOCK_DGRAM, ethernet for SOCK_RAW.
   link_layer layer = link_layer::none;
   fragment_policy fragments = fragment_policy::drop_in_kernel;
+  /// Groups per leaf of the exact program's search tree; 0 lays the
+  /// groups out as one chain, as before issue 15 (bench/packet compares).
+  std::size_t tree_leaf = 4;
 };
 
 using bpf_program = std::vector<sock_filter>;
 
-/// Builds the program for `matches` (order and duplicates do not matter; an
-/// any-source match covers source-specific ones for the same group and
-/// port). No matches gives a program that drops everything. Throws
-/// std::length_error beyond BPF_MAXINSNS instructions, and
+/// How closely a program matches the rules (see the top of this header).
+enum class filter_tier : uint8_t {
+  exact, ///< group, port and source, as ruled
+  ports, ///< IPv4 UDP to a ruled port; groups matched in userspace
+  udp,   ///< any IPv4 UDP; groups and ports matched in userspace
+};
+
+/// "exact", "ports" or "udp".
+const char* to_string(filter_tier tier) noexcept;
+
+/// Builds the exact program for `matches` (order and duplicates do not
+/// matter; an any-source match covers source-specific ones for the same
+/// group and port). No matches gives a program that drops everything.
+/// Throws std::length_error beyond BPF_MAXINSNS instructions, and
 /// std::invalid_argument for a link layer other than none/ethernet.
+bpf_program build_exact_filter(const std::vector<filter_match>& matches,
+                               const filter_options& options = {});
+
+/// The exact program while it fits, else the coarsest tier needed; never
+/// longer than BPF_MAXINSNS. Stores the tier it chose in `*tier` when
+/// given. Throws std::invalid_argument for a link layer other than
+/// none/ethernet.
 bpf_program build_filter(const std::vector<filter_match>& matches,
-                         const filter_options& options = {});
+                         const filter_options& options = {},
+                         filter_tier* tier = nullptr);
 
 /// SO_ATTACH_FILTER: installs or atomically replaces the socket's filter.
 /// Throws io_error.

@@ -108,6 +108,10 @@ public:
   }
   /// Zeroes an output's counters, for reusing its index for a new output.
   void reset_counters(uint32_t output) noexcept;
+  /// Makes room for counters of at least `n` outputs (never shrinks; the
+  /// existing counters stay). Allocates: call it between batches, as rules
+  /// change, not per datagram.
+  void grow_outputs(std::size_t n);
 
 private:
   // Room for one UDP_SEGMENT control message.
