@@ -68,6 +68,7 @@ auto fields(Self& x, F&& f)
   f("packets", x.packets);
   f("bytes", x.bytes);
   f("drops", x.drops);
+  f("state", x.state);
 }
 
 template <class Self, class F>
@@ -90,6 +91,7 @@ auto fields(Self& x, F&& f)
   f("queue_depth", x.queue_depth);
   f("frames", x.frames);
   f("kernel_drops", x.kernel_drops);
+  f("outputs", x.outputs);
 }
 
 template <class Self, class F>

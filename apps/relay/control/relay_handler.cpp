@@ -147,6 +147,7 @@ void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
                 w.queue_depth = snap.queued;
                 w.frames = snap.ingress.frames;
                 w.kernel_drops = snap.ingress.kernel_drops;
+                w.outputs = snap.output_links;
               }
             out.push_back(std::move(w));
           }

@@ -8,8 +8,10 @@
 // at tens of kpps).
 //
 // One wake-up of the loop:
-//   poll(ingress, wake eventfd, blocked egress sockets)
+//   poll(ingress, wake eventfd, blocked egress sockets, rtnetlink)
 //   run queued commands (new rule table, stats snapshot, stop)
+//   on a link or address event: look the output interfaces up again, and
+//   rebuild the table if one has a new index (output_links.hpp)
 //   drain up to `batch` frames: parse, look up, enqueue a copy per output
 //   flush every egress ring with sendmmsg
 // and again while the ingress keeps delivering full batches.
@@ -19,16 +21,18 @@
 // wake-up, never per packet. A rule change thus reaches the loop at its next
 // wake-up: immediately when idle, after the current batch when busy.
 //
-// Bounded everything: the send rings have fixed slots; an output that
-// cannot keep up (EAGAIN) keeps its queue and is polled for POLLOUT, while
-// the loop goes on reading and the full ring drops that output's datagrams
-// as queue_full. The other outputs never wait for it.
+// Bounded everything: the send rings have fixed slots, and a ring that
+// fills while a read is fanned out is flushed there and then; an output
+// that cannot keep up (EAGAIN) keeps its queue and is polled for POLLOUT,
+// while the loop goes on reading and the full ring drops that output's
+// datagrams as queue_full. The other outputs never wait for it.
 //
 // Failure: an ingress socket error (interface gone, ENETDOWN) ends the loop
 // and reports through `on_failure`; the actor then exits with an error and
 // its supervisor restarts it, which opens a fresh socket.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -38,6 +42,7 @@
 #include <thread>
 #include <vector>
 
+#include "dataplane/output_links.hpp"
 #include "dataplane/rule_table.hpp"
 #include "dataplane/socket_ingress.hpp"
 #include "model/counters.hpp"
@@ -130,7 +135,15 @@ private:
   void wake() noexcept;
   void run() noexcept;
   void run_commands();
-  void install_now(std::shared_ptr<const rule_table> table);
+  /// `outputs_only`: the same rules, outputs looked up again (the rule
+  /// counters and the ingress filter stay).
+  void install_now(std::shared_ptr<const rule_table> table,
+                   bool outputs_only = false);
+  /// Looks the output interfaces up again; rebuilds the table when one
+  /// has a new index (or is gone, or is back).
+  void refresh_outputs();
+  /// Moves what an output counted where it is kept across installs.
+  void carry(const std::string& key, const packet::output_counters& c);
   void forward(const packet::udp_datagram& d) noexcept;
   void flush_all() noexcept;
   worker_snapshot take_snapshot();
@@ -153,6 +166,15 @@ private:
   std::vector<rule_counts> counts_; ///< parallel to table_->rules()
   std::map<egress_key, egress_entry> egresses_;
   uint64_t no_rule_ = 0;
+  // Output interfaces: their events, and their state and index as last
+  // looked up, by name (the current table's output interfaces only).
+  link_events link_events_;
+  std::map<std::string, link_status> output_links_;
+  std::chrono::steady_clock::time_point next_link_check_{};
+  // What outputs counted on sockets or slots they no longer use (an
+  // output moved to a re-created interface, or unusable meanwhile), by
+  // output key: counters never go back while the output exists.
+  std::map<std::string, packet::output_counters> carried_;
 };
 
 } // namespace castor::relay
