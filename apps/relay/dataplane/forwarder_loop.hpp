@@ -65,8 +65,12 @@ struct forwarder_options {
   packet::receive_mode mode = packet::receive_mode::recvmmsg;
   /// Frames per drain; also bounds how long a command waits behind a batch.
   std::size_t batch = 256;
-  /// Per egress socket: send ring slots and outputs it can count.
-  std::size_t egress_slots = 2048;
+  /// Per egress socket: send ring slots, and outputs it has counters for
+  /// at first (more are added as outputs are). One read of `batch` frames
+  /// to one output fills the ring once; more outputs on the socket flush
+  /// it as it fills (send_ring.hpp), so more slots would buy nothing but
+  /// memory (docs/relay.md, "Send rings, and the memory they take").
+  std::size_t egress_slots = 256;
   std::size_t max_outputs_per_egress = 256;
 };
 
