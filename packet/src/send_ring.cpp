@@ -6,11 +6,6 @@
 
 namespace castor::packet {
 
-void send_ring::grow_outputs(std::size_t n) {
-  if (n > counters_.size())
-    counters_.resize(n);
-}
-
 send_ring::send_ring(std::size_t slots, std::size_t slot_bytes,
                      std::size_t max_outputs, std::size_t max_batch)
     : slots_(slots), slot_bytes_(slot_bytes), max_batch_(max_batch),
@@ -55,6 +50,15 @@ bool send_ring::enqueue(uint32_t output, const sockaddr_in& dest,
   owners_[i] = output;
   ++count_;
   return true;
+}
+
+bool send_ring::enqueue(uint32_t output, const sockaddr_in& dest,
+                        const uint8_t* data, std::size_t size,
+                        send_batch_fn send, void* context) noexcept {
+  if (count_ == slots_ && !blocked_ && output < counters_.size()
+      && size <= slot_bytes_)
+    flush(send, context);
+  return enqueue(output, dest, data, size);
 }
 
 void send_ring::release(std::size_t n) noexcept {
@@ -123,6 +127,7 @@ unsigned send_ring::join_run(std::size_t run) noexcept {
 
 flush_result send_ring::flush(send_batch_fn send, void* context) noexcept {
   flush_result result;
+  blocked_ = false;
   while (count_ > 0) {
     // sendmmsg needs a contiguous array: send up to the ring's end, then
     // wrap around on the next pass.
@@ -161,6 +166,7 @@ flush_result send_ring::flush(send_batch_fn send, void* context) noexcept {
       continue;
     if (sent == 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
       result.blocked = true;
+      blocked_ = true;
       break;
     }
     if (joining && joined_count_[0] > 1) {
@@ -182,6 +188,11 @@ flush_result send_ring::flush(send_batch_fn send, void* context) noexcept {
     release(1);
   }
   return result;
+}
+
+void send_ring::reserve_outputs(std::size_t n) {
+  if (n > counters_.size())
+    counters_.resize(n);
 }
 
 void send_ring::reset_counters(uint32_t output) noexcept {

@@ -100,8 +100,10 @@ udp_egress::~udp_egress() {
     ::close(fd_);
 }
 
+const send_batch_fn udp_egress::send_batch_ = &send_batch;
+
 flush_result udp_egress::flush() noexcept {
-  return ring_.flush(&send_batch, &fd_);
+  return ring_.flush(send_batch_, &fd_);
 }
 
 } // namespace castor::packet

@@ -87,17 +87,17 @@ void print_rules(const json& data) {
 
 void print_stats(const json& data) {
   std::vector<std::vector<std::string>> rows{
-    {"RULE", "WHERE", "PACKETS", "BYTES", "DROPS"}};
+    {"RULE", "WHERE", "PACKETS", "BYTES", "DROPS", "STATE"}};
   for (auto& j : data.value("rules", json::array())) {
     auto r = j.get<rule_stats>();
     rows.push_back({r.name, "in", std::to_string(r.packets),
-                    std::to_string(r.bytes), drops_text(r.drops)});
+                    std::to_string(r.bytes), drops_text(r.drops), ""});
     for (auto& o : r.outputs)
       rows.push_back(
         {"",
          "out " + o.interface + " " + o.address + ":" + std::to_string(o.port),
          std::to_string(o.packets), std::to_string(o.bytes),
-         drops_text(o.drops)});
+         drops_text(o.drops), o.state.empty() ? "-" : o.state});
   }
   print_table(rows);
 }
@@ -105,7 +105,7 @@ void print_stats(const json& data) {
 void print_workers(const json& data) {
   std::vector<std::vector<std::string>> rows{
     {"ID", "INTERFACE", "STATE", "RESTARTS", "FRAMES", "KERNEL_DROPS", "QUEUE",
-     "FILTER"}};
+     "FILTER", "OUTPUTS"}};
   std::vector<std::string> failures;
   for (auto& j : data.value("workers", json::array())) {
     auto w = j.get<worker_info>();
@@ -115,9 +115,14 @@ void print_workers(const json& data) {
       failures.push_back(w.id + ": the last rule change did not reach its "
                          + "ingress (" + w.filter_error + ")");
     }
+    // "eth1=up,gre1=missing", as DROPS lists reason=count.
+    std::string outputs;
+    for (auto& [name, state] : w.outputs)
+      outputs += (outputs.empty() ? "" : ",") + name + "=" + state;
     rows.push_back({w.id, w.interface, w.state, std::to_string(w.restarts),
                     std::to_string(w.frames), std::to_string(w.kernel_drops),
-                    std::to_string(w.queue_depth), filter});
+                    std::to_string(w.queue_depth), filter,
+                    outputs.empty() ? "-" : outputs});
   }
   print_table(rows);
   for (const auto& f : failures)

@@ -163,6 +163,10 @@ struct output_stats {
   uint64_t packets = 0;
   uint64_t bytes = 0;
   drop_counts drops;
+  /// The output interface: "up", "down" or "missing"; empty if no worker
+  /// reported it. ({}: aggregate initializers written before it need not
+  /// name it.)
+  std::string state{};
 };
 
 struct rule_stats {
@@ -194,6 +198,9 @@ struct worker_info {
   /// forwards with the previous filter); empty when it could.
   std::string filter_error;
   uint64_t filter_failures = 0;
+  /// The worker's output interfaces and their state ("up", "down",
+  /// "missing"), by name: what it sends on, as it last looked.
+  std::map<std::string, std::string> outputs{};
 };
 
 void to_json(nlohmann::json& j, const output_stats& x);

@@ -68,6 +68,7 @@ auto fields(Self& x, F&& f)
   f("packets", x.packets);
   f("bytes", x.bytes);
   f("drops", x.drops);
+  f("state", x.state);
 }
 
 template <class Self, class F>
@@ -93,6 +94,7 @@ auto fields(Self& x, F&& f)
   f("filter", x.filter);
   f("filter_error", x.filter_error);
   f("filter_failures", x.filter_failures);
+  f("outputs", x.outputs);
 }
 
 template <class Self, class F>

@@ -150,6 +150,7 @@ void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
                 w.filter = snap.filter;
                 w.filter_error = snap.filter_error;
                 w.filter_failures = snap.filter_failures;
+                w.outputs = snap.output_links;
               }
             out.push_back(std::move(w));
           }

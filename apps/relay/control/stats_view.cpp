@@ -42,6 +42,7 @@ merge_rule_stats(const std::vector<worker_snapshot>& workers,
         os.packets = o.packets;
         os.bytes = o.bytes;
         os.drops = to_drop_counts(o.drops);
+        os.state = o.state;
         rs.outputs.push_back(std::move(os));
       }
       rs.drops = to_drop_counts(total);

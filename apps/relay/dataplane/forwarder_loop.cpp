@@ -35,6 +35,20 @@ rate_limited_log& install_log() {
   return limited;
 }
 
+/// How often a loop without rtnetlink looks its output interfaces up.
+constexpr auto link_check_interval = std::chrono::seconds{1};
+
+void add_counts(packet::output_counters& into,
+                const packet::output_counters& from) {
+  into.packets += from.packets;
+  into.bytes += from.bytes;
+  into.queue_full += from.queue_full;
+  into.too_big += from.too_big;
+  into.send_error += from.send_error;
+  if (from.last_error != 0)
+    into.last_error = from.last_error;
+}
+
 } // namespace
 
 forwarder_loop::forwarder_loop(forwarder_options options,
@@ -97,6 +111,9 @@ void forwarder_loop::wake() noexcept {
 void forwarder_loop::install(std::shared_ptr<const rule_table> table) {
   post([this, table = std::move(table)]() mutable {
     install_now(std::move(table));
+    // The table was built on the actor's thread: an output interface may
+    // have changed since, and its event may already be read.
+    refresh_outputs();
   });
 }
 
@@ -122,10 +139,23 @@ void forwarder_loop::fail(const std::string& reason) {
     on_failure_(reason);
 }
 
-void forwarder_loop::install_now(std::shared_ptr<const rule_table> table) {
+void forwarder_loop::carry(const std::string& key,
+                           const packet::output_counters& c) {
+  add_counts(carried_[key], c);
+}
+
+void forwarder_loop::install_now(std::shared_ptr<const rule_table> table,
+                                 bool outputs_only) {
   // Datagrams queued for the old outputs leave first, so that no slot is
   // reused while a datagram of its previous owner still sits in the ring.
   flush_all();
+  // What unusable outputs counted (as send errors) stays theirs.
+  for (std::size_t i = 0; i < bindings_.size(); ++i)
+    if (bindings_[i].unusable_drops != 0) {
+      packet::output_counters c;
+      c.send_error = bindings_[i].unusable_drops;
+      carry(table_->outputs()[i].key, c);
+    }
   std::vector<binding> bindings(table->outputs().size());
   std::map<egress_key, std::set<std::string>> wanted;
   for (std::size_t i = 0; i < table->outputs().size(); ++i) {
@@ -163,13 +193,10 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table) {
         slot = entry.free_slots.back();
         entry.free_slots.pop_back();
       } else {
-        // Thousands of rules may send out of one interface (an IPTV
-        // head-end's channels): the counters grow, by doubling.
+        // Any number of outputs may share a socket (10,000 channels on one
+        // interface): its ring's counters grow with them, 48 bytes each.
         slot = static_cast<uint32_t>(entry.slots.size());
-        auto& ring = entry.socket->ring();
-        if (slot >= ring.max_outputs())
-          ring.grow_outputs(
-            std::max<std::size_t>(2 * ring.max_outputs(), slot + 1));
+        entry.socket->ring().reserve_outputs(slot + 1);
       }
       s = entry.slots.emplace(out.key, slot).first;
     }
@@ -187,6 +214,9 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table) {
         ++s;
         continue;
       }
+      // The output may live on, on another socket (a re-created
+      // interface): it keeps what it counted here.
+      carry(s->first, entry.socket->ring().counters(s->second));
       entry.socket->ring().reset_counters(s->second);
       entry.free_slots.push_back(s->second);
       s = entry.slots.erase(s);
@@ -195,6 +225,20 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table) {
       e = egresses_.erase(e);
     else
       ++e;
+  }
+  if (!carried_.empty()) { // what removed outputs counted goes with them
+    std::set<std::string> live;
+    for (const auto& o : table->outputs())
+      live.insert(o.key);
+    for (auto c = carried_.begin(); c != carried_.end();)
+      c = live.count(c->first) != 0 ? std::next(c) : carried_.erase(c);
+  }
+  bindings_ = std::move(bindings);
+  if (outputs_only) {
+    // The same rules with their outputs looked up again: the rule
+    // counters and the ingress stay as they are.
+    table_ = std::move(table);
+    return;
   }
   // Rule counters follow their rule by name (a map: tables of 10,000
   // rules are swapped on every add).
@@ -211,7 +255,6 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table) {
     }
   }
   table_ = std::move(table);
-  bindings_ = std::move(bindings);
   counts_ = std::move(counts);
   // The filter (or the set of sockets) changes last: a datagram it now
   // passes finds its rule.
@@ -248,6 +291,39 @@ void forwarder_loop::apply_ingress() {
                         "the previous one stays in place: {}",
                         opts_.worker, table_->epoch(), ex.what());
   }
+}
+
+void forwarder_loop::refresh_outputs() {
+  next_link_check_ = std::chrono::steady_clock::now() + link_check_interval;
+  if (!table_)
+    return;
+  std::map<std::string, link_status> now;
+  for (const auto& out : table_->outputs())
+    if (now.count(out.spec.interface) == 0)
+      now.emplace(out.spec.interface, probe_link(out.spec.interface));
+  for (const auto& [name, st] : now) {
+    auto before = output_links_.find(name);
+    if (before != output_links_.end() && before->second != st)
+      log()->info("{}: output interface {} is {} (ifindex {} before, {} now)",
+                  opts_.worker, name, to_string(st.state),
+                  before->second.ifindex, st.ifindex);
+  }
+  output_links_ = std::move(now);
+  const auto& outs = table_->outputs();
+  const bool stale = std::any_of(outs.begin(), outs.end(), [&](const auto& o) {
+    const unsigned have = o.usable ? table_->egresses()[o.egress].ifindex : 0;
+    return have != output_links_[o.spec.interface].ifindex;
+  });
+  if (!stale)
+    return;
+  log()->info("{}: output interfaces changed; rebinding the outputs of rule "
+              "table epoch {}",
+              opts_.worker, table_->epoch());
+  install_now(table_->rebuilt([this](const std::string& name) {
+    auto i = output_links_.find(name);
+    return i == output_links_.end() ? 0u : i->second.ifindex;
+  }),
+              true);
 }
 
 void forwarder_loop::forward(const packet::udp_datagram& d) noexcept {
@@ -297,11 +373,20 @@ void forwarder_loop::run() noexcept {
     for (auto& [key, entry] : egresses_)
       if (entry.blocked)
         fds.push_back(pollfd{entry.socket->fd(), POLLOUT, 0});
+    const std::size_t link_slot = fds.size();
+    if (link_events_.fd() >= 0)
+      fds.push_back(pollfd{link_events_.fd(), POLLIN, 0});
     // The timeout only bounds how long a silent error could go unnoticed.
     if (::poll(fds.data(), fds.size(), 500) < 0 && errno != EINTR) {
       fail(std::string{"poll: "} + std::strerror(errno));
       break;
     }
+    // An output interface changed (or, without rtnetlink, it is time to
+    // look): re-resolve before this round's datagrams are queued.
+    if (link_events_.fd() >= 0
+          ? fds[link_slot].revents != 0 && link_events_.drain()
+          : std::chrono::steady_clock::now() >= next_link_check_)
+      refresh_outputs();
     if (fds[0].revents & POLLIN) {
       uint64_t ignored;
       const auto n = ::read(wake_fd_, &ignored, sizeof ignored);
@@ -355,16 +440,20 @@ worker_snapshot forwarder_loop::take_snapshot() {
         os.interface = out.spec.interface;
         os.address = out.spec.address.to_string();
         os.port = out.spec.port;
-        if (b.socket != nullptr) {
-          const auto& c = b.socket->ring().counters(b.slot);
-          os.packets = c.packets;
-          os.bytes = c.bytes;
-          os.drops.queue_full = c.queue_full;
-          os.drops.send_error = c.send_error;
-          os.drops.too_big = c.too_big;
-        } else {
-          os.drops.send_error = b.unusable_drops;
-        }
+        packet::output_counters c;
+        if (auto k = carried_.find(out.key); k != carried_.end())
+          c = k->second;
+        if (b.socket != nullptr)
+          add_counts(c, b.socket->ring().counters(b.slot));
+        c.send_error += b.unusable_drops;
+        os.packets = c.packets;
+        os.bytes = c.bytes;
+        os.drops.queue_full = c.queue_full;
+        os.drops.send_error = c.send_error;
+        os.drops.too_big = c.too_big;
+        auto link = output_links_.find(out.spec.interface);
+        os.state = to_string(link == output_links_.end() ? link_state::missing
+                                                         : link->second.state);
         rs.outputs.push_back(std::move(os));
       }
       s.rules.push_back(std::move(rs));
@@ -388,6 +477,8 @@ worker_snapshot forwarder_loop::take_snapshot() {
   }
   for (auto& [key, entry] : egresses_)
     s.queued += entry.socket->ring().queued();
+  for (const auto& [name, st] : output_links_)
+    s.output_links[name] = to_string(st.state);
   return s;
 }
 

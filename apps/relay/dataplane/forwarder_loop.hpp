@@ -8,8 +8,10 @@
 // at tens of kpps).
 //
 // One wake-up of the loop:
-//   poll(ingress, wake eventfd, blocked egress sockets)
+//   poll(ingress, wake eventfd, blocked egress sockets, rtnetlink)
 //   run queued commands (new rule table, stats snapshot, stop)
+//   on a link or address event: look the output interfaces up again, and
+//   rebuild the table if one has a new index (output_links.hpp)
 //   drain up to `batch` frames: parse, look up, enqueue a copy per output
 //   flush every egress ring with sendmmsg
 // and again while the ingress keeps delivering full batches.
@@ -19,10 +21,11 @@
 // wake-up, never per packet. A rule change thus reaches the loop at its next
 // wake-up: immediately when idle, after the current batch when busy.
 //
-// Bounded everything: the send rings have fixed slots; an output that
-// cannot keep up (EAGAIN) keeps its queue and is polled for POLLOUT, while
-// the loop goes on reading and the full ring drops that output's datagrams
-// as queue_full. The other outputs never wait for it.
+// Bounded everything: the send rings have fixed slots, and a ring that
+// fills while a read is fanned out is flushed there and then; an output
+// that cannot keep up (EAGAIN) keeps its queue and is polled for POLLOUT,
+// while the loop goes on reading and the full ring drops that output's
+// datagrams as queue_full. The other outputs never wait for it.
 //
 // Failure: an ingress socket error (interface gone, ENETDOWN) ends the loop
 // and reports through `on_failure`; the actor then exits with an error and
@@ -37,6 +40,7 @@
 // filter without a rule counts as no_rule.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,6 +50,7 @@
 #include <thread>
 #include <vector>
 
+#include "dataplane/output_links.hpp"
 #include "dataplane/rule_table.hpp"
 #include "dataplane/socket_ingress.hpp"
 #include "model/counters.hpp"
@@ -68,9 +73,12 @@ struct forwarder_options {
   packet::receive_mode mode = packet::receive_mode::recvmmsg;
   /// Frames per drain; also bounds how long a command waits behind a batch.
   std::size_t batch = 256;
-  /// Per egress socket: send ring slots, and outputs it can count at
-  /// first (more make the counters grow).
-  std::size_t egress_slots = 2048;
+  /// Per egress socket: send ring slots, and outputs it has counters for
+  /// at first (more are added as outputs are). One read of `batch` frames
+  /// to one output fills the ring once; more outputs on the socket flush
+  /// it as it fills (send_ring.hpp), so more slots would buy nothing but
+  /// memory (docs/relay.md, "Send rings, and the memory they take").
+  std::size_t egress_slots = 256;
   std::size_t max_outputs_per_egress = 256;
 };
 
@@ -139,8 +147,18 @@ private:
   void wake() noexcept;
   void run() noexcept;
   void run_commands();
-  void install_now(std::shared_ptr<const rule_table> table);
+  /// Applies the current table's ingress (kernel filter or sockets); a
+  /// refusal is reported, and the previous ingress stays.
   void apply_ingress();
+  /// `outputs_only`: the same rules, outputs looked up again (the rule
+  /// counters and the ingress filter stay).
+  void install_now(std::shared_ptr<const rule_table> table,
+                   bool outputs_only = false);
+  /// Looks the output interfaces up again; rebuilds the table when one
+  /// has a new index (or is gone, or is back).
+  void refresh_outputs();
+  /// Moves what an output counted where it is kept across installs.
+  void carry(const std::string& key, const packet::output_counters& c);
   void forward(const packet::udp_datagram& d) noexcept;
   void flush_all() noexcept;
   worker_snapshot take_snapshot();
@@ -166,6 +184,15 @@ private:
   packet::filter_tier filter_tier_ = packet::filter_tier::exact;
   std::string filter_error_; ///< why the last ingress change failed
   uint64_t filter_failures_ = 0;
+  // Output interfaces: their events, and their state and index as last
+  // looked up, by name (the current table's output interfaces only).
+  link_events link_events_;
+  std::map<std::string, link_status> output_links_;
+  std::chrono::steady_clock::time_point next_link_check_{};
+  // What outputs counted on sockets or slots they no longer use (an
+  // output moved to a re-created interface, or unusable meanwhile), by
+  // output key: counters never go back while the output exists.
+  std::map<std::string, packet::output_counters> carried_;
 };
 
 } // namespace castor::relay

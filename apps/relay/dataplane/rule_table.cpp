@@ -71,6 +71,15 @@ rule_table::build(const std::vector<relay::rule>& rules,
   return t;
 }
 
+std::shared_ptr<const rule_table>
+rule_table::rebuilt(const interface_resolver& resolve) const {
+  std::vector<relay::rule> rules;
+  rules.reserve(rules_.size());
+  for (const auto& r : rules_)
+    rules.push_back(r.spec);
+  return build(rules, interface_, epoch_, resolve);
+}
+
 uint32_t rule_table::find(uint32_t dst_be, uint16_t dst_port,
                           uint32_t src_be) const noexcept {
   auto i = std::lower_bound(

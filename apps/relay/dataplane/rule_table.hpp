@@ -86,6 +86,12 @@ public:
   build(const std::vector<relay::rule>& rules, const std::string& interface,
         uint64_t epoch, const interface_resolver& resolve);
 
+  /// The same rules, epoch and interface, with the output interfaces looked
+  /// up again through `resolve`: for an output interface that was deleted
+  /// or re-created under a new index (output_links.hpp).
+  std::shared_ptr<const rule_table>
+  rebuilt(const interface_resolver& resolve) const;
+
   /// The rule for a datagram to (dst_be, dst_port) from src_be (addresses
   /// in network order, port in host order), or no_rule.
   uint32_t find(uint32_t dst_be, uint16_t dst_port,

@@ -42,8 +42,11 @@ void accumulate(worker_snapshot& into, const worker_snapshot& from) {
       i->packets += o.packets;
       i->bytes += o.bytes;
       accumulate(i->drops, o.drops);
+      if (i->state.empty()) // the first worker's view (running before retired)
+        i->state = o.state;
     }
   }
+  into.output_links.insert(from.output_links.begin(), from.output_links.end());
   into.ingress.frames += from.ingress.frames;
   into.ingress.no_rule += from.ingress.no_rule;
   into.ingress.kernel_drops += from.ingress.kernel_drops;

@@ -31,6 +31,9 @@ struct output_snapshot {
   uint64_t packets = 0;
   uint64_t bytes = 0;
   output_drops drops;
+  /// The output interface as the worker last saw it: "up", "down" or
+  /// "missing" (dataplane/output_links.hpp); empty if not known.
+  std::string state{};
 };
 
 struct rule_snapshot {
@@ -70,6 +73,8 @@ struct worker_snapshot {
   /// could), and how many changes failed so far.
   std::string filter_error;
   uint64_t filter_failures = 0;
+  /// The state of each output interface of its rules, by name.
+  std::map<std::string, std::string> output_links{};
 };
 
 /// Adds `from`'s drops to `into`, reason by reason.

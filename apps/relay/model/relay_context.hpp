@@ -101,7 +101,13 @@ public:
   void retire(uint64_t incarnation, const worker_snapshot& last) {
     std::lock_guard<std::mutex> guard{mtx_};
     auto& r = retired_by_worker_[last.worker];
-    accumulate(r.sum, last);
+    // Counts stay; what the worker saw of its output links is stale now.
+    auto counts = last;
+    counts.output_links.clear();
+    for (auto& rule : counts.rules)
+      for (auto& out : rule.outputs)
+        out.state.clear();
+    accumulate(r.sum, counts);
     r.up_to = std::max(r.up_to, incarnation);
   }
 

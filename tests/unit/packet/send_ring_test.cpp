@@ -115,6 +115,70 @@ TEST(send_ring, full_ring_drops_and_counts_queue_full_per_output) {
   EXPECT_TRUE(put(r, 1, 6001, "h")); // room again
 }
 
+// Issue 15: a read fanned out to many outputs of one interface used to
+// overflow the ring (queue_full) while the kernel was never full. Given a
+// sender, a full ring is flushed and the datagram queued.
+TEST(send_ring, a_full_ring_is_flushed_through_the_sender_not_dropped) {
+  send_ring r(4, 64, 50);
+  fake_kernel k;
+  auto dest = make_destination(htonl(0xef020202), 6000);
+  for (int i = 0; i < 50; ++i) {
+    const std::string s = "d" + std::to_string(i);
+    EXPECT_TRUE(r.enqueue(static_cast<uint32_t>(i), dest,
+                          reinterpret_cast<const uint8_t*>(s.data()), s.size(),
+                          &fake_kernel::send, &k));
+  }
+  // 48 left in twelve flushes of a full ring; two are still queued.
+  EXPECT_EQ(k.payloads.size(), 48u);
+  EXPECT_EQ(k.calls, std::vector<unsigned>(12, 4));
+  EXPECT_EQ(r.queued(), 2u);
+  r.flush(&fake_kernel::send, &k);
+  ASSERT_EQ(k.payloads.size(), 50u);
+  for (uint32_t i = 0; i < 50; ++i) {
+    EXPECT_EQ(k.payloads[i], "d" + std::to_string(i));
+    EXPECT_EQ(r.counters(i).packets, 1u);
+    EXPECT_EQ(r.counters(i).queue_full, 0u);
+  }
+}
+
+// queue_full is kept for real back-pressure: the flush of a full ring met
+// EAGAIN. Until the next explicit flush, a full ring then drops without
+// asking the kernel again (one system call per flush, not per datagram).
+TEST(send_ring, queue_full_only_when_the_kernel_pushes_back) {
+  send_ring r(2, 64, 1);
+  fake_kernel k;
+  k.budget = 0; // every send: EAGAIN
+  auto dest = make_destination(htonl(0xef020202), 6000);
+  const uint8_t byte = 'x';
+  EXPECT_TRUE(r.enqueue(0, dest, &byte, 1, &fake_kernel::send, &k));
+  EXPECT_TRUE(r.enqueue(0, dest, &byte, 1, &fake_kernel::send, &k));
+  EXPECT_FALSE(r.enqueue(0, dest, &byte, 1, &fake_kernel::send, &k));
+  EXPECT_TRUE(r.blocked());
+  EXPECT_FALSE(r.enqueue(0, dest, &byte, 1, &fake_kernel::send, &k));
+  EXPECT_EQ(k.calls.size(), 1u);
+  EXPECT_EQ(r.counters(0).queue_full, 2u);
+  // Writable again: the explicit flush empties it and clears the state.
+  k.budget = SIZE_MAX;
+  EXPECT_EQ(r.flush(&fake_kernel::send, &k).sent, 2u);
+  EXPECT_FALSE(r.blocked());
+  EXPECT_TRUE(r.enqueue(0, dest, &byte, 1, &fake_kernel::send, &k));
+}
+
+// Any number of outputs may share one ring (10,000 channels on one
+// interface): the counters grow when an output is set up.
+TEST(send_ring, reserve_outputs_makes_room_for_more_counters) {
+  send_ring r(4, 64, 2);
+  EXPECT_FALSE(put(r, 300, 6000, "x")); // no counters for it yet
+  r.reserve_outputs(301);
+  EXPECT_EQ(r.max_outputs(), 301u);
+  EXPECT_TRUE(put(r, 300, 6000, "x"));
+  fake_kernel k;
+  r.flush(&fake_kernel::send, &k);
+  EXPECT_EQ(r.counters(300).packets, 1u);
+  r.reserve_outputs(10); // never shrinks
+  EXPECT_EQ(r.max_outputs(), 301u);
+}
+
 TEST(send_ring, oversize_payload_and_bad_output_are_refused) {
   send_ring r(4, 8, 2);
   EXPECT_TRUE(put(r, 0, 6000, std::string(8, 'x')));
@@ -202,17 +266,17 @@ TEST(send_ring, reset_counters_zeroes_one_output) {
 
 // Thousands of rules may share one output interface: the counters grow,
 // and those already counted stay.
-TEST(send_ring, grow_outputs_keeps_the_counters_and_serves_new_outputs) {
+TEST(send_ring, more_outputs_keep_the_counters_already_counted) {
   send_ring r(1, 8, 2);
   put(r, 1, 1, "x");
   put(r, 1, 1, "y");
   EXPECT_FALSE(put(r, 5, 1, "z")); // beyond max_outputs: refused
-  r.grow_outputs(1000);
+  r.reserve_outputs(1000);
   EXPECT_EQ(r.max_outputs(), 1000u);
   EXPECT_EQ(r.counters(1).queue_full, 1u);
   EXPECT_FALSE(put(r, 999, 1, "w")); // the ring is full: counted now
   EXPECT_EQ(r.counters(999).queue_full, 1u);
-  r.grow_outputs(10); // never shrinks
+  r.reserve_outputs(10); // never shrinks
   EXPECT_EQ(r.max_outputs(), 1000u);
 }
 

@@ -66,14 +66,33 @@ caf::behavior relay_like_handler(caf::event_based_actor*,
     if (std::holds_alternative<ctl::stats_cmd>(c)) {
       ctl::rule_stats s{
         "feed-a", 10, 1000, {{"malformed", 2}, {"no_rule", 0}}, {}};
-      s.outputs.push_back({"eth1", "239.2.2.2", 6001, 8, 800, {}});
+      s.outputs.push_back({"eth1", "239.2.2.2", 6001, 8, 800, {}, "up"});
       return ctl::make_ok(ctl::stats_reply({s}));
     }
     if (std::holds_alternative<ctl::workers_cmd>(c))
-      return ctl::make_ok(ctl::workers_reply(
-        {{"fwd-eth0-1", "eth0", "running", 2, 0, 4000, 17, "ports", "", 0},
-         {"fwd-eth0-2", "eth0", "running", 0, 0, 10, 0, "exact",
-          "SO_ATTACH_FILTER: Cannot allocate memory", 1}}));
+      return ctl::make_ok(
+        ctl::workers_reply({{"fwd-eth0-1",
+                             "eth0",
+                             "running",
+                             2,
+                             0,
+                             4000,
+                             17,
+                             "ports",
+                             "",
+                             0,
+                             {{"eth1", "up"}, {"gre1", "missing"}}},
+                            {"fwd-eth0-2",
+                             "eth0",
+                             "running",
+                             0,
+                             0,
+                             10,
+                             0,
+                             "exact",
+                             "SO_ATTACH_FILTER: Cannot allocate memory",
+                             1,
+                             {}}}));
     if (std::holds_alternative<ctl::tree_cmd>(c))
       return ctl::make_ok({{"tree", json::parse(R"({"id":"root",
         "kind":"supervisor","strategy":"one_for_one","state":"running",
@@ -204,17 +223,20 @@ TEST_F(castorctl, list_stats_workers_and_tree_print_tables) {
             "                             eth2 10.9.9.9:7000 ttl=8 "
             "tos=184\n");
   ASSERT_EQ(run("stats", out), 0);
-  EXPECT_EQ(out, "RULE    WHERE                    PACKETS  BYTES  DROPS\n"
+  // The output's interface state (issue 15) is the last column.
+  EXPECT_EQ(out, "RULE    WHERE                    PACKETS  BYTES  DROPS      "
+                 "  STATE\n"
                  "feed-a  in                       10       1000   "
                  "malformed=2\n"
-                 "        out eth1 239.2.2.2:6001  8        800    0\n");
+                 "        out eth1 239.2.2.2:6001  8        800    0          "
+                 "  up\n");
   ASSERT_EQ(run("workers", out), 0);
   EXPECT_EQ(out, "ID          INTERFACE  STATE    RESTARTS  FRAMES  "
-                 "KERNEL_DROPS  QUEUE  FILTER\n"
+                 "KERNEL_DROPS  QUEUE  FILTER        OUTPUTS\n"
                  "fwd-eth0-1  eth0       running  2         4000    17       "
-                 "     0      ports\n"
+                 "     0      ports         eth1=up,gre1=missing\n"
                  "fwd-eth0-2  eth0       running  0         10      0        "
-                 "     0      exact,failed\n"
+                 "     0      exact,failed  -\n"
                  "fwd-eth0-2: the last rule change did not reach its ingress "
                  "(SO_ATTACH_FILTER: Cannot allocate memory)\n");
   ASSERT_EQ(run("tree", out), 0);

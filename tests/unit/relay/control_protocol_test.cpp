@@ -240,5 +240,27 @@ TEST(control_protocol, reply_data_round_trips_and_tolerates_gaps) {
             R"("relay.toml:9:2: y"],"ok":false})");
 }
 
+// Issue 15: outputs whose interface comes and goes show its state, in
+// `stats` per output and in `workers` per worker; a daemon without them
+// (older) leaves them empty.
+TEST(control_protocol, output_interface_states_round_trip) {
+  rule_stats s;
+  s.name = "feed-a";
+  s.outputs.push_back({"gre1", "239.2.2.2", 6001, 0, 0, {}, "missing"});
+  auto back = stats_reply({s})["rules"][0].get<rule_stats>();
+  EXPECT_EQ(back.outputs.at(0).state, "missing");
+  worker_info w;
+  w.id = "fwd-eth0-1";
+  w.outputs = {{"eth1", "up"}, {"gre1", "missing"}, {"vlan7", "down"}};
+  auto j = workers_reply({w});
+  EXPECT_EQ(j["workers"][0]["outputs"].dump(),
+            R"({"eth1":"up","gre1":"missing","vlan7":"down"})");
+  EXPECT_EQ(j["workers"][0].get<worker_info>().outputs, w.outputs);
+  auto old = json::parse(R"({"id":"fwd-1"})").get<worker_info>();
+  EXPECT_TRUE(old.outputs.empty());
+  auto old_out = json::parse(R"({"interface":"eth1"})").get<output_stats>();
+  EXPECT_EQ(old_out.state, "");
+}
+
 } // namespace
 } // namespace castor::relay::control

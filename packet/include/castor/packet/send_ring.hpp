@@ -13,7 +13,16 @@
 //
 // Semantics, all counted per output (an index the caller assigns, below
 // max_outputs):
-//   - enqueue on a full ring drops the datagram: queue_full;
+//   - enqueue on a full ring first flushes it through the sender it is
+//     given, so that the ring's size bounds memory and batch size, never
+//     what one read may fan out to: a read of 256 frames relayed to 50
+//     outputs of one interface is 12,800 datagrams, sent in batches as the
+//     ring fills. Only when that flush stops at EAGAIN (the kernel's send
+//     buffer is full: real back-pressure) is the datagram dropped:
+//     queue_full. Without a sender (enqueue's short form) a full ring drops
+//     at once. After a flush that blocked, a full ring drops without trying
+//     again until the next explicit flush(), so that back-pressure costs
+//     one system call per flush, not one per datagram;
 //   - a payload larger than a slot is dropped: too_big;
 //   - flush sends in order; EAGAIN stops it and leaves the rest queued
 //     (bounded by the ring), so the caller waits for writability;
@@ -84,8 +93,16 @@ public:
   bool enqueue(uint32_t output, const sockaddr_in& dest, const uint8_t* data,
                std::size_t size) noexcept;
 
+  /// The same, but a full ring is flushed through `send` first (see above);
+  /// queue_full only if that flush is blocked by the kernel.
+  bool enqueue(uint32_t output, const sockaddr_in& dest, const uint8_t* data,
+               std::size_t size, send_batch_fn send, void* context) noexcept;
+
   /// Sends what is queued, in order, through `send`.
   flush_result flush(send_batch_fn send, void* context) noexcept;
+
+  /// Whether the last flush stopped at EAGAIN with datagrams still queued.
+  bool blocked() const noexcept { return blocked_; }
 
   /// Joins runs of datagrams into segmented messages from now on (see
   /// above): at most `max_segments` datagrams of at most `max_segment_bytes`
@@ -108,10 +125,9 @@ public:
   }
   /// Zeroes an output's counters, for reusing its index for a new output.
   void reset_counters(uint32_t output) noexcept;
-  /// Makes room for counters of at least `n` outputs (never shrinks; the
-  /// existing counters stay). Allocates: call it between batches, as rules
-  /// change, not per datagram.
-  void grow_outputs(std::size_t n);
+  /// Makes room for the counters of `n` outputs (it only grows). It
+  /// allocates: call it when outputs are set up, not per datagram.
+  void reserve_outputs(std::size_t n);
 
 private:
   // Room for one UDP_SEGMENT control message.
@@ -144,6 +160,7 @@ private:
   std::size_t gso_max_segments_ = 0; ///< <= 1: off
   std::size_t gso_max_message_ = 0;
   bool split_next_ = false; ///< send the next run unjoined (after a refusal)
+  bool blocked_ = false;    ///< the last flush stopped at EAGAIN
 };
 
 } // namespace castor::packet

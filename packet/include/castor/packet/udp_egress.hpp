@@ -60,10 +60,12 @@ public:
   /// For waiting on writability after a blocked flush.
   int fd() const noexcept { return fd_; }
 
-  /// Copies the payload into the queue (see send_ring::enqueue).
+  /// Copies the payload into the queue; a full queue is sent first, and
+  /// only a kernel that pushes back (EAGAIN) drops it (see
+  /// send_ring::enqueue).
   bool enqueue(uint32_t output, const sockaddr_in& dest, const uint8_t* data,
                std::size_t size) noexcept {
-    return ring_.enqueue(output, dest, data, size);
+    return ring_.enqueue(output, dest, data, size, send_batch_, &fd_);
   }
 
   /// sendmmsg of everything queued, in batches; see send_ring::flush.
@@ -73,6 +75,7 @@ public:
   send_ring& ring() noexcept { return ring_; }
 
 private:
+  static const send_batch_fn send_batch_;
   int fd_ = -1;
   send_ring ring_;
 };
