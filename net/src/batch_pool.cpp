@@ -2,13 +2,16 @@
 
 #include <cstring>
 
+#include <arpa/inet.h>
+
 namespace castor::net {
 
 // -- batch_block ---------------------------------------------------------------
 
 batch_block::batch_block(batch_pool* pool, size_t slots, size_t slot_size)
     : pool_(pool), slot_size_(slot_size), msgs_(slots), iov_(slots),
-      peers_(slots), data_(new uint8_t[slots * slot_size]) {
+      peers_(slots), control_(slots), info_(slots),
+      data_(new uint8_t[slots * slot_size]) {
   // The pointers never change: set them once, reset only the fields the
   // kernel writes (prepare).
   for (size_t i = 0; i < slots; ++i) {
@@ -18,6 +21,7 @@ batch_block::batch_block(batch_pool* pool, size_t slots, size_t slot_size)
     msgs_[i].msg_hdr.msg_iov = &iov_[i];
     msgs_[i].msg_hdr.msg_iovlen = 1;
     msgs_[i].msg_hdr.msg_name = peers_[i].data();
+    msgs_[i].msg_hdr.msg_control = control_[i].buf;
   }
 }
 
@@ -25,14 +29,28 @@ void batch_block::prepare(size_t n) noexcept {
   for (size_t i = 0; i < n; ++i) {
     auto& h = msgs_[i].msg_hdr;
     h.msg_namelen = static_cast<socklen_t>(peers_[i].capacity());
+    h.msg_controllen = sizeof(control_slot);
     h.msg_flags = 0;
     msgs_[i].msg_len = 0;
   }
 }
 
 void batch_block::complete(size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    peers_[i].resize(msgs_[i].msg_hdr.msg_namelen);
+  for (size_t i = 0; i < n; ++i) {
+    auto& h = msgs_[i].msg_hdr;
+    peers_[i].resize(h.msg_namelen);
+    info_[i] = {0, 0};
+    // Without IP_PKTINFO on the socket the kernel writes no control message
+    // and sets msg_controllen to 0: this loop does not run.
+    for (auto* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        in_pktinfo pi;
+        std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+        info_[i] = {static_cast<uint32_t>(pi.ipi_ifindex),
+                    ntohl(pi.ipi_addr.s_addr)};
+      }
+    }
+  }
 }
 
 void batch_block::release() noexcept {

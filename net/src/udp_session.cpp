@@ -26,12 +26,25 @@ unsigned short local_port(const asio::ip::udp::socket& sock) {
 
 } // namespace
 
+caf::error apply_join_defaults(int fd, bool multicast_all, bool packet_info) {
+  if (multicast_all)
+    if (auto err = set_multicast_all(fd, false))
+      return err;
+  if (packet_info)
+    if (auto err = set_packet_info(fd, true))
+      return err;
+  return caf::none;
+}
+
 udp_session::udp_session(caf::actor_system& sys, io_shard& shard,
                          asio::ip::udp::socket sock, const udp_options& opts)
     : shard_companion(sys, shard), sock_(std::move(sock)),
       claim_(udp_port_claim::make(sock_.native_handle(), local_port(sock_))),
       mode_(kind::passive), read_packets_(opts.read_packets),
       pool_(batch_pool::create(opts.read_packets, opts.max_datagram)),
+      // Joined at open: configure() applied them already.
+      auto_multicast_all_(opts.multicast_all < 0 && opts.memberships.empty()),
+      auto_packet_info_(opts.packet_info < 0 && opts.memberships.empty()),
       max_send_queue_(opts.max_send_queue), out_msgs_(send_batch),
       out_iov_(send_batch) {
   switch (opts.active.mode) {
@@ -143,6 +156,13 @@ caf::behavior udp_session::make_behavior() {
     [this](caf::join_atom, const multicast_membership& m) -> caf::result<void> {
       if (auto err = join_group(fd(), m))
         return err;
+      if (auto_multicast_all_ || auto_packet_info_) {
+        auto err =
+          apply_join_defaults(fd(), auto_multicast_all_, auto_packet_info_);
+        auto_multicast_all_ = auto_packet_info_ = false;
+        if (err)
+          return err;
+      }
       return caf::unit;
     },
     [this](caf::leave_atom,
@@ -482,6 +502,12 @@ caf::error udp_session::setopt(const udp_option& opt) {
     return set_multicast_loop(fd(), opt.value != 0);
   case k::tos:
     return set_tos(fd(), opt.value);
+  case k::multicast_all:
+    auto_multicast_all_ = false;
+    return set_multicast_all(fd(), opt.value != 0);
+  case k::packet_info:
+    auto_packet_info_ = false;
+    return set_packet_info(fd(), opt.value != 0);
   case k::read_packets:
     if (opt.value < 1 || static_cast<size_t>(opt.value) > pool_->slots())
       return make_error(errc::invalid_argument, "read_packets", opt.value);

@@ -31,6 +31,11 @@
 
 namespace castor::net::detail {
 
+/// What a socket's first own join changes where udp_options left the choice
+/// to castor (multicast_all, packet_info at -1): IP_MULTICAST_ALL off and
+/// IP_PKTINFO on. At open (after the memberships) and on a runtime join.
+caf::error apply_join_defaults(int fd, bool multicast_all, bool packet_info);
+
 class udp_session final : public shard_companion {
 public:
   /// gen_udp's range for the {active, N} counter.
@@ -113,6 +118,9 @@ private:
   uint8_t peek_byte_ = 0;
   uint32_t read_packets_;
   batch_pool* pool_;
+  // The first own join still applies apply_join_defaults to these.
+  bool auto_multicast_all_;
+  bool auto_packet_info_;
 
   std::deque<pending_recv> recvs_;
   uint64_t next_recv_id_ = 0;

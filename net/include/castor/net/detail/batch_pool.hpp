@@ -6,10 +6,11 @@
 // Receive buffers for recvmmsg, recycled without locks.
 //
 // A batch_block is one recvmmsg worth of memory: `slots` message headers,
-// iovecs, peer addresses and slot_size bytes of payload per slot, allocated
-// once. The socket's io thread acquires a block, fills it with one recvmmsg,
-// and hands views of it (udp_batch) to actors. The block goes back to its
-// pool when the last view is dropped, on whatever thread that happens.
+// iovecs, peer addresses, a control-message buffer (for IP_PKTINFO) and
+// slot_size bytes of payload per slot, allocated once. The socket's io
+// thread acquires a block, fills it with one recvmmsg, and hands views of it
+// (udp_batch) to actors. The block goes back to its pool when the last view
+// is dropped, on whatever thread that happens.
 //
 // The return path is a multi-producer, single-consumer stack: any thread
 // pushes with a CAS, and only the io thread takes, always the whole stack at
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include <boost/asio/ip/udp.hpp>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -46,7 +48,8 @@ public:
   /// Resets the in/out fields the kernel overwrites (name length, flags).
   void prepare(size_t n) noexcept;
 
-  /// After recvmmsg returned `n`: fixes up the peer endpoint sizes.
+  /// After recvmmsg returned `n`: fixes up the peer endpoint sizes and
+  /// takes the IP_PKTINFO of each datagram out of its control message.
   void complete(size_t n);
 
   const uint8_t* data(size_t i) const noexcept {
@@ -59,6 +62,11 @@ public:
   const boost::asio::ip::udp::endpoint& peer(size_t i) const noexcept {
     return peers_[i];
   }
+  /// IP_PKTINFO of slot i: the interface the datagram came in on and the
+  /// destination address of its IP header (host order). 0 for both when the
+  /// socket does not ask for it.
+  unsigned ifindex(size_t i) const noexcept { return info_[i].ifindex; }
+  uint32_t destination(size_t i) const noexcept { return info_[i].dst; }
 
   // -- reference counting (any thread) ---------------------------------------
 
@@ -74,6 +82,17 @@ public:
 private:
   friend class batch_pool;
 
+  /// Room for the control messages the socket may ask for: IP_PKTINFO.
+  union control_slot {
+    cmsghdr align;
+    uint8_t buf[CMSG_SPACE(sizeof(in_pktinfo))];
+  };
+
+  struct slot_info {
+    uint32_t ifindex;
+    uint32_t dst;
+  };
+
   std::atomic<uint32_t> refs_{0};
   batch_block* next_ = nullptr;
   batch_pool* pool_;
@@ -81,6 +100,8 @@ private:
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iov_;
   std::vector<boost::asio::ip::udp::endpoint> peers_;
+  std::vector<control_slot> control_;
+  std::vector<slot_info> info_;
   std::unique_ptr<uint8_t[]> data_;
 };
 
