@@ -97,6 +97,7 @@ batch_block* batch_pool::acquire() {
     b = new batch_block(this, slots_, slot_size_);
     live_.fetch_add(1, std::memory_order_relaxed);
   }
+  loaned_.fetch_add(1);
   // A block on loan keeps the pool alive.
   refs_.fetch_add(1, std::memory_order_relaxed);
   return b;
@@ -105,6 +106,7 @@ batch_block* batch_pool::acquire() {
 void batch_pool::recycle(batch_block* b) noexcept {
   b->next_ = cache_;
   cache_ = b;
+  loaned_.fetch_sub(1);
   unref();
 }
 
@@ -114,7 +116,31 @@ void batch_pool::give_back(batch_block* b) noexcept {
     b->next_ = head;
   } while (!returned_.compare_exchange_weak(head, b, std::memory_order_release,
                                             std::memory_order_relaxed));
+  loaned_.fetch_sub(1);
+  // The load first keeps the common case (nobody waits) free of a second
+  // locked instruction.
+  if (waiting_.load() && waiting_.exchange(false)) {
+    std::lock_guard<std::mutex> guard{waker_mtx_};
+    if (waker_)
+      waker_();
+  }
+  // Last: the block's reference is what keeps this pool alive until here.
   unref();
+}
+
+void batch_pool::set_waker(std::function<void()> f) {
+  std::lock_guard<std::mutex> guard{waker_mtx_};
+  waker_ = std::move(f);
+}
+
+void batch_pool::clear_waker() {
+  std::lock_guard<std::mutex> guard{waker_mtx_};
+  waker_ = nullptr;
+}
+
+bool batch_pool::wait_for_return(size_t limit) noexcept {
+  waiting_.store(true);
+  return loaned_.load() < limit;
 }
 
 void batch_pool::unref() noexcept {

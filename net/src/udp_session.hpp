@@ -94,6 +94,8 @@ private:
   void update_reading();
   void arm_read();
   void drain();
+  bool below_pin_bound();
+  void resume_reading();
   void on_read_error(int err);
   void fail_pending_recvs(const caf::error& err);
   caf::result<udp_batch> recv(int64_t timeout_ms);
@@ -118,6 +120,11 @@ private:
   uint8_t peek_byte_ = 0;
   uint32_t read_packets_;
   batch_pool* pool_;
+  // max_pinned_bytes in blocks of the pool (at least 1).
+  size_t max_loaned_;
+  // Reading stopped at the bound; the pool's waker resumes it.
+  bool stalled_ = false;
+  bool waker_set_ = false;
   // The first own join still applies apply_join_defaults to these.
   bool auto_multicast_all_;
   bool auto_packet_info_;

@@ -22,6 +22,11 @@ caf::error validate(const udp_options& o, const caf::actor& owner) {
     return make_error(errc::invalid_argument, "max_datagram", o.max_datagram);
   if (o.max_send_queue < 1)
     return make_error(errc::invalid_argument, "max_send_queue", 0);
+  if (o.max_pinned_bytes < uint64_t{o.read_packets} * uint64_t{o.max_datagram})
+    return make_error(errc::invalid_argument,
+                      "max_pinned_bytes below one block (read_packets * "
+                      "max_datagram)",
+                      o.max_pinned_bytes);
   if (o.multicast_all < -1 || o.multicast_all > 1)
     return make_error(errc::invalid_argument, "multicast_all", o.multicast_all);
   if (o.packet_info < -1 || o.packet_info > 1)

@@ -6,7 +6,9 @@
 // the last copy is dropped, so delivering a batch costs no allocation and no
 // per-datagram copy.
 //
-// Keep batches short-lived: a held batch holds its whole block.
+// Keep batches short-lived: a held batch holds its whole block
+// (read_packets × max_datagram bytes), and a socket whose batches pin
+// udp_options::max_pinned_bytes stops reading until some come back.
 
 #include <cstddef>
 #include <cstdint>

@@ -132,6 +132,19 @@ struct udp_options {
   /// wildcard address on a multi-homed host to learn which address a
   /// client used.
   int packet_info = -1;
+
+  /// The most receive-block memory the socket lets its owner (and whoever
+  /// it passes batches to) hold at once, in payload bytes; each block is
+  /// read_packets × max_datagram and stays pinned while any batch of it is
+  /// alive. {active, N} bounds the *messages* an owner gets, not their
+  /// memory: one datagram of 64 bytes delivered alone still pins a whole
+  /// block, and in {active, true} nothing bounds the owner's backlog at all.
+  /// At the bound the socket stops reading (counted in udp_stats as
+  /// read_stalls) until a batch is dropped: the kernel's receive buffer
+  /// takes the pressure, exactly as when the active-N credit runs out, and
+  /// what it cannot hold the kernel drops and counts (RcvbufErrors); the
+  /// socket itself never drops a datagram it has read. At least one block.
+  uint64_t max_pinned_bytes = uint64_t{64} << 20;
 };
 
 /// Counters kept by the socket, answered to (stats_atom).
@@ -146,6 +159,10 @@ struct udp_stats {
   uint64_t send_errors = 0;
   /// Receive blocks that exist now (see batch_pool::live_blocks).
   uint64_t blocks_live = 0;
+  /// Payload bytes of the blocks on loan now (see max_pinned_bytes).
+  uint64_t pinned_bytes = 0;
+  /// How often reading stopped at max_pinned_bytes.
+  uint64_t read_stalls = 0;
 };
 
 /// What open_udp returns.

@@ -16,11 +16,19 @@
 // pushes with a CAS, and only the io thread takes, always the whole stack at
 // once with an exchange. Taking everything at once is what makes the stack
 // immune to ABA: no thread ever pops a single node.
+//
+// The pool counts the blocks on loan, so that the socket can bound the memory
+// its owner pins (udp_options::max_pinned_bytes). A socket that reached its
+// bound stops reading and asks to be woken (wait_for_return); the thread that
+// gives back the next block runs the socket's waker. Only that slow path
+// takes a lock.
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include <boost/asio/ip/udp.hpp>
@@ -134,6 +142,25 @@ public:
     return live_.load(std::memory_order_relaxed);
   }
 
+  /// Blocks acquired and not yet given back or recycled: what the socket's
+  /// owner (and whoever it passed batches to) pins now.
+  size_t loaned_blocks() const noexcept { return loaned_.load(); }
+
+  /// Payload bytes of one block (slots × slot_size).
+  size_t block_bytes() const noexcept { return slots_ * slot_size_; }
+
+  /// Owner thread: installs the function that the next give_back runs after
+  /// wait_for_return. It runs on the returning thread, so it may only post.
+  void set_waker(std::function<void()> f);
+
+  /// Owner thread: no waker runs after this returns.
+  void clear_waker();
+
+  /// Owner thread: asks the waker to run on the next give_back, then checks
+  /// again. True if fewer than `limit` blocks are on loan (a block came back
+  /// meanwhile: go on without waiting; the waker may still run once).
+  bool wait_for_return(size_t limit) noexcept;
+
   size_t slots() const noexcept { return slots_; }
   size_t slot_size() const noexcept { return slot_size_; }
 
@@ -151,6 +178,13 @@ private:
   std::atomic<size_t> refs_{1};
   std::atomic<batch_block*> returned_{nullptr};
   std::atomic<size_t> live_{0};
+  // Sequentially consistent, as is waiting_: a give_back that does not see
+  // waiting_ set is ordered before wait_for_return's store, so the owner's
+  // re-check sees its decrement (no lost wake-up).
+  std::atomic<size_t> loaned_{0};
+  std::atomic<bool> waiting_{false};
+  std::mutex waker_mtx_;
+  std::function<void()> waker_;
   size_t slots_;
   size_t slot_size_;
   size_t max_cached_;
