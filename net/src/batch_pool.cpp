@@ -2,13 +2,16 @@
 
 #include <cstring>
 
+#include <arpa/inet.h>
+
 namespace castor::net {
 
 // -- batch_block ---------------------------------------------------------------
 
 batch_block::batch_block(batch_pool* pool, size_t slots, size_t slot_size)
     : pool_(pool), slot_size_(slot_size), msgs_(slots), iov_(slots),
-      peers_(slots), data_(new uint8_t[slots * slot_size]) {
+      peers_(slots), control_(slots), info_(slots),
+      data_(new uint8_t[slots * slot_size]) {
   // The pointers never change: set them once, reset only the fields the
   // kernel writes (prepare).
   for (size_t i = 0; i < slots; ++i) {
@@ -18,6 +21,7 @@ batch_block::batch_block(batch_pool* pool, size_t slots, size_t slot_size)
     msgs_[i].msg_hdr.msg_iov = &iov_[i];
     msgs_[i].msg_hdr.msg_iovlen = 1;
     msgs_[i].msg_hdr.msg_name = peers_[i].data();
+    msgs_[i].msg_hdr.msg_control = control_[i].buf;
   }
 }
 
@@ -25,14 +29,28 @@ void batch_block::prepare(size_t n) noexcept {
   for (size_t i = 0; i < n; ++i) {
     auto& h = msgs_[i].msg_hdr;
     h.msg_namelen = static_cast<socklen_t>(peers_[i].capacity());
+    h.msg_controllen = sizeof(control_slot);
     h.msg_flags = 0;
     msgs_[i].msg_len = 0;
   }
 }
 
 void batch_block::complete(size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    peers_[i].resize(msgs_[i].msg_hdr.msg_namelen);
+  for (size_t i = 0; i < n; ++i) {
+    auto& h = msgs_[i].msg_hdr;
+    peers_[i].resize(h.msg_namelen);
+    info_[i] = {0, 0};
+    // Without IP_PKTINFO on the socket the kernel writes no control message
+    // and sets msg_controllen to 0: this loop does not run.
+    for (auto* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        in_pktinfo pi;
+        std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+        info_[i] = {static_cast<uint32_t>(pi.ipi_ifindex),
+                    ntohl(pi.ipi_addr.s_addr)};
+      }
+    }
+  }
 }
 
 void batch_block::release() noexcept {
@@ -79,6 +97,7 @@ batch_block* batch_pool::acquire() {
     b = new batch_block(this, slots_, slot_size_);
     live_.fetch_add(1, std::memory_order_relaxed);
   }
+  loaned_.fetch_add(1);
   // A block on loan keeps the pool alive.
   refs_.fetch_add(1, std::memory_order_relaxed);
   return b;
@@ -87,6 +106,7 @@ batch_block* batch_pool::acquire() {
 void batch_pool::recycle(batch_block* b) noexcept {
   b->next_ = cache_;
   cache_ = b;
+  loaned_.fetch_sub(1);
   unref();
 }
 
@@ -96,7 +116,31 @@ void batch_pool::give_back(batch_block* b) noexcept {
     b->next_ = head;
   } while (!returned_.compare_exchange_weak(head, b, std::memory_order_release,
                                             std::memory_order_relaxed));
+  loaned_.fetch_sub(1);
+  // The load first keeps the common case (nobody waits) free of a second
+  // locked instruction.
+  if (waiting_.load() && waiting_.exchange(false)) {
+    std::lock_guard<std::mutex> guard{waker_mtx_};
+    if (waker_)
+      waker_();
+  }
+  // Last: the block's reference is what keeps this pool alive until here.
   unref();
+}
+
+void batch_pool::set_waker(std::function<void()> f) {
+  std::lock_guard<std::mutex> guard{waker_mtx_};
+  waker_ = std::move(f);
+}
+
+void batch_pool::clear_waker() {
+  std::lock_guard<std::mutex> guard{waker_mtx_};
+  waker_ = nullptr;
+}
+
+bool batch_pool::wait_for_return(size_t limit) noexcept {
+  waiting_.store(true);
+  return loaned_.load() < limit;
 }
 
 void batch_pool::unref() noexcept {

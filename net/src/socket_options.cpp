@@ -129,6 +129,15 @@ caf::error set_multicast_loop(int fd, bool on) {
                  on ? 1 : 0);
 }
 
+caf::error set_multicast_all(int fd, bool on) {
+  return set_int(fd, IPPROTO_IP, IP_MULTICAST_ALL, "IP_MULTICAST_ALL",
+                 on ? 1 : 0);
+}
+
+caf::error set_packet_info(int fd, bool on) {
+  return set_int(fd, IPPROTO_IP, IP_PKTINFO, "IP_PKTINFO", on ? 1 : 0);
+}
+
 caf::error set_tos(int fd, int tos) {
   if (tos < 0 || tos > 255)
     return make_error(errc::invalid_argument, "IP_TOS", tos);

@@ -26,12 +26,27 @@ unsigned short local_port(const asio::ip::udp::socket& sock) {
 
 } // namespace
 
+caf::error apply_join_defaults(int fd, bool multicast_all, bool packet_info) {
+  if (multicast_all)
+    if (auto err = set_multicast_all(fd, false))
+      return err;
+  if (packet_info)
+    if (auto err = set_packet_info(fd, true))
+      return err;
+  return caf::none;
+}
+
 udp_session::udp_session(caf::actor_system& sys, io_shard& shard,
                          asio::ip::udp::socket sock, const udp_options& opts)
     : shard_companion(sys, shard), sock_(std::move(sock)),
       claim_(udp_port_claim::make(sock_.native_handle(), local_port(sock_))),
       mode_(kind::passive), read_packets_(opts.read_packets),
       pool_(batch_pool::create(opts.read_packets, opts.max_datagram)),
+      max_loaned_(std::max<size_t>(
+        1, static_cast<size_t>(opts.max_pinned_bytes / pool_->block_bytes()))),
+      // Joined at open: configure() applied them already.
+      auto_multicast_all_(opts.multicast_all < 0 && opts.memberships.empty()),
+      auto_packet_info_(opts.packet_info < 0 && opts.memberships.empty()),
       max_send_queue_(opts.max_send_queue), out_msgs_(send_batch),
       out_iov_(send_batch) {
   switch (opts.active.mode) {
@@ -46,8 +61,10 @@ udp_session::udp_session(caf::actor_system& sys, io_shard& shard,
 }
 
 udp_session::~udp_session() {
-  if (pool_)
+  if (pool_) {
+    pool_->clear_waker();
     pool_->release_owner();
+  }
 }
 
 caf::actor udp_session::start(const caf::actor& owner) {
@@ -94,6 +111,8 @@ void udp_session::release() {
   fail_pending_recvs(caf::make_error(caf::sec::request_receiver_down));
   sendq_.clear();
   if (pool_) {
+    // Batches may come back long after the shard is gone.
+    pool_->clear_waker();
     pool_->release_owner();
     pool_ = nullptr;
   }
@@ -143,6 +162,13 @@ caf::behavior udp_session::make_behavior() {
     [this](caf::join_atom, const multicast_membership& m) -> caf::result<void> {
       if (auto err = join_group(fd(), m))
         return err;
+      if (auto_multicast_all_ || auto_packet_info_) {
+        auto err =
+          apply_join_defaults(fd(), auto_multicast_all_, auto_packet_info_);
+        auto_multicast_all_ = auto_packet_info_ = false;
+        if (err)
+          return err;
+      }
       return caf::unit;
     },
     [this](caf::leave_atom,
@@ -175,6 +201,8 @@ caf::behavior udp_session::make_behavior() {
     [this](stats_atom) {
       auto s = stats_;
       s.blocks_live = pool_ ? pool_->live_blocks() : 0;
+      s.pinned_bytes =
+        pool_ ? pool_->loaned_blocks() * pool_->block_bytes() : 0;
       return s;
     },
     [this](caf::close_atom) { companion()->quit(); },
@@ -256,6 +284,8 @@ void udp_session::drain() {
   case kind::always:
     break;
   }
+  if (!below_pin_bound())
+    return;
   auto* blk = pool_->acquire();
   blk->prepare(want);
   auto n = ::recvmmsg(fd(), blk->msgs(), static_cast<unsigned>(want),
@@ -316,6 +346,42 @@ void udp_session::drain() {
   update_reading();
 }
 
+bool udp_session::below_pin_bound() {
+  if (pool_->loaned_blocks() < max_loaned_)
+    return true;
+  if (!waker_set_) {
+    // Runs on the thread that drops a batch; only posts. Installed here, on
+    // the first stall, and cleared in release(): after that no block's
+    // return touches the shard.
+    waker_set_ = true;
+    pool_->set_waker([w = std::weak_ptr<udp_session>{self_as<udp_session>()},
+                      &ctx = shard_.context()] {
+      asio::post(ctx, [w] {
+        if (auto s = w.lock())
+          s->resume_reading();
+      });
+    });
+  }
+  if (pool_->wait_for_return(max_loaned_))
+    return true; // one came back meanwhile
+  // Stop reading: the kernel's buffer takes the pressure, as when the
+  // active-N credit runs out. No read is armed while stalled.
+  ++stats_.read_stalls;
+  stalled_ = true;
+  reading_ = true;
+  return false;
+}
+
+void udp_session::resume_reading() {
+  // A wake-up may also come when no stall is pending (wait_for_return found
+  // a block back by itself): ignore it then.
+  if (!stalled_ || !open_)
+    return;
+  stalled_ = false;
+  reading_ = false;
+  drain();
+}
+
 void udp_session::on_read_error(int err) {
   if (err == EBADF || err == ENOTSOCK || err == EFAULT || err == EINVAL) {
     terminate(errno_error(errc::recv_failed, "recvmmsg", err));
@@ -341,7 +407,7 @@ void udp_session::fail_pending_recvs(const caf::error& err) {
 caf::result<udp_batch> udp_session::recv(int64_t timeout_ms) {
   if (mode_ != kind::passive)
     return make_error(errc::active_mode);
-  if (recvs_.empty()) {
+  if (recvs_.empty() && pool_->loaned_blocks() < max_loaned_) {
     // Take what is queued right away: the common case needs no wait.
     auto* blk = pool_->acquire();
     blk->prepare(1);
@@ -482,6 +548,12 @@ caf::error udp_session::setopt(const udp_option& opt) {
     return set_multicast_loop(fd(), opt.value != 0);
   case k::tos:
     return set_tos(fd(), opt.value);
+  case k::multicast_all:
+    auto_multicast_all_ = false;
+    return set_multicast_all(fd(), opt.value != 0);
+  case k::packet_info:
+    auto_packet_info_ = false;
+    return set_packet_info(fd(), opt.value != 0);
   case k::read_packets:
     if (opt.value < 1 || static_cast<size_t>(opt.value) > pool_->slots())
       return make_error(errc::invalid_argument, "read_packets", opt.value);

@@ -31,6 +31,11 @@
 
 namespace castor::net::detail {
 
+/// What a socket's first own join changes where udp_options left the choice
+/// to castor (multicast_all, packet_info at -1): IP_MULTICAST_ALL off and
+/// IP_PKTINFO on. At open (after the memberships) and on a runtime join.
+caf::error apply_join_defaults(int fd, bool multicast_all, bool packet_info);
+
 class udp_session final : public shard_companion {
 public:
   /// gen_udp's range for the {active, N} counter.
@@ -89,6 +94,8 @@ private:
   void update_reading();
   void arm_read();
   void drain();
+  bool below_pin_bound();
+  void resume_reading();
   void on_read_error(int err);
   void fail_pending_recvs(const caf::error& err);
   caf::result<udp_batch> recv(int64_t timeout_ms);
@@ -113,6 +120,14 @@ private:
   uint8_t peek_byte_ = 0;
   uint32_t read_packets_;
   batch_pool* pool_;
+  // max_pinned_bytes in blocks of the pool (at least 1).
+  size_t max_loaned_;
+  // Reading stopped at the bound; the pool's waker resumes it.
+  bool stalled_ = false;
+  bool waker_set_ = false;
+  // The first own join still applies apply_join_defaults to these.
+  bool auto_multicast_all_;
+  bool auto_packet_info_;
 
   std::deque<pending_recv> recvs_;
   uint64_t next_recv_id_ = 0;

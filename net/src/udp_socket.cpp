@@ -23,6 +23,15 @@ caf::error validate(const udp_options& o) {
     return make_error(errc::invalid_argument, "max_datagram", o.max_datagram);
   if (o.max_send_queue < 1)
     return make_error(errc::invalid_argument, "max_send_queue", 0);
+  if (o.max_pinned_bytes < uint64_t{o.read_packets} * uint64_t{o.max_datagram})
+    return make_error(errc::invalid_argument,
+                      "max_pinned_bytes below one block (read_packets * "
+                      "max_datagram)",
+                      o.max_pinned_bytes);
+  if (o.multicast_all < -1 || o.multicast_all > 1)
+    return make_error(errc::invalid_argument, "multicast_all", o.multicast_all);
+  if (o.packet_info < -1 || o.packet_info > 1)
+    return make_error(errc::invalid_argument, "packet_info", o.packet_info);
   if (o.active.mode == active_mode::kind::counted
       && (o.active.count < 0
           || o.active.count > detail::udp_session::max_active_count))
@@ -74,6 +83,12 @@ caf::error configure(asio::ip::udp::socket& sock, const udp_options& o) {
   if (o.tos >= 0)
     if (auto err = set_tos(fd, o.tos))
       return err;
+  if (o.multicast_all >= 0)
+    if (auto err = set_multicast_all(fd, o.multicast_all != 0))
+      return err;
+  if (o.packet_info >= 0)
+    if (auto err = set_packet_info(fd, o.packet_info != 0))
+      return err;
   sock.bind(o.local, ec);
   // Still held by a socket whose owner has ended (its shard has not closed
   // it yet): a supervisor restarting that owner must bind on the first try.
@@ -91,6 +106,10 @@ caf::error configure(asio::ip::udp::socket& sock, const udp_options& o) {
   }
   for (auto& m : o.memberships)
     if (auto err = join_group(fd, m))
+      return err;
+  if (!o.memberships.empty())
+    if (auto err = detail::apply_join_defaults(fd, o.multicast_all < 0,
+                                               o.packet_info < 0))
       return err;
   sock.non_blocking(true, ec);
   if (ec)

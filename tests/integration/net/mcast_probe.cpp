@@ -8,6 +8,12 @@
 //       Joins GROUP on IFNAME (any-source, or source-specific with
 //       --source), prints "READY", then one line "<from-ip> <payload>" per
 //       datagram for MILLIS ms, then "COUNT <n>".
+//   net_mcast_probe recv-multi PORT MILLIS GROUP@IFNAME...
+//       One socket on the wildcard address and PORT (shared with
+//       SO_REUSEADDR), joined to each GROUP on its IFNAME, castor's
+//       defaults otherwise (so IP_PKTINFO on, IP_MULTICAST_ALL off).
+//       Prints "READY", then "<from-ip> <destination> <ifname> <payload>"
+//       per datagram, from the datagram's packet info, then "COUNT <n>".
 //
 // Exit status: 0 ok, 2 usage, 3 socket or option error (printed), 4 some
 // sends failed.
@@ -20,6 +26,8 @@
 #include <vector>
 
 #include <caf/all.hpp>
+
+#include <net/if.h>
 
 #include "castor/net/errors.hpp"
 #include "castor/net/io_shards.hpp"
@@ -34,7 +42,9 @@ int usage() {
   std::cerr << "usage: net_mcast_probe send GROUP PORT COUNT TAG "
                "[--if NAME] [--bind ADDR]\n"
                "       net_mcast_probe recv GROUP PORT IFNAME MILLIS "
-               "[--source ADDR]\n";
+               "[--source ADDR]\n"
+               "       net_mcast_probe recv-multi PORT MILLIS "
+               "GROUP@IFNAME...\n";
   return 2;
 }
 
@@ -100,6 +110,38 @@ int run_send(caf::actor_system& sys, io_shards& shards,
   return rc;
 }
 
+// Prints READY, then one line per datagram (`line` writes it) for `millis`
+// ms, then COUNT; closes the socket.
+template <class Line>
+int print_received(caf::scoped_actor& me, const udp_socket& s, int millis,
+                   Line line) {
+  std::cout << "READY" << std::endl;
+  size_t n = 0;
+  auto deadline =
+    std::chrono::steady_clock::now() + std::chrono::milliseconds(millis);
+  bool running = true;
+  while (running) {
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero())
+      break;
+    me->receive(
+      [&](udp_atom, const udp_batch& b) {
+        for (auto d : b.datagrams()) {
+          line(d);
+          ++n;
+        }
+      },
+      [&](udp_error_atom, const caf::error& err) {
+        std::cout << "ERROR " << describe(err) << "\n";
+      },
+      caf::after(std::chrono::duration_cast<std::chrono::milliseconds>(left)) >>
+        [&] { running = false; });
+  }
+  std::cout << "COUNT " << n << std::endl;
+  me->send(s.actor, caf::close_atom::value);
+  return 0;
+}
+
 int run_recv(caf::actor_system& sys, io_shards& shards,
              const std::vector<std::string>& a) {
   if (a.size() < 5)
@@ -122,31 +164,41 @@ int run_recv(caf::actor_system& sys, io_shards& shards,
   auto s = open_udp(sys, shards, caf::actor_cast<caf::actor>(me), o);
   if (!s)
     return fail("open", s.error());
-  std::cout << "READY" << std::endl;
-  size_t n = 0;
-  auto deadline =
-    std::chrono::steady_clock::now() + std::chrono::milliseconds(millis);
-  bool running = true;
-  while (running) {
-    auto left = deadline - std::chrono::steady_clock::now();
-    if (left <= std::chrono::steady_clock::duration::zero())
-      break;
-    me->receive(
-      [&](udp_atom, const udp_batch& b) {
-        for (auto d : b.datagrams()) {
-          std::cout << d.from.address().to_string() << " " << d.text() << "\n";
-          ++n;
-        }
-      },
-      [&](udp_error_atom, const caf::error& err) {
-        std::cout << "ERROR " << describe(err) << "\n";
-      },
-      caf::after(std::chrono::duration_cast<std::chrono::milliseconds>(left)) >>
-        [&] { running = false; });
+  return print_received(me, *s, millis, [](const datagram& d) {
+    std::cout << d.from.address().to_string() << " " << d.text() << "\n";
+  });
+}
+
+int run_recv_multi(caf::actor_system& sys, io_shards& shards,
+                   const std::vector<std::string>& a) {
+  if (a.size() < 4)
+    return usage();
+  auto port = static_cast<unsigned short>(std::stoi(a[1]));
+  auto millis = std::stoi(a[2]);
+  udp_options o;
+  o.local = udp_endpoint{ip::address_v4::any(), port};
+  o.reuse_address = true;
+  o.active = active_mode::always();
+  for (size_t i = 3; i < a.size(); ++i) {
+    auto at = a[i].find('@');
+    if (at == std::string::npos)
+      return usage();
+    o.memberships.push_back(multicast_membership::any_source(
+      ip::make_address_v4(a[i].substr(0, at)),
+      interface_ref::by_name(a[i].substr(at + 1))));
   }
-  std::cout << "COUNT " << n << std::endl;
-  me->send(s->actor, caf::close_atom::value);
-  return 0;
+  caf::scoped_actor me{sys};
+  auto s = open_udp(sys, shards, caf::actor_cast<caf::actor>(me), o);
+  if (!s)
+    return fail("open", s.error());
+  return print_received(me, *s, millis, [](const datagram& d) {
+    char name[IF_NAMESIZE] = "?";
+    if (d.ifindex == 0 || !::if_indextoname(d.ifindex, name))
+      std::strcpy(name, "?");
+    std::cout << d.from.address().to_string() << " "
+              << d.destination.to_string() << " " << name << " " << d.text()
+              << "\n";
+  });
 }
 
 } // namespace
@@ -167,6 +219,8 @@ int main(int argc, char** argv) {
       rc = run_send(sys, shards, args);
     else if (args[0] == "recv")
       rc = run_recv(sys, shards, args);
+    else if (args[0] == "recv-multi")
+      rc = run_recv_multi(sys, shards, args);
     else
       rc = usage();
     shards.stop();

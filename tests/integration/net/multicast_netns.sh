@@ -17,6 +17,12 @@
 #      loudly instead of silently changing what we document.
 #   4. Any-source and source-specific joins on R2 receive exactly the
 #      datagrams they should from two sources on S.
+#   5. One socket in S on the wildcard address, joined to 239.3.3.1 on s1
+#      and 239.3.3.2 on s2: each datagram's packet info (IP_PKTINFO) names
+#      its group and the interface it came in on; and with castor's
+#      IP_MULTICAST_ALL = 0 it does not get 239.3.3.2 arriving on s1,
+#      which a second socket on the same port joined there (and that one
+#      gets nothing of the first socket's groups).
 #
 # Usage: multicast_netns.sh PATH/TO/net_mcast_probe
 # Exit: 0 pass, 1 fail, 77 skipped (not root, or no `ip netns`).
@@ -64,13 +70,17 @@ wait_ready() { # wait_ready NAME...
   done
 }
 
-send() { # send ARGS... (in S)
-  cst_in "$S" timeout 20 "$probe" send "$@" >>"$CST_WORK/send.log" 2>&1 || {
-    echo "FAILED: sender: $*"
+send_from() { # send_from NS ARGS...
+  local ns=$1
+  shift
+  cst_in "$ns" timeout 20 "$probe" send "$@" >>"$CST_WORK/send.log" 2>&1 || {
+    echo "FAILED: sender in $ns: $*"
     cat "$CST_WORK/send.log"
     exit 1
   }
 }
+
+send() { send_from "$S" "$@"; } # send ARGS... (in S)
 
 finish() { # waits (bounded) for all receivers
   local name
@@ -131,5 +141,22 @@ cst_expect "SSM join (G, 10.201.2.1) gets exactly A's datagrams" \
   "$(got ssm_a)"
 cst_expect "SSM join with a silent source gets nothing" 0 "$(count ssm_none)"
 cst_expect "a join of another group gets nothing" 0 "$(count other_group)"
+
+# -- 5: one socket, two groups on two interfaces -------------------------------
+cst_start multi "$S" timeout 20 "$probe" recv-multi 5003 2500 \
+  239.3.3.1@s1 239.3.3.2@s2
+cst_start decoy "$S" timeout 20 "$probe" recv-multi 5003 2500 239.3.3.2@s1
+receivers+=(multi decoy)
+wait_ready multi decoy
+send_from "$R1" 239.3.3.1 5003 2 A --if r1
+send_from "$R2" 239.3.3.2 5003 2 B --if r2
+send_from "$R1" 239.3.3.2 5003 2 C --if r1
+finish
+
+cst_expect "two groups on two interfaces: group and interface per datagram, nothing of 239.3.3.2 from s1 (IP_MULTICAST_ALL=0)" \
+  "10.201.1.2 239.3.3.1 s1 A 0;10.201.1.2 239.3.3.1 s1 A 1;10.201.2.2 239.3.3.2 s2 B 0;10.201.2.2 239.3.3.2 s2 B 1;" \
+  "$(got multi)"
+cst_expect "the second socket (239.3.3.2 on s1) gets exactly that, none of the first's groups" \
+  "10.201.1.2 239.3.3.2 s1 C 0;10.201.1.2 239.3.3.2 s1 C 1;" "$(got decoy)"
 
 cst_finish

@@ -7,7 +7,9 @@
 #define CAF_SUITE net_support
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -85,6 +87,68 @@ CAF_TEST(blocks come back from many threads and are reused) {
                           static_cast<size_t>(max_outstanding * threads + 9));
   CAF_MESSAGE("live blocks after " << rounds
                                    << " rounds: " << pool->live_blocks());
+  pool->release_owner();
+}
+
+CAF_TEST(an owner waiting at its bound is woken by the next block returned) {
+  // The socket's side of max_pinned_bytes under real threads: the owner
+  // thread acquires up to `limit` blocks; at the limit it asks for a
+  // wake-up and sleeps until the releasing thread's give_back runs the
+  // waker. A lost wake-up would leave it waiting: the wait is bounded so
+  // that the test fails instead of hanging.
+  auto* pool = batch_pool::create(1, 16);
+  constexpr size_t limit = 2;
+  constexpr int rounds = 3000;
+  std::mutex m;
+  std::condition_variable cv;
+  int wakes = 0;
+  pool->set_waker([&] {
+    std::lock_guard<std::mutex> g{m};
+    ++wakes;
+    cv.notify_one();
+  });
+  std::mutex inbox_mtx;
+  std::vector<udp_batch> inbox;
+  std::atomic<bool> done{false};
+  std::thread releaser([&] {
+    for (;;) {
+      bool last = done.load();
+      std::vector<udp_batch> mine;
+      {
+        std::lock_guard<std::mutex> g{inbox_mtx};
+        mine.swap(inbox);
+      }
+      if (last && mine.empty())
+        break;
+      mine.clear();
+      std::this_thread::yield();
+    }
+  });
+  int waits = 0;
+  bool lost = false;
+  for (int i = 0; i < rounds && !lost; ++i) {
+    int seen;
+    {
+      std::lock_guard<std::mutex> g{m};
+      seen = wakes;
+    }
+    if (pool->loaned_blocks() >= limit && !pool->wait_for_return(limit)) {
+      ++waits;
+      std::unique_lock<std::mutex> lk{m};
+      lost = !cv.wait_for(lk, std::chrono::seconds(30),
+                          [&] { return wakes > seen; });
+    }
+    CAF_REQUIRE_LESS(pool->loaned_blocks(), limit);
+    auto* b = pool->acquire();
+    std::lock_guard<std::mutex> g{inbox_mtx};
+    inbox.emplace_back(b, 0, 1);
+  }
+  done = true;
+  releaser.join();
+  CAF_CHECK(!lost);
+  CAF_CHECK_EQUAL(pool->loaned_blocks(), 0u);
+  CAF_MESSAGE(waits << " waits at the bound in " << rounds << " rounds");
+  pool->clear_waker();
   pool->release_owner();
 }
 

@@ -47,6 +47,15 @@ public:
            == static_cast<ssize_t>(s.size());
   }
 
+  /// Multicast leaves through interface `ifindex` (IP_MULTICAST_IF); with
+  /// the loopback's index, a group joined on `lo` by a local socket gets it.
+  bool set_multicast_if(unsigned ifindex) {
+    ip_mreqn req{};
+    req.imr_ifindex = static_cast<int>(ifindex);
+    return ::setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_IF, &req, sizeof(req))
+           == 0;
+  }
+
   std::optional<std::string> recv() {
     char buf[65536];
     auto n = ::recv(fd_, buf, sizeof(buf), 0);

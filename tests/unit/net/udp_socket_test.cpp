@@ -207,6 +207,67 @@ CAF_TEST(held batches stay valid and force new blocks) {
   CAF_CHECK_EQUAL(st().held[1][0].from, peer.endpoint());
 }
 
+CAF_TEST(an owner that holds its batches cannot pin more than the bound) {
+  udp_options o;
+  o.read_packets = 2;
+  o.max_datagram = 100;
+  // Below one block (2 x 100 bytes): refused.
+  o.max_pinned_bytes = 199;
+  auto refused = open_udp(sys, shards.at(0), owner, o);
+  CAF_REQUIRE(!refused);
+  CAF_CHECK(is(refused.error(), errc::invalid_argument));
+  // Three blocks.
+  o.max_pinned_bytes = 3 * 2 * 100;
+  open_sock(o);
+  st().hold = true;
+  tell(active_atom::value, true);
+  // One datagram per wake-up: each batch holds a whole block.
+  for (int i = 0; i < 6; ++i) {
+    push(std::to_string(i));
+    run();
+  }
+  CAF_CHECK_EQUAL(st().got, strs({"0", "1", "2"}));
+  auto s = stats();
+  CAF_CHECK_EQUAL(s.received, 3u);
+  CAF_CHECK_EQUAL(s.pinned_bytes, 600u);
+  CAF_CHECK_EQUAL(s.blocks_live, 3u);
+  CAF_CHECK_EQUAL(s.read_stalls, 1u);
+  // The rest waited in the kernel. Dropping the batches resumes reading.
+  st().hold = false;
+  st().held.clear();
+  run();
+  CAF_CHECK_EQUAL(st().got, strs({"0", "1", "2", "3", "4", "5"}));
+  s = stats();
+  CAF_CHECK_EQUAL(s.received, 6u);
+  CAF_CHECK_EQUAL(s.read_stalls, 1u);
+  CAF_CHECK_EQUAL(s.pinned_bytes, 0u);
+}
+
+CAF_TEST(recv in passive mode waits at the bound too) {
+  udp_options o;
+  o.read_packets = 1;
+  o.max_datagram = 100;
+  o.max_pinned_bytes = 100;
+  open_sock(o);
+  push("p1");
+  push("p2");
+  auto first = ask<udp_batch>(recv_atom::value, int64_t{0});
+  CAF_REQUIRE(first);
+  CAF_CHECK_EQUAL((*first)[0].text(), "p1");
+  // The one block is held: a second recv waits instead of reading.
+  auto h = self->request(sock, caf::infinite, recv_atom::value, int64_t{-1});
+  run();
+  CAF_CHECK_EQUAL(stats().received, 1u);
+  CAF_CHECK_EQUAL(stats().read_stalls, 1u);
+  *first = udp_batch{}; // drops the block
+  run();
+  std::string got;
+  h.receive(
+    [&](udp_batch& b) { got = std::string{b[0].text()}; },
+    [&](caf::error& err) { CAF_FAIL("recv failed: " << describe(err)); });
+  CAF_CHECK_EQUAL(got, "p2");
+}
+
 CAF_TEST(datagrams longer than max_datagram arrive cut and flagged) {
   udp_options o;
   o.max_datagram = 4;

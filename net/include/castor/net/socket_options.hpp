@@ -67,6 +67,15 @@ caf::error leave_group(int fd, const multicast_membership& m);
 caf::error set_multicast_interface(int fd, unsigned ifindex);
 caf::error set_multicast_ttl(int fd, int ttl);
 caf::error set_multicast_loop(int fd, bool on);
+/// IP_MULTICAST_ALL. On (Linux's default), a socket receives a group's
+/// datagrams for its port and address once *any* socket of the host joined
+/// that group on the interface they came in on; off, only groups this socket
+/// joined itself, on the interfaces it joined them on. See
+/// udp_options::multicast_all for when castor turns it off.
+caf::error set_multicast_all(int fd, bool on);
+/// IP_PKTINFO: each datagram received comes with its destination address
+/// and receiving interface (datagram::destination, datagram::ifindex).
+caf::error set_packet_info(int fd, bool on);
 /// IP_TOS (DSCP << 2 | ECN).
 caf::error set_tos(int fd, int tos);
 
@@ -95,7 +104,9 @@ struct udp_option {
     multicast_ttl,
     multicast_loop, ///< value: 0 or 1
     tos,
-    read_packets, ///< datagrams per wake-up, 1..slots of the socket
+    read_packets,  ///< datagrams per wake-up, 1..slots of the socket
+    multicast_all, ///< value: 0 or 1; no longer changed by a join
+    packet_info,   ///< value: 0 or 1; no longer changed by a join
   };
   kind what;
   int value;

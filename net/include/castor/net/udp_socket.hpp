@@ -120,8 +120,50 @@ struct udp_options {
   int multicast_ttl = -1;
   int multicast_loop = -1;
   int tos = -1;
-  /// Joined before open_udp returns.
+  /// Joined before open_udp returns. A socket that joins a group itself,
+  /// here or later with (join_atom, membership), is taken to want exactly
+  /// the groups it joined: see multicast_all and packet_info, whose
+  /// defaults follow the first such join.
   std::vector<multicast_membership> memberships;
+
+  /// IP_MULTICAST_ALL. Linux's default, 1, hands a socket bound to the
+  /// wildcard address (or to a group) every datagram for its port of every
+  /// group that *any* socket on the host joined on the receiving interface:
+  /// two programs on one port, each joined to its own group, both get both
+  /// groups, and a socket joined to G on eth1 also gets G from eth2 if
+  /// someone else joined it there. -1 (default): turned off by the socket's
+  /// first own join, so that it receives the groups it joined on the
+  /// interfaces it joined them on, and nothing else; left on for a socket
+  /// that never joins, because one whose memberships are held elsewhere (the
+  /// group manager's helper sockets) receives only through it. 0 or 1: set
+  /// at open, and a join no longer changes it.
+  int multicast_all = -1;
+
+  /// IP_PKTINFO: every datagram says which address it was sent to and which
+  /// interface it came in on (datagram::destination and ::ifindex), read
+  /// from the control messages of the same recvmmsg, without an allocation.
+  /// -1 (default): turned on by the socket's first own join, since a socket
+  /// joined to several groups, or to one group on several interfaces, has
+  /// no other way to tell its datagrams apart; off for a socket that never
+  /// joins (it usually knows where its datagrams were sent, and the kernel
+  /// then writes no control message). 0 or 1: set at open, and a join no
+  /// longer changes it. Turn it on for a unicast socket bound to the
+  /// wildcard address on a multi-homed host to learn which address a
+  /// client used.
+  int packet_info = -1;
+
+  /// The most receive-block memory the socket lets its owner (and whoever
+  /// it passes batches to) hold at once, in payload bytes; each block is
+  /// read_packets × max_datagram and stays pinned while any batch of it is
+  /// alive. {active, N} bounds the *messages* an owner gets, not their
+  /// memory: one datagram of 64 bytes delivered alone still pins a whole
+  /// block, and in {active, true} nothing bounds the owner's backlog at all.
+  /// At the bound the socket stops reading (counted in udp_stats as
+  /// read_stalls) until a batch is dropped: the kernel's receive buffer
+  /// takes the pressure, exactly as when the active-N credit runs out, and
+  /// what it cannot hold the kernel drops and counts (RcvbufErrors); the
+  /// socket itself never drops a datagram it has read. At least one block.
+  uint64_t max_pinned_bytes = uint64_t{64} << 20;
 };
 
 /// Counters kept by the socket, answered to (stats_atom).
@@ -136,6 +178,10 @@ struct udp_stats {
   uint64_t send_errors = 0;
   /// Receive blocks that exist now (see batch_pool::live_blocks).
   uint64_t blocks_live = 0;
+  /// Payload bytes of the blocks on loan now (see max_pinned_bytes).
+  uint64_t pinned_bytes = 0;
+  /// How often reading stopped at max_pinned_bytes.
+  uint64_t read_stalls = 0;
 };
 
 /// What open_udp returns.

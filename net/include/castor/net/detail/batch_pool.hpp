@@ -6,23 +6,33 @@
 // Receive buffers for recvmmsg, recycled without locks.
 //
 // A batch_block is one recvmmsg worth of memory: `slots` message headers,
-// iovecs, peer addresses and slot_size bytes of payload per slot, allocated
-// once. The socket's io thread acquires a block, fills it with one recvmmsg,
-// and hands views of it (udp_batch) to actors. The block goes back to its
-// pool when the last view is dropped, on whatever thread that happens.
+// iovecs, peer addresses, a control-message buffer (for IP_PKTINFO) and
+// slot_size bytes of payload per slot, allocated once. The socket's io
+// thread acquires a block, fills it with one recvmmsg, and hands views of it
+// (udp_batch) to actors. The block goes back to its pool when the last view
+// is dropped, on whatever thread that happens.
 //
 // The return path is a multi-producer, single-consumer stack: any thread
 // pushes with a CAS, and only the io thread takes, always the whole stack at
 // once with an exchange. Taking everything at once is what makes the stack
 // immune to ABA: no thread ever pops a single node.
+//
+// The pool counts the blocks on loan, so that the socket can bound the memory
+// its owner pins (udp_options::max_pinned_bytes). A socket that reached its
+// bound stops reading and asks to be woken (wait_for_return); the thread that
+// gives back the next block runs the socket's waker. Only that slow path
+// takes a lock.
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include <boost/asio/ip/udp.hpp>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -46,7 +56,8 @@ public:
   /// Resets the in/out fields the kernel overwrites (name length, flags).
   void prepare(size_t n) noexcept;
 
-  /// After recvmmsg returned `n`: fixes up the peer endpoint sizes.
+  /// After recvmmsg returned `n`: fixes up the peer endpoint sizes and
+  /// takes the IP_PKTINFO of each datagram out of its control message.
   void complete(size_t n);
 
   const uint8_t* data(size_t i) const noexcept {
@@ -59,6 +70,11 @@ public:
   const boost::asio::ip::udp::endpoint& peer(size_t i) const noexcept {
     return peers_[i];
   }
+  /// IP_PKTINFO of slot i: the interface the datagram came in on and the
+  /// destination address of its IP header (host order). 0 for both when the
+  /// socket does not ask for it.
+  unsigned ifindex(size_t i) const noexcept { return info_[i].ifindex; }
+  uint32_t destination(size_t i) const noexcept { return info_[i].dst; }
 
   // -- reference counting (any thread) ---------------------------------------
 
@@ -74,6 +90,17 @@ public:
 private:
   friend class batch_pool;
 
+  /// Room for the control messages the socket may ask for: IP_PKTINFO.
+  union control_slot {
+    cmsghdr align;
+    uint8_t buf[CMSG_SPACE(sizeof(in_pktinfo))];
+  };
+
+  struct slot_info {
+    uint32_t ifindex;
+    uint32_t dst;
+  };
+
   std::atomic<uint32_t> refs_{0};
   batch_block* next_ = nullptr;
   batch_pool* pool_;
@@ -81,6 +108,8 @@ private:
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iov_;
   std::vector<boost::asio::ip::udp::endpoint> peers_;
+  std::vector<control_slot> control_;
+  std::vector<slot_info> info_;
   std::unique_ptr<uint8_t[]> data_;
 };
 
@@ -113,6 +142,25 @@ public:
     return live_.load(std::memory_order_relaxed);
   }
 
+  /// Blocks acquired and not yet given back or recycled: what the socket's
+  /// owner (and whoever it passed batches to) pins now.
+  size_t loaned_blocks() const noexcept { return loaned_.load(); }
+
+  /// Payload bytes of one block (slots × slot_size).
+  size_t block_bytes() const noexcept { return slots_ * slot_size_; }
+
+  /// Owner thread: installs the function that the next give_back runs after
+  /// wait_for_return. It runs on the returning thread, so it may only post.
+  void set_waker(std::function<void()> f);
+
+  /// Owner thread: no waker runs after this returns.
+  void clear_waker();
+
+  /// Owner thread: asks the waker to run on the next give_back, then checks
+  /// again. True if fewer than `limit` blocks are on loan (a block came back
+  /// meanwhile: go on without waiting; the waker may still run once).
+  bool wait_for_return(size_t limit) noexcept;
+
   size_t slots() const noexcept { return slots_; }
   size_t slot_size() const noexcept { return slot_size_; }
 
@@ -130,6 +178,13 @@ private:
   std::atomic<size_t> refs_{1};
   std::atomic<batch_block*> returned_{nullptr};
   std::atomic<size_t> live_{0};
+  // Sequentially consistent, as is waiting_: a give_back that does not see
+  // waiting_ set is ordered before wait_for_return's store, so the owner's
+  // re-check sees its decrement (no lost wake-up).
+  std::atomic<size_t> loaned_{0};
+  std::atomic<bool> waiting_{false};
+  std::mutex waker_mtx_;
+  std::function<void()> waker_;
   size_t slots_;
   size_t slot_size_;
   size_t max_cached_;
