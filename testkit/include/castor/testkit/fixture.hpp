@@ -12,9 +12,9 @@
 // test thread waits, so it would wait forever (castor's blocking facades
 // refuse such a call with errc::would_deadlock). ask() sends from a
 // short-lived event-based actor and runs the scheduler (and, in io_fixture,
-// the io shards) until the answer is there. Time stands still: no timer
-// fires. When nothing is left to run and no answer came, it returns
-// testkit::no_answer() instead of hanging.
+// the io shards) until nothing moves, the answer included. Time stands
+// still: no timer fires. When nothing is left to run and no answer came, it
+// returns testkit::no_answer() instead of hanging.
 //
 // Include this header before any other that includes caf/test/dsl.hpp: it
 // defines FAIL, which dsl.hpp uses and CAF 0.17.6 never defines, and that only
@@ -72,9 +72,10 @@ public:
 
   /// Sends `xs...` to `whom` as a request, at once, and returns its answer:
   /// the value of type T, or the error it answered with. T = void for an
-  /// empty answer (expected<void>). Runs until that answer arrives and no
-  /// further, so what the answer set off is still queued (run() or
-  /// settle() runs it).
+  /// empty answer (expected<void>). Runs actors (and io events) until
+  /// nothing moves, as settle() does, so what the request set off has
+  /// happened when ask returns; timers do not fire. For the steps in
+  /// between, send and use the DSL's expect(...) instead.
   template <class T, class Handle, class... Ts>
   caf::expected<T> ask(const Handle& whom, Ts&&... xs) {
     using slot_type = std::optional<caf::expected<T>>;
@@ -114,7 +115,8 @@ public:
     // it first runs.
     if (this->sched.prioritize(asker))
       this->sched.try_run_once();
-    if (!settle_until([&] { return slot->has_value(); })) {
+    settle();
+    if (!slot->has_value()) {
       caf::anon_send_exit(asker, caf::exit_reason::kill);
       settle();
       return no_answer();
