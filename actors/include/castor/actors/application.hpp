@@ -87,8 +87,9 @@ public:
   /// Asks the started tree to stop, in reverse start order, and returns at
   /// once. If it is not gone `deadline` after this call, it is killed and
   /// the outcome is exit code 1 (errc::shutting_down, "deadline passed").
-  /// Safe from any thread, and to call again (later calls do nothing);
-  /// does nothing before start() or once the tree is gone.
+  /// Safe from any thread (though not while start() runs on another), and
+  /// to call again (later calls do nothing); does nothing before start()
+  /// or once the tree is gone.
   void stop(std::chrono::milliseconds deadline = std::chrono::seconds(10));
 
   /// Ready once the tree has started (the root supervisor) or failed to
