@@ -20,8 +20,9 @@ set(CPACK_PACKAGE_DESCRIPTION
 multicast routing cannot: sources that fail the RPF check, TTL=1 sources,
 group or port rewrites, multicast to unicast. castorctl controls it at
 runtime. The package also holds castor-send and castor-recv, measuring
-traffic tools, and the castor::actors runtime (static library, headers,
-CMake package) it is built on.")
+traffic tools, and the castor::actors and castor::net runtime (static
+libraries, headers, CMake package) it is built on, with castor::testkit
+for unit tests on CAF's test DSL.")
 set(CPACK_PACKAGE_CONTACT "${CASTOR_PACKAGE_MAINTAINER}")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 

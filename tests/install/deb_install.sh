@@ -197,7 +197,8 @@ for f in /etc/castor/relay.toml /etc/default/castor-relay \
          /usr/bin/castor-recv /usr/share/man/man8/castor-relay.8.gz \
          /usr/share/man/man8/castorctl.8.gz /usr/share/man/man5/castor.conf.5.gz \
          /usr/share/doc/castor/examples/relay.toml \
-         /usr/lib/cmake/castor/castorConfig.cmake; do
+         /usr/lib/cmake/castor/castorConfig.cmake \
+         /usr/include/castor/testkit/io_fixture.hpp; do
   [[ -e $root$f ]] || fail "$f is not installed"
 done
 unit=$(dpkg-deb -c "$deb" | grep -o '\./[^ ]*/castor-relay\.service$' || true)

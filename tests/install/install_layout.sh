@@ -22,6 +22,7 @@ check() { # DESTDIR PREFIX ETC_DIR
            "$prefix/share/doc/castor/examples/relay.toml" \
            "$prefix/share/doc/castor/copyright" \
            "$prefix/lib/cmake/castor/castorConfig.cmake" \
+           "$prefix/include/castor/testkit/io_fixture.hpp" \
            "$etc/castor/relay.toml" "$etc/default/castor-relay"; do
     if [[ ! -f $stage$f ]]; then
       echo "install_layout: --prefix $prefix: $f is missing" >&2

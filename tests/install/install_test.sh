@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the castor build in $1 into a fresh prefix, builds the host program
-# in $2 against that prefix alone, runs it and checks its output.
+# in $2 against that prefix alone, runs it and checks its output, and runs
+# the host's unit tests (built on the installed test kit).
 #
 #   install_test.sh BUILD_DIR HOST_SOURCE WORK_DIR SOURCE_DIR CXX [CXXFLAGS
 #                   [DEPENDENCY_PREFIXES]]
@@ -44,11 +45,19 @@ fi
 
 output=$(cd "$work" && "$work/host-build/castor_host")
 echo "$output"
-for want in '^children: worker=running$' '"id": "host-sup"' \
+for want in '^children: worker=running rx=running$' '"id": "host-sup"' \
+            '^received: hello$' '^on_stopped: exit code 0$' \
             '^castor-install-test: ok$'; do
   if ! grep -q -e "$want" <<<"$output"; then
     echo "install_test: host output lacks /$want/" >&2
     exit 1
   fi
 done
+# The host's own unit tests, on CAF's test DSL and the installed test kit
+# (castor::testkit). Run from the empty work directory: CAF's test fixture
+# reads caf-application.ini from the working directory.
+(cd "$work" && "$work/host-build/castor_host_tests" -n -v 4) || {
+  echo "install_test: the host's tests failed" >&2
+  exit 1
+}
 echo "install_test: ok"

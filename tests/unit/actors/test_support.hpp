@@ -5,17 +5,15 @@
 // runs on the test thread under CAF's deterministic coordinator, so the log
 // needs no lock.
 
-#define FAIL CAF_FAIL
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <caf/test/dsl.hpp>
 
 #include <spdlog/spdlog.h>
 
 #include "castor/actors/errors.hpp"
 #include "castor/actors/supervisor.hpp"
+#include "castor/testkit/fixture.hpp"
 
 namespace castor::test {
 
@@ -86,7 +84,8 @@ inline caf::behavior watcher(caf::event_based_actor* self, log_ptr log,
   return {[](ping_atom) { return pong_atom::value; }};
 }
 
-struct fixture : test_coordinator_fixture<> {
+// ask() and error_of() are the test kit's (castor/testkit/fixture.hpp).
+struct fixture : testkit::fixture<> {
   log_ptr log = std::make_shared<event_log>();
 
   fixture() { spdlog::set_level(spdlog::level::off); }
@@ -105,27 +104,6 @@ struct fixture : test_coordinator_fixture<> {
   }
 
   std::vector<caf::actor> watchers;
-
-  /// A request answered without firing timers: unlike the fixture's
-  /// request(), this never moves the test clock.
-  template <class T, class... Ts>
-  caf::expected<T> ask(const caf::actor& whom, Ts... xs) {
-    auto handle = self->request(whom, caf::infinite, xs...);
-    sched.run();
-    caf::expected<T> result{caf::error{}};
-    handle.receive([&](T& x) { result = std::move(x); },
-                   [&](caf::error& err) { result = std::move(err); });
-    return result;
-  }
-
-  /// The error in `x`, or none, by value. CAF_CHECK_EQUAL binds its
-  /// operands with auto&&, so checking ask<T>(...).error() directly reads a
-  /// reference into a temporary destroyed before the comparison (ASan
-  /// caught it: the check compared garbage).
-  template <class T>
-  static caf::error error_of(const caf::expected<T>& x) {
-    return x ? caf::error{} : x.error();
-  }
 
   std::vector<child_info> children_of(const caf::actor& sup) {
     auto res = ask<std::vector<child_info>>(sup, which_children_atom::value);

@@ -3,14 +3,10 @@
 // and go, restarts, and every error answer.
 
 #define CAF_SUITE group_manager
-#define FAIL CAF_FAIL
-#include <map>
-#include <set>
-
-#include <caf/test/dsl.hpp>
-
 #include "castor/actors/supervisor.hpp"
 #include "castor/net/group_manager.hpp"
+#include "castor/testkit/fake_membership_backend.hpp"
+#include "castor/testkit/fixture.hpp"
 
 using namespace castor;
 using namespace castor::net;
@@ -19,103 +15,6 @@ using address = boost::asio::ip::address_v4;
 namespace {
 
 using ping_atom = caf::atom_constant<caf::atom("ping")>;
-
-// A kernel stand-in: interfaces with flags, sockets with their joins, the
-// real limits' semantics (too many groups per socket -> ENOBUFS), and
-// injectable refusals.
-class fake_backend : public membership_backend {
-public:
-  struct join_entry {
-    unsigned ifindex;
-    uint32_t group;
-    uint32_t source;
-    bool operator<(const join_entry& o) const {
-      return std::tie(ifindex, group, source)
-             < std::tie(o.ifindex, o.group, o.source);
-    }
-  };
-
-  std::map<std::string, interface_status> interfaces;
-  std::map<int, std::set<join_entry>> sockets;
-  std::set<uint32_t> refuse_groups;
-  size_t max_groups = 20;
-  size_t max_sources = 10;
-  int next_fd = 100;
-  size_t joins = 0;
-  size_t leaves = 0;
-  std::function<void(const std::string&)> on_change;
-
-  std::optional<interface_status>
-  find_interface(const std::string& name) override {
-    auto i = interfaces.find(name);
-    if (i == interfaces.end())
-      return std::nullopt;
-    return i->second;
-  }
-
-  std::optional<std::string> interface_name(unsigned index) override {
-    for (auto& [name, st] : interfaces)
-      if (st.index == index)
-        return name;
-    return std::nullopt;
-  }
-
-  caf::expected<int> open_socket() override {
-    sockets[next_fd];
-    return next_fd++;
-  }
-
-  void close_socket(int socket) override { sockets.erase(socket); }
-
-  caf::error join(int socket, unsigned ifindex, address group,
-                  address source) override {
-    if (refuse_groups.count(group.to_uint()) > 0)
-      return caf::make_error(caf::sec::runtime_error,
-                             std::string{"MCAST_JOIN_GROUP"},
-                             std::string{"Address already in use"});
-    auto& joined = sockets.at(socket);
-    std::set<uint32_t> groups;
-    for (auto& e : joined)
-      groups.insert(e.group);
-    groups.insert(group.to_uint());
-    if (groups.size() > max_groups)
-      return caf::make_error(caf::sec::runtime_error, std::string{"ENOBUFS"});
-    ++joins;
-    joined.insert({ifindex, group.to_uint(), source.to_uint()});
-    return caf::none;
-  }
-
-  caf::error leave(int socket, unsigned ifindex, address group,
-                   address source) override {
-    ++leaves;
-    sockets.at(socket).erase({ifindex, group.to_uint(), source.to_uint()});
-    return caf::none;
-  }
-
-  size_t max_groups_per_socket() override { return max_groups; }
-
-  size_t max_sources_per_group() override { return max_sources; }
-
-  std::unique_ptr<link_watch>
-  watch_links(std::function<void(const std::string&)> fn) override {
-    on_change = std::move(fn);
-    return std::make_unique<link_watch>();
-  }
-
-  /// Every (ifindex, group, source) joined in the kernel, over all sockets.
-  std::multiset<std::string> kernel_joins() const {
-    std::multiset<std::string> out;
-    for (auto& [fd, entries] : sockets)
-      for (auto& e : entries) {
-        auto text =
-          std::to_string(e.ifindex) + " " + address{e.group}.to_string();
-        if (e.source != 0)
-          text += " from " + address{e.source}.to_string();
-        out.insert(text);
-      }
-    return out;
-  }
-};
 
 caf::behavior holder_actor(caf::event_based_actor*) {
   return {[](ping_atom) {}};
@@ -141,13 +40,15 @@ membership_request req(const char* itf, address g, address src = {},
 
 using strings = std::multiset<std::string>;
 
-struct fixture : test_coordinator_fixture<> {
-  fake_backend* fake = nullptr;
+using castor::testkit::fake_membership_backend;
+
+struct fixture : castor::testkit::fixture<> {
+  fake_membership_backend* fake = nullptr;
   std::shared_ptr<group_manager_state> state;
   caf::actor gm;
 
   fixture() {
-    auto backend = std::make_unique<fake_backend>();
+    auto backend = std::make_unique<fake_membership_backend>();
     fake = backend.get();
     fake->interfaces["eth0"] = {2, true, true};
     fake->interfaces["eth1"] = {3, true, true};
@@ -168,19 +69,15 @@ struct fixture : test_coordinator_fixture<> {
     return h;
   }
 
+  /// Asks the group manager (testkit's ask: time stands still).
   template <class T, class... Ts>
-  caf::expected<T> ask(Ts... xs) {
-    auto handle = self->request(gm, caf::infinite, xs...);
-    sched.run();
-    caf::expected<T> result{caf::error{}};
-    handle.receive([&](T& x) { result = std::move(x); },
-                   [&](caf::error& err) { result = std::move(err); });
-    return result;
+  caf::expected<T> ask_gm(Ts... xs) {
+    return ask<T>(gm, xs...);
   }
 
   caf::expected<membership_status> join(const caf::actor& h,
                                         membership_request r) {
-    return ask<membership_status>(caf::join_atom::value, h, r);
+    return ask_gm<membership_status>(caf::join_atom::value, h, r);
   }
 
   /// The state a join answers with, or the error's name. Returns a value
@@ -196,12 +93,12 @@ struct fixture : test_coordinator_fixture<> {
   }
 
   caf::error leave(const caf::actor& h, membership_request r) {
-    auto res = ask<caf::ok_atom>(caf::leave_atom::value, h, r);
+    auto res = ask_gm<caf::ok_atom>(caf::leave_atom::value, h, r);
     return res ? caf::error{} : res.error();
   }
 
   std::vector<membership_status> memberships() {
-    return *ask<std::vector<membership_status>>(memberships_atom::value);
+    return *ask_gm<std::vector<membership_status>>(memberships_atom::value);
   }
 
   std::string state_of(const std::string& grp) {
@@ -212,7 +109,7 @@ struct fixture : test_coordinator_fixture<> {
   }
 
   void link_change(const std::string& name) {
-    fake->on_change(name);
+    fake->change_link(name);
     sched.run();
   }
 };
@@ -269,7 +166,7 @@ CAF_TEST(helper sockets are sharded under the per socket group limit) {
   CAF_CHECK_EQUAL(fake->sockets.size(), 3u);
   for (auto& [fd, entries] : fake->sockets)
     CAF_CHECK_LESS_OR_EQUAL(entries.size(), 20u);
-  auto stats = *ask<group_stats>(group_stats_atom::value);
+  auto stats = *ask_gm<group_stats>(group_stats_atom::value);
   CAF_CHECK_EQUAL(stats.active["eth0"], 45u);
   CAF_CHECK_EQUAL(stats.sockets, 3u);
   CAF_CHECK_EQUAL(stats.joins_succeeded, 45u);
@@ -370,7 +267,7 @@ CAF_TEST(errors are answered and leave other groups alone) {
   // Nothing of that disturbed the first membership.
   CAF_CHECK_EQUAL(fake->kernel_joins(), (strings{"2 239.9.9.9"}));
   CAF_CHECK_EQUAL(memberships().size(), 1u);
-  auto stats = *ask<group_stats>(group_stats_atom::value);
+  auto stats = *ask_gm<group_stats>(group_stats_atom::value);
   CAF_CHECK_EQUAL(stats.joins_failed, 1u);
   CAF_CHECK_EQUAL(stats.joins_attempted, 2u);
 }
@@ -437,7 +334,7 @@ CAF_TEST(an unsupervised group manager ends when its last handle goes) {
   // ~actor_system from returning. Checked here without destroying a
   // system (which would hang on the old code): the manager must be gone
   // once nothing but its own callback refers to it.
-  auto backend = std::make_unique<fake_backend>();
+  auto backend = std::make_unique<fake_membership_backend>();
   auto* own_fake = backend.get();
   own_fake->interfaces["eth0"] = {2, true, true};
   auto own_state = make_group_manager_state(std::move(backend));

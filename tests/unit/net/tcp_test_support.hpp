@@ -3,16 +3,12 @@
 // What tcp_tests' three files share: plain POSIX peers, the owner actor and
 // the deterministic fixture (see tcp_test.cpp).
 
-#define FAIL CAF_FAIL // dsl.hpp uses FAIL, which CAF 0.17.6 never defines
 #include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <caf/all.hpp>
-#include <caf/test/dsl.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -28,6 +24,7 @@
 #include "castor/net/tcp_connection.hpp"
 #include "castor/net/tcp_errors.hpp"
 #include "castor/net/tcp_listener.hpp"
+#include "castor/testkit/io_fixture.hpp"
 
 using namespace castor::net;
 
@@ -206,10 +203,6 @@ inline bool port_free(unsigned short port) {
 
 // -- actors --------------------------------------------------------------------
 
-struct config : caf::actor_system_config {
-  config() { register_errors(*this); }
-};
-
 // What an owner (or a listener's handler) saw, in order.
 struct owner_state {
   caf::actor conn;
@@ -256,8 +249,9 @@ inline caf::behavior owner_actor(caf::stateful_actor<owner_state>* self) {
   };
 }
 
-struct fixture : test_coordinator_fixture<config> {
-  io_shards shards{io_shards_options{1, false, "t"}};
+// The kit's io_fixture: one shard in manual mode, polled by run(), and
+// stopped (after the tree below) before the actor system goes away.
+struct fixture : castor::testkit::io_fixture<> {
   caf::actor owner;
   caf::actor conn;
   raw_conn peer{-1};
@@ -273,12 +267,7 @@ struct fixture : test_coordinator_fixture<config> {
     if (root)
       caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
     run();
-    // Close the sockets on this thread before the actor system goes away.
-    shards.stop();
-    run();
   }
-
-  bool handle_io_event() override { return shards.poll_one(0) > 0; }
 
   /// Runs until `pred` holds, giving loopback delivery a moment between
   /// rounds; at most ~1 s, then the test's checks report what is missing.
@@ -335,12 +324,7 @@ struct fixture : test_coordinator_fixture<config> {
   tcp_stats stats() { return request<tcp_stats>(conn, stats_atom::value); }
 
   caf::error ask_void(const caf::actor& dst, caf::message msg) {
-    auto h = self->request(dst, caf::infinite, std::move(msg));
-    run();
-    caf::error result = caf::sec::bad_function_call;
-    h.receive([&] { result = caf::none; },
-              [&](caf::error& err) { result = std::move(err); });
-    return result;
+    return error_of(ask<void>(dst, std::move(msg)));
   }
 
   // -- listener ----------------------------------------------------------------

@@ -206,7 +206,7 @@ CAF_TEST(open fails with a clear error when the port is taken) {
 
 CAF_TEST(sockname answers the bound address) {
   open_sock();
-  auto ep = ask<udp_endpoint>(sockname_atom::value);
+  auto ep = ask_sock<udp_endpoint>(sockname_atom::value);
   CAF_REQUIRE(ep);
   CAF_CHECK_EQUAL(*ep, sock_ep);
   CAF_CHECK_NOT_EQUAL(sock_ep.port(), 0);

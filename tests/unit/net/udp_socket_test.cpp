@@ -284,19 +284,19 @@ CAF_TEST(recv in passive mode returns a queued datagram) {
   open_sock();
   push("q1");
   push("q2");
-  auto b = ask<udp_batch>(recv_atom::value, int64_t{0});
+  auto b = ask_sock<udp_batch>(recv_atom::value, int64_t{0});
   CAF_REQUIRE(b);
   CAF_REQUIRE_EQUAL(b->size(), 1u);
   CAF_CHECK_EQUAL((*b)[0].text(), "q1");
   CAF_CHECK_EQUAL((*b)[0].from, peer.endpoint());
-  b = ask<udp_batch>(recv_atom::value, int64_t{-1});
+  b = ask_sock<udp_batch>(recv_atom::value, int64_t{-1});
   CAF_REQUIRE(b);
   CAF_CHECK_EQUAL((*b)[0].text(), "q2");
 }
 
 CAF_TEST(recv with timeout zero on an empty socket answers timeout) {
   open_sock();
-  auto b = ask<udp_batch>(recv_atom::value, int64_t{0});
+  auto b = ask_sock<udp_batch>(recv_atom::value, int64_t{0});
   CAF_REQUIRE(!b);
   CAF_CHECK(is(b.error(), errc::timeout));
 }
@@ -319,7 +319,7 @@ CAF_TEST(recv without timeout waits for the next datagram) {
 CAF_TEST(recv is refused in active mode) {
   open_sock();
   tell(active_atom::value, true);
-  auto b = ask<udp_batch>(recv_atom::value, int64_t{0});
+  auto b = ask_sock<udp_batch>(recv_atom::value, int64_t{0});
   CAF_REQUIRE(!b);
   CAF_CHECK(is(b.error(), errc::active_mode));
 }

@@ -3,18 +3,15 @@
 // What udp_tests' two files share: the owner actor and the deterministic
 // fixture (see udp_socket_test.cpp).
 
-#define FAIL CAF_FAIL // dsl.hpp uses FAIL, which CAF 0.17.6 never defines
 #include <string>
 #include <vector>
-
-#include <caf/all.hpp>
-#include <caf/test/dsl.hpp>
 
 #include "net_test_support.hpp"
 
 #include "castor/net/errors.hpp"
 #include "castor/net/io_shards.hpp"
 #include "castor/net/udp_socket.hpp"
+#include "castor/testkit/io_fixture.hpp"
 
 using namespace castor::net;
 using net_test::raw_udp;
@@ -26,10 +23,6 @@ using bytes = std::vector<uint8_t>;
 inline bytes to_bytes(const std::string& s) {
   return bytes(s.begin(), s.end());
 }
-
-struct config : caf::actor_system_config {
-  config() { register_errors(*this); }
-};
 
 // What an owner saw, in order.
 struct owner_state {
@@ -64,22 +57,15 @@ inline caf::behavior owner_actor(caf::stateful_actor<owner_state>* self) {
   };
 }
 
-struct fixture : test_coordinator_fixture<config> {
-  io_shards shards{io_shards_options{1, false, "t"}};
+// The kit's io_fixture: one shard in manual mode, polled by run(), and
+// stopped before the actor system goes away.
+struct fixture : castor::testkit::io_fixture<> {
   raw_udp peer;
   caf::actor owner;
   caf::actor sock;
   udp_endpoint sock_ep;
 
   fixture() { owner = sys.spawn(owner_actor); }
-
-  ~fixture() override {
-    // Close the sockets on this thread before the actor system goes away.
-    shards.stop();
-    run();
-  }
-
-  bool handle_io_event() override { return shards.poll_one(0) > 0; }
 
   void open_sock(udp_options opts = {}) {
     auto s = open_udp(sys, shards.at(0), owner, opts);
@@ -103,25 +89,14 @@ struct fixture : test_coordinator_fixture<config> {
 
   udp_stats stats() { return request<udp_stats>(sock, stats_atom::value); }
 
-  // Sends a request to the socket and returns its answer as an
-  // expected<T>, so error answers can be checked.
+  // The socket's answer to a request, as an expected<T> (the kit's ask).
   template <class T, class... Ts>
-  caf::expected<T> ask(Ts&&... xs) {
-    auto h = self->request(sock, caf::infinite, std::forward<Ts>(xs)...);
-    run();
-    caf::expected<T> result = caf::sec::bad_function_call;
-    h.receive([&](T& x) { result = std::move(x); },
-              [&](caf::error& err) { result = std::move(err); });
-    return result;
+  caf::expected<T> ask_sock(Ts&&... xs) {
+    return ask<T>(sock, std::forward<Ts>(xs)...);
   }
 
   caf::error ask_void(caf::message msg) {
-    auto h = self->request(sock, caf::infinite, std::move(msg));
-    run();
-    caf::error result = caf::sec::bad_function_call;
-    h.receive([&] { result = caf::none; },
-              [&](caf::error& err) { result = std::move(err); });
-    return result;
+    return error_of(ask<void>(sock, std::move(msg)));
   }
 };
 

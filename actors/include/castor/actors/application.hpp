@@ -1,12 +1,31 @@
 #pragma once
 
 // An application: a declarative supervision tree plus the process glue around
-// it. run() starts the tree, waits for SIGTERM/SIGINT (or for the root to
-// end), then stops everything in reverse start order within a deadline.
+// it. Two ways to run one:
+//
+// - run(): for a program that is the application. Starts the tree, waits for
+//   SIGTERM/SIGINT (or for the root to end), then stops everything in reverse
+//   start order within a deadline. It takes over those signals.
+// - start() and stop(): for a host that owns its main loop and its signals
+//   (a GUI, a game loop, another event loop). Neither blocks nor touches a
+//   signal; the host learns of the start and the end through callbacks
+//   (on_started, on_stopped) or futures (started(), stopped()).
+//
+// run() is built on start() and stop(): the same actor watches the tree and
+// decides the outcome either way.
+//
+//   castor::application app{"receiver", flags, {children...}};
+//   app.on_stopped([](const castor::run_outcome& o) { /* post to the loop */ });
+//   app.start(sys);
+//   ...                       // the host's loop runs
+//   app.stop();               // e.g. from the host's quit handler
+//   app.stopped().wait();     // or wait for on_stopped, before ~actor_system
 
 #include <chrono>
 #include <csignal>
 #include <functional>
+#include <future>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,14 +59,53 @@ public:
   /// Called on SIGHUP from run()'s thread (e.g. reload the config).
   void on_hangup(std::function<void()> fn) { on_hangup_ = std::move(fn); }
 
-  /// Called once the tree has started, with the root supervisor.
+  /// Called once the tree has started, with the root supervisor: on run()'s
+  /// thread under run(), on a CAF thread under start() (so it must not block
+  /// on the actor system there).
   void on_started(std::function<void(const caf::actor&)> fn) {
     on_started_ = std::move(fn);
   }
 
+  /// Called once, on a CAF thread, when the tree started by start() is gone:
+  /// stopped, ended by itself, or failed to start (exit code 2), before
+  /// stopped() is ready. Must not block on the actor system. Set it before
+  /// start().
+  void on_stopped(std::function<void(const run_outcome&)> fn) {
+    on_stopped_ = std::move(fn);
+  }
+
+  /// Starts the tree and returns at once: spawns the root supervisor and an
+  /// actor that watches it. Leaves the process's signals alone. The start
+  /// itself is reported by started() and on_started; a failed start ends
+  /// the run with exit code 2 (stopped(), on_stopped). A start that takes
+  /// longer than `start_timeout` fails with sec::request_timeout and the
+  /// tree is killed. Fails only if this application is still running.
+  caf::error
+  start(caf::actor_system& sys,
+        std::chrono::milliseconds start_timeout = std::chrono::seconds(30));
+
+  /// Asks the started tree to stop, in reverse start order, and returns at
+  /// once. If it is not gone `deadline` after this call, it is killed and
+  /// the outcome is exit code 1 (errc::shutting_down, "deadline passed").
+  /// Safe from any thread (though not while start() runs on another), and
+  /// to call again (later calls do nothing); does nothing before start()
+  /// or once the tree is gone.
+  void stop(std::chrono::milliseconds deadline = std::chrono::seconds(10));
+
+  /// Ready once the tree has started (the root supervisor) or failed to
+  /// start (the error). Valid after start().
+  std::shared_future<caf::expected<caf::actor>> started() const;
+
+  /// Ready once the tree is gone, with the outcome also given to
+  /// on_stopped. Valid after start(). Wait for it (or for on_stopped) before
+  /// the actor_system goes away: ~actor_system waits for the tree.
+  std::shared_future<run_outcome> stopped() const;
+
   /// Starts the tree and blocks until a signal or the root's end, then shuts
   /// down in order. If the tree is not gone `deadline` after the stop began,
-  /// run() gives up and reports exit code 1.
+  /// it is killed and run() reports exit code 1. start(), then stop() on
+  /// SIGTERM, SIGINT or request_stop(); refused (exit code 2,
+  /// errc::would_deadlock) on an actor's thread or under the test scheduler.
   run_outcome
   run(caf::actor_system& sys,
       std::chrono::milliseconds deadline = std::chrono::seconds(10));
@@ -57,12 +115,21 @@ public:
 
   const std::string& name() const noexcept { return name_; }
 
+  /// What start() and its watcher share (application.cpp).
+  struct running;
+
 private:
+  caf::error launch(caf::actor_system& sys,
+                    std::chrono::milliseconds start_timeout,
+                    bool call_on_started);
+
   std::string name_;
   supervisor_flags flags_;
   std::vector<child_spec> children_;
   std::function<void()> on_hangup_;
   std::function<void(const caf::actor&)> on_started_;
+  std::function<void(const run_outcome&)> on_stopped_;
+  std::shared_ptr<running> running_;
 };
 
 } // namespace castor

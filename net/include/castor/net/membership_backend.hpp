@@ -2,7 +2,8 @@
 
 // The seam between the group manager and the kernel. Production uses
 // kernel_backend(): real helper sockets, setsockopt joins, rtnetlink. Unit
-// tests substitute a fake to drive interface changes and kernel refusals
+// tests substitute castor::testkit::fake_membership_backend (installed with
+// the test kit) to drive interface changes and kernel refusals
 // deterministically. Nothing else should implement it.
 
 #include <cstddef>
