@@ -99,12 +99,26 @@ void supervisor_actor::on_exit() {
         todo.push_back(orphan{rec->handle(), rec->spec.shutdown});
     if (!todo.empty())
       home_system().spawn(reaper, std::move(todo), is_simple());
-    return;
+  } else {
+    // anon_send: we may no longer be a sender here.
+    for (auto& rec : children_)
+      if (rec.handle())
+        caf::anon_send(rec.handle(), caf::exit_msg{caf::actor_addr{}, reason});
   }
-  // anon_send: we may no longer be a sender here.
-  for (auto& rec : children_)
-    if (rec.handle())
-      caf::anon_send(rec.handle(), caf::exit_msg{caf::actor_addr{}, reason});
+  // CAF destroys an actor object only when its last handle goes, which may be
+  // long after it ended (a monitor, a test, a parent keep one). Until then
+  // everything it holds stays alive, and the child specs hold the user's
+  // start functions: one that captures a strong handle to this supervisor
+  // (directly, or through a promise or state it fills) makes a cycle that
+  // never frees either. Drop it all now, as CAF's stateful_actor destroys
+  // its state on exit.
+  initial_specs_.clear();
+  template_ = child_spec{};
+  children_ = supervisor_children{};
+  backlog_.clear();
+  ready_waiters_.clear();
+  stops_.clear();
+  pending_restarts_.clear();
 }
 
 caf::behavior supervisor_actor::make_behavior() {

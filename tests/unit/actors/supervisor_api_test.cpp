@@ -403,6 +403,26 @@ CAF_TEST(children die with a supervisor that is killed) {
                   (strings{"stop a kill", "stop b kill", "stop c kill"}));
 }
 
+CAF_TEST(a supervisor that ended frees its child specs while handles remain) {
+  // A start function that holds something (here a token; in the wild often
+  // a strong handle to the supervisor itself, a cycle) must not keep it
+  // alive for as long as anyone holds the ended supervisor's handle.
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> alive = token;
+  auto spec = logged(log, "a");
+  spec.start = [start = spec.start, token](caf::event_based_actor* sup,
+                                           const caf::message& extra) {
+    return start(sup, extra);
+  };
+  token.reset();
+  auto sup = supervise(flags_for(strategy::one_for_one), {std::move(spec)});
+  CAF_CHECK(!alive.expired());
+  self->send_exit(sup, caf::exit_reason::kill);
+  sched.run();
+  CAF_CHECK_EQUAL(log->take(), (strings{"start a", "stop a kill"}));
+  CAF_CHECK(alive.expired());
+}
+
 CAF_TEST(dropping the last handle stops the children in order) {
   // Like OTP's parent shutdown: reverse start order, each child per its
   // shutdown spec (a stubborn one is killed when its timeout ends).
