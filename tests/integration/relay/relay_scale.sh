@@ -98,7 +98,7 @@ workers_failed_without_restart() {
   local table
   table=$(cst_ctl workers) || return 1
   echo "$table"
-  awk 'NR > 1 && NF == 8 && $1 ~ /^fwd-/ { n++; if ($3 == "running" && $4 == 0 && $8 ~ /,failed$/) f++ }
+  awk 'NR > 1 && NF == 9 && $1 ~ /^fwd-/ { n++; if ($3 == "running" && $4 == 0 && $8 ~ /,failed$/) f++ }
        END { exit !(n > 0 && f == n) }' <<<"$table"
 }
 

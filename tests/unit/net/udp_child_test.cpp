@@ -59,7 +59,7 @@ caf::behavior recording_owner(Self* self, const udp_socket& sock,
   };
 }
 
-struct child_fixture : test_coordinator_fixture<config> {
+struct child_fixture : castor::testkit::fixture<castor::testkit::net_config> {
   std::unique_ptr<io_shards> shards =
     std::make_unique<io_shards>(io_shards_options{1, false, "t"});
   raw_udp peer;

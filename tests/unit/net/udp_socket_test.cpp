@@ -251,7 +251,7 @@ CAF_TEST(recv in passive mode waits at the bound too) {
   open_sock(o);
   push("p1");
   push("p2");
-  auto first = ask<udp_batch>(recv_atom::value, int64_t{0});
+  auto first = ask_sock<udp_batch>(recv_atom::value, int64_t{0});
   CAF_REQUIRE(first);
   CAF_CHECK_EQUAL((*first)[0].text(), "p1");
   // The one block is held: a second recv waits instead of reading.
