@@ -26,6 +26,7 @@ int mmsg_receiver::receive(int fd, unsigned count) noexcept {
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
       last_error_ = errno;
+      unseen_error_ = errno;
       ++errors_;
     }
     return -1;

@@ -417,6 +417,16 @@ void forwarder_loop::run() noexcept {
       if (n < opts_.batch)
         break;
     }
+    // A read may have taken the interface's ENETDOWN before poll() saw it
+    // (woken by something else, e.g. a link event): poll() would never
+    // report it again, and the worker would wait on a dead socket.
+    if (ingress_) {
+      if (const int err = ingress_->read_error(); err != 0) {
+        fail("ingress socket on " + opts_.interface + ": "
+             + std::strerror(err));
+        break;
+      }
+    }
   }
 }
 

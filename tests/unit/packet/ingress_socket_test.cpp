@@ -5,6 +5,7 @@
 // hang into a failure; nothing asserts on time.
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <sstream>
@@ -299,4 +300,32 @@ TEST(ingress_socket, without_cap_net_raw_opening_fails_with_that_message) {
   ::waitpid(pid, &status, 0);
   EXPECT_EQ(msg, "AF_PACKET socket: Operation not permitted \u2014 needs "
                  "CAP_NET_RAW, or set ingress = \"socket\"");
+}
+
+// When its interface goes away, a packet socket gets ENETDOWN as SO_ERROR.
+// A read that happens first (the forwarder drains after waking for some
+// other reason) takes that error and clears it, so poll() and SO_ERROR no
+// longer show it: read_error() is then the only place it is left, and a
+// forwarder that did not look there waited on a dead socket forever.
+TEST(ingress_socket, an_error_a_read_took_is_kept_for_the_owner) {
+  expect_ok(in_private_netns([]() -> std::string {
+    EXPECT_OR_RETURN(
+      std::system("ip link add cst_v0 type veth peer name cst_v1 && "
+                  "ip link set cst_v0 up && ip link set cst_v1 up")
+        == 0,
+      "ip link add veth");
+    auto o = lo_options(receive_mode::recvmmsg);
+    o.ifindex = if_nametoindex("cst_v0");
+    EXPECT_OR_RETURN(o.ifindex != 0, "no cst_v0");
+    ingress_socket in{o};
+    EXPECT_OR_RETURN(std::system("ip link del cst_v0") == 0, "ip link del");
+    auto none = [](const udp_datagram&) {};
+    EXPECT_OR_RETURN(in.drain(none, 16) == 0, "frames from a deleted link");
+    const int err = in.read_error();
+    EXPECT_OR_RETURN(err == ENETDOWN, "read_error() " << std::strerror(err));
+    EXPECT_OR_RETURN(in.pending_error() == 0,
+                     "SO_ERROR still set: the read did not take it");
+    EXPECT_OR_RETURN(in.read_error() == 0, "read_error() is not cleared");
+    return {};
+  }));
 }

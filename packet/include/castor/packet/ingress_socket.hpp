@@ -138,6 +138,11 @@ public:
   /// ENXIO); the owner should then fail and be restarted.
   int pending_error() noexcept;
 
+  /// The same error when a drain's read took it from the socket instead
+  /// (then SO_ERROR and poll() no longer show it); 0 if none. No syscall:
+  /// check it after every drain.
+  int read_error() noexcept { return receiver_ ? receiver_->take_error() : 0; }
+
   const ingress_counters& counters() const noexcept { return counters_; }
 
 private:

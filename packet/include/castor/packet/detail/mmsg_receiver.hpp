@@ -52,6 +52,15 @@ public:
 
   /// errno of the last failed read (0 if none), and how many failed.
   int last_error() const noexcept { return last_error_; }
+  /// The error a read took from the socket since the last call (0: none),
+  /// then forgets it. A read that fails with the socket's pending error
+  /// (ENETDOWN when the interface goes away) clears SO_ERROR, so poll()
+  /// no longer reports it: the owner must learn it here or never.
+  int take_error() noexcept {
+    const int e = unseen_error_;
+    unseen_error_ = 0;
+    return e;
+  }
   uint64_t errors() const noexcept { return errors_; }
 
 private:
@@ -63,6 +72,7 @@ private:
   std::vector<iovec> iovs_;
   std::vector<mmsghdr> msgs_;
   int last_error_ = 0;
+  int unseen_error_ = 0;
   uint64_t errors_ = 0;
 };
 
