@@ -297,9 +297,8 @@ int run_filter(const args& a) {
   const double cpu = cpu_seconds() - cpu0;
   std::printf("filter rules=%u kind=%s tier=%s insns=%zu traffic=%s "
               "sent=%lu got=%lu matched=%lu cpu_ns_per_pkt=%.0f\n",
-              rules, kind.c_str(),
-              kind == "chain" ? "chain" : to_string(tier), program.size(),
-              ruled ? "ruled" : "unruled", (unsigned long)sent,
+              rules, kind.c_str(), kind == "chain" ? "chain" : to_string(tier),
+              program.size(), ruled ? "ruled" : "unruled", (unsigned long)sent,
               (unsigned long)got, (unsigned long)matched,
               sent ? cpu * 1e9 / static_cast<double>(sent) : 0.0);
   return 0;
