@@ -23,7 +23,7 @@ caf::error validate(const tcp_options& o) {
     return make_error(errc::invalid_argument, "max_send_queue", 0);
   if (o.active.mode == active_mode::kind::counted
       && (o.active.count < 0
-          || o.active.count > detail::tcp_session::max_active_count))
+          || o.active.count > detail::active_state::max_count))
     return make_error(errc::invalid_argument, "active", o.active.count);
   return caf::none;
 }

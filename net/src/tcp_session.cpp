@@ -24,19 +24,12 @@ namespace asio = boost::asio;
 
 tcp_session::tcp_session(caf::actor_system& sys, io_shard& shard,
                          asio::ip::tcp::socket sock, const tcp_options& opts)
-    : shard_companion(sys, shard), sock_(std::move(sock)),
+    : shard_companion(sys, shard), sock_(std::move(sock)), active_(opts.active),
       framing_(opts.framing),
       // A prefix cannot declare more than it can encode.
       max_frame_(
         std::min<uint64_t>(opts.max_frame, opts.framing.max_encodable())),
-      read_size_(opts.read_size), max_send_queue_(opts.max_send_queue) {
-  if (opts.active.mode == kind::counted) {
-    count_ = std::max(0, opts.active.count);
-    mode_ = count_ > 0 ? kind::counted : kind::passive;
-  } else {
-    mode_ = opts.active.mode;
-  }
-}
+      read_size_(opts.read_size), max_send_queue_(opts.max_send_queue) {}
 
 caf::actor tcp_session::start(const caf::actor& owner) {
   auto hdl = spawn_companion();
@@ -162,26 +155,27 @@ caf::behavior tcp_session::make_behavior() {
 // -- active mode and reading ---------------------------------------------------
 
 caf::result<void> tcp_session::set_count(int32_t n) {
-  int64_t base = mode_ == kind::counted ? count_ : 0;
-  int64_t next = base + n;
-  if (n < -32768 || next > max_active_count)
+  switch (active_.add(n)) {
+  case active_state::count_result::refused:
     return make_error(errc::invalid_argument, "active", n);
-  count_ = static_cast<int32_t>(std::max<int64_t>(0, next));
-  if (count_ == 0) {
+  case active_state::count_result::passive:
     // Reaching 0 explicitly also turns the connection passive, with a
     // notice.
-    mode_ = kind::passive;
     to_owner(tcp_passive_atom::value);
-    return caf::unit;
+    break;
+  case active_state::count_result::counted:
+    on_mode_changed();
+    break;
   }
-  set_mode(kind::counted);
   return caf::unit;
 }
 
 void tcp_session::set_mode(kind m) {
-  if (m != kind::counted)
-    count_ = 0;
-  mode_ = m;
+  active_.set(m);
+  on_mode_changed();
+}
+
+void tcp_session::on_mode_changed() {
   if (!wants_data() || pump_pending_)
     return;
   // Frames may wait in the buffer, or the peer may have closed: both are
@@ -195,7 +189,7 @@ void tcp_session::set_mode(kind m) {
 }
 
 bool tcp_session::wants_data() const {
-  return open_ && !closing_ && mode_ != kind::passive;
+  return open_ && !closing_ && !active_.passive();
 }
 
 void tcp_session::pump() {
@@ -216,20 +210,7 @@ void tcp_session::pump() {
 }
 
 bool tcp_session::deliver() {
-  size_t budget = 0;
-  switch (mode_) {
-  case kind::always:
-    budget = SIZE_MAX;
-    break;
-  case kind::once:
-    budget = 1;
-    break;
-  case kind::counted:
-    budget = static_cast<size_t>(count_);
-    break;
-  case kind::passive:
-    break;
-  }
+  size_t budget = active_.budget(SIZE_MAX);
   if (budget == 0 || head_ == tail_ || closing_)
     return true;
   tcp_frames::builder out{64, tail_ - head_,
@@ -255,15 +236,8 @@ bool tcp_session::deliver() {
     stats_.frames_in += n;
     ++stats_.batches;
     to_owner(tcp_atom::value, out.done());
-    if (mode_ == kind::once) {
-      mode_ = kind::passive;
-    } else if (mode_ == kind::counted) {
-      count_ -= static_cast<int32_t>(n);
-      if (count_ == 0) {
-        mode_ = kind::passive;
-        to_owner(tcp_passive_atom::value);
-      }
-    }
+    if (active_.delivered(n))
+      to_owner(tcp_passive_atom::value);
   }
   if (err) {
     // The frames before the oversized one were delivered; the stream cannot

@@ -21,6 +21,7 @@
 #include <caf/result.hpp>
 #include <caf/send.hpp>
 
+#include "active_state.hpp"
 #include "shard_companion.hpp"
 #include <boost/asio/ip/tcp.hpp>
 
@@ -31,8 +32,6 @@ namespace castor::net::detail {
 
 class tcp_session final : public shard_companion {
 public:
-  /// gen_tcp's range for the {active, N} counter.
-  static constexpr int32_t max_active_count = 32767;
   /// Queued sends gathered into one sendmsg.
   static constexpr size_t send_batch = 64;
 
@@ -80,6 +79,8 @@ private:
   // -- active mode and reading ------------------------------------------------
   caf::result<void> set_count(int32_t n);
   void set_mode(kind m);
+  // Starts or stops reading as the new mode asks.
+  void on_mode_changed();
   bool wants_data() const;
   void pump();
   bool deliver();
@@ -96,8 +97,7 @@ private:
   caf::actor owner_;
   bool admitted_ = false;
 
-  kind mode_ = kind::passive;
-  int32_t count_ = 0;
+  active_state active_;
   tcp_framing framing_;
   size_t max_frame_;
   size_t read_size_;

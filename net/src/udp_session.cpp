@@ -40,7 +40,7 @@ udp_session::udp_session(caf::actor_system& sys, io_shard& shard,
                          asio::ip::udp::socket sock, const udp_options& opts)
     : shard_companion(sys, shard), sock_(std::move(sock)),
       claim_(udp_port_claim::make(sock_.native_handle(), local_port(sock_))),
-      mode_(kind::passive), read_packets_(opts.read_packets),
+      active_(opts.active), read_packets_(opts.read_packets),
       pool_(batch_pool::create(opts.read_packets, opts.max_datagram)),
       max_loaned_(std::max<size_t>(
         1, static_cast<size_t>(opts.max_pinned_bytes / pool_->block_bytes()))),
@@ -48,17 +48,7 @@ udp_session::udp_session(caf::actor_system& sys, io_shard& shard,
       auto_multicast_all_(opts.multicast_all < 0 && opts.memberships.empty()),
       auto_packet_info_(opts.packet_info < 0 && opts.memberships.empty()),
       max_send_queue_(opts.max_send_queue), out_msgs_(send_batch),
-      out_iov_(send_batch) {
-  switch (opts.active.mode) {
-  case kind::counted:
-    // Same arithmetic as a later (active_atom, n); open_udp validated n.
-    count_ = std::max(0, opts.active.count);
-    mode_ = count_ > 0 ? kind::counted : kind::passive;
-    break;
-  default:
-    mode_ = opts.active.mode;
-  }
-}
+      out_iov_(send_batch) {}
 
 udp_session::~udp_session() {
   if (pool_) {
@@ -212,32 +202,33 @@ caf::behavior udp_session::make_behavior() {
 // -- active mode and reading ---------------------------------------------------
 
 caf::result<void> udp_session::set_count(int32_t n) {
-  int64_t base = mode_ == kind::counted ? count_ : 0;
-  int64_t next = base + n;
-  if (n < -32768 || next > max_active_count)
+  switch (active_.add(n)) {
+  case active_state::count_result::refused:
     return make_error(errc::invalid_argument, "active", n);
-  count_ = static_cast<int32_t>(std::max<int64_t>(0, next));
-  if (count_ == 0) {
+  case active_state::count_result::passive:
     // Reaching 0 explicitly also turns the socket passive with a notice.
-    mode_ = kind::passive;
     to_owner(udp_passive_atom::value);
-    return caf::unit;
+    break;
+  case active_state::count_result::counted:
+    on_mode_changed();
+    break;
   }
-  set_mode(kind::counted);
   return caf::unit;
 }
 
 void udp_session::set_mode(kind m) {
-  if (m != kind::counted)
-    count_ = 0;
-  mode_ = m;
-  if (mode_ != kind::passive)
+  active_.set(m);
+  on_mode_changed();
+}
+
+void udp_session::on_mode_changed() {
+  if (!active_.passive())
     fail_pending_recvs(make_error(errc::active_mode));
   update_reading();
 }
 
 bool udp_session::wants_data() const {
-  return open_ && (mode_ != kind::passive || !recvs_.empty());
+  return open_ && (!active_.passive() || !recvs_.empty());
 }
 
 void udp_session::update_reading() {
@@ -270,20 +261,10 @@ void udp_session::drain() {
   if (!wants_data())
     return;
   ++stats_.wakeups;
-  size_t want = read_packets_;
-  switch (mode_) {
-  case kind::once:
-    want = 1;
-    break;
-  case kind::counted:
-    want = std::min<size_t>(want, static_cast<size_t>(count_));
-    break;
-  case kind::passive:
-    want = std::min(want, recvs_.size());
-    break;
-  case kind::always:
-    break;
-  }
+  // Passive, the socket serves the waiting recv calls, one datagram each.
+  size_t want = active_.passive()
+                  ? std::min<size_t>(read_packets_, recvs_.size())
+                  : active_.budget(read_packets_);
   if (!below_pin_bound())
     return;
   auto* blk = pool_->acquire();
@@ -306,7 +287,7 @@ void udp_session::drain() {
   for (size_t i = 0; i < got; ++i)
     if (blk->truncated(i))
       ++stats_.truncated;
-  if (mode_ == kind::passive) {
+  if (active_.passive()) {
     // Serving recv requests, one datagram each, all views of one block.
     // `keep` holds the block until every view exists: a caller that drops
     // its view at once must not return the block while we still hand out
@@ -322,15 +303,8 @@ void udp_session::drain() {
   } else {
     ++stats_.batches;
     to_owner(udp_atom::value, udp_batch{blk, 0, static_cast<uint32_t>(got)});
-    if (mode_ == kind::once) {
-      mode_ = kind::passive;
-    } else if (mode_ == kind::counted) {
-      count_ -= static_cast<int32_t>(got);
-      if (count_ == 0) {
-        mode_ = kind::passive;
-        to_owner(udp_passive_atom::value);
-      }
-    }
+    if (active_.delivered(got))
+      to_owner(udp_passive_atom::value);
   }
   if (got == want && wants_data()) {
     // The queue may hold more. Take it in a later step instead of looping,
@@ -405,7 +379,7 @@ void udp_session::fail_pending_recvs(const caf::error& err) {
 }
 
 caf::result<udp_batch> udp_session::recv(int64_t timeout_ms) {
-  if (mode_ != kind::passive)
+  if (!active_.passive())
     return make_error(errc::active_mode);
   if (recvs_.empty() && pool_->loaned_blocks() < max_loaned_) {
     // Take what is queued right away: the common case needs no wait.

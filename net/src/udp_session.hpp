@@ -18,6 +18,7 @@
 #include <caf/result.hpp>
 #include <caf/send.hpp>
 
+#include "active_state.hpp"
 #include "shard_companion.hpp"
 #include "udp_port_claim.hpp"
 #include <boost/asio/ip/udp.hpp>
@@ -38,8 +39,6 @@ caf::error apply_join_defaults(int fd, bool multicast_all, bool packet_info);
 
 class udp_session final : public shard_companion {
 public:
-  /// gen_udp's range for the {active, N} counter.
-  static constexpr int32_t max_active_count = 32767;
   /// Datagrams per sendmmsg call.
   static constexpr size_t send_batch = 64;
 
@@ -90,6 +89,8 @@ private:
   // -- active mode and reading ------------------------------------------------
   caf::result<void> set_count(int32_t n);
   void set_mode(kind m);
+  // Starts or stops reading as the new mode asks.
+  void on_mode_changed();
   bool wants_data() const;
   void update_reading();
   void arm_read();
@@ -113,8 +114,7 @@ private:
   caf::actor owner_;
   bool admitted_ = false;
 
-  kind mode_;
-  int32_t count_ = 0;
+  active_state active_;
   // A readiness wait or a posted drain is outstanding.
   bool reading_ = false;
   uint8_t peek_byte_ = 0;

@@ -34,7 +34,7 @@ caf::error validate(const udp_options& o) {
     return make_error(errc::invalid_argument, "packet_info", o.packet_info);
   if (o.active.mode == active_mode::kind::counted
       && (o.active.count < 0
-          || o.active.count > detail::udp_session::max_active_count))
+          || o.active.count > detail::active_state::max_count))
     return make_error(errc::invalid_argument, "active", o.active.count);
   return caf::none;
 }
