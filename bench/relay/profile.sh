@@ -100,7 +100,8 @@ timeout $((${seconds%.*} + 20)) perf stat -e "$perf_events" -p "$pid" \
 stat_pid=$!
 record_pid=""
 timeout $((${seconds%.*} + 20)) perf record -q -e syscalls:sys_exit_sendmmsg \
-  -p "$pid" -o "$out_dir/sendmmsg.data" -- sleep "$seconds" 2>/dev/null &
+  -p "$pid" -o "$out_dir/sendmmsg.data" \
+  -- sleep "$(awk -v s="$seconds" 'BEGIN { print s + 0.5 }')" 2>/dev/null &
 sendmmsg_pid=$!
 if [[ ${PERF_RECORD:-0} == 1 ]]; then
   timeout $((${seconds%.*} + 20)) perf record -q -g -e cpu-clock -F 4999 \
