@@ -53,6 +53,7 @@ struct options {
   unsigned idle_ms = 1000;
   bool expect_zero_loss = false;
   bool expect_no_duplicates = false;
+  bool expect_in_order = false;
   int rcvbuf = 8 << 20;
   unsigned batch = 64;
   bool json = false;
@@ -177,6 +178,8 @@ int main(int argc, char** argv) {
                "exit 1 if anything was lost (or a stream is missing)");
   app.add_flag("--expect-no-duplicates", opt.expect_no_duplicates,
                "exit 1 if anything arrived twice");
+  app.add_flag("--expect-in-order", opt.expect_in_order,
+               "exit 1 if a stream's datagram arrived after a later one");
   app.add_option("--rcvbuf", opt.rcvbuf, "socket receive buffer bytes")
     ->check(CLI::Range(4096, 1 << 30));
   app.add_option("--batch", opt.batch, "datagrams per recvmmsg")
@@ -297,6 +300,11 @@ int main(int argc, char** argv) {
   }
   if (opt.expect_no_duplicates && totals.all.duplicates > 0) {
     std::cerr << "castor-recv: " << totals.all.duplicates << " duplicate(s)\n";
+    status = 1;
+  }
+  if (opt.expect_in_order && totals.all.reordered > 0) {
+    std::cerr << "castor-recv: " << totals.all.reordered
+              << " datagram(s) out of order\n";
     status = 1;
   }
   return status;

@@ -15,9 +15,15 @@
 #     this VM has no hardware counters) kept in OUT_DIR/perf.data with its
 #     report in OUT_DIR/report.txt.
 #
+#   - sendmmsg messages per call and datagrams per message (from the
+#     return values of sendmmsg, perf record on sys_exit_sendmmsg), which
+#     show how much UDP GSO joins;
+#
 # usage: profile.sh TOOLS_DIR CASTOR_RELAY [CASTORCTL]
 #   env: RATE (200000), SECONDS_ (10; max 60), GEN_THREADS (1), WORKERS
-#        (relay default), PERF_RECORD (0), OUT_DIR (/tmp/castor-profile),
+#        (relay default), STREAMS (1: the single rule; N > 1: N streams of
+#        the 150 "many" rules, interleaved datagram by datagram, RATE in
+#        total), PERF_RECORD (0), OUT_DIR (/tmp/castor-profile),
 #        RELAY_TUNE (see below)
 # Needs root (exit 77 otherwise). Every process it starts is stopped by PID
 # and the namespaces are removed on exit (lib.sh's trap).
@@ -78,8 +84,12 @@ thread_ticks() {
   done
 }
 
-count=$(awk -v r="$rate" -v s="$seconds" 'BEGIN { printf "%d", r * s }')
-cst_recv rx "${CST_NS_RECV[1]}" --group "$g_single:$p_single" --interface c0 \
+streams=${STREAMS:-1}
+target=("$g_single:$p_single")
+((streams == 1)) || target=("$g_many:$p_many" --streams "$streams")
+count=$(awk -v r="$rate" -v s="$seconds" -v n="$streams" \
+          'BEGIN { printf "%d", r * s / n }')
+cst_recv rx "${CST_NS_RECV[1]}" --group "${target[@]}" --interface c0 \
   --expect-count "$count" --idle 500 --duration $((${seconds%.*} + 15))
 
 before=$(thread_ticks)
@@ -89,14 +99,19 @@ timeout $((${seconds%.*} + 20)) perf stat -e "$perf_events" -p "$pid" \
   -o "$out_dir/stat.txt" -- sleep "$(awk -v s="$seconds" 'BEGIN { print s + 0.5 }')" &
 stat_pid=$!
 record_pid=""
+timeout $((${seconds%.*} + 20)) perf record -q -e syscalls:sys_exit_sendmmsg \
+  -p "$pid" -o "$out_dir/sendmmsg.data" \
+  -- sleep "$(awk -v s="$seconds" 'BEGIN { print s + 0.5 }')" 2>/dev/null &
+sendmmsg_pid=$!
 if [[ ${PERF_RECORD:-0} == 1 ]]; then
   timeout $((${seconds%.*} + 20)) perf record -q -g -e cpu-clock -F 4999 \
     -p "$pid" -o "$out_dir/perf.data" -- sleep "$seconds" 2>/dev/null &
   record_pid=$!
 fi
-sent=$(cst_send --group "$g_single:$p_single" --count "$count" --rate "$rate" \
+sent=$(cst_send --group "${target[@]}" --count "$count" --rate "$rate" \
   --size 64 --ttl 8 --bind 10.50.0.1 --threads "$gen_threads")
 wait "$stat_pid" || true
+wait "$sendmmsg_pid" || true
 [[ -z $record_pid ]] || wait "$record_pid" || true
 after=$(thread_ticks)
 cst_recv_result rx $((${seconds%.*} + 20)) >/dev/null || true
@@ -104,7 +119,8 @@ summary=$(cst_summary rx)
 input=$(cst_field sent "$sent")
 clk_tck=$(getconf CLK_TCK)
 
-echo "profile: $rate pps x ${seconds} s, 64 B, generator threads $gen_threads," \
+echo "profile: $rate pps x ${seconds} s, 64 B, $streams stream(s)," \
+     "generator threads $gen_threads," \
      "load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "sender:   $sent"
 echo "receiver: $summary"
@@ -119,6 +135,14 @@ awk -v n="$input" '$1 ~ /^[0-9,.]+$/ && $2 != "" {
        if ($2 == "msec") printf "  %-36s %10.3f us/pkt\n", $3, v * 1000 / n
        else if (v > 0) printf "  %-36s %10.4f  (%d)\n", $2, v / n, v }' \
   "$out_dir/stat.txt"
+perf script -i "$out_dir/sendmmsg.data" -F trace 2>/dev/null |
+  awk -v n="$input" 'function hex(s,   i, v) { v = 0; s = tolower(s)
+         for (i = 1; i <= length(s); i++)
+           v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+         return v }
+       $NF ~ /^0x[0-9a-fA-F]+$/ { m = hex(substr($NF, 3))
+         if (m > 0 && m < 65536) { calls++; msgs += m } }
+       END { if (calls) printf "sendmmsg: %d calls, %.1f messages per call, %.2f datagrams per message\n", calls, msgs / calls, n / msgs }'
 if [[ -n $record_pid ]]; then
   perf report -i "$out_dir/perf.data" --no-children --sort dso,symbol \
     --stdio 2>/dev/null | grep -v '^$' >"$out_dir/report.txt" || true

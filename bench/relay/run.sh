@@ -17,6 +17,8 @@
 #     the no-relay run (/proc/stat), the only way to see the kernel's cost,
 #     which runs in softirq on the sender's CPU (noisy on a shared machine);
 #   - 150 streams at once: loss at 75 and 150 kpps total.
+# What many interleaved streams cost per packet against one stream, with 1
+# and 2 workers, is streams.sh's table (castor-relay only).
 #
 # Fairness: the sender uses TTL 8, since the kernel does not forward TTL 1;
 # socat gets rcvbuf=4 MiB (with its default ~208 KiB it already loses

@@ -6,12 +6,31 @@
 
 namespace castor::packet {
 
+namespace {
+
+// A power of two at least twice `slots`: the grouping table's load stays
+// at or below one half.
+std::size_t table_size(std::size_t slots) {
+  std::size_t n = 16;
+  while (n < 2 * slots)
+    n *= 2;
+  return n;
+}
+
+uint64_t destination_key(const sockaddr_in& d) noexcept {
+  return uint64_t{d.sin_addr.s_addr} << 16 | d.sin_port;
+}
+
+} // namespace
+
 send_ring::send_ring(std::size_t slots, std::size_t slot_bytes,
                      std::size_t max_outputs, std::size_t max_batch)
     : slots_(slots), slot_bytes_(slot_bytes), max_batch_(max_batch),
       buffers_(new uint8_t[slots * slot_bytes]), msgs_(slots), iovs_(slots),
       dests_(slots), owners_(slots), counters_(max_outputs), joined_(max_batch),
-      controls_(max_batch), joined_count_(max_batch) {
+      controls_(max_batch), joined_count_(max_batch),
+      group_table_(table_size(slots)), group_next_(slots), group_of_(slots),
+      scratch_iovs_(slots), scratch_dests_(slots), scratch_owners_(slots) {
   if (slots == 0 || slot_bytes == 0 || max_batch == 0)
     throw std::invalid_argument("send_ring: slots, slot size and batch must "
                                 "be positive");
@@ -76,6 +95,53 @@ void send_ring::enable_segmentation(std::size_t max_segment_bytes,
   gso_max_message_ = max_message_bytes;
 }
 
+void send_ring::group_run(std::size_t run) noexcept {
+  if (run < 3)
+    return; // two slots are in order, or the same destination already
+  if (++group_stamp_ == 0) { // the stamps wrapped: forget every entry
+    for (auto& e : group_table_)
+      e.stamp = 0;
+    group_stamp_ = 1;
+  }
+  const std::size_t mask = group_table_.size() - 1;
+  uint32_t groups = 0;
+  std::size_t changes = 0; // neighbours with different destinations
+  for (std::size_t k = 0; k < run; ++k) {
+    const uint64_t key = destination_key(dests_[head_ + k]);
+    std::size_t h = (key * 0x9e3779b97f4a7c15ull) >> 32 & mask;
+    while (group_table_[h].stamp == group_stamp_ && group_table_[h].key != key)
+      h = (h + 1) & mask;
+    auto& e = group_table_[h];
+    if (e.stamp != group_stamp_) {
+      e = group_slot{key, group_stamp_, groups};
+      group_next_[groups++] = 0;
+    }
+    group_of_[k] = e.group;
+    ++group_next_[e.group];
+    changes += k > 0 && group_of_[k] != group_of_[k - 1];
+  }
+  // Each destination in one piece already (one stream, or runs that are
+  // grouped from an earlier flush): nothing to move.
+  if (changes + 1 == groups)
+    return;
+  uint32_t start = 0;
+  for (uint32_t g = 0; g < groups; ++g) {
+    const uint32_t n = group_next_[g];
+    group_next_[g] = start;
+    start += n;
+  }
+  for (std::size_t k = 0; k < run; ++k) {
+    const uint32_t to = group_next_[group_of_[k]]++;
+    scratch_iovs_[to] = iovs_[head_ + k];
+    scratch_dests_[to] = dests_[head_ + k];
+    scratch_owners_[to] = owners_[head_ + k];
+  }
+  // The slots' buffers move with their iovecs: still one buffer per slot.
+  std::memcpy(&iovs_[head_], scratch_iovs_.data(), run * sizeof(iovec));
+  std::memcpy(&dests_[head_], scratch_dests_.data(), run * sizeof(sockaddr_in));
+  std::memcpy(&owners_[head_], scratch_owners_.data(), run * sizeof(uint32_t));
+}
+
 unsigned send_ring::join_run(std::size_t run) noexcept {
   unsigned m = 0;
   std::size_t i = 0;
@@ -138,6 +204,7 @@ flush_result send_ring::flush(send_batch_fn send, void* context) noexcept {
     unsigned messages;
     mmsghdr* msgs;
     if (joining) {
+      group_run(run);
       messages = join_run(run);
       msgs = joined_.data();
     } else {

@@ -293,7 +293,8 @@ struct segmenting_kernel {
   };
   std::vector<message> messages;
   std::vector<std::string> payloads;
-  int refuse_joined = 0; // errno for joined messages; 0: accept
+  int refuse_joined = 0;         // errno for joined messages; 0: accept
+  std::size_t budget = SIZE_MAX; // messages before EAGAIN
 
   static int send(void* ctx, mmsghdr* msgs, unsigned count) {
     auto& k = *static_cast<segmenting_kernel*>(ctx);
@@ -304,8 +305,9 @@ struct segmenting_kernel {
       for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c))
         if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == udp_segment_option)
           std::memcpy(&gso, CMSG_DATA(c), sizeof gso);
-      if (gso != 0 && k.refuse_joined != 0)
+      if ((gso != 0 && k.refuse_joined != 0) || k.budget == 0)
         break;
+      --k.budget;
       auto* dest = static_cast<sockaddr_in*>(h.msg_name);
       k.messages.push_back({ntohs(dest->sin_port), h.msg_iovlen, gso});
       for (std::size_t i = 0; i < h.msg_iovlen; ++i)
@@ -314,7 +316,7 @@ struct segmenting_kernel {
     }
     if (done > 0)
       return static_cast<int>(done);
-    errno = k.refuse_joined;
+    errno = k.budget == 0 ? EAGAIN : k.refuse_joined;
     return -1;
   }
 };
@@ -341,15 +343,20 @@ TEST(send_ring, segmentation_joins_runs_to_one_destination_of_one_size) {
   const auto res = r.flush(&segmenting_kernel::send, &k);
   EXPECT_EQ(res.sent, want.size());
   EXPECT_EQ(r.queued(), 0u);
-  EXPECT_EQ(k.payloads, want); // every datagram, in order
+  // Every datagram, each destination's in order; the flush groups by
+  // destination, so 6001's two leave after all of 6000's.
+  EXPECT_EQ(k.payloads, (std::vector<std::string>{
+                          want[0], want[1], want[2], want[3], want[4], want[5],
+                          want[6], want[9], want[7], want[8]}));
   ASSERT_EQ(k.messages.size(), 5u);
   EXPECT_EQ(k.messages[0].datagrams, 6u);
   EXPECT_EQ(k.messages[0].gso_size, 5u);
-  EXPECT_EQ(k.messages[1].datagrams, 1u); // "after" alone: next is elsewhere
+  EXPECT_EQ(k.messages[1].datagrams, 1u); // "after" alone: next is longer
   EXPECT_EQ(k.messages[1].gso_size, 0u);
-  EXPECT_EQ(k.messages[2].datagrams, 1u);
-  EXPECT_EQ(k.messages[2].port, 6001u);
+  EXPECT_EQ(k.messages[2].datagrams, 1u); // above the segment limit
+  EXPECT_EQ(k.messages[2].port, 6000u);
   EXPECT_EQ(k.messages[3].datagrams, 1u);
+  EXPECT_EQ(k.messages[3].port, 6001u);
   EXPECT_EQ(k.messages[4].datagrams, 1u);
   EXPECT_EQ(r.counters(0).packets, 8u);
   EXPECT_EQ(r.counters(1).packets, 2u);
@@ -381,6 +388,83 @@ TEST(send_ring, segmentation_respects_segment_count_message_size_and_wrap) {
   EXPECT_EQ(small.flush(&segmenting_kernel::send, &k2).sent, 6u);
   ASSERT_EQ(k2.messages.size(), 3u); // 25 bytes hold two of 10
   EXPECT_EQ(k2.messages[0].datagrams, 2u);
+}
+
+// Interleaved streams (a, b, c, a, b, c, ...) queue runs of one: grouped
+// by destination before joining, each stream leaves as one segmented
+// message, in its own order; the counters stay with their outputs.
+TEST(send_ring, interleaved_streams_are_grouped_per_destination) {
+  send_ring r(64, 64, 3);
+  r.enable_segmentation(64);
+  segmenting_kernel k;
+  for (int i = 0; i < 12; ++i)
+    ASSERT_TRUE(put(r, i % 3, 6000 + i % 3,
+                    "s" + std::to_string(i % 3) + "-" + std::to_string(i / 3)));
+  EXPECT_EQ(r.flush(&segmenting_kernel::send, &k).sent, 12u);
+  ASSERT_EQ(k.messages.size(), 3u);
+  for (uint16_t s = 0; s < 3; ++s) {
+    EXPECT_EQ(k.messages[s].port, 6000u + s);
+    EXPECT_EQ(k.messages[s].datagrams, 4u);
+    EXPECT_EQ(k.messages[s].gso_size, 4u);
+    for (int j = 0; j < 4; ++j)
+      EXPECT_EQ(k.payloads[s * 4 + j],
+                "s" + std::to_string(s) + "-" + std::to_string(j));
+    EXPECT_EQ(r.counters(s).packets, 4u);
+    EXPECT_EQ(r.counters(s).bytes, 16u);
+  }
+
+  // Many destinations, queued across the ring's end, with a kernel that
+  // takes a few messages and pushes back: nothing is lost or duplicated,
+  // and every destination's datagrams leave in their order.
+  send_ring w(16, 64, 1);
+  w.enable_segmentation(64);
+  segmenting_kernel k2;
+  for (int i = 0; i < 11; ++i)
+    put(w, 0, 7000, "w");
+  w.flush(&segmenting_kernel::send, &k2); // head moves to slot 11
+  k2.messages.clear();
+  k2.payloads.clear();
+  for (int i = 0; i < 16; ++i)
+    ASSERT_TRUE(put(w, 0, 7000 + i % 5,
+                    std::to_string(i % 5) + ":" + std::to_string(100 + i)));
+  EXPECT_EQ(w.flush(&segmenting_kernel::send, &k2).sent, 16u);
+  ASSERT_EQ(k2.payloads.size(), 16u);
+  std::vector<int> last(5, -1);
+  for (const auto& p : k2.payloads) {
+    const int dest = p[0] - '0';
+    const int seq = std::stoi(p.substr(2));
+    EXPECT_GT(seq, last[dest]) << p;
+    last[dest] = seq;
+  }
+  EXPECT_LT(k2.messages.size(), 16u); // some were joined
+}
+
+TEST(send_ring, grouping_keeps_each_destinations_order_across_eagain) {
+  send_ring r(32, 64, 3);
+  r.enable_segmentation(64, /*max_segments=*/2);
+  segmenting_kernel k;
+  k.budget = 2; // two messages, then EAGAIN
+  for (int i = 0; i < 12; ++i)
+    ASSERT_TRUE(put(r, i % 3, 6000 + i % 3, std::to_string(10 + i)));
+  const auto res = r.flush(&segmenting_kernel::send, &k);
+  EXPECT_TRUE(res.blocked);
+  EXPECT_EQ(res.sent, 4u);
+  // More arrive while the rest wait; the next flush sends it all.
+  for (int i = 12; i < 18; ++i)
+    ASSERT_TRUE(put(r, i % 3, 6000 + i % 3, std::to_string(10 + i)));
+  k.budget = SIZE_MAX;
+  EXPECT_EQ(r.flush(&segmenting_kernel::send, &k).sent, 14u);
+  EXPECT_EQ(r.queued(), 0u);
+  ASSERT_EQ(k.payloads.size(), 18u);
+  std::vector<std::vector<int>> seen(3);
+  for (const auto& p : k.payloads)
+    seen[(std::stoi(p) - 10) % 3].push_back(std::stoi(p) - 10);
+  for (int s = 0; s < 3; ++s) {
+    ASSERT_EQ(seen[s].size(), 6u);
+    for (int j = 0; j < 6; ++j)
+      EXPECT_EQ(seen[s][j], s + 3 * j);
+    EXPECT_EQ(r.counters(s).packets, 6u);
+  }
 }
 
 TEST(send_ring, a_refused_segmented_message_is_resent_unjoined) {

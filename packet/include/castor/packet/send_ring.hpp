@@ -45,6 +45,18 @@
 // datagram at a time, and for errors that mean "no segmentation here"
 // (EIO: no checksum offload; EINVAL: segment above the path MTU;
 // EOPNOTSUPP/ENOPROTOOPT) segmentation stays off for this ring.
+//
+// Grouping (with segmentation): interleaved streams queue runs of one
+// (239.1.1.1, 239.1.1.2, 239.1.1.3, 239.1.1.1, ...), which no message can
+// join, and every datagram then pays the kernel's whole send path: five
+// interleaved streams cost 1.7x one stream's CPU per packet, and the
+// relay fell behind (bench/relay/streams.sh). So before it
+// joins, a flush groups what is queued by destination, in place and
+// stably: each destination's datagrams keep their order and move up to
+// where its first one stood (the queue's slots are permuted, not copied;
+// O(n) with a hash of the destinations, nothing allocated). Order between
+// different destinations was never promised (they are different
+// receivers); order within one is kept.
 
 #include <cstddef>
 #include <cstdint>
@@ -136,6 +148,9 @@ private:
   };
 
   void release(std::size_t n) noexcept;
+  // Permutes the `run` contiguous queued slots at head_ so that each
+  // destination's datagrams are adjacent, in their order (see above).
+  void group_run(std::size_t run) noexcept;
   // Fills joined_ from the `run` contiguous queued slots at head_; returns
   // the number of messages.
   unsigned join_run(std::size_t run) noexcept;
@@ -160,7 +175,23 @@ private:
   std::size_t gso_max_segments_ = 0; ///< <= 1: off
   std::size_t gso_max_message_ = 0;
   bool split_next_ = false; ///< send the next run unjoined (after a refusal)
-  bool blocked_ = false;    ///< the last flush stopped at EAGAIN
+  // Grouping: an open-addressed table of the destinations of one run
+  // (slots valid while their stamp is the current generation), each
+  // destination's count and next position, each slot's destination, and
+  // room for the permuted slots. All sized at construction.
+  struct group_slot {
+    uint64_t key = 0;
+    uint32_t stamp = 0;
+    uint32_t group = 0;
+  };
+  std::vector<group_slot> group_table_;
+  std::vector<uint32_t> group_next_;
+  std::vector<uint32_t> group_of_;
+  std::vector<iovec> scratch_iovs_;
+  std::vector<sockaddr_in> scratch_dests_;
+  std::vector<uint32_t> scratch_owners_;
+  uint32_t group_stamp_ = 0;
+  bool blocked_ = false; ///< the last flush stopped at EAGAIN
 };
 
 } // namespace castor::packet
