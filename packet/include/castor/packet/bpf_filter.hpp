@@ -33,7 +33,8 @@
 // `ja` (32-bit), so any number of ports per group works. A frame meets
 // about log2(groups / 4) + 4 group comparisons. Capacity is BPF_MAXINSNS
 // (4096) instructions: about 5.5 per group with one any-source port, 3 per
-// further port, so some 740 groups, or far more ports within fewer groups.
+// further port, so some 710 groups (711 measured, one any-source port
+// each), or far more ports within fewer groups.
 //
 // Beyond that capacity build_filter() does not fail: it falls back to a
 // coarser program (filter_tier), so that any number of rules works:
