@@ -69,17 +69,33 @@ void check_layer(const filter_options& options) {
 // What a tier does with a fragment before it looks at the destination.
 enum class on_fragment { drop, accept, later };
 
-// What every tier checks first: not our own output, IPv4 (and the
-// ethertype on SOCK_RAW), UDP, then fragments. Leaves X = IP header
-// length, so that the UDP header is found past options.
+void emit_load_ancillary(bpf_program& p, int what) {
+  p.push_back(
+    stmt(BPF_LD | BPF_W | BPF_ABS, static_cast<uint32_t>(SKF_AD_OFF + what)));
+}
+
+// What every tier checks first: a frame the wire brought to this host on
+// this very interface (see the header), IPv4 (and the ethertype on
+// SOCK_RAW), UDP, then fragments. Leaves X = IP header length, so that the
+// UDP header is found past options.
 void emit_preamble(bpf_program& p, const filter_options& options,
                    on_fragment fragments) {
   const auto l = static_cast<uint32_t>(link_header_size(options.layer));
-  // Never our own output (or anyone's on this host): PACKET_OUTGOING.
-  p.push_back(stmt(BPF_LD | BPF_W | BPF_ABS,
-                   static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PKTTYPE)));
-  p.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 0, 1));
+  // PACKET_HOST, _BROADCAST, _MULTICAST (0..2) only: not another host's
+  // (_OTHERHOST), nor this host's own output (_OUTGOING, _LOOPBACK).
+  emit_load_ancillary(p, SKF_AD_PKTTYPE);
+  p.push_back(jump(BPF_JMP | BPF_JGT | BPF_K, PACKET_MULTICAST, 0, 1));
   p.push_back(stmt(BPF_RET | BPF_K, 0));
+  // Not an upper device's (VLAN, macvlan) frame, which a socket bound to
+  // the lower one is handed too, with the upper device in skb->dev.
+  if (options.ifindex != 0) {
+    emit_load_ancillary(p, SKF_AD_IFINDEX);
+    emit_require(p, options.ifindex);
+  }
+  // Not tagged: an ETH_P_ALL tap sees a VLAN's frames with the tag still
+  // in the metadata.
+  emit_load_ancillary(p, SKF_AD_VLAN_TAG_PRESENT);
+  emit_require(p, 0);
   if (options.layer == link_layer::ethernet) {
     p.push_back(stmt(BPF_LD | BPF_H | BPF_ABS, 12));
     emit_require(p, ethertype_ipv4);

@@ -20,6 +20,8 @@ std::string_view to_string(drop_reason r) noexcept {
     return "not_udp";
   case drop_reason::bad_checksum:
     return "bad_checksum";
+  case drop_reason::foreign:
+    return "foreign";
   }
   return "unknown";
 }

@@ -49,7 +49,7 @@ ingress_socket::ingress_socket(const ingress_options& options)
                 options.filter.empty() ? build_filter({}) : options.filter);
 
   if (mode_ == receive_mode::ring) {
-    ring_.setup(guard.fd, options.ring);
+    ring_.setup(guard.fd, options.ring, options.ifindex);
   } else {
     const int size = options.receive_buffer;
     // FORCE passes net.core.rmem_max, which a namespace cannot raise; it

@@ -16,7 +16,8 @@ tpacket_ring::~tpacket_ring() {
     ::munmap(map_, map_size_);
 }
 
-void tpacket_ring::setup(int fd, const ring_geometry& geometry) {
+void tpacket_ring::setup(int fd, const ring_geometry& geometry,
+                         unsigned ifindex) {
   const auto page = static_cast<uint32_t>(::sysconf(_SC_PAGESIZE));
   const auto bs = geometry.block_size;
   if (bs == 0 || bs % page != 0 || (bs & (bs - 1)) != 0
@@ -59,6 +60,7 @@ void tpacket_ring::setup(int fd, const ring_geometry& geometry) {
   map_ = static_cast<uint8_t*>(m);
   map_size_ = size;
   geometry_ = geometry;
+  ifindex_ = ifindex;
   current_ = 0;
   walked_ = 0;
 }

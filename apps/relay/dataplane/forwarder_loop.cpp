@@ -273,7 +273,10 @@ void forwarder_loop::apply_ingress() {
   try {
     if (ingress_) {
       auto tier = packet::filter_tier::exact;
-      auto program = packet::build_filter(table_->filter_matches(), {}, &tier);
+      // Only the input's own frames: not its VLAN sub-interfaces'.
+      packet::filter_options fo;
+      fo.ifindex = opts_.ifindex;
+      auto program = packet::build_filter(table_->filter_matches(), fo, &tier);
       ingress_->set_filter(program);
       if (tier != filter_tier_ || !filter_error_.empty())
         log()->info("{}: kernel filter for {} rules: {} ({} instructions)",

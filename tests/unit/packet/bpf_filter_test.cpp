@@ -340,13 +340,121 @@ TEST(bpf_filter, the_kernel_accepts_every_tier) {
   ::close(fd);
 }
 
+// What the capture socket must not relay (issue 15), in every tier: a
+// frame for another host, this host's own output, a frame the kernel moved
+// from an upper (VLAN) device, a tagged frame.
+namespace {
+
+constexpr unsigned input_ifindex = 7;
+
+struct tier_case {
+  filter_tier tier;
+  bpf_program program;
+  frame_spec ruled; ///< a frame the program passes when it is the input's
+};
+
+std::vector<tier_case> every_tier(const filter_options& o) {
+  std::vector<tier_case> out;
+  filter_tier t = filter_tier::exact;
+  auto p = build_filter({any_source("239.1.1.1", 5001)}, o, &t);
+  out.push_back({t, p, to("239.1.1.1", 5001)});
+  std::vector<filter_match> few_ports;
+  std::vector<filter_match> many_ports;
+  for (uint32_t i = 0; i < 10000; ++i) {
+    const uint32_t group = htonl((239u << 24) | (20u << 16) | i);
+    few_ports.push_back({group, static_cast<uint16_t>(5000 + i % 4), {}});
+    many_ports.push_back({group, static_cast<uint16_t>(1 + i), {}});
+  }
+  p = build_filter(few_ports, o, &t);
+  out.push_back({t, p, to("239.20.0.1", 5001)});
+  p = build_filter(many_ports, o, &t);
+  out.push_back({t, p, to("239.20.0.1", 2)});
+  return out;
+}
+
+bool passes_as(const bpf_program& p, const frame_spec& s,
+               const castor::packet::test::frame_meta& meta) {
+  auto f = build_frame(s);
+  return run_cbpf(p, f.data(), f.size(), meta) != 0;
+}
+
+} // namespace
+
+TEST(bpf_filter, only_frames_the_wire_brought_to_this_host_pass) {
+  for (const auto& c : every_tier({})) {
+    SCOPED_TRACE(to_string(c.tier));
+    castor::packet::test::frame_meta m;
+    for (uint32_t t : {PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST}) {
+      m.pkttype = t;
+      EXPECT_TRUE(passes_as(c.program, c.ruled, m)) << t;
+    }
+    // Another host's (promiscuous mode, a bridge port, a VLAN with no
+    // sub-interface here), and this host's own output.
+    for (uint32_t t : {PACKET_OTHERHOST, PACKET_OUTGOING, PACKET_LOOPBACK}) {
+      m.pkttype = t;
+      EXPECT_FALSE(passes_as(c.program, c.ruled, m)) << t;
+    }
+  }
+}
+
+TEST(bpf_filter, a_tagged_frame_is_dropped_in_every_tier) {
+  for (const auto& c : every_tier({})) {
+    SCOPED_TRACE(to_string(c.tier));
+    castor::packet::test::frame_meta m;
+    m.pkttype = PACKET_MULTICAST;
+    EXPECT_TRUE(passes_as(c.program, c.ruled, m));
+    m.vlan_tag_present = 1;
+    EXPECT_FALSE(passes_as(c.program, c.ruled, m));
+  }
+}
+
+TEST(bpf_filter, a_frame_of_another_interface_is_dropped_in_every_tier) {
+  filter_options o;
+  o.ifindex = input_ifindex;
+  const auto tiers = every_tier(o);
+  ASSERT_EQ(tiers.size(), 3u);
+  EXPECT_EQ(tiers[0].tier, filter_tier::exact);
+  EXPECT_EQ(tiers[1].tier, filter_tier::ports);
+  EXPECT_EQ(tiers[2].tier, filter_tier::udp);
+  for (const auto& c : tiers) {
+    SCOPED_TRACE(to_string(c.tier));
+    castor::packet::test::frame_meta m;
+    m.pkttype = PACKET_MULTICAST;
+    m.ifindex = input_ifindex;
+    EXPECT_TRUE(passes_as(c.program, c.ruled, m));
+    // eth0.100's frame, handed to the socket bound to eth0 too.
+    m.ifindex = input_ifindex + 1;
+    EXPECT_FALSE(passes_as(c.program, c.ruled, m));
+  }
+  // Without an interface the check is left out.
+  castor::packet::test::frame_meta m;
+  m.ifindex = 12345;
+  for (const auto& c : every_tier({}))
+    EXPECT_TRUE(passes_as(c.program, c.ruled, m)) << to_string(c.tier);
+}
+
+// The checks cost instructions in every program; at 10,000 rules every
+// tier still fits the kernel's limit, and the kernel takes each.
+TEST(bpf_filter, the_checks_keep_every_tier_within_the_kernel_limit) {
+  filter_options o;
+  o.ifindex = input_ifindex;
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  for (const auto& c : every_tier(o)) {
+    EXPECT_LE(c.program.size(), static_cast<std::size_t>(BPF_MAXINSNS))
+      << to_string(c.tier);
+    EXPECT_NO_THROW(attach_filter(fd, c.program)) << to_string(c.tier);
+  }
+  ::close(fd);
+}
+
 // Reference semantics, written from the header's contract rather than the
 // builder's code: the randomized test compares the two on many frames.
 namespace {
 
 bool reference(const std::vector<filter_match>& rules, const frame_spec& s,
                uint32_t pkttype) {
-  if (pkttype == PACKET_OUTGOING || s.version != 4 || s.protocol != 17
+  if (pkttype > PACKET_MULTICAST || s.version != 4 || s.protocol != 17
       || (s.flags_fragment & 0x3fff) != 0)
     return false;
   for (const auto& r : rules)
@@ -386,8 +494,9 @@ TEST(bpf_filter, agrees_with_the_reference_on_random_frames_and_rules) {
       s.version = rng() % 16 ? 4 : 6;
       s.flags_fragment = rng() % 8 ? 0x4000 : (rng() % 2 ? 0x2000 : 0x0010);
       s.option_bytes = rng() % 8 ? 0 : 8;
-      const uint32_t types[] = {PACKET_HOST, PACKET_MULTICAST, PACKET_OUTGOING,
-                                PACKET_OTHERHOST};
+      const uint32_t types[] = {PACKET_HOST,      PACKET_MULTICAST,
+                                PACKET_OUTGOING,  PACKET_OTHERHOST,
+                                PACKET_BROADCAST, PACKET_LOOPBACK};
       const uint32_t type = pick(types);
       const bool want = reference(rules, s, type);
       passed += want;

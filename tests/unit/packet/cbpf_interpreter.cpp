@@ -38,6 +38,13 @@ uint32_t width_of(uint16_t code) {
 
 uint32_t run_cbpf(const bpf_program& prog, const uint8_t* pkt, std::size_t size,
                   uint32_t pkttype, std::size_t* executed) {
+  frame_meta meta;
+  meta.pkttype = pkttype;
+  return run_cbpf(prog, pkt, size, meta, executed);
+}
+
+uint32_t run_cbpf(const bpf_program& prog, const uint8_t* pkt, std::size_t size,
+                  const frame_meta& meta, std::size_t* executed) {
   uint32_t a = 0;
   uint32_t x = 0;
   uint32_t mem[BPF_MEMWORDS] = {};
@@ -61,8 +68,14 @@ uint32_t run_cbpf(const bpf_program& prog, const uint8_t* pkt, std::size_t size,
       } else if (mode == BPF_ABS || mode == BPF_IND) {
         const auto sk = static_cast<int32_t>(k);
         if (mode == BPF_ABS && sk < 0) {
-          if (sk == SKF_AD_OFF + SKF_AD_PKTTYPE && BPF_SIZE(in.code) == BPF_W)
-            a = pkttype;
+          if (BPF_SIZE(in.code) != BPF_W)
+            bad(pc - 1, "ancillary load not of a word");
+          else if (sk == SKF_AD_OFF + SKF_AD_PKTTYPE)
+            a = meta.pkttype;
+          else if (sk == SKF_AD_OFF + SKF_AD_IFINDEX)
+            a = meta.ifindex;
+          else if (sk == SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT)
+            a = meta.vlan_tag_present;
           else
             bad(pc - 1, "unsupported ancillary load");
           break;

@@ -182,6 +182,34 @@ TEST(ingress_socket, eth_p_all_sees_outgoing_frames_and_the_filter_drops_them) {
     [] { return receive_through_filter(receive_mode::ring, 0x0003); }));
 }
 
+TEST(ingress_socket, the_ring_hands_over_only_its_inputs_frames) {
+  // A filter that passes everything, bound to ETH_P_ALL: the kernel puts
+  // each datagram in the ring twice, once as PACKET_OUTGOING. The ring's
+  // own check (the belt to the filter's) hands over the received copy
+  // only, and counts the other as foreign.
+  expect_ok(in_private_netns([]() -> std::string {
+    const int sink = udp_socket(ruled_port);
+    auto o = lo_options(receive_mode::ring, 0x0003);
+    o.filter = {sock_filter{BPF_RET | BPF_K, 0, 0, bpf_accept}};
+    ingress_socket in(o);
+    const int tx = udp_socket(0);
+    constexpr int n = 50;
+    for (int i = 0; i < n; ++i)
+      EXPECT_OR_RETURN(send_to(tx, ruled_port, "seq " + std::to_string(i)),
+                       "send: " << std::strerror(errno));
+    send_to(tx, ruled_port, "end");
+    std::vector<std::string> got;
+    auto err = collect_until_end(in, got);
+    EXPECT_OR_RETURN(err.empty(), err);
+    EXPECT_OR_RETURN(got.size() == n, "got " << got.size() << " of " << n);
+    const auto foreign = in.counters().dropped[index(drop_reason::foreign)];
+    EXPECT_OR_RETURN(foreign >= n + 1, "foreign " << foreign);
+    ::close(tx);
+    ::close(sink);
+    return {};
+  }));
+}
+
 TEST(ingress_socket, fragments_are_counted_when_passed_and_never_delivered) {
   // Loopback MTU 1500, so that a 3000-byte datagram leaves in 3 fragments.
   expect_ok(in_private_netns(

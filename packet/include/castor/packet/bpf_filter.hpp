@@ -3,12 +3,21 @@
 // Builds the classic BPF program that the kernel runs on every frame before
 // it reaches an ingress socket, so that the relay's CPU only ever sees
 // datagrams it has a rule for. It passes a frame only if:
-//   - it is not PACKET_OUTGOING: the relay's own transmissions on the same
-//     interface come back to AF_PACKET taps and would loop (read through the
-//     SKF_AD_PKTTYPE ancillary load). A socket bound to ETH_P_IP is not
-//     handed outgoing frames in the first place (only ETH_P_ALL taps are);
-//     the check costs two instructions and keeps the guarantee in the
-//     filter, whatever the binding;
+//   - the wire brought it to this host: its SKF_AD_PKTTYPE is PACKET_HOST,
+//     _BROADCAST or _MULTICAST. Not _OTHERHOST (another host's frame, seen
+//     in promiscuous mode or on a bridge port, and what the kernel makes of
+//     a frame tagged for a VLAN that has no sub-interface here), nor
+//     _OUTGOING or _LOOPBACK (this host's own output, the relay's included,
+//     which would loop). A socket bound to ETH_P_IP is not handed outgoing
+//     frames in the first place (only ETH_P_ALL taps are); the check keeps
+//     the guarantee in the filter, whatever the binding;
+//   - it arrived on the socket's own interface (SKF_AD_IFINDEX ==
+//     filter_options::ifindex, when given): a socket bound to eth0 is also
+//     handed the frames of eth0's upper devices (eth0.100, a macvlan) after
+//     they were moved there, untagged, with the upper device as their
+//     interface;
+//   - it carries no VLAN tag (SKF_AD_VLAN_TAG_PRESENT): an ETH_P_ALL tap
+//     sees a tagged frame before the kernel takes the tag off;
 //   - it is IPv4 UDP (and, on SOCK_RAW, has ethertype 0x0800);
 //   - it is not a fragment (unless fragments are passed to be counted);
 //   - its destination (group, port) is ruled, and the source matches when
@@ -24,7 +33,8 @@
 // `ja` (32-bit), so any number of ports per group works. A frame meets
 // about log2(groups / 4) + 4 group comparisons. Capacity is BPF_MAXINSNS
 // (4096) instructions: about 5.5 per group with one any-source port, 3 per
-// further port, so some 740 groups, or far more ports within fewer groups.
+// further port, so some 710 groups (711 measured, one any-source port
+// each), or far more ports within fewer groups.
 //
 // Beyond that capacity build_filter() does not fail: it falls back to a
 // coarser program (filter_tier), so that any number of rules works:
@@ -75,6 +85,9 @@ struct filter_options {
   /// Groups per leaf of the exact program's search tree; 0 lays the
   /// groups out as one chain, as before issue 15 (bench/packet compares).
   std::size_t tree_leaf = 4;
+  /// The interface the socket is bound to: frames the kernel hands it from
+  /// another one (an upper VLAN or macvlan device) are dropped. 0: no check.
+  unsigned ifindex = 0;
 };
 
 using bpf_program = std::vector<sock_filter>;

@@ -20,10 +20,14 @@ enum class drop_reason : uint8_t {
   fragment,     ///< MF set or fragment offset != 0
   not_udp,      ///< IP protocol other than UDP
   bad_checksum, ///< IPv4 header checksum wrong
+  /// Not the input's: VLAN-tagged, for another host, this host's own
+  /// output, or an upper device's. The kernel filter drops these uncounted;
+  /// this counts one that got past it (the ring checks again).
+  foreign,
 };
 
 /// Number of drop reasons: the size of a per-reason counter array.
-inline constexpr std::size_t drop_reason_count = 8;
+inline constexpr std::size_t drop_reason_count = 9;
 
 /// One counter per drop reason, indexed by `index(reason)`.
 using drop_counters = std::array<uint64_t, drop_reason_count>;

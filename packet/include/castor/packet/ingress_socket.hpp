@@ -125,9 +125,13 @@ public:
       counters_.bytes += d.payload_size;
       on_datagram(static_cast<const udp_datagram&>(d));
     };
-    return mode_ == receive_mode::ring
-             ? ring_.drain(per_frame, max_frames)
-             : receiver_->drain(fd_, per_frame, max_frames);
+    if (mode_ != receive_mode::ring)
+      return receiver_->drain(fd_, per_frame, max_frames);
+    const std::size_t n = ring_.drain(per_frame, max_frames);
+    const uint64_t foreign = ring_.take_foreign();
+    counters_.frames += foreign;
+    counters_.dropped[index(drop_reason::foreign)] += foreign;
+    return n;
   }
 
   /// Reads PACKET_STATISTICS into the kernel_* counters. A syscall: call it

@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include <linux/if_packet.h>
+#include <sys/socket.h>
 
 namespace castor::packet {
 
@@ -45,15 +46,15 @@ public:
   tpacket_ring& operator=(const tpacket_ring&) = delete;
 
   /// PACKET_VERSION, PACKET_RX_RING and mmap on an unbound AF_PACKET
-  /// socket. Throws io_error.
-  void setup(int fd, const ring_geometry& geometry);
+  /// socket that will be bound to `ifindex` (0: any). Throws io_error.
+  void setup(int fd, const ring_geometry& geometry, unsigned ifindex = 0);
 
   bool ready() const noexcept { return map_ != nullptr; }
 
   /// Calls f(const uint8_t* net, uint32_t captured, uint32_t wire_length)
-  /// for at most `max_frames` frames; returns how many. When the budget
-  /// runs out inside a block, the next call resumes there. `f` must not
-  /// throw.
+  /// for at most `max_frames` frames; returns how many it took (foreign
+  /// ones included, see ours()). When the budget runs out inside a block,
+  /// the next call resumes there. `f` must not throw.
   template <class F>
   std::size_t drain(F&& f, std::size_t max_frames) noexcept {
     std::size_t n = 0;
@@ -70,8 +71,11 @@ public:
         cursor_ = reinterpret_cast<uint8_t*>(block) + bh.offset_to_first_pkt;
       while (walked_ < frames && n < max_frames) {
         auto* h = reinterpret_cast<const tpacket3_hdr*>(cursor_);
-        f(static_cast<const uint8_t*>(cursor_ + h->tp_net), h->tp_snaplen,
-          h->tp_len);
+        if (ours(h))
+          f(static_cast<const uint8_t*>(cursor_ + h->tp_net), h->tp_snaplen,
+            h->tp_len);
+        else
+          ++foreign_;
         cursor_ += h->tp_next_offset;
         ++walked_;
         ++n;
@@ -86,7 +90,29 @@ public:
     return n;
   }
 
+  /// Frames taken but not handed to `f` since the last call, then forgets
+  /// them.
+  uint64_t take_foreign() noexcept {
+    const auto n = foreign_;
+    foreign_ = 0;
+    return n;
+  }
+
 private:
+  // The belt to the kernel filter's braces (bpf_filter.hpp), at the price
+  // of the header bytes next to the frame's: a frame that was VLAN-tagged,
+  // or for another host, or this host's own output, or moved here from
+  // another interface, is not the input's, whatever filter let it in.
+  bool ours(const tpacket3_hdr* h) const noexcept {
+    if (h->tp_status & TP_STATUS_VLAN_VALID)
+      return false;
+    const auto* ll = reinterpret_cast<const sockaddr_ll*>(
+      reinterpret_cast<const uint8_t*>(h)
+      + TPACKET_ALIGN(sizeof(tpacket3_hdr)));
+    return ll->sll_pkttype <= PACKET_MULTICAST
+           && (ifindex_ == 0 || ll->sll_ifindex == static_cast<int>(ifindex_));
+  }
+
   tpacket_block_desc* block_at(uint32_t i) const noexcept {
     return reinterpret_cast<tpacket_block_desc*>(
       map_ + static_cast<std::size_t>(i) * geometry_.block_size);
@@ -98,6 +124,8 @@ private:
   uint32_t current_ = 0; ///< block to look at next
   uint32_t walked_ = 0;  ///< frames of the current block already delivered
   uint8_t* cursor_ = nullptr;
+  unsigned ifindex_ = 0; ///< the bound interface (0: any)
+  uint64_t foreign_ = 0; ///< frames not handed over, see take_foreign()
 };
 
 } // namespace castor::packet
