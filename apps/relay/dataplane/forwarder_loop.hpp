@@ -136,6 +136,7 @@ private:
     packet::udp_egress* socket = nullptr;
     uint32_t slot = 0;
     uint64_t unusable_drops = 0;
+    uint64_t ttl_expired = 0; ///< ttl = "decrement" met an input TTL of 1
   };
 
   struct rule_counts {
