@@ -1,9 +1,10 @@
 #pragma once
 
 // One output socket of the relay with its send queue. A forwarder keeps one
-// per (output interface, TTL, TOS): those are socket options, so outputs
-// that agree on them share a socket and a ring, and each output keeps its
-// own counters in the ring (see send_ring.hpp).
+// per (output interface, TTL, TOS, source port): those are socket options,
+// so outputs that agree on them share a socket and a ring, and each output
+// keeps its own counters in the ring (see send_ring.hpp). With ip_marks,
+// the TTL and TOS come with each datagram instead.
 //
 // Socket setup, and why:
 //   IP_MULTICAST_IF (ip_mreqn by ifindex)  multicast leaves by the ruled
