@@ -6,7 +6,10 @@
 //       Sends through udp_egress (sendmmsg, B messages per call) for S
 //       seconds, at full speed or paced in 100 µs rounds. Each payload
 //       carries a sequence number and a CLOCK_MONOTONIC send time (the
-//       namespaces share the clock). Prints one "key=value" line.
+//       namespaces share the clock). Prints one "key=value" line. With
+//       --marks 1, every datagram carries its own TTL and TOS (IP_TTL and
+//       IP_TOS control messages: ttl = "decrement", tos = "preserve"),
+//       to compare with the socket options (--marks 0) side by side.
 //   bench_packet recv --if IF --group G --port P --seconds S
 //                     [--mode ring|recvmmsg]
 //       Receives through ingress_socket into a no-op callback (it only
@@ -108,6 +111,9 @@ int run_send(const args& a) {
   // tap would see runs joined into frames larger than it reads (counted
   // as truncated: nothing arrived, and the smoke run failed).
   o.segmentation = false;
+  o.ip_marks = a.num("marks", 0) != 0;
+  // What a decremented TTL of 64 and a preserved DSCP EF would carry.
+  const ip_marks marks = o.ip_marks ? ip_marks{63, 0xb8} : ip_marks{};
   udp_egress out(o);
   const auto dest = make_destination(parse_addr(a.get("group")),
                                      static_cast<uint16_t>(a.num("port", 0)));
@@ -132,7 +138,7 @@ int run_send(const args& a) {
       for (std::size_t i = 0; i < round; ++i) {
         stamp s{seq++, now_ns()};
         std::memcpy(payload.data(), &s, sizeof s);
-        if (!out.enqueue(0, dest, payload.data(), payload.size()))
+        if (!out.enqueue(0, dest, payload.data(), payload.size(), marks))
           --seq; // ring full after EAGAIN: retry this seq later
       }
       auto r = out.flush();
@@ -148,9 +154,9 @@ int run_send(const args& a) {
   sent += out.flush().sent;
   const double elapsed = static_cast<double>(now_ns() - start) / 1e9;
   const double cpu = cpu_seconds() - cpu0;
-  std::printf("send batch=%zu size=%zu sent=%lu pps=%.0f blocked=%lu "
-              "send_error=%lu cpu_us_per_pkt=%.3f\n",
-              batch, size, (unsigned long)sent,
+  std::printf("send batch=%zu size=%zu marks=%d sent=%lu pps=%.0f "
+              "blocked=%lu send_error=%lu cpu_us_per_pkt=%.3f\n",
+              batch, size, o.ip_marks ? 1 : 0, (unsigned long)sent,
               static_cast<double>(sent) / elapsed, (unsigned long)blocked,
               (unsigned long)out.ring().counters(0).send_error,
               sent ? cpu * 1e6 / static_cast<double>(sent) : 0.0);

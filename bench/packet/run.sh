@@ -116,6 +116,41 @@ for batch in 1 8 32 64 256; do
     "$(field cpu_us_per_pkt "$s")"
 done
 
+# Per-datagram TTL and TOS (ttl = "decrement", tos = "preserve": IP_TTL and
+# IP_TOS control messages from each slot's preallocated buffer) against the
+# socket options of a numeric ttl and tos: MARK_RUNS (default 3) pairs run
+# alternately, side by side, and the ratio of the median CPU per datagram.
+echo
+echo "udp_egress: TTL/TOS per datagram (cmsg) vs socket options (64-byte"
+echo "payload, batch 64, no receiver; median of ${MARK_RUNS:-3} alternating runs)"
+echo
+echo "| ttl/tos            |    sent/s | us/pkt (sender CPU) |"
+echo "|--------------------|-----------|---------------------|"
+declare -A mark_cpu mark_pps
+for ((n = 0; n < ${MARK_RUNS:-3}; n++)); do
+  for marks in 0 1; do
+    s=$(ip netns exec "$ns_s" "$bench" send --if s0 --group $group \
+          --port $port --seconds "$phase" --batch 64 --size 64 --rate 0 \
+          --marks $marks)
+    if [[ $(field sent "$s") == 0 ]]; then
+      echo "bench_packet: marks=$marks sent nothing" >&2
+      exit 1
+    fi
+    mark_cpu[$marks]+="$(field cpu_us_per_pkt "$s") "
+    mark_pps[$marks]+="$(field pps "$s") "
+  done
+done
+median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g |
+             awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+for marks in 0 1; do
+  printf "| %-18s | %9s | %19s |\n" \
+    "$([[ $marks == 1 ]] && echo "per datagram" || echo "socket (numeric)")" \
+    "$(median "${mark_pps[$marks]}")" "$(median "${mark_cpu[$marks]}")"
+done
+echo "ratio per datagram / numeric (CPU per datagram):" \
+  "$(awk -v a="$(median "${mark_cpu[1]}")" -v b="$(median "${mark_cpu[0]}")" \
+       'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
+
 # The kernel filter by rule count (bench_packet filter): a second veth pair
 # with both ends in the receiver's namespace, f0 -> f1, so that sender,
 # softirq and receiver share one thread and its CPU time.

@@ -35,7 +35,10 @@
 #   env: RUNS (3), TRIAL seconds per trial (1), GEN_THREADS sender threads
 #        (1), STEPS bisection steps (5), CASTOR_WORKERS (relay default),
 #        CONTENDERS ("kernel socat castor"), VERBOSE=1 (every trial to
-#        stderr)
+#        stderr), CASTOR_MARKS=1 (castor's outputs with ttl = "decrement"
+#        and tos = "preserve", per-datagram IP_TTL/IP_TOS control
+#        messages, instead of the numeric ttl = 1 socket options: run it
+#        with and without, side by side, for the cost)
 # --smoke: one short run of each measure, to notice when the bench breaks;
 # it asserts only that traffic went through every available contender.
 # Needs root (exit 77 otherwise).
@@ -179,6 +182,9 @@ start_castor() {
     cst_rule "$config" "m$i" "$(cst_ip_plus $g_many $i)" $((p_many + i)) \
       "out1:$(cst_ip_plus $g_many $i):$((p_many + i))"
   done
+  if [[ -n ${CASTOR_MARKS:-} ]]; then
+    sed -i 's/ttl = 1 }/ttl = "decrement", tos = "preserve" }/' "$config"
+  fi
   cst_start_relay "$config" || { why[castor]="castor-relay did not start"; return 1; }
   # Forwarding starts once the inputs are joined (bounded 10 s).
   cst_until 10 castor_joined $((n_many + 2)) && return 0

@@ -48,7 +48,8 @@ send_ring::send_ring(std::size_t slots, std::size_t slot_bytes,
 }
 
 bool send_ring::enqueue(uint32_t output, const sockaddr_in& dest,
-                        const uint8_t* data, std::size_t size) noexcept {
+                        const uint8_t* data, std::size_t size,
+                        ip_marks marks) noexcept {
   if (output >= counters_.size())
     return false;
   auto& c = counters_[output];
@@ -67,17 +68,47 @@ bool send_ring::enqueue(uint32_t output, const sockaddr_in& dest,
   iovs_[i].iov_len = size;
   dests_[i] = dest;
   owners_[i] = output;
+  if (marking())
+    mark(i, marks);
   ++count_;
   return true;
 }
 
 bool send_ring::enqueue(uint32_t output, const sockaddr_in& dest,
                         const uint8_t* data, std::size_t size,
-                        send_batch_fn send, void* context) noexcept {
+                        send_batch_fn send, void* context,
+                        ip_marks marks) noexcept {
   if (count_ == slots_ && !blocked_ && output < counters_.size()
       && size <= slot_bytes_)
     flush(send, context);
-  return enqueue(output, dest, data, size);
+  return enqueue(output, dest, data, size, marks);
+}
+
+void send_ring::enable_ip_marks() {
+  marks_.assign(slots_, ip_marks{});
+  slot_controls_.assign(slots_, marks_control{});
+  scratch_marks_.assign(slots_, ip_marks{});
+}
+
+void send_ring::mark(std::size_t i, ip_marks marks) noexcept {
+  marks_[i] = marks;
+  auto& h = msgs_[i].msg_hdr;
+  unsigned char* at = slot_controls_[i].bytes;
+  std::size_t used = 0;
+  auto add = [&](int type, int value) {
+    if (value < 0)
+      return;
+    auto* c = reinterpret_cast<cmsghdr*>(at + used);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = type;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &value, sizeof value);
+    used += CMSG_SPACE(sizeof(int));
+  };
+  add(IP_TTL, marks.ttl);
+  add(IP_TOS, marks.tos);
+  h.msg_control = used != 0 ? at : nullptr;
+  h.msg_controllen = used;
 }
 
 void send_ring::release(std::size_t n) noexcept {
@@ -135,11 +166,17 @@ void send_ring::group_run(std::size_t run) noexcept {
     scratch_iovs_[to] = iovs_[head_ + k];
     scratch_dests_[to] = dests_[head_ + k];
     scratch_owners_[to] = owners_[head_ + k];
+    if (marking())
+      scratch_marks_[to] = marks_[head_ + k];
   }
   // The slots' buffers move with their iovecs: still one buffer per slot.
   std::memcpy(&iovs_[head_], scratch_iovs_.data(), run * sizeof(iovec));
   std::memcpy(&dests_[head_], scratch_dests_.data(), run * sizeof(sockaddr_in));
   std::memcpy(&owners_[head_], scratch_owners_.data(), run * sizeof(uint32_t));
+  // Each slot keeps its own control buffer: write the moved marks into it.
+  if (marking())
+    for (std::size_t k = 0; k < run; ++k)
+      mark(head_ + k, scratch_marks_[k]);
 }
 
 unsigned send_ring::join_run(std::size_t run) noexcept {
@@ -157,7 +194,8 @@ unsigned send_ring::join_run(std::size_t run) noexcept {
         const std::size_t next = iovs_[s].iov_len;
         if (next == 0 || next > size || total + next > gso_max_message_
             || dests_[s].sin_addr.s_addr != dest.sin_addr.s_addr
-            || dests_[s].sin_port != dest.sin_port)
+            || dests_[s].sin_port != dest.sin_port
+            || (marking() && !(marks_[s] == marks_[first])))
           break;
         total += next;
         ++n;
@@ -171,18 +209,19 @@ unsigned send_ring::join_run(std::size_t run) noexcept {
     h = msgs_[first].msg_hdr;
     h.msg_iovlen = n;
     if (n > 1) {
+      // The run's marks (its first slot's control), then the segment size.
       auto& ctl = controls_[m];
+      const std::size_t marks = h.msg_controllen;
+      if (marks != 0)
+        std::memcpy(ctl.bytes, h.msg_control, marks);
       h.msg_control = ctl.bytes;
-      h.msg_controllen = sizeof ctl.bytes;
-      cmsghdr* c = CMSG_FIRSTHDR(&h);
+      h.msg_controllen = marks + CMSG_SPACE(sizeof(uint16_t));
+      auto* c = reinterpret_cast<cmsghdr*>(ctl.bytes + marks);
       c->cmsg_level = IPPROTO_UDP;
       c->cmsg_type = udp_segment_option;
       c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
       const auto gso_size = static_cast<uint16_t>(size);
       std::memcpy(CMSG_DATA(c), &gso_size, sizeof gso_size);
-    } else {
-      h.msg_control = nullptr;
-      h.msg_controllen = 0;
     }
     joined_count_[m] = static_cast<uint32_t>(n);
     ++m;

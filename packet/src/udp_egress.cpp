@@ -73,6 +73,26 @@ udp_egress::udp_egress(const egress_options& o)
                "IP_MULTICAST_LOOP");
     const int tos = o.tos;
     set_option(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos, "IP_TOS");
+    if (o.source_port != 0) {
+      const int on = 1;
+      const int off = 0;
+      set_option(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on, "SO_REUSEPORT");
+      set_option(fd, IPPROTO_IP, IP_MULTICAST_ALL, &off, sizeof off,
+                 "IP_MULTICAST_ALL");
+      const auto local = make_destination(INADDR_ANY, o.source_port);
+      if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local)
+          != 0) {
+        const int err = errno;
+        throw io_error("UDP egress: bind to source port "
+                         + std::to_string(o.source_port),
+                       err,
+                       err == EADDRINUSE ? "another program (or user) holds "
+                                           "the port"
+                                         : "");
+      }
+    }
+    if (o.ip_marks)
+      ring_.enable_ip_marks();
     const int size = o.send_buffer;
     // FORCE passes net.core.wmem_max, which a namespace cannot raise; it
     // needs CAP_NET_ADMIN, so fall back to the capped plain option.

@@ -27,6 +27,8 @@
 //             source = "10.0.0.5" }                     # source optional
 //   outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001,
 //                 ttl = 1, tos = 0 } ]                 # ttl, tos optional
+//   # ttl = "decrement" | 1..255, tos = "preserve" | 0..255,
+//   # source_port = 1..65535 (see castor.conf(5), "Packet identity")
 //
 // Includes: each pattern is a glob(7); a relative pattern is relative to the
 // directory of the file that names it. Matches are read in lexical (byte)

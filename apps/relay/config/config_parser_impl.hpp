@@ -186,6 +186,28 @@ private:
     out = static_cast<T>(*v);
   }
 
+  /// An integer field that may also be the word `word` (ttl =
+  /// "decrement", tos = "preserve"): the word sets `flag` instead.
+  template <class T, class Check>
+  void decode_int_or_word(const toml::table& t, std::string_view key,
+                          const std::string& field, const std::string& part,
+                          Check check, T& out, std::string_view word,
+                          bool& flag, decoded_rule& d) {
+    auto* n = t.get(key);
+    if (n == nullptr || !n->is_string()) {
+      decode_int(t, key, field, part, false, check, out, d);
+      return;
+    }
+    d.where[field] = n->source().begin;
+    if (n->value_or(std::string_view{}) == word) {
+      flag = true;
+      return;
+    }
+    error(*n, field + ": '" + n->value_or(std::string{})
+                + "' is neither an integer nor \"" + std::string{word} + "\"");
+    d.fail(field);
+  }
+
   void decode_input(const toml::node& node, decoded_rule& d);
 
   void decode_outputs(const toml::node& node, decoded_rule& d);

@@ -138,12 +138,17 @@ void parser::decode_outputs(const toml::node& node, decoded_rule& d) {
       d.fail(part);
       continue;
     }
-    check_keys(*t, part, {"interface", "address", "port", "ttl", "tos"});
+    check_keys(*t, part,
+               {"interface", "address", "port", "ttl", "tos", "source_port"});
     decode_string(*t, "interface", part + ".interface", part, out.interface, d);
     decode_address(*t, "address", part + ".address", part, out.address, d);
     decode_int(*t, "port", part + ".port", part, true, check_port, out.port, d);
-    decode_int(*t, "ttl", part + ".ttl", part, false, check_ttl, out.ttl, d);
-    decode_int(*t, "tos", part + ".tos", part, false, check_tos, out.tos, d);
+    decode_int_or_word(*t, "ttl", part + ".ttl", part, check_ttl, out.ttl,
+                       ttl_decrement_word, out.ttl_decrement, d);
+    decode_int_or_word(*t, "tos", part + ".tos", part, check_tos, out.tos,
+                       tos_preserve_word, out.tos_preserve, d);
+    decode_int(*t, "source_port", part + ".source_port", part, false,
+               check_port, out.source_port, d);
   }
 }
 

@@ -66,11 +66,19 @@ void write_rule(std::ostream& os, const rule& r) {
     os << ", source = " << toml_quote(in.source->to_string());
   os << " }\n";
   os << "outputs = [\n";
-  for (auto& out : r.outputs)
+  for (auto& out : r.outputs) {
     os << "  { interface = " << toml_quote(out.interface)
        << ", address = " << toml_quote(out.address.to_string())
-       << ", port = " << out.port << ", ttl = " << unsigned{out.ttl}
-       << ", tos = " << unsigned{out.tos} << " },\n";
+       << ", port = " << out.port << ", ttl = "
+       << (out.ttl_decrement ? toml_quote(ttl_decrement_word)
+                             : std::to_string(out.ttl))
+       << ", tos = "
+       << (out.tos_preserve ? toml_quote(tos_preserve_word)
+                            : std::to_string(out.tos));
+    if (out.source_port != 0)
+      os << ", source_port = " << out.source_port;
+    os << " },\n";
+  }
   os << "]\n";
 }
 

@@ -159,25 +159,33 @@ json parse_input(const std::string& spec) {
   return in;
 }
 
-/// --out IF:ADDR:PORT[:ttl=N][:tos=N]
+/// --out IF:ADDR:PORT[:ttl=N|decrement][:tos=N|preserve][:sport=N]
 json parse_output(const std::string& spec) {
   auto parts = split(spec, ':');
-  if (parts.size() < 3 || parts.size() > 5)
+  if (parts.size() < 3 || parts.size() > 6)
     throw usage("--out '" + spec
-                + "': expected IF:ADDR:PORT[:ttl=N][:tos=N]"
+                + "': expected "
+                  "IF:ADDR:PORT[:ttl=N|decrement][:tos=N|preserve][:sport=N]"
                   ", e.g. eth1:239.2.2.2:6001:ttl=4");
   json out = {{"interface", parts[0]},
               {"address", parts[1]},
               {"port", number("--out", spec, "port", parts[2])}};
   for (size_t i = 3; i < parts.size(); ++i) {
     auto& opt = parts[i];
-    if (opt.rfind("ttl=", 0) == 0)
+    if (opt == std::string{"ttl="} + castor::relay::ttl_decrement_word)
+      out["ttl"] = castor::relay::ttl_decrement_word;
+    else if (opt.rfind("ttl=", 0) == 0)
       out["ttl"] = number("--out", spec, "ttl", opt.substr(4));
+    else if (opt == std::string{"tos="} + castor::relay::tos_preserve_word)
+      out["tos"] = castor::relay::tos_preserve_word;
     else if (opt.rfind("tos=", 0) == 0)
       out["tos"] = number("--out", spec, "tos", opt.substr(4));
+    else if (opt.rfind("sport=", 0) == 0)
+      out["source_port"] = number("--out", spec, "sport", opt.substr(6));
     else
       throw usage("--out '" + spec + "': unknown option '" + opt
-                  + "' (expected ttl=N or tos=N)");
+                  + "' (expected ttl=N|decrement, tos=N|preserve or "
+                    "sport=N)");
   }
   return out;
 }
@@ -327,7 +335,9 @@ int main(int argc, char** argv) {
   auto* in_opt =
     add->add_option("--in", in_spec, "input IF:GROUP:PORT[:SOURCE]");
   auto* out_opt = add->add_option(
-    "--out", out_specs, "output IF:ADDR:PORT[:ttl=N][:tos=N] (repeatable)");
+    "--out", out_specs,
+    "output IF:ADDR:PORT[:ttl=N|decrement][:tos=N|preserve][:sport=N] "
+    "(repeatable)");
   auto* from_opt = add->add_option(
     "--from", rules_file,
     "add the rules of FILE, one a line: NAME IN OUT [OUT...] in the forms "

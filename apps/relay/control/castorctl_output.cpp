@@ -76,6 +76,8 @@ void print_rules(const json& data) {
       auto output = str(o, "interface") + " " + str(o, "address") + ":"
                     + str(o, "port") + " ttl=" + str(o, "ttl")
                     + " tos=" + str(o, "tos");
+      if (o.contains("source_port"))
+        output += " sport=" + str(o, "source_port");
       rows.push_back({first ? str(r, "name") : "", first ? input : "", output});
       first = false;
     }

@@ -178,6 +178,25 @@ public:
     return j->get<std::string>();
   }
 
+  /// An integer member through its range check, or the word `word`,
+  /// which sets `flag` instead ("ttl":"decrement", "tos":"preserve").
+  template <class T, class Check>
+  void integer_or_word(const json& obj, const std::string& key,
+                       const std::string& field, Check check, T& out,
+                       const char* word, bool& flag) {
+    auto i = obj.find(key);
+    if (i == obj.end() || !i->is_string()) {
+      integer(obj, key, field, false, check, out);
+      return;
+    }
+    if (i->get<std::string>() == word)
+      flag = true;
+    else
+      problem(path(field, key), "'" + i->get<std::string>()
+                                  + "' is neither an integer nor \"" + word
+                                  + "\"");
+  }
+
   /// An integer member through its range check.
   template <class T, class Check>
   void integer(const json& obj, const std::string& key,
@@ -498,8 +517,9 @@ decoded<rule> rule_from_json(const json& j) {
                      std::string{"expected an object, found "} + type_name(o));
           continue;
         }
-        rd.check_members(o, field,
-                         {"interface", "address", "port", "ttl", "tos"});
+        rd.check_members(
+          o, field,
+          {"interface", "address", "port", "ttl", "tos", "source_port"});
         if (auto itf = rd.string(o, "interface", field, true))
           out.interface = *itf;
         std::optional<ipv4> addr;
@@ -507,8 +527,11 @@ decoded<rule> rule_from_json(const json& j) {
         if (addr)
           out.address = *addr;
         rd.integer(o, "port", field, true, check_port, out.port);
-        rd.integer(o, "ttl", field, false, check_ttl, out.ttl);
-        rd.integer(o, "tos", field, false, check_tos, out.tos);
+        rd.integer_or_word(o, "ttl", field, check_ttl, out.ttl,
+                           ttl_decrement_word, out.ttl_decrement);
+        rd.integer_or_word(o, "tos", field, check_tos, out.tos,
+                           tos_preserve_word, out.tos_preserve);
+        rd.integer(o, "source_port", field, false, check_port, out.source_port);
         r.outputs.push_back(out);
       }
     }

@@ -28,12 +28,17 @@ json to_json(const rule& x) {
   if (x.input.source)
     in["source"] = x.input.source->to_string();
   json outs = json::array();
-  for (auto& o : x.outputs)
-    outs.push_back({{"interface", o.interface},
-                    {"address", o.address.to_string()},
-                    {"port", o.port},
-                    {"ttl", o.ttl},
-                    {"tos", o.tos}});
+  for (auto& o : x.outputs) {
+    json out = {
+      {"interface", o.interface},
+      {"address", o.address.to_string()},
+      {"port", o.port},
+      {"ttl", o.ttl_decrement ? json(ttl_decrement_word) : json(o.ttl)},
+      {"tos", o.tos_preserve ? json(tos_preserve_word) : json(o.tos)}};
+    if (o.source_port != 0)
+      out["source_port"] = o.source_port;
+    outs.push_back(std::move(out));
+  }
   return {
     {"name", x.name}, {"input", std::move(in)}, {"outputs", std::move(outs)}};
 }

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "dataplane/source_port.hpp"
 #include "service/logging.hpp"
 #include "service/rate_limited_log.hpp"
 #include <poll.h>
@@ -45,6 +46,7 @@ void add_counts(packet::output_counters& into,
   into.queue_full += from.queue_full;
   into.too_big += from.too_big;
   into.send_error += from.send_error;
+  into.ttl_expired += from.ttl_expired;
   if (from.last_error != 0)
     into.last_error = from.last_error;
 }
@@ -151,9 +153,10 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table,
   flush_all();
   // What unusable outputs counted (as send errors) stays theirs.
   for (std::size_t i = 0; i < bindings_.size(); ++i)
-    if (bindings_[i].unusable_drops != 0) {
+    if (bindings_[i].unusable_drops != 0 || bindings_[i].ttl_expired != 0) {
       packet::output_counters c;
       c.send_error = bindings_[i].unusable_drops;
+      c.ttl_expired = bindings_[i].ttl_expired;
       carry(table_->outputs()[i].key, c);
     }
   std::vector<binding> bindings(table->outputs().size());
@@ -173,15 +176,23 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table,
       eo.ifindex = key.ifindex;
       eo.ttl = key.ttl;
       eo.tos = key.tos;
+      eo.ip_marks = key.marks;
       eo.slots = opts_.egress_slots;
       eo.max_outputs = opts_.max_outputs_per_egress;
       try {
+        eo.source_port =
+          key.source_port != 0 ? key.source_port : shared_source_port();
         egress_entry entry;
         entry.socket = std::make_unique<packet::udp_egress>(eo);
         e = egresses_.emplace(key, std::move(entry)).first;
       } catch (const std::exception& ex) {
-        install_log().error("{}: cannot open the egress for {}: {}",
-                            opts_.worker, out.key, ex.what());
+        // The key is "RULE|ADDRESS:PORT@INTERFACE".
+        const auto bar = out.key.find('|');
+        install_log().error("{}: rule '{}', output {}: cannot open its "
+                            "egress socket; its datagrams count as send "
+                            "errors: {}",
+                            opts_.worker, out.key.substr(0, bar),
+                            out.key.substr(bar + 1), ex.what());
         continue;
       }
     }
@@ -348,8 +359,21 @@ void forwarder_loop::forward(const packet::udp_datagram& d) noexcept {
       ++b.unusable_drops;
       continue;
     }
+    // The datagram's own TTL and TOS where the output asks for them.
+    packet::ip_marks marks;
+    const auto& spec = outs[i].spec;
+    if (spec.ttl_decrement) {
+      if (d.ttl <= 1) {
+        ++b.ttl_expired;
+        continue;
+      }
+      marks.ttl = static_cast<int16_t>(d.ttl - 1);
+    }
+    if (spec.tos_preserve)
+      marks.tos = d.tos;
     // A full ring drops and counts this copy only (queue_full).
-    b.socket->enqueue(b.slot, outs[i].destination, d.payload, d.payload_size);
+    b.socket->enqueue(b.slot, outs[i].destination, d.payload, d.payload_size,
+                      marks);
   }
 }
 
@@ -459,11 +483,13 @@ worker_snapshot forwarder_loop::take_snapshot() {
         if (b.socket != nullptr)
           add_counts(c, b.socket->ring().counters(b.slot));
         c.send_error += b.unusable_drops;
+        c.ttl_expired += b.ttl_expired;
         os.packets = c.packets;
         os.bytes = c.bytes;
         os.drops.queue_full = c.queue_full;
         os.drops.send_error = c.send_error;
         os.drops.too_big = c.too_big;
+        os.drops.ttl_expired = c.ttl_expired;
         auto link = output_links_.find(out.spec.interface);
         os.state = to_string(link == output_links_.end() ? link_state::missing
                                                          : link->second.state);

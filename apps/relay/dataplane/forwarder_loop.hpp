@@ -2,7 +2,8 @@
 
 // The packet loop of one forwarder: its own thread, one AF_PACKET ingress
 // socket in the interface's fanout group, and one udp_egress (sendmmsg
-// ring) per distinct (output interface, TTL, TOS). The forwarder actor is
+// ring) per distinct egress_key (output interface, TTL, TOS, source port;
+// rule_table.hpp). The forwarder actor is
 // the supervised face of it (forwarder.hpp); no datagram ever becomes an
 // actor message (measured on CAF 0.17: a message per packet caps an actor
 // at tens of kpps).
@@ -136,6 +137,7 @@ private:
     packet::udp_egress* socket = nullptr;
     uint32_t slot = 0;
     uint64_t unusable_drops = 0;
+    uint64_t ttl_expired = 0; ///< ttl = "decrement" met an input TTL of 1
   };
 
   struct rule_counts {

@@ -14,6 +14,16 @@ unsigned resolve_interface_index(const std::string& name) {
   return ::if_nametoindex(name.c_str());
 }
 
+egress_key egress_for(const relay::rule_output& o, unsigned ifindex) {
+  egress_key key;
+  key.ifindex = ifindex;
+  key.ttl = o.ttl_decrement ? 1 : o.ttl;
+  key.tos = o.tos_preserve ? 0 : o.tos;
+  key.marks = o.ttl_decrement || o.tos_preserve;
+  key.source_port = o.source_port;
+  return key;
+}
+
 std::shared_ptr<const rule_table>
 rule_table::build(const std::vector<relay::rule>& rules,
                   const std::string& interface, uint64_t epoch,
@@ -44,7 +54,7 @@ rule_table::build(const std::vector<relay::rule>& rules,
       out.destination = packet::make_destination(o.address.be, o.port);
       out.key = r.name + "|" + o.address.to_string() + ":"
                 + std::to_string(o.port) + "@" + o.interface;
-      const egress_key key{index_of(o.interface), o.ttl, o.tos};
+      const auto key = egress_for(o, index_of(o.interface));
       out.usable = key.ifindex != 0;
       if (out.usable) {
         auto i = std::find(t->egresses_.begin(), t->egresses_.end(), key);

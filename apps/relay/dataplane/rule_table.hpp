@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "model/rule.hpp"
@@ -29,23 +30,29 @@
 namespace castor::relay {
 
 /// The socket options an output needs (see udp_egress.hpp): outputs that
-/// agree on them share one egress socket and its send ring.
+/// agree on them share one egress socket and its send ring. Outputs whose
+/// TTL or TOS comes from each input datagram (ttl = "decrement", tos =
+/// "preserve") share a socket that sends them per datagram (`marks`);
+/// their `ttl` or `tos` here is the socket's unused default.
 struct egress_key {
   unsigned ifindex = 0;
   uint8_t ttl = 1;
   uint8_t tos = 0;
+  bool marks = false;
+  /// The configured source port; 0: the relay's shared one.
+  uint16_t source_port = 0;
 
+  auto tie() const { return std::tie(ifindex, ttl, tos, marks, source_port); }
   friend bool operator==(const egress_key& x, const egress_key& y) {
-    return x.ifindex == y.ifindex && x.ttl == y.ttl && x.tos == y.tos;
+    return x.tie() == y.tie();
   }
   friend bool operator<(const egress_key& x, const egress_key& y) {
-    if (x.ifindex != y.ifindex)
-      return x.ifindex < y.ifindex;
-    if (x.ttl != y.ttl)
-      return x.ttl < y.ttl;
-    return x.tos < y.tos;
+    return x.tie() < y.tie();
   }
 };
+
+/// The egress an output needs on interface `ifindex`.
+egress_key egress_for(const relay::rule_output& o, unsigned ifindex);
 
 /// One output of one rule, ready for sendmmsg.
 struct table_output {

@@ -16,7 +16,7 @@ socket_ingress::socket_ingress(std::string interface, std::size_t batch,
                                std::size_t max_datagram)
     : interface_(std::move(interface)), slot_(max_datagram),
       buffers_(new uint8_t[batch * max_datagram]), msgs_(batch), iovs_(batch),
-      names_(batch) {
+      names_(batch), controls_(batch) {
   for (std::size_t k = 0; k < batch; ++k) {
     iovs_[k].iov_base = buffers_.get() + k * slot_;
     iovs_[k].iov_len = slot_;
@@ -26,6 +26,8 @@ socket_ingress::socket_ingress(std::string interface, std::size_t batch,
     h.msg_namelen = sizeof(sockaddr_in);
     h.msg_iov = &iovs_[k];
     h.msg_iovlen = 1;
+    h.msg_control = controls_[k].bytes;
+    h.msg_controllen = sizeof(marks_control);
   }
 }
 
@@ -54,6 +56,12 @@ int socket_ingress::open_socket(uint32_t group_be, uint16_t port) {
     fail("SO_REUSEADDR");
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0)
     fail("SO_REUSEPORT");
+  // Each datagram's TTL and TOS, for ttl = "decrement" and tos =
+  // "preserve" (the AF_PACKET ingress reads them from the IP header).
+  if (::setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &on, sizeof on) != 0)
+    fail("IP_RECVTTL");
+  if (::setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &on, sizeof on) != 0)
+    fail("IP_RECVTOS");
   if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer) != 0)
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
   if (::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, interface_.c_str(),

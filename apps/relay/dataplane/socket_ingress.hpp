@@ -16,11 +16,14 @@
 // reassembled the datagram (no malformed counts, fragments are relayed
 // whole), and the source filter is applied after receipt, by the rule
 // table. Receives with recvmmsg into preallocated buffers; not thread-safe
-// (one forwarder loop owns it).
+// (one forwarder loop owns it). Each datagram's TTL and TOS arrive as
+// IP_RECVTTL / IP_RECVTOS control messages in preallocated per-slot
+// buffers, for outputs with ttl = "decrement" or tos = "preserve".
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -77,6 +80,7 @@ public:
           continue;
         }
         packet::udp_datagram d;
+        read_marks(msgs_[k].msg_hdr, d);
         d.src_be = names_[k].sin_addr.s_addr;
         d.src_port = ntohs(names_[k].sin_port);
         d.dst_be = key.first;
@@ -89,6 +93,8 @@ public:
         // Reset for the next call: the kernel overwrote the name length.
         msgs_[k].msg_hdr.msg_namelen = sizeof(sockaddr_in);
       }
+      for (int k = 0; k < got; ++k) // and the control lengths
+        msgs_[k].msg_hdr.msg_controllen = sizeof(marks_control);
       if (got > 0)
         n += static_cast<std::size_t>(got);
     }
@@ -102,6 +108,29 @@ public:
   uint64_t truncated() const noexcept { return truncated_; }
 
 private:
+  // Room for the IP_TTL and IP_TOS control messages of one datagram.
+  struct marks_control {
+    alignas(cmsghdr) unsigned char bytes[2 * CMSG_SPACE(sizeof(int))];
+  };
+
+  /// The TTL and TOS of a received datagram from its control messages
+  /// (left 0 if absent).
+  static void read_marks(const msghdr& h, packet::udp_datagram& d) noexcept {
+    for (auto* c = CMSG_FIRSTHDR(&h); c != nullptr;
+         c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+      if (c->cmsg_level != IPPROTO_IP)
+        continue;
+      // IP_TTL comes as an int, IP_TOS as one byte.
+      if (c->cmsg_type == IP_TTL) {
+        int v = 0;
+        std::memcpy(&v, CMSG_DATA(c), sizeof v);
+        d.ttl = static_cast<uint8_t>(v);
+      } else if (c->cmsg_type == IP_TOS) {
+        d.tos = *CMSG_DATA(c);
+      }
+    }
+  }
+
   int open_socket(uint32_t group_be, uint16_t port);
   static std::string ipv4_text(uint32_t be);
 
@@ -113,6 +142,7 @@ private:
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   std::vector<sockaddr_in> names_;
+  std::vector<marks_control> controls_;
   uint64_t datagrams_ = 0;
   uint64_t bytes_ = 0;
   uint64_t truncated_ = 0;

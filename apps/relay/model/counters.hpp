@@ -20,6 +20,9 @@ struct output_drops {
   uint64_t queue_full = 0; ///< the output's send ring was full
   uint64_t send_error = 0; ///< the kernel refused it, or no such interface
   uint64_t too_big = 0;    ///< larger than a send slot
+  /// ttl = "decrement" and the input's TTL was 1: the copy would leave
+  /// with TTL 0 (a loop between relays ends here).
+  uint64_t ttl_expired = 0;
 };
 
 struct output_snapshot {

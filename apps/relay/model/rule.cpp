@@ -34,7 +34,9 @@ bool operator==(const rule_input& x, const rule_input& y) {
 
 bool operator==(const rule_output& x, const rule_output& y) {
   return x.interface == y.interface && x.address == y.address
-         && x.port == y.port && x.ttl == y.ttl && x.tos == y.tos;
+         && x.port == y.port && x.ttl == y.ttl && x.tos == y.tos
+         && x.ttl_decrement == y.ttl_decrement
+         && x.tos_preserve == y.tos_preserve && x.source_port == y.source_port;
 }
 
 bool operator==(const rule& x, const rule& y) {

@@ -41,7 +41,20 @@ struct rule_output {
   uint16_t port = 0;
   uint8_t ttl = 1; ///< for multicast outputs (IP_MULTICAST_TTL)
   uint8_t tos = 0;
+  /// ttl = "decrement": each datagram leaves with its input's TTL minus
+  /// one (`ttl` is then unused); one that arrived with TTL 1 is dropped.
+  bool ttl_decrement = false;
+  /// tos = "preserve": each datagram leaves with its input's TOS byte
+  /// (DSCP and ECN); `tos` is then unused.
+  bool tos_preserve = false;
+  /// The UDP source port; 0: the relay's one shared port (docs/relay.md,
+  /// "Packet identity").
+  uint16_t source_port = 0;
 };
+
+/// The option values that are words rather than numbers.
+inline constexpr const char* ttl_decrement_word = "decrement";
+inline constexpr const char* tos_preserve_word = "preserve";
 
 struct rule {
   std::string name;

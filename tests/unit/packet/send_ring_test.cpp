@@ -290,6 +290,8 @@ struct segmenting_kernel {
     uint16_t port;
     std::size_t datagrams;
     uint16_t gso_size;
+    int ttl; // IP_TTL control message; -1: none
+    int tos; // IP_TOS control message; -1: none
   };
   std::vector<message> messages;
   std::vector<std::string> payloads;
@@ -302,14 +304,23 @@ struct segmenting_kernel {
     for (; done < count; ++done) {
       auto& h = msgs[done].msg_hdr;
       uint16_t gso = 0;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c))
+      int ttl = -1;
+      int tos = -1;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
+           c = CMSG_NXTHDR(&h, c)) {
         if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == udp_segment_option)
           std::memcpy(&gso, CMSG_DATA(c), sizeof gso);
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL)
+          std::memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS)
+          std::memcpy(&tos, CMSG_DATA(c), sizeof tos);
+      }
       if ((gso != 0 && k.refuse_joined != 0) || k.budget == 0)
         break;
       --k.budget;
       auto* dest = static_cast<sockaddr_in*>(h.msg_name);
-      k.messages.push_back({ntohs(dest->sin_port), h.msg_iovlen, gso});
+      k.messages.push_back(
+        {ntohs(dest->sin_port), h.msg_iovlen, gso, ttl, tos});
       for (std::size_t i = 0; i < h.msg_iovlen; ++i)
         k.payloads.emplace_back(static_cast<const char*>(h.msg_iov[i].iov_base),
                                 h.msg_iov[i].iov_len);
@@ -492,4 +503,92 @@ TEST(send_ring, a_refused_segmented_message_is_resent_unjoined) {
     put(r2, 0, 6000, "e" + std::to_string(i));
   EXPECT_EQ(r2.flush(&segmenting_kernel::send, &k2).sent, 3u);
   EXPECT_TRUE(r2.segmenting());
+}
+
+namespace {
+
+bool put_marked(send_ring& r, uint16_t port, const std::string& s,
+                ip_marks marks) {
+  auto dest = make_destination(htonl(0xef020202), port);
+  return r.enqueue(0, dest, reinterpret_cast<const uint8_t*>(s.data()),
+                   s.size(), marks);
+}
+
+} // namespace
+
+// ttl = "decrement" and tos = "preserve": each datagram carries its own
+// IP_TTL / IP_TOS control message, written into its slot's preallocated
+// buffer; a slot reused without marks carries none.
+TEST(send_ring, ip_marks_travel_as_control_messages_per_datagram) {
+  send_ring r(4, 64, 1);
+  r.enable_ip_marks();
+  ASSERT_TRUE(r.marking());
+  segmenting_kernel k;
+  ASSERT_TRUE(put_marked(r, 6000, "a", {63, 184}));
+  ASSERT_TRUE(put_marked(r, 6000, "b", {5, -1}));
+  ASSERT_TRUE(put_marked(r, 6000, "c", {-1, 46}));
+  ASSERT_TRUE(put_marked(r, 6000, "d", {}));
+  EXPECT_EQ(r.flush(&segmenting_kernel::send, &k).sent, 4u);
+  // The same slots again, wrapped, with other marks.
+  ASSERT_TRUE(put_marked(r, 6000, "e", {}));
+  ASSERT_TRUE(put_marked(r, 6000, "f", {1, 0}));
+  EXPECT_EQ(r.flush(&segmenting_kernel::send, &k).sent, 2u);
+  ASSERT_EQ(k.messages.size(), 6u);
+  const std::vector<std::pair<int, int>> want{{63, 184}, {5, -1},  {-1, 46},
+                                              {-1, -1},  {-1, -1}, {1, 0}};
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(k.messages[i].ttl, want[i].first) << i;
+    EXPECT_EQ(k.messages[i].tos, want[i].second) << i;
+  }
+  // A ring without marks sends no control message at all.
+  send_ring plain(4, 64, 1);
+  EXPECT_FALSE(plain.marking());
+  segmenting_kernel k2;
+  ASSERT_TRUE(put_marked(plain, 6000, "g", {63, 184}));
+  plain.flush(&segmenting_kernel::send, &k2);
+  ASSERT_EQ(k2.messages.size(), 1u);
+  EXPECT_EQ(k2.messages[0].ttl, -1);
+  EXPECT_EQ(k2.messages[0].tos, -1);
+}
+
+TEST(send_ring, segmentation_joins_only_datagrams_with_equal_marks) {
+  send_ring r(16, 64, 1);
+  r.enable_ip_marks();
+  r.enable_segmentation(64);
+  segmenting_kernel k;
+  for (int i = 0; i < 3; ++i)
+    put_marked(r, 6000, "x" + std::to_string(i), {10, 184});
+  for (int i = 0; i < 2; ++i)
+    put_marked(r, 6000, "y" + std::to_string(i), {9, 184});
+  EXPECT_EQ(r.flush(&segmenting_kernel::send, &k).sent, 5u);
+  ASSERT_EQ(k.messages.size(), 2u);
+  EXPECT_EQ(k.messages[0].datagrams, 3u);
+  EXPECT_EQ(k.messages[0].gso_size, 2u);
+  EXPECT_EQ(k.messages[0].ttl, 10);
+  EXPECT_EQ(k.messages[0].tos, 184);
+  EXPECT_EQ(k.messages[1].datagrams, 2u);
+  EXPECT_EQ(k.messages[1].gso_size, 2u);
+  EXPECT_EQ(k.messages[1].ttl, 9);
+}
+
+TEST(send_ring, grouping_interleaved_streams_keeps_each_datagrams_marks) {
+  // Regrouping moves slots; each datagram's TTL and TOS must move with it
+  // (a preserved TOS or decremented TTL belongs to that datagram alone).
+  send_ring r(16, 64, 1);
+  r.enable_ip_marks();
+  r.enable_segmentation(64);
+  segmenting_kernel k;
+  for (int i = 0; i < 9; ++i)
+    ASSERT_TRUE(put_marked(
+      r, static_cast<uint16_t>(6000 + i % 3),
+      std::to_string(i % 3) + std::to_string(i / 3),
+      {static_cast<int16_t>(10 + i % 3), static_cast<int16_t>(4 * (i % 3))}));
+  EXPECT_EQ(r.flush(&segmenting_kernel::send, &k).sent, 9u);
+  ASSERT_EQ(k.messages.size(), 3u);
+  for (const auto& m : k.messages) {
+    const int s = m.port - 6000;
+    EXPECT_EQ(m.datagrams, 3u);
+    EXPECT_EQ(m.ttl, 10 + s) << m.port;
+    EXPECT_EQ(m.tos, 4 * s) << m.port;
+  }
 }

@@ -186,6 +186,21 @@ TEST_F(castorctl, add_builds_the_rule_from_flags) {
                 "ttl":9,"tos":184}]}})"));
 }
 
+TEST_F(castorctl, add_takes_the_packet_identity_options) {
+  std::string out;
+  ASSERT_EQ(
+    run("add --name feed-c --in eth0:239.1.1.3:5003 "
+        "--out eth1:239.2.2.4:6004:ttl=decrement:tos=preserve:sport=4000",
+        out),
+    0)
+    << out;
+  EXPECT_EQ(json::parse(last->get()),
+            json::parse(R"({"cmd":"add","rule":{"name":"feed-c",
+    "input":{"interface":"eth0","group":"239.1.1.3","port":5003},
+    "outputs":[{"interface":"eth1","address":"239.2.2.4","port":6004,
+                "ttl":"decrement","tos":"preserve","source_port":4000}]}})"));
+}
+
 TEST_F(castorctl, bad_arguments_exit_2_without_contacting_the_daemon) {
   std::string out;
   last->set("untouched");
@@ -198,7 +213,8 @@ TEST_F(castorctl, bad_arguments_exit_2_without_contacting_the_daemon) {
                 out),
             2);
   EXPECT_EQ(out, "castorctl: --out 'eth1:239.2.2.3:6002:hops=3': unknown "
-                 "option 'hops=3' (expected ttl=N or tos=N)\n");
+                 "option 'hops=3' (expected ttl=N|decrement, "
+                 "tos=N|preserve or sport=N)\n");
   EXPECT_EQ(run("add --name x --in eth0:10.1.1.1:5002 "
                 "--out eth1:239.2.2.3:99999",
                 out),

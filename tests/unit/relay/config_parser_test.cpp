@@ -139,7 +139,7 @@ outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 1, t
               "relay.toml:9:65: input: unknown key 'prot' (expected "
               "interface, group, port, source)",
               "relay.toml:10:80: outputs[0]: unknown key 'tls' (expected "
-              "interface, address, port, ttl, tos)",
+              "interface, address, port, ttl, tos, source_port)",
             }));
 }
 
@@ -281,6 +281,56 @@ outputs = [
                     "1..255",
                     "relay.toml:7:78: outputs[2].tos: tos 300 is out of range "
                     "0..255",
+                  }));
+}
+
+TEST(config_parser, packet_identity_options) {
+  // ttl = "decrement", tos = "preserve" and source_port beside the numeric
+  // values, which keep working (issue 15, "Packet identity").
+  auto res = parse_config_string(one_rule(R"(name = "a"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [
+  { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = "decrement", tos = "preserve", source_port = 4000 },
+  { interface = "eth1", address = "239.2.2.3", port = 6001, ttl = 7, tos = 184 },
+  { interface = "eth1", address = "239.2.2.4", port = 6001, ttl = "decrement", tos = 46 },
+]
+)"),
+                                 "relay.toml");
+  ASSERT_TRUE(res.ok()) << ::testing::PrintToString(messages(res));
+  const auto& outs = res.config.rules.at(0).outputs;
+  ASSERT_EQ(outs.size(), 3u);
+  EXPECT_TRUE(outs[0].ttl_decrement);
+  EXPECT_TRUE(outs[0].tos_preserve);
+  EXPECT_EQ(outs[0].source_port, 4000);
+  EXPECT_FALSE(outs[1].ttl_decrement);
+  EXPECT_FALSE(outs[1].tos_preserve);
+  EXPECT_EQ(outs[1].ttl, 7);
+  EXPECT_EQ(outs[1].tos, 184);
+  EXPECT_EQ(outs[1].source_port, 0) << "0: the relay's shared port";
+  EXPECT_TRUE(outs[2].ttl_decrement);
+  EXPECT_FALSE(outs[2].tos_preserve);
+  EXPECT_EQ(outs[2].tos, 46);
+}
+
+TEST(config_parser, packet_identity_errors) {
+  auto errs = errors_of(one_rule(R"(name = "a"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [
+  { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = "preserve" },
+  { interface = "eth1", address = "239.2.2.3", port = 6001, tos = "decrement" },
+  { interface = "eth1", address = "239.2.2.4", port = 6001, source_port = 0 },
+  { interface = "eth1", address = "239.2.2.5", port = 6001, source_port = "auto" },
+]
+)"));
+  EXPECT_EQ(errs, (strings{
+                    "relay.toml:5:67: outputs[0].ttl: 'preserve' is neither "
+                    "an integer nor \"decrement\"",
+                    "relay.toml:6:67: outputs[1].tos: 'decrement' is neither "
+                    "an integer nor \"preserve\"",
+                    "relay.toml:7:75: outputs[2].source_port: port 0 is out "
+                    "of range 1..65535",
+                    "relay.toml:8:75: outputs[3].source_port: expected an "
+                    "integer, found a string",
                   }));
 }
 

@@ -28,6 +28,14 @@ daemon_config sample() {
   unicast.ttl = 255;
   unicast.tos = 184;
   a.outputs.push_back(unicast);
+  rule_output marked; // the packet identity options
+  marked.interface = "eth3";
+  marked.address = *ipv4::parse("239.3.3.3");
+  marked.port = 6003;
+  marked.ttl_decrement = true;
+  marked.tos_preserve = true;
+  marked.source_port = 4000;
+  a.outputs.push_back(marked);
   cfg.rules.push_back(a);
   cfg.rules.push_back(test::simple_rule("feed.b_2", "232.5.6.7", 65535 - 1000));
   return cfg;

@@ -36,6 +36,37 @@ TEST(control_protocol, decodes_an_add_request) {
   EXPECT_EQ(add.rule.outputs[1].tos, 0);
 }
 
+TEST(control_protocol, packet_identity_options) {
+  auto res = rule_from_json(json::parse(R"({"name":"feed-a",
+    "input":{"interface":"eth0","group":"239.1.1.1","port":5001},
+    "outputs":[{"interface":"eth1","address":"239.2.2.2","port":6001,
+                "ttl":"decrement","tos":"preserve","source_port":4000},
+               {"interface":"eth1","address":"239.2.2.3","port":6001,
+                "ttl":9,"tos":46}]})"));
+  ASSERT_TRUE(res) << res.error;
+  const auto& r = *res.value;
+  EXPECT_TRUE(r.outputs[0].ttl_decrement);
+  EXPECT_TRUE(r.outputs[0].tos_preserve);
+  EXPECT_EQ(r.outputs[0].source_port, 4000);
+  EXPECT_EQ(r.outputs[1].ttl, 9);
+  EXPECT_EQ(r.outputs[1].source_port, 0);
+  // The words go back out as words, and the rule comes back equal.
+  const auto j = to_json(r);
+  EXPECT_EQ(j["outputs"][0]["ttl"], "decrement");
+  EXPECT_EQ(j["outputs"][0]["tos"], "preserve");
+  EXPECT_EQ(j["outputs"][0]["source_port"], 4000);
+  EXPECT_EQ(j["outputs"][1]["ttl"], 9);
+  EXPECT_FALSE(j["outputs"][1].contains("source_port"));
+  EXPECT_EQ(*rule_from_json(j).value, r);
+  EXPECT_EQ(rule_from_json(json::parse(R"({"name":"x",
+    "input":{"interface":"eth0","group":"239.1.1.1","port":5001},
+    "outputs":[{"interface":"eth1","address":"239.2.2.2","port":6001,
+                "ttl":"down","source_port":70000}]})"))
+              .error,
+            "outputs[0].ttl: 'down' is neither an integer nor \"decrement\"; "
+            "outputs[0].source_port: port 70000 is out of range 1..65535");
+}
+
 TEST(control_protocol, every_request_round_trips) {
   auto rule = *rule_from_json(json::parse(good_rule)).value;
   std::vector<request> all{{add_cmd{rule}},

@@ -137,6 +137,18 @@ TEST(metrics, text_follows_the_exposition_format_rules) {
   EXPECT_EQ(type_of["castor_build_info"], "gauge");
 }
 
+TEST(metrics, ttl_expired_is_an_output_drop_reason) {
+  // ttl = "decrement" drops what arrived with TTL 1, per output; both
+  // workers' counts are summed.
+  auto v = typical_view();
+  v.workers[0].rules[0].outputs[0].drops.ttl_expired = 4;
+  v.workers[1].rules[0].outputs[0].drops.ttl_expired = 3;
+  const auto text = exposition(v);
+  EXPECT_EQ(value_of(sample(text, "castor_output_drops_total",
+                            "reason=\"ttl_expired\"")),
+            7);
+}
+
 TEST(metrics, workers_of_a_rule_are_summed_and_every_family_shows) {
   const auto text = exposition(typical_view());
   EXPECT_EQ(

@@ -16,7 +16,13 @@ ipv4 ip(const char* text) {
 
 rule_output output(const char* itf, const char* addr, uint16_t port,
                    uint8_t ttl = 1, uint8_t tos = 0) {
-  return rule_output{itf, ip(addr), port, ttl, tos};
+  rule_output o;
+  o.interface = itf;
+  o.address = ip(addr);
+  o.port = port;
+  o.ttl = ttl;
+  o.tos = tos;
+  return o;
 }
 
 rule make_rule(std::string name, const char* itf, const char* group,
@@ -125,6 +131,40 @@ TEST(rule_table, outputs_share_an_egress_only_with_equal_socket_options) {
   EXPECT_EQ(t->rules()[1].first_output, 4u);
   EXPECT_EQ(t->rules()[1].output_count, 1u);
   EXPECT_NE(outs[0].key, outs[1].key);
+}
+
+TEST(rule_table, per_datagram_ttl_and_tos_share_an_egress_per_source_port) {
+  // ttl = "decrement" and tos = "preserve" are not socket options: their
+  // outputs share one egress of an interface whatever values the datagrams
+  // carry, apart from those with numeric options; a configured source port
+  // is a socket of its own.
+  auto marked = [](const char* addr, bool decrement, bool preserve,
+                   uint16_t source_port = 0) {
+    auto o = output("eth1", addr, 6001);
+    o.ttl_decrement = decrement;
+    o.tos_preserve = preserve;
+    o.source_port = source_port;
+    return o;
+  };
+  auto t = build({make_rule(
+    "a", "eth0", "239.1.1.1", 5001,
+    {marked("239.2.2.1", true, false), marked("239.2.2.2", true, true),
+     marked("239.2.2.3", false, true), output("eth1", "239.2.2.4", 6001),
+     marked("239.2.2.5", true, true, 4000),
+     marked("239.2.2.6", false, false, 4000)})});
+  const auto& outs = t->outputs();
+  const auto& eg = t->egresses();
+  EXPECT_EQ(outs[0].egress, outs[1].egress);
+  EXPECT_EQ(outs[1].egress, outs[2].egress);
+  EXPECT_TRUE(eg[outs[0].egress].marks);
+  EXPECT_NE(outs[0].egress, outs[3].egress); // numeric: socket options
+  EXPECT_FALSE(eg[outs[3].egress].marks);
+  EXPECT_NE(outs[1].egress, outs[4].egress); // its own source port
+  EXPECT_EQ(eg[outs[4].egress].source_port, 4000);
+  EXPECT_NE(outs[4].egress, outs[5].egress); // same port, numeric options
+  EXPECT_EQ(eg[outs[5].egress].source_port, 4000);
+  EXPECT_EQ(eg[outs[3].egress].source_port, 0) << "0: the shared port";
+  EXPECT_EQ(eg.size(), 4u);
 }
 
 TEST(rule_table, an_output_on_a_missing_interface_is_unusable) {

@@ -75,6 +75,19 @@ struct output_counters {
   uint64_t too_big = 0;    ///< dropped: payload larger than a slot
   uint64_t send_error = 0; ///< dropped: the kernel refused it
   int last_error = 0;      ///< errno of the latest send_error
+  /// Dropped before the ring: TTL decremented to 0 (counted by the caller).
+  uint64_t ttl_expired = 0;
+};
+
+/// Per-datagram IP header fields, for rings with enable_ip_marks(): sent as
+/// IP_TTL / IP_TOS control messages in the datagram's own preallocated
+/// control buffer. -1: the socket's value (IP_MULTICAST_TTL, IP_TOS).
+struct ip_marks {
+  int16_t ttl = -1;
+  int16_t tos = -1;
+  friend bool operator==(ip_marks x, ip_marks y) {
+    return x.ttl == y.ttl && x.tos == y.tos;
+  }
 };
 
 /// UDP_SEGMENT, the UDP GSO option (level IPPROTO_UDP; Linux 4.18). Its
@@ -103,12 +116,21 @@ public:
   /// Queues a copy of the payload for `dest`. False if it was dropped (and
   /// counted), or if `output` is out of range (not counted anywhere).
   bool enqueue(uint32_t output, const sockaddr_in& dest, const uint8_t* data,
-               std::size_t size) noexcept;
+               std::size_t size, ip_marks marks = {}) noexcept;
 
   /// The same, but a full ring is flushed through `send` first (see above);
-  /// queue_full only if that flush is blocked by the kernel.
+  /// queue_full only if that flush is blocked by the kernel. `marks` apply
+  /// only to a ring with enable_ip_marks().
   bool enqueue(uint32_t output, const sockaddr_in& dest, const uint8_t* data,
-               std::size_t size, send_batch_fn send, void* context) noexcept;
+               std::size_t size, send_batch_fn send, void* context,
+               ip_marks marks = {}) noexcept;
+
+  /// Gives every slot a control buffer for per-datagram TTL and TOS
+  /// (ip_marks): no system call and no allocation per datagram, a few
+  /// stores at enqueue. Segmentation joins only datagrams with equal
+  /// marks. It allocates: call it once, before use.
+  void enable_ip_marks();
+  bool marking() const noexcept { return !slot_controls_.empty(); }
 
   /// Sends what is queued, in order, through `send`.
   flush_result flush(send_batch_fn send, void* context) noexcept;
@@ -142,10 +164,18 @@ public:
   void reserve_outputs(std::size_t n);
 
 private:
-  // Room for one UDP_SEGMENT control message.
-  struct segment_control {
-    alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(uint16_t))];
+  // Room for the IP_TTL and IP_TOS control messages of one slot.
+  struct marks_control {
+    alignas(cmsghdr) unsigned char bytes[2 * CMSG_SPACE(sizeof(int))];
   };
+  // Room for one UDP_SEGMENT control message, after a slot's marks.
+  struct segment_control {
+    alignas(cmsghdr) unsigned char bytes[sizeof(marks_control)
+                                         + CMSG_SPACE(sizeof(uint16_t))];
+  };
+
+  // Writes slot i's marks into its control buffer.
+  void mark(std::size_t i, ip_marks marks) noexcept;
 
   void release(std::size_t n) noexcept;
   // Permutes the `run` contiguous queued slots at head_ so that each
@@ -174,6 +204,9 @@ private:
   std::size_t gso_max_bytes_ = 0;
   std::size_t gso_max_segments_ = 0; ///< <= 1: off
   std::size_t gso_max_message_ = 0;
+  // Per-slot marks and their control buffers; empty unless marking.
+  std::vector<ip_marks> marks_;
+  std::vector<marks_control> slot_controls_;
   bool split_next_ = false; ///< send the next run unjoined (after a refusal)
   // Grouping: an open-addressed table of the destinations of one run
   // (slots valid while their stamp is the current generation), each
@@ -190,6 +223,8 @@ private:
   std::vector<iovec> scratch_iovs_;
   std::vector<sockaddr_in> scratch_dests_;
   std::vector<uint32_t> scratch_owners_;
+  // Sized by enable_ip_marks(): a marking ring's marks move with the slots.
+  std::vector<ip_marks> scratch_marks_;
   uint32_t group_stamp_ = 0;
   bool blocked_ = false; ///< the last flush stopped at EAGAIN
 };

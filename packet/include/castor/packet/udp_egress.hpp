@@ -1,9 +1,10 @@
 #pragma once
 
 // One output socket of the relay with its send queue. A forwarder keeps one
-// per (output interface, TTL, TOS): those are socket options, so outputs
-// that agree on them share a socket and a ring, and each output keeps its
-// own counters in the ring (see send_ring.hpp).
+// per (output interface, TTL, TOS, source port): those are socket options,
+// so outputs that agree on them share a socket and a ring, and each output
+// keeps its own counters in the ring (see send_ring.hpp). With ip_marks,
+// the TTL and TOS come with each datagram instead.
 //
 // Socket setup, and why:
 //   IP_MULTICAST_IF (ip_mreqn by ifindex)  multicast leaves by the ruled
@@ -17,6 +18,13 @@
 //                                          made other relays' egress slow
 //   SOCK_NONBLOCK                          a full buffer is EAGAIN, never a
 //                                          stalled forwarder
+//   SO_REUSEPORT + bind(source_port)       when a source port is given:
+//                                          every worker's socket of an
+//                                          output sends from that one port
+//                                          (docs/relay.md, "Packet
+//                                          identity"); IP_MULTICAST_ALL 0 so
+//                                          that the bound socket takes in no
+//                                          group traffic it never reads
 //   UDP_SEGMENT (probe only)               runs of equal-size datagrams to
 //                                          one destination leave as one
 //                                          GSO message (send_ring.hpp),
@@ -46,6 +54,12 @@ struct egress_options {
   std::size_t max_batch = 256; ///< messages per sendmmsg call
   /// Join runs into UDP GSO messages where the kernel can (see above).
   bool segmentation = true;
+  /// Per-datagram TTL and TOS (send_ring::enable_ip_marks), for outputs
+  /// that decrement the TTL or preserve the TOS.
+  bool ip_marks = false;
+  /// Bind to this UDP source port, shared (SO_REUSEPORT) with the relay's
+  /// other sockets of it; 0: the kernel picks one at the first send.
+  uint16_t source_port = 0;
 };
 
 class udp_egress {
@@ -64,8 +78,8 @@ public:
   /// only a kernel that pushes back (EAGAIN) drops it (see
   /// send_ring::enqueue).
   bool enqueue(uint32_t output, const sockaddr_in& dest, const uint8_t* data,
-               std::size_t size) noexcept {
-    return ring_.enqueue(output, dest, data, size, send_batch_, &fd_);
+               std::size_t size, ip_marks marks = {}) noexcept {
+    return ring_.enqueue(output, dest, data, size, send_batch_, &fd_, marks);
   }
 
   /// sendmmsg of everything queued, in batches; see send_ring::flush.
