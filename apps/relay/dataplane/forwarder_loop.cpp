@@ -58,12 +58,16 @@ forwarder_loop::forwarder_loop(forwarder_options options,
     packet::ingress_options in;
     in.ifindex = opts_.ifindex;
     in.mode = opts_.mode;
+    in.max_frame = opts_.max_frame;
     // Empty filter: nothing passes until the first table is installed, so
     // a fresh worker never sees traffic it has no rules for.
     in.filter = packet::build_filter({});
     ingress_ = std::make_unique<packet::ingress_socket>(in);
   } else {
-    sockets_ = std::make_unique<socket_ingress>(opts_.interface);
+    // The same datagrams as the AF_PACKET path: payloads of frames up to
+    // max_frame.
+    sockets_ = std::make_unique<socket_ingress>(
+      opts_.interface, 64, opts_.max_frame - udp_ip_headers);
   }
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0)
@@ -174,6 +178,7 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table,
       eo.ttl = key.ttl;
       eo.tos = key.tos;
       eo.slots = opts_.egress_slots;
+      eo.slot_bytes = opts_.max_frame;
       eo.max_outputs = opts_.max_outputs_per_egress;
       try {
         egress_entry entry;
