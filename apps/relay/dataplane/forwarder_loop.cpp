@@ -278,7 +278,11 @@ void forwarder_loop::apply_ingress() {
   try {
     if (ingress_) {
       auto tier = packet::filter_tier::exact;
-      auto program = packet::build_filter(table_->filter_matches(), {}, &tier);
+      packet::filter_options fo;
+      // Fragments to a ruled group reach the parser, which counts them as
+      // `fragment`; none is relayed (bpf_filter.hpp).
+      fo.fragments = packet::fragment_policy::count_in_user;
+      auto program = packet::build_filter(table_->filter_matches(), fo, &tier);
       ingress_->set_filter(program);
       if (tier != filter_tier_ || !filter_error_.empty())
         log()->info("{}: kernel filter for {} rules: {} ({} instructions)",
@@ -489,6 +493,7 @@ worker_snapshot forwarder_loop::take_snapshot() {
     s.ingress.frames = sockets_->datagrams() + sockets_->truncated();
     s.ingress.malformed[packet::index(packet::drop_reason::truncated)] =
       sockets_->truncated();
+    s.ingress.kernel_drops = sockets_->kernel_drops();
   }
   for (auto& [key, entry] : egresses_)
     s.queued += entry.socket->ring().queued();

@@ -17,10 +17,22 @@
 // whole), and the source filter is applied after receipt, by the rule
 // table. Receives with recvmmsg into preallocated buffers; not thread-safe
 // (one forwarder loop owns it).
+//
+// Fragments: the kernel reassembles a fragmented datagram before any
+// socket sees it (and drops it, uncounted here, if a fragment is lost or
+// the reassembly times out: /proc/net/snmp ReasmFails). A reassembled
+// datagram within max_frame is relayed whole; a larger one is truncated.
+//
+// Receive-buffer overflow: every socket has SO_RXQ_OVFL, so the kernel
+// hands each datagram the socket's count of datagrams dropped so far
+// (its buffer was full). The latest count per socket, plus those of
+// closed sockets, is kernel_drops(). A drop shows with the next datagram
+// that socket receives; it costs no system call.
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,19 +73,22 @@ public:
   std::size_t drain(const pollfd* fds, F&& f, std::size_t max) noexcept {
     std::size_t n = 0;
     std::size_t i = 0;
-    for (auto& [key, fd] : sockets_) {
+    for (auto& [key, in] : sockets_) {
       if (n >= max)
         break;
       if ((fds[i++].revents & POLLIN) == 0)
         continue;
       const auto want = static_cast<unsigned>(std::min(max - n, msgs_.size()));
-      const int got = ::recvmmsg(fd, msgs_.data(), want, MSG_DONTWAIT, nullptr);
+      const int got =
+        ::recvmmsg(in.fd, msgs_.data(), want, MSG_DONTWAIT, nullptr);
       for (int k = 0; k < got; ++k) {
+        auto& h = msgs_[k].msg_hdr;
+        take_overflow(h, in);
         // Larger than a buffer: the kernel cut it. Counted, never relayed
         // cut (the send rings could not take it whole either).
-        if (msgs_[k].msg_hdr.msg_flags & MSG_TRUNC) {
+        if (h.msg_flags & MSG_TRUNC) {
           ++truncated_;
-          msgs_[k].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+          reset(h);
           continue;
         }
         packet::udp_datagram d;
@@ -86,8 +101,7 @@ public:
         ++datagrams_;
         bytes_ += d.payload_size;
         f(static_cast<const packet::udp_datagram&>(d));
-        // Reset for the next call: the kernel overwrote the name length.
-        msgs_[k].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+        reset(h);
       }
       if (got > 0)
         n += static_cast<std::size_t>(got);
@@ -100,22 +114,48 @@ public:
   uint64_t bytes() const noexcept { return bytes_; }
   /// Datagrams larger than `max_datagram`, dropped.
   uint64_t truncated() const noexcept { return truncated_; }
+  /// Datagrams the kernel dropped because a socket's receive buffer was
+  /// full (SO_RXQ_OVFL), as last reported, closed sockets included.
+  uint64_t kernel_drops() const noexcept;
 
 private:
+  struct input {
+    int fd = -1;
+    uint32_t overflows = 0; ///< the socket's SO_RXQ_OVFL count, last seen
+  };
+  // Room for the SO_RXQ_OVFL control message of one datagram.
+  struct overflow_control {
+    alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(uint32_t))];
+  };
+
+  static void take_overflow(const msghdr& h, input& in) noexcept {
+    for (auto* c = CMSG_FIRSTHDR(&h); c != nullptr;
+         c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL)
+        std::memcpy(&in.overflows, CMSG_DATA(c), sizeof in.overflows);
+  }
+  // For the next call: the kernel overwrote the name and control lengths.
+  static void reset(msghdr& h) noexcept {
+    h.msg_namelen = sizeof(sockaddr_in);
+    h.msg_controllen = sizeof(overflow_control);
+  }
+
   int open_socket(uint32_t group_be, uint16_t port);
   static std::string ipv4_text(uint32_t be);
 
   std::string interface_;
   std::size_t slot_;
-  /// (group in network order, port in host order) -> descriptor.
-  std::map<std::pair<uint32_t, uint16_t>, int> sockets_;
+  /// (group in network order, port in host order) -> its socket.
+  std::map<std::pair<uint32_t, uint16_t>, input> sockets_;
   std::unique_ptr<uint8_t[]> buffers_;
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   std::vector<sockaddr_in> names_;
+  std::vector<overflow_control> controls_;
   uint64_t datagrams_ = 0;
   uint64_t bytes_ = 0;
   uint64_t truncated_ = 0;
+  uint64_t closed_overflows_ = 0; ///< of sockets closed since
 };
 
 } // namespace castor::relay
