@@ -8,7 +8,8 @@ namespace castor::relay {
 control::drop_counts to_drop_counts(const output_drops& x) {
   return {{"queue_full", x.queue_full},
           {"send_error", x.send_error},
-          {"too_big", x.too_big}};
+          {"too_big", x.too_big},
+          {"qdisc_drop", x.qdisc_drop}};
 }
 
 std::vector<control::rule_stats>

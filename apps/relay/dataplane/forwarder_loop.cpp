@@ -44,6 +44,7 @@ void add_counts(packet::output_counters& into,
   into.bytes += from.bytes;
   into.queue_full += from.queue_full;
   into.too_big += from.too_big;
+  into.qdisc_drop += from.qdisc_drop;
   into.send_error += from.send_error;
   if (from.last_error != 0)
     into.last_error = from.last_error;
@@ -379,6 +380,7 @@ void forwarder_loop::run() noexcept {
       fds.push_back(pollfd{ingress_->fd(), POLLIN, 0});
     else
       sockets_->poll_fds(fds);
+    const std::size_t egress_slot = fds.size();
     for (auto& [key, entry] : egresses_)
       if (entry.blocked)
         fds.push_back(pollfd{entry.socket->fd(), POLLOUT, 0});
@@ -390,6 +392,13 @@ void forwarder_loop::run() noexcept {
       fail(std::string{"poll: "} + std::strerror(errno));
       break;
     }
+    // A blocked egress socket with entries on its error queue (IP_RECVERR)
+    // is POLLERR at once: empty the queue, or poll() would spin.
+    for (std::size_t i = egress_slot; i < link_slot; ++i)
+      if (fds[i].revents & POLLERR)
+        for (auto& [key, entry] : egresses_)
+          if (entry.socket->fd() == fds[i].fd)
+            entry.socket->drain_errors();
     // An output interface changed (or, without rtnetlink, it is time to
     // look): re-resolve before this round's datagrams are queued.
     if (link_events_.fd() >= 0
@@ -470,6 +479,7 @@ worker_snapshot forwarder_loop::take_snapshot() {
         os.drops.queue_full = c.queue_full;
         os.drops.send_error = c.send_error;
         os.drops.too_big = c.too_big;
+        os.drops.qdisc_drop = c.qdisc_drop;
         auto link = output_links_.find(out.spec.interface);
         os.state = to_string(link == output_links_.end() ? link_state::missing
                                                          : link->second.state);
@@ -495,8 +505,12 @@ worker_snapshot forwarder_loop::take_snapshot() {
       sockets_->truncated();
     s.ingress.kernel_drops = sockets_->kernel_drops();
   }
-  for (auto& [key, entry] : egresses_)
+  for (auto& [key, entry] : egresses_) {
     s.queued += entry.socket->ring().queued();
+    // The errors were counted where the sends failed; the queue only
+    // holds memory (up to the socket's receive buffer).
+    entry.socket->drain_errors();
+  }
   for (const auto& [name, st] : output_links_)
     s.output_links[name] = to_string(st.state);
   return s;

@@ -11,6 +11,7 @@ void accumulate(output_drops& into, const output_drops& from) {
   into.queue_full += from.queue_full;
   into.send_error += from.send_error;
   into.too_big += from.too_big;
+  into.qdisc_drop += from.qdisc_drop;
 }
 
 void accumulate(worker_snapshot& into, const worker_snapshot& from) {

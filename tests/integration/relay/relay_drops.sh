@@ -12,6 +12,14 @@
 #     (SIGSTOP) while a burst overflows its socket's receive buffer, then
 #     continued; a few more datagrams bring the kernel's drop count. The
 #     rule's packets plus kernel_drops equal what was sent.
+#   - too_big (output MTU): 3000-byte datagrams in on a 9000-MTU link, out
+#     on a 1500-MTU one (and a 9000-MTU one): the relay never fragments, so
+#     the small output counts each as too_big and sends none; the large
+#     one relays them all.
+#   - qdisc_drop (after sendmmsg): a tbf queue discipline of 70 KB on the
+#     output drops part of a fast burst; with IP_RECVERR the kernel
+#     says so (ENOBUFS). The output's packets plus qdisc_drop equal what
+#     was sent, and the receiver got exactly the output's packets.
 #
 # usage: relay_drops.sh TOOLS_DIR CASTOR_RELAY CASTORCTL
 set -euo pipefail
@@ -125,6 +133,67 @@ cst_check "socket: kernel_drops in castor_ingress_drops_total too" \
   cst_until 5 metric_is \
   'castor_ingress_drops_total{interface="in0",reason="kernel_drops"}' \
   "$(cst_ingress_drops kernel_drops)"
+cst_stop_relay || true
+
+# -- too_big: larger than the output MTU -----------------------------------------
+cst_reset_topology 2
+recv2_ns=${CST_NS_RECV[2]}
+for link in "$CST_NS_SEND s0" "$CST_NS_RELAY in0" "$CST_NS_RELAY out2" \
+            "$recv2_ns c0"; do
+  # shellcheck disable=SC2086
+  cst_mtu $link 9000
+done
+config packet max_frame=9216
+cst_rule "$config" mtu 239.53.8.3 5003 out1:239.63.8.3:6003 \
+  out2:239.63.8.3:6003
+cst_start_relay "$config"
+cst_recv big "$recv2_ns" --group 239.63.8.3:6003 --interface c0 \
+  --idle 1000 --duration 15
+cst_send --group 239.53.8.3:5003 --count "$count" --rate 1000 --size 3000 \
+  >/dev/null
+cst_recv_result big 20 >/dev/null || true
+cst_expect "mtu: the 9000-MTU output relays every datagram" "$count" \
+  "$(cst_field received "$(cst_summary big)")"
+out1_too_big='castor_output_drops_total{rule="mtu",output="239.63.8.3:6003@out1",reason="too_big"}'
+cst_check "mtu: the 1500-MTU output counts each as too_big (/metrics)" \
+  cst_until 5 metric_is "$out1_too_big" "$count"
+cst_expect "mtu: too_big in castorctl stats" "$count" \
+  "$(cst_output_counter mtu too_big)"
+cst_expect "mtu: and no send_error" 0 "$(cst_output_counter mtu send_error)"
+cst_stop_relay || true
+
+# -- qdisc_drop: dropped by the output's queue discipline --------------------
+recv_ns=${CST_NS_RECV[1]}
+# Its burst holds a whole segmented (UDP GSO) message of the relay, 64 KB:
+# tbf cuts a larger message itself and reports success if any of its
+# segments passed (docs/relay.md).
+tc -n "$CST_NS_RELAY" qdisc replace dev out1 root tbf rate 8mbit burst 65536 \
+  limit 70000
+config packet
+cst_rule "$config" qd 239.53.8.4 5004 out1:239.63.8.4:6004
+cst_start_relay "$config"
+burst=200
+# A large buffer: the receiver itself must not drop what the tbf lets go.
+cst_recv qd "$recv_ns" --group 239.63.8.4:6004 --interface c0 \
+  --rcvbuf 8388608 --idle 2000 --duration 15
+cst_send --group 239.53.8.4:5004 --count "$burst" --rate 20000 --size 1000 \
+  >/dev/null
+cst_recv_result qd 20 >/dev/null || true
+sent_and_dropped() {
+  local sent dropped
+  sent=$(cst_output_counter qd packets)
+  dropped=$(cst_output_counter qd qdisc_drop)
+  echo "sent $sent, qdisc_drop $dropped"
+  [[ $dropped -gt 0 && $((sent + dropped)) -eq $burst ]]
+}
+cst_check "qdisc: output packets + qdisc_drop = $burst, qdisc_drop > 0" \
+  cst_until 5 sent_and_dropped
+cst_expect "qdisc: the receiver got exactly the output's packets" \
+  "$(cst_output_counter qd packets)" "$(cst_field received "$(cst_summary qd)")"
+cst_check "qdisc: qdisc_drop in castor_output_drops_total" \
+  cst_until 5 metric_is \
+  'castor_output_drops_total{rule="qd",output="239.63.8.4:6004@out1",reason="qdisc_drop"}' \
+  "$(cst_output_counter qd qdisc_drop)"
 cst_stop_relay || true
 
 cst_finish
