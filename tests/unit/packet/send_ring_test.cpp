@@ -238,39 +238,27 @@ TEST(send_ring, a_refused_datagram_is_dropped_alone) {
             (std::vector<std::string>{"a0", "c0", "a1", "c1", "a2", "c2"}));
 }
 
-TEST(send_ring, a_datagram_over_the_mtu_counts_as_too_big) {
-  // The kernel refuses a datagram larger than the output's MTU with
-  // EMSGSIZE (udp_egress never fragments): too_big, not send_error.
-  send_ring r(16, 64, 2);
-  put(r, 0, 6000, "fits");
-  put(r, 1, 7000, "over the mtu");
-  put(r, 0, 6000, "fits too");
-  fake_kernel k;
-  k.refused_port = 7000;
-  k.refused_errno = EMSGSIZE;
-  auto res = r.flush(&fake_kernel::send, &k);
-  EXPECT_EQ(res.sent, 2u);
-  EXPECT_EQ(res.failed, 1u);
-  EXPECT_EQ(r.counters(1).too_big, 1u);
-  EXPECT_EQ(r.counters(1).send_error, 0u);
-  EXPECT_EQ(r.counters(0).packets, 2u);
-}
-
-TEST(send_ring, a_queue_discipline_drop_counts_as_qdisc_drop) {
-  // ENOBUFS (IP_RECVERR): the datagram left the socket and the output's
-  // qdisc or device dropped it. That datagram only.
-  send_ring r(16, 64, 2);
-  put(r, 0, 6000, "a");
-  put(r, 1, 7000, "dropped by the qdisc");
-  put(r, 0, 6000, "b");
-  fake_kernel k;
-  k.refused_port = 7000;
-  k.refused_errno = ENOBUFS;
-  auto res = r.flush(&fake_kernel::send, &k);
-  EXPECT_EQ(res.sent, 2u);
-  EXPECT_EQ(r.counters(1).qdisc_drop, 1u);
-  EXPECT_EQ(r.counters(1).send_error, 0u);
-  EXPECT_EQ(r.counters(0).packets, 2u);
+TEST(send_ring, over_the_mtu_and_qdisc_drops_count_by_reason) {
+  // EMSGSIZE: larger than the output's MTU (udp_egress never fragments),
+  // too_big. ENOBUFS: the queue discipline or device dropped it after the
+  // send (reported with IP_RECVERR), qdisc_drop. That datagram only, and
+  // neither is a send_error.
+  for (int err : {EMSGSIZE, ENOBUFS}) {
+    send_ring r(16, 64, 2);
+    put(r, 0, 6000, "fits");
+    put(r, 1, 7000, "refused");
+    put(r, 0, 6000, "fits too");
+    fake_kernel k;
+    k.refused_port = 7000;
+    k.refused_errno = err;
+    auto res = r.flush(&fake_kernel::send, &k);
+    EXPECT_EQ(res.sent, 2u);
+    EXPECT_EQ(res.failed, 1u);
+    EXPECT_EQ(r.counters(1).too_big, err == EMSGSIZE ? 1u : 0u);
+    EXPECT_EQ(r.counters(1).qdisc_drop, err == ENOBUFS ? 1u : 0u);
+    EXPECT_EQ(r.counters(1).send_error, 0u);
+    EXPECT_EQ(r.counters(0).packets, 2u);
+  }
 }
 
 TEST(send_ring, a_pending_icmp_error_does_not_drop_the_next_datagram) {

@@ -131,7 +131,8 @@ outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 1, t
               "relay.toml:1:1: unknown key 'bogus' (expected include, relay, "
               "metrics or rule)",
               "relay.toml:3:1: relay: unknown key 'worker' (expected workers, "
-              "ingress, control_socket, log_level, log_target, max_frame)",
+              "ingress, control_socket, log_level, log_target, max_frame, "
+              "max_buffer_memory_mib)",
               "relay.toml:5:1: metrics: unknown key 'port' (expected enabled, "
               "listen)",
               "relay.toml:8:1: rule: unknown key 'nmae' (expected name, "
