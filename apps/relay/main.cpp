@@ -20,8 +20,8 @@
 #include "config/config_parser.hpp"
 #include "relay_app.hpp"
 #include "service/capabilities.hpp"
-#include "service/descriptor_budget.hpp"
 #include "service/logging.hpp"
+#include "service/memory_budget.hpp"
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -72,13 +72,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   // -t and the start check what `add` and reload check: whether the rules'
-  // joins fit this process's descriptor limit.
-  const auto descriptors = check_descriptors(
-    parsed.config.rules, parsed.config.relay.ingress == ingress_mode::socket
-                           ? ingress_mode::socket
-                           : ingress_mode::packet);
-  if (descriptors) {
-    std::cerr << file << ": " << *descriptors << "\n";
+  // joins fit this process's descriptor limit, and their buffers the
+  // memory cap.
+  const auto limits =
+    check_rule_limits(parsed.config.rules, parsed.config.relay,
+                      forwarders_per_interface(parsed.config.relay));
+  if (limits) {
+    std::cerr << file << ": " << *limits << "\n";
     return check_only ? 1 : 2;
   }
   if (check_only) {

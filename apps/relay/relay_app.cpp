@@ -38,11 +38,8 @@ unsigned workers_per_interface(const relay_settings& s) {
       spdlog::warn("ingress = \"socket\" runs one forwarder per input "
                    "interface ({} configured)",
                    s.workers);
-    return 1;
   }
-  if (s.workers > 0)
-    return s.workers;
-  return std::max(1u, std::thread::hardware_concurrency());
+  return forwarders_per_interface(s);
 }
 
 } // namespace

@@ -264,6 +264,7 @@ flush_result send_ring::flush(send_batch_fn send, void* context) noexcept {
       result.sent += datagrams;
       release(datagrams);
       split_next_ = false;
+      retried_ = false;
       // A short count means the next message failed; the next pass gets
       // its error as -1.
       continue;
@@ -285,11 +286,28 @@ flush_result send_ring::flush(send_batch_fn send, void* context) noexcept {
       split_next_ = true;
       continue;
     }
-    // This one datagram is refused (no route, EMSGSIZE, EPERM from a
-    // firewall, ENOBUFS...): drop it alone and go on with the rest.
+    if (!retried_
+        && (errno == ECONNREFUSED || errno == EHOSTUNREACH
+            || errno == ENETUNREACH || errno == EHOSTDOWN)) {
+      // Maybe an earlier datagram's ICMP error, pending on the socket
+      // (sk_err, cleared by this send): once more before dropping.
+      retried_ = true;
+      continue;
+    }
+    // This one datagram is refused (no route, EPERM from a firewall...):
+    // drop it alone and go on with the rest. EMSGSIZE: larger than the
+    // output interface's MTU (udp_egress never fragments); ENOBUFS: the
+    // queue discipline or device dropped it.
     auto& c = counters_[owners_[head_]];
-    ++c.send_error;
-    c.last_error = errno;
+    if (errno == EMSGSIZE) {
+      ++c.too_big;
+    } else if (errno == ENOBUFS) {
+      ++c.qdisc_drop;
+    } else {
+      ++c.send_error;
+      c.last_error = errno;
+    }
+    retried_ = false;
     ++result.failed;
     release(1);
   }

@@ -73,8 +73,16 @@ udp_egress::udp_egress(const egress_options& o)
                "IP_MULTICAST_LOOP");
     const int tos = o.tos;
     set_option(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos, "IP_TOS");
+    // The relay forwards datagrams, never fragments (it drops incoming
+    // ones): one over the output's MTU is refused and counted (too_big).
+    const int probe = IP_PMTUDISC_PROBE;
+    set_option(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe,
+               "IP_MTU_DISCOVER");
+    // Drops after the socket (queue discipline, device) fail the send with
+    // ENOBUFS instead of vanishing: counted as qdisc_drop.
+    const int on = 1;
+    set_option(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on, "IP_RECVERR");
     if (o.source_port != 0) {
-      const int on = 1;
       const int off = 0;
       set_option(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on, "SO_REUSEPORT");
       set_option(fd, IPPROTO_IP, IP_MULTICAST_ALL, &off, sizeof off,
@@ -124,6 +132,22 @@ const send_batch_fn udp_egress::send_batch_ = &send_batch;
 
 flush_result udp_egress::flush() noexcept {
   return ring_.flush(send_batch_, &fd_);
+}
+
+std::size_t udp_egress::drain_errors() noexcept {
+  std::size_t n = 0;
+  // The entry's data (the offending datagram) and control (the
+  // sock_extended_err) are of no use here: the send that failed counted it.
+  uint8_t sink[64];
+  iovec iov{sink, sizeof sink};
+  for (;;) {
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    if (::recvmsg(fd_, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+      return n;
+    ++n;
+  }
 }
 
 } // namespace castor::packet

@@ -376,9 +376,9 @@ void parser::parse_relay(const toml::node& node) {
   auto* t = as_table(node, "relay");
   if (!t)
     return;
-  check_keys(
-    *t, "relay",
-    {"workers", "ingress", "control_socket", "log_level", "log_target"});
+  check_keys(*t, "relay",
+             {"workers", "ingress", "control_socket", "log_level", "log_target",
+              "max_frame", "max_buffer_memory_mib"});
   auto& s = result_.config.relay;
   if (auto* n = t->get("workers")) {
     if (auto v = get_int(*n, "relay.workers")) {
@@ -387,6 +387,28 @@ void parser::parse_relay(const toml::node& node) {
                     + " is out of range 0..256 (0 means one per core)");
       else
         s.workers = static_cast<unsigned>(*v);
+    }
+  }
+  if (auto* n = t->get("max_frame")) {
+    if (auto v = get_int(*n, "relay.max_frame")) {
+      if (*v < static_cast<int64_t>(min_max_frame)
+          || *v > static_cast<int64_t>(max_max_frame))
+        error(*n, "relay.max_frame: " + std::to_string(*v) + " is out of range "
+                    + std::to_string(min_max_frame) + ".."
+                    + std::to_string(max_max_frame)
+                    + " (bytes of IP packet; 9216 takes jumbo frames)");
+      else
+        s.max_frame = static_cast<std::size_t>(*v);
+    }
+  }
+  if (auto* n = t->get("max_buffer_memory_mib")) {
+    if (auto v = get_int(*n, "relay.max_buffer_memory_mib")) {
+      if (*v < 1 || static_cast<uint64_t>(*v) > max_max_buffer_memory_mib)
+        error(*n, "relay.max_buffer_memory_mib: " + std::to_string(*v)
+                    + " is out of range 1.."
+                    + std::to_string(max_max_buffer_memory_mib));
+      else
+        s.max_buffer_memory_mib = static_cast<uint64_t>(*v);
     }
   }
   if (auto* n = t->get("ingress")) {

@@ -16,6 +16,8 @@
 //   control_socket = "/run/castor/relay.sock"
 //   log_level = "info"       # none|err|warn|notice|info|debug
 //   log_target = "stderr"    # stderr|syslog|file:PATH (logging.hpp)
+//   max_frame = 2048         # 576..9216: largest IP packet relayed
+//   max_buffer_memory_mib = 1024  # cap on send rings and receive buffers
 //
 //   [metrics]
 //   enabled = true

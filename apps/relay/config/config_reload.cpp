@@ -47,6 +47,9 @@ std::vector<std::string> settings_needing_restart(const daemon_config& running,
     out.emplace_back("[relay] control_socket");
   if (a.log_target != b.log_target)
     out.emplace_back("[relay] log_target");
+  // Every receive buffer and send slot is sized by it when a worker starts.
+  if (a.max_frame != b.max_frame)
+    out.emplace_back("[relay] max_frame");
   if (!(running.metrics == next.metrics))
     out.emplace_back("[metrics]");
   return out;
@@ -59,6 +62,7 @@ daemon_config config_in_effect(const daemon_config& running,
   out.relay.ingress = running.relay.ingress;
   out.relay.control_socket = running.relay.control_socket;
   out.relay.log_target = running.relay.log_target;
+  out.relay.max_frame = running.relay.max_frame;
   out.metrics = running.metrics;
   return out;
 }

@@ -16,7 +16,8 @@
 // config save` first keeps it.
 //
 // Settings: log_level applies at once. Those that shape the process
-// (workers, ingress, control_socket, log_target, metrics) would need the
+// (workers, ingress, control_socket, log_target, max_frame,
+// metrics) would need the
 // tree, its sockets or its log sinks rebuilt; a reload keeps their running
 // values and names them in `restart_needed`, so the operator knows a
 // restart is due. `ingress = "auto"` never counts as a change: at start it

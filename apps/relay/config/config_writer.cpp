@@ -102,6 +102,8 @@ std::string write_config(const daemon_config& cfg) {
   os << "control_socket = " << toml_quote(s.control_socket) << "\n";
   os << "log_level = " << toml_quote(s.log_level) << "\n";
   os << "log_target = " << toml_quote(s.log_target) << "\n";
+  os << "max_frame = " << s.max_frame << "\n";
+  os << "max_buffer_memory_mib = " << s.max_buffer_memory_mib << "\n";
   os << "\n[metrics]\n";
   os << "enabled = " << (cfg.metrics.enabled ? "true" : "false") << "\n";
   os << "listen = " << toml_quote(cfg.metrics.listen) << "\n";

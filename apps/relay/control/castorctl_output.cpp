@@ -102,6 +102,20 @@ void print_stats(const json& data) {
          drops_text(o.drops), o.state.empty() ? "-" : o.state});
   }
   print_table(rows);
+  // What every worker dropped before any rule, by reason (malformed frames,
+  // no_rule, kernel drops), as in castor_ingress_drops_total.
+  auto in = data.find("ingress");
+  if (in == data.end() || !in->is_object())
+    return;
+  drop_counts drops;
+  for (const char* reason : {"no_rule", "kernel_drops"})
+    if (in->contains(reason))
+      drops[reason] = in->value(reason, uint64_t{0});
+  const auto malformed = in->value("malformed", json::object());
+  for (auto& [reason, n] : malformed.items())
+    drops[reason] = n.get<uint64_t>();
+  std::cout << "ingress: " << in->value("frames", uint64_t{0})
+            << " frames, drops " << drops_text(drops) << "\n";
 }
 
 void print_workers(const json& data) {

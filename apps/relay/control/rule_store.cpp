@@ -18,8 +18,8 @@
 #include "dataplane/rule_table.hpp"
 #include "dataplane/worker_supervisor.hpp"
 #include "model/rule_validator.hpp"
-#include "service/descriptor_budget.hpp"
 #include "service/logging.hpp"
+#include "service/memory_budget.hpp"
 #include "service/service_notifier.hpp"
 #include <arpa/inet.h>
 #include <spdlog/spdlog.h>
@@ -246,6 +246,13 @@ std::optional<std::string> check_interfaces(const rule& r) {
   return std::nullopt;
 }
 
+/// The limits a rule set must fit with the running settings.
+std::optional<std::string> check_limits(const relay_context_ptr& ctx,
+                                        const std::vector<rule>& next) {
+  return check_rule_limits(next, ctx->config().relay,
+                           ctx->workers_per_interface());
+}
+
 caf::result<control::response> add_rule(store_self* self, const rule& r) {
   auto current = *self->state.ctx->rules().rules;
   auto issues = validate_rule(r);
@@ -257,8 +264,7 @@ caf::result<control::response> add_rule(store_self* self, const rule& r) {
     return control::make_error("rule '" + r.name + "': " + *bad);
   auto next = current;
   next.push_back(r);
-  if (auto bad =
-        check_descriptors(next, self->state.ctx->config().relay.ingress))
+  if (auto bad = check_limits(self->state.ctx, next))
     return control::make_error("rule '" + r.name + "': " + *bad);
   auto rp = self->make_response_promise<control::response>();
   auto ok = control::make_ok({{"rule", control::to_json(r)}});
@@ -301,8 +307,7 @@ caf::result<control::response> add_rules(store_self* self,
       next.push_back(r);
   }
   if (errors.empty())
-    if (auto bad =
-          check_descriptors(next, self->state.ctx->config().relay.ingress))
+    if (auto bad = check_limits(self->state.ctx, next))
       errors.push_back(*bad);
   if (!errors.empty()) {
     auto message = std::to_string(errors.size()) + " of "
@@ -379,7 +384,11 @@ caf::result<control::response> reload(store_self* self) {
           errors.push_back(ctx->config_file() + ": rule '" + r.name
                            + "': " + *bad);
   if (errors.empty())
-    if (auto bad = check_descriptors(next, ctx->config().relay.ingress))
+    // With the settings the reload would run: a new memory cap counts at
+    // once, a new max_frame only after a restart.
+    if (auto bad = check_rule_limits(
+          next, config_in_effect(ctx->config(), parsed.config).relay,
+          ctx->workers_per_interface()))
       errors.push_back(ctx->config_file() + ": " + *bad);
   if (!errors.empty()) {
     for (const auto& e : errors)

@@ -9,7 +9,8 @@ control::drop_counts to_drop_counts(const output_drops& x) {
   return {{"queue_full", x.queue_full},
           {"send_error", x.send_error},
           {"too_big", x.too_big},
-          {"ttl_expired", x.ttl_expired}};
+          {"ttl_expired", x.ttl_expired},
+          {"qdisc_drop", x.qdisc_drop}};
 }
 
 std::vector<control::rule_stats>

@@ -247,6 +247,7 @@ child_spec forwarder_child(std::string id, std::string interface,
     opts.interface = interface;
     opts.ifindex = resolve_interface_index(interface);
     opts.ingress = ctx->config().relay.ingress;
+    opts.max_frame = ctx->config().relay.max_frame;
     auto failure_target = std::make_shared<caf::actor_addr>();
     if (opts.ifindex == 0 && !*had_interface)
       return caf::make_error(caf::sec::runtime_error,

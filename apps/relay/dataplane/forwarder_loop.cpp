@@ -45,6 +45,7 @@ void add_counts(packet::output_counters& into,
   into.bytes += from.bytes;
   into.queue_full += from.queue_full;
   into.too_big += from.too_big;
+  into.qdisc_drop += from.qdisc_drop;
   into.send_error += from.send_error;
   into.ttl_expired += from.ttl_expired;
   if (from.last_error != 0)
@@ -60,12 +61,16 @@ forwarder_loop::forwarder_loop(forwarder_options options,
     packet::ingress_options in;
     in.ifindex = opts_.ifindex;
     in.mode = opts_.mode;
+    in.max_frame = opts_.max_frame;
     // Empty filter: nothing passes until the first table is installed, so
     // a fresh worker never sees traffic it has no rules for.
     in.filter = packet::build_filter({});
     ingress_ = std::make_unique<packet::ingress_socket>(in);
   } else {
-    sockets_ = std::make_unique<socket_ingress>(opts_.interface);
+    // The same datagrams as the AF_PACKET path: payloads of frames up to
+    // max_frame.
+    sockets_ = std::make_unique<socket_ingress>(
+      opts_.interface, 64, opts_.max_frame - udp_ip_headers);
   }
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0)
@@ -178,6 +183,7 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table,
       eo.tos = key.tos;
       eo.ip_marks = key.marks;
       eo.slots = opts_.egress_slots;
+      eo.slot_bytes = opts_.max_frame;
       eo.max_outputs = opts_.max_outputs_per_egress;
       try {
         eo.source_port =
@@ -284,9 +290,12 @@ void forwarder_loop::apply_ingress() {
   try {
     if (ingress_) {
       auto tier = packet::filter_tier::exact;
-      // Only the input's own frames: not its VLAN sub-interfaces'.
       packet::filter_options fo;
+      // Only the input's own frames: not its VLAN sub-interfaces'.
       fo.ifindex = opts_.ifindex;
+      // Fragments to a ruled group reach the parser, which counts them as
+      // `fragment`; none is relayed (bpf_filter.hpp).
+      fo.fragments = packet::fragment_policy::count_in_user;
       auto program = packet::build_filter(table_->filter_matches(), fo, &tier);
       ingress_->set_filter(program);
       if (tier != filter_tier_ || !filter_error_.empty())
@@ -397,6 +406,7 @@ void forwarder_loop::run() noexcept {
       fds.push_back(pollfd{ingress_->fd(), POLLIN, 0});
     else
       sockets_->poll_fds(fds);
+    const std::size_t egress_slot = fds.size();
     for (auto& [key, entry] : egresses_)
       if (entry.blocked)
         fds.push_back(pollfd{entry.socket->fd(), POLLOUT, 0});
@@ -408,6 +418,13 @@ void forwarder_loop::run() noexcept {
       fail(std::string{"poll: "} + std::strerror(errno));
       break;
     }
+    // A blocked egress socket with entries on its error queue (IP_RECVERR)
+    // is POLLERR at once: empty the queue, or poll() would spin.
+    for (std::size_t i = egress_slot; i < link_slot; ++i)
+      if (fds[i].revents & POLLERR)
+        for (auto& [key, entry] : egresses_)
+          if (entry.socket->fd() == fds[i].fd)
+            entry.socket->drain_errors();
     // An output interface changed (or, without rtnetlink, it is time to
     // look): re-resolve before this round's datagrams are queued.
     if (link_events_.fd() >= 0
@@ -490,6 +507,7 @@ worker_snapshot forwarder_loop::take_snapshot() {
         os.drops.send_error = c.send_error;
         os.drops.too_big = c.too_big;
         os.drops.ttl_expired = c.ttl_expired;
+        os.drops.qdisc_drop = c.qdisc_drop;
         auto link = output_links_.find(out.spec.interface);
         os.state = to_string(link == output_links_.end() ? link_state::missing
                                                          : link->second.state);
@@ -513,9 +531,14 @@ worker_snapshot forwarder_loop::take_snapshot() {
     s.ingress.frames = sockets_->datagrams() + sockets_->truncated();
     s.ingress.malformed[packet::index(packet::drop_reason::truncated)] =
       sockets_->truncated();
+    s.ingress.kernel_drops = sockets_->kernel_drops();
   }
-  for (auto& [key, entry] : egresses_)
+  for (auto& [key, entry] : egresses_) {
     s.queued += entry.socket->ring().queued();
+    // The errors were counted where the sends failed; the queue only
+    // holds memory (up to the socket's receive buffer).
+    entry.socket->drain_errors();
+  }
   for (const auto& [name, st] : output_links_)
     s.output_links[name] = to_string(st.state);
   return s;

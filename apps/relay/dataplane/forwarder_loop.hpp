@@ -80,6 +80,9 @@ struct forwarder_options {
   /// it as it fills (send_ring.hpp), so more slots would buy nothing but
   /// memory (docs/relay.md, "Send rings, and the memory they take").
   std::size_t egress_slots = 256;
+  /// The largest IP packet read ([relay] max_frame): the size of every
+  /// receive buffer and send slot. A larger one counts as truncated.
+  std::size_t max_frame = default_max_frame;
   std::size_t max_outputs_per_egress = 256;
 };
 

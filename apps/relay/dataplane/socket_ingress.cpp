@@ -27,13 +27,20 @@ socket_ingress::socket_ingress(std::string interface, std::size_t batch,
     h.msg_iov = &iovs_[k];
     h.msg_iovlen = 1;
     h.msg_control = controls_[k].bytes;
-    h.msg_controllen = sizeof(marks_control);
+    h.msg_controllen = sizeof(datagram_control);
   }
 }
 
 socket_ingress::~socket_ingress() {
-  for (auto& [key, fd] : sockets_)
-    ::close(fd);
+  for (auto& [key, in] : sockets_)
+    ::close(in.fd);
+}
+
+uint64_t socket_ingress::kernel_drops() const noexcept {
+  uint64_t n = closed_overflows_;
+  for (const auto& [key, in] : sockets_)
+    n += in.overflows;
+  return n;
 }
 
 int socket_ingress::open_socket(uint32_t group_be, uint16_t port) {
@@ -56,6 +63,8 @@ int socket_ingress::open_socket(uint32_t group_be, uint16_t port) {
     fail("SO_REUSEADDR");
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0)
     fail("SO_REUSEPORT");
+  if (::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on) != 0)
+    fail("SO_RXQ_OVFL");
   // Each datagram's TTL and TOS, for ttl = "decrement" and tos =
   // "preserve" (the AF_PACKET ingress reads them from the IP header).
   if (::setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &on, sizeof on) != 0)
@@ -92,17 +101,18 @@ void socket_ingress::set_inputs(
       ++i;
       continue;
     }
-    ::close(i->second);
+    ::close(i->second.fd);
+    closed_overflows_ += i->second.overflows;
     i = sockets_.erase(i);
   }
   for (const auto& key : wanted)
     if (sockets_.count(key) == 0)
-      sockets_.emplace(key, open_socket(key.first, key.second));
+      sockets_.emplace(key, input{open_socket(key.first, key.second)});
 }
 
 void socket_ingress::poll_fds(std::vector<pollfd>& out) const {
-  for (const auto& [key, fd] : sockets_)
-    out.push_back(pollfd{fd, POLLIN, 0});
+  for (const auto& [key, in] : sockets_)
+    out.push_back(pollfd{in.fd, POLLIN, 0});
 }
 
 } // namespace castor::relay

@@ -19,6 +19,17 @@
 // (one forwarder loop owns it). Each datagram's TTL and TOS arrive as
 // IP_RECVTTL / IP_RECVTOS control messages in preallocated per-slot
 // buffers, for outputs with ttl = "decrement" or tos = "preserve".
+//
+// Fragments: the kernel reassembles a fragmented datagram before any
+// socket sees it (and drops it, uncounted here, if a fragment is lost or
+// the reassembly times out: /proc/net/snmp ReasmFails). A reassembled
+// datagram within max_frame is relayed whole; a larger one is truncated.
+//
+// Receive-buffer overflow: every socket has SO_RXQ_OVFL, so the kernel
+// hands each datagram the socket's count of datagrams dropped so far
+// (its buffer was full). The latest count per socket, plus those of
+// closed sockets, is kernel_drops(). A drop shows with the next datagram
+// that socket receives; it costs no system call.
 
 #include <algorithm>
 #include <cstddef>
@@ -64,23 +75,25 @@ public:
   std::size_t drain(const pollfd* fds, F&& f, std::size_t max) noexcept {
     std::size_t n = 0;
     std::size_t i = 0;
-    for (auto& [key, fd] : sockets_) {
+    for (auto& [key, in] : sockets_) {
       if (n >= max)
         break;
       if ((fds[i++].revents & POLLIN) == 0)
         continue;
       const auto want = static_cast<unsigned>(std::min(max - n, msgs_.size()));
-      const int got = ::recvmmsg(fd, msgs_.data(), want, MSG_DONTWAIT, nullptr);
+      const int got =
+        ::recvmmsg(in.fd, msgs_.data(), want, MSG_DONTWAIT, nullptr);
       for (int k = 0; k < got; ++k) {
+        auto& h = msgs_[k].msg_hdr;
+        packet::udp_datagram d;
+        read_control(h, in, d);
         // Larger than a buffer: the kernel cut it. Counted, never relayed
         // cut (the send rings could not take it whole either).
-        if (msgs_[k].msg_hdr.msg_flags & MSG_TRUNC) {
+        if (h.msg_flags & MSG_TRUNC) {
           ++truncated_;
-          msgs_[k].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+          reset(h);
           continue;
         }
-        packet::udp_datagram d;
-        read_marks(msgs_[k].msg_hdr, d);
         d.src_be = names_[k].sin_addr.s_addr;
         d.src_port = ntohs(names_[k].sin_port);
         d.dst_be = key.first;
@@ -90,11 +103,8 @@ public:
         ++datagrams_;
         bytes_ += d.payload_size;
         f(static_cast<const packet::udp_datagram&>(d));
-        // Reset for the next call: the kernel overwrote the name length.
-        msgs_[k].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+        reset(h);
       }
-      for (int k = 0; k < got; ++k) // and the control lengths
-        msgs_[k].msg_hdr.msg_controllen = sizeof(marks_control);
       if (got > 0)
         n += static_cast<std::size_t>(got);
     }
@@ -106,29 +116,44 @@ public:
   uint64_t bytes() const noexcept { return bytes_; }
   /// Datagrams larger than `max_datagram`, dropped.
   uint64_t truncated() const noexcept { return truncated_; }
+  /// Datagrams the kernel dropped because a socket's receive buffer was
+  /// full (SO_RXQ_OVFL), as last reported, closed sockets included.
+  uint64_t kernel_drops() const noexcept;
 
 private:
-  // Room for the IP_TTL and IP_TOS control messages of one datagram.
-  struct marks_control {
-    alignas(cmsghdr) unsigned char bytes[2 * CMSG_SPACE(sizeof(int))];
+  struct input {
+    int fd = -1;
+    uint32_t overflows = 0; ///< the socket's SO_RXQ_OVFL count, last seen
+  };
+  // Room for one datagram's control messages: IP_TTL and IP_TOS (for ttl =
+  // "decrement" and tos = "preserve") and SO_RXQ_OVFL.
+  struct datagram_control {
+    alignas(cmsghdr) unsigned char bytes[2 * CMSG_SPACE(sizeof(int))
+                                         + CMSG_SPACE(sizeof(uint32_t))];
   };
 
-  /// The TTL and TOS of a received datagram from its control messages
-  /// (left 0 if absent).
-  static void read_marks(const msghdr& h, packet::udp_datagram& d) noexcept {
+  /// Takes the socket's overflow count, and the datagram's TTL and TOS
+  /// (left 0 if absent), from one datagram's control messages.
+  static void read_control(const msghdr& h, input& in,
+                           packet::udp_datagram& d) noexcept {
     for (auto* c = CMSG_FIRSTHDR(&h); c != nullptr;
          c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
-      if (c->cmsg_level != IPPROTO_IP)
-        continue;
-      // IP_TTL comes as an int, IP_TOS as one byte.
-      if (c->cmsg_type == IP_TTL) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+        std::memcpy(&in.overflows, CMSG_DATA(c), sizeof in.overflows);
+      } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) {
+        // IP_TTL comes as an int, IP_TOS as one byte.
         int v = 0;
         std::memcpy(&v, CMSG_DATA(c), sizeof v);
         d.ttl = static_cast<uint8_t>(v);
-      } else if (c->cmsg_type == IP_TOS) {
+      } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) {
         d.tos = *CMSG_DATA(c);
       }
     }
+  }
+  // For the next call: the kernel overwrote the name and control lengths.
+  static void reset(msghdr& h) noexcept {
+    h.msg_namelen = sizeof(sockaddr_in);
+    h.msg_controllen = sizeof(datagram_control);
   }
 
   int open_socket(uint32_t group_be, uint16_t port);
@@ -136,16 +161,17 @@ private:
 
   std::string interface_;
   std::size_t slot_;
-  /// (group in network order, port in host order) -> descriptor.
-  std::map<std::pair<uint32_t, uint16_t>, int> sockets_;
+  /// (group in network order, port in host order) -> its socket.
+  std::map<std::pair<uint32_t, uint16_t>, input> sockets_;
   std::unique_ptr<uint8_t[]> buffers_;
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   std::vector<sockaddr_in> names_;
-  std::vector<marks_control> controls_;
+  std::vector<datagram_control> controls_;
   uint64_t datagrams_ = 0;
   uint64_t bytes_ = 0;
   uint64_t truncated_ = 0;
+  uint64_t closed_overflows_ = 0; ///< of sockets closed since
 };
 
 } // namespace castor::relay

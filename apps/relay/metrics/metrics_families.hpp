@@ -17,7 +17,7 @@
 //   castor_output_packets_total{rule,output}           datagrams sent
 //   castor_output_bytes_total{rule,output}             their payload bytes
 //   castor_output_drops_total{rule,output,reason}      queue_full|send_error|
-//                                                      too_big|ttl_expired
+//                                                      too_big|ttl_expired|qdisc_drop
 //   castor_ingress_frames_total{interface}             frames a worker read
 //   castor_ingress_drops_total{interface,reason}       no_rule, kernel_drops,
 //                                                      and each malformed

@@ -12,6 +12,7 @@ void accumulate(output_drops& into, const output_drops& from) {
   into.send_error += from.send_error;
   into.too_big += from.too_big;
   into.ttl_expired += from.ttl_expired;
+  into.qdisc_drop += from.qdisc_drop;
 }
 
 void accumulate(worker_snapshot& into, const worker_snapshot& from) {

@@ -19,10 +19,13 @@ namespace castor::relay {
 struct output_drops {
   uint64_t queue_full = 0; ///< the output's send ring was full
   uint64_t send_error = 0; ///< the kernel refused it, or no such interface
-  uint64_t too_big = 0;    ///< larger than a send slot
+  uint64_t too_big = 0;    ///< larger than the output's MTU (or a slot)
   /// ttl = "decrement" and the input's TTL was 1: the copy would leave
   /// with TTL 0 (a loop between relays ends here).
   uint64_t ttl_expired = 0;
+  /// Dropped by the output's queue discipline or device after the kernel
+  /// took it (ENOBUFS).
+  uint64_t qdisc_drop = 0;
 };
 
 struct output_snapshot {

@@ -5,6 +5,7 @@
 // parser (config/config_parser.hpp) builds it from TOML; the relay context,
 // the reload and `castorctl config show` read it.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,6 +22,21 @@ enum class ingress_mode : uint8_t {
   automatic,
 };
 
+/// The largest frame (IP packet) the relay reads, and its bounds: an IP
+/// packet of the minimum size every host must take (RFC 791) up to a
+/// 9000-byte jumbo frame with room to spare.
+inline constexpr std::size_t default_max_frame = 2048;
+inline constexpr std::size_t min_max_frame = 576;
+inline constexpr std::size_t max_max_frame = 9216;
+
+/// IPv4 (no options) and UDP headers: a frame of max_frame bytes carries at
+/// most max_frame - udp_ip_headers bytes of payload.
+inline constexpr std::size_t udp_ip_headers = 20 + 8;
+
+/// The default cap on the relay's buffer memory, and the largest cap.
+inline constexpr uint64_t default_max_buffer_memory_mib = 1024;
+inline constexpr uint64_t max_max_buffer_memory_mib = 1u << 20;
+
 struct relay_settings {
   /// Forwarders per input interface; 0 means one per core.
   unsigned workers = 0;
@@ -29,7 +45,18 @@ struct relay_settings {
   std::string log_level = "info";
   /// "stderr", "syslog" or "file:PATH" (logging.hpp).
   std::string log_target = "stderr";
+  /// The largest IP packet relayed, in bytes (min_max_frame..max_max_frame):
+  /// the size of every receive buffer and send slot. Larger frames count
+  /// as `truncated`.
+  std::size_t max_frame = default_max_frame;
+  /// The cap on send rings and receive buffers, in MiB
+  /// (service/memory_budget.hpp): rules that need more are refused.
+  uint64_t max_buffer_memory_mib = default_max_buffer_memory_mib;
 };
+
+/// Forwarders per input interface that `s` asks for: `workers`, 0 meaning
+/// one per core; always one with socket ingress (see relay_app.cpp).
+unsigned forwarders_per_interface(const relay_settings& s);
 
 /// The Prometheus endpoint (issue 6).
 struct metrics_settings {

@@ -313,3 +313,28 @@ cst_rule_packets() {
 
 # cst_rule_listed NAME: castorctl list shows a rule of that name.
 cst_rule_listed() { cst_ctl list | awk -v r="$1" '$1 == r { f = 1 } END { exit !f }'; }
+
+# cst_ingress_drops REASON: what every worker dropped before any rule for
+# REASON (no_rule, kernel_drops, or a malformed frame's reason such as
+# truncated or fragment), from castorctl --json stats; 0 if none.
+cst_ingress_drops() {
+  cst_ctl --json stats | python3 -c '
+import json, sys
+i = json.load(sys.stdin)["ingress"]
+r = sys.argv[1]
+print(i[r] if r in i else i["malformed"].get(r, 0))' "$1"
+}
+
+# cst_output_counter RULE FIELD: the sum over the rule's outputs of FIELD
+# (packets, bytes, or a drop reason such as too_big), castorctl --json stats.
+cst_output_counter() {
+  cst_ctl --json stats | python3 -c '
+import json, sys
+rule, field = sys.argv[1], sys.argv[2]
+r = next(x for x in json.load(sys.stdin)["rules"] if x["name"] == rule)
+print(sum(o[field] if field in o else o.get("drops", {}).get(field, 0)
+          for o in r["outputs"]))' "$1" "$2"
+}
+
+# cst_mtu NS DEV MTU: sets a link's MTU.
+cst_mtu() { ip -n "$1" link set dev "$2" mtu "$3"; }

@@ -128,6 +128,48 @@ TOML
 good() { timeout 10 "$CST_RELAY" -t -f "$dir/good.toml"; }
 cst_check "a good file passes -t" good
 
+# Two output groups (TTL 1 and 4 on eth1) x 2 workers: 2 x 2048 x (2 x 256
+# + 64) bytes = 2.25 MiB of buffers, over a 2 MiB cap; 9216-byte frames
+# make one group 5.6 MiB, over a 5 MiB cap.
+over_cap_file() {
+  cat >"$dir/$1.toml" <<TOML
+[relay]
+workers = 2
+max_buffer_memory_mib = $2
+max_frame = $3
+
+[[rule]]
+name = "a"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001 } ]
+TOML
+  [[ $4 == 1 ]] || cat >>"$dir/$1.toml" <<TOML
+
+[[rule]]
+name = "b"
+input = { interface = "eth0", group = "239.1.1.2", port = 5002 }
+outputs = [ { interface = "eth1", address = "239.2.2.3", port = 6002, ttl = 4 } ]
+TOML
+}
+# expect_over_cap FILE NEED CAP: -t fails, stating the need and the cap.
+expect_over_cap() {
+  local out rc=0
+  out=$(timeout 10 "$CST_RELAY" -t -f "$1" 2>&1) || rc=$?
+  echo "$out"
+  [[ $rc -ne 0 ]] && grep -qF "$1: " <<<"$out" &&
+    grep -qF "need $2 MiB of buffer memory" <<<"$out" &&
+    grep -qF "max_buffer_memory_mib, is $3 MiB" <<<"$out"
+}
+over_cap_file mem-groups 2 2048 2
+cst_check "-t refuses rules over the memory cap, stating need and cap" \
+  expect_over_cap "$dir/mem-groups.toml" 3 2
+over_cap_file mem-fits 3 2048 2
+cst_check "the same rules pass -t under a cap they fit" \
+  timeout 10 "$CST_RELAY" -t -f "$dir/mem-fits.toml"
+over_cap_file mem-jumbo 5 9216 1
+cst_check "max_frame counts in the memory need" \
+  expect_over_cap "$dir/mem-jumbo.toml" 6 5
+
 missing() {
   local rc=0
   timeout 10 "$CST_RELAY" -t -f "$dir/does-not-exist.toml" || rc=$?

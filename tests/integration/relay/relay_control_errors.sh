@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Bad control requests get error answers ({"ok":false,"error":...}) and the
 # daemon keeps running: malformed JSON, unknown commands and members, an
-# invalid or duplicate rule, removing or killing what does not exist. A
+# invalid or duplicate rule, removing or killing what does not exist, rules
+# over the buffer memory cap (by add, add --from and reload: the need and
+# the cap are stated, nothing is installed). A
 # client that connects and says nothing, and one that sends an oversized
 # line, must not block anyone else. Afterwards the relay still answers,
 # still has exactly its rule, and still forwards.
@@ -21,6 +23,10 @@ cst_topology 1
 
 config=$CST_WORK/relay.toml
 cst_relay_config "$config" 1 packet
+# A 1 MiB cap on buffer memory: feed's one output group with one worker
+# takes 640 KiB (256 + 64 frames of 2048 bytes); a second group would make
+# it 1152 KiB.
+sed -i 's/^\[relay\]$/[relay]\nmax_buffer_memory_mib = 1/' "$config"
 cst_rule "$config" feed 239.57.1.1 5001 out1:239.67.1.1:6001
 cst_start_relay "$config"
 
@@ -54,6 +60,27 @@ cst_check "remove an unknown rule" rejected \
   '{"cmd":"remove","name":"no-such-rule"}'
 cst_check "kill an unknown actor" rejected \
   '{"cmd":"kill","path":"root/no/such/actor"}'
+
+# over_cap CMD...: castorctl CMD fails and states the need and the cap.
+over_cap() {
+  local out rc=0
+  out=$(cst_ctl "$@" 2>&1) || rc=$?
+  echo "castorctl $*: $out"
+  [[ $rc -ne 0 ]] &&
+    grep -q "need 2 MiB of buffer memory" <<<"$out" &&
+    grep -q "max_buffer_memory_mib, is 1 MiB" <<<"$out"
+}
+cst_check "add over the memory cap is refused, stating need and cap" \
+  over_cap add --name big --in in0:239.57.1.2:5002 \
+  --out out1:239.67.1.2:6002:ttl=2
+echo "big2 in0:239.57.1.3:5003 out1:239.67.1.3:6003:tos=184" \
+  >"$CST_WORK/more.rules"
+cst_check "add --from over the memory cap is refused" \
+  over_cap add --from "$CST_WORK/more.rules"
+cp "$config" "$CST_WORK/relay.toml.saved"
+cst_rule "$config" big3 239.57.1.4 5004 out1:239.67.1.4:6004:4
+cst_check "a reload over the memory cap is refused" over_cap reload
+cp "$CST_WORK/relay.toml.saved" "$config"
 
 alive() { kill -0 "$(cst_pid relay)" && cst_ctl ping >/dev/null; }
 

@@ -27,10 +27,16 @@ struct fake_kernel {
   uint16_t refused_port = 0;     // 0: none
   int refused_errno = EHOSTUNREACH;
   std::size_t short_after = 0; // return a short count (no error)
+  int pending_errno = 0;       // fail the next call once (a pending sk_err)
 
   static int send(void* ctx, mmsghdr* msgs, unsigned count) {
     auto& k = *static_cast<fake_kernel*>(ctx);
     k.calls.push_back(count);
+    if (k.pending_errno != 0) {
+      errno = k.pending_errno;
+      k.pending_errno = 0;
+      return -1;
+    }
     unsigned done = 0;
     for (; done < count; ++done) {
       if (k.budget == 0)
@@ -230,6 +236,52 @@ TEST(send_ring, a_refused_datagram_is_dropped_alone) {
   EXPECT_EQ(r.counters(2).packets, 3u);
   EXPECT_EQ(k.payloads,
             (std::vector<std::string>{"a0", "c0", "a1", "c1", "a2", "c2"}));
+}
+
+TEST(send_ring, over_the_mtu_and_qdisc_drops_count_by_reason) {
+  // EMSGSIZE: larger than the output's MTU (udp_egress never fragments),
+  // too_big. ENOBUFS: the queue discipline or device dropped it after the
+  // send (reported with IP_RECVERR), qdisc_drop. That datagram only, and
+  // neither is a send_error.
+  for (int err : {EMSGSIZE, ENOBUFS}) {
+    send_ring r(16, 64, 2);
+    put(r, 0, 6000, "fits");
+    put(r, 1, 7000, "refused");
+    put(r, 0, 6000, "fits too");
+    fake_kernel k;
+    k.refused_port = 7000;
+    k.refused_errno = err;
+    auto res = r.flush(&fake_kernel::send, &k);
+    EXPECT_EQ(res.sent, 2u);
+    EXPECT_EQ(res.failed, 1u);
+    EXPECT_EQ(r.counters(1).too_big, err == EMSGSIZE ? 1u : 0u);
+    EXPECT_EQ(r.counters(1).qdisc_drop, err == ENOBUFS ? 1u : 0u);
+    EXPECT_EQ(r.counters(1).send_error, 0u);
+    EXPECT_EQ(r.counters(0).packets, 2u);
+  }
+}
+
+TEST(send_ring, a_pending_icmp_error_does_not_drop_the_next_datagram) {
+  // A unicast output's ICMP error is left on the socket (IP_RECVERR) and
+  // fails the next send, whatever its output: sent once more, not lost.
+  send_ring r(16, 64, 2);
+  put(r, 0, 6000, "innocent");
+  put(r, 1, 7000, "after");
+  fake_kernel k;
+  k.pending_errno = ECONNREFUSED;
+  auto res = r.flush(&fake_kernel::send, &k);
+  EXPECT_EQ(res.sent, 2u);
+  EXPECT_EQ(res.failed, 0u);
+  EXPECT_EQ(r.counters(0).packets, 1u);
+  EXPECT_EQ(r.counters(0).send_error, 0u);
+  EXPECT_EQ(k.payloads, (std::vector<std::string>{"innocent", "after"}));
+  // A destination that is refused every time is dropped after one retry.
+  put(r, 1, 7000, "unreachable");
+  k.refused_port = 7000;
+  k.refused_errno = EHOSTUNREACH;
+  res = r.flush(&fake_kernel::send, &k);
+  EXPECT_EQ(res.failed, 1u);
+  EXPECT_EQ(r.counters(1).send_error, 1u);
 }
 
 TEST(send_ring, short_counts_and_wraparound_keep_order) {

@@ -131,7 +131,8 @@ outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 1, t
               "relay.toml:1:1: unknown key 'bogus' (expected include, relay, "
               "metrics or rule)",
               "relay.toml:3:1: relay: unknown key 'worker' (expected workers, "
-              "ingress, control_socket, log_level, log_target)",
+              "ingress, control_socket, log_level, log_target, max_frame, "
+              "max_buffer_memory_mib)",
               "relay.toml:5:1: metrics: unknown key 'port' (expected enabled, "
               "listen)",
               "relay.toml:8:1: rule: unknown key 'nmae' (expected name, "
@@ -244,6 +245,23 @@ log_target = "journal"
     errors_of("[relay]\ncontrol_socket = \"/" + std::string(120, 'x') + "\"\n"),
     strings{"relay.toml:2:18: relay.control_socket: the path is 121 "
             "bytes long; a unix socket path holds at most 107"});
+}
+
+TEST(config_parser, max_frame_takes_jumbo_frames_and_no_more) {
+  EXPECT_EQ(parse_config_string("", "relay.toml").config.relay.max_frame,
+            2048u);
+  auto res = parse_config_string("[relay]\nmax_frame = 9216\n", "relay.toml");
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ(res.config.relay.max_frame, 9216u);
+  EXPECT_EQ(errors_of("[relay]\nmax_frame = 9217\n"),
+            strings{"relay.toml:2:13: relay.max_frame: 9217 is out of range "
+                    "576..9216 (bytes of IP packet; 9216 takes jumbo frames)"});
+  EXPECT_EQ(errors_of("[relay]\nmax_frame = 575\n"),
+            strings{"relay.toml:2:13: relay.max_frame: 575 is out of range "
+                    "576..9216 (bytes of IP packet; 9216 takes jumbo frames)"});
+  EXPECT_EQ(errors_of("[relay]\nmax_frame = \"9k\"\n"),
+            strings{"relay.toml:2:13: relay.max_frame: expected an integer, "
+                    "found a string"});
 }
 
 TEST(config_parser, metrics_listen_must_be_host_and_port) {

@@ -79,6 +79,15 @@ TEST(config_reload, ingress_auto_is_what_it_chose_at_start) {
             (names{"[relay] log_target"}));
 }
 
+TEST(config_reload, max_frame_waits_for_a_restart) {
+  daemon_config running;
+  auto next = running;
+  next.relay.max_frame = 9216;
+  EXPECT_EQ(settings_needing_restart(running, next),
+            (names{"[relay] max_frame"}));
+  EXPECT_EQ(config_in_effect(running, next).relay.max_frame, 2048u);
+}
+
 TEST(config_save, writes_a_file_that_loads_back_to_the_running_config) {
   test::temp_dir dir;
   daemon_config cfg;

@@ -17,6 +17,7 @@ daemon_config sample() {
   cfg.relay.control_socket = "/run/castor/relay.sock";
   cfg.relay.log_level = "notice";
   cfg.relay.log_target = "file:/var/lib/castor/relay.log";
+  cfg.relay.max_frame = 9216;
   cfg.metrics.enabled = false;
   cfg.metrics.listen = "[::1]:9300";
   auto a = test::simple_rule("feed-a", "239.1.1.1", 5001);

@@ -23,9 +23,17 @@
 //     at once. After a flush that blocked, a full ring drops without trying
 //     again until the next explicit flush(), so that back-pressure costs
 //     one system call per flush, not one per datagram;
-//   - a payload larger than a slot is dropped: too_big;
+//   - a payload larger than a slot is dropped: too_big; so is one the
+//     kernel refuses with EMSGSIZE (larger than the output's MTU, on a
+//     socket that does not fragment: udp_egress.hpp);
 //   - flush sends in order; EAGAIN stops it and leaves the rest queued
 //     (bounded by the ring), so the caller waits for writability;
+//   - ENOBUFS (the output's queue discipline or device dropped it, which
+//     the kernel reports with IP_RECVERR) drops that datagram: qdisc_drop;
+//   - an error an ICMP message left pending on the socket (a unicast
+//     output's ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, with
+//     IP_RECVERR) fails whatever datagram is sent next, of any output: the
+//     datagram is sent once more, and dropped only if that fails too;
 //   - any other error drops only the datagram that failed: send_error,
 //     and the flush goes on with the next one, so one unreachable
 //     destination does not hold up the others.
@@ -72,11 +80,14 @@ struct output_counters {
   uint64_t packets = 0;    ///< handed to the kernel
   uint64_t bytes = 0;      ///< payload bytes of those
   uint64_t queue_full = 0; ///< dropped: ring full
-  uint64_t too_big = 0;    ///< dropped: payload larger than a slot
+  uint64_t too_big = 0;    ///< dropped: larger than a slot or the MTU
   uint64_t send_error = 0; ///< dropped: the kernel refused it
   int last_error = 0;      ///< errno of the latest send_error
   /// Dropped before the ring: TTL decremented to 0 (counted by the caller).
   uint64_t ttl_expired = 0;
+  /// Dropped after the kernel took it: by the output's queue discipline or
+  /// device (ENOBUFS, reported with IP_RECVERR; udp_egress.hpp).
+  uint64_t qdisc_drop = 0;
 };
 
 /// Per-datagram IP header fields, for rings with enable_ip_marks(): sent as
@@ -226,6 +237,7 @@ private:
   // Sized by enable_ip_marks(): a marking ring's marks move with the slots.
   std::vector<ip_marks> scratch_marks_;
   uint32_t group_stamp_ = 0;
+  bool retried_ = false; ///< the head datagram failed once (ICMP error)
   bool blocked_ = false; ///< the last flush stopped at EAGAIN
 };
 

@@ -18,6 +18,23 @@
 //                                          made other relays' egress slow
 //   SOCK_NONBLOCK                          a full buffer is EAGAIN, never a
 //                                          stalled forwarder
+//   IP_MTU_DISCOVER IP_PMTUDISC_PROBE      never fragment: a datagram larger
+//                                          than the interface's MTU fails
+//                                          with EMSGSIZE and counts as
+//                                          too_big (DF as before; path MTU
+//                                          ignored, so unicast outputs
+//                                          behave as multicast ones)
+//   IP_RECVERR                             a datagram the queue discipline
+//                                          or device drops fails with
+//                                          ENOBUFS (counted: qdisc_drop);
+//                                          without it the kernel reports
+//                                          success and the drop is lost.
+//                                          Its price: errors are also
+//                                          queued on the socket's error
+//                                          queue (drain_errors()), and an
+//                                          ICMP error for a unicast output
+//                                          fails the next send once (the
+//                                          ring sends that datagram again)
 //   SO_REUSEPORT + bind(source_port)       when a source port is given:
 //                                          every worker's socket of an
 //                                          output sends from that one port
@@ -84,6 +101,13 @@ public:
 
   /// sendmmsg of everything queued, in batches; see send_ring::flush.
   flush_result flush() noexcept;
+
+  /// Empties the socket's error queue (IP_RECVERR queues an entry per
+  /// refused datagram and per ICMP error), which poll() reports as
+  /// POLLERR; the errors are counted where the sends failed. Returns how
+  /// many entries it took. A system call per entry: call it when poll()
+  /// says POLLERR or when reporting stats, not per datagram.
+  std::size_t drain_errors() noexcept;
 
   const send_ring& ring() const noexcept { return ring_; }
   send_ring& ring() noexcept { return ring_; }
