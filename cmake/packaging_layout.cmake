@@ -9,6 +9,7 @@
 #   lib/systemd/system/castor-relay.service CASTOR_SYSTEMD_UNIT_DIR
 #   etc/castor/relay.toml                   /etc for a /usr prefix (the .deb)
 #   etc/default/castor-relay                (likewise)
+#   etc/logrotate.d/castor-relay            (likewise)
 
 # -- man pages: scdoc sources in docs/man, built at build time ----------------
 # scdoc (Debian `scdoc`, scripts/install-deps.sh) is a small C program with no
@@ -85,3 +86,6 @@ endfunction()
 castor_install_etc(${PROJECT_SOURCE_DIR}/packaging/relay.toml castor relay.toml)
 castor_install_etc(${PROJECT_SOURCE_DIR}/packaging/castor-relay.default
                    default castor-relay)
+# logrotate's snippet for a file log target (SIGUSR2 reopens the file).
+castor_install_etc(${PROJECT_SOURCE_DIR}/packaging/castor-relay.logrotate
+                   logrotate.d castor-relay)

@@ -13,9 +13,11 @@
 #include "control/control_server.hpp"
 #include "control/relay_handler.hpp"
 #include "control/rule_store.hpp"
+#include "control/state_dump.hpp"
 #include "dataplane/worker_supervisor.hpp"
 #include "metrics/metrics_actor.hpp"
 #include "model/relay_context.hpp"
+#include "service/logging.hpp"
 #include "service/service_notifier.hpp"
 #include <spdlog/spdlog.h>
 
@@ -114,6 +116,20 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
       control::request req;
       req.command = control::reload_cmd{};
       caf::anon_send(store, control_atom::value, std::move(req));
+    });
+    // SIGUSR1 dumps the state to the log, SIGUSR2 opens the log file again
+    // (logrotate's postrotate); neither ends the daemon.
+    app.on_user1([ctx, &sys] { dump_state(sys, ctx); });
+    app.on_user2([] {
+      auto result = reopen_log_files();
+      if (!result)
+        spdlog::info("SIGUSR2: no log file to reopen");
+      else if (result->empty())
+        spdlog::info("SIGUSR2: reopened the log file");
+      else
+        spdlog::error("SIGUSR2: cannot reopen the log file, still writing "
+                      "to the old one: {}",
+                      *result);
     });
     // Beats only while the root answers; stopped before the system ends.
     std::unique_ptr<service_watchdog> watchdog;
