@@ -32,16 +32,12 @@ namespace castor::relay {
 namespace {
 
 unsigned workers_per_interface(const relay_settings& s) {
-  if (s.ingress == ingress_mode::socket) {
-    // The kernel hands a multicast datagram to *every* socket bound to its
-    // group (SO_REUSEPORT balances unicast only), so a second socket
-    // ingress worker would forward everything twice.
-    if (s.workers != 1)
-      spdlog::warn("ingress = \"socket\" runs one forwarder per input "
-                   "interface ({} configured)",
-                   s.workers);
+  // The kernel hands a multicast datagram to *every* socket bound to its
+  // group (SO_REUSEPORT balances unicast only), so a second socket ingress
+  // worker would forward everything twice. main() has warned about other
+  // counts (config_warnings.hpp), as -t does.
+  if (s.ingress == ingress_mode::socket)
     return 1;
-  }
   if (s.workers > 0)
     return s.workers;
   return std::max(1u, std::thread::hardware_concurrency());
