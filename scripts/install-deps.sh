@@ -33,6 +33,9 @@ test_packages=(
   libgtest-dev
   # tests, benchmarks: /metrics over HTTP, capabilities, baselines
   curl libcap2-bin util-linux smcroute socat
+  # the shipped logrotate snippet, checked with logrotate -d / -f; zsh, to
+  # parse the zsh completion
+  logrotate zsh
   # bench/socket's side-by-side contender: Erlang/OTP's gen_udp (escript)
   erlang-base
   # sanitizers and fuzzing (clang + compiler-rt)

@@ -44,6 +44,10 @@ sigset_t handled_signals() {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
+  // Operators send USR1 and USR2 from habit (state dump, reopen logs): taken
+  // here, they never end the process, handled or not.
+  sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGUSR2);
   return set;
 }
 
@@ -248,6 +252,15 @@ run_outcome application::run(caf::actor_system& sys,
       spdlog::info("{}: SIGHUP", name_);
       if (on_hangup_)
         on_hangup_();
+    } else if (sig == SIGUSR1 || sig == SIGUSR2) {
+      const auto& fn = sig == SIGUSR1 ? on_user1_ : on_user2_;
+      const char* signame = sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2";
+      if (fn) {
+        spdlog::info("{}: {}", name_, signame);
+        fn();
+      } else {
+        spdlog::info("{}: {} ignored", name_, signame);
+      }
     } else if (sig == SIGTERM || sig == SIGINT) {
       spdlog::info("{}: {} received, stopping", name_,
                    sig == SIGTERM ? "SIGTERM" : "SIGINT");

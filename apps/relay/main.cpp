@@ -4,6 +4,18 @@
 //
 //   castor-relay -f FILE [-u SOCKET] [-l LEVEL] [--log-target T] [-n]
 //   castor-relay -t -f FILE        check the config and exit
+//   castor-relay --print-config -f FILE
+//                                  the effective config (includes read) as
+//                                  TOML, like chronyd -p
+//
+// Exit codes: 0 ok; 1 errors in the config (or a failed run); 2 a usage
+// error (an unknown option, no -f, a bad -l or --log-target, a missing
+// capability). CLI11's own codes (1xx) are mapped to 2.
+//
+// -t prints every error as file:line:col and then the warnings the start
+// would log (config_warnings.hpp: interfaces missing on this host, ...;
+// capabilities as the user running -t has them), each as "FILE: warning:
+// ...". Warnings do not change the exit code.
 //
 // It never forks: run it under systemd (Type=notify, config/
 // castor-relay.service) or a shell. -n is accepted, for users of smcroute
@@ -18,6 +30,8 @@
 #include <string>
 
 #include "config/config_parser.hpp"
+#include "config/config_warnings.hpp"
+#include "config/config_writer.hpp"
 #include "relay_app.hpp"
 #include "service/capabilities.hpp"
 #include "service/logging.hpp"
@@ -53,9 +67,21 @@ int main(int argc, char** argv) {
   app.add_flag("-n,--foreground", foreground,
                "stay in the foreground (always the case; for smcroute "
                "users)");
+  bool print_config = false;
+  app
+    .add_flag("--print-config", print_config,
+              "print the effective configuration (includes read, defaults "
+              "filled in) as TOML and exit; non-zero on errors")
+    ->excludes("--check-config");
   app.set_version_flag("--version",
                        std::string{"castor-relay "} + CASTOR_VERSION);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every other CLI11 code (1xx) is a usage
+    // error.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   static_cast<void>(foreground);
 
   if (file.empty()) {
@@ -71,6 +97,12 @@ int main(int argc, char** argv) {
               << file << "\n";
     return 1;
   }
+  // The config as parsed: the descriptor limit below is this process's,
+  // not the config's.
+  if (print_config) {
+    std::cout << write_config(parsed.config);
+    return 0;
+  }
   // -t and the start check what `add` and reload check: whether the rules'
   // joins fit this process's descriptor limit, and their buffers the
   // memory cap.
@@ -82,6 +114,19 @@ int main(int argc, char** argv) {
     return check_only ? 1 : 2;
   }
   if (check_only) {
+    // What the start would warn about, as this user.
+    auto config = parsed.config;
+    const auto caps =
+      check_capabilities(config.relay, has_effective_capability);
+    for (const auto& e : caps.errors)
+      std::cerr << file << ": warning: as this user the relay would not "
+                << "start: " << e << "\n";
+    for (const auto& w : caps.warnings)
+      std::cerr << file << ": warning: " << w << "\n";
+    if (caps.ok())
+      config.relay.ingress = caps.ingress;
+    for (const auto& w : config_warnings(config, interface_exists))
+      std::cerr << file << ": warning: " << w << "\n";
     std::cout << file << ": ok, " << parsed.config.rules.size()
               << (parsed.config.rules.size() == 1 ? " rule" : " rules") << "\n";
     return 0;
@@ -132,6 +177,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.relay.ingress = caps.ingress;
+  for (const auto& w : config_warnings(config, interface_exists))
+    spdlog::warn("castor-relay: {}", w);
 
   relay_run_options options;
   options.config_file = file;

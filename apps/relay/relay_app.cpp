@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <memory>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -13,9 +12,11 @@
 #include "control/control_server.hpp"
 #include "control/relay_handler.hpp"
 #include "control/rule_store.hpp"
+#include "control/state_dump.hpp"
 #include "dataplane/worker_supervisor.hpp"
 #include "metrics/metrics_actor.hpp"
 #include "model/relay_context.hpp"
+#include "service/logging.hpp"
 #include "service/service_notifier.hpp"
 #include <spdlog/spdlog.h>
 
@@ -27,29 +28,12 @@
 
 namespace castor::relay {
 
-namespace {
-
-unsigned workers_per_interface(const relay_settings& s) {
-  if (s.ingress == ingress_mode::socket) {
-    // The kernel hands a multicast datagram to *every* socket bound to its
-    // group (SO_REUSEPORT balances unicast only), so a second socket
-    // ingress worker would forward everything twice.
-    if (s.workers != 1)
-      spdlog::warn("ingress = \"socket\" runs one forwarder per input "
-                   "interface ({} configured)",
-                   s.workers);
-  }
-  return forwarders_per_interface(s);
-}
-
-} // namespace
-
 int run_relay(const daemon_config& config, const relay_run_options& options) {
   // Before any thread exists, so that only application::run sees them.
   application::block_signals();
 
   auto ctx = std::make_shared<relay_context>(
-    config, options.config_file, workers_per_interface(config.relay));
+    config, options.config_file, forwarders_per_interface(config.relay));
 
   caf::actor_system_config cfg;
   runtime_options rt;
@@ -111,6 +95,20 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
       control::request req;
       req.command = control::reload_cmd{};
       caf::anon_send(store, control_atom::value, std::move(req));
+    });
+    // SIGUSR1 dumps the state to the log, SIGUSR2 opens the log file again
+    // (logrotate's postrotate); neither ends the daemon.
+    app.on_user1([ctx, &sys] { dump_state(sys, ctx); });
+    app.on_user2([] {
+      auto result = reopen_log_files();
+      if (!result)
+        spdlog::info("SIGUSR2: no log file to reopen");
+      else if (result->empty())
+        spdlog::info("SIGUSR2: reopened the log file");
+      else
+        spdlog::error("SIGUSR2: cannot reopen the log file, still writing "
+                      "to the old one: {}",
+                      *result);
     });
     // Beats only while the root answers; stopped before the system ends.
     std::unique_ptr<service_watchdog> watchdog;

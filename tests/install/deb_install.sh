@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Proves that the Debian package installs on a clean bookworm system and that
-# the daemon it ships starts:
+# Proves that the Debian packages install on a clean bookworm system, each
+# alone, that the daemon package starts, and that the -dev package builds a
+# program:
 #
-#   1. cpack -G DEB in the build directory (the binaries must be built);
+#   1. cpack -G DEB in the build directory (the binaries must be built): two
+#      packages, castor (the daemon and its tools) and castor-dev (headers,
+#      static libraries, CMake package, pkg-config file), each with only its
+#      own files;
 #   2. a minimal bookworm root (mmdebstrap --variant=minbase), made once and
 #      cached as a tarball under /var/cache/castor-test, unpacked afresh for
 #      every run;
@@ -14,7 +18,10 @@
 #   5. castor-relay in the foreground inside a network namespace created
 #      here, with a one-rule config on a veth pair inside it, then
 #      `castorctl -u SOCK ping` and `castorctl list`; stopped by its PID.
-#   6. dpkg --purge, which must remove the user's files and leave no unit.
+#   6. dpkg --purge, which must remove the user's files and leave no unit;
+#   7. on the same root, now without castor: castor-dev alone, its declared
+#      dependencies and a compiler; tests/install/dev_host builds against it
+#      with find_package(castor) and with pkg-config, and runs.
 #
 #   deb_install.sh BUILD_DIR
 #
@@ -84,14 +91,50 @@ trap 'exit 130' INT TERM
 
 # -- 1. the package -----------------------------------------------------------
 mkdir -p "$work"
-rm -f "$work"/castor_*.deb
+rm -rf "$work/cpack"
 say "cpack -G DEB in $build_dir"
 (cd "$build_dir" && timeout 300 cpack -G DEB -B "$work/cpack" >"$work/cpack.log" 2>&1) \
   || { tail -30 "$work/cpack.log" >&2; fail "cpack failed"; }
 deb=$(ls "$work"/cpack/castor_*.deb 2>/dev/null | head -1)
 [[ -n $deb ]] || fail "cpack made no castor_*.deb in $work/cpack"
-say "package: $deb"
+dev_deb=$(ls "$work"/cpack/castor-dev_*.deb 2>/dev/null | head -1)
+[[ -n $dev_deb ]] || fail "cpack made no castor-dev_*.deb in $work/cpack"
+say "packages: $deb $dev_deb"
 dpkg-deb --info "$deb" | sed -n '/Package:/,$p'
+dpkg-deb --info "$dev_deb" | sed -n '/Package:/,$p'
+
+# Each package holds its own files and none of the other's.
+deb_files=$(dpkg-deb -c "$deb" | awk '{ print $6 }')
+dev_files=$(dpkg-deb -c "$dev_deb" | awk '{ print $6 }')
+for f in ./usr/sbin/castor-relay ./usr/bin/castorctl ./usr/bin/castor-send \
+         ./usr/bin/castor-recv ./etc/logrotate.d/castor-relay \
+         ./usr/share/bash-completion/completions/castorctl \
+         ./usr/share/bash-completion/completions/castor-relay \
+         ./usr/share/zsh/vendor-completions/_castorctl \
+         ./usr/share/zsh/vendor-completions/_castor-relay \
+         ./usr/lib/systemd/system/castor-relay.service \
+         ./usr/lib/systemd/system/castor-relay@.service \
+         ./usr/share/doc/castor/copyright; do
+  grep -qx -- "$f" <<<"$deb_files" || fail "castor lacks $f"
+done
+for f in ./usr/lib/cmake/castor/castorConfig.cmake \
+         ./usr/lib/pkgconfig/castor.pc ./usr/lib/libcastor_actors.a \
+         ./usr/lib/libcastor_net.a ./usr/lib/libcastor_packet.a \
+         ./usr/include/castor/actors/application.hpp \
+         ./usr/include/castor/testkit/io_fixture.hpp \
+         ./usr/share/doc/castor-dev/copyright; do
+  grep -qx -- "$f" <<<"$dev_files" || fail "castor-dev lacks $f"
+done
+if grep -E '^\./usr/(include|lib/cmake|lib/pkgconfig)/|\.a$' <<<"$deb_files"; then
+  fail "castor holds development files (above)"
+fi
+if grep -E '^\./(usr/s?bin|etc|usr/lib/systemd|usr/share/man)/.' <<<"$dev_files"; then
+  fail "castor-dev holds the daemon's files (above)"
+fi
+dev_depends=$(dpkg-deb --field "$dev_deb" Depends)
+for lib in libcaf-dev libboost-dev libspdlog-dev; do
+  grep -q "$lib" <<<"$dev_depends" || fail "castor-dev's Depends lacks $lib: $dev_depends"
+done
 
 # The control data the brief promises, before spending time on a root.
 control=$(dpkg-deb --field "$deb")
@@ -101,7 +144,8 @@ for lib in libcaf-core0.17 libspdlog1.10 adduser; do
   grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib: $depends"
 done
 conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)
-for f in /etc/castor/relay.toml /etc/default/castor-relay; do
+for f in /etc/castor/relay.toml /etc/default/castor-relay \
+         /etc/logrotate.d/castor-relay; do
   grep -qx "$f" <<<"$conffiles" || fail "$f is not a conffile"
 done
 
@@ -147,7 +191,7 @@ mkdir -p "$cache" "$archives/partial"
 remove_root
 mkdir -p "$root"
 tar -C "$root" -xf "$base_tar"
-cp "$deb" "$root/tmp/"
+cp "$deb" "$dev_deb" "$root/tmp/"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 
 # Runs a command in the root with /proc and the cached archives mounted, in a
@@ -165,25 +209,30 @@ pkg=/tmp/$(basename "$deb")
 say "dpkg -i $pkg (fails on missing dependencies, as expected)"
 in_root env DEBIAN_FRONTEND=noninteractive dpkg -i "$pkg" \
   >"$work/dpkg.log" 2>&1 || true
-say "apt-get -f install"
-# The archive cache is shared, and so is apt's lock file in it: a second run
-# (another build directory) waits for the first instead of failing on it.
-if ! (
-  flock -w 120 9 || { echo "deb_install: the apt cache stayed locked"; exit 1; }
-  in_root env DEBIAN_FRONTEND=noninteractive timeout 150 \
-    apt-get -f install -y -q --no-install-recommends
-) 9>"$cache/.lock" >"$work/apt.log" 2>&1; then
-  tail -30 "$work/apt.log" >&2
-  # A dependency that is neither cached nor fetchable says nothing about the
-  # package; anything else (unsatisfiable Depends, a failing postinst) does.
-  if grep -q -e '^E: Failed to fetch' -e 'Temporary failure resolving' \
-       "$work/apt.log"; then
-    echo "deb_install: the mirror is unreachable and a dependency is not" \
-         "cached; skipped" >&2
-    exit 77
+# apt_in_root ARGS...: apt-get ARGS in the root. The archive cache is
+# shared, and so is apt's lock file in it: a second run (another build
+# directory) waits for the first instead of failing on it.
+apt_in_root() {
+  if ! (
+    flock -w 120 9 || { echo "deb_install: the apt cache stayed locked"; exit 1; }
+    in_root env DEBIAN_FRONTEND=noninteractive timeout 240 \
+      apt-get -y -q --no-install-recommends "$@"
+  ) 9>"$cache/.lock" >"$work/apt.log" 2>&1; then
+    tail -30 "$work/apt.log" >&2
+    # A dependency that is neither cached nor fetchable says nothing about
+    # the package; anything else (unsatisfiable Depends, a failing postinst)
+    # does.
+    if grep -q -e '^E: Failed to fetch' -e 'Temporary failure resolving' \
+         "$work/apt.log"; then
+      echo "deb_install: the mirror is unreachable and a dependency is not" \
+           "cached; skipped" >&2
+      exit 77
+    fi
+    fail "apt-get $* failed"
   fi
-  fail "apt-get -f install failed"
-fi
+}
+say "apt-get -f install"
+apt_in_root -f install
 status=$(in_root dpkg-query -W -f='${Status}' castor)
 [[ $status == "install ok installed" ]] || fail "castor is '$status'"
 say "installed: $status"
@@ -197,10 +246,11 @@ for f in /etc/castor/relay.toml /etc/default/castor-relay \
          /usr/bin/castor-recv /usr/share/man/man8/castor-relay.8.gz \
          /usr/share/man/man8/castorctl.8.gz /usr/share/man/man5/castor.conf.5.gz \
          /usr/share/doc/castor/examples/relay.toml \
-         /usr/lib/cmake/castor/castorConfig.cmake \
-         /usr/include/castor/testkit/io_fixture.hpp; do
+         /etc/logrotate.d/castor-relay; do
   [[ -e $root$f ]] || fail "$f is not installed"
 done
+# The daemon alone: the development files are castor-dev's.
+[[ ! -e $root/usr/include/castor ]] || fail "castor installed /usr/include/castor"
 unit=$(dpkg-deb -c "$deb" | grep -o '\./[^ ]*/castor-relay\.service$' || true)
 if [[ -n $unit ]]; then
   # The unit must start a binary the package ships.
@@ -296,4 +346,31 @@ in_root env DEBIAN_FRONTEND=noninteractive dpkg --purge castor \
 for f in /etc/castor/relay.toml /etc/default/castor-relay /usr/sbin/castor-relay; do
   [[ ! -e $root$f ]] || fail "$f is still there after purge"
 done
+
+# -- 7. castor-dev alone builds a program -------------------------------------
+dev_pkg=/tmp/$(basename "$dev_deb")
+say "dpkg -i $dev_pkg, then its dependencies and a compiler"
+in_root env DEBIAN_FRONTEND=noninteractive dpkg -i "$dev_pkg" \
+  >"$work/dpkg-dev.log" 2>&1 || true
+apt_in_root -f install
+status=$(in_root dpkg-query -W -f='${Status}' castor-dev)
+[[ $status == "install ok installed" ]] || fail "castor-dev is '$status'"
+[[ ! -e $root/usr/sbin/castor-relay ]] || fail "castor-dev pulled in the daemon"
+apt_in_root install g++ cmake make pkg-config
+rm -rf "$root/tmp/dev_host"
+cp -r "$(dirname "${BASH_SOURCE[0]}")/dev_host" "$root/tmp/dev_host"
+say "find_package(castor)"
+in_root sh -c 'cmake -S /tmp/dev_host -B /tmp/dev_host/build -DCMAKE_BUILD_TYPE=Release &&
+               cmake --build /tmp/dev_host/build' >"$work/dev-cmake.log" 2>&1 ||
+  { tail -30 "$work/dev-cmake.log" >&2; fail "the CMake package does not build dev_host"; }
+out=$(in_root /tmp/dev_host/build/castor_dev_host) || fail "dev_host (CMake) failed: $out"
+echo "$out"
+grep -qx "castor-dev-host: ok, exit code 0" <<<"$out" || fail "dev_host (CMake) said: $out"
+say "pkg-config castor: $(in_root pkg-config --cflags --libs castor)"
+in_root sh -c 'g++ -std=c++17 -O1 -o /tmp/dev_host/pc_host /tmp/dev_host/main.cpp \
+                 $(pkg-config --cflags --libs castor)' >"$work/dev-pc.log" 2>&1 ||
+  { tail -30 "$work/dev-pc.log" >&2; fail "pkg-config castor does not build dev_host"; }
+out=$(in_root /tmp/dev_host/pc_host) || fail "dev_host (pkg-config) failed: $out"
+echo "$out"
+grep -qx "castor-dev-host: ok, exit code 0" <<<"$out" || fail "dev_host (pkg-config) said: $out"
 say "ok"

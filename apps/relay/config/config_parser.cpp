@@ -196,6 +196,21 @@ void parser::error(const toml::key& where, std::string msg) {
 /// without a position.
 bool parser::read_file(const std::string& path, std::string& out,
                        const toml::node* include_key) {
+  // A directory opens and reads as an empty file, which parses as a config
+  // without rules: say what it is instead.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (include_key)
+      error(*include_key, "include: '" + path
+                            + "' is a directory; name its files with a "
+                              "pattern, such as '"
+                            + path + (path.back() == '/' ? "" : "/")
+                            + "*.toml'");
+    else
+      result_.errors.push_back(
+        config_error{path, 0, 0, "cannot read config file: it is a directory"});
+    return false;
+  }
   std::ifstream in{path, std::ios::binary};
   if (in) {
     std::ostringstream buf;

@@ -36,8 +36,10 @@
 // directory of the file that names it. Matches are read in lexical (byte)
 // order, pattern by pattern, and their rules are appended to the main
 // file's. A pattern with wildcards may match nothing (an empty relay.d is
-// normal); a plain path that does not exist is an error. Included files may
-// hold only [[rule]] tables and may not include further files.
+// normal); a plain path that does not exist is an error, and so is a
+// directory, named or matched (it would read as a file without rules).
+// Included files may hold only [[rule]] tables and may not include further
+// files.
 //
 // Syntax errors: toml++ stops at the first one in a file, so a file with a
 // syntax error contributes exactly that error (other files are still read).

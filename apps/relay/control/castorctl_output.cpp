@@ -16,8 +16,9 @@ namespace {
 
 // -- human-readable output ------------------------------------------------------
 
-/// Prints rows as left-aligned columns separated by two spaces.
-void print_table(const std::vector<std::vector<std::string>>& rows) {
+/// Writes rows as left-aligned columns separated by two spaces.
+void print_table(std::ostream& out,
+                 const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width;
   for (auto& row : rows)
     for (size_t i = 0; i < row.size(); ++i) {
@@ -34,8 +35,12 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
     }
     while (!line.empty() && line.back() == ' ')
       line.pop_back();
-    std::cout << line << "\n";
+    out << line << "\n";
   }
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  print_table(std::cout, rows);
 }
 
 std::string drops_text(const drop_counts& drops) {
@@ -61,7 +66,9 @@ std::string str(const json& j, const char* key) {
   return i->dump();
 }
 
-void print_rules(const json& data) {
+} // namespace
+
+void print_rules(std::ostream& out, const json& data) {
   std::vector<std::vector<std::string>> rows{{"NAME", "INPUT", "OUTPUT"}};
   for (auto& r : data.value("rules", json::array())) {
     if (!r.is_object())
@@ -84,8 +91,10 @@ void print_rules(const json& data) {
     if (first)
       rows.push_back({str(r, "name"), input, "-"});
   }
-  print_table(rows);
+  print_table(out, rows);
 }
+
+namespace {
 
 void print_stats(const json& data) {
   std::vector<std::vector<std::string>> rows{
@@ -118,7 +127,9 @@ void print_stats(const json& data) {
             << " frames, drops " << drops_text(drops) << "\n";
 }
 
-void print_workers(const json& data) {
+} // namespace
+
+void print_workers(std::ostream& out, const json& data) {
   std::vector<std::vector<std::string>> rows{
     {"ID", "INTERFACE", "STATE", "RESTARTS", "FRAMES", "KERNEL_DROPS", "QUEUE",
      "FILTER", "OUTPUTS"}};
@@ -140,10 +151,12 @@ void print_workers(const json& data) {
                     std::to_string(w.queue_depth), filter,
                     outputs.empty() ? "-" : outputs});
   }
-  print_table(rows);
+  print_table(out, rows);
   for (const auto& f : failures)
-    std::cout << f << "\n";
+    out << f << "\n";
 }
+
+namespace {
 
 /// One row per node with its path, the form `castorctl kill` takes.
 void tree_rows(const json& node, const std::string& parent,
@@ -157,12 +170,16 @@ void tree_rows(const json& node, const std::string& parent,
     tree_rows(child, path, rows);
 }
 
-void print_tree(const json& data) {
+} // namespace
+
+void print_tree(std::ostream& out, const json& data) {
   std::vector<std::vector<std::string>> rows{
     {"PATH", "KIND", "STRATEGY", "STATE", "RESTARTS"}};
   tree_rows(data.value("tree", json::object()), "", rows);
-  print_table(rows);
+  print_table(out, rows);
 }
+
+namespace {
 
 std::string names_text(const std::vector<std::string>& names) {
   std::string out;
@@ -186,10 +203,10 @@ void print_reload(const json& data) {
 void print_ok(const request& req, const json& data) {
   std::visit(
     overload{
-      [&](const list_cmd&) { print_rules(data); },
+      [&](const list_cmd&) { print_rules(std::cout, data); },
       [&](const stats_cmd&) { print_stats(data); },
-      [&](const workers_cmd&) { print_workers(data); },
-      [&](const tree_cmd&) { print_tree(data); },
+      [&](const workers_cmd&) { print_workers(std::cout, data); },
+      [&](const tree_cmd&) { print_tree(std::cout, data); },
       [&](const reload_cmd&) { print_reload(data); },
       [&](const ping_cmd&) { std::cout << "pong\n"; },
       [&](const version_cmd&) {

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <mutex>
 #include <string_view>
 
+#include <spdlog/details/file_helper.h>
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
@@ -32,6 +34,40 @@ public:
     return std::make_unique<sd_priority_flag>();
   }
 };
+
+/// An appending file sink that can open its file again by name: after
+/// logrotate moved the file away, reopen() starts a new one at the path
+/// (spdlog's basic_file_sink can only truncate).
+class reopenable_file_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+  explicit reopenable_file_sink(const std::string& path) {
+    file_.open(path, false);
+  }
+
+  /// Flushes and closes the file, then opens the path again for appending.
+  /// Throws spdlog::spdlog_ex when it cannot be opened.
+  void reopen() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    file_.flush();
+    file_.reopen(false);
+  }
+
+protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    file_.write(formatted);
+  }
+
+  void flush_() override { file_.flush(); }
+
+private:
+  spdlog::details::file_helper file_;
+};
+
+/// The file sink of the running init_logging, if its target is a file.
+std::mutex file_sink_mutex;
+std::shared_ptr<reopenable_file_sink> current_file_sink;
 
 /// Timestamps for people reading a terminal or a file.
 constexpr const char* timestamped_pattern =
@@ -154,13 +190,23 @@ void init_logging(const log_target& target, spdlog::level::level_enum level) {
       "castor-relay", LOG_PID, LOG_DAEMON, true);
     sink->set_formatter(std::make_unique<spdlog::pattern_formatter>("[%n] %v"));
     break;
-  case log_target::kind::file:
-    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(target.path);
+  case log_target::kind::file: {
+    auto file = std::make_shared<reopenable_file_sink>(target.path);
+    {
+      std::lock_guard<std::mutex> guard{file_sink_mutex};
+      current_file_sink = file;
+    }
+    sink = file;
     sink->set_formatter(
       std::make_unique<spdlog::pattern_formatter>(timestamped_pattern));
     // A file sink buffers; `tail -f` should not lag by more than this.
     spdlog::flush_every(std::chrono::seconds{1});
     break;
+  }
+  }
+  if (target.where != log_target::kind::file) {
+    std::lock_guard<std::mutex> guard{file_sink_mutex};
+    current_file_sink.reset();
   }
   for (const auto& name : log_components()) {
     if (spdlog::get(name))
@@ -174,6 +220,22 @@ void init_logging(const log_target& target, spdlog::level::level_enum level) {
       spdlog::set_default_logger(lg);
     else
       spdlog::register_logger(lg);
+  }
+}
+
+std::optional<std::string> reopen_log_files() {
+  std::shared_ptr<reopenable_file_sink> file;
+  {
+    std::lock_guard<std::mutex> guard{file_sink_mutex};
+    file = current_file_sink;
+  }
+  if (!file)
+    return std::nullopt;
+  try {
+    file->reopen();
+    return std::string{};
+  } catch (const spdlog::spdlog_ex& e) {
+    return std::string{e.what()};
   }
 }
 

@@ -14,7 +14,9 @@
 //              stderr) lines carry an sd-daemon(3) priority prefix `<N>` and
 //              no timestamp: journald adds its own and files the level.
 //   syslog     syslog(3), facility daemon, ident castor-relay.
-//   file:PATH  appended to PATH, with timestamps.
+//   file:PATH  appended to PATH, with timestamps. SIGUSR2 (reopen_log_files)
+//              opens PATH again, so that logrotate can move the file away
+//              and the next line starts a new one.
 
 #include <memory>
 #include <optional>
@@ -91,6 +93,12 @@ int sd_priority(spdlog::level::level_enum level);
 /// and makes "relay" the default logger. Throws spdlog::spdlog_ex when the
 /// target cannot be opened (a file in a missing directory).
 void init_logging(const log_target& target, spdlog::level::level_enum level);
+
+/// Opens the log file of a file target again by its path (after logrotate
+/// moved it away): nullopt when the target is not a file, an empty string
+/// when the file was reopened, else why it could not be (the old file stays
+/// in use).
+std::optional<std::string> reopen_log_files();
 
 /// Sets the level of `component`, or of every component for "all". False
 /// for an unknown component.

@@ -176,4 +176,83 @@ missing() {
   [[ $rc -ne 0 ]]
 }
 cst_check "a missing file fails" missing
+
+# -- a stricter -t (issue 14) ---------------------------------------------------
+
+# exit_code CMD...: prints CMD's output, then "rc=N" on a line of its own.
+exit_code() {
+  local rc=0
+  timeout 10 "$@" 2>&1 || rc=$?
+  echo "rc=$rc"
+}
+
+out=$(exit_code "$CST_RELAY" -t -f /etc)
+echo "$out"
+cst_expect "-f DIRECTORY: exit 1" rc=1 "$(tail -n1 <<<"$out")"
+cst_check "-f DIRECTORY: says it is a directory" \
+  grep -q '^/etc: cannot read config file: it is a directory' <<<"$out"
+
+mkdir -p "$dir/relay.d"
+cp "$dir/good.toml" "$dir/relay.d/good.toml"
+cat >"$dir/include-dir.toml" <<TOML
+include = ["$dir/relay.d"]
+TOML
+out=$(exit_code "$CST_RELAY" -t -f "$dir/include-dir.toml")
+echo "$out"
+cst_expect "include of a directory: exit 1" rc=1 "$(tail -n1 <<<"$out")"
+cst_check "include of a directory: positioned, with the pattern to use" \
+  grep -qF "$dir/include-dir.toml:1:12: include: '$dir/relay.d' is a directory; name its files with a pattern, such as '$dir/relay.d/*.toml'" <<<"$out"
+
+# Interfaces: lo exists everywhere; castornoif0 nowhere.
+cat >"$dir/relay.d/10-lo.toml" <<'TOML'
+[[rule]]
+name = "typo"
+input = { interface = "lo", group = "239.1.1.1", port = 5001 }
+outputs = [ { interface = "castornoif0", address = "239.2.2.2", port = 6001 } ]
+TOML
+rm "$dir/relay.d/good.toml"
+cat >"$dir/warn.toml" <<TOML
+include = ["relay.d/*.toml"]
+
+[relay]
+ingress = "socket"
+workers = 3
+TOML
+out=$(exit_code "$CST_RELAY" -t -f "$dir/warn.toml")
+echo "$out"
+cst_expect "warnings only: exit 0" rc=0 "$(tail -n1 <<<"$out")"
+cst_check "-t warns about an interface missing on this host" \
+  grep -qF "$dir/warn.toml: warning: interface 'castornoif0' does not exist on this host; nothing is forwarded through it until it appears (used by rule 'typo' (output))" <<<"$out"
+cst_check "-t prints the start's warnings" \
+  grep -qF "$dir/warn.toml: warning: ingress = \"socket\" runs one forwarder per input interface (3 configured)" <<<"$out"
+cst_check "-t does not warn about lo" bash -c "! grep -q \"'lo'\" <<<\"\$1\"" _ "$out"
+cst_check "-t still says ok" grep -qF "$dir/warn.toml: ok, 1 rule" <<<"$out"
+
+# --print-config: the effective config, included rules inline; it reads
+# back to the same rules.
+out=$(exit_code "$CST_RELAY" --print-config -f "$dir/warn.toml")
+echo "$out"
+cst_expect "--print-config: exit 0" rc=0 "$(tail -n1 <<<"$out")"
+sed '$d' <<<"$out" >"$dir/printed.toml"
+cst_check "--print-config holds the included rule" \
+  grep -q '^name = "typo"' "$dir/printed.toml"
+cst_check "--print-config fills in the settings" \
+  grep -q '^workers = 3' "$dir/printed.toml"
+cst_check "--print-config's output passes -t with the same rule" \
+  bash -c "timeout 10 '$CST_RELAY' -t -f '$dir/printed.toml' 2>/dev/null | grep -q ': ok, 1 rule'"
+out=$(exit_code "$CST_RELAY" --print-config -f "$dir/syntax.toml")
+cst_expect "--print-config of a bad file: exit 1" rc=1 "$(tail -n1 <<<"$out")"
+
+# Exit codes: usage errors are 2, whatever CLI11 would say.
+for args in "--no-such-option" "-t" "-f" "-t --print-config -f $dir/good.toml" \
+            "-f $dir/good.toml extra"; do
+  # shellcheck disable=SC2086 # word splitting is the point
+  out=$(exit_code "$CST_RELAY" $args)
+  cst_expect "usage error '$args': exit 2" rc=2 "$(tail -n1 <<<"$out")"
+done
+out=$(exit_code "$CST_RELAY" --help)
+cst_expect "--help: exit 0" rc=0 "$(tail -n1 <<<"$out")"
+cst_check "--help lists --print-config" grep -q -- --print-config <<<"$out"
+out=$(exit_code "$CST_RELAY" --version)
+cst_expect "--version: exit 0" rc=0 "$(tail -n1 <<<"$out")"
 cst_finish

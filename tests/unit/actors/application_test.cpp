@@ -7,10 +7,13 @@
 #define CAF_SUITE application
 #include <csignal>
 #include <future>
+#include <thread>
 
 #include "test_support.hpp"
+#include <pthread.h>
 
 #include "castor/actors/application.hpp"
+#include "castor/actors/system_config.hpp"
 
 using namespace castor;
 using namespace castor::test;
@@ -153,3 +156,32 @@ CAF_TEST(run refuses the test scheduler instead of hanging) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+// run() takes SIGUSR1 and SIGUSR2 with the other signals: they call
+// on_user1 / on_user2 and never end the process (they used to, with the
+// default action). A real actor system, on a thread of its own so that the
+// signal mask run() sets stays there. Each signal is sent to run()'s thread
+// only (pthread_kill), where run() keeps it blocked and takes it with
+// sigtimedwait; the last handler asks run() to stop.
+CAF_TEST(run takes the user signals 1 and 2 and goes on) {
+  caf::actor_system_config cfg;
+  configure(cfg);
+  caf::actor_system real{cfg};
+  application app{"signals", flags_for(strategy::one_for_one), {}};
+  std::vector<std::string> seen;
+  app.on_started(
+    [](const caf::actor&) { pthread_kill(pthread_self(), SIGUSR1); });
+  app.on_user1([&seen] {
+    seen.push_back("usr1");
+    pthread_kill(pthread_self(), SIGUSR2);
+  });
+  app.on_user2([&seen] {
+    seen.push_back("usr2");
+    application::request_stop();
+  });
+  run_outcome out;
+  std::thread runner{[&] { out = app.run(real); }};
+  runner.join();
+  CAF_CHECK_EQUAL(seen, (std::vector<std::string>{"usr1", "usr2"}));
+  CAF_CHECK_EQUAL(out.exit_code, 0);
+}

@@ -61,6 +61,15 @@ TEST(config_parser, missing_file) {
                     "file: No such file or directory"});
 }
 
+TEST(config_parser, a_directory_is_not_a_config_file) {
+  test::temp_dir dir;
+  dir.write("relay.d/a.toml", "");
+  auto res = parse_config_file(dir.path() + "/relay.d");
+  EXPECT_EQ(messages(res), strings{dir.path()
+                                   + "/relay.d: cannot read config file: it is "
+                                     "a directory"});
+}
+
 // -- include ------------------------------------------------------------------------
 
 std::string rule_text(const std::string& name, int port) {
@@ -114,6 +123,25 @@ TEST(config_parser, include_of_an_empty_or_missing_directory_is_fine) {
   EXPECT_TRUE(res.ok()) << ::testing::PrintToString(messages(res));
   EXPECT_EQ(rule_names(res), strings{"main"});
   EXPECT_EQ(res.files, strings{main});
+}
+
+TEST(config_parser, include_of_a_directory_is_an_error) {
+  test::temp_dir dir;
+  dir.write("relay.d/10-a.toml", rule_text("a", 5001));
+  // A plain path, and a pattern that matches a directory.
+  dir.write("sub.d/inner/x.toml", rule_text("x", 5002));
+  auto main = dir.write("relay.toml", "include = [\"relay.d\", \"sub.d/*\"]\n"
+                                        + rule_text("main", 5000));
+  auto res = parse_config_file(main);
+  EXPECT_EQ(messages(res),
+            (strings{main + ":1:12: include: '" + dir.path()
+                       + "/relay.d' is a directory; name its files with a "
+                         "pattern, such as '"
+                       + dir.path() + "/relay.d/*.toml'",
+                     main + ":1:23: include: '" + dir.path()
+                       + "/sub.d/inner' is a directory; name its files with "
+                         "a pattern, such as '"
+                       + dir.path() + "/sub.d/inner/*.toml'"}));
 }
 
 TEST(config_parser, errors_in_included_files_name_those_files) {

@@ -4,6 +4,8 @@
 // rate-limited warnings (rate_limited_log.hpp), driven by a given clock.
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -120,6 +122,52 @@ TEST(log_components, levels_change_per_component_and_all_at_once) {
 
   // Leave the process as the other tests expect it: loggers gone, a
   // default that prints warnings.
+  spdlog::drop_all();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+    "", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in{path};
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST(log_target, a_file_moved_away_is_started_anew_on_reopen) {
+  test::temp_dir dir;
+  log_target file;
+  file.where = log_target::kind::file;
+  file.path = dir.path() + "/relay.log";
+  init_logging(file, spdlog::level::info);
+  spdlog::info("before the rotation");
+  spdlog::default_logger()->flush();
+  // logrotate's move, then its postrotate (SIGUSR2 -> reopen_log_files).
+  ASSERT_EQ(std::rename(file.path.c_str(), (file.path + ".1").c_str()), 0);
+  auto reopened = reopen_log_files();
+  ASSERT_TRUE(reopened.has_value());
+  EXPECT_EQ(*reopened, "");
+  spdlog::info("after the rotation");
+  spdlog::default_logger()->flush();
+  auto old_text = read_file(file.path + ".1");
+  auto new_text = read_file(file.path);
+  EXPECT_NE(old_text.find("before the rotation"), std::string::npos);
+  EXPECT_EQ(old_text.find("after the rotation"), std::string::npos);
+  EXPECT_NE(new_text.find("after the rotation"), std::string::npos);
+  EXPECT_EQ(new_text.find("before the rotation"), std::string::npos);
+
+  // Reopening a file that was not moved appends: nothing is lost.
+  ASSERT_EQ(reopen_log_files(), std::string{});
+  spdlog::info("after a second reopen");
+  spdlog::default_logger()->flush();
+  new_text = read_file(file.path);
+  EXPECT_NE(new_text.find("after the rotation"), std::string::npos);
+  EXPECT_NE(new_text.find("after a second reopen"), std::string::npos);
+
+  // Other targets have no file to reopen.
+  init_logging(log_target{}, spdlog::level::info);
+  EXPECT_FALSE(reopen_log_files().has_value());
+
   spdlog::drop_all();
   spdlog::set_default_logger(std::make_shared<spdlog::logger>(
     "", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));

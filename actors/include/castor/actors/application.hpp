@@ -51,13 +51,20 @@ public:
   application(std::string name, supervisor_flags root_flags,
               std::vector<child_spec> children);
 
-  /// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread. Call before the
+  /// Blocks SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 in the calling
+  /// thread. Call before the
   /// actor_system is created so that every thread inherits the mask and only
   /// run() receives them.
   static void block_signals();
 
   /// Called on SIGHUP from run()'s thread (e.g. reload the config).
   void on_hangup(std::function<void()> fn) { on_hangup_ = std::move(fn); }
+
+  /// Called on SIGUSR1 / SIGUSR2 from run()'s thread (e.g. dump the state,
+  /// reopen log files). Without one, run() logs the signal and goes on: it
+  /// never ends the process.
+  void on_user1(std::function<void()> fn) { on_user1_ = std::move(fn); }
+  void on_user2(std::function<void()> fn) { on_user2_ = std::move(fn); }
 
   /// Called once the tree has started, with the root supervisor: on run()'s
   /// thread under run(), on a CAF thread under start() (so it must not block
@@ -127,6 +134,8 @@ private:
   supervisor_flags flags_;
   std::vector<child_spec> children_;
   std::function<void()> on_hangup_;
+  std::function<void()> on_user1_;
+  std::function<void()> on_user2_;
   std::function<void(const caf::actor&)> on_started_;
   std::function<void(const run_outcome&)> on_stopped_;
   std::shared_ptr<running> running_;

@@ -1,0 +1,34 @@
+#pragma once
+
+// What a valid config may still get wrong on this host: the warnings the
+// relay logs at start, which `castor-relay -t` prints too, so that a check
+// shows what the start would say.
+//
+//   - an interface a rule names that does not exist here (a typo, or a VLAN
+//     not created yet): the relay starts, and its forwarder for that input
+//     waits for the interface; nothing is forwarded until it appears;
+//   - ingress = "socket" with workers other than 1: it runs one forwarder
+//     per input interface (every socket bound to a group gets every
+//     datagram of it, so a second one would forward everything twice).
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/daemon_config.hpp"
+
+namespace castor::relay {
+
+/// Answers whether a network interface of that name exists; if_nametoindex
+/// in the daemon, a fixed set in tests.
+using interface_probe = std::function<bool(const std::string& name)>;
+
+/// Whether `name` is an interface of this host (if_nametoindex(3)).
+bool interface_exists(const std::string& name);
+
+/// The warnings for `cfg`, in a stable order: missing interfaces by name,
+/// each naming up to 5 of the rules that use it, then the settings.
+std::vector<std::string> config_warnings(const daemon_config& cfg,
+                                         const interface_probe& exists);
+
+} // namespace castor::relay
