@@ -85,10 +85,14 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
     auto peer = i->first;
     i = st.peers.erase(i);
     caf::error reason = dm.reason;
-    if (!reason || is_clean_exit(reason))
+    if (!reason || is_clean_exit(reason)) {
+      // Our own stop (the peer supervisor ends its children).
       reason = caf::make_error(errc::not_connected, peer);
-    spdlog::warn("node {}: peer {} down: {}", st.node_name, peer,
-                 describe(reason));
+      spdlog::info("node {}: peer {} closed", st.node_name, peer);
+    } else {
+      spdlog::warn("node {}: peer {} down: {}", st.node_name, peer,
+                   describe(reason));
+    }
     for (auto& w : st.watches)
       if (w.peer == peer)
         unresolve(self, w, reason);
