@@ -11,6 +11,8 @@
 #include <caf/make_message.hpp>
 #include <caf/message.hpp>
 
+#include "castor/actors/errors.hpp" // castor::describe renders them
+
 namespace castor::node {
 
 enum class errc : uint8_t {
