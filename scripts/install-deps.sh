@@ -33,6 +33,8 @@ test_packages=(
   libgtest-dev
   # tests, benchmarks: /metrics over HTTP, capabilities, baselines
   curl libcap2-bin util-linux smcroute socat
+  # castor::node's tests and bench make TLS certificates (make-certs.sh)
+  openssl
   # bench/socket's side-by-side contender: Erlang/OTP's gen_udp (escript)
   erlang-base
   # sanitizers and fuzzing (clang + compiler-rt)
