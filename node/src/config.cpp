@@ -33,6 +33,9 @@ caf::error configure(caf::actor_system_config& cfg, const node_options& opts) {
   castor::install_error_renderers(cfg);
   if (opts.name.empty())
     return caf::make_error(errc::invalid_options, "a node needs a name");
+  if (opts.ack_every == 0 || opts.ack_every > opts.max_in_flight / 2)
+    return caf::make_error(errc::invalid_options,
+                           "ack_every must be between 1 and max_in_flight / 2");
   for (auto& p : opts.peers)
     if (p.name.empty() || p.host.empty() || p.port == 0)
       return caf::make_error(errc::invalid_options,

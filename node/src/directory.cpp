@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <caf/event_based_actor.hpp>
+#include <caf/mailbox_element.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -26,6 +27,17 @@ void notify(self_ptr self, const caf::message& msg) {
     self->send(s, msg);
 }
 
+/// A new connection to `peer` (or none): what was in flight is gone with
+/// the old one.
+void reset_flow(self_ptr self, const std::string& peer) {
+  auto i = self->state.flows.find(peer);
+  if (i == self->state.flows.end())
+    return;
+  i->second.counters.in_flight = 0;
+  i->second.since_ack = 0;
+  ++i->second.epoch;
+}
+
 /// Looks the watched name up on its peer, and tells the subscriber.
 void resolve(self_ptr self, watch_entry& w) {
   auto i = self->state.peers.find(w.peer);
@@ -43,8 +55,8 @@ void resolve(self_ptr self, watch_entry& w) {
     return nullptr;
   };
   self
-    ->request(i->second.remote, self->state.lookup_timeout, whereis_atom::value,
-              name)
+    ->request(i->second.remote, self->state.lookup_timeout,
+              whereis_atom::value, name)
     .then(
       [self, find](caf::actor& remote) {
         auto* w = find();
@@ -59,8 +71,9 @@ void resolve(self_ptr self, watch_entry& w) {
         auto* w = find();
         if (w == nullptr)
           return;
-        spdlog::warn("node {}: watch of {} on {}: {}", self->state.node_name,
-                     w->name, w->peer, describe(err));
+        spdlog::warn("node {}: watch of {} on {}: {}",
+                     self->state.node_name, w->name, w->peer,
+                     describe(err));
         self->send(w->subscriber, name_down_atom::value, w->peer, w->name, err);
       });
 }
@@ -84,6 +97,7 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
     }
     auto peer = i->first;
     i = st.peers.erase(i);
+    reset_flow(self, peer);
     caf::error reason = dm.reason;
     if (!reason || is_clean_exit(reason)) {
       // Our own stop (the peer supervisor ends its children).
@@ -117,16 +131,55 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
 }
 
 caf::error refused(self_ptr self, const char* what) {
-  spdlog::warn("node {}: refused {} from a peer", self->state.node_name, what);
+  spdlog::warn("node {}: refused {} from a peer", self->state.node_name,
+               what);
   return caf::make_error(errc::not_allowed, what);
+}
+
+/// Sends what fits within the peer's bound; drops and counts the rest.
+void cast(self_ptr self, const std::string& peer, const caf::actor& target,
+          std::vector<caf::message>& msgs) {
+  auto& st = self->state;
+  auto& f = st.flows[peer];
+  f.counters.peer = peer;
+  auto i = st.peers.find(peer);
+  for (auto& msg : msgs) {
+    if (i == st.peers.end() || !target
+        || f.counters.in_flight >= st.max_in_flight) {
+      ++f.counters.dropped;
+      continue;
+    }
+    target->enqueue(caf::make_mailbox_element(
+                      self->ctrl(), caf::make_message_id(), {}, std::move(msg)),
+                    self->context());
+    ++f.counters.sent;
+    ++f.counters.in_flight;
+    if (++f.since_ack < st.ack_every)
+      continue;
+    // The peer's node answers once everything before it on this
+    // connection has arrived there.
+    auto n = f.since_ack;
+    f.since_ack = 0;
+    self->request(i->second.remote, caf::infinite, ack_atom::value, n)
+      .then(
+        [self, peer, epoch = f.epoch](uint64_t acked) {
+          auto& fl = self->state.flows[peer];
+          if (fl.epoch == epoch)
+            fl.counters.in_flight -= std::min(acked, fl.counters.in_flight);
+        },
+        [](caf::error&) {}); // the connection went: reset_flow did it
+  }
 }
 
 } // namespace
 
 caf::behavior directory(self_ptr self, std::string node_name,
-                        std::chrono::milliseconds lookup_timeout) {
+                        std::chrono::milliseconds lookup_timeout,
+                        uint64_t max_in_flight, uint64_t ack_every) {
   self->state.node_name = std::move(node_name);
   self->state.lookup_timeout = lookup_timeout;
+  self->state.max_in_flight = max_in_flight;
+  self->state.ack_every = ack_every;
   self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
   return {
     // -- what peers may ask ---------------------------------------------------
@@ -141,6 +194,7 @@ caf::behavior directory(self_ptr self, std::string node_name,
         return caf::make_error(castor::errc::not_found, name);
       return i->second;
     },
+    [](ack_atom, uint64_t n) { return n; },
     // -- local only -----------------------------------------------------------
     [self](caf::publish_atom, const std::string& name,
            const caf::actor& whom) -> caf::result<caf::ok_atom> {
@@ -208,6 +262,26 @@ caf::behavior directory(self_ptr self, std::string node_name,
         up.push_back(p.first);
       return up;
     },
+    [self](cast_atom, const std::string& peer, const caf::actor& target,
+           caf::message& msg) {
+      if (from_peer(self))
+        return;
+      std::vector<caf::message> one{std::move(msg)};
+      cast(self, peer, target, one);
+    },
+    [self](cast_atom, const std::string& peer, const caf::actor& target,
+           std::vector<caf::message>& msgs) {
+      if (!from_peer(self))
+        cast(self, peer, target, msgs);
+    },
+    [self](flows_atom) -> caf::result<std::vector<peer_flow>> {
+      if (from_peer(self))
+        return refused(self, "flows");
+      std::vector<peer_flow> rows;
+      for (auto& f : self->state.flows)
+        rows.push_back(f.second.counters);
+      return rows;
+    },
     // -- from the node's peer actors --------------------------------------------
     [self](peer_up_atom, const std::string& peer, const caf::actor& remote) {
       if (from_peer(self))
@@ -217,6 +291,7 @@ caf::behavior directory(self_ptr self, std::string node_name,
         return;
       self->monitor(src);
       self->state.peers[peer] = peer_entry{src.address(), remote};
+      reset_flow(self, peer);
       spdlog::info("node {}: peer {} up", self->state.node_name, peer);
       for (auto& w : self->state.watches)
         if (w.peer == peer)

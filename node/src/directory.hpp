@@ -20,6 +20,8 @@ namespace castor::node::detail {
 using hello_atom = caf::atom_constant<caf::atom("nd_hello")>;
 /// From a peer actor to the directory: the connection is up.
 using peer_up_atom = caf::atom_constant<caf::atom("nd_peerup")>;
+/// To a peer's node actor: acknowledges n bounded sends.
+using ack_atom = caf::atom_constant<caf::atom("nd_ack")>;
 
 struct peer_entry {
   /// The supervised peer actor; its end is the peer's node-down.
@@ -39,9 +41,22 @@ struct watch_entry {
   uint64_t generation = 0;
 };
 
+/// Bounded sends to one peer.
+struct flow_entry {
+  peer_flow counters;
+  /// Sent since the last ack request.
+  uint64_t since_ack = 0;
+  /// Bumped when the peer goes up or down: acks of an older connection
+  /// are ignored.
+  uint64_t epoch = 0;
+};
+
 struct directory_state {
   std::string node_name;
   std::chrono::milliseconds lookup_timeout{5000};
+  uint64_t max_in_flight = 65536;
+  uint64_t ack_every = 1024;
+  std::map<std::string, flow_entry> flows;
   std::map<std::string, caf::actor> published;
   std::map<std::string, peer_entry> peers;
   std::vector<caf::actor> subscribers;
@@ -51,6 +66,7 @@ struct directory_state {
 
 caf::behavior directory(caf::stateful_actor<directory_state>* self,
                         std::string node_name,
-                        std::chrono::milliseconds lookup_timeout);
+                        std::chrono::milliseconds lookup_timeout,
+                        uint64_t max_in_flight, uint64_t ack_every);
 
 } // namespace castor::node::detail

@@ -73,7 +73,8 @@ caf::expected<uint16_t> node::start() {
   d.middleman = d.opts.insecure ? d.sys.middleman().actor_handle()
                                 : d.sys.openssl_manager().actor_handle();
   d.directory =
-    d.sys.spawn(detail::directory, d.opts.name, d.opts.lookup_timeout);
+    d.sys.spawn(detail::directory, d.opts.name, d.opts.lookup_timeout,
+                d.opts.max_in_flight, d.opts.ack_every);
   auto ctx = std::make_shared<detail::peer_context>();
   ctx->node_name = d.opts.name;
   ctx->middleman = d.middleman;
@@ -214,6 +215,21 @@ caf::error node::subscribe_node_events(const caf::actor& subscriber) {
 caf::error node::watch(const caf::actor& subscriber, const std::string& peer,
                        const std::string& name) {
   return impl_->ask_ok(watch_atom::value, subscriber, peer, name);
+}
+
+void node::cast(const std::string& peer, const caf::actor& target,
+                caf::message msg) {
+  if (impl_->directory)
+    caf::anon_send(impl_->directory, cast_atom::value, peer, target,
+                   std::move(msg));
+}
+
+caf::expected<std::vector<peer_flow>> node::flows() {
+  auto& d = *impl_;
+  if (auto err = d.running())
+    return err;
+  return castor::detail::ask<std::vector<peer_flow>>(
+    d.sys, d.directory, d.ask_timeout(), flows_atom::value);
 }
 
 caf::expected<std::vector<std::string>> node::connected_peers() {

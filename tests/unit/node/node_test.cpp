@@ -71,11 +71,15 @@ struct box {
     CAF_REQUIRE(port);
   }
 
-  /// Publishes an echo actor as `name`.
-  void publish_echo(const std::string& name) {
-    auto a = sys->spawn(echo);
+  /// Publishes `a` as `name`, and ends it with the box.
+  void publish(const std::string& name, const caf::actor& a) {
     published.push_back(a);
     CAF_REQUIRE(!n->publish(name, a));
+  }
+
+  /// Publishes an echo actor as `name`.
+  void publish_echo(const std::string& name) {
+    publish(name, sys->spawn(echo));
   }
 
   ~box() {
@@ -107,6 +111,46 @@ std::string next_event(caf::scoped_actor& self, caf::actor* handle = nullptr) {
         const caf::error&) { got = "name_down:" + peer + "/" + name; },
     caf::after(patience) >> [] {});
   return got;
+}
+
+/// Counts the strings it gets; answers the count to get_atom.
+caf::behavior counter(caf::stateful_actor<uint64_t>* self) {
+  return {
+    [self](const std::string&) { ++self->state; },
+    [self](caf::get_atom) { return self->state; },
+  };
+}
+
+uint64_t count_of(caf::actor_system& sys, const caf::actor& who) {
+  caf::scoped_actor self{sys};
+  uint64_t n = 0;
+  self->request(who, patience, caf::get_atom::value)
+    .receive([&](uint64_t x) { n = x; }, [](caf::error&) {});
+  return n;
+}
+
+/// The flow counters of `peer` as "sent/dropped/in_flight".
+std::string flow_of(castor::node::node& n, const std::string& peer) {
+  auto rows = n.flows();
+  if (!rows)
+    return castor::describe(rows.error());
+  for (auto& r : *rows)
+    if (r.peer == peer)
+      return std::to_string(r.sent) + "/" + std::to_string(r.dropped) + "/"
+             + std::to_string(r.in_flight);
+  return "none";
+}
+
+/// Polls `pred` until it holds or the failure time-out passes.
+template <class Pred>
+bool eventually(Pred pred) {
+  auto deadline = std::chrono::steady_clock::now() + patience;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
 }
 
 std::string ask_echo(caf::actor_system& sys, const caf::actor& who,
@@ -310,6 +354,38 @@ CAF_TEST(an embedder sees node down and up and its watch re - resolved) {
   auto again = a.n->whereis("b", "echo");
   CAF_REQUIRE(again);
   CAF_CHECK_EQUAL(ask_echo(*a.sys, *again, "3"), "echo:3");
+}
+
+CAF_TEST(bounded sends to a peer drop and count what does not fit) {
+  box b{opts("b")};
+  auto sink = b.sys->spawn(counter);
+  b.publish("sink", sink);
+  auto o = opts("a");
+  o.max_in_flight = 8;
+  o.ack_every = 4;
+  box a{o};
+  // Not connected: dropped at once, never queued.
+  a.n->cast("b", sink, caf::make_message(std::string{"early"}));
+  CAF_CHECK_EQUAL(flow_of(*a.n, "b"), "0/1/0");
+  caf::scoped_actor ev{*a.sys};
+  CAF_REQUIRE(!a.n->subscribe_node_events(caf::actor_cast<caf::actor>(ev)));
+  CAF_REQUIRE(!a.n->connect(peer("b", b)));
+  CAF_REQUIRE_EQUAL(next_event(ev), "up:b");
+  auto remote = a.n->whereis("b", "sink");
+  CAF_REQUIRE(remote);
+  // 20 in one go: 8 fit the window, 12 are dropped.
+  std::vector<caf::message> burst(20,
+                                  caf::make_message(std::string{"datagram"}));
+  caf::anon_send(a.n->handle(), cast_atom::value, std::string{"b"}, *remote,
+                 burst);
+  CAF_CHECK_EQUAL(flow_of(*a.n, "b"), "8/13/8");
+  CAF_CHECK(eventually([&] { return count_of(*b.sys, sink) == 8; }));
+  // The peer's acks open the window again.
+  CAF_CHECK(eventually([&] { return flow_of(*a.n, "b") == "8/13/0"; }));
+  caf::anon_send(a.n->handle(), cast_atom::value, std::string{"b"}, *remote,
+                 burst);
+  CAF_CHECK_EQUAL(flow_of(*a.n, "b"), "16/25/8");
+  CAF_CHECK(eventually([&] { return count_of(*b.sys, sink) == 16; }));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -37,6 +37,10 @@
 //   (watch_atom, caf::actor subscriber, std::string peer,
 //    std::string name)                                       -> ok_atom
 //   (peers_atom)                        -> std::vector<std::string> (up)
+//   (cast_atom, std::string peer, caf::actor target, caf::message)
+//   (cast_atom, std::string peer, caf::actor target,
+//    std::vector<caf::message>)          bounded sends, no answer
+//   (flows_atom)                        -> std::vector<peer_flow>
 
 #include <chrono>
 #include <cstdint>
@@ -50,6 +54,8 @@
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
+#include <caf/message.hpp>
+#include <caf/meta/type_name.hpp>
 
 #include "castor/actors/atoms.hpp"
 #include "castor/actors/backoff_spec.hpp"
@@ -64,6 +70,8 @@ using name_down_atom = caf::atom_constant<caf::atom("name_down")>;
 using subscribe_atom = caf::atom_constant<caf::atom("nd_subscr")>;
 using watch_atom = caf::atom_constant<caf::atom("nd_watch")>;
 using peers_atom = caf::atom_constant<caf::atom("nd_peers")>;
+using cast_atom = caf::atom_constant<caf::atom("nd_cast")>;
+using flows_atom = caf::atom_constant<caf::atom("nd_flows")>;
 using castor::whereis_atom;
 
 /// PEM files for mutual TLS. Every node of a cluster has a certificate
@@ -79,6 +87,25 @@ struct tls_options {
   /// For an encrypted key; empty otherwise.
   std::string passphrase;
 };
+
+/// The bounded send counters of one peer (node::flows). They survive
+/// reconnects.
+struct peer_flow {
+  std::string peer;
+  /// Messages handed to the connection.
+  uint64_t sent = 0;
+  /// Messages dropped: the peer was not up, or had `max_in_flight`
+  /// messages unacknowledged.
+  uint64_t dropped = 0;
+  /// Sent and not yet acknowledged by the peer's node.
+  uint64_t in_flight = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_flow& x) {
+  return f(caf::meta::type_name("peer_flow"), x.peer, x.sent, x.dropped,
+           x.in_flight);
+}
 
 /// A peer: its node name and where it listens.
 struct peer_spec {
@@ -110,6 +137,12 @@ struct node_options {
   std::chrono::milliseconds connect_timeout{5000};
   /// A remote lookup (whereis, watch resolution).
   std::chrono::milliseconds lookup_timeout{5000};
+  /// Bounded sends (node::cast): at most this many messages per peer sent
+  /// and not yet acknowledged by the peer's node; more are dropped and
+  /// counted, never queued. The peer's node acknowledges every `ack_every`
+  /// messages (at most max_in_flight / 2).
+  uint64_t max_in_flight = 65536;
+  uint64_t ack_every = 1024;
   /// BASP heartbeat interval; 0 disables heartbeats.
   std::chrono::milliseconds heartbeat{1000};
   /// The peer supervisor's name in trees and logs.
@@ -173,6 +206,16 @@ public:
   /// name_down when that handle's actor or the connection goes.
   caf::error watch(const caf::actor& subscriber, const std::string& peer,
                    const std::string& name);
+
+  /// Sends `msg` to `target` (an actor on `peer`) within the peer's bound:
+  /// dropped and counted when the peer is not up or has max_in_flight
+  /// messages unacknowledged. Does not block; the sender of the message is
+  /// the node's actor.
+  void cast(const std::string& peer, const caf::actor& target,
+            caf::message msg);
+
+  /// The bounded send counters, one row per peer that was cast to.
+  caf::expected<std::vector<peer_flow>> flows();
 
   /// The peers that are connected now.
   caf::expected<std::vector<std::string>> connected_peers();
