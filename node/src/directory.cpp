@@ -55,8 +55,8 @@ void resolve(self_ptr self, watch_entry& w) {
     return nullptr;
   };
   self
-    ->request(i->second.remote, self->state.lookup_timeout,
-              whereis_atom::value, name)
+    ->request(i->second.remote, self->state.lookup_timeout, whereis_atom::value,
+              name)
     .then(
       [self, find](caf::actor& remote) {
         auto* w = find();
@@ -71,9 +71,8 @@ void resolve(self_ptr self, watch_entry& w) {
         auto* w = find();
         if (w == nullptr)
           return;
-        spdlog::warn("node {}: watch of {} on {}: {}",
-                     self->state.node_name, w->name, w->peer,
-                     describe(err));
+        spdlog::warn("node {}: watch of {} on {}: {}", self->state.node_name,
+                     w->name, w->peer, describe(err));
         self->send(w->subscriber, name_down_atom::value, w->peer, w->name, err);
       });
 }
@@ -131,8 +130,7 @@ void on_down(self_ptr self, const caf::down_msg& dm) {
 }
 
 caf::error refused(self_ptr self, const char* what) {
-  spdlog::warn("node {}: refused {} from a peer", self->state.node_name,
-               what);
+  spdlog::warn("node {}: refused {} from a peer", self->state.node_name, what);
   return caf::make_error(errc::not_allowed, what);
 }
 
