@@ -36,6 +36,8 @@ test_packages=(
   # the shipped logrotate snippet, checked with logrotate -d / -f; zsh, to
   # parse the zsh completion
   logrotate zsh
+  # castor::node's tests and bench make TLS certificates (make-certs.sh)
+  openssl
   # bench/socket's side-by-side contender: Erlang/OTP's gen_udp (escript)
   erlang-base
   # sanitizers and fuzzing (clang + compiler-rt)

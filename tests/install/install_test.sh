@@ -53,6 +53,13 @@ for want in '^children: worker=running rx=running$' '"id": "host-sup"' \
     exit 1
   fi
 done
+# castor::node from the installed package: two nodes, a remote lookup.
+node_output=$(cd "$work" && "$work/host-build/castor_node_host")
+echo "$node_output"
+if ! grep -q '^castor-node-host: ok$' <<<"$node_output"; then
+  echo "install_test: the node host failed" >&2
+  exit 1
+fi
 # The host's own unit tests, on CAF's test DSL and the installed test kit
 # (castor::testkit). Run from the empty work directory: CAF's test fixture
 # reads caf-application.ini from the working directory.
