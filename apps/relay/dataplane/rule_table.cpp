@@ -15,12 +15,13 @@ unsigned resolve_interface_index(const std::string& name) {
 }
 
 egress_key egress_for(const relay::rule_output& o, unsigned ifindex) {
+  const auto s = egress_settings_of(o);
   egress_key key;
   key.ifindex = ifindex;
-  key.ttl = o.ttl_decrement ? 1 : o.ttl;
-  key.tos = o.tos_preserve ? 0 : o.tos;
-  key.marks = o.ttl_decrement || o.tos_preserve;
-  key.source_port = o.source_port;
+  key.ttl = s.ttl;
+  key.tos = s.tos;
+  key.marks = s.marks;
+  key.source_port = s.source_port;
   return key;
 }
 

@@ -39,6 +39,15 @@ bool operator==(const rule_output& x, const rule_output& y) {
          && x.tos_preserve == y.tos_preserve && x.source_port == y.source_port;
 }
 
+egress_settings egress_settings_of(const rule_output& o) {
+  egress_settings s;
+  s.ttl = o.ttl_decrement ? 1 : o.ttl;
+  s.tos = o.tos_preserve ? 0 : o.tos;
+  s.marks = o.ttl_decrement || o.tos_preserve;
+  s.source_port = o.source_port;
+  return s;
+}
+
 bool operator==(const rule& x, const rule& y) {
   return x.name == y.name && x.input == y.input && x.outputs == y.outputs;
 }

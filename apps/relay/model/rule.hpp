@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace castor::relay {
@@ -51,6 +52,29 @@ struct rule_output {
   /// "Packet identity").
   uint16_t source_port = 0;
 };
+
+/// What an output's egress socket (and its send ring) is set up with,
+/// besides the interface: outputs of one interface with equal settings
+/// share one socket per worker. The data plane opens them by it
+/// (dataplane/rule_table.hpp), and the memory budget counts rings by it.
+struct egress_settings {
+  uint8_t ttl = 1; ///< the socket's TTL (1 when marks carry it)
+  uint8_t tos = 0; ///< the socket's TOS (0 when marks carry it)
+  /// Per-datagram TTL/TOS control messages (ttl = "decrement" or tos =
+  /// "preserve").
+  bool marks = false;
+  uint16_t source_port = 0; ///< 0: the relay's shared port
+
+  auto tie() const { return std::tie(ttl, tos, marks, source_port); }
+  friend bool operator==(const egress_settings& x, const egress_settings& y) {
+    return x.tie() == y.tie();
+  }
+  friend bool operator<(const egress_settings& x, const egress_settings& y) {
+    return x.tie() < y.tie();
+  }
+};
+
+egress_settings egress_settings_of(const rule_output& o);
 
 /// The option values that are words rather than numbers.
 inline constexpr const char* ttl_decrement_word = "decrement";

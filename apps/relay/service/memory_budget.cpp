@@ -2,7 +2,7 @@
 
 #include <map>
 #include <set>
-#include <tuple>
+#include <utility>
 
 #include "service/descriptor_budget.hpp"
 
@@ -13,17 +13,14 @@ namespace {
 /// Output groups by input interface.
 std::map<std::string, std::size_t>
 output_groups(const std::vector<rule>& rules) {
-  // The grouping of dataplane/rule_table.cpp's egress_for(): one send
-  // ring per output interface, numeric ttl and tos, per-datagram marks
-  // (ttl = "decrement" or tos = "preserve") and source port.
-  using group = std::tuple<std::string, int, int, bool, int>;
+  // One send ring per output interface and egress settings, as the data
+  // plane opens them.
+  using group = std::pair<std::string, egress_settings>;
   std::map<std::string, std::set<group>> groups;
   for (const auto& r : rules) {
     auto& of_input = groups[r.input.interface];
     for (const auto& o : r.outputs)
-      of_input.emplace(o.interface, o.ttl_decrement ? 1 : o.ttl,
-                       o.tos_preserve ? 0 : o.tos,
-                       o.ttl_decrement || o.tos_preserve, o.source_port);
+      of_input.emplace(o.interface, egress_settings_of(o));
   }
   std::map<std::string, std::size_t> out;
   for (const auto& [itf, set] : groups)

@@ -52,6 +52,30 @@ TEST(memory_budget, send_rings_per_output_group_and_worker) {
   EXPECT_EQ(buffer_memory_needed(same, 9216, 1), (4 * 256 + 2 * 64) * 9216u);
 }
 
+TEST(memory_budget, rings_are_counted_as_the_data_plane_opens_them) {
+  // Outputs of one interface share a ring unless their egress settings
+  // differ: a source port of their own, or per-datagram marks. Marked
+  // outputs share one ring whatever their numeric ttl (the marks carry it).
+  auto rules = groups_of(1);
+  for (int i = 0; i < 4; ++i) {
+    auto r = rules[0];
+    r.name += std::to_string(i);
+    r.input.port = static_cast<uint16_t>(6000 + i);
+    rules.push_back(r);
+  }
+  const uint64_t ring = 256u * 2048;
+  const uint64_t receive = 64u * 2048;
+  EXPECT_EQ(buffer_memory_needed(rules, 2048, 1), ring + receive);
+  rules[1].outputs[0].source_port = 4444;
+  EXPECT_EQ(buffer_memory_needed(rules, 2048, 1), 2 * ring + receive);
+  rules[2].outputs[0].ttl_decrement = true;
+  rules[3].outputs[0].ttl_decrement = true;
+  rules[3].outputs[0].ttl = 9;
+  EXPECT_EQ(buffer_memory_needed(rules, 2048, 1), 3 * ring + receive);
+  rules[4].outputs[0].tos_preserve = true;
+  EXPECT_EQ(buffer_memory_needed(rules, 2048, 1), 3 * ring + receive);
+}
+
 TEST(memory_budget, over_the_cap_is_an_error_with_the_need_and_the_cap) {
   relay_settings s;
   s.max_buffer_memory_mib = 32;
