@@ -196,8 +196,11 @@ cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 
 # Runs a command in the root with /proc and the cached archives mounted, in a
 # private mount namespace: the mounts vanish when the command ends.
+# The clean root has only what the packages bring: the host's compiler
+# launcher (ccache, from a developer's or CI's environment) must not follow.
 in_root() {
-  unshare --mount --propagation private -- sh -c '
+  env -u CMAKE_CXX_COMPILER_LAUNCHER -u CMAKE_C_COMPILER_LAUNCHER \
+    unshare --mount --propagation private -- sh -c '
     root=$1 archives=$2; shift 2
     mount -t proc proc "$root/proc" &&
     mount --bind "$archives" "$root/var/cache/apt/archives" &&
