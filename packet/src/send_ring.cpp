@@ -129,6 +129,14 @@ void send_ring::enable_segmentation(std::size_t max_segment_bytes,
 void send_ring::group_run(std::size_t run) noexcept {
   if (run < 3)
     return; // two slots are in order, or the same destination already
+  // One stream, the common case: all to one destination, nothing to
+  // group, and no hash table probe per datagram to find that out.
+  const uint64_t first = destination_key(dests_[head_]);
+  std::size_t same = 1;
+  while (same < run && destination_key(dests_[head_ + same]) == first)
+    ++same;
+  if (same == run)
+    return;
   if (++group_stamp_ == 0) { // the stamps wrapped: forget every entry
     for (auto& e : group_table_)
       e.stamp = 0;
