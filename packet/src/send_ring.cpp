@@ -21,23 +21,38 @@ uint64_t destination_key(const sockaddr_in& d) noexcept {
   return uint64_t{d.sin_addr.s_addr} << 16 | d.sin_port;
 }
 
+// Payloads start on 16-byte boundaries, where memcpy is fastest.
+constexpr std::size_t payload_align = 16;
+
+std::size_t aligned(std::size_t n) noexcept {
+  return (n + payload_align - 1) & ~(payload_align - 1);
+}
+
 } // namespace
 
 send_ring::send_ring(std::size_t slots, std::size_t slot_bytes,
-                     std::size_t max_outputs, std::size_t max_batch)
+                     std::size_t max_outputs, std::size_t max_batch,
+                     std::size_t payload_bytes)
     : slots_(slots), slot_bytes_(slot_bytes), max_batch_(max_batch),
-      buffers_(new uint8_t[slots * slot_bytes]), msgs_(slots), iovs_(slots),
+      payload_bytes_(payload_bytes != 0 ? payload_bytes
+                                        : slots * aligned(slot_bytes)),
+      buffers_(new uint8_t[payload_bytes_]), msgs_(slots), iovs_(slots),
       dests_(slots), owners_(slots), counters_(max_outputs), joined_(max_batch),
       controls_(max_batch), joined_count_(max_batch),
       group_table_(table_size(slots)), group_next_(slots), group_of_(slots),
       scratch_iovs_(slots), scratch_dests_(slots), scratch_owners_(slots) {
+  static_assert(sizeof(group_slot) == 16, "slot_overhead_bytes counts two "
+                                          "16-byte table entries a slot");
   if (slots == 0 || slot_bytes == 0 || max_batch == 0)
     throw std::invalid_argument("send_ring: slots, slot size and batch must "
                                 "be positive");
-  // The message headers point at fixed per-slot storage once and for all;
-  // enqueue only fills in the lengths and bytes.
+  if (payload_bytes_ < slot_bytes)
+    throw std::invalid_argument("send_ring: the payload arena must hold the "
+                                "largest payload");
+  // The message headers point at their slot's iovec and destination once
+  // and for all; enqueue fills in where in the arena the payload went.
   for (std::size_t i = 0; i < slots; ++i) {
-    iovs_[i].iov_base = buffers_.get() + i * slot_bytes;
+    iovs_[i].iov_base = nullptr;
     iovs_[i].iov_len = 0;
     msgs_[i] = mmsghdr{};
     msgs_[i].msg_hdr.msg_name = &dests_[i];
@@ -57,15 +72,24 @@ bool send_ring::enqueue(uint32_t output, const sockaddr_in& dest,
     ++c.too_big;
     return false;
   }
-  if (count_ == slots_) {
+  if (count_ == slots_ || !payload_fits(size)) {
     ++c.queue_full;
     return false;
   }
   std::size_t i = head_ + count_;
   if (i >= slots_)
     i -= slots_;
-  std::memcpy(iovs_[i].iov_base, data, size);
+  uint8_t* at = buffers_.get() + payload_used_;
+  payload_used_ += aligned(size);
+  if (payload_used_ > payload_bytes_)
+    payload_used_ = payload_bytes_; // the last, unaligned tail
+  std::memcpy(at, data, size);
+  iovs_[i].iov_base = at;
   iovs_[i].iov_len = size;
+  if (count_ > 0) {
+    const std::size_t prev = i == 0 ? slots_ - 1 : i - 1;
+    switches_ += destination_key(dests_[prev]) != destination_key(dest);
+  }
   dests_[i] = dest;
   owners_[i] = output;
   if (marking())
@@ -78,8 +102,8 @@ bool send_ring::enqueue(uint32_t output, const sockaddr_in& dest,
                         const uint8_t* data, std::size_t size,
                         send_batch_fn send, void* context,
                         ip_marks marks) noexcept {
-  if (count_ == slots_ && !blocked_ && output < counters_.size()
-      && size <= slot_bytes_)
+  if ((count_ == slots_ || !payload_fits(size)) && !blocked_
+      && output < counters_.size() && size <= slot_bytes_)
     flush(send, context);
   return enqueue(output, dest, data, size, marks);
 }
@@ -116,6 +140,15 @@ void send_ring::release(std::size_t n) noexcept {
   if (head_ >= slots_)
     head_ -= slots_;
   count_ -= n;
+  switches_ = switches_ > n ? switches_ - n : 0;
+  if (count_ == 0) {
+    // Empty: the arena starts over. (While datagrams stay queued, which
+    // only EAGAIN leaves, their bytes may lie anywhere in it: grouping
+    // permutes slots, so the arena is not freed piecewise.)
+    payload_used_ = 0;
+    switches_ = 0;
+    head_ = 0;
+  }
 }
 
 void send_ring::enable_segmentation(std::size_t max_segment_bytes,
@@ -177,7 +210,7 @@ void send_ring::group_run(std::size_t run) noexcept {
     if (marking())
       scratch_marks_[to] = marks_[head_ + k];
   }
-  // The slots' buffers move with their iovecs: still one buffer per slot.
+  // The payloads stay where they are in the arena; their iovecs move.
   std::memcpy(&iovs_[head_], scratch_iovs_.data(), run * sizeof(iovec));
   std::memcpy(&dests_[head_], scratch_dests_.data(), run * sizeof(sockaddr_in));
   std::memcpy(&owners_[head_], scratch_owners_.data(), run * sizeof(uint32_t));

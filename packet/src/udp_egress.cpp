@@ -49,7 +49,8 @@ sockaddr_in make_destination(uint32_t address_be, uint16_t port) noexcept {
 }
 
 udp_egress::udp_egress(const egress_options& o)
-    : ring_(o.slots, o.slot_bytes, o.max_outputs, o.max_batch) {
+    : ring_(o.slots, o.slot_bytes, o.max_outputs, o.max_batch,
+            o.payload_bytes) {
   const int fd =
     ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)

@@ -21,6 +21,10 @@
 
 namespace castor::relay {
 
+// The memory budget (service/memory_budget.hpp) prices a send slot at
+// send_slot_overhead bytes besides its payload.
+static_assert(packet::send_ring::slot_overhead_bytes <= send_slot_overhead);
+
 namespace {
 
 /// The "forwarder" component's logger (castorctl log-level forwarder ...).
@@ -184,6 +188,7 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table,
       eo.ip_marks = key.marks;
       eo.slots = opts_.egress_slots;
       eo.slot_bytes = opts_.max_frame;
+      eo.payload_bytes = opts_.egress_payload_frames * opts_.max_frame;
       eo.max_outputs = opts_.max_outputs_per_egress;
       try {
         eo.source_port =
@@ -386,12 +391,14 @@ void forwarder_loop::forward(const packet::udp_datagram& d) noexcept {
   }
 }
 
-void forwarder_loop::flush_all() noexcept {
+void forwarder_loop::flush_all(bool more_waiting) noexcept {
   for (auto& [key, entry] : egresses_) {
     if (entry.socket->ring().queued() == 0) {
       entry.blocked = false;
       continue;
     }
+    if (more_waiting && entry.socket->ring().worth_holding())
+      continue;
     entry.blocked = entry.socket->flush().blocked;
   }
 }
@@ -451,14 +458,19 @@ void forwarder_loop::run() noexcept {
       }
     }
     // Drain while full batches keep coming, but come back to poll() (and
-    // so to the commands) after a bounded number of them.
-    for (int round = 0; round < 16; ++round) {
+    // so to the commands) after a bounded number of them. A full read says
+    // more is waiting: rings of interleaved streams then hold their flush
+    // for the next read, so that grouping can join more (send_ring.hpp);
+    // a ring fills and flushes itself, and the last read flushes all.
+    constexpr int rounds = 16;
+    for (int round = 0; round < rounds; ++round) {
       auto on_datagram = [this](const packet::udp_datagram& d) { forward(d); };
       const auto n =
         ingress_ ? ingress_->drain(on_datagram, opts_.batch)
                  : sockets_->drain(fds.data() + 1, on_datagram, opts_.batch);
-      flush_all();
-      if (n < opts_.batch)
+      const bool more = n == opts_.batch && round + 1 < rounds;
+      flush_all(more);
+      if (!more)
         break;
     }
     // A read may have taken the interface's ENETDOWN before poll() saw it

@@ -74,12 +74,15 @@ struct forwarder_options {
   packet::receive_mode mode = packet::receive_mode::recvmmsg;
   /// Frames per drain; also bounds how long a command waits behind a batch.
   std::size_t batch = 256;
-  /// Per egress socket: send ring slots, and outputs it has counters for
-  /// at first (more are added as outputs are). One read of `batch` frames
-  /// to one output fills the ring once; more outputs on the socket flush
-  /// it as it fills (send_ring.hpp), so more slots would buy nothing but
-  /// memory (docs/relay.md, "Send rings, and the memory they take").
-  std::size_t egress_slots = 256;
+  /// Per egress socket: send ring slots (datagrams), payload storage in
+  /// frames of max_frame bytes, and outputs it has counters for at first
+  /// (more are added as outputs are). More outputs on the socket flush the
+  /// ring as it fills (send_ring.hpp), so the bytes need only hold one
+  /// read to one output; the slots are more, so that small datagrams of
+  /// many interleaved streams have a window wide enough to be joined
+  /// (docs/relay.md, "Send rings, and the memory they take").
+  std::size_t egress_slots = send_ring_slots;
+  std::size_t egress_payload_frames = send_ring_frames;
   /// The largest IP packet read ([relay] max_frame): the size of every
   /// receive buffer and send slot. A larger one counts as truncated.
   std::size_t max_frame = default_max_frame;
@@ -165,7 +168,9 @@ private:
   /// Moves what an output counted where it is kept across installs.
   void carry(const std::string& key, const packet::output_counters& c);
   void forward(const packet::udp_datagram& d) noexcept;
-  void flush_all() noexcept;
+  // Flushes every ring; with `more_waiting` (a full read: more frames are
+  // queued), rings worth holding (send_ring::worth_holding) wait.
+  void flush_all(bool more_waiting = false) noexcept;
   worker_snapshot take_snapshot();
   void fail(const std::string& reason);
 

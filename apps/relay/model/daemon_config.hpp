@@ -29,6 +29,16 @@ inline constexpr std::size_t default_max_frame = 2048;
 inline constexpr std::size_t min_max_frame = 576;
 inline constexpr std::size_t max_max_frame = 9216;
 
+/// Each forwarder's send ring per output group (packet/send_ring.hpp):
+/// payload storage for send_ring_frames datagrams of max_frame bytes (one
+/// read to one output), and send_ring_slots datagram slots sharing it, so
+/// that many small datagrams fit where a few large ones would, and the
+/// ring groups a window wide enough to join interleaved streams. A slot's
+/// headers and grouping tables take at most send_slot_overhead bytes.
+inline constexpr std::size_t send_ring_frames = 256;
+inline constexpr std::size_t send_ring_slots = 2048;
+inline constexpr std::size_t send_slot_overhead = 256;
+
 /// IPv4 (no options) and UDP headers: a frame of max_frame bytes carries at
 /// most max_frame - udp_ip_headers bytes of payload.
 inline constexpr std::size_t udp_ip_headers = 20 + 8;

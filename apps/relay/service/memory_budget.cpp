@@ -39,8 +39,11 @@ uint64_t buffer_memory_needed(const std::vector<rule>& rules,
                               std::size_t max_frame, unsigned workers) {
   uint64_t need = 0;
   for (const auto& [itf, groups] : output_groups(rules))
-    need += uint64_t{workers} * max_frame
-            * (send_ring_slots * groups + receive_batch);
+    need += uint64_t{workers}
+            * (groups
+                 * (send_ring_frames * max_frame
+                    + send_ring_slots * send_slot_overhead)
+               + receive_batch * max_frame);
   return need;
 }
 
@@ -59,9 +62,11 @@ std::optional<std::string> check_memory(const std::vector<rule>& rules,
          + " output groups, each a distinct output interface, ttl, tos "
            "and source_port of an input interface, x "
          + std::to_string(workers) + " workers x "
-         + std::to_string(send_ring_slots) + " send slots of max_frame "
-         + std::to_string(settings.max_frame)
-         + " bytes, plus the receive buffers); the cap, [relay] "
+         + std::to_string(send_ring_frames) + " frames of max_frame "
+         + std::to_string(settings.max_frame) + " bytes and "
+         + std::to_string(send_ring_slots)
+         + " datagram slots per send ring, plus the receive buffers); the "
+           "cap, [relay] "
            "max_buffer_memory_mib, is "
          + std::to_string(settings.max_buffer_memory_mib)
          + " MiB: raise it, or use fewer distinct ttl/tos/source_port per "

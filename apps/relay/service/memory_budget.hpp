@@ -9,12 +9,15 @@
 // What grows (docs/relay.md, "Send rings, and the memory they take"): each
 // forwarder of an input interface keeps one send ring per *output group*,
 // the distinct (output interface, TTL, TOS) of that interface's rules, of
-// send_ring_slots x max_frame bytes, and its receive buffers,
+// send_ring_frames x max_frame bytes of payload and send_ring_slots slots
+// of at most send_slot_overhead bytes, and its receive buffers,
 // receive_batch x max_frame bytes. So
 //
 //   memory = sum over input interfaces of
-//              workers x max_frame x (send_ring_slots x output groups
-//                                     + receive_batch)
+//              workers x (output groups x (send_ring_frames x max_frame
+//                                          + send_ring_slots
+//                                            x send_slot_overhead)
+//                         + receive_batch x max_frame)
 //
 // The number of rules or of outputs in a group does not count (48 bytes of
 // counters per output), nor the rest of the process (some 14 MiB).
@@ -30,9 +33,8 @@
 
 namespace castor::relay {
 
-/// Send ring slots per output group and forwarder (forwarder_options::
-/// egress_slots), and frames per receive call (the recvmmsg buffers).
-inline constexpr std::size_t send_ring_slots = 256;
+/// Frames per receive call (the recvmmsg buffers). The send rings' sizes
+/// are in model/daemon_config.hpp, which the data plane reads too.
 inline constexpr std::size_t receive_batch = 64;
 
 /// Bytes of send rings and receive buffers that `rules` take with

@@ -128,9 +128,11 @@ TOML
 good() { timeout 10 "$CST_RELAY" -t -f "$dir/good.toml"; }
 cst_check "a good file passes -t" good
 
-# Two output groups (TTL 1 and 4 on eth1) x 2 workers: 2 x 2048 x (2 x 256
-# + 64) bytes = 2.25 MiB of buffers, over a 2 MiB cap; 9216-byte frames
-# make one group 5.6 MiB, over a 5 MiB cap.
+# Two output groups (TTL 1 and 4 on eth1) x 2 workers, each group a send
+# ring of 256 x 2048 bytes of payload and 2048 slots of 256 bytes, plus 64
+# receive frames per worker: 2 x (2 x 1 MiB + 128 KiB) = 4.25 MiB of
+# buffers, over a 4 MiB cap; 9216-byte frames make one group 6.6 MiB,
+# over a 6 MiB cap.
 over_cap_file() {
   cat >"$dir/$1.toml" <<TOML
 [relay]
@@ -160,15 +162,15 @@ expect_over_cap() {
     grep -qF "need $2 MiB of buffer memory" <<<"$out" &&
     grep -qF "max_buffer_memory_mib, is $3 MiB" <<<"$out"
 }
-over_cap_file mem-groups 2 2048 2
+over_cap_file mem-groups 4 2048 2
 cst_check "-t refuses rules over the memory cap, stating need and cap" \
-  expect_over_cap "$dir/mem-groups.toml" 3 2
-over_cap_file mem-fits 3 2048 2
+  expect_over_cap "$dir/mem-groups.toml" 5 4
+over_cap_file mem-fits 5 2048 2
 cst_check "the same rules pass -t under a cap they fit" \
   timeout 10 "$CST_RELAY" -t -f "$dir/mem-fits.toml"
-over_cap_file mem-jumbo 5 9216 1
+over_cap_file mem-jumbo 6 9216 1
 cst_check "max_frame counts in the memory need" \
-  expect_over_cap "$dir/mem-jumbo.toml" 6 5
+  expect_over_cap "$dir/mem-jumbo.toml" 7 6
 
 missing() {
   local rc=0

@@ -23,10 +23,10 @@ cst_topology 1
 
 config=$CST_WORK/relay.toml
 cst_relay_config "$config" 1 packet
-# A 1 MiB cap on buffer memory: feed's one output group with one worker
-# takes 640 KiB (256 + 64 frames of 2048 bytes); a second group would make
-# it 1152 KiB.
-sed -i 's/^\[relay\]$/[relay]\nmax_buffer_memory_mib = 1/' "$config"
+# A 2 MiB cap on buffer memory: feed's one output group with one worker
+# takes 1152 KiB (a send ring of 256 frames of 2048 bytes and 2048 slots of
+# 256 bytes, and 64 receive frames); a second group would make it 2176 KiB.
+sed -i 's/^\[relay\]$/[relay]\nmax_buffer_memory_mib = 2/' "$config"
 cst_rule "$config" feed 239.57.1.1 5001 out1:239.67.1.1:6001
 cst_start_relay "$config"
 
@@ -67,8 +67,8 @@ over_cap() {
   out=$(cst_ctl "$@" 2>&1) || rc=$?
   echo "castorctl $*: $out"
   [[ $rc -ne 0 ]] &&
-    grep -q "need 2 MiB of buffer memory" <<<"$out" &&
-    grep -q "max_buffer_memory_mib, is 1 MiB" <<<"$out"
+    grep -q "need 3 MiB of buffer memory" <<<"$out" &&
+    grep -q "max_buffer_memory_mib, is 2 MiB" <<<"$out"
 }
 cst_check "add over the memory cap is refused, stating need and cap" \
   over_cap add --name big --in in0:239.57.1.2:5002 \

@@ -171,10 +171,13 @@ TEST(send_ring, interleaved_streams_are_grouped_per_destination) {
   segmenting_kernel k2;
   for (int i = 0; i < 11; ++i)
     put(w, 0, 7000, "w");
-  w.flush(&segmenting_kernel::send, &k2); // head moves to slot 11
+  put(w, 0, 7001, "1:099");
+  k2.budget = 1; // the 11 leave joined; then EAGAIN: the head stays at 11
+  EXPECT_TRUE(w.flush(&segmenting_kernel::send, &k2).blocked);
+  k2.budget = SIZE_MAX;
   k2.messages.clear();
   k2.payloads.clear();
-  for (int i = 0; i < 16; ++i)
+  for (int i = 0; i < 15; ++i)
     ASSERT_TRUE(put(w, 0, 7000 + i % 5,
                     std::to_string(i % 5) + ":" + std::to_string(100 + i)));
   EXPECT_EQ(w.flush(&segmenting_kernel::send, &k2).sent, 16u);
@@ -187,6 +190,35 @@ TEST(send_ring, interleaved_streams_are_grouped_per_destination) {
     last[dest] = seq;
   }
   EXPECT_LT(k2.messages.size(), 16u); // some were joined
+}
+
+// The forwarder holds a flush while a full read says more is waiting, but
+// only where waiting lets grouping join more: interleaved destinations in
+// a segmenting ring with room left.
+TEST(send_ring, only_interleaved_segmenting_rings_with_room_are_worth_holding) {
+  send_ring plain(16, 64, 1);
+  for (int i = 0; i < 4; ++i)
+    put(plain, 0, 6000 + i % 2, "x");
+  EXPECT_FALSE(plain.worth_holding()); // joins nothing: wait for nothing
+
+  send_ring one(16, 64, 1);
+  one.enable_segmentation(64);
+  for (int i = 0; i < 4; ++i)
+    put(one, 0, 6000, "x");
+  EXPECT_FALSE(one.worth_holding()); // one stream is joined already
+
+  send_ring mixed(16, 64, 1);
+  mixed.enable_segmentation(64);
+  for (int i = 0; i < 4; ++i)
+    put(mixed, 0, 6000 + i % 2, "x");
+  EXPECT_TRUE(mixed.worth_holding());
+  for (int i = 4; i < 16; ++i)
+    put(mixed, 0, 6000 + i % 2, "x");
+  EXPECT_FALSE(mixed.worth_holding()); // full: it must go
+  segmenting_kernel k;
+  EXPECT_EQ(mixed.flush(&segmenting_kernel::send, &k).sent, 16u);
+  EXPECT_EQ(k.messages.size(), 2u);
+  EXPECT_FALSE(mixed.worth_holding()); // empty
 }
 
 TEST(send_ring, grouping_keeps_each_destinations_order_across_eagain) {

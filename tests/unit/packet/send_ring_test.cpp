@@ -286,20 +286,72 @@ TEST(send_ring, short_counts_and_wraparound_keep_order) {
   fake_kernel k;
   for (int i = 0; i < 6; ++i)
     put(r, 0, 6000, std::to_string(i));
-  r.flush(&fake_kernel::send, &k);
-  // Head is now at slot 6: the next six wrap around the end of the ring,
-  // so the flush needs two contiguous runs (2 then 4).
+  k.budget = 4; // EAGAIN after four: two stay queued, the head at slot 4
+  EXPECT_TRUE(r.flush(&fake_kernel::send, &k).blocked);
+  // The next six wrap around the end of the ring (slots 6, 7, 0..3), so
+  // the flush needs two contiguous runs (4 then 4).
   k.calls.clear();
   for (int i = 6; i < 12; ++i)
     put(r, 0, 6000, std::to_string(i));
+  k.budget = SIZE_MAX;
   k.short_after = 1; // the kernel takes one message per call
   auto res = r.flush(&fake_kernel::send, &k);
-  EXPECT_EQ(res.sent, 6u);
-  EXPECT_EQ(k.calls, (std::vector<unsigned>{2, 1, 4, 3, 2, 1}));
+  EXPECT_EQ(res.sent, 8u);
+  EXPECT_EQ(k.calls, (std::vector<unsigned>{4, 3, 2, 1, 4, 3, 2, 1}));
   std::vector<std::string> want;
   for (int i = 0; i < 12; ++i)
     want.push_back(std::to_string(i));
   EXPECT_EQ(k.payloads, want);
+}
+
+// An empty ring starts over at its first slot, so that what is queued
+// next is one contiguous run (one sendmmsg, not two around the end).
+TEST(send_ring, an_emptied_ring_sends_its_next_datagrams_in_one_call) {
+  send_ring r(8, 64, 1);
+  fake_kernel k;
+  for (int i = 0; i < 6; ++i)
+    put(r, 0, 6000, std::to_string(i));
+  r.flush(&fake_kernel::send, &k);
+  k.calls.clear();
+  for (int i = 6; i < 12; ++i)
+    put(r, 0, 6000, std::to_string(i));
+  EXPECT_EQ(r.flush(&fake_kernel::send, &k).sent, 6u);
+  EXPECT_EQ(k.calls, (std::vector<unsigned>{6}));
+}
+
+// Slots and payload bytes are sized apart: the ring is full at whichever
+// runs out first, and the bytes are free again once it has emptied.
+TEST(send_ring, small_datagrams_take_slots_and_large_ones_take_bytes) {
+  send_ring r(64, 256, 1, 256, 1024); // 64 slots, 4 x 256 bytes
+  fake_kernel k;
+  const std::string large(256, 'L');
+  for (int i = 0; i < 4; ++i)
+    EXPECT_TRUE(put(r, 0, 6000, large));
+  EXPECT_FALSE(put(r, 0, 6000, large)); // the bytes are full
+  EXPECT_FALSE(put(r, 0, 6000, "s"));   // and a small one needs room too
+  EXPECT_EQ(r.counters(0).queue_full, 2u);
+  EXPECT_EQ(r.flush(&fake_kernel::send, &k).sent, 4u);
+  // Empty, the arena starts over: 64 small datagrams fit (16 bytes each
+  // with alignment), which as slots of 256 bytes would take 16 KiB.
+  for (int i = 0; i < 64; ++i)
+    EXPECT_TRUE(put(r, 0, 6000, std::to_string(i % 10)));
+  EXPECT_FALSE(put(r, 0, 6000, "x")); // the slots are full
+  EXPECT_EQ(r.flush(&fake_kernel::send, &k).sent, 64u);
+  EXPECT_EQ(k.payloads.back(), "3");
+}
+
+// A full arena flushes through the sender like a full slot table.
+TEST(send_ring, a_full_arena_is_flushed_before_it_drops) {
+  send_ring r(64, 256, 1, 256, 512);
+  fake_kernel k;
+  const std::string large(200, 'L');
+  const auto dest = make_destination(htonl(0xef020202), 6000);
+  const auto* p = reinterpret_cast<const uint8_t*>(large.data());
+  for (int i = 0; i < 5; ++i)
+    EXPECT_TRUE(r.enqueue(0, dest, p, large.size(), &fake_kernel::send, &k));
+  EXPECT_EQ(r.counters(0).queue_full, 0u);
+  EXPECT_EQ(r.counters(0).packets, 4u); // two flushes of two
+  EXPECT_EQ(r.queued(), 1u);
 }
 
 TEST(send_ring, reset_counters_zeroes_one_output) {

@@ -65,6 +65,17 @@
 // O(n) with a hash of the destinations, nothing allocated). Order between
 // different destinations was never promised (they are different
 // receivers); order within one is kept.
+//
+// Slots and bytes are sized apart. A slot is a datagram's header (its
+// mmsghdr, iovec, destination, ~200 bytes with the grouping tables); its
+// payload is copied into a byte arena shared by all slots, in enqueue
+// order, and the arena starts over when the ring empties. So the ring is
+// full at `slots` datagrams or at `payload_bytes` bytes, whichever comes
+// first: many small datagrams (the many-streams case) fit in the memory
+// that a few jumbo frames take, and grouping has a window wide enough to
+// join them. 150 interleaved streams in a 256-datagram ring have 1-2
+// datagrams per destination per flush (nothing to join); in a 2048-slot
+// ring, ~13.
 
 #include <cstddef>
 #include <cstdint>
@@ -118,11 +129,13 @@ struct flush_result {
 
 class send_ring {
 public:
-  /// Allocates everything: `slots` slots of `slot_bytes` each, counters for
-  /// `max_outputs` outputs, and batches of at most `max_batch` messages per
-  /// send call.
+  /// Allocates everything: `slots` datagram slots, `payload_bytes` of
+  /// payload storage shared by them (0: `slots` x `slot_bytes`, a slot's
+  /// worth of bytes each), counters for `max_outputs` outputs, and batches
+  /// of at most `max_batch` messages per send call. `slot_bytes` is the
+  /// largest payload taken (larger ones: too_big).
   send_ring(std::size_t slots, std::size_t slot_bytes, std::size_t max_outputs,
-            std::size_t max_batch = 256);
+            std::size_t max_batch = 256, std::size_t payload_bytes = 0);
 
   /// Queues a copy of the payload for `dest`. False if it was dropped (and
   /// counted), or if `output` is out of range (not counted anywhere).
@@ -159,8 +172,29 @@ public:
                            std::size_t max_message_bytes = 65000) noexcept;
   bool segmenting() const noexcept { return gso_max_segments_ > 1; }
 
+  /// Bytes a slot costs besides its payload: its headers, its share of
+  /// the grouping tables, and its marks (with enable_ip_marks()).
+  static constexpr std::size_t slot_overhead_bytes =
+    sizeof(mmsghdr) + 2 * sizeof(iovec) + 2 * sizeof(sockaddr_in)
+    + 2 * sizeof(uint32_t)    /* owner, moved */
+    + 2 * sizeof(uint32_t)    /* group_next, group_of */
+    + 2 * 16                  /* two grouping-table entries */
+    + 2 * sizeof(int16_t) * 2 /* marks, moved */
+    + 2 * CMSG_SPACE(sizeof(int)) /* marks' control */;
+
   std::size_t queued() const noexcept { return count_; }
   std::size_t capacity() const noexcept { return slots_; }
+  std::size_t payload_capacity() const noexcept { return payload_bytes_; }
+  /// Whether waiting for more before a flush would let segmentation join
+  /// more: the ring segments, has room, and what is queued is interleaved
+  /// (most neighbours go to different destinations). A caller that knows
+  /// more datagrams are already waiting (a full read) may then hold the
+  /// flush; one stream, or a ring that joins nothing, is never held.
+  bool worth_holding() const noexcept {
+    return segmenting() && count_ < slots_
+           && payload_used_ + slot_bytes_ <= payload_bytes_
+           && 2 * switches_ > count_;
+  }
   std::size_t slot_bytes() const noexcept { return slot_bytes_; }
   std::size_t max_outputs() const noexcept { return counters_.size(); }
 
@@ -196,10 +230,19 @@ private:
   // the number of messages.
   unsigned join_run(std::size_t run) noexcept;
 
+  // Whether `size` more payload bytes fit in the arena.
+  bool payload_fits(std::size_t size) const noexcept {
+    return payload_used_ + size <= payload_bytes_;
+  }
+
   std::size_t slots_;
   std::size_t slot_bytes_;
   std::size_t max_batch_;
-  std::unique_ptr<uint8_t[]> buffers_;
+  std::size_t payload_bytes_;
+  std::unique_ptr<uint8_t[]> buffers_; ///< the payload arena
+  std::size_t payload_used_ = 0;       ///< arena bytes in use (bump)
+  // Queued neighbours with different destinations, for worth_holding().
+  std::size_t switches_ = 0;
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   std::vector<sockaddr_in> dests_;

@@ -66,7 +66,9 @@ struct egress_options {
   bool multicast_loop = false;
   int send_buffer = 4 << 20;
   std::size_t slots = 1024;
-  std::size_t slot_bytes = 2048;
+  std::size_t slot_bytes = 2048; ///< the largest payload
+  /// Payload bytes the ring holds (send_ring); 0: slots x slot_bytes.
+  std::size_t payload_bytes = 0;
   std::size_t max_outputs = 64;
   std::size_t max_batch = 256; ///< messages per sendmmsg call
   /// Join runs into UDP GSO messages where the kernel can (see above).
