@@ -165,8 +165,8 @@ int run_recv(caf::actor_system& sys, io_shards& shards,
   o.reuse_address = true;
   o.active = active_mode::always();
   if (auto src = opt(a, 5, "--source"); !src.empty())
-    o.memberships.push_back(multicast_membership::source_specific(
-      group, ip::make_address(src), itf));
+    o.memberships.push_back(
+      multicast_membership::source_specific(group, ip::make_address(src), itf));
   else
     o.memberships.push_back(multicast_membership::any_source(group, itf));
   caf::scoped_actor me{sys};

@@ -2,7 +2,8 @@
 
 // Validates one captured frame as IPv4/UDP and hands out a view of it. The
 // forwarder runs this on every frame it gets from the kernel, so it allocates
-// nothing, copies nothing and touches only the headers.
+// nothing, copies nothing and touches only the headers. IPv6 has an entry
+// point of its own, parse_udp6_frame (see it below for what it refuses).
 //
 // What is refused, and why (each maps to a drop_reason):
 // - IP options: a relay rewrites the IP header anyway and options (source
