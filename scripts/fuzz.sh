@@ -5,7 +5,8 @@
 #
 #   scripts/fuzz.sh [--build-dir DIR] [--time SECONDS] [TARGET...]
 #
-# TARGET: frame_parser, control_protocol, config_parser (default: all).
+# TARGET: frame_parser, frame_parser6, control_protocol, config_parser
+# (default: all).
 # --time is per target (default 20). New inputs the fuzzer finds go to a
 # scratch directory, never into the kept corpus; a crash leaves its input
 # as DIR/crash-<target>-* and fails the run: add that input to the corpus
@@ -23,12 +24,12 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --build-dir) dir=$2; shift 2 ;;
     --time) seconds=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
-((${#targets[@]})) || targets=(frame_parser control_protocol config_parser)
+((${#targets[@]})) || targets=(frame_parser frame_parser6 control_protocol config_parser)
 
 cxx=$(command -v clang++ || command -v clang++-14 || true)
 

@@ -7,7 +7,9 @@
 // One socket per destination, bound to its group and port with
 // IP_MULTICAST_ALL off, so that each socket sees only its own group and no
 // socket holds more than one membership (net.ipv4.igmp_max_memberships is 20
-// per socket by default; other relays broke on it).
+// per socket by default; other relays broke on it). IPv6 destinations
+// ([ff3e::1:1]:5000) get AF_INET6 sockets, MLD joins and
+// IPV6_MULTICAST_ALL off; IPv4 and IPv6 destinations may be mixed.
 //
 // It always ends: when every expected datagram has arrived, after --idle ms
 // without traffic once traffic has started, after --duration seconds, or on
@@ -66,10 +68,12 @@ void on_signal(int) {
 }
 
 /// A socket for one destination: joined to a group (ASM, or SSM with
-/// `source`) on `ifindex`, or bound to a unicast address or 0.0.0.0.
+/// `source`) on `ifindex`, or bound to a unicast address or 0.0.0.0. An
+/// IPv6 destination gets an AF_INET6 socket and MLD joins.
 int open_socket(const endpoint& at, unsigned ifindex, const std::string& source,
                 int rcvbuf) {
-  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const bool v6 = at.v6;
+  int fd = ::socket(family(at), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     throw_errno("socket");
   fd_guard guard{fd};
@@ -78,37 +82,34 @@ int open_socket(const endpoint& at, unsigned ifindex, const std::string& source,
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
     throw_errno("SO_REUSEADDR");
   set_socket_buffer(fd, true, rcvbuf);
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  local.sin_port = htons(at.port);
-  local.sin_addr.s_addr = htonl(at.address);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0)
+  socklen_t length = 0;
+  auto local = to_sockaddr(at, &length);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), length) != 0)
     throw_errno("bind " + to_string(at));
   if (!at.multicast())
     return guard.release();
+  const int level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
   int zero = 0;
-  if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero)) != 0)
-    throw_errno("IP_MULTICAST_ALL");
-  sockaddr_in group{};
-  group.sin_family = AF_INET;
-  group.sin_addr.s_addr = htonl(at.address);
+  if (::setsockopt(fd, level, v6 ? IPV6_MULTICAST_ALL : IP_MULTICAST_ALL, &zero,
+                   sizeof(zero))
+      != 0)
+    throw_errno(v6 ? "IPV6_MULTICAST_ALL" : "IP_MULTICAST_ALL");
+  endpoint group_only = at;
+  group_only.port = 0;
   if (source.empty()) {
     group_req req{};
     req.gr_interface = ifindex;
-    std::memcpy(&req.gr_group, &group, sizeof(group));
-    if (::setsockopt(fd, IPPROTO_IP, MCAST_JOIN_GROUP, &req, sizeof(req)) != 0)
-      throw_errno("join " + to_string(at.address));
+    req.gr_group = to_sockaddr(group_only);
+    if (::setsockopt(fd, level, MCAST_JOIN_GROUP, &req, sizeof(req)) != 0)
+      throw_errno("join " + address_string(at));
   } else {
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    src.sin_addr.s_addr = htonl(parse_ipv4(source));
     group_source_req req{};
     req.gsr_interface = ifindex;
-    std::memcpy(&req.gsr_group, &group, sizeof(group));
-    std::memcpy(&req.gsr_source, &src, sizeof(src));
-    if (::setsockopt(fd, IPPROTO_IP, MCAST_JOIN_SOURCE_GROUP, &req, sizeof(req))
+    req.gsr_group = to_sockaddr(group_only);
+    req.gsr_source = to_sockaddr(parse_address(source));
+    if (::setsockopt(fd, level, MCAST_JOIN_SOURCE_GROUP, &req, sizeof(req))
         != 0)
-      throw_errno("join (" + source + ", " + to_string(at.address) + ")");
+      throw_errno("join (" + source + ", " + address_string(at) + ")");
   }
   return guard.release();
 }
@@ -193,8 +194,11 @@ int main(int argc, char** argv) {
     for (const auto& e : opt.endpoints)
       given.push_back(parse_endpoint(e));
     endpoints = expand_streams(given, opt.streams, opt.keep_port);
-    if (!opt.source.empty())
-      parse_ipv4(opt.source);
+    for (const auto& e : endpoints)
+      if (!opt.source.empty() && parse_address(opt.source).v6 != e.v6)
+        throw std::invalid_argument("--source " + opt.source
+                                    + " is not of the family of "
+                                    + to_string(e));
   } catch (const std::invalid_argument& e) {
     std::cerr << "castor-recv: " << e.what() << "\n";
     return 2;

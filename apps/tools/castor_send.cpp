@@ -72,39 +72,52 @@ void on_signal(int) {
   stop_requested.store(true, std::memory_order_relaxed);
 }
 
-int open_socket(const options& opt) {
-  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+// The IPv4 or IPv6 name of an option, to set it by the socket's family.
+void set_ip_option(int fd, bool v6, int v4_name, int v6_name, int value,
+                   const std::string& what) {
+  if (::setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? v6_name : v4_name,
+                   &value, sizeof(value))
+      != 0)
+    throw_errno(what);
+}
+
+int open_socket(const options& opt, bool v6) {
+  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     throw_errno("socket");
   fd_guard guard{fd};
   if (!opt.interface.empty()) {
     auto index = interface_index(opt.interface);
-    ip_mreqn mreq{};
-    mreq.imr_ifindex = static_cast<int>(index);
-    if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof(mreq)) != 0)
-      throw_errno("IP_MULTICAST_IF " + opt.interface);
-    // Unicast destinations leave by the same interface.
-    uint32_t index_be = htonl(index);
-    if (::setsockopt(fd, IPPROTO_IP, IP_UNICAST_IF, &index_be, sizeof(index_be))
-        != 0)
-      throw_errno("IP_UNICAST_IF " + opt.interface);
+    if (v6) {
+      set_ip_option(fd, true, 0, IPV6_MULTICAST_IF, static_cast<int>(index),
+                    "IPV6_MULTICAST_IF " + opt.interface);
+    } else {
+      ip_mreqn mreq{};
+      mreq.imr_ifindex = static_cast<int>(index);
+      if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof(mreq))
+          != 0)
+        throw_errno("IP_MULTICAST_IF " + opt.interface);
+    }
+    // Unicast destinations leave by the same interface (the index in
+    // network order, for both families).
+    set_ip_option(fd, v6, IP_UNICAST_IF, IPV6_UNICAST_IF,
+                  static_cast<int>(htonl(index)),
+                  (v6 ? "IPV6_UNICAST_IF " : "IP_UNICAST_IF ") + opt.interface);
   }
-  if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &opt.ttl, sizeof(opt.ttl))
-        != 0
-      || ::setsockopt(fd, IPPROTO_IP, IP_TTL, &opt.ttl, sizeof(opt.ttl)) != 0)
-    throw_errno("TTL " + std::to_string(opt.ttl));
-  int loop = opt.loop ? 1 : 0;
-  if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof(loop)) != 0)
-    throw_errno("IP_MULTICAST_LOOP");
-  if (opt.tos != 0
-      && ::setsockopt(fd, IPPROTO_IP, IP_TOS, &opt.tos, sizeof(opt.tos)) != 0)
-    throw_errno("IP_TOS");
+  const auto ttl = "TTL " + std::to_string(opt.ttl);
+  set_ip_option(fd, v6, IP_MULTICAST_TTL, IPV6_MULTICAST_HOPS, opt.ttl, ttl);
+  set_ip_option(fd, v6, IP_TTL, IPV6_UNICAST_HOPS, opt.ttl, ttl);
+  set_ip_option(fd, v6, IP_MULTICAST_LOOP, IPV6_MULTICAST_LOOP,
+                opt.loop ? 1 : 0,
+                v6 ? "IPV6_MULTICAST_LOOP" : "IP_MULTICAST_LOOP");
+  if (opt.tos != 0)
+    set_ip_option(fd, v6, IP_TOS, IPV6_TCLASS, opt.tos,
+                  v6 ? "IPV6_TCLASS" : "IP_TOS");
   set_socket_buffer(fd, false, opt.sndbuf);
   if (!opt.bind_address.empty()) {
-    sockaddr_in local{};
-    local.sin_family = AF_INET;
-    local.sin_addr.s_addr = htonl(parse_ipv4(opt.bind_address));
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0)
+    socklen_t length = 0;
+    auto local = to_sockaddr(parse_address(opt.bind_address), &length);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&local), length) != 0)
       throw_errno("bind " + opt.bind_address);
   }
   return guard.release();
@@ -122,8 +135,9 @@ void sleep_until(uint64_t ns) {
 /// One sender thread: its lanes round-robin, paced at its share of the rate,
 /// until the lanes run out, the deadline passes or a signal arrives.
 thread_result run_thread(const options& opt, const thread_plan& plan,
-                         const std::vector<sockaddr_in>& dests, int fd,
-                         uint64_t start_ns, uint64_t deadline_ns) {
+                         const std::vector<sockaddr_storage>& dests,
+                         socklen_t dest_length, int fd, uint64_t start_ns,
+                         uint64_t deadline_ns) {
   thread_result result;
   const unsigned batch = opt.batch;
   std::vector<uint8_t> buffers(std::size_t{batch} * opt.size, 0);
@@ -140,7 +154,7 @@ thread_result run_thread(const options& opt, const thread_plan& plan,
     msgs[i].msg_hdr = msghdr{};
     msgs[i].msg_hdr.msg_iov = &iovs[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+    msgs[i].msg_hdr.msg_namelen = dest_length;
   }
   send_pacer pacer(opt.rate * plan.rate_share, start_ns, batch);
   std::size_t cursor = 0;
@@ -166,7 +180,7 @@ thread_result run_thread(const options& opt, const thread_plan& plan,
         continue;
       headers[n] = probe_header{opt.stream_base + lane.stream_index, seq, 0};
       msgs[n].msg_hdr.msg_name =
-        const_cast<sockaddr_in*>(&dests[lane.stream_index]);
+        const_cast<sockaddr_storage*>(&dests[lane.stream_index]);
       seq += lane.stride;
       if (seq >= lane.end)
         --active;
@@ -217,7 +231,8 @@ int main(int argc, char** argv) {
                "CLOCK_MONOTONIC send time for castor-recv."};
   app
     .add_option("-g,--group,--dest", opt.destinations,
-                "destination ADDR:PORT, multicast or unicast (repeatable)")
+                "destination ADDR:PORT or [IPv6]:PORT, multicast or "
+                "unicast (repeatable)")
     ->required();
   app
     .add_option("-s,--streams", opt.streams,
@@ -228,12 +243,16 @@ int main(int argc, char** argv) {
   app.add_option("--stream-base", opt.stream_base,
                  "stream id of the first destination (ids count up)");
   app.add_option("-i,--interface", opt.interface,
-                 "send through this interface (IP_MULTICAST_IF by index)");
+                 "send through this interface, by name or index "
+                 "(IP_MULTICAST_IF / IPV6_MULTICAST_IF by index)");
   app.add_option("-b,--bind", opt.bind_address,
                  "source address to bind (a local address)");
-  app.add_option("-t,--ttl", opt.ttl, "IP TTL (multicast and unicast)")
+  app
+    .add_option("-t,--ttl", opt.ttl,
+                "IP TTL or IPv6 hop limit (multicast and unicast)")
     ->check(CLI::Range(1, 255));
-  app.add_option("--tos", opt.tos, "IP TOS byte")->check(CLI::Range(0, 255));
+  app.add_option("--tos", opt.tos, "IP TOS byte (IPv6 traffic class)")
+    ->check(CLI::Range(0, 255));
   app.add_flag("--loop", opt.loop, "IP_MULTICAST_LOOP on (default off)");
   app
     .add_option("-r,--rate", opt.rate,
@@ -260,24 +279,31 @@ int main(int argc, char** argv) {
 
   if (opt.count == 0 && opt.duration <= 0)
     opt.duration = 10;
-  std::vector<sockaddr_in> dests;
+  std::vector<sockaddr_storage> dests;
+  socklen_t dest_length = 0;
   std::vector<endpoint> endpoints;
   try {
     std::vector<endpoint> given;
     for (const auto& d : opt.destinations)
       given.push_back(parse_endpoint(d));
     endpoints = expand_streams(given, opt.streams, opt.keep_port);
+    // One socket family for all: IPv4 or IPv6 destinations, not both.
+    for (const auto& e : endpoints)
+      if (e.v6 != endpoints.front().v6)
+        throw std::invalid_argument("destinations mix IPv4 and IPv6: "
+                                    + to_string(endpoints.front()) + " and "
+                                    + to_string(e));
+    if (!opt.bind_address.empty()
+        && parse_address(opt.bind_address).v6 != endpoints.front().v6)
+      throw std::invalid_argument("--bind " + opt.bind_address
+                                  + " is not of the destinations' family");
   } catch (const std::invalid_argument& e) {
     std::cerr << "castor-send: " << e.what() << "\n";
     return 2;
   }
-  for (const auto& e : endpoints) {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(e.address);
-    sa.sin_port = htons(e.port);
-    dests.push_back(sa);
-  }
+  for (const auto& e : endpoints)
+    dests.push_back(to_sockaddr(e, &dest_length));
+  const bool v6 = endpoints.front().v6;
 
   struct sigaction sa {};
   sa.sa_handler = on_signal;
@@ -289,7 +315,7 @@ int main(int argc, char** argv) {
   std::vector<fd_guard> sockets;
   try {
     for (std::size_t i = 0; i < plan.size(); ++i)
-      sockets.emplace_back(open_socket(opt));
+      sockets.emplace_back(open_socket(opt, v6));
   } catch (const std::exception& e) {
     std::cerr << "castor-send: " << e.what() << "\n";
     return 3;
@@ -305,8 +331,8 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < plan.size(); ++i)
     threads.emplace_back([&, i] {
-      results[i] =
-        run_thread(opt, plan[i], dests, sockets[i].get(), start, deadline);
+      results[i] = run_thread(opt, plan[i], dests, dest_length,
+                              sockets[i].get(), start, deadline);
     });
   for (auto& t : threads)
     t.join();

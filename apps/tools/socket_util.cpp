@@ -15,6 +15,15 @@ void throw_errno(const std::string& context) {
 }
 
 unsigned interface_index(const std::string& name) {
+  // A number is an index already: check that it names an interface.
+  if (!name.empty() && name.size() < 10
+      && name.find_first_not_of("0123456789") == std::string::npos) {
+    auto index = static_cast<unsigned>(std::stoul(name));
+    char buf[IF_NAMESIZE] = {};
+    if (index == 0 || ::if_indextoname(index, buf) == nullptr)
+      throw_errno("interface index " + name);
+    return index;
+  }
   auto index = ::if_nametoindex(name.c_str());
   if (index == 0)
     throw_errno("interface '" + name + "'");

@@ -11,7 +11,8 @@ namespace castor::tools {
 /// Throws "<context>: <strerror(errno)>".
 [[noreturn]] void throw_errno(const std::string& context);
 
-/// The index of a network interface; throws if there is none of that name.
+/// The index of a network interface given by name or by index ("3");
+/// throws if there is none.
 unsigned interface_index(const std::string& name);
 
 /// Sets SO_RCVBUF or SO_SNDBUF to `bytes`: first the *FORCE variant, which

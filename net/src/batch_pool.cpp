@@ -39,18 +39,36 @@ void batch_block::complete(size_t n) {
   for (size_t i = 0; i < n; ++i) {
     auto& h = msgs_[i].msg_hdr;
     peers_[i].resize(h.msg_namelen);
-    info_[i] = {0, 0};
-    // Without IP_PKTINFO on the socket the kernel writes no control message
-    // and sets msg_controllen to 0: this loop does not run.
+    info_[i] = slot_info{};
+    // Without IP_PKTINFO / IPV6_RECVPKTINFO on the socket the kernel writes
+    // no control message and sets msg_controllen to 0: this loop does not
+    // run.
     for (auto* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
       if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
         in_pktinfo pi;
         std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-        info_[i] = {static_cast<uint32_t>(pi.ipi_ifindex),
-                    ntohl(pi.ipi_addr.s_addr)};
+        info_[i].ifindex = static_cast<uint32_t>(pi.ipi_ifindex);
+        std::memcpy(info_[i].dst.data(), &pi.ipi_addr, 4);
+        info_[i].v6 = false;
+      } else if (c->cmsg_level == IPPROTO_IPV6
+                 && c->cmsg_type == IPV6_PKTINFO) {
+        in6_pktinfo pi;
+        std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+        info_[i].ifindex = pi.ipi6_ifindex;
+        std::memcpy(info_[i].dst.data(), &pi.ipi6_addr, 16);
+        info_[i].v6 = true;
       }
     }
   }
+}
+
+boost::asio::ip::address batch_block::destination(size_t i) const noexcept {
+  const auto& x = info_[i];
+  if (x.v6)
+    return boost::asio::ip::address_v6{x.dst};
+  uint32_t be;
+  std::memcpy(&be, x.dst.data(), 4);
+  return boost::asio::ip::address_v4{ntohl(be)};
 }
 
 void batch_block::release() noexcept {

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include "castor/net/errors.hpp"
 
@@ -39,10 +40,19 @@ std::string to_json(const group_stats& x) {
 
 namespace {
 
-using ipv4_address = boost::asio::ip::address_v4;
+using ip_address = boost::asio::ip::address;
 
-// (interface name, group, source); source 0 means any-source.
-using membership_key = std::tuple<std::string, uint32_t, uint32_t>;
+// (interface name, group, source); an unspecified source (of the group's
+// family) means any-source. IPv4 and IPv6 memberships share the tables.
+using membership_key = std::tuple<std::string, ip_address, ip_address>;
+
+bool any_source(const membership_key& key) {
+  return std::get<2>(key).is_unspecified();
+}
+
+int family_of(const ip_address& group) {
+  return group.is_v6() ? AF_INET6 : AF_INET;
+}
 
 enum class mstate : uint8_t { joined, pending, failed };
 
@@ -56,14 +66,16 @@ struct membership {
 
 // One helper socket: its groups, with the mode and source count per group,
 // because a socket may not mix any-source and source-specific joins of a
-// group, and holds at most max_sources_per_group sources per group.
+// group, and holds at most max_sources_per_group sources per group. A
+// socket is of one family: IPv4 groups on AF_INET, IPv6 on AF_INET6.
 struct shard {
   int socket = -1;
+  int family = AF_INET;
   struct group_use {
     bool source_specific = false;
     size_t sources = 0;
   };
-  std::map<uint32_t, group_use> groups;
+  std::map<ip_address, group_use> groups;
 };
 
 struct interface_entry {
@@ -214,6 +226,11 @@ private:
       return caf::error{membership_errc::not_multicast,
                         "source " + req.source.to_string()
                           + " must be a unicast address"};
+    if (!req.source.is_unspecified() && req.source.is_v6() != req.group.is_v6())
+      return caf::error{membership_errc::not_multicast,
+                        "source " + req.source.to_string()
+                          + " is not of the family of group "
+                          + req.group.to_string()};
     std::string name = req.interface.name;
     if (name.empty()) {
       if (req.interface.index == 0)
@@ -230,7 +247,13 @@ private:
         return caf::error{membership_errc::unknown_interface,
                           "no interface named '" + name + "'"};
     }
-    return membership_key{name, req.group.to_uint(), req.source.to_uint()};
+    // One spelling of "any source" per family, so that 0.0.0.0 and :: for
+    // an IPv6 group are the same membership.
+    ip_address source = req.source;
+    if (source.is_unspecified())
+      source = req.group.is_v6() ? ip_address{boost::asio::ip::address_v6{}}
+                                 : ip_address{boost::asio::ip::address_v4{}};
+    return membership_key{name, req.group, source};
   }
 
   caf::result<membership_status> join(const caf::actor& holder,
@@ -336,9 +359,9 @@ private:
     auto& entry = st_->interfaces[name];
     entry.index = itf->index;
     ++st_->attempted;
-    auto group = ipv4_address{std::get<1>(key)};
-    auto source = ipv4_address{std::get<2>(key)};
-    auto placed = place(entry, std::get<1>(key), std::get<2>(key) != 0);
+    const auto& group = std::get<1>(key);
+    const auto& source = std::get<2>(key);
+    auto placed = place(entry, group, !any_source(key));
     if (!placed) {
       return refuse(m, rejoin, placed.error());
     }
@@ -367,9 +390,8 @@ private:
 
   void kernel_leave(const membership_key& key, membership& m) {
     auto& entry = st_->interfaces[std::get<0>(key)];
-    auto err =
-      st_->backend->leave(m.socket, m.ifindex, ipv4_address{std::get<1>(key)},
-                          ipv4_address{std::get<2>(key)});
+    auto err = st_->backend->leave(m.socket, m.ifindex, std::get<1>(key),
+                                   std::get<2>(key));
     if (err)
       spdlog::warn("group manager: leaving {} failed: {}", describe_key(key),
                    describe_error(err));
@@ -378,12 +400,16 @@ private:
     m.socket = -1;
   }
 
-  // Finds (or opens) a shard with room for `group` in the wanted mode.
-  caf::expected<shard*> place(interface_entry& entry, uint32_t group,
+  // Finds (or opens) a shard of the group's family with room for `group`
+  // in the wanted mode.
+  caf::expected<shard*> place(interface_entry& entry, const ip_address& group,
                               bool source_specific) {
     auto max_groups = st_->backend->max_groups_per_socket();
     auto max_sources = st_->backend->max_sources_per_group();
+    const int family = family_of(group);
     for (auto& sh : entry.shards) {
+      if (sh.family != family)
+        continue;
       auto i = sh.groups.find(group);
       if (i == sh.groups.end()) {
         if (sh.groups.size() < max_groups) {
@@ -400,11 +426,12 @@ private:
         return &sh;
       }
     }
-    auto fd = st_->backend->open_socket();
+    auto fd = st_->backend->open_socket(family);
     if (!fd)
       return std::move(fd.error());
     shard sh;
     sh.socket = *fd;
+    sh.family = family;
     sh.groups[group] = {source_specific, 1};
     entry.shards.emplace_back(std::move(sh));
     return &entry.shards.back();
@@ -412,7 +439,7 @@ private:
 
   // Releases one use of `group` in the shard of `socket`; closes a shard
   // that became empty.
-  void unplace(interface_entry& entry, int socket, uint32_t group) {
+  void unplace(interface_entry& entry, int socket, const ip_address& group) {
     for (auto i = entry.shards.begin(); i != entry.shards.end(); ++i) {
       if (i->socket != socket)
         continue;
@@ -492,9 +519,9 @@ private:
   // -- queries -----------------------------------------------------------------
 
   static std::string describe_key(const membership_key& key) {
-    std::string out = ipv4_address{std::get<1>(key)}.to_string();
-    if (std::get<2>(key) != 0)
-      out = "(" + ipv4_address{std::get<2>(key)}.to_string() + ", " + out + ")";
+    std::string out = std::get<1>(key).to_string();
+    if (!any_source(key))
+      out = "(" + std::get<2>(key).to_string() + ", " + out + ")";
     return out + " on " + std::get<0>(key);
   }
 
@@ -507,9 +534,9 @@ private:
                                      const membership& m) {
     membership_status out;
     out.interface = std::get<0>(key);
-    out.group = ipv4_address{std::get<1>(key)}.to_string();
-    if (std::get<2>(key) != 0)
-      out.source = ipv4_address{std::get<2>(key)}.to_string();
+    out.group = std::get<1>(key).to_string();
+    if (!any_source(key))
+      out.source = std::get<2>(key).to_string();
     out.state = to_cstr(m.state);
     out.reason = m.reason;
     out.holders = m.holders;

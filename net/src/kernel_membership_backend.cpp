@@ -3,6 +3,7 @@
 // queued on them), joins by interface index, limits from /proc, and an
 // rtnetlink watcher thread for link changes.
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -138,11 +139,12 @@ public:
     return std::string{buf};
   }
 
-  caf::expected<int> open_socket() override {
-    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  caf::expected<int> open_socket(int family) override {
+    int fd = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       const int err = errno;
-      std::string what = "socket(AF_INET, SOCK_DGRAM)";
+      std::string what = family == AF_INET6 ? "socket(AF_INET6, SOCK_DGRAM)"
+                                            : "socket(AF_INET, SOCK_DGRAM)";
       // Every igmp_max_memberships groups of an interface take one more
       // socket: name the limit that ran out and what it takes.
       if (err == EMFILE) {
@@ -175,7 +177,9 @@ public:
   }
 
   size_t max_sources_per_group() override {
-    return read_sysctl("/proc/sys/net/ipv4/igmp_max_msf", 10);
+    // One limit for both families' helper sockets: the lower.
+    return std::min(read_sysctl("/proc/sys/net/ipv4/igmp_max_msf", 10),
+                    read_sysctl("/proc/sys/net/ipv6/mld_max_msf", 64));
   }
 
   std::unique_ptr<link_watch>

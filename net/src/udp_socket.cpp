@@ -32,6 +32,10 @@ caf::error validate(const udp_options& o) {
     return make_error(errc::invalid_argument, "multicast_all", o.multicast_all);
   if (o.packet_info < -1 || o.packet_info > 1)
     return make_error(errc::invalid_argument, "packet_info", o.packet_info);
+  if (o.v6only < -1 || o.v6only > 1
+      || (o.v6only >= 0 && !o.local.address().is_v6()))
+    return make_error(errc::invalid_argument,
+                      "v6only (0 or 1, on an IPv6 socket)", o.v6only);
   if (o.active.mode == active_mode::kind::counted
       && (o.active.count < 0
           || o.active.count > detail::active_state::max_count))
@@ -52,6 +56,9 @@ caf::error configure(asio::ip::udp::socket& sock, const udp_options& o) {
   if (ec)
     return errno_error(errc::open_failed, "socket", ec.value());
   auto fd = sock.native_handle();
+  if (o.v6only >= 0)
+    if (auto err = set_v6only(fd, o.v6only != 0))
+      return err;
   if (o.reuse_address)
     if (auto err = set_reuse_address(fd, true))
       return err;

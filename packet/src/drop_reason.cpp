@@ -22,6 +22,14 @@ std::string_view to_string(drop_reason r) noexcept {
     return "bad_checksum";
   case drop_reason::foreign:
     return "foreign";
+  case drop_reason::not_ipv6:
+    return "not_ipv6";
+  case drop_reason::hop_by_hop:
+    return "hop_by_hop";
+  case drop_reason::ext_headers:
+    return "ext_headers";
+  case drop_reason::zero_checksum:
+    return "zero_checksum";
   }
   return "unknown";
 }

@@ -15,6 +15,9 @@
 //       Prints "READY", then "<from-ip> <destination> <ifname> <payload>"
 //       per datagram, from the datagram's packet info, then "COUNT <n>".
 //
+// GROUP, ADDR: IPv4 or IPv6 (ipv6_netns.sh); an IPv6 group makes an
+// AF_INET6 socket, so the same calls set IPV6_MULTICAST_IF and MLD joins.
+//
 // Exit status: 0 ok, 2 usage, 3 socket or option error (printed), 4 some
 // sends failed.
 
@@ -53,6 +56,12 @@ int fail(const char* what, const caf::error& err) {
   return 3;
 }
 
+// The wildcard address of `a`'s family.
+ip::address any_of(const ip::address& a) {
+  return a.is_v6() ? ip::address{ip::address_v6::any()}
+                   : ip::address{ip::address_v4::any()};
+}
+
 // Options after the positional arguments: --key value pairs.
 std::string opt(const std::vector<std::string>& args, size_t from,
                 const std::string& key) {
@@ -66,13 +75,13 @@ int run_send(caf::actor_system& sys, io_shards& shards,
              const std::vector<std::string>& a) {
   if (a.size() < 5)
     return usage();
-  auto group = ip::make_address_v4(a[1]);
+  auto group = ip::make_address(a[1]);
   auto port = static_cast<unsigned short>(std::stoi(a[2]));
   auto count = std::stoi(a[3]);
   udp_options o;
-  o.local = udp_endpoint{ip::address_v4::any(), 0};
+  o.local = udp_endpoint{any_of(group), 0};
   if (auto b = opt(a, 5, "--bind"); !b.empty())
-    o.local = udp_endpoint{ip::make_address_v4(b), 0};
+    o.local = udp_endpoint{ip::make_address(b), 0};
   if (auto itf = opt(a, 5, "--if"); !itf.empty())
     o.multicast_interface = interface_ref::by_name(itf);
   o.multicast_ttl = 1;
@@ -146,7 +155,7 @@ int run_recv(caf::actor_system& sys, io_shards& shards,
              const std::vector<std::string>& a) {
   if (a.size() < 5)
     return usage();
-  auto group = ip::make_address_v4(a[1]);
+  auto group = ip::make_address(a[1]);
   auto port = static_cast<unsigned short>(std::stoi(a[2]));
   auto itf = interface_ref::by_name(a[3]);
   auto millis = std::stoi(a[4]);
@@ -156,8 +165,8 @@ int run_recv(caf::actor_system& sys, io_shards& shards,
   o.reuse_address = true;
   o.active = active_mode::always();
   if (auto src = opt(a, 5, "--source"); !src.empty())
-    o.memberships.push_back(multicast_membership::source_specific(
-      group, ip::make_address_v4(src), itf));
+    o.memberships.push_back(
+      multicast_membership::source_specific(group, ip::make_address(src), itf));
   else
     o.memberships.push_back(multicast_membership::any_source(group, itf));
   caf::scoped_actor me{sys};
@@ -176,7 +185,9 @@ int run_recv_multi(caf::actor_system& sys, io_shards& shards,
   auto port = static_cast<unsigned short>(std::stoi(a[1]));
   auto millis = std::stoi(a[2]);
   udp_options o;
-  o.local = udp_endpoint{ip::address_v4::any(), port};
+  // The first group's family: IPv4, or IPv6 (with its groups only).
+  o.local = udp_endpoint{
+    any_of(ip::make_address(a[3].substr(0, a[3].find('@')))), port};
   o.reuse_address = true;
   o.active = active_mode::always();
   for (size_t i = 3; i < a.size(); ++i) {
@@ -184,7 +195,7 @@ int run_recv_multi(caf::actor_system& sys, io_shards& shards,
     if (at == std::string::npos)
       return usage();
     o.memberships.push_back(multicast_membership::any_source(
-      ip::make_address_v4(a[i].substr(0, at)),
+      ip::make_address(a[i].substr(0, at)),
       interface_ref::by_name(a[i].substr(at + 1))));
   }
   caf::scoped_actor me{sys};

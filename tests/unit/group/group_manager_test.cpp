@@ -40,6 +40,18 @@ membership_request req(const char* itf, address g, address src = {},
 
 using strings = std::multiset<std::string>;
 
+/// A request for an IPv4 or IPv6 group (and source), as text.
+membership_request req6(const char* itf, const char* g, const char* src = "",
+                        bool wait = false) {
+  membership_request r;
+  r.interface = interface_ref::by_name(itf);
+  r.group = boost::asio::ip::make_address(g);
+  if (*src != '\0')
+    r.source = boost::asio::ip::make_address(src);
+  r.wait_for_interface = wait;
+  return r;
+}
+
 using castor::testkit::fake_membership_backend;
 
 struct fixture : castor::testkit::fixture<> {
@@ -195,7 +207,7 @@ CAF_TEST(source specific joins respect the source limit and never mix modes) {
     size_t asm_joins = 0;
     size_t ssm_joins = 0;
     for (auto& e : entries)
-      ++(e.source == 0 ? asm_joins : ssm_joins);
+      ++(e.source.is_unspecified() ? asm_joins : ssm_joins);
     CAF_CHECK(asm_joins == 0 || ssm_joins == 0);
     CAF_CHECK_LESS_OR_EQUAL(ssm_joins, 2u);
   }
@@ -254,7 +266,7 @@ CAF_TEST(errors are answered and leave other groups alone) {
   CAF_CHECK_EQUAL(
     join_error(a, req("eth0", group("239.1.1.1"), group("239.0.0.1"))),
     membership_errc::not_multicast);
-  fake->refuse_groups.insert(group("239.4.4.4").to_uint());
+  fake->refuse_groups.insert(group("239.4.4.4"));
   err = join_error(a, req("eth0", group("239.4.4.4")));
   CAF_CHECK_EQUAL(err, membership_errc::kernel_refused);
   CAF_CHECK_NOT_EQUAL(
@@ -277,7 +289,7 @@ CAF_TEST(a rejoin the kernel refuses shows as failed and is retried) {
   auto g = group("239.6.6.6");
   fake->interfaces["eth0"].up = false;
   CAF_CHECK_EQUAL(join_state(a, req("eth0", g)), "pending");
-  fake->refuse_groups.insert(g.to_uint());
+  fake->refuse_groups.insert(g);
   fake->interfaces["eth0"].up = true;
   link_change("eth0");
   CAF_CHECK_EQUAL(state_of("239.6.6.6").substr(0, 6), "failed");
@@ -362,6 +374,85 @@ CAF_TEST(an unsupervised group manager ends when its last handle goes) {
   // A link change reported after the manager ended goes nowhere.
   own_fake->on_change("eth0");
   sched.run();
+}
+
+CAF_TEST(IPv6 groups are refcounted MLD joins on sockets of their own) {
+  auto a = holder();
+  auto b = holder();
+  CAF_CHECK_EQUAL(join_state(a, req6("eth0", "ff3e::1:1")), "joined");
+  CAF_CHECK_EQUAL(join_state(b, req6("eth0", "ff3e::1:1")), "joined");
+  CAF_CHECK_EQUAL(join_state(a, req6("eth0", "ff3e::2:1", "fd00::7")),
+                  "joined");
+  CAF_CHECK_EQUAL(join_state(a, req6("eth0", "239.1.1.1")), "joined");
+  CAF_CHECK_EQUAL(fake->joins, 3u); // one kernel join for two holders
+  CAF_CHECK_EQUAL(
+    fake->kernel_joins(),
+    (strings{"2 ff3e::1:1", "2 ff3e::2:1 from fd00::7", "2 239.1.1.1"}));
+  // IPv4 and IPv6 never share a helper socket (the fake refuses a join of
+  // the other family, as the kernel would).
+  std::multiset<int> families;
+  for (auto& [fd, family] : fake->families)
+    families.insert(family);
+  CAF_CHECK_EQUAL(families, (std::multiset<int>{AF_INET, AF_INET6}));
+  // Shown like IPv4 ones, per interface.
+  CAF_CHECK_EQUAL(state_of("ff3e::1:1"), "joined");
+  auto stats = *ask_gm<group_stats>(group_stats_atom::value);
+  CAF_CHECK_EQUAL(stats.active["eth0"], 3u);
+  CAF_CHECK_EQUAL(stats.sockets, 2u);
+  for (auto& m : memberships())
+    if (m.group == "ff3e::2:1") {
+      CAF_CHECK_EQUAL(m.source, "fd00::7");
+      CAF_CHECK_EQUAL(m.interface, "eth0");
+    } else if (m.group == "ff3e::1:1") {
+      CAF_CHECK_EQUAL(m.holders, 2u);
+    }
+  // The last holder to leave leaves; "::" and no source are the same
+  // any-source membership.
+  CAF_CHECK_EQUAL(leave(a, req6("eth0", "ff3e::1:1", "::")), caf::none);
+  CAF_CHECK_EQUAL(fake->kernel_joins().count("2 ff3e::1:1"), 1u);
+  CAF_CHECK_EQUAL(leave(b, req6("eth0", "ff3e::1:1")), caf::none);
+  CAF_CHECK_EQUAL(fake->kernel_joins().count("2 ff3e::1:1"), 0u);
+  self->send_exit(a, caf::exit_reason::kill);
+  sched.run();
+  CAF_CHECK(fake->kernel_joins().empty());
+  CAF_CHECK(fake->sockets.empty());
+}
+
+CAF_TEST(IPv6 memberships follow their interface through a flap) {
+  auto a = holder();
+  CAF_CHECK_EQUAL(join_state(a, req6("eth1", "ff3e::9:9")), "joined");
+  CAF_CHECK_EQUAL(join_state(a, req6("eth1", "ff3e::9:8", "fd00::1")),
+                  "joined");
+  fake->interfaces["eth1"].up = false;
+  link_change("eth1");
+  CAF_CHECK_EQUAL(state_of("ff3e::9:9"), "pending (interface down)");
+  CAF_CHECK_EQUAL(state_of("ff3e::9:8"), "pending (interface down)");
+  CAF_CHECK(fake->kernel_joins().empty());
+  fake->interfaces["eth1"] = {21, true, true}; // back, re-created
+  link_change("eth1");
+  CAF_CHECK_EQUAL(state_of("ff3e::9:9"), "joined");
+  CAF_CHECK_EQUAL(fake->kernel_joins(),
+                  (strings{"21 ff3e::9:9", "21 ff3e::9:8 from fd00::1"}));
+  // Waiting for an interface works the same.
+  CAF_CHECK_EQUAL(join_state(a, req6("tun6", "ff3e::6:6", "", true)),
+                  "pending");
+  fake->interfaces["tun6"] = {30, true, true};
+  link_change("tun6");
+  CAF_CHECK_EQUAL(state_of("ff3e::6:6"), "joined");
+}
+
+CAF_TEST(IPv6 requests are checked for scope and family) {
+  auto a = holder();
+  CAF_CHECK_EQUAL(join_error(a, req6("eth0", "fd00::1")),
+                  membership_errc::not_multicast);
+  CAF_CHECK_EQUAL(join_error(a, req6("eth0", "ff3e::1", "ff3e::2")),
+                  membership_errc::not_multicast);
+  auto err = join_error(a, req6("eth0", "ff3e::1", "10.0.0.1"));
+  CAF_CHECK_EQUAL(err, membership_errc::not_multicast);
+  CAF_CHECK_NOT_EQUAL(caf::to_string(err).find("family"), std::string::npos);
+  CAF_CHECK_EQUAL(join_error(a, req6("eth0", "239.1.1.1", "fd00::1")),
+                  membership_errc::not_multicast);
+  CAF_CHECK(fake->kernel_joins().empty());
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

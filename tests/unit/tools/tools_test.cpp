@@ -21,6 +21,7 @@
 #include "send_plan.hpp"
 #include "stream_accounting.hpp"
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 
 using namespace castor::tools;
 
@@ -402,5 +403,44 @@ TEST(endpoint, expands_consecutive_streams) {
   EXPECT_THROW(expand_streams({parse_endpoint("239.1.1.1:65535")}, 2, false),
                std::invalid_argument);
   EXPECT_THROW(expand_streams({parse_endpoint("239.255.255.255:1")}, 2, true),
+               std::invalid_argument);
+}
+
+TEST(endpoint, ipv6_in_brackets) {
+  auto e = parse_endpoint("[ff3e::1:2]:5001");
+  EXPECT_TRUE(e.v6);
+  EXPECT_EQ(e.port, 5001);
+  EXPECT_TRUE(e.multicast());
+  EXPECT_EQ(e.address6[0], 0xff);
+  EXPECT_EQ(e.address6[1], 0x3e);
+  EXPECT_EQ(e.address6[13], 0x01);
+  EXPECT_EQ(e.address6[15], 0x02);
+  EXPECT_EQ(to_string(e), "[ff3e::1:2]:5001");
+  EXPECT_EQ(address_string(e), "ff3e::1:2");
+  EXPECT_EQ(family(e), AF_INET6);
+  EXPECT_FALSE(parse_endpoint("[fd00::2]:7000").multicast());
+  EXPECT_FALSE(parse_endpoint("[fd00::2]:7000")
+               == parse_endpoint("[fd00::3]:7000"));
+  socklen_t length = 0;
+  auto sa = to_sockaddr(e, &length);
+  EXPECT_EQ(length, sizeof(sockaddr_in6));
+  EXPECT_EQ(sa.ss_family, AF_INET6);
+  EXPECT_EQ(ntohs(reinterpret_cast<const sockaddr_in6*>(&sa)->sin6_port), 5001);
+  to_sockaddr(parse_endpoint("239.1.1.1:1"), &length);
+  EXPECT_EQ(length, sizeof(sockaddr_in));
+  EXPECT_TRUE(parse_address("fd00::1").v6);
+  EXPECT_FALSE(parse_address("10.0.0.1").v6);
+  for (const char* bad : {"ff3e::1:5000", "[ff3e::1]", "[ff3e::1]:", "[]:80",
+                          "[10.0.0.1]:80", "[ff3e::g]:80", "[ff3e::1:80"})
+    EXPECT_THROW(parse_endpoint(bad), std::invalid_argument) << bad;
+}
+
+TEST(endpoint, ipv6_streams_count_up_in_the_last_32_bits) {
+  auto first = parse_endpoint("[ff3e::1:fffe]:5000");
+  auto v = expand_streams({first}, 3, false);
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(to_string(v[1]), "[ff3e::1:ffff]:5001");
+  EXPECT_EQ(to_string(v[2]), "[ff3e::2:0]:5002"); // carries
+  EXPECT_THROW(expand_streams({parse_endpoint("[ff3e::ffff:ffff]:1")}, 2, true),
                std::invalid_argument);
 }

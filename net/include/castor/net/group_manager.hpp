@@ -28,7 +28,7 @@
 #include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
 
-#include <boost/asio/ip/address_v4.hpp>
+#include <boost/asio/ip/address.hpp>
 
 #include "castor/actors/child_spec.hpp"
 #include "castor/net/membership_backend.hpp"
@@ -46,7 +46,8 @@ enum class membership_errc : uint8_t {
   unknown_interface,
   /// The interface lacks IFF_MULTICAST (e.g. WireGuard). Context: interface.
   no_multicast,
-  /// The group is not in 224.0.0.0/4, or the source is. Context: address.
+  /// The group is not in 224.0.0.0/4 (ff00::/8), or the source is, or the
+  /// source is of the other family. Context: address.
   not_multicast,
   /// The kernel refused the join. Context: what, errno, strerror.
   kernel_refused,
@@ -60,9 +61,11 @@ std::string to_string(membership_errc x);
 
 struct membership_request {
   interface_ref interface;
-  boost::asio::ip::address_v4 group;
-  /// Unspecified: any-source.
-  boost::asio::ip::address_v4 source;
+  /// IPv4 (an IGMP join) or IPv6 (an MLD join on an AF_INET6 helper
+  /// socket; the two families never share one).
+  boost::asio::ip::address group;
+  /// Unspecified: any-source. Else of the group's family.
+  boost::asio::ip::address source;
   /// If the interface does not exist yet: keep the membership pending and
   /// join when it appears (boot ordering, VPNs, modems), instead of
   /// answering unknown_interface.

@@ -15,7 +15,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
-#include <boost/asio/ip/address_v4.hpp>
+#include <boost/asio/ip/address.hpp>
 
 namespace castor::net {
 
@@ -33,7 +33,9 @@ public:
 
 class membership_backend {
 public:
-  using address = boost::asio::ip::address_v4;
+  /// IPv4 or IPv6; a source of the group's family, unspecified for
+  /// any-source.
+  using address = boost::asio::ip::address;
 
   virtual ~membership_backend() = default;
 
@@ -44,23 +46,27 @@ public:
   /// The name of interface `index`, or nullopt.
   virtual std::optional<std::string> interface_name(unsigned index) = 0;
 
-  /// Opens a helper socket that holds memberships and receives nothing.
-  virtual caf::expected<int> open_socket() = 0;
+  /// Opens a helper socket of `family` (AF_INET: IGMP joins, AF_INET6: MLD
+  /// joins) that holds memberships and receives nothing.
+  virtual caf::expected<int> open_socket(int family) = 0;
 
   /// Closes a helper socket; the kernel drops its memberships.
   virtual void close_socket(int socket) = 0;
 
-  /// Joins (source unspecified: any-source) on `socket` at `ifindex`.
+  /// Joins (source unspecified: any-source) on `socket` at `ifindex`; the
+  /// socket is of the group's family.
   virtual caf::error join(int socket, unsigned ifindex, address group,
                           address source) = 0;
 
   virtual caf::error leave(int socket, unsigned ifindex, address group,
                            address source) = 0;
 
-  /// Groups one socket may join (net.ipv4.igmp_max_memberships).
+  /// Groups one socket may join (net.ipv4.igmp_max_memberships; applied
+  /// to IPv6 helper sockets too, which Linux does not limit).
   virtual size_t max_groups_per_socket() = 0;
 
-  /// Sources per group and socket (net.ipv4.igmp_max_msf).
+  /// Sources per group and socket (net.ipv4.igmp_max_msf, the lower of it
+  /// and net.ipv6.mld_max_msf for both families).
   virtual size_t max_sources_per_group() = 0;
 
   /// Calls `on_change(interface name)` whenever a link appears, disappears
@@ -69,8 +75,9 @@ public:
   watch_links(std::function<void(const std::string&)> on_change) = 0;
 };
 
-/// The real thing: UDP helper sockets, MCAST_JOIN_(SOURCE_)GROUP, limits read
-/// from /proc/sys/net/ipv4, and an rtnetlink (RTMGRP_LINK) watcher thread.
+/// The real thing: UDP helper sockets (AF_INET and AF_INET6),
+/// MCAST_JOIN_(SOURCE_)GROUP, limits read from /proc/sys/net/ipv4 and
+/// ipv6, and an rtnetlink (RTMGRP_LINK) watcher thread.
 std::unique_ptr<membership_backend> kernel_backend();
 
 } // namespace castor::net

@@ -3,7 +3,10 @@
 // Socket options on a raw descriptor, each failing with a net error that
 // names the option and carries errno and its text. Used by open_udp at open
 // time and by the socket actor for runtime changes (setopt, join, leave).
-// IPv4 only for the multicast options.
+// Each multicast option follows the socket's family: on an AF_INET6 socket
+// it is the IPv6 one (IP_MULTICAST_IF -> IPV6_MULTICAST_IF,
+// IP_MULTICAST_TTL -> IPV6_MULTICAST_HOPS, IP_TOS -> IPV6_TCLASS,
+// IP_PKTINFO -> IPV6_RECVPKTINFO, ...), and errors name that one.
 
 #include <cstdint>
 #include <string>
@@ -12,7 +15,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
-#include <boost/asio/ip/address_v4.hpp>
+#include <boost/asio/ip/address.hpp>
 
 namespace castor::net {
 
@@ -33,19 +36,21 @@ struct interface_ref {
 caf::expected<unsigned> resolve_interface(const interface_ref& ref);
 
 /// A multicast membership: any-source (source unspecified) or
-/// source-specific (IGMPv3 INCLUDE mode).
+/// source-specific (IGMPv3 / MLDv2 INCLUDE mode), IPv4 or IPv6: the group
+/// says which (an IPv6 group is joined with MLD on an AF_INET6 socket; the
+/// source, when given, is of the group's family).
 struct multicast_membership {
-  boost::asio::ip::address_v4 group;
-  /// Unspecified (0.0.0.0): any-source join.
-  boost::asio::ip::address_v4 source;
+  boost::asio::ip::address group;
+  /// Unspecified (0.0.0.0 or ::): any-source join.
+  boost::asio::ip::address source;
   interface_ref interface;
 
-  static multicast_membership any_source(boost::asio::ip::address_v4 g,
+  static multicast_membership any_source(boost::asio::ip::address g,
                                          interface_ref itf = {}) {
     return {g, {}, std::move(itf)};
   }
-  static multicast_membership source_specific(boost::asio::ip::address_v4 g,
-                                              boost::asio::ip::address_v4 s,
+  static multicast_membership source_specific(boost::asio::ip::address g,
+                                              boost::asio::ip::address s,
                                               interface_ref itf = {}) {
     return {g, s, std::move(itf)};
   }
@@ -62,9 +67,11 @@ caf::error join_group(int fd, const multicast_membership& m);
 /// Leaves `m` (MCAST_LEAVE_GROUP / MCAST_LEAVE_SOURCE_GROUP).
 caf::error leave_group(int fd, const multicast_membership& m);
 
-/// IP_MULTICAST_IF by interface index (struct ip_mreqn). This, not bind(),
-/// decides which interface multicast leaves through.
+/// IP_MULTICAST_IF by interface index (struct ip_mreqn), or
+/// IPV6_MULTICAST_IF on an AF_INET6 socket. This, not bind(), decides which
+/// interface multicast leaves through.
 caf::error set_multicast_interface(int fd, unsigned ifindex);
+/// IP_MULTICAST_TTL, or IPV6_MULTICAST_HOPS (the hop limit).
 caf::error set_multicast_ttl(int fd, int ttl);
 caf::error set_multicast_loop(int fd, bool on);
 /// IP_MULTICAST_ALL. On (Linux's default), a socket receives a group's
@@ -76,8 +83,16 @@ caf::error set_multicast_all(int fd, bool on);
 /// IP_PKTINFO: each datagram received comes with its destination address
 /// and receiving interface (datagram::destination, datagram::ifindex).
 caf::error set_packet_info(int fd, bool on);
-/// IP_TOS (DSCP << 2 | ECN).
+/// IP_TOS (DSCP << 2 | ECN), or IPV6_TCLASS (the same byte).
 caf::error set_tos(int fd, int tos);
+
+/// IPV6_V6ONLY (AF_INET6 only; set before bind): on, the socket receives
+/// IPv6 alone; off, IPv4 too, as IPv4-mapped addresses. Linux's default
+/// is net.ipv6.bindv6only (0).
+caf::error set_v6only(int fd, bool on);
+
+/// The socket's address family (SO_DOMAIN): AF_INET or AF_INET6.
+int socket_family(int fd) noexcept;
 
 caf::error set_reuse_address(int fd, bool on);
 caf::error set_reuse_port(int fd, bool on);

@@ -32,13 +32,14 @@ struct datagram {
   size_t size;
   /// The datagram was longer than the socket's max_datagram and was cut.
   bool truncated;
-  /// Where it was sent, from IP_PKTINFO (udp_options::packet_info): the
+  /// Where it was sent, from IP_PKTINFO or IPV6_PKTINFO
+  /// (udp_options::packet_info): the
   /// destination address of its IP header, i.e. the group for multicast, and
   /// the index of the interface it came in on. A socket joined to several
   /// groups, or to one group on several interfaces, tells them apart by
   /// these. Unspecified and 0 when the socket does not receive packet info
   /// (or for datagrams queued before it was turned on).
-  boost::asio::ip::address_v4 destination;
+  boost::asio::ip::address destination;
   unsigned ifindex;
 
   std::string_view text() const noexcept {
@@ -118,12 +119,8 @@ public:
 
   datagram operator[](size_t i) const noexcept {
     auto k = first_ + i;
-    return {block_->peer(k),
-            block_->data(k),
-            block_->length(k),
-            block_->truncated(k),
-            boost::asio::ip::address_v4{block_->destination(k)},
-            block_->ifindex(k)};
+    return {block_->peer(k),      block_->data(k),        block_->length(k),
+            block_->truncated(k), block_->destination(k), block_->ifindex(k)};
   }
 
   /// For range-for: `for (auto d : batch.datagrams())`. Not begin()/end()

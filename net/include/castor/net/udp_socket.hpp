@@ -91,8 +91,16 @@
 namespace castor::net {
 
 struct udp_options {
-  /// Where to bind. Port 0 picks a free port (see udp_socket::local).
+  /// Where to bind. Port 0 picks a free port (see udp_socket::local). An
+  /// IPv6 address makes an AF_INET6 socket: every multicast option below
+  /// is then its IPv6 counterpart (IPV6_MULTICAST_IF, _HOPS, _LOOP,
+  /// IPV6_TCLASS, IPV6_MULTICAST_ALL, IPV6_RECVPKTINFO) and joins of IPv6
+  /// groups are MLD joins.
   udp_endpoint local{boost::asio::ip::address_v4::loopback(), 0};
+  /// IPV6_V6ONLY for an AF_INET6 socket, set before bind: 1 receives IPv6
+  /// only, 0 IPv4 too (as IPv4-mapped addresses). -1 keeps the kernel
+  /// default (net.ipv6.bindv6only). Refused on an IPv4 socket.
+  int v6only = -1;
   /// If set, the socket is connected: plain send goes there and only its
   /// datagrams are received.
   std::optional<udp_endpoint> peer;
@@ -114,9 +122,11 @@ struct udp_options {
   int recv_buffer = 0;
   int send_buffer = 0;
 
-  /// IP_MULTICAST_IF by index; empty keeps the routing table's choice.
+  /// IP_MULTICAST_IF (IPV6_MULTICAST_IF) by index; empty keeps the
+  /// routing table's choice.
   interface_ref multicast_interface;
-  /// Negative keeps the kernel default (ttl 1, loop on, tos 0).
+  /// Negative keeps the kernel default (ttl 1, loop on, tos 0). On IPv6:
+  /// the hop limit, loop and traffic class.
   int multicast_ttl = -1;
   int multicast_loop = -1;
   int tos = -1;
@@ -139,7 +149,8 @@ struct udp_options {
   /// at open, and a join no longer changes it.
   int multicast_all = -1;
 
-  /// IP_PKTINFO: every datagram says which address it was sent to and which
+  /// IP_PKTINFO (IPV6_RECVPKTINFO): every datagram says which address it
+  /// was sent to and which
   /// interface it came in on (datagram::destination and ::ifindex), read
   /// from the control messages of the same recvmmsg, without an allocation.
   /// -1 (default): turned on by the socket's first own join, since a socket

@@ -54,6 +54,7 @@
 // swaps it atomically in the kernel (RCU); no frame sees a half-built filter
 // and none is let through unfiltered in between.
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -119,6 +120,38 @@ bpf_program build_exact_filter(const std::vector<filter_match>& matches,
 bpf_program build_filter(const std::vector<filter_match>& matches,
                          const filter_options& options = {},
                          filter_tier* tier = nullptr);
+
+// IPv6. A separate program for an IPv6 input (a socket bound to
+// ETH_P_IPV6), so that the IPv4 programs stay as they are. The same link
+// checks (pkttype, interface, no VLAN tag), then ethertype 0x86DD and
+// version 6, and:
+//   - UDP right after the fixed header (next header 17, the usual case):
+//     the destination group (four words, as a trie of search trees, one
+//     level per word), then the port, then the source, as for IPv4;
+//   - an extension header first: dropped in the kernel, or, with
+//     fragment_policy::count_in_user, passed when the group is ruled
+//     (port unchecked) so that the parser walks the chain and counts what
+//     it finds (fragment, hop_by_hop, ...) or forwards a clean datagram.
+//     MLD (ICMPv6 behind a hop-by-hop header, sent to the group itself)
+//     is never passed: it is control traffic, not a datagram to count.
+// The coarse tiers as for IPv4: IPv6 UDP to a ruled port, then any IPv6
+// UDP.
+
+/// One ruled IPv6 input. Addresses as their 16 bytes (network order).
+struct filter_match6 {
+  std::array<uint8_t, 16> group{};
+  uint16_t port = 0; ///< host order
+  std::optional<std::array<uint8_t, 16>> source;
+};
+
+/// The exact IPv6 program (see above); throws as build_exact_filter.
+bpf_program build_exact_filter6(const std::vector<filter_match6>& matches,
+                                const filter_options& options = {});
+
+/// The exact IPv6 program while it fits, else a coarser tier.
+bpf_program build_filter6(const std::vector<filter_match6>& matches,
+                          const filter_options& options = {},
+                          filter_tier* tier = nullptr);
 
 /// SO_ATTACH_FILTER: installs or atomically replaces the socket's filter.
 /// Throws io_error.

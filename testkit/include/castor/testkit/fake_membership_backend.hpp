@@ -33,6 +33,8 @@
 #include <caf/expected.hpp>
 #include <caf/sec.hpp>
 
+#include <sys/socket.h>
+
 #include "castor/net/membership_backend.hpp"
 
 namespace castor::testkit {
@@ -44,8 +46,8 @@ public:
 
   struct join_entry {
     unsigned ifindex;
-    uint32_t group;
-    uint32_t source;
+    address group;
+    address source; ///< unspecified: any-source
     bool operator<(const join_entry& o) const {
       return std::tie(ifindex, group, source)
              < std::tie(o.ifindex, o.group, o.source);
@@ -56,8 +58,11 @@ public:
   std::map<std::string, interface_status> interfaces;
   /// Open helper sockets and what each has joined.
   std::map<int, std::set<join_entry>> sockets;
+  /// The family (AF_INET, AF_INET6) each open socket was opened with: a
+  /// join of a group of the other family fails, as in the kernel.
+  std::map<int, int> families;
   /// Groups whose join fails (as EADDRINUSE would).
-  std::set<uint32_t> refuse_groups;
+  std::set<address> refuse_groups;
   /// net.ipv4.igmp_max_memberships and igmp_max_msf.
   size_t max_groups = 20;
   size_t max_sources = 10;
@@ -83,35 +88,43 @@ public:
     return std::nullopt;
   }
 
-  caf::expected<int> open_socket() override {
+  caf::expected<int> open_socket(int family) override {
     sockets[next_fd];
+    families[next_fd] = family;
     return next_fd++;
   }
 
-  void close_socket(int socket) override { sockets.erase(socket); }
+  void close_socket(int socket) override {
+    sockets.erase(socket);
+    families.erase(socket);
+  }
 
   caf::error join(int socket, unsigned ifindex, address group,
                   address source) override {
-    if (refuse_groups.count(group.to_uint()) > 0)
+    if (refuse_groups.count(group) > 0)
       return caf::make_error(caf::sec::runtime_error,
                              std::string{"MCAST_JOIN_GROUP"},
                              std::string{"Address already in use"});
+    if (families.at(socket) != (group.is_v6() ? AF_INET6 : AF_INET))
+      return caf::make_error(caf::sec::runtime_error,
+                             std::string{"MCAST_JOIN_GROUP"},
+                             std::string{"Address family not supported"});
     auto& joined = sockets.at(socket);
-    std::set<uint32_t> groups;
+    std::set<address> groups;
     for (auto& e : joined)
       groups.insert(e.group);
-    groups.insert(group.to_uint());
+    groups.insert(group);
     if (groups.size() > max_groups)
       return caf::make_error(caf::sec::runtime_error, std::string{"ENOBUFS"});
     ++joins;
-    joined.insert({ifindex, group.to_uint(), source.to_uint()});
+    joined.insert({ifindex, group, source});
     return caf::none;
   }
 
   caf::error leave(int socket, unsigned ifindex, address group,
                    address source) override {
     ++leaves;
-    sockets.at(socket).erase({ifindex, group.to_uint(), source.to_uint()});
+    sockets.at(socket).erase({ifindex, group, source});
     return caf::none;
   }
 
@@ -138,10 +151,9 @@ public:
     std::multiset<std::string> out;
     for (auto& [fd, entries] : sockets)
       for (auto& e : entries) {
-        auto text =
-          std::to_string(e.ifindex) + " " + address{e.group}.to_string();
-        if (e.source != 0)
-          text += " from " + address{e.source}.to_string();
+        auto text = std::to_string(e.ifindex) + " " + e.group.to_string();
+        if (!e.source.is_unspecified())
+          text += " from " + e.source.to_string();
         out.insert(text);
       }
     return out;

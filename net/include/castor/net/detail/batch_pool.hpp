@@ -23,6 +23,7 @@
 // gives back the next block runs the socket's waker. Only that slow path
 // takes a lock.
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -70,11 +71,11 @@ public:
   const boost::asio::ip::udp::endpoint& peer(size_t i) const noexcept {
     return peers_[i];
   }
-  /// IP_PKTINFO of slot i: the interface the datagram came in on and the
-  /// destination address of its IP header (host order). 0 for both when the
-  /// socket does not ask for it.
+  /// IP_PKTINFO (or IPV6_PKTINFO) of slot i: the interface the datagram
+  /// came in on and the destination address of its IP header. 0 and
+  /// 0.0.0.0 when the socket does not ask for it.
   unsigned ifindex(size_t i) const noexcept { return info_[i].ifindex; }
-  uint32_t destination(size_t i) const noexcept { return info_[i].dst; }
+  boost::asio::ip::address destination(size_t i) const noexcept;
 
   // -- reference counting (any thread) ---------------------------------------
 
@@ -90,15 +91,18 @@ public:
 private:
   friend class batch_pool;
 
-  /// Room for the control messages the socket may ask for: IP_PKTINFO.
+  /// Room for the control messages the socket may ask for: IP_PKTINFO or
+  /// IPV6_PKTINFO.
   union control_slot {
     cmsghdr align;
     uint8_t buf[CMSG_SPACE(sizeof(in_pktinfo))];
+    uint8_t buf6[CMSG_SPACE(sizeof(in6_pktinfo))];
   };
 
   struct slot_info {
-    uint32_t ifindex;
-    uint32_t dst;
+    uint32_t ifindex = 0;
+    bool v6 = false;
+    std::array<uint8_t, 16> dst{}; ///< network order; IPv4 in the first 4
   };
 
   std::atomic<uint32_t> refs_{0};
