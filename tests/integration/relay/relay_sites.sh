@@ -7,7 +7,8 @@
 # receiver saw; no multicast on the WAN; interest on and off by reload of
 # site 2 alone; site 2 killed and restarted under traffic: site 1 accounts
 # for every datagram (sent, or dropped as peer_down/send_error), reconnects
-# and traffic resumes without operator action.
+# and traffic resumes without operator action; then site-2 with a
+# certificate from another CA is refused.
 #
 #   relay_sites.sh TOOLS_DIR CASTOR_RELAY CASTORCTL
 set -euo pipefail
@@ -117,4 +118,23 @@ cst_check "some were dropped as peer_down while site-2 was away" \
 cst_check "site-1 counted a reconnect" \
   test "$(sites_peer_field 1 2 reconnects)" -ge 1
 cst_expect "no duplicates across the restart" 0 "$(cst_field duplicates "$summary")"
+
+# -- a refused certificate ------------------------------------------------------
+# site-2 comes back with a certificate of another CA: site-1 refuses it,
+# says why, and never counts it up.
+cst_stop relay2 || true
+"$(dirname "$0")/../../../scripts/make-certs.sh" "$CST_WORK/rogue" site-2 \
+  >/dev/null
+sed -i "s|$SITES_CERTS/site-2|$CST_WORK/rogue/site-2|g" "$CST_WORK/site-2.toml"
+mark=$(wc -l <"$CST_WORK/relay1.out")
+sites_start 2
+sleep 2
+# A refusal in the handshake, not a connection that cannot be made.
+refused() {
+  tail -n +"$((mark + 1))" "$CST_WORK/relay1.out" |
+    grep "peer site-2 .*refused or unreachable" | grep -vq "ip_connect failed"
+}
+cst_expect "site-1 refuses a peer whose certificate another CA signed" down \
+  "$(sites_peer_field 1 2 state)"
+cst_check "site-1 logs the refusal" refused
 cst_finish
