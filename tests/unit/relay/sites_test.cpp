@@ -2,6 +2,7 @@
 // peers in the config; the data frames and the duplicate window.
 
 #include "config/config_parser.hpp"
+#include "config/config_writer.hpp"
 #include "config_test_support.hpp"
 #include "sites/site_frame.hpp"
 #include <gtest/gtest.h>
@@ -63,6 +64,16 @@ TEST(sites_config, two_sites_parse_into_node_peers_exports_and_imports) {
   // The rules that cross sites are not ordinary rules; the local one is.
   ASSERT_EQ(res.config.rules.size(), 1u);
   EXPECT_EQ(res.config.rules[0].name, "local");
+}
+
+TEST(sites_config, the_writer_keeps_node_peers_and_site_rules) {
+  // `castorctl config save` and --print-config write what they read.
+  auto res = parse_config_string(two_sites, "relay.toml");
+  ASSERT_TRUE(res.ok());
+  auto again = parse_config_string(write_config(res.config), "saved.toml");
+  ASSERT_TRUE(again.ok()) << test::messages(again).front();
+  EXPECT_TRUE(again.config.sites == res.config.sites);
+  EXPECT_EQ(again.config.rules, res.config.rules);
 }
 
 TEST(sites_config, spread_log_and_several_peers) {
