@@ -39,6 +39,17 @@ sites_export 1 feed-b 239.64.1.2 5002 2
 sites_config 2 1
 sites_import 2 feed-a-in 1 239.64.1.1 5001
 cp "$CST_WORK/site-2.toml" "$CST_WORK/site-2.base"
+# /metrics on site-1, on the loopback of its namespace.
+sed -i 's|^enabled = false|enabled = true\nlisten = "127.0.0.1:9108"|' \
+  "$CST_WORK/site-1.toml"
+metric() {
+  ip netns exec "${SITE_NS[1]}" python3 -c '
+import sys, urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:9108/metrics").read().decode()
+for line in text.splitlines():
+    if line.startswith(sys.argv[1] + " "):
+        print(int(float(line.split()[-1])))' "$1"
+}
 
 cst_check "site-1's config passes -t" \
   ip netns exec "${SITE_NS[1]}" "$CST_RELAY" -t -f "$CST_WORK/site-1.toml"
@@ -62,6 +73,10 @@ cst_expect "site-2 received 4000 datagrams from site-1" 4000 \
   "$(sites_peer_field 2 1 rx_datagrams)"
 cst_expect "site-2 saw no duplicates" 0 "$(sites_peer_field 2 1 duplicates)"
 cst_expect "no multicast on site-2's WAN link" 0 "$(sites_wan_mcast 2)"
+sleep 1.2 # one metrics gather
+cst_expect "/metrics has site-1's datagrams to site-2" 4000 \
+  "$(metric 'castor_peer_datagrams_total{peer="site-2",direction="tx"}')"
+cst_expect "/metrics has site-2 up" 1 "$(metric 'castor_peer_up{peer="site-2"}')"
 cst_expect "no multicast on site-1's WAN link" 0 "$(sites_wan_mcast 1)"
 
 # -- interest ---------------------------------------------------------------
