@@ -178,6 +178,11 @@ caf::behavior sites_actor(sites_self* self, relay_context_ptr ctx,
   st.connector = std::move(connector);
   st.config = st.ctx->config().sites;
   st.engine->configure(st.config);
+  for (auto& e : st.config.exports)
+    if (e.spread == site_spread::log)
+      spdlog::warn("sites: rule '{}': spread = \"log\" is not implemented "
+                   "yet; sending to every listed peer",
+                   e.name);
   // A peer's stray or newer message must not end the actor.
   // A peer that connected to us went away (its link or its actor).
   self->set_down_handler([self](caf::down_msg& dm) {
