@@ -113,6 +113,12 @@ int main(int argc, char** argv) {
     std::cerr << file << ": " << *limits << "\n";
     return check_only ? 1 : 2;
   }
+  // [node]'s certificate, key and CA must be readable (issue 17).
+  if (auto bad = check_site_files(parsed.config.sites); !bad.empty()) {
+    for (const auto& e : bad)
+      std::cerr << file << ": " << e << "\n";
+    return check_only ? 1 : 2;
+  }
   if (check_only) {
     // What the start would warn about, as this user.
     auto config = parsed.config;
@@ -128,7 +134,12 @@ int main(int argc, char** argv) {
     for (const auto& w : config_warnings(config, interface_exists))
       std::cerr << file << ": warning: " << w << "\n";
     std::cout << file << ": ok, " << parsed.config.rules.size()
-              << (parsed.config.rules.size() == 1 ? " rule" : " rules") << "\n";
+              << (parsed.config.rules.size() == 1 ? " rule" : " rules");
+    if (const auto& s = parsed.config.sites; s.enabled())
+      std::cout << "; node " << s.node->name << ", " << s.peers.size()
+                << " peer(s), " << s.exports.size() << " export(s), "
+                << s.imports.size() << " import(s)";
+    std::cout << "\n";
     return 0;
   }
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "model/relay_context.hpp"
 #include "service/logging.hpp"
 #include "service/service_notifier.hpp"
+#include "sites/sites_actor.hpp"
 #include <spdlog/spdlog.h>
 
 #include "castor/actors/application.hpp"
@@ -41,7 +43,32 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
   // CAF's scheduler; one scheduler thread serves the few control actors.
   rt.scheduler_threads = 1;
   configure(cfg, rt);
+  // Relays across sites: the node layer is loaded with the config.
+  std::optional<castor::node::node_options> node_opts;
+  if (config.sites.enabled()) {
+    node_opts = node_options_of(config.sites);
+    if (auto err = castor::node::configure(cfg, *node_opts)) {
+      spdlog::error("castor-relay: [node]: {}", castor::describe(err));
+      return 2;
+    }
+  }
   caf::actor_system sys{cfg};
+  std::unique_ptr<castor::node::node> node;
+  std::shared_ptr<peer_connector> connector;
+  if (node_opts) {
+    node = std::make_unique<castor::node::node>(sys, *node_opts);
+    auto port = node->start();
+    if (!port) {
+      spdlog::error("castor-relay: [node] cannot listen on {}:{}: {}",
+                    node_opts->listen_host, node_opts->listen_port,
+                    castor::describe(port.error()));
+      return 2;
+    }
+    spdlog::info("castor-relay: node {} listening on {}:{} ({})",
+                 node_opts->name, node_opts->listen_host, *port,
+                 node_opts->insecure ? "insecure" : "mutual TLS");
+    connector = std::make_shared<peer_connector>(*node);
+  }
 
   int exit_code = 0;
   {
@@ -64,6 +91,11 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
                                   relay_role::rule_store));
     children.push_back(
       registered(worker_supervisor_child(ctx), ctx, relay_role::workers));
+    if (node)
+      children.push_back(registered(
+        sites_child(
+          "sites", ctx, [n = node.get()] { return n->handle(); }, connector),
+        ctx, relay_role::sites));
     children.push_back(
       registered(relay_handler_child("handler", ctx, options.version), ctx,
                  relay_role::handler));
@@ -136,6 +168,10 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
     // Sockets are actors: close them before ~actor_system waits for all.
     shards.stop();
   }
+  if (connector)
+    connector->join();
+  if (node)
+    node->stop();
   return exit_code;
 }
 

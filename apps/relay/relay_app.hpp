@@ -8,6 +8,7 @@
 //     group-manager   every multicast membership (net/group_manager.hpp)
 //     rule-store      the current rules; joins their input groups
 //     workers         one_for_one: fwd-IF-N, `workers` per input interface
+//     sites           with [node]: relaying across sites (sites/)
 //     handler         answers control requests
 //     metrics         Prometheus /metrics ([metrics] listen), if enabled
 //     control         the unix socket castorctl talks to

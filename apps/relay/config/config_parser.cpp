@@ -261,13 +261,19 @@ void parser::parse_main(toml::table& doc) {
       parse_rules(value);
     else if (k == "include")
       include = &value;
+    else if (k == "node")
+      parse_node(value);
+    else if (k == "peer")
+      parse_peers(value);
     else
       error(key, "unknown key '" + std::string{k}
-                   + "' (expected include, relay, metrics or rule)");
+                   + "' (expected include, relay, metrics, node, peer or "
+                     "rule)");
   }
   // Included rules come after the main file's, whatever the key order.
   if (include)
     parse_includes(*include);
+  check_site_references();
 }
 
 void parser::parse_included(toml::table& doc) {
@@ -275,7 +281,8 @@ void parser::parse_included(toml::table& doc) {
     auto k = key.str();
     if (k == "rule")
       parse_rules(value);
-    else if (k == "relay" || k == "metrics" || k == "include")
+    else if (k == "relay" || k == "metrics" || k == "include" || k == "node"
+             || k == "peer")
       error(key, "'" + std::string{k}
                    + "' is only allowed in the main config file; an "
                      "included file may hold only [[rule]] tables");

@@ -212,6 +212,38 @@ private:
 
   void decode_outputs(const toml::node& node, decoded_rule& d);
 
+  // -- sites (sites/config_sites.cpp) ------------------------------------------
+
+  void parse_node(const toml::node& node);
+
+  void parse_peers(const toml::node& node);
+
+  /// A required, non-empty string key of `part` ("node", "peer").
+  std::optional<std::string> site_string(const toml::table& t, const char* key,
+                                         const std::string& part);
+
+  /// A required IPv4:PORT key of `part`.
+  std::optional<site_endpoint>
+  site_address(const toml::table& t, const char* key, const std::string& part);
+
+  /// A [[rule]] whose input or outputs name peers: decoded into an export
+  /// or an import; false (and nothing done) for an ordinary rule.
+  bool parse_site_rule(const toml::table& t);
+
+  /// After every file: each peer a rule names is a [[peer]], and rules
+  /// naming peers need a [node].
+  void check_site_references();
+
+  struct peer_reference {
+    size_t file_index;
+    std::string file;
+    toml::source_position pos;
+    std::string field; ///< "rule 'x': outputs[0].peer"
+    std::string peer;
+  };
+  std::vector<peer_reference> peer_refs_;
+  std::vector<std::string> site_rule_names_;
+
   config_result result_;
   std::vector<indexed_error> errors_;
   std::string file_;

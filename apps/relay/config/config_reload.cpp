@@ -52,6 +52,8 @@ std::vector<std::string> settings_needing_restart(const daemon_config& running,
     out.emplace_back("[relay] max_frame");
   if (!(running.metrics == next.metrics))
     out.emplace_back("[metrics]");
+  if (!(running.sites.node == next.sites.node))
+    out.emplace_back("[node]");
   return out;
 }
 
@@ -64,6 +66,7 @@ daemon_config config_in_effect(const daemon_config& running,
   out.relay.log_target = running.relay.log_target;
   out.relay.max_frame = running.relay.max_frame;
   out.metrics = running.metrics;
+  out.sites.node = running.sites.node;
   return out;
 }
 

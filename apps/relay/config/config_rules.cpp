@@ -8,6 +8,8 @@
 namespace castor::relay::detail {
 
 void parser::parse_rule(const toml::table& t) {
+  if (parse_site_rule(t))
+    return;
   decoded_rule d;
   d.where[""] = t.source().begin;
   check_keys(t, "rule", {"name", "input", "outputs"});

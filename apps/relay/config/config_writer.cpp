@@ -55,18 +55,28 @@ std::string toml_quote(const std::string& text) {
 
 namespace {
 
-void write_rule(std::ostream& os, const rule& r) {
-  os << "\n[[rule]]\n";
-  os << "name = " << toml_quote(r.name) << "\n";
-  auto& in = r.input;
+void write_outputs(std::ostream& os, const std::vector<rule_output>& outs);
+
+void write_input(std::ostream& os, const rule_input& in) {
   os << "input = { interface = " << toml_quote(in.interface)
      << ", group = " << toml_quote(in.group.to_string())
      << ", port = " << in.port;
   if (in.source)
     os << ", source = " << toml_quote(in.source->to_string());
-  os << " }\n";
+  os << " }";
+}
+
+void write_rule(std::ostream& os, const rule& r) {
+  os << "\n[[rule]]\n";
+  os << "name = " << toml_quote(r.name) << "\n";
+  write_input(os, r.input);
+  os << "\n";
+  write_outputs(os, r.outputs);
+}
+
+void write_outputs(std::ostream& os, const std::vector<rule_output>& outs) {
   os << "outputs = [\n";
-  for (auto& out : r.outputs) {
+  for (auto& out : outs) {
     os << "  { interface = " << toml_quote(out.interface)
        << ", address = " << toml_quote(out.address.to_string())
        << ", port = " << out.port << ", ttl = "
@@ -80,6 +90,40 @@ void write_rule(std::ostream& os, const rule& r) {
     os << " },\n";
   }
   os << "]\n";
+}
+
+/// [node], [[peer]] and the rules that cross sites (docs/sites.md).
+void write_sites(std::ostream& os, const sites_config& s) {
+  if (s.node) {
+    auto& n = *s.node;
+    os << "\n[node]\n";
+    os << "name = " << toml_quote(n.name) << "\n";
+    os << "listen = " << toml_quote(n.listen.to_string()) << "\n";
+    if (n.insecure)
+      os << "insecure = true\n";
+    else
+      os << "tls = { cert = " << toml_quote(n.tls_cert)
+         << ", key = " << toml_quote(n.tls_key)
+         << ", ca = " << toml_quote(n.tls_ca) << " }\n";
+  }
+  for (auto& p : s.peers)
+    os << "\n[[peer]]\nname = " << toml_quote(p.name)
+       << "\naddress = " << toml_quote(p.address.to_string()) << "\n";
+  for (auto& e : s.exports) {
+    os << "\n[[rule]]\nname = " << toml_quote(e.name) << "\n";
+    write_input(os, e.input);
+    os << "\noutputs = [ { peers = [";
+    for (size_t i = 0; i < e.peers.size(); ++i)
+      os << (i ? ", " : "") << toml_quote(e.peers[i]);
+    os << "], spread = " << toml_quote(to_string(e.spread)) << " } ]\n";
+  }
+  for (auto& imp : s.imports) {
+    os << "\n[[rule]]\nname = " << toml_quote(imp.name) << "\n";
+    os << "input = { peer = " << toml_quote(imp.peer)
+       << ", group = " << toml_quote(imp.group.to_string())
+       << ", port = " << imp.port << " }\n";
+    write_outputs(os, imp.outputs);
+  }
 }
 
 } // namespace
@@ -109,6 +153,7 @@ std::string write_config(const daemon_config& cfg) {
   os << "listen = " << toml_quote(cfg.metrics.listen) << "\n";
   for (auto& r : cfg.rules)
     write_rule(os, r);
+  write_sites(os, cfg.sites);
   return os.str();
 }
 

@@ -320,6 +320,10 @@ int main(int argc, char** argv) {
   simple("stats", "packet, byte and drop counters per rule and output",
          ctl::stats_cmd{});
   simple("workers", "the forwarders and their state", ctl::workers_cmd{});
+  simple("peers",
+         "the peer sites: state, datagrams and bytes each way, drops by "
+         "reason, reconnects",
+         ctl::peers_cmd{});
   simple("tree", "the supervision tree, with the paths `kill` takes",
          ctl::tree_cmd{});
   simple("ping", "check that the daemon answers", ctl::ping_cmd{});

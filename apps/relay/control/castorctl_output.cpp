@@ -200,12 +200,35 @@ void print_reload(const json& data) {
 
 } // namespace
 
+/// `castorctl peers`: one line per peer, then its drops by reason.
+void print_peers(std::ostream& os, const json& data) {
+  for (auto& p : data.value("peers", json::array())) {
+    os << p.value("name", "") << " " << p.value("address", "") << " "
+       << (p.value("up", false) ? "up" : "down")
+       << " interest=" << p.value("interest", 0)
+       << " reconnects=" << p.value("reconnects", 0)
+       << " tx_datagrams=" << p.value("tx_datagrams", 0)
+       << " tx_frames=" << p.value("tx_frames", 0)
+       << " tx_bytes=" << p.value("tx_bytes", 0)
+       << " rx_datagrams=" << p.value("rx_datagrams", 0)
+       << " rx_frames=" << p.value("rx_frames", 0)
+       << " rx_bytes=" << p.value("rx_bytes", 0)
+       << " duplicates=" << p.value("duplicates", 0) << "\n";
+    const json drops = p.value("drops", json::object());
+    for (auto i = drops.begin(); i != drops.end(); ++i)
+      os << "  drops " << i.key() << "=" << i.value().get<uint64_t>() << "\n";
+  }
+  if (data.contains("unknown_source"))
+    os << "unknown_source=" << data.value("unknown_source", 0) << "\n";
+}
+
 void print_ok(const request& req, const json& data) {
   std::visit(
     overload{
       [&](const list_cmd&) { print_rules(std::cout, data); },
       [&](const stats_cmd&) { print_stats(data); },
       [&](const workers_cmd&) { print_workers(std::cout, data); },
+      [&](const peers_cmd&) { print_peers(std::cout, data); },
       [&](const tree_cmd&) { print_tree(std::cout, data); },
       [&](const reload_cmd&) { print_reload(data); },
       [&](const ping_cmd&) { std::cout << "pong\n"; },

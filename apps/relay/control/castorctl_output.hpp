@@ -18,6 +18,7 @@ void print_ok(const request& req, const nlohmann::json& data);
 /// print_ok prints them; the daemon's SIGUSR1 dump logs the same text.
 void print_rules(std::ostream& out, const nlohmann::json& data);
 void print_workers(std::ostream& out, const nlohmann::json& data);
+void print_peers(std::ostream& out, const nlohmann::json& data);
 void print_tree(std::ostream& out, const nlohmann::json& data);
 
 } // namespace castor::relay::control

@@ -240,8 +240,8 @@ public:
 };
 
 const std::vector<std::string> commands{
-  "add",  "remove", "list",    "stats",  "workers", "tree",
-  "kill", "ping",   "version", "reload", "config",  "log_level"};
+  "add",  "remove",  "list",   "stats",  "workers",   "tree", "kill",
+  "ping", "version", "reload", "config", "log_level", "peers"};
 
 } // namespace
 
@@ -255,6 +255,7 @@ std::string command_name(const request& x) {
     std::string operator()(const list_cmd&) const { return "list"; }
     std::string operator()(const stats_cmd&) const { return "stats"; }
     std::string operator()(const workers_cmd&) const { return "workers"; }
+    std::string operator()(const peers_cmd&) const { return "peers"; }
     std::string operator()(const tree_cmd&) const { return "tree"; }
     std::string operator()(const kill_cmd&) const { return "kill"; }
     std::string operator()(const ping_cmd&) const { return "ping"; }
@@ -382,6 +383,8 @@ decoded<request> decode_request(std::string_view line) {
     return finish(stats_cmd{});
   if (cmd == "workers")
     return finish(workers_cmd{});
+  if (cmd == "peers")
+    return finish(peers_cmd{});
   if (cmd == "tree")
     return finish(tree_cmd{});
   if (cmd == "ping")

@@ -13,6 +13,7 @@
 //   {"cmd":"list"}                         the rules
 //   {"cmd":"stats"}                        counters per rule and output
 //   {"cmd":"workers"}                      the forwarders
+//   {"cmd":"peers"}                        the peer sites (issue 17)
 //   {"cmd":"tree"}                         the supervision tree
 //   {"cmd":"kill","path":"root/workers/fwd-eth0-1"}   exit(kill) an actor
 //   {"cmd":"ping"}
@@ -65,6 +66,8 @@ struct remove_cmd {
 struct list_cmd {};
 struct stats_cmd {};
 struct workers_cmd {};
+/// The peers of relaying across sites (sites/sites_actor.hpp).
+struct peers_cmd {};
 struct tree_cmd {};
 struct kill_cmd {
   /// A path as `tree` prints it: ids from the root, '/'-separated.
@@ -85,10 +88,10 @@ struct log_level_cmd {
   std::string level;
 };
 
-using command =
-  std::variant<add_cmd, add_rules_cmd, remove_cmd, list_cmd, stats_cmd,
-               workers_cmd, tree_cmd, kill_cmd, ping_cmd, version_cmd,
-               reload_cmd, config_show_cmd, config_save_cmd, log_level_cmd>;
+using command = std::variant<add_cmd, add_rules_cmd, remove_cmd, list_cmd,
+                             stats_cmd, workers_cmd, tree_cmd, kill_cmd,
+                             ping_cmd, version_cmd, reload_cmd, config_show_cmd,
+                             config_save_cmd, log_level_cmd, peers_cmd>;
 
 /// One decoded request. A struct (not the bare variant) so that it is a
 /// distinct CAF message type.

@@ -20,6 +20,7 @@
 #include "model/atoms.hpp"
 #include "model/counters.hpp"
 #include "service/logging.hpp"
+#include "sites/sites_atoms.hpp"
 #include <spdlog/spdlog.h>
 
 #include "castor/actors/atoms.hpp"
@@ -157,6 +158,46 @@ void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
           rp.deliver(control::make_ok(control::workers_reply(out)));
         });
     });
+}
+
+// -- peers (relaying across sites) -------------------------------------------
+
+void list_peers(caf::event_based_actor* self, const relay_context_ptr& ctx,
+                response_promise rp) {
+  auto sites = ctx->get(relay_role::sites);
+  if (!sites) {
+    rp.deliver(control::make_ok(
+      {{"peers", nlohmann::json::array()}, {"unknown_source", 0}}));
+    return;
+  }
+  self->request(sites, peer_timeout, site_stats_atom::value)
+    .then(
+      [rp](const sites::site_engine_stats& st) mutable {
+        auto peers = nlohmann::json::array();
+        for (auto& p : st.peers) {
+          nlohmann::json drops = nlohmann::json::object();
+          for (std::size_t i = 0; i < sites::site_drop_count; ++i)
+            drops[to_string(static_cast<sites::site_drop>(i))] = p.drops[i];
+          peers.push_back({{"name", p.name},
+                           {"address", p.address},
+                           {"up", p.up},
+                           {"interest", p.interest},
+                           {"reconnects", p.reconnects},
+                           {"tx_frames", p.tx_frames},
+                           {"tx_datagrams", p.tx_datagrams},
+                           {"tx_bytes", p.tx_bytes},
+                           {"rx_frames", p.rx_frames},
+                           {"rx_datagrams", p.rx_datagrams},
+                           {"rx_bytes", p.rx_bytes},
+                           {"duplicates", p.duplicates},
+                           {"drops", drops}});
+        }
+        rp.deliver(control::make_ok(
+          {{"peers", peers}, {"unknown_source", st.unknown_source}}));
+      },
+      [rp](const caf::error& err) mutable {
+        rp.deliver(control::make_error("peers: " + describe(err)));
+      });
 }
 
 // -- tree and kill ---------------------------------------------------------
@@ -315,6 +356,9 @@ caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
           },
           [&](const control::stats_cmd&) {
             return promised([&](auto& rp) { gather_stats(self, ctx, rp); });
+          },
+          [&](const control::peers_cmd&) {
+            return promised([&](auto& rp) { list_peers(self, ctx, rp); });
           },
           [&](const control::workers_cmd&) {
             return promised([&](auto& rp) { list_workers(self, ctx, rp); });

@@ -21,6 +21,7 @@
 #include "service/logging.hpp"
 #include "service/memory_budget.hpp"
 #include "service/service_notifier.hpp"
+#include "sites/sites_atoms.hpp"
 #include <arpa/inet.h>
 #include <spdlog/spdlog.h>
 
@@ -407,6 +408,9 @@ caf::result<control::response> reload(store_self* self) {
       if (auto level = to_spdlog_level(loaded.relay.log_level))
         spdlog::set_level(*level);
     ctx->config(config_in_effect(running, loaded));
+    // Peers and the rules that cross sites follow (sites_actor.hpp).
+    if (auto sites = ctx->get(relay_role::sites))
+      caf::anon_send(sites, sites_reload_atom::value);
   };
   spdlog::info("reload: added {}; removed {}; changed {}; {} unchanged",
                names(summary.added), names(summary.removed),

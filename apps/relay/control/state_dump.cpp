@@ -79,6 +79,7 @@ void dump_state(caf::actor_system& sys, relay_context_ptr ctx) {
     std::make_shared<const std::vector<dump_section>>(std::vector<dump_section>{
       {"rules", control::list_cmd{}, control::print_rules},
       {"workers", control::workers_cmd{}, control::print_workers},
+      {"peers", control::peers_cmd{}, control::print_peers},
       {"tree", control::tree_cmd{}, control::print_tree},
     });
   spdlog::info("state dump ({} rules)", ctx->rules().rules->size());

@@ -16,6 +16,7 @@
 #include "metrics/metrics_http.hpp"
 #include "metrics/metrics_ledger.hpp"
 #include "model/atoms.hpp"
+#include "sites/sites_atoms.hpp"
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
@@ -64,10 +65,11 @@ struct metrics_endpoint {
 
 // -- gathering -------------------------------------------------------------
 
-/// One gather: three strands (workers, memberships, tree) that each call
+/// One gather: four strands (workers, memberships, tree, sites) that each call
 /// done() once; the last one publishes.
 struct gathering {
-  int strands = 3;
+  int strands = 4;
+  std::optional<std::vector<sites::site_peer_stats>> peers;
   bool workers_listed = false;
   std::vector<std::string> worker_ids;
   std::optional<std::map<std::string, uint64_t>> memberships;
@@ -157,6 +159,23 @@ void gather_restarts(caf::event_based_actor* self, const relay_context_ptr& ctx,
       [done](const caf::error&) { done(); });
 }
 
+/// Relaying across sites: the peers' counters, when there is a [node].
+void gather_sites(caf::event_based_actor* self, const relay_context_ptr& ctx,
+                  gathering_ptr g, done_fn done) {
+  auto sites = ctx->get(relay_role::sites);
+  if (!sites) {
+    done();
+    return;
+  }
+  self->request(sites, peer_timeout, site_stats_atom::value)
+    .then(
+      [g, done](const sites::site_engine_stats& st) {
+        g->peers = st.peers;
+        done();
+      },
+      [done](const caf::error&) { done(); });
+}
+
 void publish(const relay_context_ptr& ctx, metrics_endpoint& ep, gathering& g) {
   auto& view = ep.last;
   view.rules.clear();
@@ -170,6 +189,8 @@ void publish(const relay_context_ptr& ctx, metrics_endpoint& ep, gathering& g) {
     view.memberships = std::move(*g.memberships);
   if (g.restarts)
     view.restarts = std::move(*g.restarts);
+  if (g.peers)
+    view.peers = std::move(*g.peers);
   ep.board->publish(
     prometheus::TextSerializer{}.Serialize(to_metric_families(view)));
 }
@@ -195,6 +216,7 @@ caf::behavior metrics_actor(caf::event_based_actor* self, relay_context_ptr ctx,
       gather_workers(self, ctx, ep, g, done);
       gather_memberships(self, ctx, g, done);
       gather_restarts(self, ctx, g, done);
+      gather_sites(self, ctx, g, done);
     },
   };
 }

@@ -40,6 +40,49 @@ std::string output_label(const control::output_stats& o) {
   return o.address + ":" + std::to_string(o.port) + "@" + o.interface;
 }
 
+/// Relaying across sites: one series set per configured peer.
+void add_peer_families(const std::vector<sites::site_peer_stats>& peers,
+                       std::vector<MetricFamily>& out) {
+  auto up = family("castor_peer_up", "1 while the peer site's link is up.",
+                   MetricType::Gauge);
+  auto datagrams =
+    family("castor_peer_datagrams_total",
+           "Datagrams sent to (tx) and received from (rx) the peer site.",
+           MetricType::Counter);
+  auto bytes = family("castor_peer_bytes_total",
+                      "Frame bytes sent to and received from the peer site.",
+                      MetricType::Counter);
+  auto drops = family("castor_peer_drops_total",
+                      "Datagrams (or frames, for auth and malformed) of the "
+                      "peer site dropped, by reason.",
+                      MetricType::Counter);
+  auto dups = family("castor_peer_duplicates_total",
+                     "Datagrams from the peer site seen before and not "
+                     "emitted again.",
+                     MetricType::Counter);
+  auto reconnects = family("castor_peer_reconnects_total",
+                           "Times the peer site came back after being down.",
+                           MetricType::Counter);
+  for (const auto& p : peers) {
+    add_sample(up, {{"peer", p.name}}, p.up ? 1 : 0);
+    add_sample(datagrams, {{"peer", p.name}, {"direction", "tx"}},
+               p.tx_datagrams);
+    add_sample(datagrams, {{"peer", p.name}, {"direction", "rx"}},
+               p.rx_datagrams);
+    add_sample(bytes, {{"peer", p.name}, {"direction", "tx"}}, p.tx_bytes);
+    add_sample(bytes, {{"peer", p.name}, {"direction", "rx"}}, p.rx_bytes);
+    for (std::size_t i = 0; i < sites::site_drop_count; ++i)
+      add_sample(drops,
+                 {{"peer", p.name},
+                  {"reason", to_string(static_cast<sites::site_drop>(i))}},
+                 p.drops[i]);
+    add_sample(dups, {{"peer", p.name}}, p.duplicates);
+    add_sample(reconnects, {{"peer", p.name}}, p.reconnects);
+  }
+  for (auto* f : {&up, &datagrams, &bytes, &drops, &dups, &reconnects})
+    out.push_back(std::move(*f));
+}
+
 void add_rule_families(const metrics_view& x, std::vector<MetricFamily>& out) {
   auto packets =
     family("castor_rule_packets_total",
@@ -160,6 +203,8 @@ std::vector<MetricFamily> to_metric_families(const metrics_view& x) {
   for (const auto& w : x.workers)
     add_sample(frames, {{"worker", w.worker}}, w.ingress.frames);
   out.push_back(std::move(frames));
+  if (!x.peers.empty())
+    add_peer_families(x.peers, out);
   return out;
 }
 

@@ -25,6 +25,12 @@
 //   castor_group_memberships{state}                    joined|pending|failed
 //   castor_supervisor_restarts_total{child}            root/workers/fwd-eth0-1
 //   castor_forwarder_queue_depth{worker}               datagrams in send rings
+//   castor_peer_up{peer}                               1 while the peer is up
+//   castor_peer_datagrams_total{peer,direction}        tx|rx (docs/sites.md)
+//   castor_peer_bytes_total{peer,direction}            frame bytes each way
+//   castor_peer_drops_total{peer,reason}               peer_down|send_error|...
+//   castor_peer_duplicates_total{peer}                 emitted once, not twice
+//   castor_peer_reconnects_total{peer}
 //
 // `output` is ADDRESS:PORT@INTERFACE, the output's key within its rule.
 
@@ -35,6 +41,7 @@
 #include <vector>
 
 #include "model/counters.hpp"
+#include "sites/site_engine.hpp"
 #include <prometheus/metric_family.h>
 
 #include "castor/actors/supervisor.hpp"
@@ -55,6 +62,8 @@ struct metrics_view {
   std::map<std::string, uint64_t> memberships;
   /// Restarts per child path below the root, in tree order.
   std::vector<std::pair<std::string, uint64_t>> restarts;
+  /// The peer sites (issue 17); empty without a [node].
+  std::vector<sites::site_peer_stats> peers;
 };
 
 /// The families of `view`, each with its # HELP and # TYPE.

@@ -17,7 +17,7 @@ bool operator==(const daemon_config& x, const daemon_config& y) {
          && a.log_target == b.log_target && a.max_frame == b.max_frame
          && a.max_buffer_memory_mib == b.max_buffer_memory_mib
          && x.rules == y.rules && x.metrics == y.metrics
-         && x.include == y.include;
+         && x.include == y.include && x.sites == y.sites;
 }
 
 unsigned forwarders_per_interface(const relay_settings& s) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/rule.hpp"
+#include "sites/site_model.hpp"
 
 namespace castor::relay {
 
@@ -86,6 +87,8 @@ struct daemon_config {
   metrics_settings metrics;
   /// The `include` patterns as written in the main file.
   std::vector<std::string> include;
+  /// [node], [[peer]] and the rules that cross sites (issue 17).
+  sites_config sites;
 };
 
 /// Field by field, rules in order (rule order is the order of the file).

@@ -43,6 +43,7 @@ enum class relay_role : uint8_t {
   rule_store,
   workers,
   handler,
+  sites, ///< sites/sites_actor.hpp, when there is a [node]
   count_
 };
 

@@ -129,7 +129,7 @@ outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 1, t
   EXPECT_EQ(errs,
             (strings{
               "relay.toml:1:1: unknown key 'bogus' (expected include, relay, "
-              "metrics or rule)",
+              "metrics, node, peer or rule)",
               "relay.toml:3:1: relay: unknown key 'worker' (expected workers, "
               "ingress, control_socket, log_level, log_target, max_frame, "
               "max_buffer_memory_mib)",

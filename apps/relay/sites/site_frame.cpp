@@ -1,0 +1,160 @@
+#include "sites/site_frame.hpp"
+
+#include <cstring>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+namespace castor::relay::sites {
+
+namespace {
+
+void put16(std::vector<uint8_t>& b, uint16_t x) {
+  b.push_back(static_cast<uint8_t>(x >> 8));
+  b.push_back(static_cast<uint8_t>(x));
+}
+
+void put32(std::vector<uint8_t>& b, uint32_t x) {
+  put16(b, static_cast<uint16_t>(x >> 16));
+  put16(b, static_cast<uint16_t>(x));
+}
+
+void put64(std::vector<uint8_t>& b, uint64_t x) {
+  put32(b, static_cast<uint32_t>(x >> 32));
+  put32(b, static_cast<uint32_t>(x));
+}
+
+uint16_t get16(const uint8_t* p) {
+  return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
+
+uint32_t get32(const uint8_t* p) {
+  return (static_cast<uint32_t>(get16(p)) << 16) | get16(p + 2);
+}
+
+uint64_t get64(const uint8_t* p) {
+  return (static_cast<uint64_t>(get32(p)) << 32) | get32(p + 4);
+}
+
+void mac(const std::string& key, const uint8_t* data, std::size_t size,
+         uint8_t* out) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data, size, md,
+       &md_len);
+  std::memcpy(out, md, frame_mac_size);
+}
+
+} // namespace
+
+frame_builder::frame_builder(uint64_t sender, std::size_t capacity)
+    : sender_(sender), capacity_(capacity) {
+  buf_.reserve(capacity_);
+  clear();
+}
+
+void frame_builder::clear() {
+  buf_.clear();
+  count_ = 0;
+  put32(buf_, frame_magic);
+  buf_.push_back(frame_type_data);
+  buf_.push_back(0);
+  put16(buf_, 0);
+  put64(buf_, sender_);
+}
+
+bool frame_builder::fits(std::size_t len) const noexcept {
+  auto after = buf_.size() + record_header_size + len + frame_mac_size;
+  if (count_ == 0)
+    return after <= max_frame_size;
+  return after <= capacity_ && count_ < 0xffff;
+}
+
+void frame_builder::add(uint64_t origin, uint64_t seq, uint32_t group_be,
+                        uint16_t port, const uint8_t* data, uint16_t len) {
+  put64(buf_, origin);
+  put64(buf_, seq);
+  auto at = buf_.size();
+  buf_.resize(at + 4);
+  std::memcpy(buf_.data() + at, &group_be, 4);
+  put16(buf_, port);
+  put16(buf_, len);
+  buf_.insert(buf_.end(), data, data + len);
+  ++count_;
+}
+
+const std::vector<uint8_t>& frame_builder::seal(const std::string& key) {
+  buf_[6] = static_cast<uint8_t>(count_ >> 8);
+  buf_[7] = static_cast<uint8_t>(count_);
+  auto at = buf_.size();
+  buf_.resize(at + frame_mac_size);
+  mac(key, buf_.data(), at, buf_.data() + at);
+  return buf_;
+}
+
+frame_error parse_frame(const uint8_t* frame, std::size_t size,
+                        const std::string& key, uint64_t& sender,
+                        std::vector<record_view>& out) {
+  out.clear();
+  if (size < frame_header_size + frame_mac_size || get32(frame) != frame_magic
+      || frame[4] != frame_type_data)
+    return frame_error::malformed;
+  auto body = size - frame_mac_size;
+  uint8_t expected[frame_mac_size];
+  mac(key, frame, body, expected);
+  if (key.empty() || CRYPTO_memcmp(expected, frame + body, frame_mac_size) != 0)
+    return frame_error::auth;
+  auto count = get16(frame + 6);
+  sender = get64(frame + 8);
+  std::size_t at = frame_header_size;
+  for (uint16_t i = 0; i < count; ++i) {
+    if (body - at < record_header_size)
+      return frame_error::malformed;
+    record_view r;
+    const auto* p = frame + at;
+    r.origin = get64(p);
+    r.seq = get64(p + 8);
+    std::memcpy(&r.group_be, p + 16, 4);
+    r.port = get16(p + 20);
+    r.len = get16(p + 22);
+    at += record_header_size;
+    if (body - at < r.len)
+      return frame_error::malformed;
+    r.data = frame + at;
+    at += r.len;
+    out.push_back(r);
+  }
+  return at == body ? frame_error::none : frame_error::malformed;
+}
+
+dedup_window::verdict dedup_window::check(uint64_t seq) noexcept {
+  auto bit = [this](uint64_t s) -> uint64_t& {
+    return bits_[(s % window) / 64];
+  };
+  auto mask = [](uint64_t s) { return uint64_t{1} << (s % 64); };
+  if (!started_ || seq > highest_) {
+    // Clear the slots between the old highest and the new one.
+    if (started_) {
+      auto gap = seq - highest_;
+      if (gap >= window)
+        std::memset(bits_, 0, sizeof(bits_));
+      else
+        for (uint64_t s = highest_ + 1; s < seq; ++s)
+          bit(s) &= ~mask(s);
+    } else
+      std::memset(bits_, 0, sizeof(bits_));
+    started_ = true;
+    highest_ = seq;
+    bit(seq) |= mask(seq);
+    return verdict::fresh;
+  }
+  if (highest_ - seq >= window)
+    return verdict::stale;
+  if (bit(seq) & mask(seq))
+    return verdict::duplicate;
+  bit(seq) |= mask(seq);
+  return verdict::fresh;
+}
+
+} // namespace castor::relay::sites

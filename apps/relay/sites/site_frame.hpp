@@ -1,0 +1,100 @@
+#pragma once
+
+// The data frames relays send each other over UDP (docs/sites.md, "Data"):
+// one frame carries a batch of datagrams, each with its origin site's
+// incarnation and sequence number, and ends with a truncated HMAC-SHA256
+// under the key the *receiving* site handed out over the TLS node link.
+// CAF-free, so that a unit test and a fuzz target can drive it.
+//
+//   frame   = header record* mac
+//   header  = magic u32 "CST1" | type u8 (1: data) | flags u8 | count u16
+//             | sender u64 (the sending site's incarnation)
+//   record  = origin u64 | seq u64 | group u32 (as on the wire) | port u16
+//             | len u16 | payload[len]
+//   mac     = the first 16 bytes of HMAC-SHA256(key, header record*)
+//
+// All integers are big-endian except `group`, which is copied as the
+// kernel gives it (network order already).
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace castor::relay::sites {
+
+inline constexpr uint32_t frame_magic = 0x43535431; // "CST1"
+inline constexpr uint8_t frame_type_data = 1;
+inline constexpr std::size_t frame_header_size = 16;
+inline constexpr std::size_t record_header_size = 24;
+inline constexpr std::size_t frame_mac_size = 16;
+/// A frame that fits a 1500-byte path without fragments (IPv4 + UDP).
+inline constexpr std::size_t default_frame_capacity = 1472;
+/// The largest UDP payload; a datagram that does not fit a default frame
+/// alone travels in a frame of its own, fragmented by IP.
+inline constexpr std::size_t max_frame_size = 65507;
+
+struct record_view {
+  uint64_t origin = 0;
+  uint64_t seq = 0;
+  uint32_t group_be = 0;
+  uint16_t port = 0;
+  const uint8_t* data = nullptr;
+  uint16_t len = 0;
+};
+
+/// Builds one frame at a time. `capacity` bounds a frame with more than one
+/// record.
+class frame_builder {
+public:
+  explicit frame_builder(uint64_t sender,
+                         std::size_t capacity = default_frame_capacity);
+
+  /// Whether a record of `len` payload bytes still fits (always true for
+  /// the first record of a frame, up to max_frame_size).
+  bool fits(std::size_t len) const noexcept;
+
+  void add(uint64_t origin, uint64_t seq, uint32_t group_be, uint16_t port,
+           const uint8_t* data, uint16_t len);
+
+  std::size_t count() const noexcept { return count_; }
+  bool empty() const noexcept { return count_ == 0; }
+
+  /// Appends the MAC under `key` and returns the finished frame; the
+  /// builder starts a new one on the next add.
+  const std::vector<uint8_t>& seal(const std::string& key);
+
+  void clear();
+
+private:
+  uint64_t sender_;
+  std::size_t capacity_;
+  std::size_t count_ = 0;
+  std::vector<uint8_t> buf_;
+};
+
+enum class frame_error : uint8_t { none, malformed, auth };
+
+/// Checks the MAC and splits `frame` into its records (pointing into it).
+/// `sender` gets the header's sender incarnation.
+frame_error parse_frame(const uint8_t* frame, std::size_t size,
+                        const std::string& key, uint64_t& sender,
+                        std::vector<record_view>& out);
+
+/// The sliding duplicate window of one origin: remembers the last `window`
+/// sequence numbers.
+class dedup_window {
+public:
+  static constexpr uint64_t window = 4096;
+
+  enum class verdict : uint8_t { fresh, duplicate, stale };
+
+  verdict check(uint64_t seq) noexcept;
+
+private:
+  bool started_ = false;
+  uint64_t highest_ = 0;
+  uint64_t bits_[window / 64] = {};
+};
+
+} // namespace castor::relay::sites

@@ -1,0 +1,81 @@
+#include "sites/site_model.hpp"
+
+#include <algorithm>
+#include <fstream>
+
+namespace castor::relay {
+
+std::optional<site_endpoint> site_endpoint::parse(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 == text.size()
+      || colon + 6 < text.size())
+    return std::nullopt;
+  auto host = ipv4::parse(text.substr(0, colon));
+  if (!host)
+    return std::nullopt;
+  uint32_t port = 0;
+  for (auto c : text.substr(colon + 1)) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    port = port * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (port == 0 || port > 65535)
+    return std::nullopt;
+  return site_endpoint{*host, static_cast<uint16_t>(port)};
+}
+
+std::string site_endpoint::to_string() const {
+  return host.to_string() + ":" + std::to_string(port);
+}
+
+const peer_settings* sites_config::find_peer(const std::string& name) const {
+  auto i = std::find_if(peers.begin(), peers.end(),
+                        [&](const peer_settings& p) { return p.name == name; });
+  return i == peers.end() ? nullptr : &*i;
+}
+
+bool operator==(const node_settings& x, const node_settings& y) {
+  return x.name == y.name && x.listen == y.listen && x.tls_cert == y.tls_cert
+         && x.tls_key == y.tls_key && x.tls_ca == y.tls_ca
+         && x.insecure == y.insecure;
+}
+
+bool operator==(const peer_settings& x, const peer_settings& y) {
+  return x.name == y.name && x.address == y.address;
+}
+
+bool operator==(const site_export& x, const site_export& y) {
+  return x.name == y.name && x.input == y.input && x.peers == y.peers
+         && x.spread == y.spread;
+}
+
+bool operator==(const site_import& x, const site_import& y) {
+  return x.name == y.name && x.peer == y.peer && x.group == y.group
+         && x.port == y.port && x.outputs == y.outputs;
+}
+
+bool operator==(const sites_config& x, const sites_config& y) {
+  return x.node == y.node && x.peers == y.peers && x.exports == y.exports
+         && x.imports == y.imports;
+}
+
+const char* to_string(site_spread x) {
+  return x == site_spread::log ? "log" : "all";
+}
+
+std::vector<std::string> check_site_files(const sites_config& sites) {
+  std::vector<std::string> out;
+  if (!sites.node || sites.node->insecure)
+    return out;
+  auto check = [&](const char* key, const std::string& path) {
+    std::ifstream in{path};
+    if (!in)
+      out.push_back(std::string{"node.tls."} + key + ": cannot read " + path);
+  };
+  check("cert", sites.node->tls_cert);
+  check("key", sites.node->tls_key);
+  check("ca", sites.node->tls_ca);
+  return out;
+}
+
+} // namespace castor::relay

@@ -1,0 +1,106 @@
+#pragma once
+
+// Relays across sites (issue 17): what a config says about this relay's
+// node, its peers and the rules that cross sites. CAF-free, like the rest
+// of the model; the config parser fills it, sites/sites_actor.hpp runs it.
+//
+//   [node]    name, listen (IP:PORT), tls = { cert, key, ca } or
+//             insecure = true
+//   [[peer]]  name, address (IP:PORT)
+//   [[rule]]  with `input = { peer = ... }`: an import (a peer's group
+//             emitted here), or with `outputs = [ { peer = ... } ]` /
+//             `{ peers = [...] }`: an export (a local group sent to peers).
+//
+// The node listens on TCP for its peers' node links (BASP, TLS by default)
+// and on UDP at the same address and port for their data (docs/sites.md).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/rule.hpp"
+
+namespace castor::relay {
+
+/// IP:PORT as written in [node] listen and [[peer]] address.
+struct site_endpoint {
+  ipv4 host;
+  uint16_t port = 0;
+
+  /// "192.0.2.1:4370"; nullopt unless an IPv4 address and a port 1..65535.
+  static std::optional<site_endpoint> parse(const std::string& text);
+  std::string to_string() const;
+  friend bool operator==(const site_endpoint& x, const site_endpoint& y) {
+    return x.host == y.host && x.port == y.port;
+  }
+};
+
+struct node_settings {
+  std::string name;
+  site_endpoint listen;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  /// Plaintext node links (no TLS): both ends must say so.
+  bool insecure = false;
+};
+
+struct peer_settings {
+  std::string name;
+  site_endpoint address;
+};
+
+/// How an export reaches the peers it lists.
+enum class site_spread : uint8_t {
+  all, ///< the origin sends to every listed peer
+  log, ///< to ceil(log2(N+1)) of them, which forward on (docs/sites.md)
+};
+
+/// A local group sent to peers: a [[rule]] whose outputs name peers.
+struct site_export {
+  std::string name;
+  rule_input input;
+  std::vector<std::string> peers;
+  site_spread spread = site_spread::all;
+};
+
+/// A peer's group emitted here: a [[rule]] whose input names a peer. The
+/// outputs are ordinary interface outputs (address, port, ttl, tos).
+struct site_import {
+  std::string name;
+  std::string peer;
+  ipv4 group;
+  uint16_t port = 0;
+  std::vector<rule_output> outputs;
+};
+
+struct sites_config {
+  /// No [node]: the relay has no cross-site part at all.
+  std::optional<node_settings> node;
+  std::vector<peer_settings> peers;
+  std::vector<site_export> exports;
+  std::vector<site_import> imports;
+
+  bool enabled() const noexcept { return node.has_value(); }
+  const peer_settings* find_peer(const std::string& name) const;
+};
+
+/// The key of a (group, port) pair, as interest messages carry it.
+inline uint64_t site_group_key(ipv4 group, uint16_t port) {
+  return (static_cast<uint64_t>(group.be) << 16) | port;
+}
+
+bool operator==(const node_settings& x, const node_settings& y);
+bool operator==(const peer_settings& x, const peer_settings& y);
+bool operator==(const site_export& x, const site_export& y);
+bool operator==(const site_import& x, const site_import& y);
+bool operator==(const sites_config& x, const sites_config& y);
+
+const char* to_string(site_spread x);
+
+/// What `-t` and the start check beyond the syntax: that the TLS files of
+/// [node] can be read. One message per problem, naming the key.
+std::vector<std::string> check_site_files(const sites_config& sites);
+
+} // namespace castor::relay

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# relay_sites: multicast across two sites (issue 17). Site 1's host sends
+# multicast on its LAN; site 1's relay sends it to site 2 over a WAN link
+# that carries unicast only (mutual TLS node link, HMAC'd UDP data); site
+# 2's relay emits it as multicast on its LAN. Checks: 64 B and 1400 B with
+# zero loss and no duplicates; the counters of both relays match what the
+# receiver saw; no multicast on the WAN; interest on and off by reload of
+# site 2 alone; site 2 killed and restarted under traffic: site 1 accounts
+# for every datagram (sent, or dropped as peer_down/send_error), reconnects
+# and traffic resumes without operator action; then site-2 with a
+# certificate from another CA is refused.
+#
+#   relay_sites.sh TOOLS_DIR CASTOR_RELAY CASTORCTL
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=sites_lib.sh
+source "$(dirname "$0")/sites_lib.sh"
+
+CST_NAME=relay-sites
+cst_init sit "$1"
+cst_require_relay "$2" "$3"
+cst_need openssl python3
+
+sites_init 2
+# On failure, the relays' logs tell why.
+sites_logs() {
+  (($1 == 0)) && return 0
+  for k in 1 2; do
+    echo "--- site-$k's log (tail)"
+    tail -n 15 "$CST_WORK/relay$k.out" 2>/dev/null || true
+  done
+}
+cst_on_exit sites_logs
+sites_link 1 2
+sites_config 1 2
+sites_export 1 feed-a 239.64.1.1 5001 2
+sites_export 1 feed-b 239.64.1.2 5002 2
+sites_config 2 1
+sites_import 2 feed-a-in 1 239.64.1.1 5001
+cp "$CST_WORK/site-2.toml" "$CST_WORK/site-2.base"
+# /metrics on site-1, on the loopback of its namespace.
+sed -i 's|^enabled = false|enabled = true\nlisten = "127.0.0.1:9108"|' \
+  "$CST_WORK/site-1.toml"
+metric() {
+  ip netns exec "${SITE_NS[1]}" python3 -c '
+import sys, urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:9108/metrics").read().decode()
+for line in text.splitlines():
+    if line.startswith(sys.argv[1] + " "):
+        print(int(float(line.split()[-1])))' "$1"
+}
+
+cst_check "site-1's config passes -t" \
+  ip netns exec "${SITE_NS[1]}" "$CST_RELAY" -t -f "$CST_WORK/site-1.toml"
+sites_start 1
+sites_start 2
+sites_wait_interest 1 2 1 10 || exit 1
+echo "ok: site-1 sees site-2 up, wanting 1 group"
+
+# -- 64 B and 1400 B, lossless --------------------------------------------------
+for size in 64 1400; do
+  sites_recv "r$size" 2 --group 239.64.1.1:5001 --expect-count 2000 \
+    --expect-zero-loss --expect-no-duplicates --duration 20 --idle 2000
+  sites_send 1 --group 239.64.1.1:5001 --count 2000 --rate 4000 \
+    --size "$size"
+  cst_check "$size B: 2000 datagrams, none lost, none twice" \
+    cst_recv_result "r$size" 30
+done
+cst_expect "site-1 sent 4000 datagrams to site-2" 4000 \
+  "$(sites_peer_field 1 2 tx_datagrams)"
+cst_expect "site-2 received 4000 datagrams from site-1" 4000 \
+  "$(sites_peer_field 2 1 rx_datagrams)"
+cst_expect "site-2 saw no duplicates" 0 "$(sites_peer_field 2 1 duplicates)"
+cst_expect "no multicast on site-2's WAN link" 0 "$(sites_wan_mcast 2)"
+sleep 1.2 # one metrics gather
+cst_expect "/metrics has site-1's datagrams to site-2" 4000 \
+  "$(metric 'castor_peer_datagrams_total{peer="site-2",direction="tx"}')"
+cst_expect "/metrics has site-2 up" 1 "$(metric 'castor_peer_up{peer="site-2"}')"
+cst_expect "no multicast on site-1's WAN link" 0 "$(sites_wan_mcast 1)"
+
+# -- interest ---------------------------------------------------------------
+# feed-b is exported to site-2, which does not take it: nothing crosses.
+sites_send 1 --group 239.64.1.2:5002 --count 500 --rate 5000 --size 64
+sleep 0.3
+cst_expect "a group site-2 does not take does not cross" 4000 \
+  "$(sites_peer_field 1 2 tx_datagrams)"
+# site-2 takes it by reload; site-1 is not touched.
+sites_import 2 feed-b-in 1 239.64.1.2 5002
+sites_ctl 2 reload >/dev/null
+cst_check "site-2's reload brings interest in 2 groups to site-1" \
+  sites_wait_interest 1 2 2 5
+sites_recv rb 2 --group 239.64.1.2:5002 --expect-count 500 \
+  --expect-zero-loss --expect-no-duplicates --duration 20 --idle 2000
+sites_send 1 --group 239.64.1.2:5002 --count 500 --rate 5000 --size 64
+cst_check "feed-b arrives once site-2 takes it" cst_recv_result rb 30
+cp "$CST_WORK/site-2.base" "$CST_WORK/site-2.toml"
+sites_ctl 2 reload >/dev/null
+cst_check "site-2's reload withdraws the interest" sites_wait_interest 1 2 1 5
+before=$(sites_peer_field 1 2 tx_datagrams)
+sites_send 1 --group 239.64.1.2:5002 --count 500 --rate 5000 --size 64
+sleep 0.3
+cst_expect "feed-b stops crossing" "$before" \
+  "$(sites_peer_field 1 2 tx_datagrams)"
+
+# -- site-2 killed and restarted under traffic --------------------------------
+tx0=$(sites_peer_field 1 2 tx_datagrams)
+down0=$(sites_peer_drop 1 2 peer_down)
+err0=$(sites_peer_drop 1 2 send_error)
+total=8000
+cst_start sender "${HOST_NS[1]}" "$CST_SEND" --interface h0 \
+  --group 239.64.1.1:5001 --count "$total" --rate 1000 --size 64
+sleep 2
+kill -KILL "$(cst_pid relay2)"
+cst_wait_pid "$(cst_pid relay2)" 5 || true
+sleep 1
+sites_start 2
+cst_check "site-2 is back up at site-1 within 3 s of its restart" \
+  sites_wait_interest 1 2 1 3
+sites_recv after 2 --group 239.64.1.1:5001 --duration 3 --idle 1500
+cst_wait_pid "$(cst_pid sender)" 15 || true
+summary=$(cst_recv_result after 10 | grep '^summary ' || true)
+echo "after the restart: $summary"
+cst_check "traffic resumed after the restart" \
+  test "$(cst_field received "$summary")" -gt 100
+tx=$(($(sites_peer_field 1 2 tx_datagrams) - tx0))
+down=$(($(sites_peer_drop 1 2 peer_down) - down0))
+err=$(($(sites_peer_drop 1 2 send_error) - err0))
+cst_expect "site-1 accounts for every datagram (sent + peer_down + send_error)" \
+  "$total" "$((tx + down + err))"
+cst_check "some were dropped as peer_down while site-2 was away" \
+  test "$down" -gt 0
+cst_check "site-1 counted a reconnect" \
+  test "$(sites_peer_field 1 2 reconnects)" -ge 1
+cst_expect "no duplicates across the restart" 0 "$(cst_field duplicates "$summary")"
+
+# -- a refused certificate ------------------------------------------------------
+# site-2 comes back with a certificate of another CA: site-1 refuses it,
+# says why, and never counts it up.
+cst_stop relay2 || true
+"$(dirname "$0")/../../../scripts/make-certs.sh" "$CST_WORK/rogue" site-2 \
+  >/dev/null
+sed -i "s|$SITES_CERTS/site-2|$CST_WORK/rogue/site-2|g" "$CST_WORK/site-2.toml"
+mark=$(wc -l <"$CST_WORK/relay1.out")
+sites_start 2
+sleep 2
+# A refusal in the handshake, not a connection that cannot be made.
+refused() {
+  tail -n +"$((mark + 1))" "$CST_WORK/relay1.out" |
+    grep "peer site-2 .*refused or unreachable" | grep -vq "ip_connect failed"
+}
+cst_expect "site-1 refuses a peer whose certificate another CA signed" down \
+  "$(sites_peer_field 1 2 state)"
+cst_check "site-1 logs the refusal" refused
+cst_finish

@@ -1,0 +1,169 @@
+# shellcheck shell=bash
+# Harness for the cross-site tests (issue 17): N sites, each a LAN with a
+# host and a relay, the relays joined pairwise by "WAN" veths that carry
+# unicast only: no multicast route, IPv6 off (no ND/MLD), so any multicast
+# counted on a WAN link would be a leak. Source after lib.sh and cst_init.
+#
+#   host k  h0 10.62.k.2/24 --veth-- lan0 10.62.k.1/24  relay k
+#   relay i wI_J 10.63.P.1/30 --veth-- wJ_I 10.63.P.2/30  relay j
+#
+# Site k's node listens on a "site" address 10.64.0.k/32 on lo, routed
+# over the WAN links, so that one address reaches the site whichever link
+# carries it.
+# Each relay: [node] site-k on 10.64.0.k:4370 with TLS (certs from
+# scripts/make-certs.sh), control socket $CST_WORK/site-k.sock.
+
+sites_init() {
+  local n=$1 k
+  SITES_N=$n
+  SITES_CERTS=$CST_WORK/certs
+  "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/make-certs.sh" \
+    "$SITES_CERTS" $(for ((k = 1; k <= n; k++)); do echo "site-$k"; done) \
+    >/dev/null
+  for ((k = 1; k <= n; k++)); do
+    SITE_NS[$k]=${CST_PREFIX}s$k
+    HOST_NS[$k]=${CST_PREFIX}h$k
+    cst_add_ns "${SITE_NS[$k]}" "${HOST_NS[$k]}"
+    for ns in "${SITE_NS[$k]}" "${HOST_NS[$k]}"; do
+      cst_rp_filter_off "$ns"
+      cst_in "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+        net.ipv6.conf.default.disable_ipv6=1
+    done
+    cst_in "${SITE_NS[$k]}" sysctl -qw net.ipv4.ip_forward=1
+    cst_veth "${HOST_NS[$k]}" h0 "${SITE_NS[$k]}" lan0 "10.62.$k.2/24" \
+      "10.62.$k.1/24"
+    cst_mroute "${HOST_NS[$k]}" h0
+    ip -n "${SITE_NS[$k]}" addr add "10.64.0.$k/32" dev lo
+  done
+  SITES_LINKS=0
+}
+
+# sites_link I J: a WAN link between relays I and J, with a /32 route to
+# each other's site address over it.
+sites_link() {
+  local i=$1 j=$2 p
+  p=$((++SITES_LINKS))
+  cst_veth "${SITE_NS[$i]}" "w$j" "${SITE_NS[$j]}" "w$i" \
+    "10.63.$p.1/30" "10.63.$p.2/30"
+  ip -n "${SITE_NS[$i]}" route add "10.64.0.$j/32" via "10.63.$p.2"
+  ip -n "${SITE_NS[$j]}" route add "10.64.0.$i/32" via "10.63.$p.1"
+}
+
+# sites_config K PEER... : writes $CST_WORK/site-K.toml's [relay], [node]
+# and [[peer]] parts; rules are appended by the caller.
+sites_config() {
+  local k=$1 p
+  shift
+  local f=$CST_WORK/site-$k.toml
+  cat >"$f" <<TOML
+[relay]
+workers = 1
+ingress = "socket"
+control_socket = "$CST_WORK/site-$k.sock"
+log_level = "info"
+
+[metrics]
+enabled = false
+
+[node]
+name = "site-$k"
+listen = "10.64.0.$k:4370"
+tls = { cert = "$SITES_CERTS/site-$k.crt", key = "$SITES_CERTS/site-$k.key", ca = "$SITES_CERTS/ca.crt" }
+TOML
+  for p in "$@"; do
+    printf '\n[[peer]]\nname = "site-%s"\naddress = "10.64.0.%s:4370"\n' \
+      "$p" "$p" >>"$f"
+  done
+}
+
+# sites_export K NAME GROUP PORT PEER... [spread=log]
+sites_export() {
+  local k=$1 name=$2 group=$3 port=$4 peers="" spread=""
+  shift 4
+  for p in "$@"; do
+    if [[ $p == spread=* ]]; then
+      spread=", spread = \"${p#spread=}\""
+    else
+      peers+="${peers:+, }\"site-$p\""
+    fi
+  done
+  printf '\n[[rule]]\nname = "%s"\ninput = { interface = "lan0", group = "%s", port = %s }\noutputs = [ { peers = [%s]%s } ]\n' \
+    "$name" "$group" "$port" "$peers" "$spread" >>"$CST_WORK/site-$k.toml"
+}
+
+# sites_import K NAME FROM GROUP PORT: site FROM's group, emitted on lan0.
+sites_import() {
+  printf '\n[[rule]]\nname = "%s"\ninput = { peer = "site-%s", group = "%s", port = %s }\noutputs = [ { interface = "lan0", address = "%s", port = %s, ttl = 1 } ]\n' \
+    "$2" "$3" "$4" "$5" "$4" "$5" >>"$CST_WORK/site-$1.toml"
+}
+
+sites_ctl() { timeout 10 "$CST_CTL" -u "$CST_WORK/site-$1.sock" "${@:2}"; }
+
+sites_answers() { sites_ctl "$1" ping >/dev/null 2>&1; }
+
+# sites_start K: castor-relay of site K; returns once it answers.
+sites_start() {
+  local k=$1
+  cst_start "relay$k" "${SITE_NS[$k]}" "$CST_RELAY" -f "$CST_WORK/site-$k.toml"
+  if ! cst_until 15 sites_answers "$k"; then
+    echo "$CST_NAME: site-$k does not answer:" >&2
+    cst_out "relay$k" >&2
+    return 1
+  fi
+}
+
+# sites_peer_field K PEER FIELD: a field of `castorctl peers` for PEER at K
+# ("up"/"down" for FIELD=state).
+sites_peer_field() {
+  local line
+  line=$(sites_ctl "$1" peers | grep "^site-$2 ") || return 1
+  if [[ $3 == state ]]; then
+    awk '{print $3}' <<<"$line"
+  else
+    cst_field "$3" "$line"
+  fi
+}
+
+sites_peer_drop() {
+  sites_ctl "$1" peers | awk -v p="site-$2" -v w="$3" '
+    $1 == p { on = 1; next }
+    /^site-/ { on = 0 }
+    on && $1 == "drops" { split($2, kv, "="); if (kv[1] == w) print kv[2] }'
+}
+
+# sites_wait_interest K PEER N SECONDS: until K sees PEER up wanting N groups.
+sites_interest_is() {
+  [[ $(sites_peer_field "$1" "$2" state 2>/dev/null) == up ]] &&
+    [[ $(sites_peer_field "$1" "$2" interest 2>/dev/null) == "$3" ]]
+}
+sites_wait_interest() {
+  cst_until "$4" sites_interest_is "$1" "$2" "$3" && return 0
+  echo "$CST_NAME: site-$1 does not see site-$2 up with interest $3:" >&2
+  sites_ctl "$1" peers >&2 || true
+  cst_out "relay$1" | tail -20 >&2
+  return 1
+}
+
+# sites_wan_mcast K: multicast packets received on site K's WAN links.
+sites_wan_mcast() {
+  ip -n "${SITE_NS[$1]}" -s -j link show | python3 -c '
+import json, sys
+print(sum(l["stats64"]["rx"]["multicast"] for l in json.load(sys.stdin)
+          if l["ifname"].startswith("w")))'
+}
+
+# sites_recv NAME K ARGS...: castor-recv on host K's LAN, ready on return.
+sites_recv() {
+  local name=$1 k=$2
+  shift 2
+  cst_start "$name" "${HOST_NS[$k]}" "$CST_RECV" --interface h0 "$@"
+  cst_wait_for "$name" "castor-recv: ready" 10
+}
+
+# sites_send K ARGS...: castor-send on host K's LAN, in the foreground.
+sites_send() {
+  local k=$1
+  shift
+  timeout 60 ip netns exec "${HOST_NS[$k]}" "$CST_SEND" --interface h0 "$@" \
+    >/dev/null
+}
