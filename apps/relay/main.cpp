@@ -32,6 +32,7 @@
 #include "config/config_parser.hpp"
 #include "config/config_warnings.hpp"
 #include "config/config_writer.hpp"
+#include "dataplane/kernel_datapath.hpp"
 #include "relay_app.hpp"
 #include "service/capabilities.hpp"
 #include "service/logging.hpp"
@@ -116,8 +117,8 @@ int main(int argc, char** argv) {
   if (check_only) {
     // What the start would warn about, as this user.
     auto config = parsed.config;
-    const auto caps =
-      check_capabilities(config.relay, has_effective_capability);
+    const auto caps = check_capabilities(config.relay, has_effective_capability,
+                                         probe_kernel_datapath);
     for (const auto& e : caps.errors)
       std::cerr << file << ": warning: as this user the relay would not "
                 << "start: " << e << "\n";
@@ -125,6 +126,8 @@ int main(int argc, char** argv) {
       std::cerr << file << ": warning: " << w << "\n";
     if (caps.ok())
       config.relay.ingress = caps.ingress;
+    if (caps.ok())
+      config.relay.datapath = caps.datapath;
     for (const auto& w : config_warnings(config, interface_exists))
       std::cerr << file << ": warning: " << w << "\n";
     std::cout << file << ": ok, " << parsed.config.rules.size()
@@ -161,7 +164,8 @@ int main(int argc, char** argv) {
 
   // Least privilege: what the config needs, before any socket exists.
   auto config = parsed.config;
-  const auto caps = check_capabilities(config.relay, has_effective_capability);
+  const auto caps = check_capabilities(config.relay, has_effective_capability,
+                                       probe_kernel_datapath);
   for (const auto& w : caps.warnings)
     spdlog::warn("castor-relay: {}", w);
   for (const auto& n : caps.notes)
@@ -177,6 +181,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.relay.ingress = caps.ingress;
+  config.relay.datapath = caps.datapath;
   for (const auto& w : config_warnings(config, interface_exists))
     spdlog::warn("castor-relay: {}", w);
 
