@@ -45,7 +45,7 @@ void install(datapath_self* self, const rule_set& rs) {
   st.current = rs;
   try {
     st.path->apply(
-      kernel_rules(*rs.rules, st.path->interface(), st.ctx->config().relay),
+      kernel_rules(*rs.rules, st.path->interface(), st.ctx->settings()),
       rs.epoch);
   } catch (const std::exception& ex) {
     self->quit(caf::make_error(caf::sec::runtime_error, ex.what()));
@@ -136,7 +136,7 @@ child_spec datapath_child(std::string interface, relay_context_ptr ctx) {
                                 const caf::message&) -> start_result {
     std::shared_ptr<kernel_datapath> path;
     try {
-      path = kernel_datapaths().adopt(interface, ctx->config().relay.max_frame);
+      path = kernel_datapaths().adopt(interface, ctx->settings().max_frame);
     } catch (const std::exception& ex) {
       return caf::make_error(caf::sec::runtime_error,
                              datapath_id(interface) + ": " + ex.what());

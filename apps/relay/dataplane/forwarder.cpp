@@ -61,7 +61,12 @@ void install(forwarder_self* self, const rule_set& rs) {
   st.epoch = rs.epoch;
   const auto& opts = st.loop->options();
   // Rules the kernel data path serves are its alone (model/datapath.hpp).
-  const auto settings = st.ctx->config().relay;
+  const auto settings = st.ctx->settings();
+  if (settings.datapath != datapath_mode::kernel) {
+    st.loop->install(rule_table::build(*rs.rules, opts.interface, rs.epoch,
+                                       resolve_interface_index));
+    return;
+  }
   std::vector<rule> mine;
   for (const auto& r : *rs.rules)
     if (!served_by_kernel(r, settings))

@@ -25,10 +25,11 @@ std::vector<std::pair<std::string, std::string>>
 wanted_forwarders(const relay_context& ctx) {
   std::vector<std::pair<std::string, std::string>> out; // id, interface
   const auto rules = ctx.rules();
-  const auto settings = ctx.config().relay;
+  const auto settings = ctx.settings();
   for (const auto& itf : ctx.input_interfaces()) {
     for (const auto& r : *rules.rules)
-      if (r.input.interface == itf && served_by_kernel(r, settings)) {
+      if (settings.datapath == datapath_mode::kernel && r.input.interface == itf
+          && served_by_kernel(r, settings)) {
         out.emplace_back(datapath_id(itf), itf);
         break;
       }
