@@ -448,6 +448,7 @@ worker_snapshot kernel_datapath::snapshot(const std::string& worker) const {
           t.too_big += v.too_big;
           t.ttl_expired += v.ttl_expired;
           t.send_error += v.send_error;
+          t.qdisc_drop += v.qdisc_drop;
         });
       output_snapshot os;
       os.key = o.key;
@@ -459,6 +460,7 @@ worker_snapshot kernel_datapath::snapshot(const std::string& worker) const {
       os.drops.too_big = oc.too_big;
       os.drops.ttl_expired = oc.ttl_expired;
       os.drops.send_error = oc.send_error;
+      os.drops.qdisc_drop = oc.qdisc_drop;
       os.state = o.state;
       s.output_links[o.spec.interface] = o.state;
       rs.outputs.push_back(std::move(os));

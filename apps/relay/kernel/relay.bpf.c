@@ -286,8 +286,11 @@ int castor_relay(struct __sk_buff *skb) {
     }
     rewrite(skb, &f, o, ttl, tos);
     bpf_skb_store_bytes(skb, 0, macs, 12, 0);
-    if (bpf_clone_redirect(skb, o->ifindex, 0) < 0) {
+    long sent = bpf_clone_redirect(skb, o->ifindex, 0);
+    if (sent < 0) {
       oc->send_error++;
+    } else if (sent > 0) {
+      oc->qdisc_drop++; // NET_XMIT_DROP or _CN from dev_queue_xmit
     } else {
       oc->packets++;
       oc->bytes += payload;

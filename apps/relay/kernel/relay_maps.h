@@ -74,6 +74,7 @@ struct castor_out_counts {
   __u64 too_big;
   __u64 ttl_expired;
   __u64 send_error;
+  __u64 qdisc_drop; /* the output's qdisc refused the clone */
 };
 
 struct castor_in_counts {
