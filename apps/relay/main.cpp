@@ -33,6 +33,7 @@
 #include "config/config_warnings.hpp"
 #include "config/config_writer.hpp"
 #include "dataplane/kernel_datapath.hpp"
+#include "model/datapath.hpp"
 #include "relay_app.hpp"
 #include "service/capabilities.hpp"
 #include "service/logging.hpp"
@@ -182,6 +183,19 @@ int main(int argc, char** argv) {
   }
   config.relay.ingress = caps.ingress;
   config.relay.datapath = caps.datapath;
+  // A program a crashed castor-relay left attached would forward next to
+  // this one's forwarders: detached, except where a datapath actor will
+  // replace it in place (issue 16).
+  if (kernel_datapath_built()) {
+    std::vector<std::string> keep;
+    for (const auto& r : config.rules)
+      if (served_by_kernel(r, config.relay))
+        keep.push_back(r.input.interface);
+    for (const auto& itf : detach_leftovers(keep))
+      spdlog::warn("castor-relay: detached the tc program a previous "
+                   "castor-relay left on {}",
+                   itf);
+  }
   for (const auto& w : config_warnings(config, interface_exists))
     spdlog::warn("castor-relay: {}", w);
 

@@ -82,6 +82,10 @@ std::string probe_kernel_datapath() {
          "bpftool or libbpf-dev were missing at build time)";
 }
 
+std::vector<std::string> detach_leftovers(const std::vector<std::string>&) {
+  return {};
+}
+
 kernel_datapath::kernel_datapath(std::string interface, std::size_t)
     : interface_(std::move(interface)) {
   throw std::runtime_error(probe_kernel_datapath());
@@ -215,6 +219,37 @@ std::string probe_kernel_datapath() {
            + "): it needs CAP_BPF and CAP_NET_ADMIN (or root)";
   castor_relay_bpf::destroy(skel);
   return {};
+}
+
+std::vector<std::string>
+detach_leftovers(const std::vector<std::string>& keep) {
+  quiet_libbpf();
+  std::vector<std::string> out;
+  auto* all = ::if_nameindex();
+  if (all == nullptr)
+    return out;
+  for (auto* i = all; i->if_index != 0; ++i) {
+    const std::string name = i->if_name;
+    if (std::find(keep.begin(), keep.end(), name) != keep.end())
+      continue;
+    auto hook = ingress_hook(i->if_index);
+    auto query = castor_filter();
+    if (bpf_tc_query(&hook, &query) != 0)
+      continue; // none there (or no CAP_NET_ADMIN to ask)
+    // Only castor's program: another one at this handle is not ours.
+    const int fd = bpf_prog_get_fd_by_id(query.prog_id);
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    const bool castor = fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0
+                        && std::string{info.name} == "castor_relay";
+    if (fd >= 0)
+      ::close(fd);
+    auto opts = castor_filter();
+    if (castor && bpf_tc_detach(&hook, &opts) == 0)
+      out.push_back(name);
+  }
+  ::if_freenameindex(all);
+  return out;
 }
 
 kernel_datapath::kernel_datapath(std::string interface, std::size_t max_frame)

@@ -40,6 +40,12 @@ bool kernel_datapath_built() noexcept;
 /// (no CAP_BPF, not built, a kernel without cls_bpf ...).
 std::string probe_kernel_datapath();
 
+/// Detaches the castor filters a crashed process left on interfaces not
+/// in `keep` (whose datapath actors will replace theirs in place), so that
+/// an orphan program does not forward next to this process's forwarders.
+/// Returns the interfaces it detached one from.
+std::vector<std::string> detach_leftovers(const std::vector<std::string>& keep);
+
 class kernel_datapath {
 public:
   /// Loads and attaches (throws std::runtime_error with the reason).

@@ -5,7 +5,10 @@
 #      forwards, from its maps, with no process behind it;
 #   3. a new relay finds that leftover and replaces it in place (it says
 #      so): one filter, every datagram exactly once;
-#   4. SIGTERM detaches it: no castor filter is left on in0.
+#   4. SIGTERM detaches it: no castor filter is left on in0;
+#   5. a leftover found by a relay that runs datapath = "packet" is
+#      detached (it says so), so the orphan does not forward next to the
+#      forwarders: every datagram exactly once.
 #
 # usage: relay_kernel_attach.sh TOOLS_DIR CASTOR_RELAY CASTORCTL
 set -euo pipefail
@@ -55,4 +58,19 @@ cst_check "still one castor filter" test "$(castor_filters)" -eq 1
 cst_check "forwards 1000 exactly once after the takeover" whole second 3
 cst_check "SIGTERM stops it with status 0" cst_stop_relay
 cst_check "and detaches: no castor filter left" test "$(castor_filters)" -eq 0
+
+mv "$CST_WORK/relay.out" "$CST_WORK/relay-second.out"
+cst_start_relay "$config"
+cst_check "SIGKILL again" killed
+cst_check "a leftover again" test "$(castor_filters)" -eq 1
+mv "$CST_WORK/relay.out" "$CST_WORK/relay-third.out"
+sed -i 's|^datapath = "kernel"$|datapath = "packet"|' "$config"
+CST_DATAPATH=packet
+cst_start_relay "$config"
+cst_check "a packet-path relay detaches the leftover, saying so" \
+  grep -q 'detached the tc program a previous castor-relay left on in0' \
+  "$CST_WORK/relay.out"
+cst_check "no castor filter left" test "$(castor_filters)" -eq 0
+cst_check "the packet path forwards 1000 exactly once" whole packet 4
+cst_check "SIGTERM stops it with status 0" cst_stop_relay
 cst_finish
