@@ -40,8 +40,10 @@ test_packages=(
   openssl
   # bench/socket's side-by-side contender: Erlang/OTP's gen_udp (escript)
   erlang-base
-  # sanitizers and fuzzing (clang + compiler-rt)
-  clang libclang-rt-dev
+  # sanitizers and fuzzing (clang + compiler-rt); clang also compiles the
+  # relay's kernel data path (tc eBPF, issue 16), which needs libbpf and
+  # bpftool (gen skeleton) too; without them the relay builds without it
+  clang libclang-rt-dev libbpf-dev bpftool
   # man pages (scdoc), the Debian package (dpkg-shlibdeps) and its test on a
   # clean bookworm root (mmdebstrap)
   scdoc dpkg-dev mmdebstrap

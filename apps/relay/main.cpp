@@ -32,6 +32,8 @@
 #include "config/config_parser.hpp"
 #include "config/config_warnings.hpp"
 #include "config/config_writer.hpp"
+#include "dataplane/kernel_datapath.hpp"
+#include "model/datapath.hpp"
 #include "relay_app.hpp"
 #include "service/capabilities.hpp"
 #include "service/logging.hpp"
@@ -122,8 +124,8 @@ int main(int argc, char** argv) {
   if (check_only) {
     // What the start would warn about, as this user.
     auto config = parsed.config;
-    const auto caps =
-      check_capabilities(config.relay, has_effective_capability);
+    const auto caps = check_capabilities(config.relay, has_effective_capability,
+                                         probe_kernel_datapath);
     for (const auto& e : caps.errors)
       std::cerr << file << ": warning: as this user the relay would not "
                 << "start: " << e << "\n";
@@ -131,6 +133,8 @@ int main(int argc, char** argv) {
       std::cerr << file << ": warning: " << w << "\n";
     if (caps.ok())
       config.relay.ingress = caps.ingress;
+    if (caps.ok())
+      config.relay.datapath = caps.datapath;
     for (const auto& w : config_warnings(config, interface_exists))
       std::cerr << file << ": warning: " << w << "\n";
     std::cout << file << ": ok, " << parsed.config.rules.size()
@@ -172,7 +176,8 @@ int main(int argc, char** argv) {
 
   // Least privilege: what the config needs, before any socket exists.
   auto config = parsed.config;
-  const auto caps = check_capabilities(config.relay, has_effective_capability);
+  const auto caps = check_capabilities(config.relay, has_effective_capability,
+                                       probe_kernel_datapath);
   for (const auto& w : caps.warnings)
     spdlog::warn("castor-relay: {}", w);
   for (const auto& n : caps.notes)
@@ -188,6 +193,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.relay.ingress = caps.ingress;
+  config.relay.datapath = caps.datapath;
+  // A program a crashed castor-relay left attached would forward next to
+  // this one's forwarders: detached, except where a datapath actor will
+  // replace it in place (issue 16).
+  if (kernel_datapath_built()) {
+    std::vector<std::string> keep;
+    for (const auto& r : config.rules)
+      if (served_by_kernel(r, config.relay))
+        keep.push_back(r.input.interface);
+    for (const auto& itf : detach_leftovers(keep))
+      spdlog::warn("castor-relay: detached the tc program a previous "
+                   "castor-relay left on {}",
+                   itf);
+  }
   for (const auto& w : config_warnings(config, interface_exists))
     spdlog::warn("castor-relay: {}", w);
 

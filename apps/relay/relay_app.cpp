@@ -14,6 +14,7 @@
 #include "control/relay_handler.hpp"
 #include "control/rule_store.hpp"
 #include "control/state_dump.hpp"
+#include "dataplane/kernel_datapath.hpp"
 #include "dataplane/worker_supervisor.hpp"
 #include "metrics/metrics_actor.hpp"
 #include "model/relay_context.hpp"
@@ -172,6 +173,9 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
     connector->join();
   if (node)
     node->stop();
+  // The datapath actors detach on their clean stop; whatever a failed one
+  // left attached for a successor that never came is detached here.
+  kernel_datapaths().release_all();
   return exit_code;
 }
 

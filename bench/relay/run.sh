@@ -29,12 +29,18 @@
 # reported as ">= RATE (generator-bound)".
 #
 # Contenders that are not available print "n/a": castor-relay until it is
-# built, smcroute or socat if not installed.
+# built, smcroute or socat if not installed, smcroute on a kernel without
+# CONFIG_IP_MROUTE. Issue 16 adds castor_kernel (castor-relay with
+# datapath = "kernel") and tcrelay, the in-kernel baseline (a tc program
+# with compile-time groups; TCRELAY_DIR, default ../shared/baselines/tcrelay
+# next to the repository): it serves the one-stream and fan-out rows only,
+# since its streams share one port, so its 150-stream rows read n/a.
 #
 # usage: run.sh [--smoke] TOOLS_DIR [CASTOR_RELAY [CASTORCTL]]
 #   env: RUNS (3), TRIAL seconds per trial (1), GEN_THREADS sender threads
 #        (1), STEPS bisection steps (5), CASTOR_WORKERS (relay default),
-#        CONTENDERS ("kernel socat castor"), VERBOSE=1 (every trial to
+#        CONTENDERS ("kernel tcrelay socat castor castor_kernel"),
+#        TCRELAY_DIR, VERBOSE=1 (every trial to
 #        stderr), CASTOR_MARKS=1 (castor's outputs with ttl = "decrement"
 #        and tos = "preserve", per-datagram IP_TTL/IP_TOS control
 #        messages, instead of the numeric ttl = 1 socket options: run it
@@ -80,7 +86,7 @@ g_many=239.71.0.1 p_many=7100
 
 # -- contenders ---------------------------------------------------------------
 
-read -r -a contenders <<<"${CONTENDERS:-kernel socat castor}"
+read -r -a contenders <<<"${CONTENDERS:-kernel tcrelay socat castor castor_kernel}"
 declare -A available=() why=()
 
 # Sums utime+stime (clock ticks) of PIDS.
@@ -163,6 +169,57 @@ stop_socat() {
   for n in "${socat_names[@]}"; do stop_by_name "$n"; done
 }
 
+# tcrelay_object NAME GROUP PORT OUT_IFS...: the baseline compiled for one
+# rule (group and port unchanged) in the relay namespace's interfaces.
+# The first of the two chained filters passes on what it does not take
+# (TC_ACT_UNSPEC: the next filter runs) instead of ending the chain with
+# TC_ACT_OK, so the baseline is compiled from a copy with that one change.
+tcrelay_object() {
+  local name=$1 group=$2 port=$3 n=1 itf mac defs src=$tcrelay_dir/tcrelay.bpf.c
+  shift 3
+  if [[ $name == tcr_single ]]; then
+    sed 's/return TC_ACT_OK;/return TC_ACT_UNSPEC;/' "$src" >"$CST_WORK/tcr_chain.bpf.c"
+    src=$CST_WORK/tcr_chain.bpf.c
+  fi
+  local g
+  g=$(IFS=. read -r a b c d <<<"$group"; echo $(((a << 24) | (b << 16) | (c << 8) | d)))
+  defs="-DIN_GROUP=${g}u -DOUT_GROUP=${g}u -DIN_PORT=$port -DOUT_PORT=$port -DSTREAMS=1 -DOUT_TTL=8"
+  for itf in "$@"; do
+    mac=$(cst_in "$CST_NS_RELAY" cat "/sys/class/net/$itf/address" | tr -d :)
+    defs="$defs -DOUT${n}_IF=$(cst_in "$CST_NS_RELAY" cat "/sys/class/net/$itf/ifindex") -DOUT${n}_MAC=$((16#$mac))ull"
+    n=$((n + 1))
+  done
+  # shellcheck disable=SC2086
+  clang -O2 -target bpf -I/usr/include/"$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)" \
+    $defs -c "$src" -o "$CST_WORK/$name.o"
+}
+start_tcrelay() {
+  tcrelay_dir=${TCRELAY_DIR:-$root/../shared/baselines/tcrelay}
+  [[ -f $tcrelay_dir/tcrelay.bpf.c ]] || tcrelay_dir=/work/shared/baselines/tcrelay
+  [[ -f $tcrelay_dir/tcrelay.bpf.c ]] || { why[tcrelay]="no tcrelay baseline"; return 1; }
+  command -v clang >/dev/null || { why[tcrelay]="no clang"; return 1; }
+  tcrelay_object tcr_single $g_single $p_single out1 &&
+    tcrelay_object tcr_fanout $g_fanout $p_fanout out1 out2 ||
+    { why[tcrelay]="tcrelay did not compile"; return 1; }
+  tc -n "$CST_NS_RELAY" qdisc add dev in0 clsact &&
+    tc -n "$CST_NS_RELAY" filter add dev in0 ingress pref 1 bpf da \
+      obj "$CST_WORK/tcr_single.o" sec tc &&
+    tc -n "$CST_NS_RELAY" filter add dev in0 ingress pref 2 bpf da \
+      obj "$CST_WORK/tcr_fanout.o" sec tc ||
+    { why[tcrelay]="tcrelay did not attach"; return 1; }
+}
+stop_tcrelay() { tc -n "$CST_NS_RELAY" qdisc del dev in0 clsact 2>/dev/null || true; }
+
+# castor-relay with the kernel data path (issue 16): the same config with
+# datapath = "kernel".
+start_castor_kernel() {
+  local rc=0
+  CST_DATAPATH=kernel start_castor || rc=$?
+  why[castor_kernel]=${why[castor]:-}
+  return "$rc"
+}
+stop_castor_kernel() { stop_castor; }
+
 start_castor() {
   if [[ -z $relay_bin || ! -x $relay_bin ]]; then
     why[castor]="castor-relay not built"
@@ -203,7 +260,8 @@ stop_by_name() { cst_stop "$1" 5 || true; }
 pids_for() {
   case $1 in
     kernel) cst_pid smcrouted ;;
-    castor) cst_pid relay ;;
+    castor | castor_kernel) cst_pid relay ;;
+    tcrelay) ;; # no process: it runs in softirq
     socat)
       case $2 in
         single) cst_pid socat_single ;;
@@ -392,6 +450,10 @@ for who in "${contenders[@]}"; do
   for rate in $((n_many * 500)) $((n_many * 1000)); do
     ((smoke)) && rate=$((n_many * 100))
     vals=()
+    if [[ $who == tcrelay ]]; then
+      res[$who,many$rate]=n/a # one port for all its streams: not this setup
+      continue
+    fi
     for ((r = 0; r < runs; r++)); do
       trial "$who" many 64 "$rate"
       vals+=("$t_loss_ppm")
@@ -443,69 +505,86 @@ get() {
   if [[ ${available[$1]:-0} == 1 ]]; then echo "${res[$1,$2]}"; else echo n/a; fi
 }
 pct() {
-  [[ $1 == n/a ]] && { echo n/a; return; }
+  [[ $1 == n/a || -z $1 ]] && { echo n/a; return; }
   awk -v p="$1" 'BEGIN { printf "%.3f %%", p / 10000 }'
 }
-row() { printf '| %-34s | %18s | %18s | %18s | %19s | %13s |\n' "$@"; }
+# One column per contender, then castor against the baselines.
+row() {
+  local label=$1 c line
+  shift
+  line=$(printf '| %-36s |' "$label")
+  for c in "$@"; do line+=$(printf ' %16s |' "$c"); done
+  echo "$line"
+}
+ratio_cols=("castor/socat" "castor_kernel/tcrelay" "castor_kernel/castor")
+ratios() { # MEASURE: the ratio columns of a rate
+  echo "$(ratio "$(get castor "$1")" "$(get socat "$1")")|$(ratio \
+    "$(get castor_kernel "$1")" "$(get tcrelay "$1")")|$(ratio \
+    "$(get castor_kernel "$1")" "$(get castor "$1")")"
+}
+# cells FORMAT MEASURE: one cell per contender.
+cells() {
+  local who
+  for who in "${contenders[@]}"; do "$1" "$(get "$who" "$2")"; echo; done
+}
+plain() { echo -n "$1"; }
+kpps_cell() { echo -n "$(kpps "$1")"; }
+pct_cell() { echo -n "$(pct "$1")"; }
+table_row() { # LABEL FORMAT MEASURE [RATIOS]
+  local -a c
+  mapfile -t c < <(cells "$2" "$3")
+  local -a r=("" "" "")
+  [[ -n ${4:-} ]] && IFS='|' read -r -a r <<<"$(ratios "$3")"
+  row "$1" "${c[@]}" "${r[@]}"
+}
 
 echo
-echo "castor-relay vs kernel forwarding (smcroute) vs socat; medians of $runs"
-echo "run(s); generator ceiling one hop without relay: 64 B $(kpps "${ceiling[64]}") kpps," \
+echo "castor-relay (packet and kernel data paths) vs kernel forwarding"
+echo "(smcroute), the tcrelay baseline and socat; medians of $runs run(s);"
+echo "generator ceiling one hop without relay: 64 B $(kpps "${ceiling[64]}") kpps," \
      "1400 B $(kpps "${ceiling[1400]}") kpps"
 echo
-row "measure" "kernel" "socat" "castor" "castor/kernel" "castor/socat"
-row "---" "---" "---" "---" "---" "---"
-for m in max64 max1400 fanout; do
-  case $m in
-    max64) label="max lossless kpps, 64 B" ;;
-    max1400) label="max lossless kpps, 1400 B" ;;
-    fanout) label="max lossless kpps in, fan-out 1->2" ;;
-  esac
-  row "$label" "$(kpps "$(get kernel $m)")" "$(kpps "$(get socat $m)")" \
-    "$(kpps "$(get castor $m)")" "$(ratio "$(get castor $m)" "$(get kernel $m)")" \
-    "$(ratio "$(get castor $m)" "$(get socat $m)")"
-done
+row "measure" "${contenders[@]}" "${ratio_cols[@]}"
+dashes=()
+for ((i = 0; i < ${#contenders[@]} + 3; i++)); do dashes+=("---"); done
+row "---" "${dashes[@]}"
+table_row "max lossless kpps, 64 B" kpps_cell max64 ratios
+table_row "max lossless kpps, 1400 B" kpps_cell max1400 ratios
+table_row "max lossless kpps in, fan-out 1->2" kpps_cell fanout ratios
 for rate in "${fixed_rates[@]}"; do
-  row "loss at $((rate / 1000)) kpps, 64 B" "$(pct "$(get kernel "loss$rate")")" \
-    "$(pct "$(get socat "loss$rate")")" "$(pct "$(get castor "loss$rate")")" "" ""
+  table_row "loss at $((rate / 1000)) kpps, 64 B" pct_cell "loss$rate"
 done
 added() {
-  [[ $1 == n/a ]] && { echo n/a; return; }
-  awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f (+%.1f)", a, a - b }'
+  [[ $1 == n/a ]] && { echo -n n/a; return; }
+  awk -v a="$1" -v b="$direct_p50" 'BEGIN { printf "%.1f (+%.1f)", a, a - b }'
 }
-row "p50 us at $((ref_rate / 1000)) kpps (added)" \
-  "$(added "$(get kernel p50)" "$direct_p50")" \
-  "$(added "$(get socat p50)" "$direct_p50")" \
-  "$(added "$(get castor p50)" "$direct_p50")" "" ""
-row "p99 us at $((ref_rate / 1000)) kpps (added)" \
-  "$(added "$(get kernel p99)" "$direct_p99")" \
-  "$(added "$(get socat p99)" "$direct_p99")" \
-  "$(added "$(get castor p99)" "$direct_p99")" "" ""
+added99() {
+  [[ $1 == n/a ]] && { echo -n n/a; return; }
+  awk -v a="$1" -v b="$direct_p99" 'BEGIN { printf "%.1f (+%.1f)", a, a - b }'
+}
+table_row "p50 us at $((ref_rate / 1000)) kpps (added)" added p50
+table_row "p99 us at $((ref_rate / 1000)) kpps (added)" added99 p99
 # A relay that sleeps between bursts pays a wake-up per burst, so its cost
 # per packet falls as the rate rises and bursts grow: one row per rate.
 for rate in "${fixed_rates[@]}"; do
-  row "relay process CPU us/pkt, $((rate / 1000)) kpps" \
-    "$(get kernel "cpu$rate")" "$(get socat "cpu$rate")" \
-    "$(get castor "cpu$rate")" "" ""
+  table_row "relay process CPU us/pkt, $((rate / 1000)) kpps" plain "cpu$rate"
 done
 # ... and at the highest lossless rate, where bursts are largest: what a
 # packet costs when the relay is busy.
-row "relay process CPU us/pkt, max 64 B" "$(get kernel maxcpu64)" \
-  "$(get socat maxcpu64)" "$(get castor maxcpu64)" "" ""
-row "machine CPU us/pkt over no relay" "$(get kernel busy)" \
-  "$(get socat busy)" "$(get castor busy)" "" ""
+table_row "relay process CPU us/pkt, max 64 B" plain maxcpu64
+table_row "machine CPU us/pkt over no relay" plain busy
 for rate in $((n_many * 500)) $((n_many * 1000)); do
   ((smoke)) && rate=$((n_many * 100))
-  row "loss, $n_many streams, $((rate / 1000)) kpps" \
-    "$(pct "$(get kernel many$rate)")" "$(pct "$(get socat many$rate)")" \
-    "$(pct "$(get castor many$rate)")" "" ""
+  table_row "loss, $n_many streams, $((rate / 1000)) kpps" pct_cell "many$rate"
   ((smoke)) && break
 done
 echo
 echo "no relay (one hop): p50 $direct_p50 us, p99 $direct_p99 us at $((ref_rate / 1000)) kpps"
 echo "'>= N (gen-bound)': lossless at the generator's ceiling; the contender's"
 echo "own limit is higher. Kernel forwarding runs in softirq on the sender's"
-echo "CPU, so its process CPU is ~0; see the machine CPU row."
+echo "CPU, so its process CPU is ~0; see the machine CPU row. So do tcrelay"
+echo "and castor_kernel's forwarding; castor_kernel's process CPU is its"
+echo "actors' (stats, the link refresh), none of it per packet."
 
 # A smoke run checks that every available contender forwarded something.
 if ((smoke)); then

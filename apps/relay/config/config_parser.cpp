@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "config/config_parser_impl.hpp"
+#include "model/datapath.hpp"
 #include "model/log_levels.hpp"
 #include "model/rule_validator.hpp"
 #include "service/logging.hpp"
@@ -399,8 +400,8 @@ void parser::parse_relay(const toml::node& node) {
   if (!t)
     return;
   check_keys(*t, "relay",
-             {"workers", "ingress", "control_socket", "log_level", "log_target",
-              "max_frame", "max_buffer_memory_mib"});
+             {"workers", "ingress", "datapath", "control_socket", "log_level",
+              "log_target", "max_frame", "max_buffer_memory_mib"});
   auto& s = result_.config.relay;
   if (auto* n = t->get("workers")) {
     if (auto v = get_int(*n, "relay.workers")) {
@@ -445,6 +446,19 @@ void parser::parse_relay(const toml::node& node) {
         error(*n, "relay.ingress: '" + *v
                     + "' is not one of \"packet\", \"socket\", "
                       "\"auto\"");
+    }
+  }
+  if (auto* n = t->get("datapath")) {
+    if (auto v = get_string(*n, "relay.datapath")) {
+      if (*v == "packet")
+        s.datapath = datapath_mode::packet;
+      else if (*v == "kernel")
+        s.datapath = datapath_mode::kernel;
+      else if (*v == "auto")
+        s.datapath = datapath_mode::automatic;
+      else
+        error(*n, "relay.datapath: '" + *v
+                    + "' is not one of \"packet\", \"kernel\", \"auto\"");
     }
   }
   if (auto* n = t->get("control_socket")) {

@@ -43,6 +43,8 @@ std::vector<std::string> settings_needing_restart(const daemon_config& running,
   // is what auto chose, not a change.
   if (a.ingress != b.ingress && b.ingress != ingress_mode::automatic)
     out.emplace_back("[relay] ingress");
+  if (a.datapath != b.datapath && b.datapath != datapath_mode::automatic)
+    out.emplace_back("[relay] datapath");
   if (a.control_socket != b.control_socket)
     out.emplace_back("[relay] control_socket");
   if (a.log_target != b.log_target)
@@ -62,6 +64,7 @@ daemon_config config_in_effect(const daemon_config& running,
   auto out = next;
   out.relay.workers = running.relay.workers;
   out.relay.ingress = running.relay.ingress;
+  out.relay.datapath = running.relay.datapath;
   out.relay.control_socket = running.relay.control_socket;
   out.relay.log_target = running.relay.log_target;
   out.relay.max_frame = running.relay.max_frame;

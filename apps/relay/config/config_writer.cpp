@@ -5,6 +5,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "model/datapath.hpp"
 #include "model/rule_validator.hpp"
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -143,6 +144,8 @@ std::string write_config(const daemon_config& cfg) {
   os << "\n[relay]\n";
   os << "workers = " << s.workers << "\n";
   os << "ingress = " << toml_quote(to_string(s.ingress)) << "\n";
+  if (s.datapath != datapath_mode::packet)
+    os << "datapath = " << toml_quote(to_string(s.datapath)) << "\n";
   os << "control_socket = " << toml_quote(s.control_socket) << "\n";
   os << "log_level = " << toml_quote(s.log_level) << "\n";
   os << "log_target = " << toml_quote(s.log_target) << "\n";

@@ -154,6 +154,20 @@ void print_workers(std::ostream& out, const json& data) {
   print_table(out, rows);
   for (const auto& f : failures)
     out << f << "\n";
+  // The data path of each rule (issue 16), after a blank line, when some
+  // rule takes the kernel's: with the packet path alone the table stays
+  // as it was for whatever parses it.
+  const auto paths = data.value("paths", json::array());
+  bool kernel = false;
+  for (auto& p : paths)
+    kernel |= str(p, "path") == "kernel";
+  if (kernel) {
+    std::vector<std::vector<std::string>> path_rows{{"RULE", "PATH"}};
+    for (auto& p : paths)
+      path_rows.push_back({str(p, "rule"), str(p, "path")});
+    out << "\n";
+    print_table(out, path_rows);
+  }
 }
 
 namespace {

@@ -129,13 +129,31 @@ void gather_stats(caf::event_based_actor* self, const relay_context_ptr& ctx,
 
 // -- workers -------------------------------------------------------------------
 
+/// Which data path each rule takes, in rule order (issue 16): "kernel" if
+/// a datapath actor (kdp-*) reports it, "packet" if a forwarder does, "-"
+/// while no worker of its interface answered.
+nlohmann::json rule_paths(const std::vector<rule>& rules,
+                          const std::vector<worker_snapshot>& snapshots) {
+  auto out = nlohmann::json::array();
+  for (const auto& r : rules) {
+    std::string path = "-";
+    for (const auto& snap : snapshots)
+      for (const auto& rs : snap.rules)
+        if (rs.name == r.name)
+          path = snap.worker.rfind("kdp-", 0) == 0 ? "kernel" : "packet";
+    out.push_back({{"rule", r.name}, {"path", path}});
+  }
+  return out;
+}
+
 void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
                   response_promise rp) {
   with_workers(
-    self, ctx, rp, [self, rp](const std::vector<child_info>& children) mutable {
+    self, ctx, rp,
+    [self, ctx, rp](const std::vector<child_info>& children) mutable {
       gather_snapshots(
         self, children,
-        [rp, children](std::vector<worker_snapshot>& snapshots) mutable {
+        [ctx, rp, children](std::vector<worker_snapshot>& snapshots) mutable {
           std::vector<control::worker_info> out;
           for (const auto& c : children) {
             control::worker_info w;
@@ -155,7 +173,9 @@ void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
               }
             out.push_back(std::move(w));
           }
-          rp.deliver(control::make_ok(control::workers_reply(out)));
+          auto data = control::workers_reply(out);
+          data["paths"] = rule_paths(*ctx->rules().rules, snapshots);
+          rp.deliver(control::make_ok(std::move(data)));
         });
     });
 }

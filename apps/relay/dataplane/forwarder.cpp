@@ -14,6 +14,7 @@
 
 #include "dataplane/forwarder_loop.hpp"
 #include "dataplane/rule_table.hpp"
+#include "model/datapath.hpp"
 #include <net/if.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
@@ -59,8 +60,19 @@ void install(forwarder_self* self, const rule_set& rs) {
     return; // an older push overtaken by a newer one
   st.epoch = rs.epoch;
   const auto& opts = st.loop->options();
-  st.loop->install(rule_table::build(*rs.rules, opts.interface, rs.epoch,
-                                     resolve_interface_index));
+  // Rules the kernel data path serves are its alone (model/datapath.hpp).
+  const auto settings = st.ctx->settings();
+  if (settings.datapath != datapath_mode::kernel) {
+    st.loop->install(rule_table::build(*rs.rules, opts.interface, rs.epoch,
+                                       resolve_interface_index));
+    return;
+  }
+  std::vector<rule> mine;
+  for (const auto& r : *rs.rules)
+    if (!served_by_kernel(r, settings))
+      mine.push_back(r);
+  st.loop->install(
+    rule_table::build(mine, opts.interface, rs.epoch, resolve_interface_index));
 }
 
 void subscribe(forwarder_self* self) {

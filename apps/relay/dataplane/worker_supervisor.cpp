@@ -6,7 +6,9 @@
 #include <utility>
 #include <vector>
 
+#include "dataplane/datapath_actor.hpp"
 #include "dataplane/forwarder.hpp"
+#include "model/datapath.hpp"
 
 #include "castor/actors/atoms.hpp"
 #include "castor/actors/supervisor.hpp"
@@ -17,13 +19,31 @@ namespace {
 
 constexpr auto supervisor_timeout = std::chrono::seconds{10};
 
+/// The forwarders, and a datapath actor for each input interface that
+/// has a rule the kernel serves (model/datapath.hpp).
 std::vector<std::pair<std::string, std::string>>
 wanted_forwarders(const relay_context& ctx) {
   std::vector<std::pair<std::string, std::string>> out; // id, interface
-  for (const auto& itf : ctx.input_interfaces())
+  const auto rules = ctx.rules();
+  const auto settings = ctx.settings();
+  for (const auto& itf : ctx.input_interfaces()) {
+    for (const auto& r : *rules.rules)
+      if (settings.datapath == datapath_mode::kernel && r.input.interface == itf
+          && served_by_kernel(r, settings)) {
+        out.emplace_back(datapath_id(itf), itf);
+        break;
+      }
     for (unsigned n = 1; n <= ctx.workers_per_interface(); ++n)
       out.emplace_back(forwarder_id(itf, n), itf);
+  }
   return out;
+}
+
+child_spec worker_child(const std::string& id, const std::string& itf,
+                        const relay_context_ptr& ctx) {
+  if (id == datapath_id(itf))
+    return datapath_child(itf, ctx);
+  return forwarder_child(id, itf, ctx);
 }
 
 supervisor_flags worker_flags() {
@@ -54,7 +74,7 @@ struct reconcile_job : std::enable_shared_from_this<reconcile_job> {
       to_start.pop_back();
       self
         ->request(workers, supervisor_timeout, start_child_atom::value,
-                  forwarder_child(id, itf, ctx))
+                  worker_child(id, itf, ctx))
         .await([keep](const caf::actor&) { keep->next(); },
                [keep](caf::error& err) {
                  if (!keep->first_error)
@@ -90,6 +110,8 @@ std::string forwarder_id(const std::string& interface, unsigned n) {
 }
 
 std::string forwarder_interface(const std::string& id) {
+  if (id.rfind("kdp-", 0) == 0)
+    return id.substr(4);
   if (id.rfind("fwd-", 0) != 0)
     return {};
   const auto dash = id.rfind('-');
@@ -105,7 +127,7 @@ child_spec worker_supervisor_child(relay_context_ptr ctx) {
                      const caf::message& extra) -> start_result {
     std::vector<child_spec> children;
     for (auto& [id, itf] : wanted_forwarders(*ctx))
-      children.push_back(forwarder_child(id, itf, ctx));
+      children.push_back(worker_child(id, itf, ctx));
     auto inner =
       supervisor_child("workers", worker_flags(), std::move(children));
     return inner.start(sup, extra);

@@ -23,6 +23,15 @@ enum class ingress_mode : uint8_t {
   automatic,
 };
 
+/// Where datagrams are forwarded (issue 16, model/datapath.hpp).
+enum class datapath_mode : uint8_t {
+  packet, ///< the forwarder actors' userspace loops (the default)
+  kernel, ///< a tc eBPF program per input interface (needs CAP_BPF)
+  /// "auto": kernel when the program loads, else packet; resolved at start
+  /// (capabilities.hpp), so the data plane never sees it.
+  automatic,
+};
+
 /// The largest frame (IP packet) the relay reads, and its bounds: an IP
 /// packet of the minimum size every host must take (RFC 791) up to a
 /// 9000-byte jumbo frame with room to spare.
@@ -52,6 +61,7 @@ struct relay_settings {
   /// Forwarders per input interface; 0 means one per core.
   unsigned workers = 0;
   ingress_mode ingress = ingress_mode::packet;
+  datapath_mode datapath = datapath_mode::packet;
   std::string control_socket = "/run/castor/relay.sock";
   std::string log_level = "info";
   /// "stderr", "syslog" or "file:PATH" (logging.hpp).

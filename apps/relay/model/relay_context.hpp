@@ -64,6 +64,12 @@ public:
     return config_;
   }
 
+  /// The [relay] settings in effect, without copying the rules.
+  relay_settings settings() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return config_.relay;
+  }
+
   /// After a reload: the config now in effect. Written by the rule store.
   void config(daemon_config next) {
     std::lock_guard<std::mutex> guard{mtx_};

@@ -24,8 +24,49 @@ bool has_effective_capability(int cap) {
   return (data[word].effective & (uint32_t{1} << bit)) != 0;
 }
 
+namespace {
+
+/// Why the kernel data path cannot run; empty when it can.
+std::string kernel_unavailable(const capability_probe& has,
+                               const kernel_probe& probe) {
+  const bool admin = has(CAP_SYS_ADMIN);
+  if (!(has(cap_bpf) || admin) || !(has(CAP_NET_ADMIN) || admin))
+    return "the kernel data path needs CAP_BPF and CAP_NET_ADMIN (a tc eBPF "
+           "program); grant them (AmbientCapabilities=CAP_BPF CAP_NET_ADMIN)";
+  return probe ? probe() : std::string{};
+}
+
+void check_datapath(const relay_settings& settings, const capability_probe& has,
+                    const kernel_probe& probe, capability_verdict& v) {
+  v.datapath = datapath_mode::packet;
+  if (settings.datapath == datapath_mode::packet)
+    return;
+  const auto why_not = kernel_unavailable(has, probe);
+  if (settings.datapath == datapath_mode::kernel) {
+    if (!why_not.empty())
+      v.errors.push_back("datapath = \"kernel\": " + why_not
+                         + ", or set [relay] datapath = \"packet\" (or "
+                           "\"auto\")");
+    v.datapath = datapath_mode::kernel;
+  } else if (why_not.empty()) {
+    v.datapath = datapath_mode::kernel;
+    v.notes.push_back("datapath = \"auto\": using the kernel data path (a tc "
+                      "eBPF program per input interface)");
+  } else {
+    v.warnings.push_back("datapath = \"auto\": " + why_not
+                         + "; using the packet data path");
+  }
+  if (v.datapath == datapath_mode::kernel && v.ingress == ingress_mode::socket)
+    v.warnings.push_back("ingress = \"socket\": its rules stay on the "
+                         "forwarders (the kernel data path takes AF_PACKET "
+                         "ingress only)");
+}
+
+} // namespace
+
 capability_verdict check_capabilities(const relay_settings& settings,
-                                      const capability_probe& has) {
+                                      const capability_probe& has,
+                                      const kernel_probe& probe) {
   capability_verdict v;
   const bool net_raw = has(CAP_NET_RAW);
   switch (settings.ingress) {
@@ -57,6 +98,7 @@ capability_verdict check_capabilities(const relay_settings& settings,
       "SO_SNDBUFFORCE to SO_RCVBUF / SO_SNDBUF, capped by "
       "net.core.rmem_max / wmem_max, so bursts may drop; grant it "
       "(AmbientCapabilities=CAP_NET_ADMIN) or raise those sysctls");
+  check_datapath(settings, has, probe, v);
   return v;
 }
 

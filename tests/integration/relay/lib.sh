@@ -156,10 +156,13 @@ workers = $workers
 ingress = "$ingress"
 control_socket = "$CST_SOCK"
 log_level = "info"
-
-[metrics]
-enabled = false
 TOML
+  # The data path under test (issue 16): ctest runs the scripts that take
+  # it once per data path, with CST_DATAPATH=kernel the second time.
+  if [[ -n ${CST_DATAPATH:-} ]]; then
+    echo "datapath = \"$CST_DATAPATH\"" >>"$file"
+  fi
+  printf '\n[metrics]\nenabled = false\n' >>"$file"
 }
 
 # cst_rule FILE NAME IN_GROUP IN_PORT OUTPUT... [source=S]
@@ -212,6 +215,12 @@ cst_start_relay() {
     return 1
   }
   cst_wait_workers_running 10 || return 1
+  # The kernel data path must really be the one forwarding, not a fallback.
+  if [[ ${CST_DATAPATH:-} == kernel ]] && ! cst_workers | grep -qx 'kdp-in0'; then
+    echo "$CST_NAME: datapath = kernel but no kdp-in0 worker:" >&2
+    cst_ctl workers >&2 || true
+    return 1
+  fi
   cst_wait_ruled_groups "$config" 10
 }
 
@@ -239,7 +248,9 @@ cst_ruled_groups_joined() {
 }
 
 # cst_workers: the worker ids, one a line (castorctl workers, first column).
-cst_workers() { cst_ctl workers | awk 'NR > 1 && NF { print $1 }'; }
+# The table ends at the first blank line (the kernel data path's rule
+# paths follow it).
+cst_workers() { cst_ctl workers | awk 'NR > 1 && !NF { exit } NR > 1 { print $1 }'; }
 
 # cst_wait_workers_running SECONDS: until every worker's state is running.
 cst_wait_workers_running() {
@@ -252,7 +263,7 @@ cst_wait_workers_running() {
 cst_workers_running() {
   CST_TABLE=$(cst_ctl workers 2>/dev/null) || true
   [[ -n $CST_TABLE ]] &&
-    awk 'NR > 1 && NF { n++; if ($3 != "running") bad++ }
+    awk 'NR > 1 && !NF { exit } NR > 1 { n++; if ($3 != "running") bad++ }
          END { exit !(n > 0 && bad == 0) }' <<<"$CST_TABLE"
 }
 

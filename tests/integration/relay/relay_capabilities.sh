@@ -201,4 +201,34 @@ cst_check "socket ingress as nobody without capabilities forwards 2000 of 2000" 
   forwards_all auto
 cst_check "SIGTERM stops it with status 0" cst_stop_relay
 
+# -- 4. the kernel data path (issue 16) without CAP_BPF --------------------------
+# As the unit runs it minus CAP_BPF: datapath = "kernel" is refused at -t
+# and at start, naming the capability; "auto" falls back and forwards.
+as_nobody "+net_raw,+net_admin"
+write_config packet
+sed -i 's|^\[relay\]$|[relay]\ndatapath = "kernel"|' "$config"
+rc=0
+timeout 20 ip netns exec "$CST_NS_RELAY" "$CST_RELAY" -t -f "$config" \
+  >"$CST_WORK/nobpf-t.out" 2>&1 || rc=$?
+cat "$CST_WORK/nobpf-t.out"
+cst_check "-t says datapath = kernel needs CAP_BPF" \
+  grep -q 'datapath = "kernel": the kernel data path needs CAP_BPF' \
+  "$CST_WORK/nobpf-t.out"
+rm -f "$CST_SOCK"
+rc=0
+timeout 20 ip netns exec "$CST_NS_RELAY" "$CST_RELAY" -n -f "$config" \
+  >"$CST_WORK/nobpf.out" 2>&1 || rc=$?
+cat "$CST_WORK/nobpf.out"
+cst_check "without CAP_BPF datapath = kernel exits 2" test "$rc" -eq 2
+cst_check "naming CAP_BPF" \
+  grep -q 'datapath = "kernel": the kernel data path needs CAP_BPF' \
+  "$CST_WORK/nobpf.out"
+sed -i 's|^datapath = "kernel"$|datapath = "auto"|' "$config"
+cst_start_relay "$config"
+cst_check "auto warns and uses the packet data path" \
+  grep -q 'datapath = "auto": the kernel data path needs CAP_BPF.*using the packet data path' \
+  "$CST_WORK/relay.out"
+cst_check "and forwards 2000 of 2000" forwards_all nobpf
+cst_check "SIGTERM stops it with status 0" cst_stop_relay
+
 cst_finish

@@ -75,6 +75,11 @@ cst_expect "packet: nothing else was dropped as malformed" 0 \
   "$(cst_ingress_drops truncated)"
 cst_stop_relay || true
 
+# With CST_DATAPATH=kernel (issue 16) the parts with ingress = "packet"
+# run on the kernel data path, which counts the same reasons; the socket
+# ingress parts stay on the forwarders whatever the data path, so they run
+# in the packet pass only.
+if [[ ${CST_DATAPATH:-} != kernel ]]; then
 # Socket ingress: the kernel reassembles. Within max_frame the datagram is
 # relayed whole (over 9000-MTU output links); beyond it, truncated.
 cst_mtu "$CST_NS_RELAY" out1 9000
@@ -134,6 +139,7 @@ cst_check "socket: kernel_drops in castor_ingress_drops_total too" \
   'castor_ingress_drops_total{interface="in0",reason="kernel_drops"}' \
   "$(cst_ingress_drops kernel_drops)"
 cst_stop_relay || true
+fi
 
 # -- too_big: larger than the output MTU -----------------------------------------
 cst_reset_topology 2

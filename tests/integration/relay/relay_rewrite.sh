@@ -64,4 +64,18 @@ cst_check "a TTL=1 source is forwarded" \
   cst_pass t1 "$recv_ns" --group 239.63.1.4:6004 --interface c0 "${exact[@]}" \
   -- --group 239.53.1.4:5004 --count 2000 --rate 10000 --ttl 1
 
+# The relay's counters agree with what the receiver saw (either data path).
+counted_as_received() {
+  local rule n
+  for rule in rewrite unicast ttl1; do
+    n=$(cst_output_counter "$rule" packets)
+    echo "rule $rule: $n datagrams sent"
+    [[ $n == 2000 ]] || return 1
+  done
+  n=$(cst_output_counter filtered packets)
+  echo "rule filtered: $n datagrams sent"
+  [[ $n == 1000 ]]
+}
+cst_check "output counters match the receivers" counted_as_received
+
 cst_finish

@@ -87,5 +87,57 @@ TEST(capabilities, capget_agrees_with_proc_status) {
       << "capability " << cap;
 }
 
+// -- the data path (issue 16) -------------------------------------------------
+
+relay_settings with_datapath(datapath_mode mode) {
+  relay_settings s;
+  s.datapath = mode;
+  return s;
+}
+
+TEST(capabilities, kernel_datapath_without_bpf_fails_naming_it) {
+  auto v = check_capabilities(with_datapath(datapath_mode::kernel),
+                              only({CAP_NET_RAW, CAP_NET_ADMIN}));
+  ASSERT_EQ(v.errors.size(), 1u);
+  EXPECT_NE(v.errors[0].find("datapath = \"kernel\""), std::string::npos);
+  EXPECT_NE(v.errors[0].find("CAP_BPF"), std::string::npos);
+}
+
+TEST(capabilities, kernel_datapath_with_bpf_runs_the_kernel_path) {
+  auto v = check_capabilities(with_datapath(datapath_mode::kernel),
+                              only({CAP_NET_RAW, CAP_NET_ADMIN, cap_bpf}));
+  EXPECT_TRUE(v.ok());
+  EXPECT_EQ(v.datapath, datapath_mode::kernel);
+}
+
+TEST(capabilities, kernel_datapath_that_does_not_load_fails_with_the_reason) {
+  auto v = check_capabilities(
+    with_datapath(datapath_mode::kernel),
+    only({CAP_NET_RAW, CAP_NET_ADMIN, cap_bpf}),
+    [] { return std::string{"built without the kernel data path"}; });
+  ASSERT_EQ(v.errors.size(), 1u);
+  EXPECT_NE(v.errors[0].find("built without the kernel data path"),
+            std::string::npos);
+}
+
+TEST(capabilities, auto_datapath_falls_back_to_packet_with_a_warning) {
+  auto v = check_capabilities(with_datapath(datapath_mode::automatic),
+                              only({CAP_NET_RAW, CAP_NET_ADMIN}));
+  EXPECT_TRUE(v.ok());
+  EXPECT_EQ(v.datapath, datapath_mode::packet);
+  ASSERT_EQ(v.warnings.size(), 1u);
+  EXPECT_NE(v.warnings[0].find("using the packet data path"),
+            std::string::npos);
+}
+
+TEST(capabilities, auto_datapath_says_it_uses_the_kernel) {
+  auto v = check_capabilities(with_datapath(datapath_mode::automatic),
+                              only({CAP_NET_RAW, CAP_SYS_ADMIN}));
+  EXPECT_TRUE(v.ok());
+  EXPECT_EQ(v.datapath, datapath_mode::kernel);
+  ASSERT_EQ(v.notes.size(), 1u);
+  EXPECT_NE(v.notes[0].find("using the kernel data path"), std::string::npos);
+}
+
 } // namespace
 } // namespace castor::relay

@@ -6,6 +6,7 @@
 
 #include "config/config_parser.hpp"
 #include "config_test_support.hpp"
+#include "model/datapath.hpp"
 #include "test_support.hpp"
 #include <gtest/gtest.h>
 
@@ -92,6 +93,38 @@ outputs = [ { interface = "eth1", address = "10.9.9.9", port = 7000, ttl = 64, t
   EXPECT_EQ(r.outputs.at(0).tos, 184);
 }
 
+TEST(config_parser, reads_the_datapath) {
+  for (auto [word, mode] : {std::pair{"packet", datapath_mode::packet},
+                            std::pair{"kernel", datapath_mode::kernel},
+                            std::pair{"auto", datapath_mode::automatic}}) {
+    auto res = parse_config_string(
+      std::string{"[relay]\ndatapath = \""} + word + "\"\n", "relay.toml");
+    ASSERT_TRUE(res.ok()) << ::testing::PrintToString(messages(res));
+    EXPECT_EQ(res.config.relay.datapath, mode) << word;
+  }
+  auto res = parse_config_string("[relay]\ndatapath = \"xdp\"\n", "relay.toml");
+  EXPECT_FALSE(res.ok());
+  EXPECT_EQ(parse_config_string("", "relay.toml").config.relay.datapath,
+            datapath_mode::packet)
+    << "packet by default";
+}
+
+TEST(config_parser, kernel_rules_leave_socket_ingress_and_wide_rules_out) {
+  relay_settings s;
+  s.datapath = datapath_mode::kernel;
+  rule r;
+  r.outputs.resize(2);
+  EXPECT_TRUE(served_by_kernel(r, s));
+  r.outputs.resize(kernel_max_outputs + 1);
+  EXPECT_EQ(kernel_refusal(r, s), "more than 16 outputs");
+  r.outputs.resize(1);
+  s.ingress = ingress_mode::socket;
+  EXPECT_EQ(kernel_refusal(r, s), "socket ingress");
+  s.ingress = ingress_mode::packet;
+  s.datapath = datapath_mode::packet;
+  EXPECT_FALSE(served_by_kernel(r, s));
+}
+
 TEST(config_parser, metrics_default_to_loopback) {
   auto res = parse_config_string("", "relay.toml");
   ASSERT_TRUE(res.ok());
@@ -131,7 +164,8 @@ outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 1, t
               "relay.toml:1:1: unknown key 'bogus' (expected include, relay, "
               "metrics, node, peer or rule)",
               "relay.toml:3:1: relay: unknown key 'worker' (expected workers, "
-              "ingress, control_socket, log_level, log_target, max_frame, "
+              "ingress, datapath, control_socket, log_level, log_target, "
+              "max_frame, "
               "max_buffer_memory_mib)",
               "relay.toml:5:1: metrics: unknown key 'port' (expected enabled, "
               "listen)",
