@@ -13,8 +13,10 @@ bool operator==(const daemon_config& x, const daemon_config& y) {
   auto& a = x.relay;
   auto& b = y.relay;
   return a.workers == b.workers && a.ingress == b.ingress
-         && a.control_socket == b.control_socket && a.log_level == b.log_level
-         && a.log_target == b.log_target && a.max_frame == b.max_frame
+         && a.control_socket == b.control_socket
+         && a.control_admin_group == b.control_admin_group
+         && a.log_level == b.log_level && a.log_target == b.log_target
+         && a.max_frame == b.max_frame
          && a.max_buffer_memory_mib == b.max_buffer_memory_mib
          && x.rules == y.rules && x.metrics == y.metrics
          && x.include == y.include;

@@ -42,6 +42,9 @@ struct relay_settings {
   unsigned workers = 0;
   ingress_mode ingress = ingress_mode::packet;
   std::string control_socket = "/run/castor/relay.sock";
+  /// The group whose members may change the relay over the control socket
+  /// (control/control_access.hpp); empty: root and the daemon's user only.
+  std::string control_admin_group;
   std::string log_level = "info";
   /// "stderr", "syslog" or "file:PATH" (logging.hpp).
   std::string log_target = "stderr";
