@@ -65,7 +65,11 @@ unsigned forwarders_per_interface(const relay_settings& s);
 struct metrics_settings {
   bool enabled = true;
   /// HOST:PORT with an IPv4 or bracketed IPv6 literal; loopback by default.
-  std::string listen = "127.0.0.1:9108";
+  /// Port 17108: Prometheus's exporter range 9100-9999 is fully allocated
+  /// (9108, the old default, is graphite_exporter's); 17108 lies outside
+  /// it, below the ephemeral ports, and no known exporter or /etc/services
+  /// entry uses it (issue 14).
+  std::string listen = "127.0.0.1:17108";
 };
 
 bool operator==(const metrics_settings& x, const metrics_settings& y);

@@ -96,7 +96,7 @@ TEST(config_parser, metrics_default_to_loopback) {
   auto res = parse_config_string("", "relay.toml");
   ASSERT_TRUE(res.ok());
   EXPECT_TRUE(res.config.metrics.enabled);
-  EXPECT_EQ(res.config.metrics.listen, "127.0.0.1:9108");
+  EXPECT_EQ(res.config.metrics.listen, "127.0.0.1:17108");
   EXPECT_TRUE(res.config.rules.empty());
 }
 
@@ -270,7 +270,7 @@ TEST(config_parser, metrics_listen_must_be_host_and_port) {
     EXPECT_EQ(errors_of(std::string{"[metrics]\nlisten = \""} + bad + "\"\n"),
               strings{std::string{"relay.toml:2:10: metrics.listen: '"} + bad
                       + "' is not HOST:PORT with an IP address, such as "
-                        "127.0.0.1:9108 or [::1]:9108"})
+                        "127.0.0.1:17108 or [::1]:17108"})
       << bad;
   EXPECT_EQ(errors_of("[metrics]\nlisten = \"127.0.0.1:70000\"\n"),
             strings{"relay.toml:2:10: metrics.listen: port 70000 is out of "
