@@ -257,13 +257,16 @@ TEST_F(castorctl, list_stats_workers_and_tree_print_tables) {
             "                             eth2 10.9.9.9:7000 ttl=8 "
             "tos=184\n");
   ASSERT_EQ(run("stats", out), 0);
-  // The output's interface state (issue 15) is the last column.
-  EXPECT_EQ(out, "RULE    WHERE                    PACKETS  BYTES  DROPS      "
-                 "  STATE\n"
-                 "feed-a  in                       10       1000   "
-                 "malformed=2\n"
-                 "        out eth1 239.2.2.2:6001  8        800    0          "
-                 "  up\n");
+  // The output's interface state (issue 15) is the last column; issue 14
+  // adds each rule's rate and the time since its last packet ("-": not
+  // sampled yet).
+  EXPECT_EQ(out,
+            "RULE    WHERE                    PACKETS  BYTES  RATE/S  LAST  "
+            "DROPS        STATE\n"
+            "feed-a  in                       10       1000   0.0     -     "
+            "malformed=2\n"
+            "        out eth1 239.2.2.2:6001  8        800                  "
+            "0            up\n");
   ASSERT_EQ(run("workers", out), 0);
   EXPECT_EQ(out, "ID          INTERFACE  STATE    RESTARTS  FRAMES  "
                  "KERNEL_DROPS  QUEUE  FILTER        OUTPUTS\n"

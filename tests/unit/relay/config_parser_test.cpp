@@ -132,7 +132,7 @@ outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 1, t
               "metrics or rule)",
               "relay.toml:3:1: relay: unknown key 'worker' (expected workers, "
               "ingress, control_socket, log_level, log_target, max_frame, "
-              "max_buffer_memory_mib)",
+              "max_buffer_memory_mib, control_admin_group)",
               "relay.toml:5:1: metrics: unknown key 'port' (expected enabled, "
               "listen)",
               "relay.toml:8:1: rule: unknown key 'nmae' (expected name, "
