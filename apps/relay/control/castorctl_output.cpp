@@ -239,6 +239,9 @@ void print_reload(const json& data) {
             << ", " << s.unchanged << " unchanged\n";
   for (const auto& setting : s.restart_needed)
     std::cout << "not applied until the relay restarts: " << setting << "\n";
+  for (auto& name : data.value("dropped_runtime_rules", json::array()))
+    std::cout << "warning: dropped rule " << name.get<std::string>()
+              << ", added at runtime and not in the config file\n";
 }
 
 void print_groups(const json& data) {

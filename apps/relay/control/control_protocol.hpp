@@ -249,7 +249,9 @@ void from_json(const nlohmann::json& j, reload_summary& x);
 //   tree     {"tree":TREE}  TREE as castor::to_json(tree_node)
 //   kill     {"path":"root/..."}         ping   {"pong":true}
 //   version  {"version":"0.1.0","commit":"abc123"}
-//   reload   {"reload":reload_summary}; failure: {"ok":false,"error":...,
+//   reload   {"reload":reload_summary, "dropped_runtime_rules":[names]
+//            (rules added at runtime that the reload removed; only when
+//            there are some)}; failure: {"ok":false,"error":...,
 //            "errors":["file:line:col: message",...]}
 //   config show {"config":"TOML text"}   config save {"file":"/abs/path"}
 //   log_level {"component":"...","level":"..."}

@@ -420,6 +420,21 @@ caf::result<control::response> reload(store_self* self) {
                names(summary.added), names(summary.removed),
                names(summary.changed), summary.unchanged);
   auto ok = control::make_ok(control::reload_reply(summary));
+  // Rules added at runtime (not in the file as last loaded) that the new
+  // file lacks: the reload drops them. Said, not silent (issue 14).
+  std::vector<std::string> dropped_runtime;
+  for (const auto& name : summary.removed) {
+    const auto& loaded = running.rules;
+    if (std::none_of(loaded.begin(), loaded.end(),
+                     [&](const rule& r) { return r.name == name; }))
+      dropped_runtime.push_back(name);
+  }
+  if (!dropped_runtime.empty()) {
+    spdlog::warn("reload: drops the rules added at runtime and not in {}: {} "
+                 "(castorctl config save keeps runtime changes)",
+                 ctx->config_file(), names(dropped_runtime));
+    ok.data["dropped_runtime_rules"] = dropped_runtime;
+  }
   if (summary.added.empty() && summary.removed.empty()
       && summary.changed.empty() && current == next) {
     apply_settings(); // same rules in the same order: no new epoch

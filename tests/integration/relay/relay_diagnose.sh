@@ -105,5 +105,14 @@ cst_check "an admin's change is logged with uid and pid" \
   grep -q "control: add wrong (uid $(id -u) pid" "$CST_WORK/relay.out"
 cst_check "the daemon goes on" cst_ctl ping
 
+# 4. A reload of the file, which lacks the runtime-added rule, says so.
+cst_ctl reload >"$CST_WORK/reload.txt" 2>&1 || true
+cat "$CST_WORK/reload.txt"
+cst_check "a reload names the runtime-added rule it drops" \
+  grep -q '^warning: dropped rule wrong, added at runtime' "$CST_WORK/reload.txt"
+cst_check "and logs it" \
+  grep -q 'reload: drops the rules added at runtime and not in .*: wrong' \
+  "$CST_WORK/relay.out"
+
 cst_check "SIGTERM stops it with status 0" cst_stop_relay
 cst_finish
