@@ -38,6 +38,9 @@ test_packages=(
   logrotate zsh
   # castor::node's tests and bench make TLS certificates (make-certs.sh)
   openssl
+  # the shipped alert rules are YAML (tests/install/monitoring_check.py;
+  # promtool's package, prometheus, is ~100 MB: not installed for it)
+  python3-yaml
   # bench/socket's side-by-side contender: Erlang/OTP's gen_udp (escript)
   erlang-base
   # sanitizers and fuzzing (clang + compiler-rt); clang also compiles the

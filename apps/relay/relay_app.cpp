@@ -82,6 +82,11 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
     copts.socket_path = options.control_socket.empty()
                           ? config.relay.control_socket
                           : options.control_socket;
+    std::string admin_warning;
+    copts.admin =
+      default_admin_check(config.relay.control_admin_group, admin_warning);
+    if (!admin_warning.empty())
+      spdlog::warn("{}", admin_warning);
 
     auto gm_state = net::make_group_manager_state(net::kernel_backend());
     std::vector<child_spec> children;

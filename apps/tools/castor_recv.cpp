@@ -246,7 +246,10 @@ int main(int argc, char** argv) {
   }
 
   std::cerr << "castor-recv: ready (" << sockets.size() << " socket"
-            << (sockets.size() == 1 ? "" : "s") << ")" << std::endl;
+            << (sockets.size() == 1 ? "" : "s") << ") on "
+            << interface_note(opt.interface,
+                              endpoints.empty() ? 0 : endpoints.front().address)
+            << std::endl;
 
   const uint64_t idle_ns = uint64_t{opt.idle_ms} * 1'000'000;
   const auto deadline =

@@ -321,6 +321,10 @@ int main(int argc, char** argv) {
     return 3;
   }
 
+  std::cerr << "castor-send: sending on "
+            << interface_note(opt.interface,
+                              endpoints.empty() ? 0 : endpoints.front().address)
+            << std::endl;
   auto cpu_before = cpu_seconds();
   // Threads start together, a little after they are created.
   auto start = monotonic_ns() + 2'000'000;

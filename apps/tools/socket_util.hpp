@@ -4,6 +4,7 @@
 // std::runtime_error naming the call and the system's reason; the tools
 // print it and exit 3.
 
+#include <cstdint>
 #include <string>
 
 namespace castor::tools {
@@ -14,6 +15,17 @@ namespace castor::tools {
 /// The index of a network interface given by name or by index ("3");
 /// throws if there is none.
 unsigned interface_index(const std::string& name);
+
+/// The interface the routing table picks for IPv4 `address` (host byte
+/// order), which the kernel uses when no interface is given; "" when there
+/// is no route.
+std::string route_interface(uint32_t address);
+
+/// What the tools print about the interface they use: `given` itself, or
+/// the route's choice for `address` with a warning that it may be the
+/// wrong one (issue 14: a receiver on the default route's interface hears
+/// nothing and does not say why).
+std::string interface_note(const std::string& given, uint32_t address);
 
 /// Sets SO_RCVBUF or SO_SNDBUF to `bytes`: first the *FORCE variant, which
 /// ignores net.core.rmem_max/wmem_max (read-only inside a network namespace)

@@ -23,8 +23,8 @@ _castorctl_ask() {
 
 _castorctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local verbs="list stats workers tree ping version reload add remove kill config log-level"
-  local global="-u --socket --json -t --timeout -V --version -h --help"
+  local verbs="list stats workers tree ping version reload add remove kill config log-level groups status diagnose watch"
+  local global="-u --socket --json --plain -t --timeout -V --version -h --help"
   COMPREPLY=()
 
   case $prev in
@@ -32,7 +32,7 @@ _castorctl() {
     COMPREPLY=($(compgen -f -- "$cur"))
     return
     ;;
-  -t | --timeout | --name | --in | --out) return ;;
+  -t | --timeout | --name | --in | --out | --look | -n | --interval | -c | --count) return ;;
   esac
 
   # The positional words before the cursor (options and their values
@@ -40,7 +40,7 @@ _castorctl() {
   local i pos=()
   for ((i = 1; i < COMP_CWORD; i++)); do
     case ${COMP_WORDS[i]} in
-    -u | --socket | -t | --timeout | --name | --in | --out | --from) ((i++)) ;;
+    -u | --socket | -t | --timeout | --name | --in | --out | --from | --look | -n | --interval | -c | --count) ((i++)) ;;
     -*) ;;
     *) pos+=("${COMP_WORDS[i]}") ;;
     esac
@@ -61,6 +61,20 @@ _castorctl() {
     ;;
   kill)
     ((nargs == 0)) && COMPREPLY=($(compgen -W "$(_castorctl_ask tree)" -- "$cur"))
+    ;;
+  diagnose)
+    if [[ $cur == -* ]]; then
+      COMPREPLY=($(compgen -W "--look" -- "$cur"))
+    elif ((nargs == 0)); then
+      COMPREPLY=($(compgen -W "$(_castorctl_ask list)" -- "$cur"))
+    fi
+    ;;
+  watch)
+    if [[ $cur == -* ]]; then
+      COMPREPLY=($(compgen -W "-n --interval -c --count" -- "$cur"))
+    elif ((nargs == 0)); then
+      COMPREPLY=($(compgen -W "stats groups workers status" -- "$cur"))
+    fi
     ;;
   config)
     if ((nargs == 0)); then

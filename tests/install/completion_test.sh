@@ -53,7 +53,8 @@ expect() { # WHAT EXPECTED FUNCTION WORD...
   fi
 }
 
-expect "castorctl verbs by prefix" "stats" _castorctl castorctl st
+expect "castorctl verbs by prefix" "stats status" _castorctl castorctl st
+expect "watch's views" "groups" _castorctl castorctl watch gr
 expect "verbs after global options" "reload remove" \
   _castorctl castorctl -u /run/x.sock -t 3 re
 expect "config's actions" "save show" _castorctl castorctl config ""

@@ -66,7 +66,7 @@ std::string dir_of(const std::string& path) {
 std::optional<std::string> check_listen(const std::string& text) {
   auto bad = "'" + text
              + "' is not HOST:PORT with an IP address, such as "
-               "127.0.0.1:9108 or [::1]:9108";
+               "127.0.0.1:17108 or [::1]:17108";
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon + 1 == text.size())
     return bad;
@@ -401,7 +401,8 @@ void parser::parse_relay(const toml::node& node) {
     return;
   check_keys(*t, "relay",
              {"workers", "ingress", "datapath", "control_socket", "log_level",
-              "log_target", "max_frame", "max_buffer_memory_mib"});
+              "log_target", "max_frame", "max_buffer_memory_mib",
+              "control_admin_group"});
   auto& s = result_.config.relay;
   if (auto* n = t->get("workers")) {
     if (auto v = get_int(*n, "relay.workers")) {
@@ -472,6 +473,16 @@ void parser::parse_relay(const toml::node& node) {
                     + std::to_string(max_socket_path));
       else
         s.control_socket = *v;
+    }
+  }
+  if (auto* n = t->get("control_admin_group")) {
+    if (auto v = get_string(*n, "relay.control_admin_group")) {
+      if (v->empty())
+        error(*n, "relay.control_admin_group: must not be empty (leave it "
+                  "out: then only root and the daemon's user may change "
+                  "the relay)");
+      else
+        s.control_admin_group = *v;
     }
   }
   if (auto* n = t->get("log_level")) {

@@ -14,6 +14,7 @@
 //   workers = 2              # 0..256 forwarders per input interface; 0: cores
 //   ingress = "packet"       # "packet" | "socket" | "auto" (capabilities.hpp)
 //   control_socket = "/run/castor/relay.sock"
+//   control_admin_group = "castor-admin"  # may add, remove, reload, kill
 //   log_level = "info"       # none|err|warn|notice|info|debug
 //   log_target = "stderr"    # stderr|syslog|file:PATH (logging.hpp)
 //   max_frame = 2048         # 576..9216: largest IP packet relayed
@@ -21,7 +22,7 @@
 //
 //   [metrics]
 //   enabled = true
-//   listen = "127.0.0.1:9108"   # IPv4:PORT or [IPv6]:PORT
+//   listen = "127.0.0.1:17108"  # IPv4:PORT or [IPv6]:PORT
 //
 //   [[rule]]
 //   name = "feed-a"

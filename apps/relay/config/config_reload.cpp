@@ -47,6 +47,8 @@ std::vector<std::string> settings_needing_restart(const daemon_config& running,
     out.emplace_back("[relay] datapath");
   if (a.control_socket != b.control_socket)
     out.emplace_back("[relay] control_socket");
+  if (a.control_admin_group != b.control_admin_group)
+    out.emplace_back("[relay] control_admin_group");
   if (a.log_target != b.log_target)
     out.emplace_back("[relay] log_target");
   // Every receive buffer and send slot is sized by it when a worker starts.
@@ -66,6 +68,7 @@ daemon_config config_in_effect(const daemon_config& running,
   out.relay.ingress = running.relay.ingress;
   out.relay.datapath = running.relay.datapath;
   out.relay.control_socket = running.relay.control_socket;
+  out.relay.control_admin_group = running.relay.control_admin_group;
   out.relay.log_target = running.relay.log_target;
   out.relay.max_frame = running.relay.max_frame;
   out.metrics = running.metrics;

@@ -1,9 +1,14 @@
 #include "config/config_warnings.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <set>
 
 #include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace castor::relay {
 
@@ -59,7 +64,52 @@ std::vector<std::string> config_warnings(const daemon_config& cfg,
     out.push_back("ingress = \"socket\" runs one forwarder per input "
                   "interface ("
                   + std::to_string(cfg.relay.workers) + " configured)");
+  // Fixed source ports another process holds (issue 15: a stable source
+  // port the relay cannot bind would fail every send of those outputs).
+  std::map<uint16_t, std::vector<std::string>> fixed;
+  for (const auto& r : cfg.rules)
+    for (const auto& o : r.outputs)
+      if (o.source_port != 0)
+        fixed[o.source_port].push_back(r.name);
+  for (const auto& [port, rules] : fixed)
+    if (auto problem = source_port_problem(port)) {
+      std::string text = *problem + " (source_port of ";
+      for (size_t i = 0; i < rules.size() && i < max_named_rules; ++i)
+        text += (i == 0 ? "rule " : ", ") + rules[i];
+      if (rules.size() > max_named_rules)
+        text +=
+          " and " + std::to_string(rules.size() - max_named_rules) + " more";
+      out.push_back(text + ")");
+    }
   return out;
+}
+
+std::optional<std::string> source_port_problem(uint16_t port) {
+  // As the relay binds its egress sockets: SO_REUSEPORT, any address. A
+  // socket of the relay's own user with SO_REUSEPORT shares the port; a
+  // socket without it, or of another user, does not.
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return std::nullopt;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  const int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  const int err = errno;
+  ::close(fd);
+  if (rc == 0)
+    return std::nullopt;
+  const auto p = std::to_string(port);
+  if (err == EADDRINUSE)
+    return "source port " + p
+           + " is in use by another process on this host (ss -uanp 'sport "
+             "= :"
+           + p + "' shows which); the relay cannot send from it";
+  if (err == EACCES)
+    return "source port " + p + " is below 1024 and needs CAP_NET_BIND_SERVICE";
+  return "source port " + p + " cannot be bound: " + std::strerror(err);
 }
 
 } // namespace castor::relay

@@ -147,6 +147,8 @@ std::string write_config(const daemon_config& cfg) {
   if (s.datapath != datapath_mode::packet)
     os << "datapath = " << toml_quote(to_string(s.datapath)) << "\n";
   os << "control_socket = " << toml_quote(s.control_socket) << "\n";
+  if (!s.control_admin_group.empty())
+    os << "control_admin_group = " << toml_quote(s.control_admin_group) << "\n";
   os << "log_level = " << toml_quote(s.log_level) << "\n";
   os << "log_target = " << toml_quote(s.log_target) << "\n";
   os << "max_frame = " << s.max_frame << "\n";
@@ -173,14 +175,20 @@ std::optional<std::string> save_config(const daemon_config& cfg,
   const auto text = write_config(cfg);
   mode_t mode = 0644;
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) {
+  bool exists = false;
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (S_ISLNK(st.st_mode))
+      return path + " is a symbolic link; refusing to write through it";
     if (!S_ISREG(st.st_mode))
       return path + " exists and is not a regular file";
     mode = st.st_mode & 07777;
+    exists = true;
   }
+  // Created exclusively: a file (or symlink) planted at the temporary name
+  // makes the save fail instead of being written through.
   const auto tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd =
-    ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  const int fd = ::open(
+    tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0)
     return failure("cannot create", tmp);
   size_t done = 0;
@@ -204,12 +212,50 @@ std::optional<std::string> save_config(const daemon_config& cfg,
     return err;
   }
   ::close(fd);
+  if (exists) {
+    // The replaced file stays as PATH.bak: a hard link, swapped in by
+    // rename, so the old .bak is replaced atomically too.
+    const auto bak = path + ".bak";
+    const auto bak_tmp = bak + ".tmp." + std::to_string(::getpid());
+    ::unlink(bak_tmp.c_str());
+    if (::link(path.c_str(), bak_tmp.c_str()) != 0
+        || ::rename(bak_tmp.c_str(), bak.c_str()) != 0) {
+      auto err = failure("cannot keep the previous file as", bak);
+      ::unlink(bak_tmp.c_str());
+      ::unlink(tmp.c_str());
+      return err;
+    }
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     auto err = failure("cannot replace", path);
     ::unlink(tmp.c_str());
     return err;
   }
+  // The rename itself is durable once the directory is.
+  auto slash = path.rfind('/');
+  const auto dir = slash == std::string::npos ? std::string{"."}
+                   : slash == 0               ? std::string{"/"}
+                                              : path.substr(0, slash);
+  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
   return std::nullopt;
+}
+
+file_stamp stamp_of(const std::string& path) {
+  file_stamp out;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return out;
+  out.exists = true;
+  out.dev = static_cast<uint64_t>(st.st_dev);
+  out.ino = static_cast<uint64_t>(st.st_ino);
+  out.size = static_cast<int64_t>(st.st_size);
+  out.mtime_ns =
+    static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return out;
 }
 
 } // namespace castor::relay

@@ -5,20 +5,28 @@
 // Exit status: 0 the daemon answered ok; 1 it answered with an error, or it
 // could not be reached; 2 bad usage. `castorctl reload` therefore serves as
 // systemd's ExecReload=.
+//
+// --json and --plain are taken anywhere on the line; under --json every
+// error castorctl reports itself is a JSON line too ({"ok":false,...}).
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "control/castorctl_output.hpp"
 #include "control/control_protocol.hpp"
+#include "control/overload.hpp"
+#include "control/traffic_look.hpp"
 #include <CLI/CLI.hpp>
 #include <poll.h>
 #include <sys/socket.h>
@@ -274,6 +282,104 @@ int add_from(const std::string& socket_path, const std::string& file,
   return 0;
 }
 
+/// How long a command waits for the daemon unless -t says otherwise: a
+/// liveness check must answer at once, a change may wait for a big reload.
+int default_timeout_s(const ctl::request& req) {
+  return std::visit(ctl::overload{
+                      [](const ctl::ping_cmd&) { return 3; },
+                      [](const ctl::version_cmd&) { return 3; },
+                      [](const ctl::add_cmd&) { return 75; },
+                      [](const ctl::add_rules_cmd&) { return 75; },
+                      [](const ctl::reload_cmd&) { return 75; },
+                      [](const ctl::config_save_cmd&) { return 30; },
+                      [](const auto&) { return 10; },
+                    },
+                    req.command);
+}
+
+/// Levenshtein distance, for "did you mean".
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min(
+        {row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+/// The verb nearest to `word`, or "" when none is close.
+std::string nearest(const std::string& word,
+                    const std::vector<std::string>& verbs) {
+  std::string best;
+  size_t best_d = std::max<size_t>(2, word.size() / 2) + 1;
+  for (const auto& v : verbs) {
+    auto d =
+      v.rfind(word, 0) == 0 && !word.empty() ? 1 : edit_distance(word, v);
+    if (d < best_d) {
+      best_d = d;
+      best = v;
+    }
+  }
+  return best;
+}
+
+/// The first word on the line that is not an option or an option's value:
+/// the verb the user meant.
+std::string first_word(const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "-u" || a == "--socket" || a == "-t" || a == "--timeout") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] != '-')
+      return a;
+  }
+  return {};
+}
+
+/// castorctl's own failure, as text or as a JSON line.
+int report(const failure& f, bool as_json) {
+  if (as_json)
+    std::cout << ctl::encode_response(ctl::make_error(f.message)) << "\n";
+  else
+    std::cerr << "castorctl: " << f.message << "\n";
+  return f.exit_code;
+}
+
+/// diagnose: when the rule has seen nothing lately, look for its traffic
+/// on the other interfaces and add what was seen to the facts.
+void look_elsewhere(ctl::response& reply, std::chrono::milliseconds look) {
+  auto& facts = reply.data;
+  auto stats = facts.value("stats", json::object()).get<ctl::rule_stats>();
+  if (look.count() <= 0 || (stats.packets > 0 && stats.rate > 0))
+    return;
+  auto rule = facts.value("rule", json::object());
+  auto in = rule.value("input", json::object());
+  auto group = in.value("group", std::string{});
+  auto port = in.value("port", 0);
+  // Not the input, nor an interface the relay sends the same group and
+  // port on: its own copies loop back to local sockets.
+  std::set<std::string> skip{in.value("interface", std::string{})};
+  for (auto& o : rule.value("outputs", json::array()))
+    if (o.value("address", std::string{}) == group
+        && o.value("port", 0) == port)
+      skip.insert(o.value("interface", std::string{}));
+  auto seen =
+    ctl::look_for_traffic(group, static_cast<uint16_t>(port), skip, look);
+  facts["elsewhere"] = {
+    {"looked_s", std::chrono::duration<double>(look).count()},
+    {"interfaces", seen}};
+}
+
 std::string absolute(const std::string& path) {
   if (path.empty() || path.front() == '/')
     return path;
@@ -288,18 +394,41 @@ std::string absolute(const std::string& path) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // --json and --plain anywhere on the line (before or after the verb).
+  bool as_json = false;
+  bool plain = false;
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json")
+      as_json = true;
+    else if (a == "--plain")
+      plain = true;
+    else
+      args.push_back(std::move(a));
+  }
+  ctl::set_plain_output(plain);
+
   CLI::App app{"castorctl: control a running castor-relay over its unix "
                "socket.",
                "castorctl"};
   app.require_subcommand(1);
   std::string socket_path = default_socket;
-  bool as_json = false;
-  int timeout_s = 75;
+  int timeout_s = 0;
+  // Listed for --help; main() takes them out of the line before parsing.
+  bool json_flag = false;
+  bool plain_flag = false;
   app.add_option("-u,--socket", socket_path, "the daemon's control socket")
     ->capture_default_str();
-  app.add_flag("--json", as_json, "print the daemon's JSON reply (one line)");
-  app.add_option("-t,--timeout", timeout_s, "seconds to wait for the answer")
-    ->capture_default_str()
+  app.add_flag("--json", json_flag,
+               "print the daemon's JSON reply (one line), and castorctl's "
+               "own errors as JSON; anywhere on the line");
+  app.add_flag("--plain", plain_flag,
+               "tables without headings, tab-separated (for scripts)");
+  app
+    .add_option("-t,--timeout", timeout_s,
+                "seconds to wait for the answer (default: 3 for ping and "
+                "version, 75 for add and reload, 10 otherwise)")
     ->check(CLI::Range(1, 3600));
   app.set_version_flag("-V,--version", "castorctl " CASTOR_VERSION);
 
@@ -317,7 +446,9 @@ int main(int argc, char** argv) {
     app.add_subcommand(name, help)->callback([&req, c] { req.command = c; });
   };
   simple("list", "list the rules", ctl::list_cmd{});
-  simple("stats", "packet, byte and drop counters per rule and output",
+  simple("stats",
+         "packet, byte and drop counters per rule and output, with each "
+         "rule's rate and the time since its last packet",
          ctl::stats_cmd{});
   simple("workers", "the forwarders and their state", ctl::workers_cmd{});
   simple("peers",
@@ -332,6 +463,42 @@ int main(int argc, char** argv) {
          "re-read the config file and apply the difference; waits for the "
          "result (usable as ExecReload=)",
          ctl::reload_cmd{});
+  simple("groups",
+         "per interface, each group joined, the rules that need it, its "
+         "packets and the time since the last one",
+         ctl::groups_cmd{});
+  simple("status", "a one-page summary of the relay", ctl::status_cmd{});
+
+  std::string diagnose_name;
+  double look_s = 1;
+  auto* diagnose = app.add_subcommand(
+    "diagnose", "why is this rule not forwarding? Walks its path: input "
+                "interface, membership, forwarders, traffic (and a short "
+                "look on the other interfaces), outputs");
+  diagnose->add_option("RULE", diagnose_name, "the rule's name")->required();
+  diagnose
+    ->add_option("--look", look_s,
+                 "seconds to look for the rule's traffic on the other "
+                 "interfaces when it has none (0: do not look)")
+    ->capture_default_str()
+    ->check(CLI::Range(0.0, 10.0));
+
+  std::string watch_view = "stats";
+  double watch_every = 2;
+  int watch_count = 0;
+  auto* watch = app.add_subcommand(
+    "watch", "repeat a view every few seconds, like top (Ctrl-C ends it)");
+  watch->add_option("VIEW", watch_view, "stats, groups, workers or status")
+    ->capture_default_str()
+    ->check(CLI::IsMember({"stats", "groups", "workers", "status"}));
+  watch->add_option("-n,--interval", watch_every, "seconds between views")
+    ->capture_default_str()
+    ->check(CLI::Range(0.1, 3600.0));
+  watch
+    ->add_option("-c,--count", watch_count,
+                 "stop after this many views (0: until interrupted)")
+    ->capture_default_str()
+    ->check(CLI::Range(0, 1000000));
 
   std::string rules_file;
   auto* add = app.add_subcommand("add", "add a rule, or the rules of a file");
@@ -371,16 +538,35 @@ int main(int argc, char** argv) {
   log_level->add_option("LEVEL", level, "none|err|warn|notice|info|debug")
     ->required();
 
+  std::vector<std::string> verbs;
+  for (auto* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    verbs.push_back(sub->get_name());
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> reversed{args.rbegin(), args.rend()};
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    auto rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    auto word = first_word(args);
+    std::string message = e.what();
+    if (!word.empty()
+        && std::find(verbs.begin(), verbs.end(), word) == verbs.end()) {
+      message = "unknown command '" + word + "'";
+      if (auto near = nearest(word, verbs); !near.empty())
+        message += "; did you mean '" + near + "'?";
+      message += " (castorctl --help lists the commands)";
+    }
+    return report(usage(message), as_json);
   }
 
   try {
     if (add->parsed() && !rules_file.empty()) {
-      return add_from(socket_path, rules_file, std::chrono::seconds{timeout_s});
+      return add_from(socket_path, rules_file,
+                      std::chrono::seconds{timeout_s > 0 ? timeout_s : 75});
     } else if (add->parsed()) {
       if (rule_name.empty() || in_spec.empty() || out_specs.empty())
         throw usage("add: give --name, --in and --out, or --from FILE");
@@ -395,32 +581,61 @@ int main(int argc, char** argv) {
       req.command = ctl::config_save_cmd{absolute(save_file)};
     } else if (log_level->parsed()) {
       req.command = ctl::log_level_cmd{component, level};
+    } else if (diagnose->parsed()) {
+      req.command = ctl::diagnose_cmd{diagnose_name};
+    } else if (watch->parsed()) {
+      if (watch_view == "groups")
+        req.command = ctl::groups_cmd{};
+      else if (watch_view == "workers")
+        req.command = ctl::workers_cmd{};
+      else if (watch_view == "status")
+        req.command = ctl::status_cmd{};
+      else
+        req.command = ctl::stats_cmd{};
     }
     auto line = ctl::encode_request(req);
     // Validate what we send with the daemon's own decoder, so a bad
     // argument (say, a log level) fails here with the same message.
     if (auto check = ctl::decode_request(line); !check)
       throw usage(check.error);
-    auto reply_line =
-      exchange(socket_path, line, std::chrono::seconds{timeout_s});
-    auto reply = ctl::decode_response(reply_line);
-    if (as_json) {
-      std::cout << ctl::encode_response(reply) << "\n";
-      return reply.ok ? 0 : 1;
+    const std::chrono::seconds timeout{timeout_s > 0 ? timeout_s
+                                                     : default_timeout_s(req)};
+    const bool tty = ::isatty(STDOUT_FILENO) == 1 && !as_json;
+    for (int shown = 1;; ++shown) {
+      auto reply = ctl::decode_response(exchange(socket_path, line, timeout));
+      if (reply.ok && diagnose->parsed())
+        look_elsewhere(reply, std::chrono::milliseconds{
+                                static_cast<int64_t>(look_s * 1000)});
+      if (as_json) {
+        std::cout << ctl::encode_response(reply) << std::endl;
+      } else if (!reply.ok) {
+        print_refusal(reply);
+      } else {
+        if (watch->parsed()) {
+          // Like top: redraw in place on a terminal, append otherwise.
+          if (tty)
+            std::cout << "\033[H\033[2J";
+          auto now = std::time(nullptr);
+          char when[32];
+          std::strftime(when, sizeof(when), "%H:%M:%S", std::localtime(&now));
+          std::cout << "castorctl watch " << watch_view << " every "
+                    << watch_every << " s  " << when << "\n";
+        }
+        print_ok(req, reply.data);
+        std::cout.flush();
+      }
+      if (!reply.ok || !watch->parsed()
+          || (watch_count > 0 && shown >= watch_count))
+        return reply.ok ? 0 : 1;
+      std::this_thread::sleep_for(
+        std::chrono::milliseconds{static_cast<int64_t>(watch_every * 1000)});
     }
-    if (!reply.ok) {
-      print_refusal(reply);
-      return 1;
-    }
-    print_ok(req, reply.data);
-    return 0;
   } catch (const failure& f) {
-    std::cerr << "castorctl: " << f.message << "\n";
-    return f.exit_code;
+    return report(f, as_json);
   } catch (const json::exception& e) {
     // Only a reply of an unexpected shape gets here.
-    std::cerr << "castorctl: cannot read the daemon's reply: " << e.what()
-              << "\n";
-    return 1;
+    return report(
+      failure{std::string{"cannot read the daemon's reply: "} + e.what()},
+      as_json);
   }
 }

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "control/diagnosis.hpp"
 #include "control/overload.hpp"
 
 namespace castor::relay::control {
@@ -16,9 +19,21 @@ namespace {
 
 // -- human-readable output ------------------------------------------------------
 
-/// Writes rows as left-aligned columns separated by two spaces.
+bool plain_output = false;
+
+/// Writes rows as left-aligned columns separated by two spaces; in plain
+/// mode without the heading (the first row), separated by tabs.
 void print_table(std::ostream& out,
                  const std::vector<std::vector<std::string>>& rows) {
+  if (plain_output) {
+    for (size_t r = 1; r < rows.size(); ++r) {
+      std::string line;
+      for (size_t i = 0; i < rows[r].size(); ++i)
+        line += (i == 0 ? "" : "\t") + rows[r][i];
+      out << line << "\n";
+    }
+    return;
+  }
   std::vector<size_t> width;
   for (auto& row : rows)
     for (size_t i = 0; i < row.size(); ++i) {
@@ -96,21 +111,48 @@ void print_rules(std::ostream& out, const json& data) {
 
 namespace {
 
+std::string rate_text(double rate) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f", rate);
+  return buf;
+}
+
+/// An output interface's state as the tables show it.
+std::string link_text(const std::string& state) {
+  if (state.empty())
+    return "-";
+  if (state == "down")
+    return "interface down";
+  if (state == "missing")
+    return "interface missing";
+  return state;
+}
+
 void print_stats(const json& data) {
   std::vector<std::vector<std::string>> rows{
-    {"RULE", "WHERE", "PACKETS", "BYTES", "DROPS", "STATE"}};
+    {"RULE", "WHERE", "PACKETS", "BYTES", "RATE/S", "LAST", "DROPS", "STATE"}};
+  std::map<std::string, uint64_t> tx_dropped;
   for (auto& j : data.value("rules", json::array())) {
     auto r = j.get<rule_stats>();
     rows.push_back({r.name, "in", std::to_string(r.packets),
-                    std::to_string(r.bytes), drops_text(r.drops), ""});
-    for (auto& o : r.outputs)
+                    std::to_string(r.bytes), rate_text(r.rate),
+                    last_packet_text(r.last_packet_s, r.packets),
+                    drops_text(r.drops), ""});
+    for (auto& o : r.outputs) {
       rows.push_back(
         {"",
          "out " + o.interface + " " + o.address + ":" + std::to_string(o.port),
-         std::to_string(o.packets), std::to_string(o.bytes),
-         drops_text(o.drops), o.state.empty() ? "-" : o.state});
+         std::to_string(o.packets), std::to_string(o.bytes), "", "",
+         drops_text(o.drops), link_text(o.state)});
+      tx_dropped[o.interface] = o.kernel_tx_dropped;
+    }
   }
   print_table(rows);
+  // Drops after the relay: the kernel's counter of the whole interface.
+  for (const auto& [name, n] : tx_dropped)
+    if (n > 0)
+      std::cout << "kernel: " << name << " tx_dropped " << n
+                << " (all traffic on " << name << ")\n";
   // What every worker dropped before any rule, by reason (malformed frames,
   // no_rule, kernel drops), as in castor_ingress_drops_total.
   auto in = data.find("ingress");
@@ -145,7 +187,8 @@ void print_workers(std::ostream& out, const json& data) {
     // "eth1=up,gre1=missing", as DROPS lists reason=count.
     std::string outputs;
     for (auto& [name, state] : w.outputs)
-      outputs += (outputs.empty() ? "" : ",") + name + "=" + state;
+      outputs += (outputs.empty() ? "" : ",") + name + "="
+                 + (state == "down" ? link_text(state) : state);
     rows.push_back({w.id, w.interface, w.state, std::to_string(w.restarts),
                     std::to_string(w.frames), std::to_string(w.kernel_drops),
                     std::to_string(w.queue_depth), filter,
@@ -210,6 +253,72 @@ void print_reload(const json& data) {
             << ", " << s.unchanged << " unchanged\n";
   for (const auto& setting : s.restart_needed)
     std::cout << "not applied until the relay restarts: " << setting << "\n";
+  for (auto& name : data.value("dropped_runtime_rules", json::array()))
+    std::cout << "warning: dropped rule " << name.get<std::string>()
+              << ", added at runtime and not in the config file\n";
+}
+
+void print_groups(const json& data) {
+  std::vector<std::vector<std::string>> rows{{"INTERFACE", "GROUP", "SOURCE",
+                                              "STATE", "RULES", "PACKETS",
+                                              "RATE/S", "LAST"}};
+  std::vector<std::string> reasons;
+  for (auto& g : data.value("groups", json::array())) {
+    std::string rules;
+    for (auto& r : g.value("rules", json::array()))
+      rules += (rules.empty() ? "" : ",") + r.get<std::string>();
+    auto packets = g.value("packets", uint64_t{0});
+    auto source = str(g, "source");
+    rows.push_back({str(g, "interface"), str(g, "group"),
+                    source.empty() ? "*" : source, str(g, "state"),
+                    rules.empty() ? "-" : rules, std::to_string(packets),
+                    rate_text(g.value("rate", 0.0)),
+                    last_packet_text(g.value("last_packet_s", -1.0), packets)});
+    if (!str(g, "reason").empty())
+      reasons.push_back(str(g, "interface") + " " + str(g, "group") + ": "
+                        + str(g, "reason"));
+  }
+  print_table(rows);
+  for (const auto& r : reasons)
+    std::cout << r << "\n";
+}
+
+std::string counts_text(const json& counts) {
+  std::string out;
+  for (auto& [k, v] : counts.items())
+    out += (out.empty() ? "" : ", ") + v.dump() + " " + k;
+  return out.empty() ? "none" : out;
+}
+
+std::string names_list(const json& names) {
+  std::string out;
+  for (auto& n : names)
+    out += (out.empty() ? "" : ", ") + n.get<std::string>();
+  return out;
+}
+
+void print_status(const json& data) {
+  std::vector<std::vector<std::string>> rows{
+    {"FIELD", "VALUE"},
+    {"version", str(data, "version")},
+    {"uptime", rate_text(data.value("uptime_s", 0.0)) + " s"},
+    {"config", str(data, "config_file")},
+    {"rules", str(data, "rules")},
+    {"workers", counts_text(data.value("workers", json::object()))},
+    {"worker restarts", str(data, "worker_restarts")},
+    {"memberships", counts_text(data.value("memberships", json::object()))},
+    {"packets in", str(data, "packets")},
+    {"rate", rate_text(data.value("rate", 0.0)) + "/s"},
+    {"drops", str(data, "drops")}};
+  auto silent = data.value("silent_rules", json::array());
+  rows.push_back({"silent rules", silent.empty()
+                                    ? std::string{"none"}
+                                    : std::to_string(silent.size()) + ": "
+                                        + names_list(silent)});
+  auto down = data.value("outputs_down", json::array());
+  rows.push_back(
+    {"outputs down", down.empty() ? std::string{"none"} : names_list(down)});
+  print_table(rows);
 }
 
 } // namespace
@@ -234,6 +343,10 @@ void print_peers(std::ostream& os, const json& data) {
   }
   if (data.contains("unknown_source"))
     os << "unknown_source=" << data.value("unknown_source", 0) << "\n";
+}
+
+void set_plain_output(bool plain) {
+  plain_output = plain;
 }
 
 void print_ok(const request& req, const json& data) {
@@ -270,6 +383,11 @@ void print_ok(const request& req, const json& data) {
       [&](const config_save_cmd&) {
         std::cout << "saved the running config to " << str(data, "file")
                   << "\n";
+      },
+      [&](const groups_cmd&) { print_groups(data); },
+      [&](const status_cmd&) { print_status(data); },
+      [&](const diagnose_cmd&) {
+        std::cout << diagnosis_text(data, diagnose(data));
       },
     },
     req.command);

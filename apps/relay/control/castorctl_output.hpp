@@ -14,6 +14,10 @@ namespace castor::relay::control {
 /// Prints the successful reply `data` to `req` on stdout.
 void print_ok(const request& req, const nlohmann::json& data);
 
+/// Plain output for scripts (castorctl --plain): tables without their
+/// heading row, columns separated by one tab. Off by default.
+void set_plain_output(bool plain);
+
 /// The tables of `list`, `workers` and `tree` replies written to `out`, as
 /// print_ok prints them; the daemon's SIGUSR1 dump logs the same text.
 void print_rules(std::ostream& out, const nlohmann::json& data);

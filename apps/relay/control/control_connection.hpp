@@ -70,9 +70,14 @@ public:
   connection(unix_socket sock, std::function<void(connection*)> on_closed,
              options_ptr opts)
       : sock_(std::move(sock)), timer_(sock_.get_executor()),
-        on_closed_(std::move(on_closed)), opts_(std::move(opts)) {
+        on_closed_(std::move(on_closed)), opts_(std::move(opts)),
+        peer_(peer_of(sock_.native_handle())) {
     // nop
   }
+
+  /// The client's credentials at connect (SO_PEERCRED); set once, so any
+  /// thread may read them.
+  const peer_credentials& peer() const noexcept { return peer_; }
 
   // -- entry points for any thread --------------------------------------------
 
@@ -141,6 +146,7 @@ private:
   /// Tells the listener that this connection is gone.
   std::function<void(connection*)> on_closed_;
   options_ptr opts_;
+  const peer_credentials peer_;
   caf::weak_actor_ptr client_;
   bool attached_ = false;
   std::array<char, 4096> buf_;

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <string>
 
+#include "control/control_access.hpp"
 #include <sys/types.h>
 
 namespace castor::relay {
@@ -35,6 +36,9 @@ struct control_server_options {
   std::chrono::milliseconds write_timeout{10000};
   /// How long a client's actor waits for the handler's answer.
   std::chrono::milliseconds request_timeout{60000};
+  /// Who may send changing commands (control_access.hpp); empty: root and
+  /// the daemon's own user.
+  admin_check admin{};
 };
 
 } // namespace castor::relay

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "control/overload.hpp"
 #include "model/log_levels.hpp"
 #include "model/rule_validator.hpp"
 
@@ -240,8 +242,10 @@ public:
 };
 
 const std::vector<std::string> commands{
-  "add",  "remove",  "list",   "stats",  "workers",   "tree", "kill",
-  "ping", "version", "reload", "config", "log_level", "peers"};
+  "add",    "remove",    "list",   "stats",   "workers",
+  "tree",   "kill",      "ping",   "version", "reload",
+  "config", "log_level", "groups", "status",  "diagnose",
+  "peers"};
 
 } // namespace
 
@@ -264,8 +268,45 @@ std::string command_name(const request& x) {
     std::string operator()(const config_show_cmd&) const { return "config"; }
     std::string operator()(const config_save_cmd&) const { return "config"; }
     std::string operator()(const log_level_cmd&) const { return "log_level"; }
+    std::string operator()(const groups_cmd&) const { return "groups"; }
+    std::string operator()(const status_cmd&) const { return "status"; }
+    std::string operator()(const diagnose_cmd&) const { return "diagnose"; }
   };
   return std::visit(visitor{}, x.command);
+}
+
+bool changes_state(const request& x) {
+  return std::visit(
+    [](const auto& c) {
+      using T = std::decay_t<decltype(c)>;
+      return std::is_same_v<
+               T,
+               add_cmd> || std::is_same_v<T, add_rules_cmd> || std::is_same_v<T, remove_cmd> || std::is_same_v<T, kill_cmd> || std::is_same_v<T, reload_cmd> || std::is_same_v<T, config_save_cmd> || std::is_same_v<T, log_level_cmd>;
+    },
+    x.command);
+}
+
+std::string describe(const request& x) {
+  auto text = std::visit(
+    overload{
+      [](const add_cmd& c) { return "add " + c.rule.name; },
+      [](const add_rules_cmd& c) {
+        return "add " + std::to_string(c.rules.size()) + " rules";
+      },
+      [](const remove_cmd& c) { return "remove " + c.name; },
+      [](const kill_cmd& c) { return "kill " + c.path; },
+      [](const config_save_cmd& c) {
+        return "config save " + (c.file.empty() ? "(default file)" : c.file);
+      },
+      [](const config_show_cmd&) { return std::string{"config show"}; },
+      [](const log_level_cmd& c) {
+        return "log_level " + c.component + " " + c.level;
+      },
+      [](const diagnose_cmd& c) { return "diagnose " + c.name; },
+      [](const auto&) { return std::string{}; },
+    },
+    x.command);
+  return text.empty() ? command_name(x) : text;
 }
 
 decoded<request> decode_request(std::string_view line) {
@@ -375,6 +416,13 @@ decoded<request> decode_request(std::string_view line) {
                  "'" + *level + "' is not one of " + join(log_levels(), ", "));
     return finish(log_level_cmd{component.value_or(""), level.value_or("")});
   }
+  if (cmd == "diagnose") {
+    rd.check_members(obj, "", {"cmd", "name"});
+    auto name = rd.string(obj, "name", "", true);
+    if (name && name->empty())
+      rd.problem("name", "must not be empty");
+    return finish(diagnose_cmd{name.value_or("")});
+  }
   // The commands without arguments.
   rd.check_members(obj, "", {"cmd"});
   if (cmd == "list")
@@ -391,6 +439,10 @@ decoded<request> decode_request(std::string_view line) {
     return finish(ping_cmd{});
   if (cmd == "version")
     return finish(version_cmd{});
+  if (cmd == "groups")
+    return finish(groups_cmd{});
+  if (cmd == "status")
+    return finish(status_cmd{});
   return finish(reload_cmd{});
 }
 
@@ -407,6 +459,7 @@ struct request_encoder {
   }
   void operator()(const remove_cmd& c) const { j["name"] = c.name; }
   void operator()(const kill_cmd& c) const { j["path"] = c.path; }
+  void operator()(const diagnose_cmd& c) const { j["name"] = c.name; }
   void operator()(const config_show_cmd&) const { j["action"] = "show"; }
   void operator()(const config_save_cmd& c) const {
     j["action"] = "save";

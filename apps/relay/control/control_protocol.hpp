@@ -22,6 +22,12 @@
 //   {"cmd":"config","action":"show"}       the running config as TOML
 //   {"cmd":"config","action":"save","file":"/abs/path"}   "file" optional
 //   {"cmd":"log_level","component":"forwarder","level":"debug"}
+//   {"cmd":"groups"}                       memberships per interface
+//   {"cmd":"status"}                       a one-page summary
+//   {"cmd":"diagnose","name":"feed-a"}     the facts on one rule's path
+//
+// Read-only commands (changes_state() false) are served to any client that
+// can connect; the others only to an admin peer (control_server.hpp).
 //
 // RULE: {"name":"feed-a",
 //        "input":{"interface":"eth0","group":"239.1.1.1","port":5001,
@@ -88,10 +94,18 @@ struct log_level_cmd {
   std::string level;
 };
 
-using command = std::variant<add_cmd, add_rules_cmd, remove_cmd, list_cmd,
-                             stats_cmd, workers_cmd, tree_cmd, kill_cmd,
-                             ping_cmd, version_cmd, reload_cmd, config_show_cmd,
-                             config_save_cmd, log_level_cmd, peers_cmd>;
+struct groups_cmd {};
+struct status_cmd {};
+struct diagnose_cmd {
+  /// The rule's name.
+  std::string name;
+};
+
+using command =
+  std::variant<add_cmd, add_rules_cmd, remove_cmd, list_cmd, stats_cmd,
+               workers_cmd, tree_cmd, kill_cmd, ping_cmd, version_cmd,
+               reload_cmd, config_show_cmd, config_save_cmd, log_level_cmd,
+               groups_cmd, status_cmd, diagnose_cmd, peers_cmd>;
 
 /// One decoded request. A struct (not the bare variant) so that it is a
 /// distinct CAF message type.
@@ -101,6 +115,13 @@ struct request {
 
 /// The "cmd" string of a request ("config" for both config actions).
 std::string command_name(const request& x);
+
+/// Whether `x` changes the relay (add, remove, reload, kill, config save,
+/// log_level): only admin peers may send it.
+bool changes_state(const request& x);
+
+/// The request in words for the log, e.g. "kill root/workers/fwd-eth0-1".
+std::string describe(const request& x);
 
 // -- responses ----------------------------------------------------------------
 
@@ -170,6 +191,9 @@ struct output_stats {
   /// reported it. ({}: aggregate initializers written before it need not
   /// name it.)
   std::string state{};
+  /// The kernel's tx_dropped of the output interface (all traffic on it,
+  /// not only ours): drops after the relay handed the datagram over.
+  uint64_t kernel_tx_dropped{};
 };
 
 struct rule_stats {
@@ -179,6 +203,12 @@ struct rule_stats {
   uint64_t bytes = 0;
   drop_counts drops;
   std::vector<output_stats> outputs;
+  /// Datagrams per second received over the last sample (about a second).
+  double rate{};
+  /// Seconds since the last datagram, to the sampling interval; negative
+  /// when not known (no datagram since the daemon started, or not sampled
+  /// yet).
+  double last_packet_s{-1};
 };
 
 struct worker_info {
@@ -222,10 +252,22 @@ void from_json(const nlohmann::json& j, reload_summary& x);
 //   tree     {"tree":TREE}  TREE as castor::to_json(tree_node)
 //   kill     {"path":"root/..."}         ping   {"pong":true}
 //   version  {"version":"0.1.0","commit":"abc123"}
-//   reload   {"reload":reload_summary}; failure: {"ok":false,"error":...,
+//   reload   {"reload":reload_summary, "dropped_runtime_rules":[names]
+//            (rules added at runtime that the reload removed; only when
+//            there are some)}; failure: {"ok":false,"error":...,
 //            "errors":["file:line:col: message",...]}
 //   config show {"config":"TOML text"}   config save {"file":"/abs/path"}
 //   log_level {"component":"...","level":"..."}
+//   groups   {"groups":[{"interface","group","source","state","reason",
+//                        "rules":[names],"packets","rate","last_packet_s"}]}
+//   status   {"version","uptime_s","config_file","rules","workers":{state:n},
+//             "memberships":{state:n},"packets","rate","drops",
+//             "silent_rules":[names],"restarts"}
+//   diagnose {"rule":RULE,"stats":rule_stats,"input":IFACE,
+//             "outputs":{name:IFACE},"membership":{"state","reason"}|null,
+//             "workers":[worker_info of the input]}
+//            IFACE: {"name","exists","up","running","addresses":[...],
+//                    "tx_dropped"}
 nlohmann::json list_reply(const std::vector<relay::rule>& rules);
 nlohmann::json stats_reply(const std::vector<rule_stats>& stats);
 nlohmann::json workers_reply(const std::vector<worker_info>& workers);

@@ -74,6 +74,7 @@ auto fields(Self& x, F&& f)
   f("bytes", x.bytes);
   f("drops", x.drops);
   f("state", x.state);
+  f("kernel_tx_dropped", x.kernel_tx_dropped);
 }
 
 template <class Self, class F>
@@ -84,6 +85,8 @@ auto fields(Self& x, F&& f)
   f("bytes", x.bytes);
   f("drops", x.drops);
   f("outputs", x.outputs);
+  f("rate", x.rate);
+  f("last_packet_s", x.last_packet_s);
 }
 
 template <class Self, class F>

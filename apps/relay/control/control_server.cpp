@@ -278,6 +278,8 @@ void listener::stop() {
 
 struct client_state {
   connection_ptr conn;
+  /// Who is on the other end (SO_PEERCRED at connect).
+  peer_credentials peer;
   /// Request lines not yet sent to the handler. The connection hands over
   /// at most max_pipelined lines ahead of their replies, which bounds this.
   std::deque<std::string> queued;
@@ -312,6 +314,22 @@ void serve_next(caf::stateful_actor<client_state>* self,
       st.conn->reply(encode_response(make_error(req.error)));
       continue;
     }
+    if (control::changes_state(*req.value)) {
+      // Least privilege: reading is for anyone who can connect, changing
+      // for admins (control_access.hpp); who changed what is logged.
+      const auto what = control::describe(*req.value);
+      const bool admin =
+        opts->admin ? opts->admin(st.peer) : is_admin(st.peer, ::geteuid(), {});
+      if (!admin) {
+        client_log().warn("control: refused '{}' from uid {} pid {}: not an "
+                          "admin",
+                          what, st.peer.uid, st.peer.pid);
+        st.conn->reply(encode_response(make_error(refusal(st.peer, what))));
+        continue;
+      }
+      spdlog::info("control: {} (uid {} pid {})", what, st.peer.uid,
+                   st.peer.pid);
+    }
     auto hdl = handler ? handler() : caf::actor{};
     if (!hdl) {
       st.conn->reply(encode_response(
@@ -338,6 +356,7 @@ caf::behavior client_actor(caf::stateful_actor<client_state>* self,
                            connection_ptr conn, handler_source handler,
                            options_ptr opts) {
   self->state.conn = conn;
+  self->state.peer = conn->peer();
   // However the actor ends, its connection ends with it.
   self->attach_functor([conn] { conn->close_soon(); });
   conn->attach(caf::actor_cast<caf::actor>(self));

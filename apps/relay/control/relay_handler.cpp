@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -13,8 +14,12 @@
 #include <caf/exit_reason.hpp>
 
 #include "config/config_writer.hpp"
+#include "control/config_stamps.hpp"
 #include "control/control_protocol.hpp"
+#include "control/interface_facts.hpp"
 #include "control/overload.hpp"
+#include "control/relay_views.hpp"
+#include "control/rule_activity.hpp"
 #include "control/stats_view.hpp"
 #include "dataplane/worker_supervisor.hpp"
 #include "model/atoms.hpp"
@@ -26,12 +31,27 @@
 #include "castor/actors/atoms.hpp"
 #include "castor/actors/errors.hpp"
 #include "castor/actors/supervisor.hpp"
+#include "castor/net/group_manager.hpp"
 
 namespace castor::relay {
 
 namespace {
 
 constexpr auto peer_timeout = std::chrono::seconds{5};
+
+/// How often the handler samples the rules' packet counts (rule_activity).
+constexpr auto activity_interval = std::chrono::seconds{1};
+
+using handler_tick_atom = caf::atom_constant<caf::atom("ctl_tick")>;
+
+/// What outlives a handler restart: the rules' activity and the start time.
+struct handler_state {
+  rule_activity activity;
+  std::chrono::steady_clock::time_point started =
+    std::chrono::steady_clock::now();
+};
+
+using handler_state_ptr = std::shared_ptr<handler_state>;
 
 /// The root supervisor's id, the first part of every path (relay_app.cpp).
 constexpr const char* root_id = "root";
@@ -105,21 +125,54 @@ void gather_snapshots(caf::event_based_actor* self,
   }
 }
 
+/// Adds each rule's rate and last-packet time (sampling them too) and each
+/// output's kernel tx_dropped.
+void annotate(std::vector<control::rule_stats>& stats, handler_state& st) {
+  const auto now = rule_activity::clock::now();
+  std::set<std::string> interfaces;
+  std::vector<std::string> names;
+  for (auto& r : stats) {
+    st.activity.observe(r.name, r.packets, now);
+    auto v = st.activity.at(r.name, now);
+    r.rate = v.rate;
+    r.last_packet_s = v.last_packet_s;
+    names.push_back(r.name);
+    for (const auto& o : r.outputs)
+      interfaces.insert(o.interface);
+  }
+  st.activity.retain(names);
+  auto facts = control::read_interfaces(interfaces);
+  for (auto& r : stats)
+    for (auto& o : r.outputs)
+      o.kernel_tx_dropped = facts[o.interface].tx_dropped;
+}
+
+/// The rules' stats from `snapshots` (plus the retired forwarders'),
+/// annotated.
+std::vector<control::rule_stats>
+current_stats(const relay_context& ctx, std::vector<worker_snapshot> snapshots,
+              handler_state& st) {
+  snapshots.push_back(ctx.retired());
+  std::vector<std::string> order;
+  for (const auto& r : *ctx.rules().rules)
+    order.push_back(r.name);
+  auto stats = merge_rule_stats(snapshots, order);
+  annotate(stats, st);
+  return stats;
+}
+
 void gather_stats(caf::event_based_actor* self, const relay_context_ptr& ctx,
-                  response_promise rp) {
+                  handler_state_ptr st, response_promise rp) {
   with_workers(
     self, ctx, rp,
-    [self, ctx, rp](const std::vector<child_info>& children) mutable {
+    [self, ctx, st, rp](const std::vector<child_info>& children) mutable {
       gather_snapshots(
         self, children,
-        [ctx, rp](std::vector<worker_snapshot>& snapshots) mutable {
+        [ctx, st, rp](std::vector<worker_snapshot>& snapshots) mutable {
           const auto reporting = snapshots.size();
           // Forwarders that stopped still count: totals never go back.
+          auto data = control::stats_reply(current_stats(*ctx, snapshots, *st));
           snapshots.push_back(ctx->retired());
-          std::vector<std::string> order;
-          for (const auto& r : *ctx->rules().rules)
-            order.push_back(r.name);
-          auto data = control::stats_reply(merge_rule_stats(snapshots, order));
           data["ingress"] = merge_ingress_stats(snapshots);
           data["workers_reporting"] = reporting;
           rp.deliver(control::make_ok(std::move(data)));
@@ -146,6 +199,31 @@ nlohmann::json rule_paths(const std::vector<rule>& rules,
   return out;
 }
 
+std::vector<control::worker_info>
+worker_infos(const std::vector<child_info>& children,
+             const std::vector<worker_snapshot>& snapshots) {
+  std::vector<control::worker_info> out;
+  for (const auto& c : children) {
+    control::worker_info w;
+    w.id = c.id;
+    w.interface = forwarder_interface(c.id);
+    w.state = c.state;
+    w.restarts = c.restarts;
+    for (const auto& snap : snapshots)
+      if (snap.worker == c.id) {
+        w.queue_depth = snap.queued;
+        w.frames = snap.ingress.frames;
+        w.kernel_drops = snap.ingress.kernel_drops;
+        w.filter = snap.filter;
+        w.filter_error = snap.filter_error;
+        w.filter_failures = snap.filter_failures;
+        w.outputs = snap.output_links;
+      }
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
 void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
                   response_promise rp) {
   with_workers(
@@ -154,26 +232,8 @@ void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
       gather_snapshots(
         self, children,
         [ctx, rp, children](std::vector<worker_snapshot>& snapshots) mutable {
-          std::vector<control::worker_info> out;
-          for (const auto& c : children) {
-            control::worker_info w;
-            w.id = c.id;
-            w.interface = forwarder_interface(c.id);
-            w.state = c.state;
-            w.restarts = c.restarts;
-            for (const auto& snap : snapshots)
-              if (snap.worker == c.id) {
-                w.queue_depth = snap.queued;
-                w.frames = snap.ingress.frames;
-                w.kernel_drops = snap.ingress.kernel_drops;
-                w.filter = snap.filter;
-                w.filter_error = snap.filter_error;
-                w.filter_failures = snap.filter_failures;
-                w.outputs = snap.output_links;
-              }
-            out.push_back(std::move(w));
-          }
-          auto data = control::workers_reply(out);
+          auto data =
+            control::workers_reply(worker_infos(children, snapshots));
           data["paths"] = rule_paths(*ctx->rules().rules, snapshots);
           rp.deliver(control::make_ok(std::move(data)));
         });
@@ -218,6 +278,61 @@ void list_peers(caf::event_based_actor* self, const relay_context_ptr& ctx,
       [rp](const caf::error& err) mutable {
         rp.deliver(control::make_error("peers: " + describe(err)));
       });
+}
+
+// -- groups, status, diagnose --------------------------------------------------
+
+/// Gathers the rules, their annotated stats, the workers and the group
+/// memberships, and calls `done` with them. Peers that do not answer are
+/// left out (the survey says what it could learn).
+void take_survey(caf::event_based_actor* self, const relay_context_ptr& ctx,
+                 handler_state_ptr st,
+                 std::function<void(relay_survey&)> done) {
+  auto survey = std::make_shared<relay_survey>();
+  survey->rules = *ctx->rules().rules;
+  auto memberships = [self, ctx, survey, done] {
+    auto gm = ctx->get(relay_role::group_manager);
+    if (!gm) {
+      done(*survey);
+      return;
+    }
+    self->request(gm, peer_timeout, net::memberships_atom::value)
+      .then(
+        [survey, done](std::vector<net::membership_status>& all) {
+          survey->memberships = std::move(all);
+          done(*survey);
+        },
+        [survey, done](const caf::error&) { done(*survey); });
+  };
+  auto snapshots = [self, ctx, st, survey,
+                    memberships](const std::vector<child_info>& children) {
+    gather_snapshots(self, children,
+                     [ctx, st, survey, memberships,
+                      children](std::vector<worker_snapshot>& snaps) {
+                       survey->workers = worker_infos(children, snaps);
+                       survey->stats = current_stats(*ctx, snaps, *st);
+                       memberships();
+                     });
+  };
+  auto workers = ctx->get(relay_role::workers);
+  if (!workers) {
+    snapshots({});
+    return;
+  }
+  self->request(workers, peer_timeout, which_children_atom::value)
+    .then([snapshots](
+            const std::vector<child_info>& children) { snapshots(children); },
+          [snapshots](const caf::error&) { snapshots({}); });
+}
+
+control::response diagnose_rule(const relay_survey& survey,
+                                const std::string& name) {
+  auto facts = control::read_interfaces(diagnose_interfaces(survey, name));
+  auto view = diagnose_view(survey, name, facts);
+  if (!view)
+    return control::make_error("diagnose: no rule named '" + name
+                               + "' (castorctl list shows the rules)");
+  return control::make_ok(std::move(*view));
 }
 
 // -- tree and kill ---------------------------------------------------------
@@ -319,8 +434,13 @@ control::response save_running_config(const relay_context& ctx,
   if (file.empty())
     return control::make_error("config save: no file given, and this "
                                "relay was started without one");
+  if (auto changed = check_config_unchanged(file))
+    return control::make_error("config save: " + *changed);
   if (auto err = save_config(cfg, file))
     return control::make_error("config save: " + *err);
+  // What is on disk is now what runs.
+  if (file == ctx.config_file())
+    remember_config_stamp(file, false);
   spdlog::info("control: saved the running config to {}", file);
   return control::make_ok({{"file", file}});
 }
@@ -340,11 +460,18 @@ control::response set_log_level(const control::log_level_cmd& ll) {
 // -- the handler ---------------------------------------------------------------
 
 caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
-                            std::string version) {
+                            std::string version, handler_state_ptr st) {
+  // Samples the rules' counters now and then every activity_interval after
+  // each sample ends (samples never overlap).
+  self->send(self, handler_tick_atom::value);
   return {
-    [self, ctx,
-     version](control_atom,
-              const control::request& req) -> caf::result<control::response> {
+    [self, ctx, st](handler_tick_atom) {
+      take_survey(self, ctx, st, [self](relay_survey&) {
+        self->delayed_send(self, activity_interval, handler_tick_atom::value);
+      });
+    },
+    [self, ctx, version, st](control_atom, const control::request& req)
+      -> caf::result<control::response> {
       using result = caf::result<control::response>;
       // add, remove, list and reload change or read the rules: the rule
       // store answers them.
@@ -372,10 +499,11 @@ caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
             return control::make_ok({{"pong", true}});
           },
           [&](const control::version_cmd&) -> result {
-            return control::make_ok(control::version_reply(version, ""));
+            return control::make_ok(
+              control::version_reply(version, CASTOR_COMMIT));
           },
           [&](const control::stats_cmd&) {
-            return promised([&](auto& rp) { gather_stats(self, ctx, rp); });
+            return promised([&](auto& rp) { gather_stats(self, ctx, st, rp); });
           },
           [&](const control::peers_cmd&) {
             return promised([&](auto& rp) { list_peers(self, ctx, rp); });
@@ -403,6 +531,34 @@ caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
           [&](const control::log_level_cmd& c) -> result {
             return set_log_level(c);
           },
+          [&](const control::groups_cmd&) {
+            return promised([&](auto& rp) {
+              take_survey(self, ctx, st, [rp](relay_survey& x) mutable {
+                rp.deliver(control::make_ok(groups_view(x)));
+              });
+            });
+          },
+          [&](const control::status_cmd&) {
+            return promised([&](auto& rp) {
+              status_context sc;
+              sc.version = version;
+              sc.config_file = ctx->config_file();
+              sc.uptime_s = std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - st->started)
+                              .count();
+              take_survey(self, ctx, st, [rp, sc](relay_survey& x) mutable {
+                rp.deliver(control::make_ok(status_view(x, sc)));
+              });
+            });
+          },
+          [&](const control::diagnose_cmd& c) {
+            return promised([&](auto& rp) {
+              take_survey(self, ctx, st,
+                          [rp, name = c.name](relay_survey& x) mutable {
+                            rp.deliver(diagnose_rule(x, name));
+                          });
+            });
+          },
         },
         req.command);
     },
@@ -414,7 +570,7 @@ caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
 child_spec relay_handler_child(std::string id, relay_context_ptr ctx,
                                std::string version) {
   return worker(std::move(id), relay_handler, std::move(ctx),
-                std::move(version));
+                std::move(version), std::make_shared<handler_state>());
 }
 
 } // namespace castor::relay

@@ -13,8 +13,11 @@
 #include <caf/stateful_actor.hpp>
 
 #include "config/config_reload.hpp"
+#include "config/config_warnings.hpp"
+#include "control/config_stamps.hpp"
 #include "control/control_protocol.hpp"
 #include "control/overload.hpp"
+#include "control/reload_counters.hpp"
 #include "dataplane/rule_table.hpp"
 #include "dataplane/worker_supervisor.hpp"
 #include "model/rule_validator.hpp"
@@ -244,6 +247,10 @@ std::optional<std::string> check_interfaces(const rule& r) {
     if (resolve_interface_index(r.outputs[i].interface) == 0)
       return "outputs[" + std::to_string(i) + "].interface: no interface '"
              + r.outputs[i].interface + "'";
+  for (size_t i = 0; i < r.outputs.size(); ++i)
+    if (r.outputs[i].source_port != 0)
+      if (auto problem = source_port_problem(r.outputs[i].source_port))
+        return "outputs[" + std::to_string(i) + "].source_port: " + *problem;
   return std::nullopt;
 }
 
@@ -396,6 +403,7 @@ caf::result<control::response> reload(store_self* self) {
       spdlog::error("reload: {}", e);
     spdlog::error("reload rejected; the running config is unchanged");
     notify_ready();
+    control::count_reload(false);
     return control::reload_failed(errors);
   }
   const auto running = ctx->config();
@@ -416,10 +424,27 @@ caf::result<control::response> reload(store_self* self) {
                names(summary.added), names(summary.removed),
                names(summary.changed), summary.unchanged);
   auto ok = control::make_ok(control::reload_reply(summary));
+  // Rules added at runtime (not in the file as last loaded) that the new
+  // file lacks: the reload drops them. Said, not silent (issue 14).
+  std::vector<std::string> dropped_runtime;
+  for (const auto& name : summary.removed) {
+    const auto& loaded = running.rules;
+    if (std::none_of(loaded.begin(), loaded.end(),
+                     [&](const rule& r) { return r.name == name; }))
+      dropped_runtime.push_back(name);
+  }
+  if (!dropped_runtime.empty()) {
+    spdlog::warn("reload: drops the rules added at runtime and not in {}: {} "
+                 "(castorctl config save keeps runtime changes)",
+                 ctx->config_file(), names(dropped_runtime));
+    ok.data["dropped_runtime_rules"] = dropped_runtime;
+  }
   if (summary.added.empty() && summary.removed.empty()
       && summary.changed.empty() && current == next) {
     apply_settings(); // same rules in the same order: no new epoch
     notify_ready();
+    control::count_reload(true);
+    remember_config_stamp(ctx->config_file(), false);
     return ok;
   }
   auto rp = self->make_response_promise<control::response>();
@@ -435,8 +460,11 @@ caf::result<control::response> reload(store_self* self) {
         spdlog::error("reload rejected: {}", castor::describe(err));
         rp.deliver(control::reload_failed({castor::describe(err)}));
         notify_ready();
+        control::count_reload(false);
         return;
       }
+      control::count_reload(true);
+      remember_config_stamp(self->state.ctx->config_file(), false);
       apply_settings();
       commit(self, std::move(current), std::move(next), rp, std::move(ok),
              [] { notify_ready(); });
@@ -446,6 +474,8 @@ caf::result<control::response> reload(store_self* self) {
 
 caf::behavior rule_store_actor(store_self* self, relay_context_ptr ctx) {
   self->state.ctx = std::move(ctx);
+  // The file as the relay loaded it at start (config_stamps.hpp).
+  remember_config_stamp(self->state.ctx->config_file(), true);
   // A restarted store (or a fresh one) holds the current memberships again:
   // the group manager dropped its predecessor's when it died.
   const auto all = memberships_of(*self->state.ctx->rules().rules);

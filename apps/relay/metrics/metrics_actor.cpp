@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -12,6 +13,8 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/sec.hpp>
 
+#include "control/interface_facts.hpp"
+#include "control/reload_counters.hpp"
 #include "metrics/metrics_families.hpp"
 #include "metrics/metrics_http.hpp"
 #include "metrics/metrics_ledger.hpp"
@@ -73,6 +76,8 @@ struct gathering {
   bool workers_listed = false;
   std::vector<std::string> worker_ids;
   std::optional<std::map<std::string, uint64_t>> memberships;
+  std::map<std::string, std::map<std::string, uint64_t>>
+    memberships_per_interface;
   std::optional<std::vector<std::pair<std::string, uint64_t>>> restarts;
 };
 
@@ -134,9 +139,13 @@ void gather_memberships(caf::event_based_actor* self,
     .then(
       [g, done](const std::vector<net::membership_status>& all) {
         std::map<std::string, uint64_t> by_state;
-        for (const auto& m : all)
+        std::map<std::string, std::map<std::string, uint64_t>> per_if;
+        for (const auto& m : all) {
           ++by_state[m.state];
+          ++per_if[m.interface][m.state];
+        }
         g->memberships = std::move(by_state);
+        g->memberships_per_interface = std::move(per_if);
         done();
       },
       [done](const caf::error&) { done(); });
@@ -185,8 +194,23 @@ void publish(const relay_context_ptr& ctx, metrics_endpoint& ep, gathering& g) {
   if (g.workers_listed)
     ep.ledger.retain(g.worker_ids, view.rules, retired);
   view.workers = ep.ledger.totals(retired);
-  if (g.memberships)
+  if (g.memberships) {
     view.memberships = std::move(*g.memberships);
+    view.memberships_per_interface = std::move(g.memberships_per_interface);
+  }
+  std::set<std::string> outputs;
+  for (const auto& r : *ctx->rules().rules)
+    for (const auto& o : r.outputs)
+      outputs.insert(o.interface);
+  view.tx_dropped.clear();
+  for (const auto& [name, f] : control::read_interfaces(outputs))
+    if (f.exists)
+      view.tx_dropped[name] = f.tx_dropped;
+  auto& reloads = control::reloads();
+  view.reloads_ok = reloads.ok.load(std::memory_order_relaxed);
+  view.reloads_failed = reloads.failed.load(std::memory_order_relaxed);
+  view.last_reload_time = reloads.last_time.load(std::memory_order_relaxed);
+  view.process = read_process_sample();
   if (g.restarts)
     view.restarts = std::move(*g.restarts);
   if (g.peers)
@@ -200,6 +224,7 @@ caf::behavior metrics_actor(caf::event_based_actor* self, relay_context_ptr ctx,
                             std::string version,
                             std::chrono::milliseconds interval) {
   ep->last.version = std::move(version);
+  ep->last.commit = CASTOR_COMMIT;
   // The first gather at once, so a scrape right after start sees the
   // relay; the next one `interval` after each gather ends, so gathers
   // never overlap however slow a peer is.

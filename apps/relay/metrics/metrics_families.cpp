@@ -36,8 +36,51 @@ void add_sample(MetricFamily& f, std::vector<ClientMetric::Label> labels,
   f.metric.push_back(std::move(m));
 }
 
-std::string output_label(const control::output_stats& o) {
-  return o.address + ":" + std::to_string(o.port) + "@" + o.interface;
+void add_sample(MetricFamily& f, std::vector<ClientMetric::Label> labels,
+                double value) {
+  add_sample(f, std::move(labels), uint64_t{0});
+  auto& m = f.metric.back();
+  if (f.type == MetricType::Counter)
+    m.counter.value = value;
+  else
+    m.gauge.value = value;
+}
+
+/// An output's labels after its rule's: interface, address, port.
+std::vector<ClientMetric::Label> output_labels(const std::string& rule,
+                                               const control::output_stats& o) {
+  return {{"rule", rule},
+          {"interface", o.interface},
+          {"address", o.address},
+          {"port", std::to_string(o.port)}};
+}
+
+void add_process_families(const process_sample& p,
+                          std::vector<MetricFamily>& out) {
+  if (!p.valid)
+    return;
+  auto one = [&out](const char* name, const char* help, MetricType type,
+                    double value) {
+    auto f = family(name, help, type);
+    add_sample(f, {}, value);
+    out.push_back(std::move(f));
+  };
+  one("process_cpu_seconds_total",
+      "Total user and system CPU time spent in "
+      "seconds.",
+      MetricType::Counter, p.cpu_seconds);
+  one("process_resident_memory_bytes", "Resident memory size in bytes.",
+      MetricType::Gauge, static_cast<double>(p.resident_bytes));
+  one("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+      MetricType::Gauge, static_cast<double>(p.virtual_bytes));
+  one("process_open_fds", "Number of open file descriptors.", MetricType::Gauge,
+      static_cast<double>(p.open_fds));
+  one("process_max_fds", "Maximum number of open file descriptors.",
+      MetricType::Gauge, static_cast<double>(p.max_fds));
+  one("process_start_time_seconds",
+      "Start time of the process since unix "
+      "epoch in seconds.",
+      MetricType::Gauge, p.start_time_seconds);
 }
 
 /// Relaying across sites: one series set per configured peer.
@@ -103,14 +146,14 @@ void add_rule_families(const metrics_view& x, std::vector<MetricFamily>& out) {
     add_sample(packets, {{"rule", r.name}}, r.packets);
     add_sample(bytes, {{"rule", r.name}}, r.bytes);
     for (const auto& o : r.outputs) {
-      auto output = output_label(o);
-      add_sample(out_packets, {{"rule", r.name}, {"output", output}},
-                 o.packets);
-      add_sample(out_bytes, {{"rule", r.name}, {"output", output}}, o.bytes);
-      for (const auto& [reason, n] : o.drops)
-        add_sample(out_drops,
-                   {{"rule", r.name}, {"output", output}, {"reason", reason}},
-                   n);
+      auto labels = output_labels(r.name, o);
+      add_sample(out_packets, labels, o.packets);
+      add_sample(out_bytes, labels, o.bytes);
+      for (const auto& [reason, n] : o.drops) {
+        auto with_reason = labels;
+        with_reason.push_back({"reason", reason});
+        add_sample(out_drops, std::move(with_reason), n);
+      }
     }
   }
   for (auto* f : {&packets, &bytes, &out_packets, &out_bytes, &out_drops})
@@ -156,15 +199,15 @@ void add_ingress_families(const metrics_view& x,
 std::vector<MetricFamily> to_metric_families(const metrics_view& x) {
   std::vector<MetricFamily> out;
 
-  auto info =
-    family("castor_build_info", "The running castor-relay's version; always 1.",
-           MetricType::Gauge);
-  add_sample(info, {{"version", x.version}}, 1);
+  auto info = family("castor_build_info",
+                     "The running castor-relay's version and git commit; "
+                     "always 1.",
+                     MetricType::Gauge);
+  add_sample(info,
+             {{"version", x.version},
+              {"commit", x.commit.empty() ? "unknown" : x.commit}},
+             uint64_t{1});
   out.push_back(std::move(info));
-  auto up =
-    family("castor_up", "1 while the relay serves metrics.", MetricType::Gauge);
-  add_sample(up, {}, 1);
-  out.push_back(std::move(up));
 
   add_rule_families(x, out);
   add_ingress_families(x, out);
@@ -179,6 +222,40 @@ std::vector<MetricFamily> to_metric_families(const metrics_view& x) {
   for (const auto& [state, n] : states)
     add_sample(groups, {{"state", state}}, n);
   out.push_back(std::move(groups));
+
+  auto per_if = family("castor_interface_memberships",
+                       "Multicast memberships of the relay per interface, by "
+                       "state.",
+                       MetricType::Gauge);
+  for (auto [itf, by_state] : x.memberships_per_interface) {
+    for (const char* s : {"joined", "pending", "failed"})
+      by_state.emplace(s, 0);
+    for (const auto& [state, n] : by_state)
+      add_sample(per_if, {{"interface", itf}, {"state", state}}, n);
+  }
+  out.push_back(std::move(per_if));
+
+  auto tx_dropped = family("castor_interface_tx_dropped_total",
+                           "The kernel's tx_dropped of each output interface "
+                           "(all its traffic): drops after the relay.",
+                           MetricType::Counter);
+  for (const auto& [itf, n] : x.tx_dropped)
+    add_sample(tx_dropped, {{"interface", itf}}, n);
+  out.push_back(std::move(tx_dropped));
+
+  auto reloads = family("castor_reloads_total",
+                        "Config reloads (SIGHUP or castorctl reload), by "
+                        "result.",
+                        MetricType::Counter);
+  add_sample(reloads, {{"result", "ok"}}, x.reloads_ok);
+  add_sample(reloads, {{"result", "failed"}}, x.reloads_failed);
+  out.push_back(std::move(reloads));
+  auto last_reload = family("castor_last_reload_timestamp_seconds",
+                            "When the last reload was tried, in seconds since "
+                            "the Unix epoch; 0 before the first.",
+                            MetricType::Gauge);
+  add_sample(last_reload, {}, x.last_reload_time);
+  out.push_back(std::move(last_reload));
 
   auto restarts = family("castor_supervisor_restarts_total",
                          "Restarts of each supervised child since the relay "
@@ -205,6 +282,7 @@ std::vector<MetricFamily> to_metric_families(const metrics_view& x) {
   out.push_back(std::move(frames));
   if (!x.peers.empty())
     add_peer_families(x.peers, out);
+  add_process_families(x.process, out);
   return out;
 }
 

@@ -14,6 +14,7 @@ bool operator==(const daemon_config& x, const daemon_config& y) {
   auto& b = y.relay;
   return a.workers == b.workers && a.ingress == b.ingress
          && a.datapath == b.datapath && a.control_socket == b.control_socket
+         && a.control_admin_group == b.control_admin_group
          && a.log_level == b.log_level && a.log_target == b.log_target
          && a.max_frame == b.max_frame
          && a.max_buffer_memory_mib == b.max_buffer_memory_mib

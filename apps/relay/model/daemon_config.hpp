@@ -63,6 +63,9 @@ struct relay_settings {
   ingress_mode ingress = ingress_mode::packet;
   datapath_mode datapath = datapath_mode::packet;
   std::string control_socket = "/run/castor/relay.sock";
+  /// The group whose members may change the relay over the control socket
+  /// (control/control_access.hpp); empty: root and the daemon's user only.
+  std::string control_admin_group;
   std::string log_level = "info";
   /// "stderr", "syslog" or "file:PATH" (logging.hpp).
   std::string log_target = "stderr";
@@ -83,7 +86,11 @@ unsigned forwarders_per_interface(const relay_settings& s);
 struct metrics_settings {
   bool enabled = true;
   /// HOST:PORT with an IPv4 or bracketed IPv6 literal; loopback by default.
-  std::string listen = "127.0.0.1:9108";
+  /// Port 17108: Prometheus's exporter range 9100-9999 is fully allocated
+  /// (9108, the old default, is graphite_exporter's); 17108 lies outside
+  /// it, below the ephemeral ports, and no known exporter or /etc/services
+  /// entry uses it (issue 14).
+  std::string listen = "127.0.0.1:17108";
 };
 
 bool operator==(const metrics_settings& x, const metrics_settings& y);

@@ -160,7 +160,7 @@ cst_send --group 239.53.8.3:5003 --count "$count" --rate 1000 --size 3000 \
 cst_recv_result big 20 >/dev/null || true
 cst_expect "mtu: the 9000-MTU output relays every datagram" "$count" \
   "$(cst_field received "$(cst_summary big)")"
-out1_too_big='castor_output_drops_total{rule="mtu",output="239.63.8.3:6003@out1",reason="too_big"}'
+out1_too_big='castor_output_drops_total{rule="mtu",interface="out1",address="239.63.8.3",port="6003",reason="too_big"}'
 cst_check "mtu: the 1500-MTU output counts each as too_big (/metrics)" \
   cst_until 5 metric_is "$out1_too_big" "$count"
 cst_expect "mtu: too_big in castorctl stats" "$count" \
@@ -200,7 +200,7 @@ cst_expect "qdisc: the receiver got exactly the output's packets" \
   "$(cst_output_counter qd packets)" "$(cst_field received "$(cst_summary qd)")"
 cst_check "qdisc: qdisc_drop in castor_output_drops_total" \
   cst_until 5 metric_is \
-  'castor_output_drops_total{rule="qd",output="239.63.8.4:6004@out1",reason="qdisc_drop"}' \
+  'castor_output_drops_total{rule="qd",interface="out1",address="239.63.8.4",port="6004",reason="qdisc_drop"}' \
   "$(cst_output_counter qd qdisc_drop)"
 cst_stop_relay || true
 

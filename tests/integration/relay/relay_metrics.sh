@@ -46,7 +46,8 @@ value() {
 
 # format_ok FILE: Prometheus text format 0.0.4: the text ends with a
 # newline; one # TYPE per family, before its first sample; a family's
-# samples are grouped; counters end in _total; our names start castor_.
+# samples are grouped; counters end in _total; our names start castor_
+# (or process_, the client libraries' standard process metrics).
 format_ok() {
   local file=$1
   [[ -s $file && $(tail -c1 "$file" | od -An -c | tr -d ' ') == '\n' ]] || {
@@ -60,7 +61,7 @@ format_ok() {
       if ($4 == "counter" && $3 !~ /_total$/) {
         print "counter without _total: " $3; bad = 1
       }
-      if ($3 !~ /^castor_/) { print "no castor_ prefix: " $3; bad = 1 }
+      if ($3 !~ /^(castor|process)_/) { print "no castor_ prefix: " $3; bad = 1 }
       next
     }
     /^#/ || /^$/ { next }
@@ -84,12 +85,16 @@ content_type_ok() {
 
 families_ok() {
   local f missing=0
-  for f in castor_build_info castor_up castor_rule_packets_total \
+  for f in castor_build_info castor_rule_packets_total \
            castor_rule_bytes_total castor_output_packets_total \
            castor_output_bytes_total castor_output_drops_total \
            castor_ingress_frames_total castor_ingress_drops_total \
            castor_group_memberships castor_supervisor_restarts_total \
-           castor_forwarder_queue_depth castor_forwarder_frames_total; do
+           castor_forwarder_queue_depth castor_forwarder_frames_total \
+           castor_interface_memberships castor_interface_tx_dropped_total \
+           castor_reloads_total castor_last_reload_timestamp_seconds \
+           process_cpu_seconds_total process_resident_memory_bytes \
+           process_open_fds process_start_time_seconds; do
     grep -q "^# TYPE $f " "$1" || { echo "missing family $f" >&2; missing=1; }
   done
   return "$missing"
@@ -115,7 +120,10 @@ cst_check "Content-Type is text/plain; version=0.0.4" content_type_ok first
 cst_check "the text follows the format rules" format_ok "$CST_WORK/first.txt"
 cst_check "every family is there" families_ok "$CST_WORK/first.txt"
 cst_check "castor_build_info is 1" \
-  grep -q '^castor_build_info{version="[^"]*"} 1$' "$CST_WORK/first.txt"
+  grep -q '^castor_build_info{version="[^"]*",commit="[^"]*"} 1$' \
+    "$CST_WORK/first.txt"
+cst_check "castor_up is gone (Prometheus's own up says it)" \
+  bash -c "! grep -q '^castor_up' '$CST_WORK/first.txt'"
 
 count=2000
 cst_check "receiver gets the burst of $count" \
@@ -128,7 +136,7 @@ cst_check "castor_rule_packets_total{rule=\"met-a\"} = received ($received)" \
   wait_value burst 'castor_rule_packets_total{rule="met-a"}' "$received" 5
 cst_check "castor_output_packets_total of met-a's output = received" \
   test "$(value "$CST_WORK/burst.txt" \
-    'castor_output_packets_total{rule="met-a",output="239.63.1.1:6001@out1"}')" \
+    'castor_output_packets_total{rule="met-a",interface="out1",address="239.63.1.1",port="6001"}')" \
     = "$received"
 cst_check "the idle rule shows with 0" \
   test "$(value "$CST_WORK/burst.txt" \

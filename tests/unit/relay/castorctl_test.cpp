@@ -114,6 +114,24 @@ caf::behavior relay_like_handler(caf::event_based_actor*,
         {{"component", lvl->component}, {"level", lvl->level}});
     if (auto* rm = std::get_if<ctl::remove_cmd>(&c))
       return ctl::make_error("no rule named '" + rm->name + "'");
+    if (std::holds_alternative<ctl::groups_cmd>(c))
+      return ctl::make_ok({{"groups", json::parse(R"([{"interface":"eth0",
+        "group":"239.1.1.1","source":"","state":"joined","reason":"",
+        "rules":["feed-a"],"packets":10,"rate":2.5,
+        "last_packet_s":1.25}])")}});
+    if (std::holds_alternative<ctl::status_cmd>(c))
+      return ctl::make_ok(json::parse(R"({"version":"0.1.0","uptime_s":12,
+        "config_file":"/etc/castor/relay.toml","rules":1,
+        "workers":{"running":2},"worker_restarts":0,
+        "memberships":{"joined":1,"pending":0,"failed":0},"packets":10,
+        "rate":2.5,"drops":0,"silent_rules":[],"outputs_down":["eth1"]})"));
+    if (auto* dg = std::get_if<ctl::diagnose_cmd>(&c))
+      return ctl::make_ok(json::parse(R"({"rule":{"name":")" + dg->name
+                                      + R"(","input":{"interface":"eth9",
+        "group":"239.1.1.1","port":5001},"outputs":[]},
+        "stats":{"name":"feed-a","packets":0},"input":{"name":"eth9",
+        "exists":false},"outputs":{},"membership":null,"workers":[],
+        "memberships_known":true})"));
     return ctl::make_ok({{"path", std::get<ctl::kill_cmd>(c).path}});
   }};
 }
@@ -239,13 +257,16 @@ TEST_F(castorctl, list_stats_workers_and_tree_print_tables) {
             "                             eth2 10.9.9.9:7000 ttl=8 "
             "tos=184\n");
   ASSERT_EQ(run("stats", out), 0);
-  // The output's interface state (issue 15) is the last column.
-  EXPECT_EQ(out, "RULE    WHERE                    PACKETS  BYTES  DROPS      "
-                 "  STATE\n"
-                 "feed-a  in                       10       1000   "
-                 "malformed=2\n"
-                 "        out eth1 239.2.2.2:6001  8        800    0          "
-                 "  up\n");
+  // The output's interface state (issue 15) is the last column; issue 14
+  // adds each rule's rate and the time since its last packet ("-": not
+  // sampled yet).
+  EXPECT_EQ(out,
+            "RULE    WHERE                    PACKETS  BYTES  RATE/S  LAST  "
+            "DROPS        STATE\n"
+            "feed-a  in                       10       1000   0.0     -     "
+            "malformed=2\n"
+            "        out eth1 239.2.2.2:6001  8        800                  "
+            "0            up\n");
   ASSERT_EQ(run("workers", out), 0);
   EXPECT_EQ(out, "ID          INTERFACE  STATE    RESTARTS  FRAMES  "
                  "KERNEL_DROPS  QUEUE  FILTER        OUTPUTS\n"
@@ -293,6 +314,66 @@ TEST_F(castorctl, config_log_level_and_kill) {
   EXPECT_EQ(out, "log level of forwarder is now debug\n");
   ASSERT_EQ(run("kill root/workers/fwd-eth0-1", out), 0);
   EXPECT_EQ(out, "killed root/workers/fwd-eth0-1\n");
+}
+
+TEST_F(castorctl, json_anywhere_and_its_own_errors_as_json) {
+  std::string out;
+  EXPECT_EQ(run("ping --json", out), 0);
+  EXPECT_EQ(out, "{\"ok\":true,\"pong\":true}\n");
+  // A mistyped verb names the nearest one, in words or in JSON.
+  last->set("untouched");
+  EXPECT_EQ(run("stast", out), 2);
+  EXPECT_EQ(out, "castorctl: unknown command 'stast'; did you mean 'stats'? "
+                 "(castorctl --help lists the commands)\n");
+  EXPECT_EQ(run("diagnoze feed-a --json", out), 2);
+  EXPECT_EQ(out, "{\"error\":\"unknown command 'diagnoze'; did you mean "
+                 "'diagnose'? (castorctl --help lists the commands)\","
+                 "\"ok\":false}\n");
+  EXPECT_EQ(last->get(), "untouched");
+  EXPECT_EQ(test::run_command(std::string{CASTORCTL_PATH}
+                                + " -u /nonexistent/relay.sock ping --json",
+                              out),
+            1);
+  EXPECT_EQ(json::parse(out)["ok"], false);
+}
+
+TEST_F(castorctl, plain_output_has_no_headings_and_tabs) {
+  std::string out;
+  ASSERT_EQ(run("list --plain", out), 0);
+  EXPECT_EQ(out, "feed-a\teth0 239.1.1.1:5001\teth1 239.2.2.2:6001 ttl=1 "
+                 "tos=0\n"
+                 "\t\teth2 10.9.9.9:7000 ttl=8 tos=184\n");
+}
+
+TEST_F(castorctl, groups_status_and_diagnose) {
+  std::string out;
+  ASSERT_EQ(run("groups", out), 0);
+  EXPECT_EQ(out, "INTERFACE  GROUP      SOURCE  STATE   RULES   PACKETS  "
+                 "RATE/S  LAST\n"
+                 "eth0       239.1.1.1  *       joined  feed-a  10       "
+                 "2.5     1.2s ago\n");
+  ASSERT_EQ(run("status", out), 0);
+  EXPECT_NE(out.find("outputs down     eth1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("memberships      0 failed, 1 joined, 0 pending\n"),
+            std::string::npos)
+    << out;
+  ASSERT_EQ(run("diagnose feed-a --look 0", out), 0);
+  EXPECT_EQ(last->get(), R"({"cmd":"diagnose","name":"feed-a"})");
+  EXPECT_NE(out.find("most likely: the input interface eth9 does not exist "
+                     "on this host"),
+            std::string::npos)
+    << out;
+}
+
+TEST_F(castorctl, watch_repeats_a_view_a_bounded_number_of_times) {
+  std::string out;
+  ASSERT_EQ(run("watch groups -n 0.1 -c 3", out), 0);
+  size_t views = 0;
+  for (auto pos = out.find("castorctl watch groups"); pos != std::string::npos;
+       pos = out.find("castorctl watch groups", pos + 1))
+    ++views;
+  EXPECT_EQ(views, 3u);
+  EXPECT_EQ(run("watch frobs", out), 2);
 }
 
 } // namespace

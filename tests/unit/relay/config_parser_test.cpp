@@ -129,7 +129,7 @@ TEST(config_parser, metrics_default_to_loopback) {
   auto res = parse_config_string("", "relay.toml");
   ASSERT_TRUE(res.ok());
   EXPECT_TRUE(res.config.metrics.enabled);
-  EXPECT_EQ(res.config.metrics.listen, "127.0.0.1:9108");
+  EXPECT_EQ(res.config.metrics.listen, "127.0.0.1:17108");
   EXPECT_TRUE(res.config.rules.empty());
 }
 
@@ -165,8 +165,7 @@ outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, ttl = 1, t
               "metrics, node, peer or rule)",
               "relay.toml:3:1: relay: unknown key 'worker' (expected workers, "
               "ingress, datapath, control_socket, log_level, log_target, "
-              "max_frame, "
-              "max_buffer_memory_mib)",
+              "max_frame, max_buffer_memory_mib, control_admin_group)",
               "relay.toml:5:1: metrics: unknown key 'port' (expected enabled, "
               "listen)",
               "relay.toml:8:1: rule: unknown key 'nmae' (expected name, "
@@ -304,7 +303,7 @@ TEST(config_parser, metrics_listen_must_be_host_and_port) {
     EXPECT_EQ(errors_of(std::string{"[metrics]\nlisten = \""} + bad + "\"\n"),
               strings{std::string{"relay.toml:2:10: metrics.listen: '"} + bad
                       + "' is not HOST:PORT with an IP address, such as "
-                        "127.0.0.1:9108 or [::1]:9108"})
+                        "127.0.0.1:17108 or [::1]:17108"})
       << bad;
   EXPECT_EQ(errors_of("[metrics]\nlisten = \"127.0.0.1:70000\"\n"),
             strings{"relay.toml:2:10: metrics.listen: port 70000 is out of "

@@ -158,12 +158,13 @@ TEST(control_protocol, shape_errors) {
   EXPECT_EQ(error_of("42"), "a request must be a JSON object, not an integer");
   EXPECT_EQ(error_of("{}"),
             "missing member 'cmd' (one of add, remove, list, stats, workers, "
-            "tree, kill, ping, version, reload, config, log_level, peers)");
+            "tree, kill, ping, version, reload, config, log_level, groups, "
+            "status, diagnose, peers)");
   EXPECT_EQ(error_of(R"({"cmd":7})"), "'cmd' must be a string, not an integer");
   EXPECT_EQ(error_of(R"({"cmd":"frobnicate"})"),
             "unknown command 'frobnicate' (expected one of add, remove, list, "
             "stats, workers, tree, kill, ping, version, reload, config, "
-            "log_level, peers)");
+            "log_level, groups, status, diagnose, peers)");
   EXPECT_EQ(error_of(R"({"cmd":"ping","verbose":true})"),
             "'ping' request: unknown member 'verbose' (expected cmd)");
   EXPECT_EQ(error_of(R"({"cmd":"remove"})"),

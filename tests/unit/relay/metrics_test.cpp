@@ -159,8 +159,10 @@ TEST(metrics, workers_of_a_rule_are_summed_and_every_family_shows) {
   // exists from the start.
   EXPECT_EQ(
     value_of(sample(text, "castor_rule_packets_total", "rule=\"idle\"")), 0);
+  // Issue 14: the output's key as three labels, not "ADDR:PORT@IF".
   EXPECT_EQ(value_of(sample(text, "castor_output_packets_total",
-                            "output=\"239.2.2.2:6001@eth1\"")),
+                            "interface=\"eth1\",address=\"239.2.2.2\","
+                            "port=\"6001\"")),
             15);
   EXPECT_NE(sample(text, "castor_output_drops_total", "reason=\"queue_full\""),
             "");
@@ -326,6 +328,43 @@ TEST(metrics_ledger, deleted_workers_and_removed_rules_are_forgotten) {
   EXPECT_EQ(totals[0].worker, "fwd-eth0-1");
   EXPECT_EQ(rule_packets(totals, "feed-a"), 0u);
   EXPECT_EQ(rule_packets(totals, "feed-b"), 1u);
+}
+
+TEST(metrics, issue_14_families) {
+  auto v = typical_view();
+  v.commit = "abc123def456";
+  v.memberships_per_interface = {{"eth0", {{"joined", 2}}}};
+  v.tx_dropped = {{"eth1", 7}};
+  v.reloads_ok = 3;
+  v.reloads_failed = 1;
+  v.last_reload_time = 1700000000;
+  v.process = read_process_sample();
+  const auto text = exposition(v);
+  EXPECT_EQ(text.find("castor_up"), std::string::npos) << text;
+  EXPECT_EQ(value_of(sample(text, "castor_build_info",
+                            "version=\"0.1.0\",commit=\"abc123def456\"")),
+            1);
+  EXPECT_EQ(value_of(sample(text, "castor_interface_memberships",
+                            "interface=\"eth0\",state=\"joined\"")),
+            2);
+  EXPECT_EQ(value_of(sample(text, "castor_interface_memberships",
+                            "interface=\"eth0\",state=\"failed\"")),
+            0);
+  EXPECT_EQ(value_of(sample(text, "castor_interface_tx_dropped_total",
+                            "interface=\"eth1\"")),
+            7);
+  EXPECT_EQ(value_of(sample(text, "castor_reloads_total", "result=\"ok\"")), 3);
+  EXPECT_EQ(value_of(sample(text, "castor_reloads_total", "result=\"failed\"")),
+            1);
+  EXPECT_EQ(value_of(sample(text, "castor_last_reload_timestamp_seconds", "")),
+            1700000000);
+  // /proc/self of this test: it has run, holds memory and descriptors.
+  ASSERT_TRUE(v.process.valid);
+  EXPECT_GT(value_of(sample(text, "process_resident_memory_bytes", "")), 0);
+  EXPECT_GT(value_of(sample(text, "process_open_fds", "")), 2);
+  EXPECT_GE(value_of(sample(text, "process_max_fds", "")),
+            value_of(sample(text, "process_open_fds", "")));
+  EXPECT_GT(value_of(sample(text, "process_start_time_seconds", "")), 1.5e9);
 }
 
 } // namespace

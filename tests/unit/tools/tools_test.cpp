@@ -19,6 +19,7 @@
 #include "receive_report.hpp"
 #include "send_pacer.hpp"
 #include "send_plan.hpp"
+#include "socket_util.hpp"
 #include "stream_accounting.hpp"
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -443,4 +444,17 @@ TEST(endpoint, ipv6_streams_count_up_in_the_last_32_bits) {
   EXPECT_EQ(to_string(v[2]), "[ff3e::2:0]:5002"); // carries
   EXPECT_THROW(expand_streams({parse_endpoint("[ff3e::ffff:ffff]:1")}, 2, true),
                std::invalid_argument);
+}
+
+// Issue 14: the tools say which interface they use, and when the route
+// chose it, that it may be the wrong one.
+
+TEST(interface_note, names_the_given_interface_or_the_routes_choice) {
+  using castor::tools::interface_note;
+  EXPECT_EQ(interface_note("eth7", 0xEF010101), "interface eth7");
+  // 127.0.0.1 routes through lo on every host.
+  EXPECT_EQ(castor::tools::route_interface(0x7F000001), "lo");
+  EXPECT_EQ(interface_note("", 0x7F000001),
+            "interface lo, chosen by the route (no -i); it may be the wrong "
+            "one: give -i IF");
 }
