@@ -40,6 +40,9 @@ test_packages=(
   openssl
   # bench/socket's side-by-side contender: Erlang/OTP's gen_udp (escript)
   erlang-base
+  # castor-bus's namespace test drops packets at random with nftables;
+  # bench/bus compares with ZeroMQ's epgm (pyzmq)
+  nftables python3-zmq
   # sanitizers and fuzzing (clang + compiler-rt)
   clang libclang-rt-dev
   # man pages (scdoc), the Debian package (dpkg-shlibdeps) and its test on a

@@ -99,9 +99,8 @@ publisher_child make_publisher(std::string id, net::io_shards& shards,
     [opts, ep, info](caf::event_based_actor* self, const net::udp_socket& s) {
       auto cfg = opts.core;
       cfg.origin = info->origin();
-      cfg.session = info->next_session();
+      cfg.session = info->started(self->address());
       cfg.topic_hash = ep.hash;
-      info->started(self->address(), cfg.session);
       auto st = std::make_shared<publisher_state>(opts, ep, cfg, s);
       st->flush_out(self, bus_clock::now());
       return caf::behavior{

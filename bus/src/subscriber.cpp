@@ -163,10 +163,12 @@ struct subscriber_state {
 subscriber_child make_subscriber(std::string id, net::io_shards& shards,
                                  subscriber_options opts) {
   auto ep = opts.map.resolve(opts.topic);
+  auto info = std::make_shared<child_info>();
   auto sock_opts = detail::socket_options(opts, ep, true);
   auto child = net::make_udp_socket(
     std::move(id), shards, std::move(sock_opts),
-    [opts, ep](caf::event_based_actor* self, const net::udp_socket& s) {
+    [opts, ep, info](caf::event_based_actor* self, const net::udp_socket& s) {
+      info->started(self->address());
       auto st = std::make_shared<subscriber_state>(opts, ep, s);
       st->settle(self, bus_clock::now());
       return caf::behavior{
@@ -209,7 +211,7 @@ subscriber_child make_subscriber(std::string id, net::io_shards& shards,
         [st](bus_stats_atom) { return st->report(); },
       };
     });
-  return {std::move(child.spec)};
+  return {std::move(child.spec), std::move(info)};
 }
 
 } // namespace castor::bus

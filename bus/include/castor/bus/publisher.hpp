@@ -24,13 +24,13 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include <caf/actor.hpp>
 
 #include "castor/actors/child_spec.hpp"
 #include "castor/bus/atoms.hpp"
+#include "castor/bus/child_info.hpp"
 #include "castor/bus/endpoint_options.hpp"
 #include "castor/bus/publisher_core.hpp"
 #include "castor/net/io_shards.hpp"
@@ -49,38 +49,14 @@ struct publisher_options : endpoint_options {
   uint64_t origin = 0;
 };
 
-/// What a supervised publisher shows of itself; safe from any thread.
-class publisher_info {
+/// A publisher's child_info, with its origin.
+class publisher_info : public child_info {
 public:
-  /// The running publisher (invalid while none runs).
-  caf::actor actor() const {
-    std::lock_guard<std::mutex> lock{mtx_};
-    return caf::actor_cast<caf::actor>(actor_);
-  }
-  uint64_t origin() const noexcept { return origin_; }
-  /// Starts so far; the current session number.
-  uint32_t starts() const {
-    std::lock_guard<std::mutex> lock{mtx_};
-    return starts_;
-  }
-
-  // Written by the publisher's start (bus/src/publisher.cpp).
-  void started(const caf::actor_addr& a, uint32_t session) {
-    std::lock_guard<std::mutex> lock{mtx_};
-    actor_ = a;
-    starts_ = session;
-  }
-  uint32_t next_session() {
-    std::lock_guard<std::mutex> lock{mtx_};
-    return starts_ + 1;
-  }
   explicit publisher_info(uint64_t origin) : origin_(origin) {}
+  uint64_t origin() const noexcept { return origin_; }
 
 private:
-  mutable std::mutex mtx_;
   uint64_t origin_;
-  caf::actor_addr actor_;
-  uint32_t starts_ = 0;
 };
 
 struct publisher_child {

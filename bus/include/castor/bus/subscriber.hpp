@@ -28,6 +28,7 @@
 
 #include "castor/actors/child_spec.hpp"
 #include "castor/bus/atoms.hpp"
+#include "castor/bus/child_info.hpp"
 #include "castor/bus/endpoint_options.hpp"
 #include "castor/bus/subscriber_core.hpp"
 #include "castor/net/active_mode.hpp"
@@ -50,6 +51,7 @@ struct subscriber_options : endpoint_options {
 
 struct subscriber_child {
   child_spec spec;
+  std::shared_ptr<child_info> info;
 };
 
 subscriber_child make_subscriber(std::string id, net::io_shards& shards,
