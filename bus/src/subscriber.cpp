@@ -1,12 +1,12 @@
 #include "castor/bus/subscriber.hpp"
 
 #include <algorithm>
-#include <deque>
 #include <unordered_map>
 #include <utility>
 
 #include "actor_support.hpp"
 
+#include "castor/bus/delivery_queue.hpp"
 #include "castor/net/udp_credit.hpp"
 
 namespace castor::bus {
@@ -22,18 +22,19 @@ struct subscriber_state {
                    const net::udp_socket& s)
       : opts(o), topic(ep), core(core_config(o, ep)), sock(s),
         sock_credit(s, 256),
-        announce(o, ep, detail::random_origin(), flag_subscriber) {
+        announce(o, ep, detail::random_origin(), flag_subscriber),
+        queue(o.max_queue, o.max_batch) {
     switch (o.active.mode) {
     case net::active_mode::kind::passive:
       break;
     case net::active_mode::kind::once:
-      credit = 1;
+      queue.add(1);
       break;
     case net::active_mode::kind::always:
-      always = true;
+      queue.always(true);
       break;
     case net::active_mode::kind::counted:
-      credit = std::max(o.active.count, int32_t{0});
+      queue.add(o.active.count);
       break;
     }
   }
@@ -59,27 +60,15 @@ struct subscriber_state {
   std::unordered_map<uint64_t, net::udp_endpoint> publishers;
   // Raw mode: a sequence number per sender.
   std::unordered_map<uint64_t, uint64_t> raw_seq;
-  std::deque<bus_message> queue;
-  int32_t credit = 0;
-  bool always = false;
-  uint64_t delivered = 0;
-  uint64_t dropped = 0;
+  delivery_queue queue;
   uint64_t gaps_reported = 0;
-
-  void enqueue(bus_message&& m) {
-    if (queue.size() >= opts.max_queue) {
-      ++dropped;
-      return;
-    }
-    queue.push_back(std::move(m));
-  }
 
   void on_raw(const net::datagram& d) {
     auto origin =
       (uint64_t{d.from.address().to_v4().to_uint()} << 16) | d.from.port();
     auto seq = ++raw_seq[origin];
     announce.count(1, d.size);
-    enqueue({origin, seq, 0, std::string{d.text()}});
+    queue.push({origin, seq, 0, std::string{d.text()}});
   }
 
   void on_datagram(const net::datagram& d, time_point now) {
@@ -93,7 +82,7 @@ struct subscriber_state {
   void drain_core(caf::event_based_actor* self) {
     for (auto& m : out.messages) {
       announce.count(1, m.payload.size());
-      enqueue(std::move(m));
+      queue.push(std::move(m));
     }
     for (auto& g : out.gaps) {
       ++gaps_reported;
@@ -116,24 +105,15 @@ struct subscriber_state {
 
   // Hands queued messages to the user as far as the credit goes.
   void deliver(caf::event_based_actor* self) {
-    while (!queue.empty() && (always || credit > 0)) {
-      auto n = std::min(queue.size(), opts.max_batch);
-      if (!always)
-        n = std::min(n, static_cast<size_t>(credit));
-      bus_delivery d;
-      d.topic = topic.name;
-      d.messages.reserve(n);
-      for (size_t i = 0; i < n; ++i) {
-        d.messages.push_back(std::move(queue.front()));
-        queue.pop_front();
-      }
-      delivered += n;
-      self->send(opts.user, bus_atom::value, std::move(d));
-      if (!always) {
-        credit -= static_cast<int32_t>(n);
-        if (credit == 0)
-          self->send(opts.user, bus_passive_atom::value);
-      }
+    for (;;) {
+      bool passive = false;
+      auto msgs = queue.take(passive);
+      if (msgs.empty())
+        return;
+      self->send(opts.user, bus_atom::value,
+                 bus_delivery{topic.name, std::move(msgs)});
+      if (passive)
+        self->send(opts.user, bus_passive_atom::value);
     }
   }
 
@@ -150,9 +130,9 @@ struct subscriber_state {
     subscriber_report r;
     r.topic = topic.name;
     r.core = core.stats();
-    r.delivered = delivered;
+    r.delivered = queue.delivered();
     r.queued = queue.size();
-    r.dropped = dropped;
+    r.dropped = queue.dropped();
     r.gaps_reported = gaps_reported;
     return r;
   }
@@ -189,21 +169,19 @@ subscriber_child make_subscriber(std::string id, net::io_shards& shards,
           auto now = bus_clock::now();
           st->core.tick(now, st->out);
           auto s = st->core.stats();
-          if (auto a = st->announce.poll(now, s.gaps, st->dropped); !a.empty())
+          if (auto a = st->announce.poll(now, s.gaps, st->queue.dropped());
+              !a.empty())
             self->send(st->sock.actor, net::send_atom::value,
                        st->announce.destination(), std::move(a));
           st->settle(self, now);
         },
         [self, st](net::active_atom, int32_t n) {
-          st->always = false;
-          st->credit = std::max(0, st->credit + n);
-          if (st->credit == 0)
+          if (st->queue.add(n))
             self->send(st->opts.user, bus_passive_atom::value);
           st->deliver(self);
         },
         [self, st](net::active_atom, bool on) {
-          st->always = on;
-          st->credit = 0;
+          st->queue.always(on);
           st->deliver(self);
         },
         [](net::udp_passive_atom) {},

@@ -10,6 +10,7 @@
 
 #include "bus_sim.hpp"
 
+#include "castor/bus/delivery_queue.hpp"
 #include "castor/bus/topic_map.hpp"
 
 using namespace bus_test;
@@ -411,4 +412,48 @@ CAF_TEST(random loss of five percent is repaired without gaps or duplicates) {
     CAF_CHECK(s.gaps[i].empty());
     CAF_CHECK_EQUAL(s.payloads(i), range_of(0, 5000));
   }
+}
+
+// -- delivery under credit ---------------------------------------------------
+
+namespace {
+
+bus_message msg(int i) {
+  return {1, static_cast<uint64_t>(i), 0, "m" + std::to_string(i)};
+}
+
+} // namespace
+
+CAF_TEST(a passive queue delivers nothing and drops beyond its bound) {
+  delivery_queue q{3, 10};
+  for (int i = 0; i < 5; ++i)
+    q.push(msg(i));
+  bool passive = false;
+  CAF_CHECK(q.take(passive).empty());
+  CAF_CHECK_EQUAL(q.size(), 3u);
+  CAF_CHECK_EQUAL(q.dropped(), 2u);
+}
+
+CAF_TEST(credit bounds each delivery and its end is told once) {
+  delivery_queue q{100, 4};
+  for (int i = 0; i < 10; ++i)
+    q.push(msg(i));
+  CAF_CHECK(!q.add(6));
+  bool passive = false;
+  auto a = q.take(passive); // max_batch 4
+  CAF_CHECK_EQUAL(a.size(), 4u);
+  CAF_CHECK(!passive);
+  auto b = q.take(passive); // the credit's last 2
+  CAF_CHECK_EQUAL(b.size(), 2u);
+  CAF_CHECK(passive);
+  CAF_CHECK_EQUAL(b[1].payload, "m5");
+  CAF_CHECK(q.take(passive).empty());
+  CAF_CHECK(!passive);
+  CAF_CHECK_EQUAL(q.delivered(), 6u);
+  CAF_CHECK(q.add(-3)); // clamped at 0: passive
+  CAF_CHECK_EQUAL(q.credit(), 0);
+  q.always(true);
+  CAF_CHECK_EQUAL(q.take(passive).size(), 4u);
+  CAF_CHECK(!passive);
+  CAF_CHECK_EQUAL(q.size(), 0u);
 }
