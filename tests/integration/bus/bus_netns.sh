@@ -78,15 +78,15 @@ field() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1" | tail -1; }
 for s in 1 2; do
   ns=$S1
   [[ $s == 2 ]] && ns=$S2
-  cst_start "sub$s" "$ns" timeout 40 "$bus" sub loss.test -i e0 --quiet \
+  cst_start "sub$s" "$ns" timeout -k 5 40 "$bus" sub loss.test -i e0 --quiet \
     --check --count "$messages" --timeout 30 --announce-ms 200
 done
 cst_wait_for sub1 subscribed 10
 cst_wait_for sub2 subscribed 10
 # -- 2. discovery, while the publisher runs -------------------------------------
-cst_start stat "$S2" timeout 20 "$bus" stat -i e0 --duration 2.5 --json
+cst_start stat "$S2" timeout -k 5 20 "$bus" stat -i e0 --duration 2.5 --json
 sleep 0.3
-cst_start pub "$P" timeout 40 "$bus" pub loss.test -i p0 --count "$messages" \
+cst_start pub "$P" timeout -k 5 40 "$bus" pub loss.test -i p0 --count "$messages" \
   --rate 50000 --size 32 --linger-ms 2500 --announce-ms 200
 
 for s in 1 2; do
@@ -123,7 +123,7 @@ cst_expect "stat lists both subscribers" 2 \
 
 # -- 3. raw topic fed by socat -----------------------------------------------------
 map=raw.feed=239.193.77.1:24710,raw
-cst_start raw "$S1" timeout 20 "$bus" sub raw.feed --map "$map" -i e0 \
+cst_start raw "$S1" timeout -k 5 20 "$bus" sub raw.feed --map "$map" -i e0 \
   --count 3 --timeout 15
 cst_wait_for raw subscribed 10
 sleep 0.3
