@@ -19,8 +19,12 @@ using namespace castor::bus;
 
 namespace {
 
-std::string make_message(long index, int size) {
+std::string make_message(long index, int size, bool stamp) {
   auto m = std::to_string(index);
+  if (stamp)
+    m += ' '
+         + std::to_string(
+           std::chrono::steady_clock::now().time_since_epoch().count());
   if (static_cast<int>(m.size()) < size)
     m.append(static_cast<size_t>(size) - m.size(), ' ');
   return m;
@@ -39,7 +43,7 @@ void generate(caf::actor_system& sys, const caf::actor& pub,
       std::vector<std::string> batch;
       batch.reserve(static_cast<size_t>(due - sent));
       for (; sent < due; ++sent)
-        batch.push_back(make_message(sent, o.size));
+        batch.push_back(make_message(sent, o.size, o.stamp));
       caf::anon_send(pub, publish_atom::value, std::move(batch));
     }
     std::this_thread::sleep_for(std::chrono::microseconds{200});

@@ -30,6 +30,9 @@ struct pub_options {
   int linger_ms = 1000;
   int batch_us = 500;
   int ring = 16384;
+  /// Generated messages carry their send time (steady clock, ns) after the
+  /// index, for sub --latency.
+  bool stamp = false;
 };
 
 struct sub_options {
@@ -40,6 +43,8 @@ struct sub_options {
   bool quiet = false;
   bool check = false;
   int credit = 1024;
+  /// Latency percentiles from pub --stamp's send times (same host).
+  bool latency = false;
 };
 
 struct stat_options {

@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
     ->capture_default_str();
   p->add_option("--ring", pub.ring, "Retransmit ring size in datagrams")
     ->capture_default_str();
+  p->add_flag("--stamp", pub.stamp,
+              "Generated messages carry their send time (for sub --latency)");
 
   sub_options sub;
   auto* s = app.add_subcommand("sub", "Print a topic's messages, one a line");
@@ -71,6 +73,8 @@ int main(int argc, char** argv) {
               "count repeated and out-of-order indices per publisher");
   s->add_option("--credit", sub.credit, "{active, N} credit")
     ->capture_default_str();
+  s->add_flag("--latency", sub.latency,
+              "Report latency percentiles from pub --stamp's send times");
 
   stat_options st;
   std::vector<std::string> stat_map;
