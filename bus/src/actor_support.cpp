@@ -14,7 +14,9 @@ net::udp_child_options socket_options(const endpoint_options& opts,
   s.reuse_address = subscriber;
   s.active = net::active_mode::counted(256);
   s.read_packets = 32;
-  s.max_datagram = 65536;
+  // Bus datagrams fit the path MTU; raw topics may carry jumbo frames. A
+  // receive block is read_packets x max_datagram: keep it small.
+  s.max_datagram = 9216;
   s.recv_buffer = opts.recv_buffer;
   s.send_buffer = opts.send_buffer;
   s.multicast_ttl = opts.ttl;
