@@ -107,11 +107,13 @@ nak_answer publisher_core::on_nak(const header& nak, uint32_t count,
   auto end = std::min(first + count, next_seq_);
   if (first >= end)
     return ans;
-  auto h = make_header(msg_type::ncf);
-  h.seq = first;
-  ans.ncf = make_range(msg_type::ncf, h, static_cast<uint32_t>(end - first));
   bool gone = false;
-  for (auto seq = first; seq < end; ++seq) {
+  auto seq = first;
+  for (; seq < end; ++seq) {
+    if (ans.repairs.size() >= cfg_.max_repairs_per_nak) {
+      ++stats_.naks_capped;
+      break;
+    }
     auto* dg = ring_.find(seq);
     if (dg == nullptr) {
       ++stats_.unavailable;
@@ -130,6 +132,13 @@ nak_answer publisher_core::on_nak(const header& nak, uint32_t count,
     copy[5] = static_cast<uint8_t>(flags);
     ++stats_.repairs;
     ans.repairs.push_back(std::move(copy));
+  }
+  // Confirm what this answer covers, no more: other subscribers missing
+  // the rest must still NAK it.
+  if (seq > first) {
+    auto h = make_header(msg_type::ncf);
+    h.seq = first;
+    ans.ncf = make_range(msg_type::ncf, h, static_cast<uint32_t>(seq - first));
   }
   if (gone)
     ans.unavailable = heartbeat();

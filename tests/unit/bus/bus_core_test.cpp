@@ -253,6 +253,26 @@ CAF_TEST(a heartbeat whose trail passed a gap ends it without a NAK) {
   CAF_CHECK_EQUAL(s.got[0].size(), 5u);
 }
 
+CAF_TEST(a wide NAK is repaired a capped part at a time) {
+  publisher_config pc;
+  pc.max_repairs_per_nak = 4;
+  sim s{1, pc};
+  s.drop = [](size_t, const dg_info& d) {
+    return d.type == msg_type::data && !d.repair && d.seq >= 2 && d.seq <= 11;
+  };
+  s.publish_each(0, 12); // 2..11 lost: one NAK of 10
+  s.advance(1ms);
+  CAF_REQUIRE_EQUAL(s.naks[0].size(), 1u);
+  CAF_CHECK_EQUAL(s.naks[0][0].count, 10u);
+  CAF_CHECK_EQUAL(s.pub.stats().repairs, 4u);
+  CAF_CHECK_EQUAL(s.got[0].size(), 5u); // m0 and the four repaired
+  s.advance(50ms); // the rest is NAKed again after nak_repeat
+  CAF_CHECK_EQUAL(s.naks[0].size(), 3u);
+  CAF_CHECK_EQUAL(s.pub.stats().naks_capped, 2u);
+  CAF_CHECK_EQUAL(s.payloads(0), range_of(0, 12));
+  CAF_CHECK(s.gaps[0].empty());
+}
+
 CAF_TEST(a heartbeat reveals loss at the tail) {
   sim s{1};
   s.drop = [](size_t, const dg_info& d) {

@@ -54,6 +54,10 @@ struct publisher_config {
   duration heartbeat_min = std::chrono::milliseconds{2};
   duration heartbeat_max = std::chrono::milliseconds{500};
   duration repair_holdoff = std::chrono::milliseconds{2};
+  /// Repairs one NAK gets at most; the rest of its range is neither
+  /// repaired nor confirmed, and is NAKed again (bounds the burst a
+  /// lagging subscriber's wide NAK sets off, and the socket's send queue).
+  size_t max_repairs_per_nak = 1024;
 };
 
 struct publisher_stats {
@@ -69,6 +73,8 @@ struct publisher_stats {
   uint64_t repairs_held = 0;
   /// NAKed datagrams that had left the ring (answered unrecoverable).
   uint64_t unavailable = 0;
+  /// NAKs cut short at max_repairs_per_nak.
+  uint64_t naks_capped = 0;
 };
 
 /// What a NAK is answered with.
