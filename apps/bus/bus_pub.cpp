@@ -67,7 +67,11 @@ int run_pub(const pub_options& o) {
   auto child = make_publisher("pub", host.shards(), po);
   if (!host.start("castor-bus-pub", child.spec))
     return 1;
-  auto pub = child.info->actor();
+  auto pub = child.info->wait_actor(std::chrono::seconds{5});
+  if (!pub) {
+    std::cerr << "castor-bus: the publisher did not start\n";
+    return 1;
+  }
   if (o.count > 0) {
     generate(host.sys(), pub, o);
   } else {

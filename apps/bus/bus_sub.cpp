@@ -159,7 +159,7 @@ int run_sub(const sub_options& o) {
   // The subscriber's counters, through the supervisor's only child.
   caf::scoped_actor self{host.sys()};
   subscriber_report rep;
-  if (auto sub = child.info->actor())
+  if (auto sub = child.info->wait_actor(std::chrono::seconds{5}))
     self->request(sub, std::chrono::seconds{5}, bus_stats_atom::value)
       .receive([&rep](const subscriber_report& r) { rep = r; },
                [](const caf::error&) {});

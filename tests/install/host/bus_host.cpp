@@ -8,6 +8,7 @@
 // With --run IFNAME it runs the bus for real until SIGTERM.
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "castor/actors/application.hpp"
 #include "castor/actors/system_config.hpp"
@@ -84,11 +85,14 @@ int main(int argc, char** argv) {
   int rc = 0;
   if (run) {
     application app{"bus-host", {}, {sub.spec, pub.spec}};
-    app.on_started([info = pub.info](const caf::actor&) {
-      caf::anon_send(info->actor(), bus::publish_atom::value,
-                     std::string{"hello bus"});
-    });
+    // run() blocks this thread; the publisher records itself in its first
+    // step, so ask for it from another one.
+    std::thread hello{[info = pub.info] {
+      if (auto p = info->wait_actor(std::chrono::seconds{5}))
+        caf::anon_send(p, bus::publish_atom::value, std::string{"hello bus"});
+    }};
     rc = app.run(sys).exit_code;
+    hello.join();
   } else if (cores_agree()) {
     std::cout << "castor-bus-host: ok\n";
   } else {

@@ -4,6 +4,8 @@
 // actor (to send it messages) and how often it started. Safe from any
 // thread.
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 
@@ -27,15 +29,31 @@ public:
     return starts_;
   }
 
+  /// The running actor, waiting up to `timeout` for the first start. The
+  /// supervisor counts a child started once it is spawned, and the actor
+  /// records itself in its first step, a moment later: right after an
+  /// application or supervisor start, actor() may still be invalid.
+  caf::actor wait_actor(std::chrono::milliseconds timeout) const {
+    std::unique_lock<std::mutex> lock{mtx_};
+    cv_.wait_for(lock, timeout, [this] { return starts_ > 0; });
+    return caf::actor_cast<caf::actor>(actor_);
+  }
+
   /// Records a start by `a`; returns the number of this start (from 1).
   uint32_t started(const caf::actor_addr& a) {
-    std::lock_guard<std::mutex> lock{mtx_};
-    actor_ = a;
-    return ++starts_;
+    uint32_t n;
+    {
+      std::lock_guard<std::mutex> lock{mtx_};
+      actor_ = a;
+      n = ++starts_;
+    }
+    cv_.notify_all();
+    return n;
   }
 
 private:
   mutable std::mutex mtx_;
+  mutable std::condition_variable cv_;
   caf::actor_addr actor_;
   uint32_t starts_ = 0;
 };

@@ -7,7 +7,8 @@
 //
 //   auto pub = make_publisher("pub", shards, opts);
 //   ... supervisor children: {pub.spec, ...}
-//   caf::anon_send(pub.info->actor(), publish_atom::value, std::string{"hi"});
+//   auto p = pub.info->wait_actor(std::chrono::seconds{5});
+//   caf::anon_send(p, publish_atom::value, std::string{"hi"});
 //
 // Protocol (publisher = P):
 //   -> P  (publish_atom, std::string)                one message
