@@ -2,13 +2,13 @@
 # `cmake --install` lays out (packaging_layout.cmake), with the prefix /usr:
 #
 #   castor_<version>_<arch>.deb      install component "daemon": castor-relay,
-#                                    castorctl, castor-send, castor-recv, the
-#                                    man pages, the systemd units, the config
+#                                    castorctl, castor-send, castor-recv,
+#                                    castor-bus, the man pages, the systemd units, the config
 #                                    and logrotate files, shell completion
 #   castor-dev_<version>_<arch>.deb  install component "dev": the headers,
 #                                    static libraries, CMake package and
 #                                    pkg-config file of castor::actors, net,
-#                                    packet and testkit
+#                                    packet, bus and testkit
 #
 # Every install() names no component unless it is the daemon's: the top-level
 # CMakeLists.txt makes "dev" the default and apps/ and packaging_layout.cmake
@@ -49,7 +49,8 @@ castor-relay forwards UDP multicast between interfaces where kernel
 multicast routing cannot: sources that fail the RPF check, TTL=1 sources,
 group or port rewrites, multicast to unicast. castorctl controls it at
 runtime. The package also holds castor-send and castor-recv, measuring
-traffic tools, a systemd unit (and a template for several instances),
+traffic tools, castor-bus (publish and subscribe on castor's multicast
+bus from a shell), a systemd unit (and a template for several instances),
 a logrotate snippet and bash and zsh completion.")
 # Library dependencies come from dpkg-shlibdeps on the installed binaries;
 # adduser is what the postinst calls, and a minimal bookworm lacks it.
@@ -62,7 +63,7 @@ set(CPACK_DEBIAN_DAEMON_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/packaging/postrm
     ${PROJECT_SOURCE_DIR}/packaging/conffiles)
 
-# -- castor-dev: build against castor::actors, net, packet, testkit -------------
+# -- castor-dev: build against castor::actors, net, packet, bus, testkit --------
 set(CPACK_COMPONENT_DEV_DISPLAY_NAME "castor development files")
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME castor-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
@@ -70,7 +71,8 @@ set(CPACK_COMPONENT_DEV_DESCRIPTION
     "Erlang/OTP-style actor runtime on CAF - development files
 castor::actors (supervisors, applications, a registry), castor::net
 (supervised UDP and TCP on Boost.Asio), castor::packet (AF_PACKET ingress,
-BPF filters, send rings) and castor::testkit (unit tests on CAF's test
+BPF filters, send rings), castor::bus (reliable publish/subscribe on
+multicast) and castor::testkit (unit tests on CAF's test
 DSL): headers, static libraries, a CMake package (find_package(castor))
 and a pkg-config file (castor.pc).")
 # Static libraries: what their headers include and what a program linking

@@ -43,6 +43,9 @@ test_packages=(
   python3-yaml
   # bench/socket's side-by-side contender: Erlang/OTP's gen_udp (escript)
   erlang-base
+  # castor-bus's namespace test drops packets at random with nftables;
+  # bench/bus compares with ZeroMQ's epgm (pyzmq)
+  nftables python3-zmq
   # sanitizers and fuzzing (clang + compiler-rt); clang also compiles the
   # relay's kernel data path (tc eBPF, issue 16), which needs libbpf and
   # bpftool (gen skeleton) too; without them the relay builds without it

@@ -60,6 +60,13 @@ if ! grep -q '^castor-node-host: ok$' <<<"$node_output"; then
   echo "install_test: the node host failed" >&2
   exit 1
 fi
+# castor::bus from the installed package (docs/bus.md).
+bus_output=$(cd "$work" && "$work/host-build/castor_bus_host")
+echo "$bus_output"
+if ! grep -q '^castor-bus-host: ok$' <<<"$bus_output"; then
+  echo "install_test: the bus host failed" >&2
+  exit 1
+fi
 # The host's own unit tests, on CAF's test DSL and the installed test kit
 # (castor::testkit). Run from the empty work directory: CAF's test fixture
 # reads caf-application.ini from the working directory.

@@ -1,0 +1,191 @@
+// castor-bus sub: a topic's messages, one a line, under {active, N}; a
+// summary on stderr at the end (--count, --timeout, --idle or a signal).
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "bus_host.hpp"
+#include "commands.hpp"
+
+#include "castor/bus/subscriber.hpp"
+#include "castor/net/atoms.hpp"
+
+namespace castor_bus_cli {
+
+using namespace castor::bus;
+
+namespace {
+
+// What the printing actor saw; read by main's thread.
+struct sub_tally {
+  std::atomic<uint64_t> messages{0};
+  std::atomic<uint64_t> gaps{0};
+  std::atomic<uint64_t> gap_datagrams{0};
+  std::atomic<uint64_t> repeated{0};
+  std::atomic<uint64_t> out_of_order{0};
+  std::atomic<int64_t> first_ns{0};
+  std::atomic<int64_t> last_ns{0};
+};
+
+struct printer_state {
+  // --latency: one sample per message, in ns.
+  std::vector<int64_t> latencies;
+  // --check: the indices seen and the highest, per publisher.
+  std::map<uint64_t, std::set<long>> seen;
+  std::map<uint64_t, long> highest;
+};
+
+caf::behavior printer(caf::stateful_actor<printer_state>* self,
+                      std::shared_ptr<sub_tally> tally, sub_options o) {
+  return {
+    [=](bus_atom, const bus_delivery& d) {
+      for (auto& m : d.messages) {
+        if (!o.quiet)
+          std::fwrite(m.payload.data(), 1, m.payload.size(), stdout),
+            std::fputc('\n', stdout);
+        if (o.latency) {
+          auto sp = m.payload.find(' ');
+          if (sp != std::string::npos) {
+            auto sent = std::atoll(m.payload.c_str() + sp + 1);
+            auto now =
+              std::chrono::steady_clock::now().time_since_epoch().count();
+            self->state.latencies.push_back(now - sent);
+          }
+        }
+        if (o.check) {
+          auto idx = std::atol(m.payload.c_str());
+          if (!self->state.seen[m.origin].insert(idx).second)
+            ++tally->repeated;
+          auto& hi = self->state.highest[m.origin];
+          if (idx < hi)
+            ++tally->out_of_order;
+          hi = std::max(hi, idx);
+        }
+      }
+      if (!o.quiet)
+        std::fflush(stdout);
+      tally->messages += d.messages.size();
+      auto t = std::chrono::steady_clock::now().time_since_epoch().count();
+      if (tally->first_ns == 0)
+        tally->first_ns = t;
+      tally->last_ns = t;
+      // Top-up: grant back what was used.
+      self->send(caf::actor_cast<caf::actor>(self->current_sender()),
+                 castor::net::active_atom::value,
+                 static_cast<int32_t>(d.messages.size()));
+    },
+    [](bus_passive_atom) {},
+    [self](caf::get_atom) {
+      auto& v = self->state.latencies;
+      std::sort(v.begin(), v.end());
+      auto pct = [&v](double p) -> long long {
+        if (v.empty())
+          return 0;
+        return static_cast<long long>(
+                 v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))])
+               / 1000;
+      };
+      char buf[160];
+      std::snprintf(buf, sizeof(buf),
+                    ",\"p50_us\":%lld,\"p90_us\":%lld,\"p99_us\":%lld,"
+                    "\"max_us\":%lld",
+                    pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+      return std::string{buf};
+    },
+    [=](bus_gap_atom, const bus_gap& g) {
+      ++tally->gaps;
+      tally->gap_datagrams += g.gap.last - g.gap.first + 1;
+      std::fprintf(
+        stderr, "castor-bus: unrecoverable gap from %016llx: %llu..%llu\n",
+        (unsigned long long)g.gap.origin, (unsigned long long)g.gap.first,
+        (unsigned long long)g.gap.last);
+    },
+  };
+}
+
+} // namespace
+
+int run_sub(const sub_options& o) {
+  subscriber_options so;
+  so.topic = o.common.topic;
+  if (!o.common.make_map(so.map))
+    return 2;
+  so.interface = o.common.interface;
+  so.ttl = o.common.ttl;
+  so.announce_interval = std::chrono::milliseconds{o.common.announce_ms};
+  so.active = castor::net::active_mode::counted(o.credit);
+  bus_host host;
+  auto tally = std::make_shared<sub_tally>();
+  auto user = host.sys().spawn(printer, tally, o);
+  so.user = user;
+  auto child = make_subscriber("sub", host.shards(), so);
+  if (!host.start("castor-bus-sub", child.spec)) {
+    caf::anon_send_exit(user, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  std::cerr << "castor-bus: subscribed to " << so.topic << '\n';
+  auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    if (!nap(std::chrono::milliseconds{20}))
+      break;
+    auto now = std::chrono::steady_clock::now();
+    if (o.count > 0 && tally->messages >= static_cast<uint64_t>(o.count))
+      break;
+    if (o.timeout > 0
+        && std::chrono::duration<double>(now - start).count() >= o.timeout)
+      break;
+    auto last = tally->last_ns.load();
+    if (o.idle > 0 && last != 0
+        && std::chrono::duration<double>(now.time_since_epoch()
+                                         - std::chrono::nanoseconds{last})
+               .count()
+             >= o.idle)
+      break;
+  }
+  // From the first message to the last.
+  double first_to_last = 0;
+  if (auto last = tally->last_ns.load(), first = tally->first_ns.load();
+      last != 0 && first != 0)
+    first_to_last = static_cast<double>(last - first) / 1e9;
+  // The subscriber's counters, through the supervisor's only child.
+  caf::scoped_actor self{host.sys()};
+  subscriber_report rep;
+  if (auto sub = child.info->wait_actor(std::chrono::seconds{5}))
+    self->request(sub, std::chrono::seconds{5}, bus_stats_atom::value)
+      .receive([&rep](const subscriber_report& r) { rep = r; },
+               [](const caf::error&) {});
+  std::string lat;
+  if (o.latency)
+    self->request(user, std::chrono::seconds{5}, caf::get_atom::value)
+      .receive([&lat](const std::string& x) { lat = x; },
+               [](const caf::error&) {});
+  auto& c = rep.core;
+  std::fprintf(
+    stderr,
+    "{\"topic\":\"%s\",\"received\":%llu,\"gaps\":%llu,"
+    "\"lost\":%llu,\"duplicates\":%llu,\"late\":%llu,"
+    "\"repairs\":%llu,\"naks\":%llu,\"suppressed\":%llu,"
+    "\"dropped\":%llu,\"repeated\":%llu,\"out_of_order\":%llu"
+    "%s,\"seconds\":%.3f}\n",
+    so.topic.c_str(), (unsigned long long)tally->messages.load(),
+    (unsigned long long)tally->gaps.load(),
+    (unsigned long long)tally->gap_datagrams.load(),
+    (unsigned long long)c.duplicates, (unsigned long long)c.late,
+    (unsigned long long)c.repairs, (unsigned long long)c.naks,
+    (unsigned long long)c.suppressed, (unsigned long long)rep.dropped,
+    (unsigned long long)tally->repeated.load(),
+    (unsigned long long)tally->out_of_order.load(), lat.c_str(), first_to_last);
+  caf::anon_send_exit(user, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+} // namespace castor_bus_cli

@@ -1,0 +1,61 @@
+#pragma once
+
+// castor-bus's subcommands: their options and entry points (one file each).
+
+#include <string>
+#include <vector>
+
+#include "castor/bus/topic_map.hpp"
+
+namespace castor_bus_cli {
+
+/// What every subcommand takes.
+struct common_options {
+  std::string topic;
+  std::vector<std::string> map_entries; // TOPIC=GROUP:PORT[,raw]
+  std::string interface;
+  int ttl = 1;
+  int announce_ms = 1000;
+
+  /// The map with the --map entries; false (and a message) if one is bad.
+  bool make_map(castor::bus::topic_map& out) const;
+};
+
+struct pub_options {
+  common_options common;
+  /// 0: one message per line of stdin; otherwise generate this many.
+  long count = 0;
+  double rate = 10000;
+  int size = 32;
+  int linger_ms = 1000;
+  int batch_us = 500;
+  int ring = 16384;
+  /// Generated messages carry their send time (steady clock, ns) after the
+  /// index, for sub --latency.
+  bool stamp = false;
+};
+
+struct sub_options {
+  common_options common;
+  long count = 0;
+  double timeout = 0;
+  double idle = 0;
+  bool quiet = false;
+  bool check = false;
+  int credit = 1024;
+  /// Latency percentiles from pub --stamp's send times (same host).
+  bool latency = false;
+};
+
+struct stat_options {
+  castor::bus::topic_map map;
+  std::string interface;
+  double duration = 2.5;
+  bool json = false;
+};
+
+int run_pub(const pub_options& o);
+int run_sub(const sub_options& o);
+int run_stat(const stat_options& o);
+
+} // namespace castor_bus_cli

@@ -1,0 +1,31 @@
+#pragma once
+
+// What the publisher and the subscriber share about their place on the
+// network: the topic, the map that resolves it, the interface and the
+// discovery announcements.
+
+#include <chrono>
+#include <string>
+
+#include "castor/bus/topic_map.hpp"
+
+namespace castor::bus {
+
+struct endpoint_options {
+  std::string topic;
+  topic_map map;
+  /// The interface to send and join on, by name; empty leaves it to the
+  /// routing table.
+  std::string interface;
+  /// IP_MULTICAST_TTL of data and announcements; 1 keeps them in the subnet.
+  int ttl = 1;
+  /// IP_MULTICAST_LOOP: subscribers on the same host receive.
+  bool loop = true;
+  /// Socket buffers (0: the kernel's default).
+  int recv_buffer = 1 << 21;
+  int send_buffer = 1 << 21;
+  /// Discovery announcements on the map's discovery group; 0 turns them off.
+  std::chrono::milliseconds announce_interval{1000};
+};
+
+} // namespace castor::bus

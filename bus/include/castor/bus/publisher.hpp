@@ -1,0 +1,71 @@
+#pragma once
+
+// A publisher: a supervised actor that owns one UDP socket (castor::net's
+// make_udp_socket), batches what it is given into datagrams of its topic's
+// group, keeps them in a bounded retransmit ring and answers NAKs
+// (publisher_core.hpp has the protocol).
+//
+//   auto pub = make_publisher("pub", shards, opts);
+//   ... supervisor children: {pub.spec, ...}
+//   auto p = pub.info->wait_actor(std::chrono::seconds{5});
+//   caf::anon_send(p, publish_atom::value, std::string{"hi"});
+//
+// Protocol (publisher = P):
+//   -> P  (publish_atom, std::string)                one message
+//   -> P  (publish_atom, std::vector<std::string>)   several, in order
+//   -> P  (flush_atom)                               seal the open datagram
+//   -> P  (bus_stats_atom) -> publisher_report
+// A message longer than one datagram carries is refused and counted
+// (publisher_stats::oversize). Raw topics send each message as one plain
+// datagram, with no header and no repair.
+//
+// Each start of the child takes the next session number, so subscribers
+// start a restarted publisher's stream from live; the origin (random, made
+// with the spec) stays.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/actor.hpp>
+
+#include "castor/actors/child_spec.hpp"
+#include "castor/bus/atoms.hpp"
+#include "castor/bus/child_info.hpp"
+#include "castor/bus/endpoint_options.hpp"
+#include "castor/bus/publisher_core.hpp"
+#include "castor/net/io_shards.hpp"
+
+namespace castor::bus {
+
+struct publisher_options : endpoint_options {
+  /// Batching, ring and heartbeats; origin, session and topic_hash are
+  /// filled in by the publisher.
+  publisher_config core;
+  /// Repairs go to the group (PGM's RDATA; every subscriber that missed
+  /// the datagram, NAKed or suppressed, gets it) or, if false, by unicast
+  /// to the subscriber that NAKed only.
+  bool multicast_repairs = true;
+  /// The origin; 0 picks a random one.
+  uint64_t origin = 0;
+};
+
+/// A publisher's child_info, with its origin.
+class publisher_info : public child_info {
+public:
+  explicit publisher_info(uint64_t origin) : origin_(origin) {}
+  uint64_t origin() const noexcept { return origin_; }
+
+private:
+  uint64_t origin_;
+};
+
+struct publisher_child {
+  child_spec spec;
+  std::shared_ptr<publisher_info> info;
+};
+
+publisher_child make_publisher(std::string id, net::io_shards& shards,
+                               publisher_options opts);
+
+} // namespace castor::bus

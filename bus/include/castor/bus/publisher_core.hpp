@@ -1,0 +1,145 @@
+#pragma once
+
+// The publisher's protocol state machine, without CAF or sockets: batching,
+// sequence numbers, the retransmit ring, heartbeats and the answers to
+// NAKs. The publisher actor (publisher.hpp) feeds it messages, NAKs and the
+// time, and sends what it produces; the unit tests drive it directly.
+//
+// Batching: messages go into the open datagram until the next would pass
+// max_datagram (the path MTU less IP and UDP headers) or the datagram is
+// max_delay old; then it is sealed with the next sequence number, stored
+// in the ring and sent (Aeron's and ZeroMQ's batching, bounded in time).
+//
+// Heartbeats carry the next sequence number and the ring's trail (PGM's
+// SPM): after data they come quickly (heartbeat_min), then back off by
+// doubling to heartbeat_max while the publisher is idle, so a subscriber
+// learns of loss at the tail within heartbeat_min and a late joiner learns
+// where live is.
+//
+// NAKs: a NAK names a range. The publisher confirms it on the group with
+// an NCF (which suppresses the same NAK from other subscribers), then sends
+// every datagram of the range still in the ring as a repair, except those
+// it repaired less than repair_holdoff ago (the repair is on its way; NORM
+// ignores such NACKs too). If part of the range has left the ring it also
+// answers with a heartbeat, whose trail tells the subscriber that the rest
+// is unrecoverable.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "castor/bus/retransmit_ring.hpp"
+#include "castor/bus/wire.hpp"
+
+namespace castor::bus {
+
+using bus_clock = std::chrono::steady_clock;
+using time_point = bus_clock::time_point;
+using duration = bus_clock::duration;
+
+using datagrams = std::vector<std::vector<uint8_t>>;
+
+struct publisher_config {
+  uint64_t origin = 0;
+  uint32_t session = 0;
+  uint32_t topic_hash = 0;
+  /// The largest datagram: path MTU 1500 - 20 (IPv4) - 8 (UDP).
+  size_t max_datagram = 1472;
+  /// The batching time bound; 0 sends every message at once.
+  duration max_delay = std::chrono::microseconds{500};
+  /// The retransmit ring: datagrams and bytes.
+  size_t ring_datagrams = 16384;
+  size_t ring_bytes = size_t{32} << 20;
+  duration heartbeat_min = std::chrono::milliseconds{2};
+  duration heartbeat_max = std::chrono::milliseconds{500};
+  duration repair_holdoff = std::chrono::milliseconds{2};
+  /// Repairs one NAK gets at most; the rest of its range is neither
+  /// repaired nor confirmed, and is NAKed again (bounds the burst a
+  /// lagging subscriber's wide NAK sets off, and the socket's send queue).
+  size_t max_repairs_per_nak = 1024;
+};
+
+struct publisher_stats {
+  uint64_t messages = 0;
+  uint64_t datagrams = 0;
+  uint64_t bytes = 0;
+  /// Messages refused: longer than a datagram can carry.
+  uint64_t oversize = 0;
+  uint64_t heartbeats = 0;
+  uint64_t naks = 0;
+  uint64_t repairs = 0;
+  /// NAKed datagrams not repaired again within repair_holdoff.
+  uint64_t repairs_held = 0;
+  /// NAKed datagrams that had left the ring (answered unrecoverable).
+  uint64_t unavailable = 0;
+  /// NAKs cut short at max_repairs_per_nak.
+  uint64_t naks_capped = 0;
+};
+
+/// What a NAK is answered with.
+struct nak_answer {
+  /// The NCF, for the group.
+  std::vector<uint8_t> ncf;
+  /// The repairs (flag_repair set), in order.
+  datagrams repairs;
+  /// A heartbeat naming the trail, if part of the range left the ring.
+  std::vector<uint8_t> unavailable;
+};
+
+class publisher_core {
+public:
+  explicit publisher_core(publisher_config cfg, time_point now = {});
+
+  const publisher_config& config() const noexcept { return cfg_; }
+  const publisher_stats& stats() const noexcept { return stats_; }
+  const retransmit_ring& ring() const noexcept { return ring_; }
+  /// The sequence number the next datagram gets.
+  uint64_t next_seq() const noexcept { return next_seq_; }
+  /// Messages waiting in the open datagram.
+  size_t pending() const noexcept { return count_; }
+
+  /// The largest message a datagram carries.
+  size_t max_message() const noexcept {
+    return cfg_.max_datagram - header_size - message_overhead;
+  }
+
+  /// Adds one message; sealed datagrams go to `out`. False (and counted)
+  /// if the message is longer than max_message().
+  bool publish(const uint8_t* data, size_t size, time_point now,
+               datagrams& out);
+
+  /// Seals the open datagram, if any.
+  void flush(time_point now, datagrams& out);
+
+  /// Runs the timers: seals a datagram older than max_delay, sends a
+  /// heartbeat when one is due.
+  void tick(time_point now, datagrams& out);
+
+  /// When tick() next has something to do.
+  time_point next_wakeup() const noexcept;
+
+  /// Answers a NAK for [first, first + count) of this publisher's session
+  /// (a NAK for another session or topic gets an empty answer).
+  nak_answer on_nak(const header& nak, uint32_t count, time_point now);
+
+  /// A heartbeat now (also sent by tick()).
+  std::vector<uint8_t> heartbeat();
+
+private:
+  header make_header(msg_type type) const noexcept;
+  void open_batch(time_point now);
+
+  publisher_config cfg_;
+  publisher_stats stats_;
+  retransmit_ring ring_;
+  std::vector<time_point> repaired_at_;
+  uint64_t next_seq_ = 1;
+  std::vector<uint8_t> batch_;
+  uint16_t count_ = 0;
+  time_point batch_opened_;
+  duration hb_interval_;
+  time_point next_hb_;
+};
+
+} // namespace castor::bus

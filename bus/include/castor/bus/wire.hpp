@@ -1,0 +1,142 @@
+#pragma once
+
+// The bus's wire format: one fixed header on every datagram, then a body
+// that depends on the type. Plain C++17, no CAF: the protocol state machines
+// (publisher_core.hpp, subscriber_core.hpp) and the tools decode with it.
+//
+// All integers are big-endian (network order). The header, 32 bytes:
+//
+//    0  magic   u16  0x4342 ("CB")
+//    2  version u8   1; a datagram of another version is dropped and counted
+//    3  type    u8   data | heartbeat | nak | ncf | announce
+//    4  flags   u16  see flag_*
+//    6  count   u16  data: messages in the body; otherwise 0
+//    8  origin  u64  the publisher's id, unique on the bus (random at start)
+//   16  session u32  the publisher's epoch: a restarted publisher takes a new
+//                    one, and subscribers start its stream from live again
+//   20  topic   u32  the topic's hash (topic_map.hpp): two topics that share
+//                    a group and port tell their datagrams apart by it
+//   24  seq     u64  data: the datagram's sequence number (per origin and
+//                    session, from 1, +1 per datagram, repairs keep theirs);
+//                    heartbeat: the next sequence number to be sent (lead+1);
+//                    nak, ncf: the first sequence number of the range
+//
+// (origin, session, seq) names one datagram on the whole bus; with the
+// message's index in it, one message. That is the key a node link carrying
+// a topic across subnets deduplicates by (docs/bus.md, "Across subnets").
+//
+// Bodies:
+//   data       count x { u16 length, length bytes }  (PGM's ODATA/RDATA;
+//              flag_repair marks a retransmission)
+//   heartbeat  u64 trail: the oldest sequence number still in the
+//              publisher's retransmit ring (PGM's SPM trail/lead)
+//   nak, ncf   u32 count: the range [seq, seq + count). A NAK goes by
+//              unicast to the publisher; the publisher confirms it with an
+//              NCF on the group, which holds back the same NAK of every
+//              other subscriber (PGM's NAK suppression)
+//   announce   discovery (announce_body below)
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace castor::bus {
+
+inline constexpr uint16_t wire_magic = 0x4342;
+inline constexpr uint8_t wire_version = 1;
+inline constexpr size_t header_size = 32;
+/// Bytes a message costs in a data datagram besides its payload.
+inline constexpr size_t message_overhead = 2;
+
+enum class msg_type : uint8_t {
+  data = 1,
+  heartbeat = 2,
+  nak = 3,
+  ncf = 4,
+  announce = 5,
+};
+
+/// Data: a retransmission answering a NAK.
+inline constexpr uint16_t flag_repair = 1;
+/// Announce: the sender is a subscriber (otherwise a publisher).
+inline constexpr uint16_t flag_subscriber = 2;
+/// Announce: the topic is in raw mode (plain payloads, no header).
+inline constexpr uint16_t flag_raw = 4;
+
+struct header {
+  msg_type type = msg_type::data;
+  uint16_t flags = 0;
+  uint16_t count = 0;
+  uint64_t origin = 0;
+  uint32_t session = 0;
+  uint32_t topic = 0;
+  uint64_t seq = 0;
+};
+
+/// Why a datagram did not decode.
+enum class decode_error : uint8_t {
+  short_datagram,
+  bad_magic,
+  bad_version,
+  bad_type,
+  bad_body,
+};
+
+/// Writes `h` into the first header_size bytes of `out`.
+void encode_header(const header& h, uint8_t* out) noexcept;
+
+/// Reads the header of `data`; checks magic, version and type.
+std::optional<header> decode_header(const uint8_t* data, size_t size,
+                                    decode_error* why = nullptr) noexcept;
+
+/// A whole datagram of a body-less or fixed-body type.
+std::vector<uint8_t> make_heartbeat(header h, uint64_t trail);
+std::vector<uint8_t> make_range(msg_type nak_or_ncf, header h, uint32_t count);
+
+/// The body of a heartbeat; nullopt if it is too short.
+std::optional<uint64_t> heartbeat_trail(const uint8_t* data,
+                                        size_t size) noexcept;
+/// The count of a nak or ncf; nullopt if it is too short or 0.
+std::optional<uint32_t> range_count(const uint8_t* data, size_t size) noexcept;
+
+/// Calls f(const uint8_t*, size_t) for each message of a data datagram.
+/// Returns false (after the messages that fit) if the body is cut short or
+/// holds other than `count` messages.
+template <class F>
+bool for_each_message(const uint8_t* data, size_t size, uint16_t count, F f) {
+  size_t pos = header_size;
+  for (uint16_t i = 0; i < count; ++i) {
+    if (pos + message_overhead > size)
+      return false;
+    size_t len = (size_t{data[pos]} << 8) | data[pos + 1];
+    pos += message_overhead;
+    if (pos + len > size)
+      return false;
+    f(data + pos, len);
+    pos += len;
+  }
+  return pos == size;
+}
+
+/// Discovery: who publishes (or subscribes to) which topic, and how fast.
+/// Sent every announce interval on the well-known discovery group.
+struct announce_body {
+  std::string topic;
+  /// The topic's group (IPv4, host order) and port.
+  uint32_t group = 0;
+  uint16_t port = 0;
+  /// Over the last interval: messages and bytes per second (a publisher's
+  /// sent, a subscriber's delivered).
+  uint32_t msgs_per_sec = 0;
+  uint64_t bytes_per_sec = 0;
+  /// A subscriber's counts so far: unrecoverable gaps, dropped messages.
+  uint64_t gaps = 0;
+  uint64_t drops = 0;
+};
+
+std::vector<uint8_t> make_announce(header h, const announce_body& body);
+std::optional<announce_body> decode_announce(const uint8_t* data, size_t size);
+
+} // namespace castor::bus

@@ -1,0 +1,79 @@
+#pragma once
+
+// What the publisher and subscriber actors share: their socket's options,
+// endpoints, one re-armable timer, and the discovery announcements.
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include <caf/event_based_actor.hpp>
+
+#include "castor/bus/atoms.hpp"
+#include "castor/bus/endpoint_options.hpp"
+#include "castor/bus/wire.hpp"
+#include "castor/net/atoms.hpp"
+#include "castor/net/udp_child.hpp"
+
+namespace castor::bus::detail {
+
+inline net::udp_endpoint to_endpoint(uint32_t group, uint16_t port) {
+  return {boost::asio::ip::address_v4{group}, port};
+}
+
+/// The socket of a publisher (bound to an ephemeral port, NAKs arrive
+/// there) or a subscriber (bound to the topic's port and joined to its
+/// group).
+net::udp_child_options socket_options(const endpoint_options& opts,
+                                      const topic_endpoint& ep,
+                                      bool subscriber);
+
+/// One timer whose deadline may only move earlier until it fires; stale
+/// firings (CAF 0.17 cannot cancel a delayed_send) are told apart by a
+/// generation number.
+class wakeup {
+public:
+  void arm(caf::event_based_actor* self, time_point at, time_point now);
+  /// True if `gen` is the current timer; then it is spent.
+  bool fired(uint64_t gen) {
+    if (gen != gen_)
+      return false;
+    armed_ = time_point::max();
+    return true;
+  }
+
+private:
+  uint64_t gen_ = 0;
+  time_point armed_ = time_point::max();
+};
+
+/// Counts what went through for the announcements' rates.
+class announcer {
+public:
+  announcer(const endpoint_options& opts, const topic_endpoint& ep,
+            uint64_t origin, uint16_t flags);
+  bool enabled() const noexcept { return interval_.count() > 0; }
+  time_point due() const noexcept { return due_; }
+  void count(uint64_t msgs, uint64_t bytes) {
+    msgs_ += msgs;
+    bytes_ += bytes;
+  }
+  /// The announcement if one is due (and schedules the next one).
+  std::vector<uint8_t> poll(time_point now, uint64_t gaps, uint64_t drops);
+  const net::udp_endpoint& destination() const noexcept { return dest_; }
+
+private:
+  std::chrono::milliseconds interval_;
+  net::udp_endpoint dest_;
+  header hdr_;
+  announce_body body_;
+  time_point due_;
+  time_point last_;
+  uint64_t msgs_ = 0;
+  uint64_t bytes_ = 0;
+};
+
+/// A random 64-bit id.
+uint64_t random_origin();
+
+} // namespace castor::bus::detail

@@ -1,0 +1,39 @@
+#include "castor/bus/retransmit_ring.hpp"
+
+namespace castor::bus {
+
+retransmit_ring::retransmit_ring(size_t capacity, size_t max_bytes)
+    : slots_(capacity > 0 ? capacity : 1), max_bytes_(max_bytes) {}
+
+void retransmit_ring::push(uint64_t seq, std::vector<uint8_t> datagram) {
+  if (size_ > 0 && seq != lead() + 1) {
+    // Out of order: start over rather than hold a ring with holes.
+    while (size_ > 0)
+      pop_oldest();
+  }
+  if (size_ == 0)
+    trail_ = seq;
+  if (size_ == slots_.size())
+    pop_oldest();
+  bytes_ += datagram.size();
+  slots_[seq % slots_.size()] = std::move(datagram);
+  ++size_;
+  while (max_bytes_ > 0 && bytes_ > max_bytes_ && size_ > 1)
+    pop_oldest();
+}
+
+const std::vector<uint8_t>* retransmit_ring::find(uint64_t seq) const noexcept {
+  if (size_ == 0 || seq < trail_ || seq > lead())
+    return nullptr;
+  return &slots_[seq % slots_.size()];
+}
+
+void retransmit_ring::pop_oldest() {
+  auto& slot = slots_[trail_ % slots_.size()];
+  bytes_ -= slot.size();
+  slot = std::vector<uint8_t>{};
+  ++trail_;
+  --size_;
+}
+
+} // namespace castor::bus

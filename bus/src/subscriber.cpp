@@ -1,0 +1,195 @@
+#include "castor/bus/subscriber.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+#include <utility>
+
+#include "actor_support.hpp"
+
+#include "castor/bus/delivery_queue.hpp"
+#include "castor/net/udp_credit.hpp"
+
+namespace castor::bus {
+
+namespace {
+
+// The core's stream timeouts run at least this often.
+constexpr auto housekeeping = std::chrono::seconds{1};
+
+// One start of a subscriber.
+struct subscriber_state {
+  subscriber_state(const subscriber_options& o, const topic_endpoint& ep,
+                   const net::udp_socket& s)
+      : opts(o), topic(ep), core(core_config(o, ep)), sock(s),
+        sock_credit(s, 256),
+        announce(o, ep, detail::random_origin(), flag_subscriber),
+        queue(o.max_queue, o.max_batch) {
+    switch (o.active.mode) {
+    case net::active_mode::kind::passive:
+      break;
+    case net::active_mode::kind::once:
+      queue.add(1);
+      break;
+    case net::active_mode::kind::always:
+      queue.always(true);
+      break;
+    case net::active_mode::kind::counted:
+      queue.add(o.active.count);
+      break;
+    }
+  }
+
+  static subscriber_config core_config(const subscriber_options& o,
+                                       const topic_endpoint& ep) {
+    auto cfg = o.core;
+    cfg.topic_hash = ep.hash;
+    if (cfg.seed == 1)
+      cfg.seed = static_cast<uint32_t>(detail::random_origin());
+    return cfg;
+  }
+
+  subscriber_options opts;
+  topic_endpoint topic;
+  subscriber_core core;
+  net::udp_socket sock;
+  net::udp_credit sock_credit;
+  detail::announcer announce;
+  detail::wakeup timer;
+  subscriber_output out;
+  // Where each publisher's NAKs go: the source of its datagrams.
+  std::unordered_map<uint64_t, net::udp_endpoint> publishers;
+  // Raw mode: a sequence number per sender.
+  std::unordered_map<uint64_t, uint64_t> raw_seq;
+  delivery_queue queue;
+  uint64_t gaps_reported = 0;
+
+  void on_raw(const net::datagram& d) {
+    auto origin =
+      (uint64_t{d.from.address().to_v4().to_uint()} << 16) | d.from.port();
+    auto seq = ++raw_seq[origin];
+    announce.count(1, d.size);
+    queue.push({origin, seq, 0, std::string{d.text()}});
+  }
+
+  void on_datagram(const net::datagram& d, time_point now) {
+    auto h = core.on_datagram(d.data, d.size, now, out);
+    if (h && (h->type == msg_type::data || h->type == msg_type::heartbeat))
+      publishers[h->origin] = d.from;
+  }
+
+  // Acts on what the core produced: messages to the queue, gaps to the
+  // user, NAKs to their publishers.
+  void drain_core(caf::event_based_actor* self) {
+    for (auto& m : out.messages) {
+      announce.count(1, m.payload.size());
+      queue.push(std::move(m));
+    }
+    for (auto& g : out.gaps) {
+      ++gaps_reported;
+      self->send(opts.user, bus_gap_atom::value, bus_gap{topic.name, g});
+    }
+    for (auto& n : out.naks) {
+      auto i = publishers.find(n.origin);
+      if (i == publishers.end())
+        continue;
+      header h;
+      h.origin = n.origin;
+      h.session = n.session;
+      h.topic = topic.hash;
+      h.seq = n.first;
+      self->send(sock.actor, net::send_atom::value, i->second,
+                 make_range(msg_type::nak, h, n.count));
+    }
+    out.clear();
+  }
+
+  // Hands queued messages to the user as far as the credit goes.
+  void deliver(caf::event_based_actor* self) {
+    for (;;) {
+      bool passive = false;
+      auto msgs = queue.take(passive);
+      if (msgs.empty())
+        return;
+      self->send(opts.user, bus_atom::value,
+                 bus_delivery{topic.name, std::move(msgs)});
+      if (passive)
+        self->send(opts.user, bus_passive_atom::value);
+    }
+  }
+
+  void settle(caf::event_based_actor* self, time_point now) {
+    drain_core(self);
+    deliver(self);
+    auto at = std::min(core.next_wakeup(), now + housekeeping);
+    if (announce.enabled())
+      at = std::min(at, announce.due());
+    timer.arm(self, at, now);
+  }
+
+  subscriber_report report() const {
+    subscriber_report r;
+    r.topic = topic.name;
+    r.core = core.stats();
+    r.delivered = queue.delivered();
+    r.queued = queue.size();
+    r.dropped = queue.dropped();
+    r.gaps_reported = gaps_reported;
+    return r;
+  }
+};
+
+} // namespace
+
+subscriber_child make_subscriber(std::string id, net::io_shards& shards,
+                                 subscriber_options opts) {
+  auto ep = opts.map.resolve(opts.topic);
+  auto info = std::make_shared<child_info>();
+  auto sock_opts = detail::socket_options(opts, ep, true);
+  auto child = net::make_udp_socket(
+    std::move(id), shards, std::move(sock_opts),
+    [opts, ep, info](caf::event_based_actor* self, const net::udp_socket& s) {
+      info->started(self->address());
+      auto st = std::make_shared<subscriber_state>(opts, ep, s);
+      st->settle(self, bus_clock::now());
+      return caf::behavior{
+        [self, st](net::udp_atom, const net::udp_batch& b) {
+          auto now = bus_clock::now();
+          for (auto d : b.datagrams()) {
+            if (st->topic.raw)
+              st->on_raw(d);
+            else
+              st->on_datagram(d, now);
+          }
+          st->sock_credit.consumed(self, b.size());
+          st->settle(self, now);
+        },
+        [self, st](bus_tick_atom, uint64_t gen) {
+          if (!st->timer.fired(gen))
+            return;
+          auto now = bus_clock::now();
+          st->core.tick(now, st->out);
+          auto s = st->core.stats();
+          if (auto a = st->announce.poll(now, s.gaps, st->queue.dropped());
+              !a.empty())
+            self->send(st->sock.actor, net::send_atom::value,
+                       st->announce.destination(), std::move(a));
+          st->settle(self, now);
+        },
+        [self, st](net::active_atom, int32_t n) {
+          if (st->queue.add(n))
+            self->send(st->opts.user, bus_passive_atom::value);
+          st->deliver(self);
+        },
+        [self, st](net::active_atom, bool on) {
+          st->queue.always(on);
+          st->deliver(self);
+        },
+        [](net::udp_passive_atom) {},
+        [](net::udp_error_atom, const caf::error&) {},
+        [st](bus_stats_atom) { return st->report(); },
+      };
+    });
+  return {std::move(child.spec), std::move(info)};
+}
+
+} // namespace castor::bus

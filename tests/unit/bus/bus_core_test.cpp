@@ -1,0 +1,479 @@
+// The bus's protocol state machines, driven directly on a virtual clock
+// (bus_sim.hpp): gaps and repair, NAK suppression, the ring running out,
+// heartbeats revealing loss at the tail, late join, duplicates. No sockets,
+// no actors; the wire format and the topic map too.
+
+#define CAF_SUITE bus_core
+#include <random>
+
+#include <caf/test/unit_test_impl.hpp>
+
+#include "bus_sim.hpp"
+
+#include "castor/bus/delivery_queue.hpp"
+#include "castor/bus/topic_map.hpp"
+
+using namespace bus_test;
+
+namespace {
+
+bool original(const dg_info& d, uint64_t seq) {
+  return d.type == msg_type::data && !d.repair && d.seq == seq;
+}
+
+} // namespace
+
+// -- wire and map ------------------------------------------------------------
+
+CAF_TEST(a header survives encoding and a bad one is refused) {
+  header h;
+  h.type = msg_type::heartbeat;
+  h.flags = flag_repair;
+  h.origin = 0x0102030405060708;
+  h.session = 9;
+  h.topic = 0xdeadbeef;
+  h.seq = 1ull << 40;
+  auto dg = make_heartbeat(h, 77);
+  auto back = decode_header(dg.data(), dg.size());
+  CAF_REQUIRE(back);
+  CAF_CHECK(back->type == msg_type::heartbeat);
+  CAF_CHECK_EQUAL(back->origin, h.origin);
+  CAF_CHECK_EQUAL(back->session, 9u);
+  CAF_CHECK_EQUAL(back->topic, 0xdeadbeefu);
+  CAF_CHECK_EQUAL(back->seq, 1ull << 40);
+  auto trail = heartbeat_trail(dg.data(), dg.size());
+  CAF_REQUIRE(trail);
+  CAF_CHECK_EQUAL(trail.value(), 77u);
+  decode_error why{};
+  dg[2] = 2; // another version
+  CAF_CHECK(!decode_header(dg.data(), dg.size(), &why));
+  CAF_CHECK(why == decode_error::bad_version);
+  CAF_CHECK(!decode_header(dg.data(), 10, &why));
+  CAF_CHECK(why == decode_error::short_datagram);
+}
+
+CAF_TEST(an announcement survives encoding) {
+  header h;
+  h.origin = 5;
+  h.flags = flag_subscriber;
+  announce_body b;
+  b.topic = "prices.eu";
+  b.group = 0xefc10203;
+  b.port = 24700;
+  b.msgs_per_sec = 50000;
+  b.bytes_per_sec = 1600000;
+  b.gaps = 3;
+  b.drops = 4;
+  auto dg = make_announce(h, b);
+  auto back = decode_announce(dg.data(), dg.size());
+  CAF_REQUIRE(back);
+  CAF_CHECK_EQUAL(back->topic, "prices.eu");
+  CAF_CHECK_EQUAL(back->group, 0xefc10203u);
+  CAF_CHECK_EQUAL(back->msgs_per_sec, 50000u);
+  CAF_CHECK_EQUAL(back->drops, 4u);
+  CAF_CHECK(!decode_announce(dg.data(), dg.size() - 1));
+}
+
+CAF_TEST(topics map into 239.193 / 16 by hash unless configured) {
+  topic_map m;
+  auto a = m.resolve("a");
+  auto b = m.resolve("b");
+  CAF_CHECK_EQUAL(a.group >> 16, 0xefc1u);
+  CAF_CHECK_EQUAL(a.port, topic_map::default_port);
+  CAF_CHECK_NOT_EQUAL(a.group, b.group);
+  CAF_CHECK_EQUAL(a.hash, topic_hash("a"));
+  CAF_CHECK(!a.raw);
+  CAF_CHECK(m.parse_entry("feed=239.9.9.9:5000,raw"));
+  auto f = m.resolve("feed");
+  CAF_CHECK_EQUAL(format_ipv4(f.group), "239.9.9.9");
+  CAF_CHECK_EQUAL(f.port, 5000);
+  CAF_CHECK(f.raw);
+  CAF_CHECK(!m.parse_entry("x=239.1.1.1"));
+  CAF_CHECK(!m.parse_entry("x=239.1.1:5"));
+  CAF_CHECK(!m.parse_entry("x=239.1.1.1:5,cooked"));
+  CAF_CHECK(!m.parse_entry("x=239.1.1.1:99999999999"));
+  topic_map other{0xefc20000, 3000};
+  CAF_CHECK_EQUAL(other.resolve("a").group >> 16, 0xefc2u);
+}
+
+CAF_TEST(the ring keeps the newest datagrams within both bounds) {
+  retransmit_ring r{4, 100};
+  for (uint64_t s = 1; s <= 6; ++s)
+    r.push(s, std::vector<uint8_t>(10, static_cast<uint8_t>(s)));
+  CAF_CHECK_EQUAL(r.size(), 4u);
+  CAF_CHECK_EQUAL(r.trail(), 3u);
+  CAF_CHECK_EQUAL(r.lead(), 6u);
+  CAF_CHECK(r.find(2) == nullptr);
+  CAF_REQUIRE(r.find(5) != nullptr);
+  CAF_CHECK_EQUAL((*r.find(5))[0], 5);
+  r.push(7, std::vector<uint8_t>(90, 7)); // over 100 bytes: oldest go
+  CAF_CHECK_EQUAL(r.trail(), 6u);
+  CAF_CHECK_EQUAL(r.bytes(), 100u);
+}
+
+// -- publisher ---------------------------------------------------------------
+
+CAF_TEST(small messages are batched up to the datagram size) {
+  publisher_config pc;
+  pc.max_datagram = 100;
+  pc.max_delay = 10ms;
+  sim s{1, pc};
+  std::vector<std::string> sent;
+  for (int i = 0; i < 20; ++i)
+    s.publish("m" + std::to_string(i));
+  // 32 header + n x (2 + 2..3): ten or so fit in 100 bytes.
+  CAF_CHECK(s.pub.stats().datagrams >= 1u);
+  CAF_CHECK(s.pub.stats().datagrams < 5u);
+  CAF_CHECK(s.pub.pending() > 0u);
+  std::string big(100, 'x');
+  datagrams out;
+  CAF_CHECK(!s.pub.publish(reinterpret_cast<const uint8_t*>(big.data()),
+                           big.size(), s.now, out));
+  CAF_CHECK_EQUAL(s.pub.stats().oversize, 1u);
+  // The time bound seals the rest.
+  s.advance(11ms);
+  CAF_CHECK_EQUAL(s.pub.pending(), 0u);
+  CAF_CHECK_EQUAL(s.payloads(0), range_of(0, 20));
+}
+
+// -- subscriber --------------------------------------------------------------
+
+CAF_TEST(a gap is NAKed after the back - off and repaired in order) {
+  sim s{1};
+  s.drop = [](size_t, const dg_info& d) { return original(d, 3); };
+  s.publish_each(0, 3); // seqs 1..3, 3 lost
+  CAF_CHECK_EQUAL(s.payloads(0), range_of(0, 2));
+  s.publish_each(3, 5); // seqs 4, 5 held back: in order delivery
+  CAF_CHECK_EQUAL(s.got[0].size(), 2u);
+  CAF_CHECK(s.naks[0].empty()); // back-off first
+  s.advance(1ms);
+  CAF_REQUIRE_EQUAL(s.naks[0].size(), 1u);
+  CAF_CHECK_EQUAL(s.naks[0][0].first, 3u);
+  CAF_CHECK_EQUAL(s.naks[0][0].count, 1u);
+  CAF_CHECK_EQUAL(s.payloads(0), range_of(0, 5));
+  CAF_CHECK(s.gaps[0].empty());
+  CAF_CHECK_EQUAL(s.subs[0].stats().repairs, 1u);
+}
+
+CAF_TEST(consecutive losses go in one NAK range) {
+  sim s{1};
+  s.drop = [](size_t, const dg_info& d) {
+    return original(d, 2) || original(d, 3) || original(d, 4);
+  };
+  s.publish_each(0, 6);
+  s.advance(1ms);
+  CAF_REQUIRE_EQUAL(s.naks[0].size(), 1u);
+  CAF_CHECK_EQUAL(s.naks[0][0].first, 2u);
+  CAF_CHECK_EQUAL(s.naks[0][0].count, 3u);
+  CAF_CHECK_EQUAL(s.payloads(0), range_of(0, 6));
+}
+
+CAF_TEST(another subscribers NCF suppresses the same NAK) {
+  subscriber_config sc;
+  sc.nak_backoff_max = 5ms;
+  sim s{4, {}, sc};
+  // All four miss seq 2.
+  s.drop = [](size_t, const dg_info& d) { return original(d, 2); };
+  s.publish_each(0, 3);
+  s.advance(6ms);
+  // The first back-off to run out NAKs; the publisher's NCF (and repair)
+  // reach the others before theirs does.
+  CAF_CHECK_EQUAL(s.total_naks(), 1u);
+  uint64_t suppressed = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    CAF_CHECK_EQUAL(s.payloads(i), range_of(0, 3));
+    suppressed += s.subs[i].stats().suppressed;
+  }
+  CAF_CHECK_EQUAL(suppressed, 3u);
+  CAF_CHECK_EQUAL(s.pub.stats().repairs, 1u);
+}
+
+CAF_TEST(an NCF holds the NAK even when the repair is lost) {
+  subscriber_config sc;
+  sc.nak_backoff_max = 5ms;
+  sc.nak_repeat = 10ms;
+  sim s{2, {}, sc};
+  // Both miss seq 2; the first repair is lost to both.
+  int repairs = 0;
+  s.drop = [&repairs](size_t i, const dg_info& d) {
+    if (d.type == msg_type::data && d.repair && d.seq == 2)
+      return i == 1 ? repairs++ == 0 : repairs == 0;
+    return original(d, 2);
+  };
+  s.publish_each(0, 3);
+  s.advance(6ms);
+  CAF_CHECK_EQUAL(s.total_naks(), 1u);
+  CAF_CHECK(s.got[0].size() < 3u || s.got[1].size() < 3u);
+  // After nak_repeat both NAK again (the NCF held them only that long);
+  // the publisher repairs once per hold-off.
+  s.advance(20ms);
+  CAF_CHECK_EQUAL(s.payloads(0), range_of(0, 3));
+  CAF_CHECK_EQUAL(s.payloads(1), range_of(0, 3));
+  CAF_CHECK(s.gaps[0].empty());
+  CAF_CHECK(s.gaps[1].empty());
+}
+
+CAF_TEST(data gone from the ring is an unrecoverable gap and delivery goes on) {
+  publisher_config pc;
+  pc.ring_datagrams = 4;
+  pc.heartbeat_min = 1s; // no heartbeat says the trail before the NAK does
+  pc.heartbeat_max = 1s;
+  sim s{1, pc};
+  s.drop = [](size_t, const dg_info& d) {
+    return original(d, 2) || d.type == msg_type::heartbeat;
+  };
+  s.publish_each(0, 10); // seq 2 lost; the ring holds 7..10 when NAKed
+  CAF_CHECK_EQUAL(s.got[0].size(), 1u);
+  s.advance(1ms);
+  CAF_REQUIRE_EQUAL(s.naks[0].size(), 1u);
+  CAF_CHECK_EQUAL(s.pub.stats().unavailable, 1u);
+  CAF_REQUIRE_EQUAL(s.gaps[0].size(), 1u);
+  CAF_CHECK(s.gaps[0][0] == (gap_notice{42, 2, 2}));
+  auto want = range_of(0, 1);
+  auto rest = range_of(2, 10);
+  want.insert(want.end(), rest.begin(), rest.end());
+  CAF_CHECK_EQUAL(s.payloads(0), want);
+  // And it goes on.
+  s.publish_each(10, 12);
+  CAF_CHECK_EQUAL(s.got[0].size(), 11u);
+}
+
+CAF_TEST(a heartbeat whose trail passed a gap ends it without a NAK) {
+  publisher_config pc;
+  pc.ring_datagrams = 2;
+  subscriber_config sc;
+  sc.nak_backoff_max = 50ms;
+  sim s{1, pc, sc};
+  s.drop = [](size_t, const dg_info& d) { return original(d, 2); };
+  s.publish_each(0, 6);           // the ring holds 5 and 6
+  s.multicast(s.pub.heartbeat()); // trail 5, before any back-off ends
+  CAF_CHECK(s.naks[0].empty());
+  CAF_REQUIRE_EQUAL(s.gaps[0].size(), 1u);
+  CAF_CHECK(s.gaps[0][0] == (gap_notice{42, 2, 2}));
+  CAF_CHECK_EQUAL(s.got[0].size(), 5u);
+}
+
+CAF_TEST(a wide NAK is repaired a capped part at a time) {
+  publisher_config pc;
+  pc.max_repairs_per_nak = 4;
+  sim s{1, pc};
+  s.drop = [](size_t, const dg_info& d) {
+    return d.type == msg_type::data && !d.repair && d.seq >= 2 && d.seq <= 11;
+  };
+  s.publish_each(0, 12); // 2..11 lost: one NAK of 10
+  s.advance(1ms);
+  CAF_REQUIRE_EQUAL(s.naks[0].size(), 1u);
+  CAF_CHECK_EQUAL(s.naks[0][0].count, 10u);
+  CAF_CHECK_EQUAL(s.pub.stats().repairs, 4u);
+  CAF_CHECK_EQUAL(s.got[0].size(), 5u); // m0 and the four repaired
+  s.advance(50ms); // the rest is NAKed again after nak_repeat
+  CAF_CHECK_EQUAL(s.naks[0].size(), 3u);
+  CAF_CHECK_EQUAL(s.pub.stats().naks_capped, 2u);
+  CAF_CHECK_EQUAL(s.payloads(0), range_of(0, 12));
+  CAF_CHECK(s.gaps[0].empty());
+}
+
+CAF_TEST(a heartbeat reveals loss at the tail) {
+  sim s{1};
+  s.drop = [](size_t, const dg_info& d) {
+    return original(d, 4) || original(d, 5);
+  };
+  s.publish_each(0, 5); // the last two datagrams lost, nothing after them
+  CAF_CHECK_EQUAL(s.got[0].size(), 3u);
+  CAF_CHECK_EQUAL(s.subs[0].next_wakeup(), time_point::max());
+  s.advance(5ms); // heartbeat_min 2 ms, then back-off and NAK
+  CAF_REQUIRE_EQUAL(s.naks[0].size(), 1u);
+  CAF_CHECK_EQUAL(s.naks[0][0].first, 4u);
+  CAF_CHECK_EQUAL(s.naks[0][0].count, 2u);
+  CAF_CHECK_EQUAL(s.payloads(0), range_of(0, 5));
+}
+
+CAF_TEST(a late joiner starts from live and asks for nothing older) {
+  sim s{2};
+  s.joined[1] = false;
+  s.publish_each(0, 5);
+  s.joined[1] = true;
+  s.publish_each(5, 8);
+  s.advance(50ms);
+  CAF_CHECK_EQUAL(s.payloads(1), range_of(5, 8));
+  CAF_CHECK(s.naks[1].empty());
+  CAF_CHECK(s.gaps[1].empty());
+  CAF_CHECK_EQUAL(s.subs[1].next_of(42), 9u);
+  CAF_CHECK_EQUAL(s.payloads(0), range_of(0, 8));
+}
+
+CAF_TEST(a late joiner that hears a heartbeat first starts at its lead) {
+  sim s{2};
+  s.joined[1] = false;
+  s.publish_each(0, 5);
+  s.joined[1] = true;
+  s.advance(3ms); // heartbeat: next seq 6
+  CAF_CHECK_EQUAL(s.subs[1].next_of(42), 6u);
+  s.publish_each(5, 6);
+  CAF_CHECK_EQUAL(s.payloads(1), range_of(5, 6));
+  CAF_CHECK(s.naks[1].empty());
+}
+
+CAF_TEST(duplicates are dropped and counted) {
+  sim s{1};
+  datagrams out;
+  std::string m = "once";
+  s.pub.publish(reinterpret_cast<const uint8_t*>(m.data()), m.size(), s.now,
+                out);
+  s.pub.flush(s.now, out);
+  CAF_REQUIRE_EQUAL(out.size(), 1u);
+  s.multicast(out[0]);
+  s.multicast(out[0]); // the network duplicated it
+  header h;
+  h.origin = 42;
+  h.session = 1;
+  h.topic = sim::topic;
+  h.seq = 1;
+  auto ans = s.pub.on_nak(h, 1, s.now); // someone else's repair
+  CAF_REQUIRE_EQUAL(ans.repairs.size(), 1u);
+  s.multicast(ans.repairs[0]);
+  // Out of order, then its duplicate while held.
+  s.publish_each(1, 3);
+  CAF_CHECK_EQUAL(s.payloads(0),
+                  (std::vector<std::string>{"once", "m1", "m2"}));
+  CAF_CHECK_EQUAL(s.subs[0].stats().duplicates, 2u);
+}
+
+CAF_TEST(a held datagram arriving twice is delivered once) {
+  sim s{1};
+  s.drop = [](size_t, const dg_info& d) { return original(d, 2); };
+  datagrams out;
+  for (int i = 0; i < 4; ++i) {
+    std::string m = "m" + std::to_string(i);
+    s.pub.publish(reinterpret_cast<const uint8_t*>(m.data()), m.size(), s.now,
+                  out);
+    s.pub.flush(s.now, out);
+  }
+  for (auto& dg : out)
+    s.multicast(dg);
+  s.multicast(out[3]); // seq 4 again, held behind the gap
+  CAF_CHECK_EQUAL(s.got[0].size(), 1u);
+  s.advance(1ms);
+  CAF_CHECK_EQUAL(s.payloads(0), range_of(0, 4));
+  CAF_CHECK_EQUAL(s.subs[0].stats().duplicates, 1u);
+}
+
+CAF_TEST(a publisher that stops answering ends in a gap notice and no stall) {
+  subscriber_config sc;
+  sc.nak_attempts = 3;
+  sc.nak_repeat = 5ms;
+  sim s{1, {}, sc};
+  s.drop = [](size_t, const dg_info& d) {
+    return original(d, 2) || (d.type == msg_type::data && d.repair)
+           || d.type == msg_type::ncf;
+  };
+  s.publish_each(0, 4);
+  s.advance(30ms);
+  CAF_CHECK_EQUAL(s.naks[0].size(), 3u);
+  CAF_REQUIRE_EQUAL(s.gaps[0].size(), 1u);
+  CAF_CHECK(s.gaps[0][0] == (gap_notice{42, 2, 2}));
+  CAF_CHECK_EQUAL(s.got[0].size(), 3u);
+}
+
+CAF_TEST(a jump beyond the window is given up as one gap) {
+  subscriber_config sc;
+  sc.window = 8;
+  sim s{1, {}, sc};
+  s.drop = [](size_t, const dg_info& d) {
+    return d.type == msg_type::data && !d.repair && d.seq >= 2 && d.seq <= 20;
+  };
+  s.publish_each(0, 21); // seqs 1..21; 2..20 lost
+  // The window holds 14..21: 2..13 are given up at once.
+  CAF_CHECK_EQUAL(s.subs[0].stats().lost, 12u);
+  CAF_REQUIRE(!s.gaps[0].empty());
+  CAF_CHECK_EQUAL(s.gaps[0][0].first, 2u);
+  CAF_CHECK(s.gaps[0][0] == (gap_notice{42, 2, 13}));
+  s.advance(5ms); // the rest is repaired
+  CAF_CHECK_EQUAL(s.got[0].size(), 1u + 7u + 1u);
+}
+
+CAF_TEST(a restarted publisher is a new stream and the old one is ignored) {
+  sim s{1};
+  s.publish_each(0, 3);
+  publisher_config pc = sim::with_ids({});
+  pc.session = 2;
+  publisher_core again{pc, s.now};
+  datagrams out;
+  std::string m = "new";
+  again.publish(reinterpret_cast<const uint8_t*>(m.data()), m.size(), s.now,
+                out);
+  again.flush(s.now, out);
+  s.send_all(out);
+  CAF_CHECK_EQUAL(s.subs[0].stats().streams, 2u);
+  s.publish_each(3, 4); // the old session's stray datagram
+  CAF_CHECK_EQUAL(s.payloads(0),
+                  (std::vector<std::string>{"m0", "m1", "m2", "new"}));
+}
+
+CAF_TEST(random loss of five percent is repaired without gaps or duplicates) {
+  publisher_config pc;
+  pc.max_delay = 0s;
+  sim s{3, pc};
+  std::minstd_rand rng{2026};
+  uint64_t dropped = 0;
+  s.drop = [&](size_t, const dg_info&) {
+    auto lost = rng() % 100 < 5;
+    dropped += lost ? 1 : 0;
+    return lost;
+  };
+  for (int i = 0; i < 5000; ++i) {
+    s.publish("m" + std::to_string(i));
+    if (i % 50 == 49)
+      s.advance(1ms);
+  }
+  s.advance(200ms);
+  CAF_CHECK(dropped > 500u);
+  for (size_t i = 0; i < 3; ++i) {
+    CAF_CHECK(s.gaps[i].empty());
+    CAF_CHECK_EQUAL(s.payloads(i), range_of(0, 5000));
+  }
+}
+
+// -- delivery under credit ---------------------------------------------------
+
+namespace {
+
+bus_message msg(int i) {
+  return {1, static_cast<uint64_t>(i), 0, "m" + std::to_string(i)};
+}
+
+} // namespace
+
+CAF_TEST(a passive queue delivers nothing and drops beyond its bound) {
+  delivery_queue q{3, 10};
+  for (int i = 0; i < 5; ++i)
+    q.push(msg(i));
+  bool passive = false;
+  CAF_CHECK(q.take(passive).empty());
+  CAF_CHECK_EQUAL(q.size(), 3u);
+  CAF_CHECK_EQUAL(q.dropped(), 2u);
+}
+
+CAF_TEST(credit bounds each delivery and its end is told once) {
+  delivery_queue q{100, 4};
+  for (int i = 0; i < 10; ++i)
+    q.push(msg(i));
+  CAF_CHECK(!q.add(6));
+  bool passive = false;
+  auto a = q.take(passive); // max_batch 4
+  CAF_CHECK_EQUAL(a.size(), 4u);
+  CAF_CHECK(!passive);
+  auto b = q.take(passive); // the credit's last 2
+  CAF_CHECK_EQUAL(b.size(), 2u);
+  CAF_CHECK(passive);
+  CAF_CHECK_EQUAL(b[1].payload, "m5");
+  CAF_CHECK(q.take(passive).empty());
+  CAF_CHECK(!passive);
+  CAF_CHECK_EQUAL(q.delivered(), 6u);
+  CAF_CHECK(q.add(-3)); // clamped at 0: passive
+  CAF_CHECK_EQUAL(q.credit(), 0);
+  q.always(true);
+  CAF_CHECK_EQUAL(q.take(passive).size(), 4u);
+  CAF_CHECK(!passive);
+  CAF_CHECK_EQUAL(q.size(), 0u);
+}
