@@ -30,10 +30,12 @@ if(CASTOR_SCDOC)
     set(out ${PROJECT_BINARY_DIR}/docs/man/${page}.gz)
     # gzip -n: no name or time stamp in the header, so the same source gives
     # the same bytes (the page's own date comes from SOURCE_DATE_EPOCH, if
-    # set). Debian installs man pages compressed.
+    # set). Debian installs man pages compressed. scdoc writes to a file
+    # first: in a pipe its error (a malformed page) would be lost behind
+    # gzip's success, and an empty page installed.
     add_custom_command(OUTPUT ${out}
       COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/docs/man
-      COMMAND sh -c "\"$0\" < \"$1\" | gzip -9n > \"$2.tmp\" && mv \"$2.tmp\" \"$2\""
+      COMMAND sh -c "\"$0\" < \"$1\" > \"$2.roff\" && gzip -9n < \"$2.roff\" > \"$2.tmp\" && mv \"$2.tmp\" \"$2\" && rm -f \"$2.roff\""
               ${CASTOR_SCDOC} ${src} ${out}
       DEPENDS ${src}
       COMMENT "scdoc ${page}"

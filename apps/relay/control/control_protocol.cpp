@@ -242,10 +242,9 @@ public:
 };
 
 const std::vector<std::string> commands{
-  "add",    "remove",    "list",   "stats",   "workers",
-  "tree",   "kill",      "ping",   "version", "reload",
-  "config", "log_level", "groups", "status",  "diagnose",
-  "peers"};
+  "add",    "remove", "list",     "stats",  "workers", "tree",
+  "kill",   "ping",   "version",  "reload", "config",  "log_level",
+  "groups", "status", "diagnose", "peers"};
 
 } // namespace
 

@@ -232,8 +232,7 @@ void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
       gather_snapshots(
         self, children,
         [ctx, rp, children](std::vector<worker_snapshot>& snapshots) mutable {
-          auto data =
-            control::workers_reply(worker_infos(children, snapshots));
+          auto data = control::workers_reply(worker_infos(children, snapshots));
           data["paths"] = rule_paths(*ctx->rules().rules, snapshots);
           rp.deliver(control::make_ok(std::move(data)));
         });

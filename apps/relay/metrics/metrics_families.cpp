@@ -107,7 +107,7 @@ void add_peer_families(const std::vector<sites::site_peer_stats>& peers,
                            "Times the peer site came back after being down.",
                            MetricType::Counter);
   for (const auto& p : peers) {
-    add_sample(up, {{"peer", p.name}}, p.up ? 1 : 0);
+    add_sample(up, {{"peer", p.name}}, uint64_t{p.up ? 1u : 0u});
     add_sample(datagrams, {{"peer", p.name}, {"direction", "tx"}},
                p.tx_datagrams);
     add_sample(datagrams, {{"peer", p.name}, {"direction", "rx"}},
