@@ -23,7 +23,7 @@ _castorctl_ask() {
 
 _castorctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local verbs="list stats workers tree ping version reload add remove kill config log-level groups status diagnose watch"
+  local verbs="list stats workers tree ping version reload add remove kill config log-level groups status diagnose watch peers"
   local global="-u --socket --json --plain -t --timeout -V --version -h --help"
   COMPREPLY=()
 
