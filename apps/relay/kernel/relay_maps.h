@@ -24,9 +24,9 @@
 #define CASTOR_DROP_REASONS 16
 
 /* output flags */
-#define CASTOR_OUT_MULTICAST 1u   /* destination is a group: its MAC */
-#define CASTOR_OUT_TTL_DEC 2u     /* ttl = "decrement" */
-#define CASTOR_OUT_TOS_KEEP 4u    /* tos = "preserve" */
+#define CASTOR_OUT_MULTICAST 1u /* destination is a group: its MAC */
+#define CASTOR_OUT_TTL_DEC 2u   /* ttl = "decrement" */
+#define CASTOR_OUT_TOS_KEEP 4u  /* tos = "preserve" */
 
 /* Addresses and ports in network order, as they are in the packet. */
 struct castor_rule_key {
@@ -41,10 +41,10 @@ struct castor_output {
   __u32 ifindex; /* 0: the interface is missing (counted as send_error) */
   __u32 slot;    /* out_stats index */
   __u32 daddr;
-  __u32 saddr;   /* the output interface's address, as the packet path */
+  __u32 saddr; /* the output interface's address, as the packet path */
   __u16 dport;
-  __u16 sport;   /* the relay's shared source port, or source_port */
-  __u16 mtu;     /* larger IP packets count as too_big */
+  __u16 sport; /* the relay's shared source port, or source_port */
+  __u16 mtu;   /* larger IP packets count as too_big */
   __u8 ttl;
   __u8 tos;
   __u8 flags;
@@ -53,7 +53,7 @@ struct castor_output {
 };
 
 struct castor_rule_value {
-  __u32 slot; /* rule_stats index */
+  __u32 slot;  /* rule_stats index */
   __u32 count; /* outputs in use */
   struct castor_output outputs[CASTOR_MAX_OUTPUTS];
 };
