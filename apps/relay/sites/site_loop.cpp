@@ -5,8 +5,10 @@
 // socket, and reads the control side's plan when its version changes.
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <map>
+#include <memory>
 
 #include "model/rule_validator.hpp"
 #include "sites/site_engine_state.hpp"
@@ -14,6 +16,7 @@
 #include "sites/site_spread.hpp"
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace castor::relay::sites {
@@ -229,34 +232,57 @@ struct site_engine::loop {
     frames[i].add(r.origin, r.seq, r.group_be, r.port, r.data, r.len, spread);
   }
 
+  /// Up to `batch` datagrams per recvmmsg: one system call for a burst.
+  static constexpr unsigned batch = 16;
+  struct receive_slots {
+    std::vector<uint8_t> bufs = std::vector<uint8_t>(batch * 65536);
+    std::array<iovec, batch> iov{};
+    std::array<sockaddr_in, batch> from{};
+    std::array<mmsghdr, batch> msgs{};
+  };
+  std::unique_ptr<receive_slots> slots = std::make_unique<receive_slots>();
+
   void read_export(export_socket& e) {
-    uint8_t buf[65536];
-    for (int k = 0; k < 64; ++k) {
-      sockaddr_in from{};
-      socklen_t len = sizeof(from);
-      auto n = recvfrom(e.fd, buf, sizeof(buf), MSG_DONTWAIT,
-                        reinterpret_cast<sockaddr*>(&from), &len);
-      if (n < 0)
+    auto& sl = *slots;
+    for (int round = 0; round < 4; ++round) {
+      for (unsigned k = 0; k < batch; ++k) {
+        sl.iov[k] = iovec{sl.bufs.data() + k * 65536, 65536};
+        sl.msgs[k] = mmsghdr{};
+        sl.msgs[k].msg_hdr.msg_iov = &sl.iov[k];
+        sl.msgs[k].msg_hdr.msg_iovlen = 1;
+        sl.msgs[k].msg_hdr.msg_name = &sl.from[k];
+        sl.msgs[k].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+      }
+      auto got = recvmmsg(e.fd, sl.msgs.data(), batch, MSG_DONTWAIT, nullptr);
+      if (got <= 0)
         return;
-      if (e.spec.input.source
-          && from.sin_addr.s_addr != e.spec.input.source->be)
-        continue;
-      record_view r;
-      r.origin = eng.incarnation_;
-      r.seq = seq++;
-      r.group_be = e.spec.input.group.be;
-      r.port = e.spec.input.port;
-      r.data = buf;
-      r.len = static_cast<uint16_t>(n);
-      for (auto i : e.peers)
-        if (!peers[i].up)
-          peers[i].c->drop(site_drop::peer_down);
-        else if (e.spec.spread == site_spread::all
-                 && peers[i].wants.count(e.key) > 0)
-          enqueue(i, r);
-      for (auto& [i, block] : e.hops)
-        enqueue(i, r, &block);
+      for (int k = 0; k < got; ++k)
+        export_one(e, sl.from[k], sl.bufs.data() + k * 65536,
+                   sl.msgs[k].msg_len);
+      if (static_cast<unsigned>(got) < batch)
+        return;
     }
+  }
+
+  void export_one(export_socket& e, const sockaddr_in& from,
+                  const uint8_t* data, std::size_t n) {
+    if (e.spec.input.source && from.sin_addr.s_addr != e.spec.input.source->be)
+      return;
+    record_view r;
+    r.origin = eng.incarnation_;
+    r.seq = seq++;
+    r.group_be = e.spec.input.group.be;
+    r.port = e.spec.input.port;
+    r.data = data;
+    r.len = static_cast<uint16_t>(n);
+    for (auto i : e.peers)
+      if (!peers[i].up)
+        peers[i].c->drop(site_drop::peer_down);
+      else if (e.spec.spread == site_spread::all
+               && peers[i].wants.count(e.key) > 0)
+        enqueue(i, r);
+    for (auto& [i, block] : e.hops)
+      enqueue(i, r, &block);
   }
 
   void read_data() {
@@ -295,7 +321,56 @@ struct site_engine::loop {
       p.c->rx_datagrams.fetch_add(records.size(), std::memory_order_relaxed);
       for (auto& r : records)
         deliver(i, r);
+      // The records point into `buf`: out before the next frame comes in.
+      emit_pending();
     }
+  }
+
+  /// A datagram to emit locally, gathered per frame and sent with one
+  /// sendmmsg per run of the same socket.
+  struct pending_emit {
+    const emit_target* target;
+    const uint8_t* data;
+    uint16_t len;
+    peer_counters* owner;
+  };
+  std::vector<pending_emit> emits;
+  std::vector<mmsghdr> emit_msgs;
+  std::vector<iovec> emit_iov;
+
+  void emit_pending() {
+    std::size_t at = 0;
+    while (at < emits.size()) {
+      auto fd = emits[at].target->fd;
+      auto end = at;
+      while (end < emits.size() && emits[end].target->fd == fd)
+        ++end;
+      auto n = end - at;
+      emit_msgs.assign(n, mmsghdr{});
+      emit_iov.resize(n);
+      for (std::size_t k = 0; k < n; ++k) {
+        auto& x = emits[at + k];
+        emit_iov[k] = iovec{const_cast<uint8_t*>(x.data), x.len};
+        auto& h = emit_msgs[k].msg_hdr;
+        h.msg_iov = &emit_iov[k];
+        h.msg_iovlen = 1;
+        h.msg_name = const_cast<sockaddr_in*>(&x.target->to);
+        h.msg_namelen = sizeof(sockaddr_in);
+      }
+      std::size_t sent = 0;
+      while (sent < n) {
+        auto rc = sendmmsg(fd, emit_msgs.data() + sent,
+                           static_cast<unsigned>(n - sent), MSG_DONTWAIT);
+        if (rc <= 0) {
+          // The one that failed is dropped; the rest are tried again.
+          emits[at + sent].owner->drop(site_drop::emit_error);
+          ++sent;
+        } else
+          sent += static_cast<std::size_t>(rc);
+      }
+      at = end;
+    }
+    emits.clear();
   }
 
   /// Whether the record is new here: each (origin, sequence number) is
@@ -352,10 +427,7 @@ struct site_engine::loop {
       return;
     }
     for (auto& t : route->second)
-      if (sendto(t.fd, r.data, r.len, MSG_DONTWAIT,
-                 reinterpret_cast<const sockaddr*>(&t.to), sizeof(t.to))
-          < 0)
-        c.drop(site_drop::emit_error);
+      emits.push_back(pending_emit{&t, r.data, r.len, &c});
     if (!share.empty())
       forward(i, origin, origin_name, r, share);
   }
