@@ -222,7 +222,7 @@ private:
   std::optional<std::string> site_string(const toml::table& t, const char* key,
                                          const std::string& part);
 
-  /// A required IPv4:PORT key of `part`.
+  /// A required IPv4:PORT or [IPv6]:PORT key of `part`.
   std::optional<site_endpoint>
   site_address(const toml::table& t, const char* key, const std::string& part);
 

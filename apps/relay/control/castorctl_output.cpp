@@ -329,6 +329,7 @@ void print_peers(std::ostream& os, const json& data) {
     os << p.value("name", "") << " " << p.value("address", "") << " "
        << (p.value("up", false) ? "up" : "down")
        << " interest=" << p.value("interest", 0)
+       << " rtt_us=" << p.value("rtt_us", 0)
        << " reconnects=" << p.value("reconnects", 0)
        << " tx_datagrams=" << p.value("tx_datagrams", 0)
        << " tx_frames=" << p.value("tx_frames", 0)

@@ -269,6 +269,7 @@ void list_peers(caf::event_based_actor* self, const relay_context_ptr& ctx,
                            {"rx_datagrams", p.rx_datagrams},
                            {"rx_bytes", p.rx_bytes},
                            {"duplicates", p.duplicates},
+                           {"rtt_us", (p.rtt_ns + 999) / 1000},
                            {"drops", drops}});
         }
         rp.deliver(control::make_ok(

@@ -106,6 +106,10 @@ void add_peer_families(const std::vector<sites::site_peer_stats>& peers,
   auto reconnects = family("castor_peer_reconnects_total",
                            "Times the peer site came back after being down.",
                            MetricType::Counter);
+  auto rtt = family("castor_peer_rtt_seconds",
+                    "Smoothed round-trip time of the data path to the peer "
+                    "site (probes every 500 ms); absent until measured.",
+                    MetricType::Gauge);
   for (const auto& p : peers) {
     add_sample(up, {{"peer", p.name}}, uint64_t{p.up ? 1u : 0u});
     add_sample(datagrams, {{"peer", p.name}, {"direction", "tx"}},
@@ -121,8 +125,10 @@ void add_peer_families(const std::vector<sites::site_peer_stats>& peers,
                  p.drops[i]);
     add_sample(dups, {{"peer", p.name}}, p.duplicates);
     add_sample(reconnects, {{"peer", p.name}}, p.reconnects);
+    if (p.rtt_ns > 0)
+      add_sample(rtt, {{"peer", p.name}}, static_cast<double>(p.rtt_ns) / 1e9);
   }
-  for (auto* f : {&up, &datagrams, &bytes, &drops, &dups, &reconnects})
+  for (auto* f : {&up, &datagrams, &bytes, &drops, &dups, &reconnects, &rtt})
     out.push_back(std::move(*f));
 }
 

@@ -38,6 +38,7 @@
 //   castor_peer_drops_total{peer,reason}               peer_down|send_error|...
 //   castor_peer_duplicates_total{peer}                 emitted once, not twice
 //   castor_peer_reconnects_total{peer}
+//   castor_peer_rtt_seconds{peer}                      data path, smoothed
 //
 // OUT is the labels interface, address and port: an output's key within its
 // rule. There is no castor_up: Prometheus's own `up` says whether the scrape

@@ -61,7 +61,8 @@ std::optional<site_endpoint> parser::site_address(const toml::table& t,
     return std::nullopt;
   auto ep = site_endpoint::parse(*v);
   if (!ep)
-    error(*t.get(key), part + "." + key + ": '" + *v + "' is not IPv4:PORT");
+    error(*t.get(key),
+          part + "." + key + ": '" + *v + "' is not IPv4:PORT or [IPv6]:PORT");
   return ep;
 }
 
@@ -319,6 +320,14 @@ void parser::check_site_references() {
       report(r, r.field + ": unknown peer '" + r.peer
                   + "' (no [[peer]] has that name)");
   }
+  // The data socket is bound on `listen`: it reaches peers of its family.
+  if (sites.node)
+    for (auto& p : sites.peers)
+      if (p.address.v6 != sites.node->listen.v6)
+        error(toml::source_position{1, 1},
+              "peer '" + p.name + "': address " + p.address.to_string()
+                + " is not of node.listen's address family ("
+                + sites.node->listen.to_string() + ")");
   if (!sites.node && !sites.peers.empty())
     error(toml::source_position{1, 1}, "[[peer]] needs a [node]");
   if (sites.node && sites.find_peer(sites.node->name))

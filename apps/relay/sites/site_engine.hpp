@@ -10,6 +10,15 @@
 //             port, UDP instead of TCP): frames to and from every peer
 //   imports   frames from a peer, checked (MAC, duplicate window), emitted
 //             as multicast on the import's outputs
+//   spread    spread = "log" exports leave on at most ceil(log2(N+1))
+//             links; a site forwards the records it was handed a share of
+//             (site_spread.hpp)
+//   probes    a ping to each up peer every probe_interval; the pong gives
+//             the round-trip time
+//
+// The engine is split by concern: the control side (site_engine.cpp), the
+// thread (site_loop.cpp), the sockets (site_sockets.hpp), the frames
+// (site_frame.hpp) and the spreading plan (site_spread.hpp).
 //
 // Frames go out when full or when the sockets have nothing more to read:
 // under load they fill up, when idle a datagram leaves at once. Nothing
@@ -19,6 +28,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -67,6 +77,9 @@ struct site_peer_stats {
   std::array<uint64_t, site_drop_count> drops{};
   /// Groups the peer asked for.
   std::size_t interest = 0;
+  /// The data path's round-trip time (probes every probe_interval),
+  /// smoothed; 0 until measured.
+  uint64_t rtt_ns = 0;
 };
 
 /// Frames from addresses that are no peer's.
@@ -105,6 +118,9 @@ public:
 
   site_engine_stats stats() const;
 
+  /// How often the engine probes each up peer's round-trip time.
+  static constexpr std::chrono::milliseconds probe_interval{500};
+
 private:
   struct peer_counters;
   struct peer_state;
@@ -112,6 +128,8 @@ private:
   struct loop;
 
   void bump();
+  /// The engine thread (site_loop.cpp).
+  void run();
 
   uint64_t incarnation_;
   mutable std::mutex mtx_;

@@ -46,6 +46,14 @@ void mac(const std::string& key, const uint8_t* data, std::size_t size,
   std::memcpy(out, md, frame_mac_size);
 }
 
+/// Whether the `frame_mac_size` bytes after `body` bytes are their MAC.
+bool mac_ok(const std::string& key, const uint8_t* frame, std::size_t body) {
+  uint8_t expected[frame_mac_size];
+  mac(key, frame, body, expected);
+  return !key.empty()
+         && CRYPTO_memcmp(expected, frame + body, frame_mac_size) == 0;
+}
+
 } // namespace
 
 frame_builder::frame_builder(uint64_t sender, std::size_t capacity)
@@ -62,17 +70,24 @@ void frame_builder::clear() {
   buf_.push_back(0);
   put16(buf_, 0);
   put64(buf_, sender_);
+  spread_ = false;
 }
 
-bool frame_builder::fits(std::size_t len) const noexcept {
-  auto after = buf_.size() + record_header_size + len + frame_mac_size;
+bool frame_builder::fits(std::size_t len,
+                         const std::string* spread) const noexcept {
+  auto after = buf_.size() + record_header_size + len + frame_mac_size
+               + (spread ? 2 + spread->size() : 0);
   if (count_ == 0)
     return after <= max_frame_size;
-  return after <= capacity_ && count_ < 0xffff;
+  return after <= capacity_ && count_ < 0xffff
+         && spread_ == (spread != nullptr);
 }
 
 void frame_builder::add(uint64_t origin, uint64_t seq, uint32_t group_be,
-                        uint16_t port, const uint8_t* data, uint16_t len) {
+                        uint16_t port, const uint8_t* data, uint16_t len,
+                        const std::string* spread) {
+  if (count_ == 0)
+    spread_ = spread != nullptr;
   put64(buf_, origin);
   put64(buf_, seq);
   auto at = buf_.size();
@@ -80,11 +95,18 @@ void frame_builder::add(uint64_t origin, uint64_t seq, uint32_t group_be,
   std::memcpy(buf_.data() + at, &group_be, 4);
   put16(buf_, port);
   put16(buf_, len);
+  if (spread_) {
+    auto block = spread ? spread->size() : 0;
+    put16(buf_, static_cast<uint16_t>(block));
+    if (block > 0)
+      buf_.insert(buf_.end(), spread->begin(), spread->end());
+  }
   buf_.insert(buf_.end(), data, data + len);
   ++count_;
 }
 
 const std::vector<uint8_t>& frame_builder::seal(const std::string& key) {
+  buf_[5] = spread_ ? frame_flag_spread : 0;
   buf_[6] = static_cast<uint8_t>(count_ >> 8);
   buf_[7] = static_cast<uint8_t>(count_);
   auto at = buf_.size();
@@ -101,11 +123,10 @@ frame_error parse_frame(const uint8_t* frame, std::size_t size,
       || frame[4] != frame_type_data)
     return frame_error::malformed;
   auto body = size - frame_mac_size;
-  uint8_t expected[frame_mac_size];
-  mac(key, frame, body, expected);
-  if (key.empty() || CRYPTO_memcmp(expected, frame + body, frame_mac_size) != 0)
+  if (!mac_ok(key, frame, body))
     return frame_error::auth;
   auto count = get16(frame + 6);
+  bool spread = (frame[5] & frame_flag_spread) != 0;
   sender = get64(frame + 8);
   std::size_t at = frame_header_size;
   for (uint16_t i = 0; i < count; ++i) {
@@ -119,6 +140,16 @@ frame_error parse_frame(const uint8_t* frame, std::size_t size,
     r.port = get16(p + 20);
     r.len = get16(p + 22);
     at += record_header_size;
+    if (spread) {
+      if (body - at < 2)
+        return frame_error::malformed;
+      r.spread_len = get16(frame + at);
+      at += 2;
+      if (body - at < r.spread_len)
+        return frame_error::malformed;
+      r.spread = frame + at;
+      at += r.spread_len;
+    }
     if (body - at < r.len)
       return frame_error::malformed;
     r.data = frame + at;
@@ -126,6 +157,42 @@ frame_error parse_frame(const uint8_t* frame, std::size_t size,
     out.push_back(r);
   }
   return at == body ? frame_error::none : frame_error::malformed;
+}
+
+uint8_t frame_type_of(const uint8_t* frame, std::size_t size) {
+  if (size < frame_header_size + frame_mac_size || get32(frame) != frame_magic)
+    return 0;
+  return frame[4];
+}
+
+std::vector<uint8_t> make_probe(uint8_t type, uint64_t sender, uint64_t stamp,
+                                const std::string& key) {
+  std::vector<uint8_t> out;
+  put32(out, frame_magic);
+  out.push_back(type);
+  out.push_back(0);
+  put16(out, 0);
+  put64(out, sender);
+  put64(out, stamp);
+  auto at = out.size();
+  out.resize(at + frame_mac_size);
+  mac(key, out.data(), at, out.data() + at);
+  return out;
+}
+
+frame_error parse_probe(const uint8_t* frame, std::size_t size,
+                        const std::string& key, uint8_t& type,
+                        uint64_t& stamp) {
+  constexpr auto probe_size = frame_header_size + 8 + frame_mac_size;
+  type = frame_type_of(frame, size);
+  if (size != probe_size
+      || (type != frame_type_ping && type != frame_type_pong))
+    return frame_error::malformed;
+  auto body = size - frame_mac_size;
+  if (!mac_ok(key, frame, body))
+    return frame_error::auth;
+  stamp = get64(frame + frame_header_size);
+  return frame_error::none;
 }
 
 dedup_window::verdict dedup_window::check(uint64_t seq) noexcept {

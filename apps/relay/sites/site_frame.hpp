@@ -6,15 +6,20 @@
 // under the key the *receiving* site handed out over the TLS node link.
 // CAF-free, so that a unit test and a fuzz target can drive it.
 //
-//   frame   = header record* mac
-//   header  = magic u32 "CST1" | type u8 (1: data) | flags u8 | count u16
+//   frame   = header record* mac                        (type 1: data)
+//           | header stamp u64 mac                      (type 2, 3: probes)
+//   header  = magic u32 "CST1" | type u8 | flags u8 | count u16
 //             | sender u64 (the sending site's incarnation)
 //   record  = origin u64 | seq u64 | group u32 (as on the wire) | port u16
-//             | len u16 | payload[len]
-//   mac     = the first 16 bytes of HMAC-SHA256(key, header record*)
+//             | len u16 [spread] | payload[len]
+//   spread  = size u16 | block[size]     only with flags & frame_flag_spread
+//   mac     = the first 16 bytes of HMAC-SHA256(key, everything before)
 //
 // All integers are big-endian except `group`, which is copied as the
-// kernel gives it (network order already).
+// kernel gives it (network order already). A spread block (spread = "log",
+// sites/site_spread.hpp) names the record's origin site and the sites the
+// receiver forwards it to. Probes measure the round trip: a ping carries
+// the sender's clock, the pong sends it back.
 
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +30,10 @@ namespace castor::relay::sites {
 
 inline constexpr uint32_t frame_magic = 0x43535431; // "CST1"
 inline constexpr uint8_t frame_type_data = 1;
+inline constexpr uint8_t frame_type_ping = 2;
+inline constexpr uint8_t frame_type_pong = 3;
+/// The records of the frame carry spread blocks.
+inline constexpr uint8_t frame_flag_spread = 1;
 inline constexpr std::size_t frame_header_size = 16;
 inline constexpr std::size_t record_header_size = 24;
 inline constexpr std::size_t frame_mac_size = 16;
@@ -41,6 +50,9 @@ struct record_view {
   uint16_t port = 0;
   const uint8_t* data = nullptr;
   uint16_t len = 0;
+  /// The spread block (site_spread.hpp), null in a frame without them.
+  const uint8_t* spread = nullptr;
+  uint16_t spread_len = 0;
 };
 
 /// Builds one frame at a time. `capacity` bounds a frame with more than one
@@ -50,12 +62,16 @@ public:
   explicit frame_builder(uint64_t sender,
                          std::size_t capacity = default_frame_capacity);
 
-  /// Whether a record of `len` payload bytes still fits (always true for
-  /// the first record of a frame, up to max_frame_size).
-  bool fits(std::size_t len) const noexcept;
+  /// Whether a record of `len` payload bytes (and `spread` block, if any)
+  /// still fits (always true for the first record of a frame, up to
+  /// max_frame_size). Records with and without a spread block do not share
+  /// a frame.
+  bool fits(std::size_t len,
+            const std::string* spread = nullptr) const noexcept;
 
   void add(uint64_t origin, uint64_t seq, uint32_t group_be, uint16_t port,
-           const uint8_t* data, uint16_t len);
+           const uint8_t* data, uint16_t len,
+           const std::string* spread = nullptr);
 
   std::size_t count() const noexcept { return count_; }
   bool empty() const noexcept { return count_ == 0; }
@@ -70,10 +86,23 @@ private:
   uint64_t sender_;
   std::size_t capacity_;
   std::size_t count_ = 0;
+  bool spread_ = false;
   std::vector<uint8_t> buf_;
 };
 
 enum class frame_error : uint8_t { none, malformed, auth };
+
+/// The type of a frame whose header is whole and has the magic; 0
+/// otherwise. Says nothing about its MAC.
+uint8_t frame_type_of(const uint8_t* frame, std::size_t size);
+
+/// A ping or pong carrying `stamp`, MACed under `key`.
+std::vector<uint8_t> make_probe(uint8_t type, uint64_t sender, uint64_t stamp,
+                                const std::string& key);
+
+/// Checks a probe's MAC; `type` and `stamp` get its content.
+frame_error parse_probe(const uint8_t* frame, std::size_t size,
+                        const std::string& key, uint8_t& type, uint64_t& stamp);
 
 /// Checks the MAC and splits `frame` into its records (pointing into it).
 /// `sender` gets the header's sender incarnation.

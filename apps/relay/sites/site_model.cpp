@@ -1,7 +1,11 @@
 #include "sites/site_model.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 namespace castor::relay {
 
@@ -9,9 +13,6 @@ std::optional<site_endpoint> site_endpoint::parse(const std::string& text) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon + 1 == text.size()
       || colon + 6 < text.size())
-    return std::nullopt;
-  auto host = ipv4::parse(text.substr(0, colon));
-  if (!host)
     return std::nullopt;
   uint32_t port = 0;
   for (auto c : text.substr(colon + 1)) {
@@ -21,11 +22,52 @@ std::optional<site_endpoint> site_endpoint::parse(const std::string& text) {
   }
   if (port == 0 || port > 65535)
     return std::nullopt;
-  return site_endpoint{*host, static_cast<uint16_t>(port)};
+  site_endpoint out;
+  out.port = static_cast<uint16_t>(port);
+  auto host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    out.v6 = true;
+    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(),
+                  out.addr.data())
+        != 1)
+      return std::nullopt;
+    return out;
+  }
+  auto v4 = ipv4::parse(host);
+  if (!v4)
+    return std::nullopt;
+  return of(*v4, out.port);
+}
+
+site_endpoint site_endpoint::of(ipv4 host, uint16_t port) {
+  site_endpoint out;
+  std::memcpy(out.addr.data(), &host.be, 4);
+  out.port = port;
+  return out;
+}
+
+std::string site_endpoint::host() const {
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(v6 ? AF_INET6 : AF_INET, addr.data(), text, sizeof(text));
+  return text;
+}
+
+bool site_endpoint::host_is(const std::string& text) const {
+  std::array<uint8_t, 16> a{};
+  if (inet_pton(AF_INET, text.c_str(), a.data()) == 1)
+    return !v6 && std::memcmp(a.data(), addr.data(), 4) == 0;
+  if (inet_pton(AF_INET6, text.c_str(), a.data()) != 1)
+    return false;
+  static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (!v6)
+    return std::memcmp(a.data(), mapped, 12) == 0
+           && std::memcmp(a.data() + 12, addr.data(), 4) == 0;
+  return a == addr;
 }
 
 std::string site_endpoint::to_string() const {
-  return host.to_string() + ":" + std::to_string(port);
+  auto port_text = ":" + std::to_string(port);
+  return v6 ? "[" + host() + "]" + port_text : host() + port_text;
 }
 
 const peer_settings* sites_config::find_peer(const std::string& name) const {

@@ -4,7 +4,7 @@
 // node, its peers and the rules that cross sites. CAF-free, like the rest
 // of the model; the config parser fills it, sites/sites_actor.hpp runs it.
 //
-//   [node]    name, listen (IP:PORT), tls = { cert, key, ca } or
+//   [node]    name, listen (IP:PORT or [IPv6]:PORT), tls = { cert, key, ca } or
 //             insecure = true
 //   [[peer]]  name, address (IP:PORT)
 //   [[rule]]  with `input = { peer = ... }`: an import (a peer's group
@@ -14,6 +14,7 @@
 // The node listens on TCP for its peers' node links (BASP, TLS by default)
 // and on UDP at the same address and port for their data (docs/sites.md).
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,16 +24,28 @@
 
 namespace castor::relay {
 
-/// IP:PORT as written in [node] listen and [[peer]] address.
+/// IP:PORT as written in [node] listen and [[peer]] address: an IPv4
+/// address, or an IPv6 address in brackets ("[fd00::1]:4370").
 struct site_endpoint {
-  ipv4 host;
+  bool v6 = false;
+  /// The address in network order: 4 bytes for IPv4, 16 for IPv6.
+  std::array<uint8_t, 16> addr{};
   uint16_t port = 0;
 
-  /// "192.0.2.1:4370"; nullopt unless an IPv4 address and a port 1..65535.
+  /// nullopt unless an IPv4 address or a bracketed IPv6 address, and a
+  /// port 1..65535.
   static std::optional<site_endpoint> parse(const std::string& text);
+  static site_endpoint of(ipv4 host, uint16_t port);
+  /// The address alone, without brackets ("fd00::1"), as CAF's middleman
+  /// and inet_pton take it.
+  std::string host() const;
+  /// Whether `text` (an address as the kernel reports a peer's: IPv4,
+  /// IPv6, or IPv4 mapped into IPv6) is this endpoint's address.
+  bool host_is(const std::string& text) const;
+  /// As written: "192.0.2.1:4370", "[fd00::1]:4370".
   std::string to_string() const;
   friend bool operator==(const site_endpoint& x, const site_endpoint& y) {
-    return x.host == y.host && x.port == y.port;
+    return x.v6 == y.v6 && x.addr == y.addr && x.port == y.port;
   }
 };
 

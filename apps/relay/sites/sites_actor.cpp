@@ -4,6 +4,7 @@
 #include <random>
 
 #include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include <spdlog/spdlog.h>
@@ -16,7 +17,7 @@ castor::node::node_options node_options_of(const sites_config& sites) {
   nd::node_options o;
   const auto& n = *sites.node;
   o.name = n.name;
-  o.listen_host = n.listen.host.to_string();
+  o.listen_host = n.listen.host();
   o.listen_port = n.listen.port;
   o.insecure = n.insecure;
   o.tls.cert = n.tls_cert;
@@ -31,7 +32,7 @@ castor::node::node_options node_options_of(const sites_config& sites) {
   for (auto& p : sites.peers)
     if (connects_to(n.name, p.name))
       o.peers.push_back(
-        nd::peer_spec{p.name, p.address.host.to_string(), p.address.port});
+        nd::peer_spec{p.name, p.address.host(), p.address.port});
   return o;
 }
 
@@ -141,6 +142,46 @@ void apply_interest(sites_self* self, const std::string& peer,
   self->state.engine->set_interest(peer, std::move(x.groups), std::move(x.key));
 }
 
+/// Believes the name a connecting peer gives in its first interest message
+/// only if its node link comes from that peer's configured address: a
+/// holder of a certificate of the same CA cannot speak for another peer
+/// from elsewhere (docs/sites.md, "Threat model"). CAF 0.17's TLS layer
+/// does not show the accepting side the peer's certificate; the middleman
+/// does tell the address of the connection a node came in on.
+void accept_peer(sites_self* self, caf::actor remote, pending_interest x) {
+  if (!remote)
+    return;
+  auto mm = self->home_system().middleman().actor_handle();
+  auto node = remote.node();
+  auto claimed = x.from;
+  self->request(mm, std::chrono::seconds{5}, caf::get_atom::value, node)
+    .then(
+      [self, remote, x = std::move(x)](
+        const caf::node_id&, const std::string& from, uint16_t) mutable {
+        auto& st = self->state;
+        auto* conf = st.config.find_peer(x.from);
+        if (!conf)
+          return;
+        if (!conf->address.host_is(from)) {
+          spdlog::error("sites: a node connected from '{}' says it is peer "
+                        "{}, configured at {}; refused",
+                        from, x.from, conf->address.host());
+          return;
+        }
+        auto peer = x.from;
+        if (st.remotes[peer] != remote) {
+          st.remotes[peer] = remote;
+          self->monitor(remote);
+        }
+        apply_interest(self, peer, x);
+        send_interest(self, peer);
+      },
+      [claimed](const caf::error& err) {
+        spdlog::warn("sites: cannot tell where peer {} connected from: {}",
+                     claimed, castor::describe(err));
+      });
+}
+
 void reload(sites_self* self) {
   auto& st = self->state;
   auto next = st.ctx->config().sites;
@@ -153,7 +194,7 @@ void reload(sites_self* self) {
                    p.address.to_string());
       if (st.connector && connects_to(st.config.node->name, p.name))
         st.connector->connect(
-          nd::peer_spec{p.name, p.address.host.to_string(), p.address.port});
+          nd::peer_spec{p.name, p.address.host(), p.address.port});
       watch(self, p.name);
     }
   for (auto& p : st.config.peers)
@@ -178,11 +219,6 @@ caf::behavior sites_actor(sites_self* self, relay_context_ptr ctx,
   st.connector = std::move(connector);
   st.config = st.ctx->config().sites;
   st.engine->configure(st.config);
-  for (auto& e : st.config.exports)
-    if (e.spread == site_spread::log)
-      spdlog::warn("sites: rule '{}': spread = \"log\" is not implemented "
-                   "yet; sending to every listed peer",
-                   e.name);
   // A peer's stray or newer message must not end the actor.
   // A peer that connected to us went away (its link or its actor).
   self->set_down_handler([self](caf::down_msg& dm) {
@@ -250,17 +286,11 @@ caf::behavior sites_actor(sites_self* self, relay_context_ptr ctx,
           return;
         }
       // A peer that connects to us: its node link was authenticated (TLS)
-      // when it was accepted, and this is how we learn its sites actor.
+      // when it was accepted, and this is how we learn its sites actor,
+      // once the link is seen to come from the peer's configured address.
       if (st.config.find_peer(x.from)
           && !connects_to(st.config.node->name, x.from)) {
-        auto remote = caf::actor_cast<caf::actor>(sender);
-        if (!remote)
-          return;
-        auto peer = x.from;
-        st.remotes[peer] = remote;
-        self->monitor(remote);
-        apply_interest(self, peer, x);
-        send_interest(self, peer);
+        accept_peer(self, caf::actor_cast<caf::actor>(sender), std::move(x));
         return;
       }
       // Not resolved yet: applied once its name_up names the sender. Bounded

@@ -19,14 +19,7 @@ cst_require_relay "$2" "$3"
 cst_need openssl python3
 
 sites_init 3
-sites_logs() {
-  (($1 == 0)) && return 0
-  for k in 1 2 3; do
-    echo "--- site-$k's log (tail)"
-    tail -n 15 "$CST_WORK/relay$k.out" 2>/dev/null || true
-  done
-}
-cst_on_exit sites_logs
+cst_on_exit sites_log_tails
 sites_link 1 2
 sites_link 2 3
 sites_link 1 3

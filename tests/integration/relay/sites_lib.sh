@@ -8,10 +8,24 @@
 #   relay i wI_J 10.63.P.1/30 --veth-- wJ_I 10.63.P.2/30  relay j
 #
 # Site k's node listens on a "site" address 10.64.0.k/32 on lo, routed
-# over the WAN links, so that one address reaches the site whichever link
-# carries it.
+# over the WAN links (with that address as the source, so that node links
+# come from it), so that one address reaches the site whichever link
+# carries it. sites_wan_bridge instead puts every relay on one WAN segment
+# (a bridge), 10.63.0.k/24.
 # Each relay: [node] site-k on 10.64.0.k:4370 with TLS (certs from
 # scripts/make-certs.sh), control socket $CST_WORK/site-k.sock.
+#
+# SITES_V6=1 before sites_init: the WAN is IPv6 (site addresses
+# fd00:64::k on lo, links fd00:63:P::1/64 and ::2/64, no DAD): node links
+# and data frames cross it over IPv6; the LANs stay IPv4 multicast. ND is
+# multicast on the WAN links then, so sites_wan_mcast means nothing.
+
+SITES_V6=${SITES_V6:-0}
+
+# sites_addr K: site K's node address; sites_ep K: with the port, as the
+# config writes it.
+sites_addr() { if ((SITES_V6)); then echo "fd00:64::$1"; else echo "10.64.0.$1"; fi; }
+sites_ep() { if ((SITES_V6)); then echo "[fd00:64::$1]:4370"; else echo "10.64.0.$1:4370"; fi; }
 
 sites_init() {
   local n=$1 k
@@ -30,6 +44,12 @@ sites_init() {
         net.ipv6.conf.default.disable_ipv6=1
     done
     cst_in "${SITE_NS[$k]}" sysctl -qw net.ipv4.ip_forward=1
+    if ((SITES_V6)); then
+      cst_in "${SITE_NS[$k]}" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 \
+        net.ipv6.conf.default.disable_ipv6=0 net.ipv6.conf.all.accept_dad=0 \
+        net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.lo.disable_ipv6=0
+      ip -n "${SITE_NS[$k]}" -6 addr add "fd00:64::$k/128" dev lo nodad
+    fi
     cst_veth "${HOST_NS[$k]}" h0 "${SITE_NS[$k]}" lan0 "10.62.$k.2/24" \
       "10.62.$k.1/24"
     cst_mroute "${HOST_NS[$k]}" h0
@@ -38,15 +58,56 @@ sites_init() {
   SITES_LINKS=0
 }
 
-# sites_link I J: a WAN link between relays I and J, with a /32 route to
-# each other's site address over it.
+# sites_route I J VIA: site I reaches site J's address via VIA, from its
+# own site address.
+sites_route() {
+  if ((SITES_V6)); then
+    ip -n "${SITE_NS[$1]}" -6 route add "fd00:64::$2/128" via "$3" \
+      src "fd00:64::$1"
+  else
+    ip -n "${SITE_NS[$1]}" route add "10.64.0.$2/32" via "$3" \
+      src "10.64.0.$1"
+  fi
+}
+
+# sites_link I J: a WAN link between relays I and J, with a route to each
+# other's site address over it.
 sites_link() {
   local i=$1 j=$2 p
   p=$((++SITES_LINKS))
-  cst_veth "${SITE_NS[$i]}" "w$j" "${SITE_NS[$j]}" "w$i" \
-    "10.63.$p.1/30" "10.63.$p.2/30"
-  ip -n "${SITE_NS[$i]}" route add "10.64.0.$j/32" via "10.63.$p.2"
-  ip -n "${SITE_NS[$j]}" route add "10.64.0.$i/32" via "10.63.$p.1"
+  if ((SITES_V6)); then
+    cst_veth "${SITE_NS[$i]}" "w$j" "${SITE_NS[$j]}" "w$i"
+    ip -n "${SITE_NS[$i]}" -6 addr add "fd00:63:$p::1/64" dev "w$j" nodad
+    ip -n "${SITE_NS[$j]}" -6 addr add "fd00:63:$p::2/64" dev "w$i" nodad
+    sites_route "$i" "$j" "fd00:63:$p::2"
+    sites_route "$j" "$i" "fd00:63:$p::1"
+  else
+    cst_veth "${SITE_NS[$i]}" "w$j" "${SITE_NS[$j]}" "w$i" \
+      "10.63.$p.1/30" "10.63.$p.2/30"
+    sites_route "$i" "$j" "10.63.$p.2"
+    sites_route "$j" "$i" "10.63.$p.1"
+  fi
+}
+
+# sites_wan_bridge: every relay on one WAN segment, a bridge in a namespace
+# of its own (unicast only: IPv6 off, no multicast route), 10.63.0.K/24 on
+# each relay's w0, with a route to every other site's address (IPv4).
+sites_wan_bridge() {
+  local k j wan=${CST_PREFIX}wan
+  cst_add_ns "$wan"
+  cst_in "$wan" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+    net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$wan" link add br0 type bridge
+  ip -n "$wan" link set br0 up
+  for ((k = 1; k <= SITES_N; k++)); do
+    cst_veth "${SITE_NS[$k]}" w0 "$wan" "p$k" "10.63.0.$k/24"
+    ip -n "$wan" link set "p$k" master br0
+  done
+  for ((k = 1; k <= SITES_N; k++)); do
+    for ((j = 1; j <= SITES_N; j++)); do
+      ((j == k)) || sites_route "$k" "$j" "10.63.0.$j"
+    done
+  done
 }
 
 # sites_config K PEER... : writes $CST_WORK/site-K.toml's [relay], [node]
@@ -67,12 +128,12 @@ enabled = false
 
 [node]
 name = "site-$k"
-listen = "10.64.0.$k:4370"
+listen = "$(sites_ep "$k")"
 tls = { cert = "$SITES_CERTS/site-$k.crt", key = "$SITES_CERTS/site-$k.key", ca = "$SITES_CERTS/ca.crt" }
 TOML
   for p in "$@"; do
-    printf '\n[[peer]]\nname = "site-%s"\naddress = "10.64.0.%s:4370"\n' \
-      "$p" "$p" >>"$f"
+    printf '\n[[peer]]\nname = "site-%s"\naddress = "%s"\n' \
+      "$p" "$(sites_ep "$p")" >>"$f"
   done
 }
 
@@ -129,6 +190,35 @@ sites_peer_drop() {
     $1 == p { on = 1; next }
     /^site-/ { on = 0 }
     on && $1 == "drops" { split($2, kv, "="); if (kv[1] == w) print kv[2] }'
+}
+
+# sites_log_tails RC: on a failure (RC != 0), the tail of every relay's
+# log; `cst_on_exit sites_log_tails` after sites_init.
+sites_log_tails() {
+  local k
+  (($1 == 0)) && return 0
+  for ((k = 1; k <= SITES_N; k++)); do
+    echo "--- site-$k's log (tail)"
+    tail -n 12 "$CST_WORK/relay$k.out" 2>/dev/null || true
+  done
+}
+
+# sites_rtt_ok K PEER: site K shows a round-trip time to PEER, plausible
+# for a veth (0 < rtt < 1 s, even on a loaded machine).
+sites_rtt_ok() {
+  local rtt
+  rtt=$(sites_peer_field "$1" "$2" rtt_us)
+  [[ -n $rtt ]] && ((rtt > 0 && rtt < 1000000))
+}
+
+# sites_wait_up K N SECONDS: until site K sees N peers up.
+sites_up_count() { sites_ctl "$1" peers 2>/dev/null | grep -c '^site-[0-9]* [^ ]* up '; }
+sites_up_is() { [[ $(sites_up_count "$1") == "$2" ]]; }
+sites_wait_up() {
+  cst_until "$3" sites_up_is "$1" "$2" && return 0
+  echo "$CST_NAME: site-$1 does not see $2 peers up:" >&2
+  sites_ctl "$1" peers >&2 || true
+  return 1
 }
 
 # sites_wait_interest K PEER N SECONDS: until K sees PEER up wanting N groups.

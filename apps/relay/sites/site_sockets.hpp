@@ -1,0 +1,46 @@
+#pragma once
+
+// The sockets of the cross-site data path (site_engine.hpp): addresses of
+// either family, the data socket, an export's joined socket, an import
+// output's emitting socket, and the random keys. Plain POSIX.
+
+#include <string>
+
+#include "sites/site_model.hpp"
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+namespace castor::relay::sites {
+
+/// An IPv4 or IPv6 address and port as the kernel takes them.
+struct socket_address {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+
+  static socket_address of(const site_endpoint& ep);
+  const sockaddr* get() const {
+    return reinterpret_cast<const sockaddr*>(&storage);
+  }
+  /// Same family, address and port as `from` (as recvfrom fills it).
+  bool same(const sockaddr_storage& from) const;
+};
+
+sockaddr_in to_sockaddr(ipv4 host, uint16_t port);
+
+std::string errno_text();
+
+/// The data socket, bound on [node] listen; -1 and `why` on failure.
+int open_data(const site_endpoint& listen, std::string& why);
+
+/// A socket joined to an export's group on its input interface; -1 and
+/// `why` on failure.
+int open_export(const site_export& e, std::string& why);
+
+/// A socket that emits an import's output; never loops back to this host,
+/// so a local export of the same group cannot send it on to peers.
+int open_output(const rule_output& o, std::string& why);
+
+/// 32 random bytes.
+std::string random_key();
+
+} // namespace castor::relay::sites
