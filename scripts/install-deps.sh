@@ -39,7 +39,7 @@ test_packages=(
   # castor::node's tests and bench make TLS certificates (make-certs.sh)
   openssl
   # the shipped alert rules are YAML (tests/install/monitoring_check.py;
-  # promtool's package, prometheus, is ~100 MB: not installed for it)
+  # promtool comes out of Debian's prometheus package, see install_promtool)
   python3-yaml
   # bench/socket's side-by-side contender: Erlang/OTP's gen_udp (escript)
   erlang-base
@@ -64,6 +64,28 @@ case $profile in
     ;;
 esac
 
+# promtool checks the shipped alert rules (tests/install/monitoring_check.py,
+# issue 14). It is a static binary in Debian's prometheus package, whose
+# installation (~100 MB) would also create a user and start a Prometheus
+# server: only promtool is taken out of the .deb, into the test cache.
+promtool_cache=${CASTOR_DEB_TEST_CACHE:-/var/cache/castor-test}
+install_promtool() {
+  [[ $profile == test && ! -x $promtool_cache/promtool ]] || return 0
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: need root to put promtool in $promtool_cache" >&2
+    exit 1
+  fi
+  local tmp
+  tmp=$(mktemp -d)
+  chmod 0755 "$tmp" # apt-get download runs as _apt where it can
+  (cd "$tmp" && apt-get download -qq prometheus)
+  dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb |
+    tar -x -C "$tmp" ./usr/bin/promtool
+  install -D -m 0755 "$tmp/usr/bin/promtool" "$promtool_cache/promtool"
+  rm -rf "$tmp"
+  echo "install-deps ($profile): promtool in $promtool_cache"
+}
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
@@ -73,6 +95,7 @@ done
 
 if ((${#missing[@]} == 0)); then
   echo "install-deps ($profile): all ${#packages[@]} packages already installed"
+  install_promtool
   exit 0
 fi
 
@@ -85,3 +108,4 @@ echo "install-deps ($profile): installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_promtool
