@@ -4,6 +4,9 @@
 #   install-deps.sh demo   build the relay and its tools, run the netns demo
 #   install-deps.sh        (or `test`) everything: also the tests, benches,
 #                          sanitizers, fuzzing, man pages and the .deb test
+#   install-deps.sh --list PROFILE   print the profile's packages, one a
+#                          line, and install nothing (tests/install checks
+#                          that the demo stays small)
 #
 # The demo (README command a) needs about a third of what the tests need:
 # no clang, no mmdebstrap, no baselines. Idempotent: packages already present
@@ -11,6 +14,11 @@
 # actually missing.
 set -euo pipefail
 
+list_only=
+if [[ ${1:-} == --list ]]; then
+  list_only=1
+  shift
+fi
 profile=${1:-test}
 
 # What the relay, castorctl and the tools build from, and what the demo runs.
@@ -59,10 +67,14 @@ case $profile in
   demo) packages=("${demo_packages[@]}") ;;
   test) packages=("${demo_packages[@]}" "${test_packages[@]}") ;;
   *)
-    echo "usage: install-deps.sh [demo|test]" >&2
+    echo "usage: install-deps.sh [--list] [demo|test]" >&2
     exit 2
     ;;
 esac
+if [[ -n $list_only ]]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 
 # promtool checks the shipped alert rules (tests/install/monitoring_check.py,
 # issue 14). It is a static binary in Debian's prometheus package, whose
