@@ -91,8 +91,12 @@ void look_elsewhere(ctl::response& reply, std::chrono::milliseconds look) {
     {"interfaces", seen}};
 }
 
+/// `path` as the daemon must read it: absolute, relative to our working
+/// directory. A bare name stays as it is: the daemon writes it into its
+/// state directory.
 std::string absolute(const std::string& path) {
-  if (path.empty() || path.front() == '/')
+  if (path.empty() || path.front() == '/'
+      || path.find('/') == std::string::npos)
     return path;
   char buf[4096];
   if (!::getcwd(buf, sizeof(buf)))
@@ -240,7 +244,8 @@ int main(int argc, char** argv) {
   auto* save = config->add_subcommand(
     "save", "write the running config to FILE (default: the daemon's "
             "config file)");
-  save->add_option("FILE", save_file, "where to write (by the daemon)");
+  save->add_option("FILE", save_file,
+                   "a name (or path) in the daemon's state directory");
 
   auto* log_level =
     app.add_subcommand("log-level", "set the log level of a component");

@@ -172,10 +172,16 @@ decoded<request> decode_request(std::string_view line) {
                  "'" + *action + "' is not one of \"show\", \"save\"");
       return finish(config_show_cmd{});
     }
-    if (file && (file->empty() || file->front() != '/'))
+    // A name (written into the daemon's state directory) or an absolute
+    // path; a relative path would be relative to the daemon's working
+    // directory, not the client's.
+    if (file
+        && (file->empty()
+            || (file->front() != '/' && file->find('/') != std::string::npos)))
       rd.problem("file", "'" + *file
-                           + "' is not an absolute path (the daemon's "
-                             "working directory is not the client's)");
+                           + "' is neither a name nor an absolute path (the "
+                             "daemon's working directory is not the "
+                             "client's)");
     return finish(config_save_cmd{file.value_or("")});
   }
   if (cmd == "log_level") {
