@@ -4,6 +4,9 @@
 #   install-deps.sh demo   build the relay and its tools, run the netns demo
 #   install-deps.sh        (or `test`) everything: also the tests, benches,
 #                          sanitizers, fuzzing, man pages and the .deb test
+#   install-deps.sh --list PROFILE   print the profile's packages, one a
+#                          line, and install nothing (tests/install checks
+#                          that the demo stays small)
 #
 # The demo (README command a) needs about a third of what the tests need:
 # no clang, no mmdebstrap, no baselines. Idempotent: packages already present
@@ -11,6 +14,11 @@
 # actually missing.
 set -euo pipefail
 
+list_only=
+if [[ ${1:-} == --list ]]; then
+  list_only=1
+  shift
+fi
 profile=${1:-test}
 
 # What the relay, castorctl and the tools build from, and what the demo runs.
@@ -39,7 +47,7 @@ test_packages=(
   # castor::node's tests and bench make TLS certificates (make-certs.sh)
   openssl
   # the shipped alert rules are YAML (tests/install/monitoring_check.py;
-  # promtool's package, prometheus, is ~100 MB: not installed for it)
+  # promtool comes out of Debian's prometheus package, see install_promtool)
   python3-yaml
   # bench/socket's side-by-side contender: Erlang/OTP's gen_udp (escript)
   erlang-base
@@ -59,10 +67,36 @@ case $profile in
   demo) packages=("${demo_packages[@]}") ;;
   test) packages=("${demo_packages[@]}" "${test_packages[@]}") ;;
   *)
-    echo "usage: install-deps.sh [demo|test]" >&2
+    echo "usage: install-deps.sh [--list] [demo|test]" >&2
     exit 2
     ;;
 esac
+if [[ -n $list_only ]]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
+
+# promtool checks the shipped alert rules (tests/install/monitoring_check.py,
+# issue 14). It is a static binary in Debian's prometheus package, whose
+# installation (~100 MB) would also create a user and start a Prometheus
+# server: only promtool is taken out of the .deb, into the test cache.
+promtool_cache=${CASTOR_DEB_TEST_CACHE:-/var/cache/castor-test}
+install_promtool() {
+  [[ $profile == test && ! -x $promtool_cache/promtool ]] || return 0
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: need root to put promtool in $promtool_cache" >&2
+    exit 1
+  fi
+  local tmp
+  tmp=$(mktemp -d)
+  chmod 0755 "$tmp" # apt-get download runs as _apt where it can
+  (cd "$tmp" && apt-get download -qq prometheus)
+  dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb |
+    tar -x -C "$tmp" ./usr/bin/promtool
+  install -D -m 0755 "$tmp/usr/bin/promtool" "$promtool_cache/promtool"
+  rm -rf "$tmp"
+  echo "install-deps ($profile): promtool in $promtool_cache"
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -73,6 +107,7 @@ done
 
 if ((${#missing[@]} == 0)); then
   echo "install-deps ($profile): all ${#packages[@]} packages already installed"
+  install_promtool
   exit 0
 fi
 
@@ -85,3 +120,4 @@ echo "install-deps ($profile): installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_promtool

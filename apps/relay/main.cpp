@@ -3,6 +3,7 @@
 // unicast). See docs/relay.md.
 //
 //   castor-relay -f FILE [-u SOCKET] [-l LEVEL] [--log-target T] [-n]
+//                [--state-directory DIR]
 //   castor-relay -t -f FILE        check the config and exit
 //   castor-relay --print-config -f FILE
 //                                  the effective config (includes read) as
@@ -26,18 +27,21 @@
 // usage error (exit 2) that names the capability and the option.
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 
 #include "config/config_parser.hpp"
 #include "config/config_warnings.hpp"
 #include "config/config_writer.hpp"
+#include "config/runtime_state.hpp"
 #include "dataplane/kernel_datapath.hpp"
 #include "model/datapath.hpp"
 #include "relay_app.hpp"
 #include "service/capabilities.hpp"
 #include "service/logging.hpp"
 #include "service/memory_budget.hpp"
+#include "service/state_directory.hpp"
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -75,6 +79,11 @@ int main(int argc, char** argv) {
               "print the effective configuration (includes read, defaults "
               "filled in) as TOML and exit; non-zero on errors")
     ->excludes("--check-config");
+  std::string state_directory;
+  app.add_option("--state-directory", state_directory,
+                 "where the relay keeps its runtime changes and writes "
+                 "`castorctl config save` (default: $STATE_DIRECTORY, set "
+                 "by systemd's StateDirectory=; none without it)");
   app.set_version_flag("--version",
                        std::string{"castor-relay "} + CASTOR_VERSION);
   try {
@@ -136,6 +145,11 @@ int main(int argc, char** argv) {
     if (caps.ok())
       config.relay.datapath = caps.datapath;
     for (const auto& w : config_warnings(config, interface_exists))
+      std::cerr << file << ": warning: " << w << "\n";
+    const auto runtime = load_runtime_state(
+      resolve_state_directory(state_directory, std::getenv("STATE_DIRECTORY")),
+      parsed.config.rules);
+    for (const auto& w : runtime.warnings)
       std::cerr << file << ": warning: " << w << "\n";
     std::cout << file << ": ok, " << parsed.config.rules.size()
               << (parsed.config.rules.size() == 1 ? " rule" : " rules");
@@ -210,7 +224,28 @@ int main(int argc, char** argv) {
   for (const auto& w : config_warnings(config, interface_exists))
     spdlog::warn("castor-relay: {}", w);
 
+  // The runtime changes of the last run, on top of the file (issue 14).
   relay_run_options options;
+  options.state_directory =
+    resolve_state_directory(state_directory, std::getenv("STATE_DIRECTORY"));
+  auto runtime = load_runtime_state(options.state_directory, config.rules);
+  for (const auto& w : runtime.warnings)
+    spdlog::warn("castor-relay: {}", w);
+  for (const auto& n : runtime.notes)
+    spdlog::info("castor-relay: {}", n);
+  if (runtime.rules)
+    if (auto bad = check_rule_limits(*runtime.rules, config.relay,
+                                     forwarders_per_interface(config.relay))) {
+      // Set aside, not lost; and no restart loop over the daemon's state.
+      const auto state = runtime_state_path(options.state_directory);
+      std::rename(state.c_str(), (state + ".rejected").c_str());
+      spdlog::error("castor-relay: the runtime changes do not fit ({}); "
+                    "starting from the config file alone; they are kept "
+                    "as {}.rejected",
+                    *bad, state);
+      runtime.rules.reset();
+    }
+  options.running_rules = std::move(runtime.rules);
   options.config_file = file;
   options.control_socket = socket_path;
   options.version = CASTOR_VERSION;

@@ -35,8 +35,14 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
   // Before any thread exists, so that only application::run sees them.
   application::block_signals();
 
+  // The context starts with the rules that run; its config keeps the
+  // file's, which the runtime changes are measured against.
+  auto start = config;
+  if (options.running_rules)
+    start.rules = *options.running_rules;
   auto ctx = std::make_shared<relay_context>(
-    config, options.config_file, forwarders_per_interface(config.relay));
+    start, options.config_file, forwarders_per_interface(config.relay));
+  ctx->config(config);
 
   caf::actor_system_config cfg;
   runtime_options rt;
@@ -93,8 +99,9 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
     children.push_back(
       registered(net::group_manager_child("group-manager", gm_state), ctx,
                  relay_role::group_manager));
-    children.push_back(registered(rule_store_child("rule-store", ctx), ctx,
-                                  relay_role::rule_store));
+    children.push_back(
+      registered(rule_store_child("rule-store", ctx, options.state_directory),
+                 ctx, relay_role::rule_store));
     children.push_back(
       registered(worker_supervisor_child(ctx), ctx, relay_role::workers));
     if (node)
@@ -103,8 +110,9 @@ int run_relay(const daemon_config& config, const relay_run_options& options) {
           "sites", ctx, [n = node.get()] { return n->handle(); }, connector),
         ctx, relay_role::sites));
     children.push_back(
-      registered(relay_handler_child("handler", ctx, options.version), ctx,
-                 relay_role::handler));
+      registered(relay_handler_child("handler", ctx, options.version,
+                                     options.state_directory),
+                 ctx, relay_role::handler));
     if (config.metrics.enabled)
       children.push_back(
         metrics_child("metrics", ctx, config.metrics, options.version));

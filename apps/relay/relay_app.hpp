@@ -18,7 +18,9 @@
 // client never reaches a relay that is half up. Shutdown closes the socket
 // first and leaves the groups last.
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "model/daemon_config.hpp"
 
@@ -30,6 +32,12 @@ struct relay_run_options {
   /// Overrides [relay] control_socket when not empty (-u).
   std::string control_socket;
   std::string version;
+  /// The daemon's state directory (service/state_directory.hpp); empty:
+  /// runtime changes are not kept, `config save` is refused.
+  std::string state_directory;
+  /// The rules that run at start when they differ from the config's: the
+  /// file's with the runtime state applied (config/runtime_state.hpp).
+  std::optional<std::vector<rule>> running_rules;
 };
 
 /// Runs the relay with `config` until a signal stops it; returns the

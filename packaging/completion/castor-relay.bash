@@ -13,6 +13,10 @@ _castor_relay() {
     COMPREPLY=($(compgen -f -- "$cur"))
     return
     ;;
+  --state-directory)
+    COMPREPLY=($(compgen -d -- "$cur"))
+    return
+    ;;
   -l | --log-level)
     COMPREPLY=($(compgen -W "none err warn notice info debug" -- "$cur"))
     return
@@ -23,6 +27,6 @@ _castor_relay() {
     return
     ;;
   esac
-  COMPREPLY=($(compgen -W "-f --config -t --check-config --print-config -u --socket -l --log-level --log-target -n --foreground --version -h --help" -- "$cur"))
+  COMPREPLY=($(compgen -W "-f --config -t --check-config --print-config -u --socket -l --log-level --log-target --state-directory -n --foreground --version -h --help" -- "$cur"))
 }
 complete -F _castor_relay castor-relay

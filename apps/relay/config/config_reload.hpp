@@ -11,9 +11,11 @@
 //   unchanged  equal in every field; such a rule keeps its forwarders, its
 //              membership and its egress sockets, so it loses no datagram
 //
-// The file is the truth: a rule added at runtime with `castorctl add` and
-// absent from the file is removed by a reload (as smcroute does). `castorctl
-// config save` first keeps it.
+// The rules compared are the new file's with the runtime changes applied
+// on top (runtime_changes.hpp): a rule added at runtime with `castorctl
+// add` and absent from the file stays, as it does across a restart, and
+// the reload names it; where the file now defines the same rule, the file
+// wins and the reload names the runtime change it drops.
 //
 // Settings: log_level applies at once. Those that shape the process
 // (workers, ingress, control_socket, log_target, max_frame,

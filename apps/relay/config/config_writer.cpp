@@ -67,8 +67,8 @@ void write_input(std::ostream& os, const rule_input& in) {
   os << " }";
 }
 
-void write_rule(std::ostream& os, const rule& r) {
-  os << "\n[[rule]]\n";
+void write_rule(std::ostream& os, const rule& r, const char* table = "rule") {
+  os << "\n[[" << table << "]]\n";
   os << "name = " << toml_quote(r.name) << "\n";
   write_input(os, r.input);
   os << "\n";
@@ -129,6 +129,12 @@ void write_sites(std::ostream& os, const sites_config& s) {
 
 } // namespace
 
+std::string write_rule_table(const rule& r, const std::string& table) {
+  std::ostringstream os;
+  write_rule(os, r, table.c_str());
+  return os.str();
+}
+
 std::string write_config(const daemon_config& cfg) {
   std::ostringstream os;
   os << "# castor-relay configuration, written by castor-relay from the\n"
@@ -172,7 +178,11 @@ std::string failure(const std::string& what, const std::string& path) {
 
 std::optional<std::string> save_config(const daemon_config& cfg,
                                        const std::string& path) {
-  const auto text = write_config(cfg);
+  return write_file_atomically(path, write_config(cfg));
+}
+
+std::optional<std::string> write_file_atomically(const std::string& path,
+                                                 const std::string& text) {
   mode_t mode = 0644;
   struct stat st {};
   bool exists = false;
@@ -189,6 +199,10 @@ std::optional<std::string> save_config(const daemon_config& cfg,
   const auto tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(
     tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0 && (errno == EEXIST || errno == ELOOP))
+    return "cannot create " + tmp
+           + ": something (a file or a symbolic link) is already there; "
+             "refusing to write through it";
   if (fd < 0)
     return failure("cannot create", tmp);
   size_t done = 0;

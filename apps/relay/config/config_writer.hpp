@@ -24,6 +24,10 @@ namespace castor::relay {
 /// The TOML text of `cfg`.
 std::string write_config(const daemon_config& cfg);
 
+/// One rule as a TOML `[[TABLE]]` table (a blank line first), as
+/// write_config writes each rule with TABLE "rule".
+std::string write_rule_table(const rule& r, const std::string& table = "rule");
+
 /// Writes `write_config(cfg)` to `path` atomically: a temporary file next
 /// to it, created exclusively (O_EXCL, never through a symlink), flushed,
 /// then renamed over it, and the directory flushed, so a reader (or a
@@ -33,6 +37,11 @@ std::string write_config(const daemon_config& cfg);
 /// wrong, naming the path, or nothing.
 std::optional<std::string> save_config(const daemon_config& cfg,
                                        const std::string& path);
+
+/// Writes `text` to `path` the same way (save_config is this with
+/// write_config(cfg)).
+std::optional<std::string> write_file_atomically(const std::string& path,
+                                                 const std::string& text);
 
 /// What identifies one version of a file on disk: a save refuses to
 /// replace a file whose stamp is not the one it expects (changed on disk

@@ -23,264 +23,24 @@
 #include <thread>
 #include <vector>
 
+#include "control/castorctl_add_from.hpp"
 #include "control/castorctl_output.hpp"
+#include "control/castorctl_rule_specs.hpp"
+#include "control/castorctl_suggest.hpp"
+#include "control/castorctl_transport.hpp"
 #include "control/control_protocol.hpp"
 #include "control/overload.hpp"
 #include "control/traffic_look.hpp"
 #include <CLI/CLI.hpp>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 namespace {
 
 using nlohmann::json;
 namespace ctl = castor::relay::control;
+using namespace castor::relay::castorctl;
 
 constexpr const char* default_socket = "/run/castor/relay.sock";
-// The daemon's replies are at most a config dump or a stats table; a larger
-// one means something is wrong, not that we should buffer without end.
-constexpr size_t max_reply_bytes = 64 * 1024 * 1024;
-
-// -- transport ------------------------------------------------------------------
-
-struct failure {
-  std::string message;
-  /// 1: the daemon failed or could not be reached; 2: bad usage.
-  int exit_code = 1;
-};
-
-/// A bad argument, found before anything is sent.
-failure usage(std::string message) {
-  return failure{std::move(message), 2};
-}
-
-/// Sends `line` and returns the reply line; throws failure with a message
-/// for the operator.
-std::string exchange(const std::string& path, const std::string& line,
-                     std::chrono::seconds timeout) {
-  if (path.size() >= sizeof(sockaddr_un::sun_path))
-    throw failure{"socket path " + path + " is too long for a unix socket"};
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    throw failure{std::string{"cannot create a socket: "}
-                  + std::strerror(errno)};
-  struct closer {
-    int fd;
-    ~closer() { ::close(fd); }
-  } guard{fd};
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    auto err = errno;
-    std::string hint = err == EACCES ? " (are you in the socket's group?)"
-                                     : " — is castor-relay running?";
-    throw failure{"cannot connect to " + path + ": " + std::strerror(err)
-                  + hint};
-  }
-  auto out = line + "\n";
-  for (size_t done = 0; done < out.size();) {
-    auto n = ::send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      throw failure{"cannot send the request to " + path + ": "
-                    + std::strerror(errno)};
-    }
-    done += static_cast<size_t>(n);
-  }
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::string reply;
-  char buf[65536];
-  for (;;) {
-    if (auto nl = reply.find('\n'); nl != std::string::npos) {
-      reply.resize(nl);
-      return reply;
-    }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0)
-      throw failure{"no answer from castor-relay within "
-                    + std::to_string(timeout.count()) + " s"};
-    pollfd p{fd, POLLIN, 0};
-    auto rc = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (rc < 0 && errno != EINTR)
-      throw failure{std::string{"poll failed: "} + std::strerror(errno)};
-    if (rc <= 0)
-      continue;
-    auto n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      throw failure{"cannot read the answer: "
-                    + std::string{std::strerror(errno)}};
-    }
-    if (n == 0)
-      throw failure{"castor-relay closed the connection without an answer"};
-    reply.append(buf, static_cast<size_t>(n));
-    if (reply.size() > max_reply_bytes)
-      throw failure{"the answer exceeds "
-                    + std::to_string(max_reply_bytes / (1024 * 1024))
-                    + " MiB; giving up"};
-  }
-}
-
-// -- command-line values --------------------------------------------------------
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    auto pos = text.find(sep, start);
-    out.push_back(text.substr(start, pos - start));
-    if (pos == std::string::npos)
-      return out;
-    start = pos + 1;
-  }
-}
-
-/// A decimal number for a JSON integer member; strings that are not numbers
-/// are an error here, where we can name the flag.
-json number(const std::string& flag, const std::string& spec,
-            const std::string& what, const std::string& text) {
-  if (text.empty() || text.size() > 9
-      || text.find_first_not_of("0123456789") != std::string::npos)
-    throw usage(flag + " '" + spec + "': " + what + " '" + text
-                + "' is not a number");
-  return std::stoll(text);
-}
-
-/// --in IF:GROUP:PORT[:SOURCE]
-json parse_input(const std::string& spec) {
-  auto parts = split(spec, ':');
-  if (parts.size() < 3 || parts.size() > 4)
-    throw usage("--in '" + spec
-                + "': expected IF:GROUP:PORT[:SOURCE], "
-                  "e.g. eth0:239.1.1.1:5001");
-  json in = {{"interface", parts[0]},
-             {"group", parts[1]},
-             {"port", number("--in", spec, "port", parts[2])}};
-  if (parts.size() == 4)
-    in["source"] = parts[3];
-  return in;
-}
-
-/// --out IF:ADDR:PORT[:ttl=N|decrement][:tos=N|preserve][:sport=N]
-json parse_output(const std::string& spec) {
-  auto parts = split(spec, ':');
-  if (parts.size() < 3 || parts.size() > 6)
-    throw usage("--out '" + spec
-                + "': expected "
-                  "IF:ADDR:PORT[:ttl=N|decrement][:tos=N|preserve][:sport=N]"
-                  ", e.g. eth1:239.2.2.2:6001:ttl=4");
-  json out = {{"interface", parts[0]},
-              {"address", parts[1]},
-              {"port", number("--out", spec, "port", parts[2])}};
-  for (size_t i = 3; i < parts.size(); ++i) {
-    auto& opt = parts[i];
-    if (opt == std::string{"ttl="} + castor::relay::ttl_decrement_word)
-      out["ttl"] = castor::relay::ttl_decrement_word;
-    else if (opt.rfind("ttl=", 0) == 0)
-      out["ttl"] = number("--out", spec, "ttl", opt.substr(4));
-    else if (opt == std::string{"tos="} + castor::relay::tos_preserve_word)
-      out["tos"] = castor::relay::tos_preserve_word;
-    else if (opt.rfind("tos=", 0) == 0)
-      out["tos"] = number("--out", spec, "tos", opt.substr(4));
-    else if (opt.rfind("sport=", 0) == 0)
-      out["source_port"] = number("--out", spec, "sport", opt.substr(6));
-    else
-      throw usage("--out '" + spec + "': unknown option '" + opt
-                  + "' (expected ttl=N|decrement, tos=N|preserve or "
-                    "sport=N)");
-  }
-  return out;
-}
-
-/// A rule from the flags' values. The daemon checks again; checking here
-/// names the values before anything is sent.
-castor::relay::rule make_rule(const std::string& name,
-                              const std::string& in_spec,
-                              const std::vector<std::string>& out_specs) {
-  json rule = {{"name", name},
-               {"input", parse_input(in_spec)},
-               {"outputs", json::array()}};
-  for (auto& spec : out_specs)
-    rule["outputs"].push_back(parse_output(spec));
-  auto decoded = ctl::rule_from_json(rule);
-  if (!decoded)
-    throw usage("invalid rule '" + name + "': " + decoded.error);
-  return *decoded.value;
-}
-
-/// The daemon's error, and each of its "errors" lines.
-void print_refusal(const ctl::response& reply) {
-  std::cerr << "castorctl: " << reply.error << "\n";
-  if (auto errs = reply.data.find("errors");
-      errs != reply.data.end() && errs->is_array())
-    for (auto& e : *errs)
-      std::cerr << "  " << (e.is_string() ? e.get<std::string>() : e.dump())
-                << "\n";
-}
-
-/// Rules per `add` request of --from: a request line must stay under the
-/// daemon's max_line_bytes (64 KiB); a rule with one output is ~200 bytes.
-constexpr size_t rules_per_request = 200;
-
-/// castorctl add --from FILE: reads every line first (a bad line fails
-/// before anything is sent), then sends the rules in requests of
-/// rules_per_request. Each request is all or nothing; on a refused one the
-/// earlier ones stay added, and the message says how many.
-int add_from(const std::string& socket_path, const std::string& file,
-             std::chrono::seconds timeout) {
-  std::ifstream named;
-  if (file != "-") {
-    named.open(file);
-    if (!named)
-      throw usage("--from: cannot read " + file);
-  }
-  std::istream& in = file == "-" ? std::cin : named;
-  std::vector<castor::relay::rule> rules;
-  std::string text;
-  for (size_t line = 1; std::getline(in, text); ++line) {
-    std::istringstream words{text};
-    std::vector<std::string> w;
-    for (std::string x; words >> x;)
-      w.push_back(x);
-    if (w.empty() || w[0][0] == '#')
-      continue;
-    if (w.size() < 3)
-      throw usage(file + ":" + std::to_string(line)
-                  + ": expected NAME IN OUT [OUT...]");
-    try {
-      rules.push_back(make_rule(w[0], w[1], {w.begin() + 2, w.end()}));
-    } catch (const failure& f) {
-      throw usage(file + ":" + std::to_string(line) + ": " + f.message);
-    }
-  }
-  if (rules.empty())
-    throw usage("--from: no rules in " + file);
-  size_t added = 0;
-  for (size_t i = 0; i < rules.size(); i += rules_per_request) {
-    ctl::add_rules_cmd chunk;
-    chunk.rules.assign(rules.begin() + static_cast<std::ptrdiff_t>(i),
-                       rules.begin()
-                         + static_cast<std::ptrdiff_t>(
-                           std::min(rules.size(), i + rules_per_request)));
-    auto reply = ctl::decode_response(
-      exchange(socket_path, ctl::encode_request({chunk}), timeout));
-    if (!reply.ok) {
-      print_refusal(reply);
-      std::cerr << "castorctl: " << added << " of " << rules.size()
-                << " rules were added before this\n";
-      return 1;
-    }
-    added += chunk.rules.size();
-  }
-  std::cout << "added " << added << " rules\n";
-  return 0;
-}
 
 /// How long a command waits for the daemon unless -t says otherwise: a
 /// liveness check must answer at once, a change may wait for a big reload.
@@ -295,55 +55,6 @@ int default_timeout_s(const ctl::request& req) {
                       [](const auto&) { return 10; },
                     },
                     req.command);
-}
-
-/// Levenshtein distance, for "did you mean".
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j)
-    row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min(
-        {row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-/// The verb nearest to `word`, or "" when none is close.
-std::string nearest(const std::string& word,
-                    const std::vector<std::string>& verbs) {
-  std::string best;
-  size_t best_d = std::max<size_t>(2, word.size() / 2) + 1;
-  for (const auto& v : verbs) {
-    auto d =
-      v.rfind(word, 0) == 0 && !word.empty() ? 1 : edit_distance(word, v);
-    if (d < best_d) {
-      best_d = d;
-      best = v;
-    }
-  }
-  return best;
-}
-
-/// The first word on the line that is not an option or an option's value:
-/// the verb the user meant.
-std::string first_word(const std::vector<std::string>& args) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const auto& a = args[i];
-    if (a == "-u" || a == "--socket" || a == "-t" || a == "--timeout") {
-      ++i;
-      continue;
-    }
-    if (!a.empty() && a[0] != '-')
-      return a;
-  }
-  return {};
 }
 
 /// castorctl's own failure, as text or as a JSON line.
@@ -380,8 +91,12 @@ void look_elsewhere(ctl::response& reply, std::chrono::milliseconds look) {
     {"interfaces", seen}};
 }
 
+/// `path` as the daemon must read it: absolute, relative to our working
+/// directory. A bare name stays as it is: the daemon writes it into its
+/// state directory.
 std::string absolute(const std::string& path) {
-  if (path.empty() || path.front() == '/')
+  if (path.empty() || path.front() == '/'
+      || path.find('/') == std::string::npos)
     return path;
   char buf[4096];
   if (!::getcwd(buf, sizeof(buf)))
@@ -529,7 +244,8 @@ int main(int argc, char** argv) {
   auto* save = config->add_subcommand(
     "save", "write the running config to FILE (default: the daemon's "
             "config file)");
-  save->add_option("FILE", save_file, "where to write (by the daemon)");
+  save->add_option("FILE", save_file,
+                   "a name (or path) in the daemon's state directory");
 
   auto* log_level =
     app.add_subcommand("log-level", "set the log level of a component");

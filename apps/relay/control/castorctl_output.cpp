@@ -253,9 +253,14 @@ void print_reload(const json& data) {
             << ", " << s.unchanged << " unchanged\n";
   for (const auto& setting : s.restart_needed)
     std::cout << "not applied until the relay restarts: " << setting << "\n";
-  for (auto& name : data.value("dropped_runtime_rules", json::array()))
-    std::cout << "warning: dropped rule " << name.get<std::string>()
-              << ", added at runtime and not in the config file\n";
+  for (auto& name : data.value("kept_runtime_rules", json::array()))
+    std::cout << "warning: kept rule " << name.get<std::string>()
+              << ", added at runtime and not in the config file (castorctl "
+                 "remove "
+              << name.get<std::string>() << " ends it)\n";
+  for (auto& why : data.value("dropped_runtime_changes", json::array()))
+    std::cout << "warning: dropped the runtime change to "
+              << why.get<std::string>() << "\n";
 }
 
 void print_groups(const json& data) {
@@ -351,6 +356,10 @@ void set_plain_output(bool plain) {
 }
 
 void print_ok(const request& req, const json& data) {
+  // A change that runs but was not written to the runtime state.
+  if (data.contains("state_error"))
+    std::cout << "warning: not kept across a restart: "
+              << str(data, "state_error") << "\n";
   std::visit(
     overload{
       [&](const list_cmd&) { print_rules(std::cout, data); },

@@ -252,11 +252,18 @@ void from_json(const nlohmann::json& j, reload_summary& x);
 //   tree     {"tree":TREE}  TREE as castor::to_json(tree_node)
 //   kill     {"path":"root/..."}         ping   {"pong":true}
 //   version  {"version":"0.1.0","commit":"abc123"}
-//   reload   {"reload":reload_summary, "dropped_runtime_rules":[names]
-//            (rules added at runtime that the reload removed; only when
-//            there are some)}; failure: {"ok":false,"error":...,
+//   reload   {"reload":reload_summary, "kept_runtime_rules":[names]
+//            (rules added at runtime that the new file lacks: kept),
+//            "dropped_runtime_changes":["NAME: why"] (runtime changes the
+//            new file overrides); each only when there are some};
+//            failure: {"ok":false,"error":...,
 //            "errors":["file:line:col: message",...]}
 //   config show {"config":"TOML text"}   config save {"file":"/abs/path"}
+//            (the request's "file": a name, or a path, in the daemon's
+//            state directory; config/runtime_state.hpp)
+//   add, remove, reload may carry "state_error": the change runs but the
+//            runtime state could not be written (it will not survive a
+//            restart).
 //   log_level {"component":"...","level":"..."}
 //   groups   {"groups":[{"interface","group","source","state","reason",
 //                        "rules":[names],"packets","rate","last_packet_s"}]}

@@ -3,7 +3,8 @@
 #include "control/control_protocol.hpp"
 
 // The protocol's reply side: responses, rules as JSON, and the data of
-// successful replies (control_protocol.cpp has the line codec).
+// successful replies (control_requests.cpp and control_responses.cpp have
+// the line codec).
 
 namespace castor::relay::control {
 

@@ -25,6 +25,7 @@
 #include "model/atoms.hpp"
 #include "model/counters.hpp"
 #include "service/logging.hpp"
+#include "service/state_directory.hpp"
 #include "sites/sites_atoms.hpp"
 #include <spdlog/spdlog.h>
 
@@ -425,15 +426,19 @@ control::response show_config(const relay_context& ctx) {
   return control::make_ok({{"config", write_config(cfg)}});
 }
 
-/// That text written atomically to `file`, by default the start's file.
+/// That text written atomically to `file_arg` in the state directory
+/// (service/state_directory.hpp), by default its relay.toml.
 control::response save_running_config(const relay_context& ctx,
+                                      const std::string& state_directory,
                                       const std::string& file_arg) {
   auto cfg = ctx.config();
   cfg.rules = *ctx.rules().rules;
-  const auto file = file_arg.empty() ? ctx.config_file() : file_arg;
-  if (file.empty())
-    return control::make_error("config save: no file given, and this "
-                               "relay was started without one");
+  auto target = config_save_target(state_directory, file_arg);
+  if (!target.error.empty()) {
+    spdlog::warn("control: config save refused: {}", target.error);
+    return control::make_error("config save: " + target.error);
+  }
+  const auto& file = target.path;
   if (auto changed = check_config_unchanged(file))
     return control::make_error("config save: " + *changed);
   if (auto err = save_config(cfg, file))
@@ -460,7 +465,8 @@ control::response set_log_level(const control::log_level_cmd& ll) {
 // -- the handler ---------------------------------------------------------------
 
 caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
-                            std::string version, handler_state_ptr st) {
+                            std::string version, std::string state_directory,
+                            handler_state_ptr st) {
   // Samples the rules' counters now and then every activity_interval after
   // each sample ends (samples never overlap).
   self->send(self, handler_tick_atom::value);
@@ -470,8 +476,9 @@ caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
         self->delayed_send(self, activity_interval, handler_tick_atom::value);
       });
     },
-    [self, ctx, version, st](control_atom, const control::request& req)
-      -> caf::result<control::response> {
+    [self, ctx, version, state_directory,
+     st](control_atom,
+         const control::request& req) -> caf::result<control::response> {
       using result = caf::result<control::response>;
       // add, remove, list and reload change or read the rules: the rule
       // store answers them.
@@ -526,7 +533,7 @@ caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
             return show_config(*ctx);
           },
           [&](const control::config_save_cmd& c) -> result {
-            return save_running_config(*ctx, c.file);
+            return save_running_config(*ctx, state_directory, c.file);
           },
           [&](const control::log_level_cmd& c) -> result {
             return set_log_level(c);
@@ -568,9 +575,11 @@ caf::behavior relay_handler(caf::event_based_actor* self, relay_context_ptr ctx,
 } // namespace
 
 child_spec relay_handler_child(std::string id, relay_context_ptr ctx,
-                               std::string version) {
+                               std::string version,
+                               std::string state_directory) {
   return worker(std::move(id), relay_handler, std::move(ctx),
-                std::move(version), std::make_shared<handler_state>());
+                std::move(version), std::move(state_directory),
+                std::make_shared<handler_state>());
 }
 
 } // namespace castor::relay

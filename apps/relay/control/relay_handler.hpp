@@ -13,8 +13,9 @@
 //   kill PATH           exit(kill) to the actor at PATH, as `tree` prints
 //                       it (root/workers/fwd-eth0-1), like erlang:exit/2
 //   config show         the running config as TOML (config_writer.hpp)
-//   config save [FILE]  that text written atomically to FILE, by default
-//                       the file the relay was started with
+//   config save [FILE]  that text written atomically to FILE in the state
+//                       directory, by default its relay.toml; nowhere else
+//                       (service/state_directory.hpp)
 //   ping, version, log_level
 // Every failure is an error answer; nothing a client sends ends the daemon.
 
@@ -26,8 +27,10 @@
 
 namespace castor::relay {
 
-/// A permanent worker with id `id`.
+/// A permanent worker with id `id`; `state_directory` is where `config
+/// save` may write (empty: nowhere).
 child_spec relay_handler_child(std::string id, relay_context_ptr ctx,
-                               std::string version);
+                               std::string version,
+                               std::string state_directory = {});
 
 } // namespace castor::relay

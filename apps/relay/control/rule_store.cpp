@@ -14,6 +14,8 @@
 
 #include "config/config_reload.hpp"
 #include "config/config_warnings.hpp"
+#include "config/runtime_changes.hpp"
+#include "config/runtime_state.hpp"
 #include "control/config_stamps.hpp"
 #include "control/control_protocol.hpp"
 #include "control/overload.hpp"
@@ -70,6 +72,9 @@ std::string describe(const membership& m) {
 
 struct rule_store_state {
   relay_context_ptr ctx;
+  /// Where the runtime state goes (service/state_directory.hpp); empty:
+  /// nowhere.
+  std::string state_directory;
   std::vector<caf::actor> subscribers;
   static inline const char* name = "rule-store";
 };
@@ -201,6 +206,19 @@ void rejoin_all(store_self* self, std::shared_ptr<std::vector<membership>> todo,
   }
 }
 
+/// Writes the runtime state: the running rules' difference from the config
+/// file. A failure is logged and returned; the change itself stands.
+std::optional<std::string> persist(store_self* self) {
+  auto& st = self->state;
+  auto err = save_runtime_state(st.state_directory, st.ctx->config_file(),
+                                st.ctx->config().rules, *st.ctx->rules().rules);
+  if (err)
+    spdlog::error("runtime state: {}; the running rules will not survive a "
+                  "restart",
+                  *err);
+  return err;
+}
+
 /// Commits `next` (a change from `previous`), publishes it, starts or stops
 /// forwarders, and leaves what no rule needs. On a worker start failure the
 /// change is rolled back and `reply` gets the error.
@@ -235,6 +253,8 @@ void commit(
       for (const auto& m : before)
         if (after.count(m) == 0)
           leave(self, m);
+      if (auto bad = persist(self))
+        ok.data["state_error"] = *bad;
       rp.deliver(std::move(ok));
       finished();
     });
@@ -380,7 +400,12 @@ caf::result<control::response> reload(store_self* self) {
   for (const auto& e : parsed.errors)
     errors.push_back(to_string(e));
   auto current = *ctx->rules().rules;
-  auto next = parsed.config.rules;
+  const auto running = ctx->config();
+  // The runtime changes (what differs from the file as last loaded) stay
+  // on top of the new file, as at a restart (runtime_changes.hpp).
+  auto applied =
+    apply_runtime(parsed.config.rules, diff_runtime(running.rules, current));
+  auto next = applied.rules;
   auto summary = diff_rules(current, next);
   if (errors.empty())
     for (const auto& r : next)
@@ -406,7 +431,6 @@ caf::result<control::response> reload(store_self* self) {
     control::count_reload(false);
     return control::reload_failed(errors);
   }
-  const auto running = ctx->config();
   summary.restart_needed = settings_needing_restart(running, parsed.config);
   for (const auto& s : summary.restart_needed)
     spdlog::warn("reload: {} changed; it takes effect at the next start", s);
@@ -424,27 +448,26 @@ caf::result<control::response> reload(store_self* self) {
                names(summary.added), names(summary.removed),
                names(summary.changed), summary.unchanged);
   auto ok = control::make_ok(control::reload_reply(summary));
-  // Rules added at runtime (not in the file as last loaded) that the new
-  // file lacks: the reload drops them. Said, not silent (issue 14).
-  std::vector<std::string> dropped_runtime;
-  for (const auto& name : summary.removed) {
-    const auto& loaded = running.rules;
-    if (std::none_of(loaded.begin(), loaded.end(),
-                     [&](const rule& r) { return r.name == name; }))
-      dropped_runtime.push_back(name);
+  // Runtime rules the new file lacks stay; those the file now overrides
+  // go. Either way said, never silent (issue 14).
+  if (!applied.kept.empty()) {
+    spdlog::warn("reload: keeps the rules added at runtime that {} lacks: "
+                 "{} (castorctl remove NAME ends one)",
+                 ctx->config_file(), names(applied.kept));
+    ok.data["kept_runtime_rules"] = applied.kept;
   }
-  if (!dropped_runtime.empty()) {
-    spdlog::warn("reload: drops the rules added at runtime and not in {}: {} "
-                 "(castorctl config save keeps runtime changes)",
-                 ctx->config_file(), names(dropped_runtime));
-    ok.data["dropped_runtime_rules"] = dropped_runtime;
-  }
+  for (const auto& d : applied.dropped)
+    spdlog::warn("reload: drops a runtime change: {}", d);
+  if (!applied.dropped.empty())
+    ok.data["dropped_runtime_changes"] = applied.dropped;
   if (summary.added.empty() && summary.removed.empty()
       && summary.changed.empty() && current == next) {
     apply_settings(); // same rules in the same order: no new epoch
     notify_ready();
     control::count_reload(true);
     remember_config_stamp(ctx->config_file(), false);
+    if (auto bad = persist(self))
+      ok.data["state_error"] = *bad;
     return ok;
   }
   auto rp = self->make_response_promise<control::response>();
@@ -472,10 +495,15 @@ caf::result<control::response> reload(store_self* self) {
   return rp;
 }
 
-caf::behavior rule_store_actor(store_self* self, relay_context_ptr ctx) {
+caf::behavior rule_store_actor(store_self* self, relay_context_ptr ctx,
+                               std::string state_directory) {
   self->state.ctx = std::move(ctx);
+  self->state.state_directory = std::move(state_directory);
   // The file as the relay loaded it at start (config_stamps.hpp).
   remember_config_stamp(self->state.ctx->config_file(), true);
+  // The state as it runs now: what the start applied, without what it
+  // dropped.
+  persist(self);
   // A restarted store (or a fresh one) holds the current memberships again:
   // the group manager dropped its predecessor's when it died.
   const auto all = memberships_of(*self->state.ctx->rules().rules);
@@ -528,8 +556,10 @@ caf::behavior rule_store_actor(store_self* self, relay_context_ptr ctx) {
 
 } // namespace
 
-child_spec rule_store_child(std::string id, relay_context_ptr ctx) {
-  return worker(std::move(id), rule_store_actor, std::move(ctx));
+child_spec rule_store_child(std::string id, relay_context_ptr ctx,
+                            std::string state_directory) {
+  return worker(std::move(id), rule_store_actor, std::move(ctx),
+                std::move(state_directory));
 }
 
 } // namespace castor::relay

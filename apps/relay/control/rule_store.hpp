@@ -16,7 +16,9 @@
 //   3. commit a new epoch and push it to every subscribed forwarder;
 //   4. start forwarders for a new input interface (or stop those of an
 //      interface no rule uses any more);
-//   5. leave memberships no rule needs any more.
+//   5. leave memberships no rule needs any more;
+//   6. write the runtime state (what differs from the config file) to the
+//      state directory, so that the change survives a restart.
 // Requests are handled one at a time (each change awaits its own steps), so
 // two concurrent `add`s cannot both pass the duplicate check.
 //
@@ -40,7 +42,11 @@
 
 namespace castor::relay {
 
-/// A permanent worker; the spec is "rule-store" in the tree.
-child_spec rule_store_child(std::string id, relay_context_ptr ctx);
+/// A permanent worker; the spec is "rule-store" in the tree. With a
+/// `state_directory`, every committed change (and the store's start) writes
+/// the runtime state there (config/runtime_state.hpp), and a reload keeps
+/// the runtime changes on top of the new file (config/runtime_changes.hpp).
+child_spec rule_store_child(std::string id, relay_context_ptr ctx,
+                            std::string state_directory = {});
 
 } // namespace castor::relay

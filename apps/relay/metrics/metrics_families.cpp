@@ -1,6 +1,7 @@
 #include "metrics/metrics_families.hpp"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "control/stats_view.hpp"
 #include <prometheus/client_metric.h>
@@ -22,28 +23,23 @@ MetricFamily family(std::string name, std::string help, MetricType type) {
   return f;
 }
 
+/// Appends a sample of any number to `f`: counters and bytes (uint64_t),
+/// rates and times (double), flags (bool, 1 or 0). One template rather
+/// than overloads, so that no caller needs a cast to pick one. Doubles hold
+/// integers exactly up to 2^53: ~9e15 datagrams or bytes, beyond any
+/// relay's lifetime.
+template <class T>
 void add_sample(MetricFamily& f, std::vector<ClientMetric::Label> labels,
-                uint64_t value) {
+                T value) {
+  static_assert(std::is_arithmetic_v<T>, "a sample is a number");
   ClientMetric m;
   m.label = std::move(labels);
-  // Doubles hold integers exactly up to 2^53: ~9e15 datagrams or bytes,
-  // beyond any relay's lifetime.
-  auto v = static_cast<double>(value);
+  const auto v = static_cast<double>(value);
   if (f.type == MetricType::Counter)
     m.counter.value = v;
   else
     m.gauge.value = v;
   f.metric.push_back(std::move(m));
-}
-
-void add_sample(MetricFamily& f, std::vector<ClientMetric::Label> labels,
-                double value) {
-  add_sample(f, std::move(labels), uint64_t{0});
-  auto& m = f.metric.back();
-  if (f.type == MetricType::Counter)
-    m.counter.value = value;
-  else
-    m.gauge.value = value;
 }
 
 /// An output's labels after its rule's: interface, address, port.
@@ -60,7 +56,7 @@ void add_process_families(const process_sample& p,
   if (!p.valid)
     return;
   auto one = [&out](const char* name, const char* help, MetricType type,
-                    double value) {
+                    auto value) {
     auto f = family(name, help, type);
     add_sample(f, {}, value);
     out.push_back(std::move(f));
@@ -70,13 +66,13 @@ void add_process_families(const process_sample& p,
       "seconds.",
       MetricType::Counter, p.cpu_seconds);
   one("process_resident_memory_bytes", "Resident memory size in bytes.",
-      MetricType::Gauge, static_cast<double>(p.resident_bytes));
+      MetricType::Gauge, p.resident_bytes);
   one("process_virtual_memory_bytes", "Virtual memory size in bytes.",
-      MetricType::Gauge, static_cast<double>(p.virtual_bytes));
+      MetricType::Gauge, p.virtual_bytes);
   one("process_open_fds", "Number of open file descriptors.", MetricType::Gauge,
-      static_cast<double>(p.open_fds));
+      p.open_fds);
   one("process_max_fds", "Maximum number of open file descriptors.",
-      MetricType::Gauge, static_cast<double>(p.max_fds));
+      MetricType::Gauge, p.max_fds);
   one("process_start_time_seconds",
       "Start time of the process since unix "
       "epoch in seconds.",
@@ -111,7 +107,7 @@ void add_peer_families(const std::vector<sites::site_peer_stats>& peers,
                     "site (probes every 500 ms); absent until measured.",
                     MetricType::Gauge);
   for (const auto& p : peers) {
-    add_sample(up, {{"peer", p.name}}, uint64_t{p.up ? 1u : 0u});
+    add_sample(up, {{"peer", p.name}}, p.up);
     add_sample(datagrams, {{"peer", p.name}, {"direction", "tx"}},
                p.tx_datagrams);
     add_sample(datagrams, {{"peer", p.name}, {"direction", "rx"}},
@@ -212,7 +208,7 @@ std::vector<MetricFamily> to_metric_families(const metrics_view& x) {
   add_sample(info,
              {{"version", x.version},
               {"commit", x.commit.empty() ? "unknown" : x.commit}},
-             uint64_t{1});
+             1);
   out.push_back(std::move(info));
 
   add_rule_families(x, out);

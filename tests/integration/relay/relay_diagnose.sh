@@ -7,7 +7,9 @@
 #   2. the rule that is right forwards, and diagnose says so; `groups`,
 #      `status` and `stats` show the rules' traffic and memberships;
 #   3. least privilege: a client that is not an admin (uid nobody) may read
-#      but is refused `kill` and `remove`, and the daemon goes on.
+#      but is refused `kill` and `remove`, and the daemon goes on;
+#   4. a reload of the file, which lacks the runtime-added rule, keeps it
+#      and names it.
 #
 # usage: relay_diagnose.sh TOOLS_DIR CASTOR_RELAY CASTORCTL
 set -euo pipefail
@@ -105,14 +107,16 @@ cst_check "an admin's change is logged with uid and pid" \
   grep -q "control: add wrong (uid $(id -u) pid" "$CST_WORK/relay.out"
 cst_check "the daemon goes on" cst_ctl ping
 
-# 4. A reload of the file, which lacks the runtime-added rule, says so.
+# 4. A reload of the file, which lacks the runtime-added rule, says so. It
+# keeps the rule (runtime changes persist, relay_persist.sh), and names it.
 cst_ctl reload >"$CST_WORK/reload.txt" 2>&1 || true
 cat "$CST_WORK/reload.txt"
-cst_check "a reload names the runtime-added rule it drops" \
-  grep -q '^warning: dropped rule wrong, added at runtime' "$CST_WORK/reload.txt"
+cst_check "a reload names the runtime-added rule it keeps" \
+  grep -q '^warning: kept rule wrong, added at runtime' "$CST_WORK/reload.txt"
 cst_check "and logs it" \
-  grep -q 'reload: drops the rules added at runtime and not in .*: wrong' \
+  grep -q 'reload: keeps the rules added at runtime that .* lacks: wrong' \
   "$CST_WORK/relay.out"
+cst_check "the rule is still there" cst_rule_listed wrong
 
 cst_check "SIGTERM stops it with status 0" cst_stop_relay
 cst_finish

@@ -2,16 +2,22 @@
 // answers the way the relay does: argument parsing, what reaches the
 // daemon, the tables it prints, and its exit status.
 
+#include <cstring>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 
 #include <caf/all.hpp>
 
 #include "actor_io_env.hpp"
+#include "control/castorctl_output.hpp"
 #include "control/control_server.hpp"
 #include "test_support.hpp"
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 namespace castor::relay {
 namespace {
@@ -374,6 +380,43 @@ TEST_F(castorctl, watch_repeats_a_view_a_bounded_number_of_times) {
     ++views;
   EXPECT_EQ(views, 3u);
   EXPECT_EQ(run("watch frobs", out), 2);
+}
+
+// Issue 14: each command waits as long as it needs, not a fixed 75 s: a
+// daemon that takes the request and never answers fails `ping` after its
+// own short timeout, and -t overrides it. The socket listens and is never
+// accepted from: the kernel takes the connection and the request, and no
+// answer comes. The assertions are on the messages, not on time.
+TEST(castorctl_timeouts, ping_waits_seconds_not_a_reloads_75) {
+  test::temp_dir dir;
+  const auto path = dir.path() + "/silent.sock";
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  std::string out;
+  const std::string ctl = std::string{CASTORCTL_PATH} + " -u " + path;
+  EXPECT_EQ(test::run_command(ctl + " ping", out), 1);
+  EXPECT_EQ(out, "castorctl: no answer from castor-relay within 3 s\n");
+  EXPECT_EQ(test::run_command(ctl + " -t 1 list", out), 1);
+  EXPECT_EQ(out, "castorctl: no answer from castor-relay within 1 s\n");
+  ::close(fd);
+}
+
+// Issue 14: `workers` says "interface down" for an output that is down.
+TEST(castorctl_output, workers_say_interface_down) {
+  ctl::worker_info w;
+  w.id = "fwd-eth0-1";
+  w.interface = "eth0";
+  w.state = "running";
+  w.outputs = {{"eth1", "down"}, {"eth2", "up"}};
+  std::ostringstream out;
+  ctl::print_workers(out, ctl::workers_reply({w}));
+  EXPECT_NE(out.str().find("eth1=interface down,eth2=up"), std::string::npos)
+    << out.str();
 }
 
 } // namespace

@@ -149,6 +149,39 @@ TEST(diagnosis, a_down_output_says_interface_down) {
   EXPECT_EQ(good.verdict, "forwarding: 10.0 datagrams/s in, last 0.5s ago");
 }
 
+// The checks issue 14 lists for `diagnose` that the tests above do not
+// reach: an input down or without an address, a group not joined, and
+// send errors on an output that is up.
+TEST(diagnosis, input_down_no_address_not_joined_and_send_errors) {
+  auto x = survey_of(feed("eth0", "eth1"), 50, 10, "up");
+  x.stats[0].outputs[0].drops = {{"send_error", 7}};
+  x.memberships->front().state = "pending";
+  x.memberships->front().reason = "interface down";
+  auto eth0 = up("eth0");
+  eth0.up = false;
+  eth0.addresses.clear();
+  auto d = control::diagnose(
+    *diagnose_view(x, "feed-a", {{"eth0", eth0}, {"eth1", up("eth1")}}));
+  auto has = [&](const std::vector<std::string>& xs, const std::string& s) {
+    for (const auto& p : xs)
+      if (p.find(s) != std::string::npos)
+        return true;
+    return false;
+  };
+  EXPECT_EQ(d.verdict,
+            "the input interface eth0 is down (ip link set eth0 up)");
+  EXPECT_TRUE(has(d.notes, "eth0 has no IPv4 address")) << d.notes.size();
+  EXPECT_TRUE(
+    has(d.problems, "joining 239.1.1.1 on eth0 is pending: interface down"));
+  EXPECT_TRUE(has(d.problems, "output eth1 239.2.2.2:6001: 7 dropped as "
+                              "send_error, the kernel refused the send"));
+  // Not joined at all, where the memberships are known.
+  x.memberships->clear();
+  d = control::diagnose(
+    *diagnose_view(x, "feed-a", {{"eth0", up("eth0")}, {"eth1", up("eth1")}}));
+  EXPECT_TRUE(has(d.problems, "the relay has not joined 239.1.1.1 on eth0"));
+}
+
 TEST(views, groups_list_rules_per_membership_and_status_counts) {
   auto x = survey_of(feed("eth0", "eth1"), 50, 10, "down");
   auto g = groups_view(x)["groups"];

@@ -183,9 +183,14 @@ TEST(control_protocol, config_and_log_level_arguments) {
   EXPECT_EQ(error_of(R"({"cmd":"config","action":"dump"})"),
             "'config' request: action: 'dump' is not one of \"show\", "
             "\"save\"");
-  EXPECT_EQ(error_of(R"({"cmd":"config","action":"save","file":"relay.toml"})"),
-            "'config' request: file: 'relay.toml' is not an absolute path "
-            "(the daemon's working directory is not the client's)");
+  // A bare name is one the daemon writes into its state directory (issue
+  // 14); a relative path would be relative to the daemon's directory.
+  EXPECT_EQ(error_of(R"({"cmd":"config","action":"save","file":"etc/r.toml"})"),
+            "'config' request: file: 'etc/r.toml' is neither a name nor an "
+            "absolute path (the daemon's working directory is not the "
+            "client's)");
+  EXPECT_TRUE(
+    decode_request(R"({"cmd":"config","action":"save","file":"relay.toml"})"));
   EXPECT_EQ(error_of(R"({"cmd":"config","action":"show","file":"/x"})"),
             "'config' request: file: only 'save' takes a file");
   EXPECT_EQ(error_of(R"({"cmd":"log_level","component":"fwd","level":"loud"})"),
