@@ -1,5 +1,7 @@
 #include "model/rule_validator.hpp"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 
 namespace castor::relay {
@@ -193,6 +195,11 @@ std::vector<rule_issue> validate_rule(const rule& r) {
 std::vector<rule_issue> find_conflicts(const rule& candidate,
                                        const std::vector<rule>& accepted) {
   std::vector<rule_issue> issues;
+  // Only outputs with a fixed source port can clash (see the header);
+  // most rules have none, and then the outputs cost nothing here.
+  const bool fixed_ports =
+    std::any_of(candidate.outputs.begin(), candidate.outputs.end(),
+                [](const rule_output& o) { return o.source_port != 0; });
   for (size_t i = 0; i < accepted.size(); ++i) {
     auto& other = accepted[i];
     if (other.name == candidate.name)
@@ -204,6 +211,32 @@ std::vector<rule_issue> find_conflicts(const rule& candidate,
                                     + " is already the input of rule '"
                                     + other.name + "'",
                                   i});
+    if (!fixed_ports || other.name == candidate.name)
+      continue;
+    for (size_t k = 0; k < candidate.outputs.size(); ++k) {
+      auto& out = candidate.outputs[k];
+      if (out.source_port == 0)
+        continue;
+      for (size_t j = 0; j < other.outputs.size(); ++j) {
+        auto& theirs = other.outputs[j];
+        if (theirs.source_port != out.source_port
+            || theirs
+                   .interface != out.interface || theirs.address != out.address
+            || theirs.port != out.port)
+          continue;
+        issues.push_back(rule_issue{
+          "outputs[" + std::to_string(k) + "].source_port",
+          "output " + to_string(out) + " from source port "
+            + std::to_string(out.source_port) + " is the same flow as outputs["
+            + std::to_string(j) + "] of rule '" + other.name
+            + "' (same interface, destination "
+            + "and source port): receivers could not tell rule '"
+            + candidate.name + "''s datagrams from rule '" + other.name
+            + "''s; give one of them another source_port",
+          i});
+        break;
+      }
+    }
   }
   return issues;
 }

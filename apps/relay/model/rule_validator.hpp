@@ -61,9 +61,17 @@ constexpr uint8_t default_tos = 0;
 /// output, no output equal to the input, no output listed twice.
 std::vector<rule_issue> validate_rule(const rule& r);
 
-/// Checks `candidate` against rules already accepted: a duplicate name or a
-/// duplicate input (same interface, group, port and source). `other` in each
-/// issue is the index of the clashing rule in `accepted`.
+/// Checks `candidate` against rules already accepted: a duplicate name, a
+/// duplicate input (same interface, group, port and source), or an output
+/// with a fixed source_port that another rule already has, to the same
+/// interface, address and port, from the same source port: the two rules'
+/// datagrams would then be one flow on the wire (same source address and
+/// port, same destination), which no receiver can split, although a fixed
+/// source port is how an operator gives an output its own identity.
+/// (Outputs without source_port all send from the relay's shared port;
+/// several rules into one destination that way are a deliberate fan-in,
+/// and stay allowed.) `other` in each issue is the index of the clashing
+/// rule in `accepted`.
 std::vector<rule_issue> find_conflicts(const rule& candidate,
                                        const std::vector<rule>& accepted);
 

@@ -74,6 +74,28 @@ outputs = [ { interface = "eth1", address = "239.2.2.3", port = 6002 } ]
 TOML
 cst_check "duplicate rule name" expect_errors "$dir/duplicate-name.toml" 7
 
+# Two rules sending one flow (same output, same fixed source port): the
+# second is refused at its line, naming the first.
+cat >"$dir/same-flow.toml" <<'TOML'
+[[rule]]
+name = "a"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, source_port = 7000 } ]
+
+[[rule]]
+name = "b"
+input = { interface = "eth0", group = "239.1.1.2", port = 5002 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, source_port = 7000 } ]
+TOML
+names_rule_a() {
+  local out
+  expect_errors "$@" || return 1
+  out=$(timeout 10 "$CST_RELAY" -t -f "$1" 2>&1) || true
+  [[ $out == *"of rule 'a'"*"rule 'b''s"* ]]
+}
+cst_check "two rules' outputs sending one flow from a fixed source port" \
+  names_rule_a "$dir/same-flow.toml" 9
+
 cat >"$dir/output-is-input.toml" <<'TOML'
 [[rule]]
 name = "loop"

@@ -11,7 +11,10 @@
 #     port, or the configured source_port;
 #   - the same through socket ingress (IP_RECVTTL/IP_RECVTOS there);
 #   - a source_port another program holds: a clear error naming the port
-#     and the rule, and the other outputs go on.
+#     and the rule, and the other outputs go on;
+#   - a rule added with an output that would send another rule's flow
+#     (same interface, destination and fixed source_port): refused, naming
+#     both rules.
 #
 # usage: relay_identity.sh TOOLS_DIR CASTOR_RELAY CASTORCTL
 set -euo pipefail
@@ -115,6 +118,15 @@ identity_case() {
   "${send[@]}" 239.57.1.2:5002 9 184 "$flows" "$count" || rc=1
   "${send[@]}" 239.57.1.3:5003 9 184 "$flows" "$count" || rc=1
   cst_result "recv-$ingress" 40 >/dev/null || rc=1
+  # Another rule into fixed-port's destination from its source port would
+  # be the same flow on the wire: castorctl add refuses it, naming both.
+  local out add_rc=0
+  out=$(cst_ctl add --name same-flow --in in0:239.57.1.9:5009 \
+          --out out1:239.67.1.3:6003:sport=4444 2>&1) || add_rc=$?
+  if [[ $add_rc == 0 || $out != *"'same-flow'"*"'fixed-port'"* ]]; then
+    echo "FAILED: add of a rule sending fixed-port's flow: rc $add_rc: $out"
+    rc=1
+  fi
   if ! judge "$CST_WORK/recv-$ingress.out"; then
     grep -v '^{' "$CST_WORK/recv-$ingress.out"
     cst_ctl stats

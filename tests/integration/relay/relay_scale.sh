@@ -7,7 +7,8 @@
 # crash-looped, the supervisors gave up and the process exited.
 #
 #   0. The one limit left, descriptors for the joins: rules beyond
-#      RLIMIT_NOFILE are refused at add with an error naming it.
+#      RLIMIT_NOFILE are refused at add, at reload and by -t, with an error
+#      naming it, and nothing is installed.
 #   1. Runtime: the relay starts with one rule ("first") and a stream on it.
 #      a. With net.core.optmem_max of the relay's namespace lowered, the
 #         kernel refuses the growing filter: the workers keep forwarding,
@@ -134,6 +135,26 @@ refused_naming_the_limit() {
 cst_check "200 groups more with 262 descriptors: refused, naming RLIMIT_NOFILE" \
   refused_naming_the_limit
 cst_expect "nothing was installed" 1 "$(listed_rules)"
+# The same limit where a file brings the rules: reload of the relay's own
+# config with the 200 rules added, and -t of it with as few descriptors.
+scale_rules 1 200 toml >>"$config"
+refused_reload() {
+  local out rc=0
+  out=$(cst_ctl reload 2>&1) || rc=$?
+  echo "$out"
+  [[ $rc != 0 && $out == *RLIMIT_NOFILE*262* ]]
+}
+cst_check "reload with 200 groups more: refused, naming RLIMIT_NOFILE" \
+  refused_reload
+cst_expect "the reload installed nothing" 1 "$(listed_rules)"
+refused_check() {
+  local out rc=0
+  out=$(bash -c "ulimit -n 262 && exec $CST_RELAY -t -f $config" 2>&1) || rc=$?
+  echo "$out"
+  [[ $rc == 1 && $out == *RLIMIT_NOFILE*262* ]]
+}
+cst_check "-t of that file with 262 descriptors: refused, naming RLIMIT_NOFILE" \
+  refused_check
 cst_check "the relay stops cleanly" cst_stop_relay
 
 # -- 1. runtime --------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include "config/config_parser.hpp"
 #include "config_test_support.hpp"
 #include "model/datapath.hpp"
+#include "model/rule_validator.hpp"
 #include "test_support.hpp"
 #include <gtest/gtest.h>
 
@@ -479,6 +480,69 @@ outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6004 } ]
                     "already the input of rule 'a' (first defined at "
                     "relay.toml:1:1)",
                   }));
+}
+
+// Two rules' outputs to one destination from one fixed source port would
+// be a single flow on the wire: refused where the rule arrives (-t and
+// reload parse the file; castorctl add checks find_conflicts), naming both
+// rules. The shared port (no source_port) stays a deliberate fan-in, and a
+// different port, destination or interface is another flow.
+TEST(config_parser, two_rules_sending_one_flow_from_a_fixed_source_port) {
+  auto errs = errors_of(R"([[rule]]
+name = "a"
+input = { interface = "eth0", group = "239.1.1.1", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, source_port = 7000 } ]
+[[rule]]
+name = "b"
+input = { interface = "eth0", group = "239.1.1.2", port = 5001 }
+outputs = [
+  { interface = "eth2", address = "239.2.2.2", port = 6001, source_port = 7000 },
+  { interface = "eth1", address = "239.2.2.2", port = 6001, source_port = 7000, ttl = 4 },
+]
+[[rule]]
+name = "fan-in"
+input = { interface = "eth0", group = "239.1.1.3", port = 5001 }
+outputs = [
+  { interface = "eth1", address = "239.2.2.2", port = 6001 },
+  { interface = "eth1", address = "239.2.2.2", port = 6002, source_port = 7000 },
+  { interface = "eth1", address = "239.2.2.3", port = 6001, source_port = 7000 },
+]
+[[rule]]
+name = "fan-in-2"
+input = { interface = "eth0", group = "239.1.1.4", port = 5001 }
+outputs = [ { interface = "eth1", address = "239.2.2.2", port = 6001, source_port = 7001 } ]
+)");
+  EXPECT_EQ(errs, (strings{
+                    "relay.toml:10:75: outputs[1].source_port: output eth1 "
+                    "239.2.2.2:6001 from source port 7000 is the same flow "
+                    "as outputs[0] of rule 'a' (same interface, destination "
+                    "and source port): receivers could not tell rule 'b''s "
+                    "datagrams from rule 'a''s; give one of them another "
+                    "source_port (first defined at relay.toml:1:1)",
+                  }));
+}
+
+TEST(rule_validator, an_added_rule_sending_another_rules_flow_is_refused) {
+  auto a = test::simple_rule("a", "239.1.1.1", 5001);
+  a.outputs[0].source_port = 7000;
+  auto b = test::simple_rule("b", "239.1.1.2", 5001);
+  b.outputs = a.outputs;
+  auto issues =
+    find_conflicts(b, {test::simple_rule("x", "239.1.1.9", 5001), a});
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].other, std::optional<size_t>{1});
+  EXPECT_EQ(describe(b, issues).rfind("rule 'b': outputs[0].source_port: "
+                                      "output ",
+                                      0),
+            0u)
+    << describe(b, issues);
+  EXPECT_NE(describe(b, issues).find("of rule 'a'"), std::string::npos);
+  // Without the fixed port both send from the shared one: a fan-in.
+  b.outputs[0].source_port = 0;
+  EXPECT_TRUE(find_conflicts(b, {a}).empty());
+  // Another fixed port is another flow.
+  b.outputs[0].source_port = 7001;
+  EXPECT_TRUE(find_conflicts(b, {a}).empty());
 }
 
 } // namespace
