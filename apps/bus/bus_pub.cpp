@@ -30,7 +30,23 @@ std::string make_message(long index, int size, bool stamp) {
   return m;
 }
 
-void generate(caf::actor_system& sys, const caf::actor& pub,
+// Publishes `msgs` as a request and waits for the answer: the publisher
+// answers once its backlog has room, so this process never holds more
+// than one batch in the publisher's mailbox (publisher.hpp's flow control).
+bool publish_acked(caf::scoped_actor& self, const caf::actor& pub,
+                   std::vector<std::string> msgs) {
+  bool ok = true;
+  self->request(pub, caf::infinite, publish_atom::value, std::move(msgs))
+    .receive([](uint32_t) {},
+             [&ok, &self](const caf::error& e) {
+               std::cerr << "castor-bus: publish: " << self->system().render(e)
+                         << '\n';
+               ok = false;
+             });
+  return ok;
+}
+
+void generate(caf::scoped_actor& self, const caf::actor& pub,
               const pub_options& o) {
   auto start = std::chrono::steady_clock::now();
   long sent = 0;
@@ -44,11 +60,11 @@ void generate(caf::actor_system& sys, const caf::actor& pub,
       batch.reserve(static_cast<size_t>(due - sent));
       for (; sent < due; ++sent)
         batch.push_back(make_message(sent, o.size, o.stamp));
-      caf::anon_send(pub, publish_atom::value, std::move(batch));
+      if (!publish_acked(self, pub, std::move(batch)))
+        return;
     }
     std::this_thread::sleep_for(std::chrono::microseconds{200});
   }
-  (void)sys;
 }
 
 } // namespace
@@ -72,16 +88,17 @@ int run_pub(const pub_options& o) {
     std::cerr << "castor-bus: the publisher did not start\n";
     return 1;
   }
+  caf::scoped_actor self{host.sys()};
   if (o.count > 0) {
-    generate(host.sys(), pub, o);
+    generate(self, pub, o);
   } else {
     std::string line;
     while (!stop_requested() && std::getline(std::cin, line))
-      caf::anon_send(pub, publish_atom::value, line);
+      if (!publish_acked(self, pub, {line}))
+        break;
   }
   caf::anon_send(pub, flush_atom::value);
   nap(std::chrono::milliseconds{o.linger_ms});
-  caf::scoped_actor self{host.sys()};
   int rc = 0;
   self->request(pub, std::chrono::seconds{5}, bus_stats_atom::value)
     .receive(
@@ -92,12 +109,13 @@ int run_pub(const pub_options& o) {
           "{\"topic\":\"%s\",\"messages\":%llu,\"datagrams\":%llu,"
           "\"raw_sent\":%llu,\"naks\":%llu,\"repairs\":%llu,"
           "\"unavailable\":%llu,\"heartbeats\":%llu,"
-          "\"oversize\":%llu}\n",
+          "\"oversize\":%llu,\"repairs_limited\":%llu,\"refused\":%llu}\n",
           r.topic.c_str(), (unsigned long long)c.messages,
           (unsigned long long)c.datagrams, (unsigned long long)r.raw_sent,
           (unsigned long long)c.naks, (unsigned long long)c.repairs,
           (unsigned long long)c.unavailable, (unsigned long long)c.heartbeats,
-          (unsigned long long)c.oversize);
+          (unsigned long long)c.oversize, (unsigned long long)c.repairs_limited,
+          (unsigned long long)r.refused);
       },
       [&rc, &host](const caf::error& e) {
         std::cerr << "castor-bus: stats: " << host.sys().render(e) << '\n';
