@@ -18,7 +18,7 @@ struct publisher_state {
   publisher_state(const publisher_options& o, const topic_endpoint& ep,
                   publisher_config cfg, const net::udp_socket& s)
       : opts(o), topic(ep), group(detail::to_endpoint(ep.group, ep.port)),
-        core(cfg, bus_clock::now()), sock(s), credit(s, 256),
+        core(cfg, bus_clock::now()), sock(s), credit(s, o.socket_credit),
         announce(o, ep, cfg.origin, 0),
         window(std::clamp<uint32_t>(o.socket_window, 2, 4096)),
         max_backlog(std::max<size_t>(o.max_backlog, 1)) {}
