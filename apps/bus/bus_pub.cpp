@@ -30,7 +30,26 @@ std::string make_message(long index, int size, bool stamp) {
   return m;
 }
 
-void generate(caf::actor_system& sys, const caf::actor& pub,
+// Publishes `msgs` as a request and waits for the answer: the publisher
+// answers once its backlog has room, so this process never holds more
+// than one batch in the publisher's mailbox (publisher.hpp's flow control).
+bool publish_acked(caf::scoped_actor& self, const caf::actor& pub,
+                   std::vector<std::string> msgs) {
+  bool ok = true;
+  self->request(pub, caf::infinite, publish_atom::value, std::move(msgs))
+    .receive([](uint32_t) {},
+             [&ok, &self](const caf::error& e) {
+               std::cerr << "castor-bus: publish: " << self->system().render(e)
+                         << '\n';
+               ok = false;
+             });
+  return ok;
+}
+
+// Messages per publish request.
+constexpr long max_batch = 256;
+
+void generate(caf::scoped_actor& self, const caf::actor& pub,
               const pub_options& o) {
   auto start = std::chrono::steady_clock::now();
   long sent = 0;
@@ -39,16 +58,23 @@ void generate(caf::actor_system& sys, const caf::actor& pub,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
         .count();
     auto due = std::min(o.count, static_cast<long>(secs * o.rate) + 1);
+    // At most max_batch a request: a producer held back by the publisher
+    // (its backlog full) catches up in bounded steps, not with one batch
+    // of everything it fell behind by, which the publisher would take
+    // whole. Behind schedule it stays behind: the rate achieved is lower.
+    auto behind = due > sent + max_batch;
+    due = std::min(due, sent + max_batch);
     if (due > sent) {
       std::vector<std::string> batch;
       batch.reserve(static_cast<size_t>(due - sent));
       for (; sent < due; ++sent)
         batch.push_back(make_message(sent, o.size, o.stamp));
-      caf::anon_send(pub, publish_atom::value, std::move(batch));
+      if (!publish_acked(self, pub, std::move(batch)))
+        return;
     }
-    std::this_thread::sleep_for(std::chrono::microseconds{200});
+    if (!behind)
+      std::this_thread::sleep_for(std::chrono::microseconds{200});
   }
-  (void)sys;
 }
 
 } // namespace
@@ -61,6 +87,9 @@ int run_pub(const pub_options& o) {
   po.interface = o.common.interface;
   po.ttl = o.common.ttl;
   po.announce_interval = std::chrono::milliseconds{o.common.announce_ms};
+  po.recv_buffer = o.common.rcvbuf;
+  po.send_buffer = o.common.sndbuf;
+  po.loop = !o.common.no_loop;
   po.core.max_delay = std::chrono::microseconds{o.batch_us};
   po.core.ring_datagrams = static_cast<size_t>(o.ring);
   bus_host host;
@@ -72,16 +101,17 @@ int run_pub(const pub_options& o) {
     std::cerr << "castor-bus: the publisher did not start\n";
     return 1;
   }
+  caf::scoped_actor self{host.sys()};
   if (o.count > 0) {
-    generate(host.sys(), pub, o);
+    generate(self, pub, o);
   } else {
     std::string line;
     while (!stop_requested() && std::getline(std::cin, line))
-      caf::anon_send(pub, publish_atom::value, line);
+      if (!publish_acked(self, pub, {line}))
+        break;
   }
   caf::anon_send(pub, flush_atom::value);
   nap(std::chrono::milliseconds{o.linger_ms});
-  caf::scoped_actor self{host.sys()};
   int rc = 0;
   self->request(pub, std::chrono::seconds{5}, bus_stats_atom::value)
     .receive(
@@ -92,12 +122,13 @@ int run_pub(const pub_options& o) {
           "{\"topic\":\"%s\",\"messages\":%llu,\"datagrams\":%llu,"
           "\"raw_sent\":%llu,\"naks\":%llu,\"repairs\":%llu,"
           "\"unavailable\":%llu,\"heartbeats\":%llu,"
-          "\"oversize\":%llu}\n",
+          "\"oversize\":%llu,\"repairs_limited\":%llu,\"refused\":%llu}\n",
           r.topic.c_str(), (unsigned long long)c.messages,
           (unsigned long long)c.datagrams, (unsigned long long)r.raw_sent,
           (unsigned long long)c.naks, (unsigned long long)c.repairs,
           (unsigned long long)c.unavailable, (unsigned long long)c.heartbeats,
-          (unsigned long long)c.oversize);
+          (unsigned long long)c.oversize, (unsigned long long)c.repairs_limited,
+          (unsigned long long)r.refused);
       },
       [&rc, &host](const caf::error& e) {
         std::cerr << "castor-bus: stats: " << host.sys().render(e) << '\n';

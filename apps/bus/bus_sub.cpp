@@ -122,6 +122,9 @@ int run_sub(const sub_options& o) {
   so.interface = o.common.interface;
   so.ttl = o.common.ttl;
   so.announce_interval = std::chrono::milliseconds{o.common.announce_ms};
+  so.recv_buffer = o.common.rcvbuf;
+  so.send_buffer = o.common.sndbuf;
+  so.loop = !o.common.no_loop;
   so.active = castor::net::active_mode::counted(o.credit);
   bus_host host;
   auto tally = std::make_shared<sub_tally>();

@@ -16,6 +16,11 @@ struct common_options {
   std::string interface;
   int ttl = 1;
   int announce_ms = 1000;
+  /// Socket buffers in bytes (endpoint_options' defaults, 2 MiB).
+  int rcvbuf = 1 << 21;
+  int sndbuf = 1 << 21;
+  /// IP_MULTICAST_LOOP: subscribers on this host receive what it sends.
+  bool no_loop = false;
 
   /// The map with the --map entries; false (and a message) if one is bad.
   bool make_map(castor::bus::topic_map& out) const;

@@ -30,6 +30,13 @@ void add_common(CLI::App* cmd, common_options& c) {
     ->add_option("--announce-ms", c.announce_ms,
                  "Discovery announcement interval, 0 for none")
     ->capture_default_str();
+  cmd->add_option("--rcvbuf", c.rcvbuf, "Socket receive buffer in bytes")
+    ->capture_default_str();
+  cmd->add_option("--sndbuf", c.sndbuf, "Socket send buffer in bytes")
+    ->capture_default_str();
+  cmd->add_flag("--no-loop", c.no_loop,
+                "IP_MULTICAST_LOOP off: this host's subscribers do not hear "
+                "what it sends");
 }
 
 } // namespace

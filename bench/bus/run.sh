@@ -7,11 +7,18 @@
 # (send time in the message; CLOCK_MONOTONIC is the same in both
 # namespaces), and any unrecoverable gap.
 #
-#   [SIZES="32 288"] [RATES="100000"] run.sh BUILD_DIR [SECONDS] [LOSS_PERCENT]
+#   [SIZES="32 288"] [RATES="100000"] [REPEAT=3] [CONTENDERS="castor raw-udp"]
+#     run.sh BUILD_DIR [SECONDS] [LOSS_PERCENT]
 #
 # SECONDS (default 2) is the length of each case; LOSS_PERCENT (default 0)
 # adds an nftables random drop on the subscriber's input for every
 # contender. The three contenders run one after another, never together.
+# Each case runs REPEAT times (default 3), the contenders interleaved; every
+# run prints a row, and a table of the medians per contender and case
+# follows, with `uptime` before and after (the machine's load). kdrop is
+# what the subscriber's kernel dropped for a full receive buffer
+# (RcvbufErrors of its namespace) during the run; dropped is castor's
+# messages dropped for want of the user's credit (none here).
 # Python's pyzmq caps the ZeroMQ side well below 1M/s: its figures are what
 # ZeroMQ reaches when driven from Python, and are marked so.
 #
@@ -50,29 +57,49 @@ NFT
 fi
 
 field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | tail -1 | cut -d: -f2; }
+# The subscriber namespace's UDP receive-buffer drops so far.
+kdrops() { cst_in "$S" awk '/^Udp:/ { if (h) print $6; h = 1 }' /proc/net/snmp; }
+wants() { [[ " ${CONTENDERS:-castor raw-udp zmq-epgm} " == *" $1 "* ]]; }
 
-printf '%-8s %5s %8s | %9s %9s %7s %7s %5s\n' contender size rate \
-  received msgs/s p50_us p99_us gaps
+rows=$CST_WORK/rows
+: >"$rows"
+row() {
+  local line
+  line=$(printf '%-8s %5s %8s | %9s %9.0f %7s %7s %5s %6s' "$@")
+  echo "$line"
+  echo "$line" >>"$rows"
+}
+echo "uptime before: $(uptime)"
+printf '%-8s %5s %8s | %9s %9s %7s %7s %5s %6s\n' contender size rate \
+  received msgs/s p50_us p99_us gaps kdrop
 for size in ${SIZES:-32 288 1344}; do
   for rate in ${RATES:-100000 500000 1000000}; do
-    count=$((rate * secs))
+   count=$((rate * secs))
+   for ((rep = 0; rep < ${REPEAT:-3}; rep++)); do
+    k0=$(kdrops)
+    if wants castor; then
     # castor::bus
     cst_start bsub "$S" timeout -k 5 $((secs + 30)) "$bus" sub bench -i e0 \
       --quiet --latency --count "$count" --idle 2 --timeout $((secs + 20)) \
-      --announce-ms 0 --credit 8192
+      --announce-ms 0 --credit 8192 --rcvbuf 4194304
     cst_wait_for bsub subscribed 10
     cst_start bpub "$P" timeout -k 5 $((secs + 30)) "$bus" pub bench -i p0 \
       --count "$count" --rate "$rate" --size "$size" --stamp --linger-ms 1500 \
-      --announce-ms 0
+      --announce-ms 0 --sndbuf 4194304 --no-loop
     cst_result bsub $((secs + 40)) >"$CST_WORK/bsub.res" || true
     cst_result bpub $((secs + 40)) >"$CST_WORK/bpub.res" || true
     r=$(grep '^{' "$CST_WORK/bsub.res" | tail -1)
     [[ -z ${BENCH_DEBUG:-} ]] || cat "$CST_WORK/bsub.res" "$CST_WORK/bpub.res" >&2
     got=$(field "$r" received)
     s=$(field "$r" seconds)
-    printf '%-8s %5s %8s | %9s %9.0f %7s %7s %5s\n' castor "$size" "$rate" \
+    k1=$(kdrops)
+    row castor "$size" "$rate" \
       "$got" "$(awk -v n="$got" -v s="$s" 'BEGIN{print (s>0)?n/s:0}')" \
-      "$(field "$r" p50_us)" "$(field "$r" p99_us)" "$(field "$r" gaps)"
+      "$(field "$r" p50_us)" "$(field "$r" p99_us)" "$(field "$r" gaps)" \
+      $((k1 - k0))
+    k0=$k1
+    fi
+    if wants raw-udp; then
     # raw UDP multicast (castor-send / castor-recv, no repair)
     cst_start rrecv "$S" timeout -k 5 $((secs + 30)) "$recv" \
       -g 239.193.50.1:24800 -i e0 -c "$count" --idle 2000 -d $((secs + 20)) \
@@ -85,10 +112,15 @@ for size in ${SIZES:-32 288 1344}; do
     t=$(tr -d '\n ' <"$CST_WORK/rrecv.res" | sed 's/.*"total"://')
     got=$(field "$t" received)
     s=$(field "$(cat "$CST_WORK/rsend.res")" seconds)
-    printf '%-8s %5s %8s | %9s %9.0f %7.0f %7.0f %5s\n' raw-udp "$size" \
+    k1=$(kdrops)
+    row raw-udp "$size" \
       "$rate" "$got" \
       "$(awk -v n="${got:-0}" -v s="${s:-0}" 'BEGIN{print (s>0)?n/s:0}')" \
-      "$(field "$t" p50)" "$(field "$t" p99)" "$(field "$t" lost)"
+      "$(printf '%.0f' "$(field "$t" p50)")" \
+      "$(printf '%.0f' "$(field "$t" p99)")" "$(field "$t" lost)" $((k1 - k0))
+    k0=$k1
+    fi
+    if wants zmq-epgm; then
     # ZeroMQ epgm (from Python)
     cst_start zsub "$S" timeout -k 5 $((secs + 40)) /usr/bin/python3 \
       "$here/zmq_epgm.py" sub 10.204.0.2 239.193.60.1:24900 "$count" \
@@ -103,9 +135,31 @@ for size in ${SIZES:-32 288 1344}; do
     [[ -z ${BENCH_DEBUG:-} ]] || cat "$CST_WORK/zsub.res" "$CST_WORK/zpub.res" >&2
     got=$(field "$z" received)
     s=$(field "$z" seconds)
-    printf '%-8s %5s %8s | %9s %9.0f %7s %7s %5s\n' zmq-epgm "$size" "$rate" \
+    k1=$(kdrops)
+    row zmq-epgm "$size" "$rate" \
       "$got" "$(awk -v n="${got:-0}" -v s="${s:-0}" 'BEGIN{print (s>0)?n/s:0}')" \
-      "$(field "$z" p50_us)" "$(field "$z" p99_us)" "-"
+      "$(field "$z" p50_us)" "$(field "$z" p99_us)" "-" $((k1 - k0))
+    fi
+   done
   done
 done
-echo "zmq settings: $(sed -n 's/.*"settings": \({[^}]*}\).*/\1/p' "$CST_WORK/zsub.res")"
+echo "uptime after: $(uptime)"
+if wants zmq-epgm; then
+  echo "zmq settings: $(sed -n 's/.*"settings": \({[^}]*}\).*/\1/p' "$CST_WORK/zsub.res")"
+fi
+# The medians of the repeats, per contender and case (for an even count,
+# the lower middle).
+echo "medians of ${REPEAT:-3}:"
+printf '%-8s %5s %8s | %9s %9s %7s %7s %5s %6s\n' contender size rate \
+  received msgs/s p50_us p99_us gaps kdrop
+awk '{ k = $1 " " $2 " " $3; if (!(k in n)) order[++m] = k
+       n[k]++; for (c = 5; c <= 10; c++) v[k, c, n[k]] = $c }
+     END { for (i = 1; i <= m; i++) { k = order[i]; split(k, f, " ")
+       line = sprintf("%-8s %5s %8s |", f[1], f[2], f[3])
+       for (c = 5; c <= 10; c++) {
+         cnt = n[k]; for (j = 1; j <= cnt; j++) a[j] = v[k, c, j]
+         for (x = 1; x <= cnt; x++) for (y = x + 1; y <= cnt; y++)
+           if (a[y] + 0 < a[x] + 0) { t = a[x]; a[x] = a[y]; a[y] = t }
+         w = (c <= 6) ? 9 : (c == 10 ? 6 : (c == 9 ? 5 : 7))
+         line = line sprintf(" %" w "s", a[int((cnt + 1) / 2)]) }
+       print line } }' "$rows"

@@ -12,8 +12,8 @@ net::udp_child_options socket_options(const endpoint_options& opts,
   s.local = {boost::asio::ip::address_v4::any(),
              subscriber ? ep.port : uint16_t{0}};
   s.reuse_address = subscriber;
-  s.active = net::active_mode::counted(256);
-  s.read_packets = 32;
+  s.active = net::active_mode::counted(opts.socket_credit);
+  s.read_packets = opts.read_packets;
   // Bus datagrams fit the path MTU; raw topics may carry jumbo frames. A
   // receive block is read_packets x max_datagram: keep it small.
   s.max_datagram = 9216;

@@ -1,5 +1,7 @@
 #include "castor/bus/publisher.hpp"
 
+#include <algorithm>
+#include <deque>
 #include <utility>
 
 #include "actor_support.hpp"
@@ -10,13 +12,27 @@ namespace castor::bus {
 
 namespace {
 
-// One start of a publisher: the protocol core and the socket it sends on.
+// One start of a publisher: the protocol core, the socket it sends on and
+// the flow control between them (publisher.hpp).
 struct publisher_state {
   publisher_state(const publisher_options& o, const topic_endpoint& ep,
                   publisher_config cfg, const net::udp_socket& s)
       : opts(o), topic(ep), group(detail::to_endpoint(ep.group, ep.port)),
-        core(cfg, bus_clock::now()), sock(s), credit(s, 256),
-        announce(o, ep, cfg.origin, 0) {}
+        core(cfg, bus_clock::now()), sock(s), credit(s, o.socket_credit),
+        announce(o, ep, cfg.origin, 0),
+        window(std::clamp<uint32_t>(o.socket_window, 2, 4096)),
+        max_backlog(std::max<size_t>(o.max_backlog, 1)) {}
+
+  struct out_item {
+    net::udp_endpoint to;
+    std::vector<uint8_t> dg;
+  };
+
+  // A publish request waiting for room in the backlog.
+  struct waiting_batch {
+    caf::response_promise rp;
+    std::vector<std::string> msgs;
+  };
 
   publisher_options opts;
   topic_endpoint topic;
@@ -28,37 +44,135 @@ struct publisher_state {
   detail::wakeup timer;
   uint64_t raw_sent = 0;
   datagrams out;
+  // Flow control: the backlog, datagrams handed to the socket, how many of
+  // those it reported sent (or dropped, or failed), whether a stats request
+  // is out, and the requests waiting for room.
+  uint32_t window;
+  size_t max_backlog;
+  std::deque<out_item> backlog;
+  uint64_t handed = 0;
+  uint64_t left = 0;
+  bool asking = false;
+  time_point ask_after;
+  int stalls = 0;
+  std::deque<waiting_batch> waiting;
+  uint64_t refused = 0;
 
-  void send(caf::event_based_actor* self, const net::udp_endpoint& to,
-            std::vector<uint8_t> dg) {
-    self->send(sock.actor, net::send_atom::value, to, std::move(dg));
+  bool has_room() const noexcept { return backlog.size() < max_backlog; }
+
+  void queue(const net::udp_endpoint& to, std::vector<uint8_t> dg) {
+    backlog.push_back({to, std::move(dg)});
   }
 
-  // Sends what the core produced to the group, then re-arms the timer.
-  void flush_out(caf::event_based_actor* self, time_point now) {
+  // Hands the socket what its window allows, and asks how much left once
+  // half of the window is in flight (or the backlog waits for it).
+  void pump(caf::event_based_actor* self,
+            const std::shared_ptr<publisher_state>& me, time_point now) {
+    while (!backlog.empty() && handed - left < window) {
+      auto& item = backlog.front();
+      self->send(sock.actor, net::send_atom::value, item.to,
+                 std::move(item.dg));
+      backlog.pop_front();
+      ++handed;
+    }
+    if (asking || now < ask_after
+        || (handed - left < window / 2 && backlog.empty()))
+      return;
+    asking = true;
+    self->request(sock.actor, caf::infinite, net::stats_atom::value)
+      .then(
+        [self, me](const net::udp_stats& s) {
+          me->asking = false;
+          auto before = me->left;
+          me->left = s.sent + s.send_dropped + s.send_errors;
+          auto now = bus_clock::now();
+          // Nothing left since the last answer. Once may be the socket's
+          // send not having run yet (it flushes after its mailbox); twice
+          // in a row, its kernel send buffer is full and it waits for
+          // room: ask again a little later rather than at once, in a loop.
+          if (me->left != before)
+            me->stalls = 0;
+          else if (++me->stalls >= 2)
+            me->ask_after = now + std::chrono::microseconds{200};
+          me->settle(self, me, now);
+        },
+        [me](const caf::error&) {
+          // The socket is gone; the publisher goes with it (linked).
+          me->asking = false;
+        });
+  }
+
+  // Sends what the core produced (through the backlog), admits waiting
+  // requests the backlog has room for, then re-arms the timer.
+  void settle(caf::event_based_actor* self,
+              const std::shared_ptr<publisher_state>& me, time_point now) {
     for (auto& dg : out)
-      send(self, group, std::move(dg));
+      queue(group, std::move(dg));
     out.clear();
+    pump(self, me, now);
+    while (!waiting.empty() && has_room()) {
+      auto w = std::move(waiting.front());
+      waiting.pop_front();
+      for (auto& m : w.msgs)
+        publish(m, now);
+      w.rp.deliver(static_cast<uint32_t>(w.msgs.size()));
+      for (auto& dg : out)
+        queue(group, std::move(dg));
+      out.clear();
+      pump(self, me, now);
+    }
     auto at = core.next_wakeup();
     if (announce.enabled())
       at = std::min(at, announce.due());
+    if (!asking && ask_after > now)
+      at = std::min(at, ask_after);
     timer.arm(self, at, now);
   }
 
-  void publish(caf::event_based_actor* self, const std::string& msg,
-               time_point now) {
+  void publish(const std::string& msg, time_point now) {
     announce.count(1, msg.size());
     if (topic.raw) {
       ++raw_sent;
-      send(self, group, {msg.begin(), msg.end()});
+      queue(group, {msg.begin(), msg.end()});
       return;
     }
     core.publish(reinterpret_cast<const uint8_t*>(msg.data()), msg.size(), now,
                  out);
   }
 
-  void on_nak(caf::event_based_actor* self, const net::datagram& d,
-              time_point now) {
+  // (publish_atom, ...): a request waits for room; anything else is
+  // dropped and counted while the backlog is full.
+  void on_publish(caf::event_based_actor* self,
+                  const std::shared_ptr<publisher_state>& me,
+                  std::vector<std::string> msgs) {
+    auto now = bus_clock::now();
+    auto* elem = self->current_mailbox_element();
+    if (elem != nullptr && elem->mid.is_request()) {
+      auto rp = self->make_response_promise();
+      if (!waiting.empty() || !has_room()) {
+        waiting.push_back({std::move(rp), std::move(msgs)});
+        return;
+      }
+      for (auto& m : msgs)
+        publish(m, now);
+      rp.deliver(static_cast<uint32_t>(msgs.size()));
+    } else {
+      for (auto& m : msgs) {
+        if (!has_room()) {
+          ++refused;
+          continue;
+        }
+        publish(m, now);
+        // Sealed datagrams count against the backlog at once.
+        for (auto& dg : out)
+          queue(group, std::move(dg));
+        out.clear();
+      }
+    }
+    settle(self, me, now);
+  }
+
+  void on_nak(const net::datagram& d, time_point now) {
     auto h = decode_header(d.data, d.size);
     if (!h || h->type != msg_type::nak)
       return;
@@ -67,12 +181,12 @@ struct publisher_state {
       return;
     auto ans = core.on_nak(*h, *count, now);
     if (!ans.ncf.empty())
-      send(self, group, std::move(ans.ncf));
+      queue(group, std::move(ans.ncf));
     auto& repair_to = opts.multicast_repairs ? group : d.from;
     for (auto& dg : ans.repairs)
-      send(self, repair_to, std::move(dg));
+      queue(repair_to, std::move(dg));
     if (!ans.unavailable.empty())
-      send(self, d.from, std::move(ans.unavailable));
+      queue(d.from, std::move(ans.unavailable));
   }
 
   publisher_report report() const {
@@ -82,6 +196,10 @@ struct publisher_state {
     r.session = core.config().session;
     r.core = core.stats();
     r.raw_sent = raw_sent;
+    r.backlog = backlog.size();
+    r.in_flight = handed - left;
+    r.waiting_requests = waiting.size();
+    r.refused = refused;
     return r;
   }
 };
@@ -102,23 +220,20 @@ publisher_child make_publisher(std::string id, net::io_shards& shards,
       cfg.session = info->started(self->address());
       cfg.topic_hash = ep.hash;
       auto st = std::make_shared<publisher_state>(opts, ep, cfg, s);
-      st->flush_out(self, bus_clock::now());
+      st->settle(self, st, bus_clock::now());
       return caf::behavior{
-        [self, st](publish_atom, const std::string& msg) {
-          auto now = bus_clock::now();
-          st->publish(self, msg, now);
-          st->flush_out(self, now);
+        [self, st](publish_atom, std::string& msg) {
+          std::vector<std::string> one;
+          one.push_back(std::move(msg));
+          st->on_publish(self, st, std::move(one));
         },
-        [self, st](publish_atom, const std::vector<std::string>& msgs) {
-          auto now = bus_clock::now();
-          for (auto& m : msgs)
-            st->publish(self, m, now);
-          st->flush_out(self, now);
+        [self, st](publish_atom, std::vector<std::string>& msgs) {
+          st->on_publish(self, st, std::move(msgs));
         },
         [self, st](flush_atom) {
           auto now = bus_clock::now();
           st->core.flush(now, st->out);
-          st->flush_out(self, now);
+          st->settle(self, st, now);
         },
         [self, st](bus_tick_atom, uint64_t gen) {
           if (!st->timer.fired(gen))
@@ -127,16 +242,16 @@ publisher_child make_publisher(std::string id, net::io_shards& shards,
           if (!st->topic.raw)
             st->core.tick(now, st->out);
           if (auto a = st->announce.poll(now, 0, 0); !a.empty())
-            st->send(self, st->announce.destination(), std::move(a));
-          st->flush_out(self, now);
+            st->queue(st->announce.destination(), std::move(a));
+          st->settle(self, st, now);
         },
         [self, st](net::udp_atom, const net::udp_batch& b) {
           auto now = bus_clock::now();
           if (!st->topic.raw)
             for (auto d : b.datagrams())
-              st->on_nak(self, d, now);
+              st->on_nak(d, now);
           st->credit.consumed(self, b.size());
-          st->flush_out(self, now);
+          st->settle(self, st, now);
         },
         [](net::udp_passive_atom) {},
         [](net::udp_error_atom, const caf::error&) {},

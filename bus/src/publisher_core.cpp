@@ -7,11 +7,17 @@ namespace castor::bus {
 publisher_core::publisher_core(publisher_config cfg, time_point now)
     : cfg_(cfg), ring_(cfg.ring_datagrams, cfg.ring_bytes),
       repaired_at_(std::max<size_t>(cfg.ring_datagrams, 1)),
-      hb_interval_(cfg.heartbeat_max), next_hb_(now) {
+      hb_interval_(cfg.heartbeat_max), next_hb_(now),
+      repair_tokens_(static_cast<double>(cfg.repair_burst)),
+      repair_refilled_(now) {
   if (cfg_.max_datagram < header_size + message_overhead + 1)
     cfg_.max_datagram = header_size + message_overhead + 1;
   if (cfg_.max_datagram > 65507)
     cfg_.max_datagram = 65507;
+  // A bucket smaller than a datagram would never repair anything.
+  if (cfg_.repair_rate > 0 && cfg_.repair_burst < cfg_.max_datagram)
+    cfg_.repair_burst = cfg_.max_datagram;
+  repair_tokens_ = static_cast<double>(cfg_.repair_burst);
 }
 
 header publisher_core::make_header(msg_type type) const noexcept {
@@ -95,6 +101,22 @@ std::vector<uint8_t> publisher_core::heartbeat() {
   return make_heartbeat(h, ring_.empty() ? next_seq_ : ring_.trail());
 }
 
+bool publisher_core::take_repair_tokens(size_t bytes, time_point now) {
+  if (cfg_.repair_rate == 0)
+    return true;
+  if (now > repair_refilled_) {
+    auto secs = std::chrono::duration<double>(now - repair_refilled_).count();
+    repair_tokens_ =
+      std::min(static_cast<double>(cfg_.repair_burst),
+               repair_tokens_ + secs * static_cast<double>(cfg_.repair_rate));
+    repair_refilled_ = now;
+  }
+  if (repair_tokens_ < static_cast<double>(bytes))
+    return false;
+  repair_tokens_ -= static_cast<double>(bytes);
+  return true;
+}
+
 nak_answer publisher_core::on_nak(const header& nak, uint32_t count,
                                   time_point now) {
   nak_answer ans;
@@ -124,6 +146,11 @@ nak_answer publisher_core::on_nak(const header& nak, uint32_t count,
     if (at != time_point{} && now - at < cfg_.repair_holdoff) {
       ++stats_.repairs_held;
       continue;
+    }
+    if (!take_repair_tokens(dg->size(), now)) {
+      stats_.repairs_limited += end - seq;
+      ++stats_.naks_limited;
+      break;
     }
     at = now;
     auto copy = *dg;

@@ -21,7 +21,7 @@ struct subscriber_state {
   subscriber_state(const subscriber_options& o, const topic_endpoint& ep,
                    const net::udp_socket& s)
       : opts(o), topic(ep), core(core_config(o, ep)), sock(s),
-        sock_credit(s, 256),
+        sock_credit(s, o.socket_credit),
         announce(o, ep, detail::random_origin(), flag_subscriber),
         queue(o.max_queue, o.max_batch) {
     switch (o.active.mode) {

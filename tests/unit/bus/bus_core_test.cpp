@@ -273,6 +273,70 @@ CAF_TEST(a wide NAK is repaired a capped part at a time) {
   CAF_CHECK(s.gaps[0].empty());
 }
 
+CAF_TEST(a NAK flood is repaired no faster than the repair rate) {
+  auto pc = sim::with_ids({});
+  pc.max_delay = 0ms;
+  pc.repair_holdoff = 0ms;  // every NAK asks anew
+  pc.repair_rate = 100'000; // bytes/s
+  pc.repair_burst = 10'000;
+  auto now = sim::t0();
+  publisher_core p{pc, now};
+  datagrams out;
+  // 100 datagrams of exactly 1000 B: header, length, 966 B.
+  std::string m(1000 - header_size - message_overhead, 'x');
+  auto publish = [&] {
+    return p.publish(reinterpret_cast<const uint8_t*>(m.data()), m.size(), now,
+                     out);
+  };
+  for (int i = 0; i < 100; ++i)
+    CAF_REQUIRE(publish());
+  CAF_REQUIRE_EQUAL(out.size(), 100u);
+  CAF_REQUIRE_EQUAL(out[0].size(), 1000u);
+  header nak;
+  nak.type = msg_type::nak;
+  nak.origin = 42;
+  nak.session = 1;
+  nak.topic = sim::topic;
+  nak.seq = 1;
+  // Fifty subscribers NAK everything at once: the burst (10 datagrams)
+  // goes out, confirmed that far; the rest is held back and counted.
+  size_t repaired = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto ans = p.on_nak(nak, 100, now);
+    repaired += ans.repairs.size();
+    if (i == 0) {
+      CAF_CHECK_EQUAL(ans.repairs.size(), 10u);
+      CAF_CHECK_EQUAL(range_count(ans.ncf.data(), ans.ncf.size()),
+                      uint32_t{10});
+    } else {
+      CAF_CHECK(ans.repairs.empty());
+      CAF_CHECK(ans.ncf.empty()); // nothing confirmed: NAK again
+    }
+  }
+  CAF_CHECK_EQUAL(repaired, 10u);
+  CAF_CHECK_EQUAL(p.stats().repairs, 10u);
+  CAF_CHECK_EQUAL(p.stats().naks_limited, 50u);
+  CAF_CHECK_EQUAL(p.stats().repairs_limited, 90u + 49u * 100u);
+  // Live data is not limited.
+  out.clear();
+  CAF_CHECK(publish());
+  CAF_CHECK_EQUAL(out.size(), 1u);
+  // 50 ms refill 5000 B: five more repairs, from where the NAK asks.
+  now += 50ms;
+  auto ans = p.on_nak(nak, 100, now);
+  CAF_CHECK_EQUAL(ans.repairs.size(), 5u);
+  CAF_CHECK_EQUAL(p.stats().repairs, 15u);
+  // Off: the whole range at once.
+  pc.repair_rate = 0;
+  publisher_core unlimited{pc, now};
+  out.clear();
+  for (int i = 0; i < 100; ++i)
+    CAF_REQUIRE(unlimited.publish(reinterpret_cast<const uint8_t*>(m.data()),
+                                  m.size(), now, out));
+  CAF_CHECK_EQUAL(unlimited.on_nak(nak, 100, now).repairs.size(), 100u);
+  CAF_CHECK_EQUAL(unlimited.stats().repairs_limited, 0u);
+}
+
 CAF_TEST(a heartbeat reveals loss at the tail) {
   sim s{1};
   s.drop = [](size_t, const dg_info& d) {

@@ -54,6 +54,13 @@ struct publisher_report {
   publisher_stats core;
   /// Raw mode: datagrams sent (no core).
   uint64_t raw_sent = 0;
+  /// Flow control (publisher.hpp): datagrams waiting for the socket window
+  /// now, handed to the socket and not yet seen leave, publish requests
+  /// waiting for room, and messages dropped because the backlog was full.
+  uint64_t backlog = 0;
+  uint64_t in_flight = 0;
+  uint64_t waiting_requests = 0;
+  uint64_t refused = 0;
 };
 
 struct subscriber_report {

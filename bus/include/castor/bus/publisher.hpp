@@ -13,11 +13,26 @@
 // Protocol (publisher = P):
 //   -> P  (publish_atom, std::string)                one message
 //   -> P  (publish_atom, std::vector<std::string>)   several, in order
+//         sent as a request, answered with (uint32_t n) once the n
+//         messages are accepted: the producer's credit (see below)
 //   -> P  (flush_atom)                               seal the open datagram
 //   -> P  (bus_stats_atom) -> publisher_report
 // A message longer than one datagram carries is refused and counted
 // (publisher_stats::oversize). Raw topics send each message as one plain
 // datagram, with no header and no repair.
+//
+// Flow control, in the socket layer's terms. The publisher hands its socket
+// at most `socket_window` datagrams it has not seen leave (the socket's
+// counters, asked for with (stats_atom), say how many did), so the socket's
+// own send queue (udp_options::max_send_queue) never drops what the ring
+// holds. Sealed datagrams wait in a backlog of at most `max_backlog`; while
+// it is full the publisher accepts no message: one sent with anon_send /
+// send is dropped and counted (publisher_report::refused), and a request
+// is answered only when the backlog has room again (it waits, in order,
+// with the publisher's other waiting requests). A producer that keeps at
+// most K publish requests unanswered (castor-bus pub keeps one) thus holds
+// at most K batches in the publisher's mailbox, however fast it produces:
+// the producer's {active, K}.
 //
 // Each start of the child takes the next session number, so subscribers
 // start a restarted publisher's stream from live; the origin (random, made
@@ -48,6 +63,12 @@ struct publisher_options : endpoint_options {
   bool multicast_repairs = true;
   /// The origin; 0 picks a random one.
   uint64_t origin = 0;
+  /// Datagrams handed to the socket and not yet seen leave it (at most the
+  /// socket's max_send_queue, 4096).
+  uint32_t socket_window = 1024;
+  /// Sealed datagrams waiting for the socket window; while full, messages
+  /// are refused (anon) or wait (requests).
+  size_t max_backlog = 4096;
 };
 
 /// A publisher's child_info, with its origin.

@@ -58,6 +58,14 @@ struct publisher_config {
   /// repaired nor confirmed, and is NAKed again (bounds the burst a
   /// lagging subscriber's wide NAK sets off, and the socket's send queue).
   size_t max_repairs_per_nak = 1024;
+  /// The repair rate limit, a token bucket in bytes: repairs refill at
+  /// repair_rate bytes/s up to repair_burst (PGM's and NORM's senders bound
+  /// their repair rate). A NAK the bucket cannot cover is repaired as far
+  /// as it goes and confirmed that far: the rest is NAKed again. A flood of
+  /// NAKs thus costs the network at most repair_rate beside the live data,
+  /// which is never limited. 0 turns the limit off.
+  uint64_t repair_rate = uint64_t{25} << 20;
+  uint64_t repair_burst = uint64_t{1} << 20;
 };
 
 struct publisher_stats {
@@ -75,6 +83,10 @@ struct publisher_stats {
   uint64_t unavailable = 0;
   /// NAKs cut short at max_repairs_per_nak.
   uint64_t naks_capped = 0;
+  /// Repairs the rate limit held back (NAKed, in the ring, not sent) and
+  /// the NAKs it cut short.
+  uint64_t repairs_limited = 0;
+  uint64_t naks_limited = 0;
 };
 
 /// What a NAK is answered with.
@@ -129,6 +141,9 @@ public:
 private:
   header make_header(msg_type type) const noexcept;
   void open_batch(time_point now);
+  /// Takes `bytes` from the repair bucket, refilled up to `now`; false
+  /// (and nothing taken) if it holds fewer.
+  bool take_repair_tokens(size_t bytes, time_point now);
 
   publisher_config cfg_;
   publisher_stats stats_;
@@ -140,6 +155,8 @@ private:
   time_point batch_opened_;
   duration hb_interval_;
   time_point next_hb_;
+  double repair_tokens_;
+  time_point repair_refilled_;
 };
 
 } // namespace castor::bus
