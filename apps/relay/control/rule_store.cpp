@@ -4,7 +4,9 @@
 #include <chrono>
 #include <functional>
 #include <set>
+#include <string_view>
 #include <tuple>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -407,12 +409,14 @@ caf::result<control::response> reload(store_self* self) {
     apply_runtime(parsed.config.rules, diff_runtime(running.rules, current));
   auto next = applied.rules;
   auto summary = diff_rules(current, next);
+  // Only the rules the reload adds or changes are checked, found through a
+  // set: a search per rule was quadratic in a reload of 10,000 rules.
+  std::unordered_set<std::string_view> touched(summary.added.begin(),
+                                               summary.added.end());
+  touched.insert(summary.changed.begin(), summary.changed.end());
   if (errors.empty())
     for (const auto& r : next)
-      if (std::find(summary.added.begin(), summary.added.end(), r.name)
-            != summary.added.end()
-          || std::find(summary.changed.begin(), summary.changed.end(), r.name)
-               != summary.changed.end())
+      if (touched.count(r.name) != 0)
         if (auto bad = check_interfaces(r))
           errors.push_back(ctx->config_file() + ": rule '" + r.name
                            + "': " + *bad);
