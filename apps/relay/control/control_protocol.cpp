@@ -225,11 +225,11 @@ public:
 
   void address(const json& obj, const std::string& key,
                const std::string& field, bool required,
-               std::optional<ipv4>& out) {
+               std::optional<ip_addr>& out) {
     auto text = string(obj, key, field, required);
     if (!text)
       return;
-    ipv4 addr;
+    ip_addr addr;
     if (auto err = parse_address(*text, addr))
       problem(path(field, key), *err);
     else
@@ -548,7 +548,7 @@ decoded<rule> rule_from_json(const json& j) {
       rd.check_members(*in, "input", {"interface", "group", "port", "source"});
       if (auto itf = rd.string(*in, "interface", "input", true))
         r.input.interface = *itf;
-      std::optional<ipv4> group;
+      std::optional<ip_addr> group;
       rd.address(*in, "group", "input", true, group);
       if (group)
         r.input.group = *group;
@@ -577,7 +577,7 @@ decoded<rule> rule_from_json(const json& j) {
           {"interface", "address", "port", "ttl", "tos", "source_port"});
         if (auto itf = rd.string(o, "interface", field, true))
           out.interface = *itf;
-        std::optional<ipv4> addr;
+        std::optional<ip_addr> addr;
         rd.address(o, "address", field, true, addr);
         if (addr)
           out.address = *addr;

@@ -118,20 +118,20 @@ int open_export(const site_export& e, std::string& why) {
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero));
   big_buffers(fd);
-  auto sa = to_sockaddr(e.input.group, e.input.port);
+  auto sa = to_sockaddr(e.input.group.v4(), e.input.port);
   bool ok = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
   if (ok && e.input.source) {
     group_source_req req{};
     req.gsr_interface = ifindex;
-    auto g = to_sockaddr(e.input.group, 0);
-    auto s = to_sockaddr(*e.input.source, 0);
+    auto g = to_sockaddr(e.input.group.v4(), 0);
+    auto s = to_sockaddr(e.input.source->v4(), 0);
     std::memcpy(&req.gsr_group, &g, sizeof(g));
     std::memcpy(&req.gsr_source, &s, sizeof(s));
     ok = setsockopt(fd, IPPROTO_IP, MCAST_JOIN_SOURCE_GROUP, &req, sizeof(req))
          == 0;
   } else if (ok) {
     ip_mreqn req{};
-    req.imr_multiaddr.s_addr = e.input.group.be;
+    req.imr_multiaddr.s_addr = e.input.group.v4_be();
     req.imr_ifindex = static_cast<int>(ifindex);
     ok = setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &req, sizeof(req)) == 0;
   }
@@ -250,7 +250,7 @@ struct site_engine::loop {
     for (auto& spec : p->exports) {
       export_socket s;
       s.spec = spec;
-      s.key = site_group_key(spec.input.group, spec.input.port);
+      s.key = site_group_key(spec.input.group.v4(), spec.input.port);
       for (auto& e : exports)
         if (e.spec == spec && e.fd >= 0) {
           s.fd = e.fd;
@@ -282,7 +282,7 @@ struct site_engine::loop {
           }
           output_fds.push_back(fd);
           import_targets[k].push_back(
-            emit_target{fd, to_sockaddr(o.address, o.port)});
+            emit_target{fd, to_sockaddr(o.address.v4(), o.port)});
         }
     }
     // Peers may have been renumbered: the index is rebuilt every time.
@@ -344,7 +344,7 @@ struct site_engine::loop {
       if (n < 0)
         return;
       if (e.spec.input.source
-          && from.sin_addr.s_addr != e.spec.input.source->be)
+          && from.sin_addr.s_addr != e.spec.input.source->v4_be())
         continue;
       auto s = seq++;
       for (auto i : e.peers) {
@@ -358,7 +358,7 @@ struct site_engine::loop {
         auto size = static_cast<std::size_t>(n);
         if (!frames[i].fits(size))
           send_frame(i);
-        frames[i].add(eng.incarnation_, s, e.spec.input.group.be,
+        frames[i].add(eng.incarnation_, s, e.spec.input.group.v4_be(),
                       e.spec.input.port, buf, static_cast<uint16_t>(size));
       }
     }
