@@ -511,14 +511,25 @@ void forwarder_loop::run() noexcept {
     // for the next read, so that grouping can join more (send_ring.hpp);
     // a ring fills and flushes itself, and the last read flushes all.
     constexpr int rounds = 16;
+    // With both AF_PACKET sockets, each is read while poll() said so and
+    // its reads come back full: no empty read per round for the family
+    // that is quiet. Alone, the IPv4 socket is read as it always was.
+    bool read4 = ingress_ && (!ingress6_ || (fds[1].revents & POLLIN) != 0);
+    bool read6 = ingress6_ && fds.size() > 2 && fds[2].fd == ingress6_->fd()
+                 && (fds[2].revents & POLLIN) != 0;
     for (int round = 0; round < rounds; ++round) {
       auto on_datagram = [this](const auto& d) { forward(d); };
-      auto n = ingress_
-                 ? ingress_->drain(on_datagram, opts_.batch)
-                 : sockets_->drain(fds.data() + 1, on_datagram, opts_.batch);
-      if (ingress6_)
-        n = std::max(n, ingress6_->drain6(on_datagram, opts_.batch));
-      const bool more = n == opts_.batch && round + 1 < rounds;
+      std::size_t n4 = 0;
+      std::size_t n6 = 0;
+      if (!ingress_)
+        n4 = sockets_->drain(fds.data() + 1, on_datagram, opts_.batch);
+      else if (read4)
+        n4 = ingress_->drain(on_datagram, opts_.batch);
+      if (read6)
+        n6 = ingress6_->drain6(on_datagram, opts_.batch);
+      read4 = n4 == opts_.batch;
+      read6 = n6 == opts_.batch;
+      const bool more = (read4 || read6) && round + 1 < rounds;
       flush_all(more);
       if (!more)
         break;
