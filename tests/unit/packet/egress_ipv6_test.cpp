@@ -225,6 +225,7 @@ TEST(egress_ipv6, an_ipv6_egress_sets_the_ipv6_options_and_delivers) {
     ASSERT_TRUE(e.enqueue(
       0, to, reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
   }
+  ASSERT_TRUE(e.ring().segmenting());
   e.flush();
   for (int i = 0; i < 3; ++i) {
     char buf[64];
@@ -234,5 +235,8 @@ TEST(egress_ipv6, an_ipv6_egress_sets_the_ipv6_options_and_delivers) {
               "datagram " + std::to_string(i));
   }
   EXPECT_EQ(e.ring().counters(0).packets, 3u);
+  // The three equal datagrams left as one UDP GSO message, which the
+  // kernel took: segmentation is still on for this IPv6 ring.
+  EXPECT_TRUE(e.ring().segmenting());
   ::close(rx);
 }
