@@ -39,7 +39,10 @@
 # usage: run.sh [--smoke] TOOLS_DIR [CASTOR_RELAY [CASTORCTL]]
 #   env: RUNS (3), TRIAL seconds per trial (1), GEN_THREADS sender threads
 #        (1), STEPS bisection steps (5), CASTOR_WORKERS (relay default),
-#        CONTENDERS ("kernel tcrelay socat castor castor_kernel"),
+#        CONTENDERS ("kernel tcrelay socat castor castor_kernel"; add
+#        castor6 for castor-relay over IPv6, lib.sh's CST_FAMILY=6, side by
+#        side with castor: CONTENDERS="castor castor6" prints the IPv6/IPv4
+#        ratios at the end),
 #        TCRELAY_DIR, VERBOSE=1 (every trial to
 #        stderr), CASTOR_MARKS=1 (castor's outputs with ttl = "decrement"
 #        and tos = "preserve", per-datagram IP_TTL/IP_TOS control
@@ -248,6 +251,14 @@ start_castor() {
   why[castor]="castor-relay joined $joined of $((n_many + 2)) groups"
   return 1
 }
+# castor-relay over IPv6 (issue 19): the same rules, every address mapped
+# by lib.sh (CST_FAMILY=6, set around this contender's topology).
+start_castor6() {
+  start_castor && return 0
+  why[castor6]=${why[castor]}
+  return 1
+}
+stop_castor6() { stop_castor; }
 castor_joined() { # WANT: castor-relay joined WANT groups on in0
   joined=$(cst_igmp_groups "$CST_NS_RELAY" in0 | wc -l)
   ((joined >= $1))
@@ -260,7 +271,7 @@ stop_by_name() { cst_stop "$1" 5 || true; }
 pids_for() {
   case $1 in
     kernel) cst_pid smcrouted ;;
-    castor | castor_kernel) cst_pid relay ;;
+    castor | castor_kernel | castor6) cst_pid relay ;;
     tcrelay) ;; # no process: it runs in softirq
     socat)
       case $2 in
@@ -434,7 +445,9 @@ direct_busy=$(median "${valsbusy[@]}")
 declare -A res=()
 for who in "${contenders[@]}"; do
   # A fresh chain for each contender, so that none inherits kernel state
-  # (multicast routes, memberships) from the one before.
+  # (multicast routes, memberships) from the one before; castor6's is
+  # IPv6.
+  if [[ $who == castor6 ]]; then export CST_FAMILY=6; else unset CST_FAMILY; fi
   cst_reset_topology 2
   if ! "start_$who"; then
     available[$who]=0
@@ -593,5 +606,16 @@ if ((smoke)); then
       echo "bench_relay: $who forwarded nothing" >&2
       exit 1
     fi
+  done
+fi
+
+# IPv6 against IPv4 (issue 19), when both ran: rate and CPU per packet.
+if [[ ${available[castor]:-0} == 1 && ${available[castor6]:-0} == 1 ]]; then
+  echo
+  for size in 64 1400; do
+    echo "castor6/castor, ${size} B: max lossless rate" \
+      "$(ratio "$(get castor6 "max$size")" "$(get castor "max$size")")," \
+      "relay CPU us/pkt at max" \
+      "$(ratio "$(get castor6 "maxcpu$size")" "$(get castor "maxcpu$size")")"
   done
 fi

@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include <linux/if_packet.h>
@@ -15,10 +16,10 @@ namespace castor::packet {
 
 namespace {
 
-// (ifindex, flags) -> the id this process's sockets share. Only read and
+// (ifindex, flags, protocol) -> the id this process's sockets share. Only read and
 // written while opening sockets, never per packet.
 std::mutex registry_mutex;
-std::map<std::pair<unsigned, uint32_t>, uint16_t> registry;
+std::map<std::tuple<unsigned, uint32_t, uint16_t>, uint16_t> registry;
 
 bool try_join(int fd, uint16_t id, uint32_t flags) {
   const uint32_t arg = id | (flags << 16);
@@ -41,7 +42,7 @@ uint16_t join_fanout(int fd, const fanout_settings& s) {
   }
 
   std::lock_guard<std::mutex> guard{registry_mutex};
-  const auto key = std::make_pair(s.ifindex, flags);
+  const auto key = std::make_tuple(s.ifindex, flags, s.protocol);
   if (auto i = registry.find(key); i != registry.end()) {
     if (try_join(fd, i->second, flags))
       return i->second;

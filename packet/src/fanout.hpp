@@ -16,6 +16,10 @@ struct fanout_settings {
   bool defrag = false;
   /// Join exactly this id (no fallback) instead of the process's group.
   std::optional<uint16_t> id;
+  /// The socket's ethertype (host order): a fanout group takes sockets of
+  /// one protocol only, so IPv4 and IPv6 sockets of an interface are in
+  /// groups of their own.
+  uint16_t protocol = 0x0800;
 };
 
 /// Puts the bound AF_PACKET socket `fd` into a PACKET_FANOUT_HASH group and

@@ -71,8 +71,8 @@ ingress_socket::ingress_socket(const ingress_options& options)
                    errno);
 
   fanout_id_ = join_fanout(
-    guard.fd,
-    fanout_settings{options.ifindex, options.fanout_defrag, options.fanout_id});
+    guard.fd, fanout_settings{options.ifindex, options.fanout_defrag,
+                              options.fanout_id, options.protocol});
   fd_ = guard.fd;
   guard.fd = -1;
 }

@@ -17,8 +17,8 @@ std::size_t table_size(std::size_t slots) {
   return n;
 }
 
-uint64_t destination_key(const sockaddr_in& d) noexcept {
-  return uint64_t{d.sin_addr.s_addr} << 16 | d.sin_port;
+uint64_t destination_key(const destination& d) noexcept {
+  return d.key();
 }
 
 // Payloads start on 16-byte boundaries, where memcpy is fastest.
@@ -62,7 +62,7 @@ send_ring::send_ring(std::size_t slots, std::size_t slot_bytes,
   }
 }
 
-bool send_ring::enqueue(uint32_t output, const sockaddr_in& dest,
+bool send_ring::enqueue(uint32_t output, const destination& dest,
                         const uint8_t* data, std::size_t size,
                         ip_marks marks) noexcept {
   if (output >= counters_.size())
@@ -91,6 +91,7 @@ bool send_ring::enqueue(uint32_t output, const sockaddr_in& dest,
     switches_ += destination_key(dests_[prev]) != destination_key(dest);
   }
   dests_[i] = dest;
+  msgs_[i].msg_hdr.msg_namelen = dest.size();
   owners_[i] = output;
   if (marking())
     mark(i, marks);
@@ -98,7 +99,7 @@ bool send_ring::enqueue(uint32_t output, const sockaddr_in& dest,
   return true;
 }
 
-bool send_ring::enqueue(uint32_t output, const sockaddr_in& dest,
+bool send_ring::enqueue(uint32_t output, const destination& dest,
                         const uint8_t* data, std::size_t size,
                         send_batch_fn send, void* context,
                         ip_marks marks) noexcept {
@@ -108,7 +109,8 @@ bool send_ring::enqueue(uint32_t output, const sockaddr_in& dest,
   return enqueue(output, dest, data, size, marks);
 }
 
-void send_ring::enable_ip_marks() {
+void send_ring::enable_ip_marks(bool ipv6) {
+  marks_v6_ = ipv6;
   marks_.assign(slots_, ip_marks{});
   slot_controls_.assign(slots_, marks_control{});
   scratch_marks_.assign(slots_, ip_marks{});
@@ -123,14 +125,14 @@ void send_ring::mark(std::size_t i, ip_marks marks) noexcept {
     if (value < 0)
       return;
     auto* c = reinterpret_cast<cmsghdr*>(at + used);
-    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_level = marks_v6_ ? IPPROTO_IPV6 : IPPROTO_IP;
     c->cmsg_type = type;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     std::memcpy(CMSG_DATA(c), &value, sizeof value);
     used += CMSG_SPACE(sizeof(int));
   };
-  add(IP_TTL, marks.ttl);
-  add(IP_TOS, marks.tos);
+  add(marks_v6_ ? IPV6_HOPLIMIT : IP_TTL, marks.ttl);
+  add(marks_v6_ ? IPV6_TCLASS : IP_TOS, marks.tos);
   h.msg_control = used != 0 ? at : nullptr;
   h.msg_controllen = used;
 }
@@ -212,8 +214,12 @@ void send_ring::group_run(std::size_t run) noexcept {
   }
   // The payloads stay where they are in the arena; their iovecs move.
   std::memcpy(&iovs_[head_], scratch_iovs_.data(), run * sizeof(iovec));
-  std::memcpy(&dests_[head_], scratch_dests_.data(), run * sizeof(sockaddr_in));
+  std::memcpy(static_cast<void*>(&dests_[head_]), scratch_dests_.data(),
+              run * sizeof(destination));
   std::memcpy(&owners_[head_], scratch_owners_.data(), run * sizeof(uint32_t));
+  // A slot's name length goes with its destination's family.
+  for (std::size_t k = 0; k < run; ++k)
+    msgs_[head_ + k].msg_hdr.msg_namelen = dests_[head_ + k].size();
   // Each slot keeps its own control buffer: write the moved marks into it.
   if (marking())
     for (std::size_t k = 0; k < run; ++k)
@@ -234,8 +240,7 @@ unsigned send_ring::join_run(std::size_t run) noexcept {
         const std::size_t s = first + n;
         const std::size_t next = iovs_[s].iov_len;
         if (next == 0 || next > size || total + next > gso_max_message_
-            || dests_[s].sin_addr.s_addr != dest.sin_addr.s_addr
-            || dests_[s].sin_port != dest.sin_port
+            || !(dests_[s] == dest)
             || (marking() && !(marks_[s] == marks_[first])))
           break;
         total += next;

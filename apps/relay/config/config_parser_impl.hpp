@@ -150,9 +150,12 @@ private:
   void parse_rule(const toml::table& t);
 
   /// Decodes an address field; `required` absent keys are reported.
+  /// `Address` is ipv4 (IPv4 only) or ip_addr (either family); defined
+  /// in config_rules.cpp for those two.
+  template <class Address>
   void decode_address(const toml::table& t, std::string_view key,
                       const std::string& field, const std::string& part,
-                      ipv4& out, decoded_rule& d);
+                      Address& out, decoded_rule& d);
 
   void decode_string(const toml::table& t, std::string_view key,
                      const std::string& field, const std::string& part,

@@ -61,9 +61,10 @@ void parser::parse_rule(const toml::table& t) {
 }
 
 /// Decodes an address field; `required` absent keys are reported.
+template <class Address>
 void parser::decode_address(const toml::table& t, std::string_view key,
                             const std::string& field, const std::string& part,
-                            ipv4& out, decoded_rule& d) {
+                            Address& out, decoded_rule& d) {
   auto* n = t.get(key);
   if (!n) {
     error(t, part + ": missing required key '" + std::string{key} + "'");
@@ -81,6 +82,13 @@ void parser::decode_address(const toml::table& t, std::string_view key,
     d.fail(field);
   }
 }
+
+template void parser::decode_address(const toml::table&, std::string_view,
+                                     const std::string&, const std::string&,
+                                     ipv4&, decoded_rule&);
+template void parser::decode_address(const toml::table&, std::string_view,
+                                     const std::string&, const std::string&,
+                                     ip_addr&, decoded_rule&);
 
 void parser::decode_string(const toml::table& t, std::string_view key,
                            const std::string& field, const std::string& part,
@@ -111,7 +119,7 @@ void parser::decode_input(const toml::node& node, decoded_rule& d) {
   decode_address(*t, "group", "input.group", "input", in.group, d);
   decode_int(*t, "port", "input.port", "input", true, check_port, in.port, d);
   if (t->get("source")) {
-    ipv4 src;
+    ip_addr src;
     decode_address(*t, "source", "input.source", "input", src, d);
     if (!d.masked("input.source"))
       in.source = src;

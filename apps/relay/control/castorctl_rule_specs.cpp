@@ -10,12 +10,22 @@ namespace ctl = castor::relay::control;
 
 namespace {
 
+/// Splits at `sep`, except inside brackets: an IPv6 address is written
+/// [ADDR] ("eth0:[ff3e::1:1]:5001"), and comes out without them.
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> out;
   size_t start = 0;
   for (;;) {
-    auto pos = text.find(sep, start);
-    out.push_back(text.substr(start, pos - start));
+    auto pos = start;
+    if (pos < text.size() && text[pos] == '[') {
+      auto close = text.find(']', pos);
+      pos = close == std::string::npos ? close : close + 1;
+    }
+    pos = text.find(sep, pos);
+    auto part = text.substr(start, pos - start);
+    if (part.size() >= 2 && part.front() == '[' && part.back() == ']')
+      part = part.substr(1, part.size() - 2);
+    out.push_back(part);
     if (pos == std::string::npos)
       return out;
     start = pos + 1;

@@ -132,11 +132,11 @@ public:
 
   void address(const json& obj, const std::string& key,
                const std::string& field, bool required,
-               std::optional<ipv4>& out) {
+               std::optional<ip_addr>& out) {
     auto text = string(obj, key, field, required);
     if (!text)
       return;
-    ipv4 addr;
+    ip_addr addr;
     if (auto err = parse_address(*text, addr))
       problem(path(field, key), *err);
     else

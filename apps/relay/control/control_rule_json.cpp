@@ -27,7 +27,7 @@ decoded<rule> rule_from_json(const json& j) {
       rd.check_members(*in, "input", {"interface", "group", "port", "source"});
       if (auto itf = rd.string(*in, "interface", "input", true))
         r.input.interface = *itf;
-      std::optional<ipv4> group;
+      std::optional<ip_addr> group;
       rd.address(*in, "group", "input", true, group);
       if (group)
         r.input.group = *group;
@@ -56,7 +56,7 @@ decoded<rule> rule_from_json(const json& j) {
           {"interface", "address", "port", "ttl", "tos", "source_port"});
         if (auto itf = rd.string(o, "interface", field, true))
           out.interface = *itf;
-        std::optional<ipv4> addr;
+        std::optional<ip_addr> addr;
         rd.address(o, "address", field, true, addr);
         if (addr)
           out.address = *addr;

@@ -41,13 +41,12 @@ namespace {
 
 constexpr auto group_manager_timeout = std::chrono::seconds{5};
 
-/// An input membership: (interface, group, source or 0), addresses in
-/// network order.
-using membership = std::tuple<std::string, uint32_t, uint32_t>;
+/// An input membership: (interface, group, source or unspecified).
+using membership = std::tuple<std::string, ip_addr, ip_addr>;
 
 membership membership_of(const rule& r) {
-  return {r.input.interface, r.input.group.be,
-          r.input.source ? r.input.source->be : 0u};
+  return {r.input.interface, r.input.group,
+          r.input.source ? *r.input.source : ip_addr{}};
 }
 
 std::set<membership> memberships_of(const std::vector<rule>& rules) {
@@ -57,18 +56,29 @@ std::set<membership> memberships_of(const std::vector<rule>& rules) {
   return out;
 }
 
+boost::asio::ip::address to_asio(const ip_addr& a) {
+  if (a.v6)
+    return boost::asio::ip::address_v6{a.bytes};
+  return boost::asio::ip::address_v4{ntohl(a.v4_be())};
+}
+
 net::membership_request to_request(const membership& m) {
   net::membership_request req;
   req.interface = net::interface_ref::by_name(std::get<0>(m));
-  req.group = boost::asio::ip::address_v4{ntohl(std::get<1>(m))};
-  req.source = boost::asio::ip::address_v4{ntohl(std::get<2>(m))};
+  req.group = to_asio(std::get<1>(m));
+  // Any-source: the unspecified address of the group's family.
+  req.source = std::get<2>(m).is_unspecified()
+                 ? (std::get<1>(m).v6
+                      ? boost::asio::ip::address{boost::asio::ip::address_v6{}}
+                      : boost::asio::ip::address{boost::asio::ip::address_v4{}})
+                 : to_asio(std::get<2>(m));
   return req;
 }
 
 std::string describe(const membership& m) {
-  auto text = std::get<0>(m) + " " + ipv4{std::get<1>(m)}.to_string();
-  if (std::get<2>(m) != 0)
-    text += " source " + ipv4{std::get<2>(m)}.to_string();
+  auto text = std::get<0>(m) + " " + std::get<1>(m).to_string();
+  if (!std::get<2>(m).is_unspecified())
+    text += " source " + std::get<2>(m).to_string();
   return text;
 }
 

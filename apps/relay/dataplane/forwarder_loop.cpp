@@ -170,6 +170,7 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table,
     }
   std::vector<binding> bindings(table->outputs().size());
   std::map<egress_key, std::set<std::string>> wanted;
+  egress_failed_ = false;
   for (std::size_t i = 0; i < table->outputs().size(); ++i) {
     const auto& out = table->outputs()[i];
     if (!out.usable) {
@@ -190,9 +191,20 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table,
       eo.slot_bytes = opts_.max_frame;
       eo.payload_bytes = opts_.egress_payload_frames * opts_.max_frame;
       eo.max_outputs = opts_.max_outputs_per_egress;
+      eo.ipv6 = key.ipv6;
       try {
         eo.source_port =
           key.source_port != 0 ? key.source_port : shared_source_port();
+        if (key.ipv6) {
+          // A stable global or ULA address, never link-local.
+          auto source = packet::stable_ipv6_source(key.ifindex);
+          if (!source)
+            throw packet::io_error("IPv6 egress on " + out.spec.interface,
+                                   EADDRNOTAVAIL,
+                                   "the interface has no stable global or "
+                                   "unique-local IPv6 address to send from");
+          eo.source6 = *source;
+        }
         egress_entry entry;
         entry.socket = std::make_unique<packet::udp_egress>(eo);
         e = egresses_.emplace(key, std::move(entry)).first;
@@ -204,6 +216,7 @@ void forwarder_loop::install_now(std::shared_ptr<const rule_table> table,
                             "errors: {}",
                             opts_.worker, out.key.substr(0, bar),
                             out.key.substr(bar + 1), ex.what());
+        egress_failed_ = true;
         continue;
       }
     }
@@ -303,13 +316,22 @@ void forwarder_loop::apply_ingress() {
       fo.fragments = packet::fragment_policy::count_in_user;
       auto program = packet::build_filter(table_->filter_matches(), fo, &tier);
       ingress_->set_filter(program);
+      // IPv6 rules: the ETH_P_IPV6 socket, opened at the first one and
+      // kept (with a filter that passes nothing) when they are gone.
+      if (table_->has_ipv6_inputs() || ingress6_) {
+        open_ingress6();
+        auto tier6 = packet::filter_tier::exact;
+        ingress6_->set_filter(
+          packet::build_filter6(table_->filter_matches6(), fo, &tier6));
+        tier = std::max(tier, tier6);
+      }
       if (tier != filter_tier_ || !filter_error_.empty())
         log()->info("{}: kernel filter for {} rules: {} ({} instructions)",
                     opts_.worker, table_->rules().size(),
                     packet::to_string(tier), program.size());
       filter_tier_ = tier;
     } else {
-      sockets_->set_inputs(table_->filter_matches());
+      sockets_->set_inputs(table_->filter_matches(), table_->filter_matches6());
     }
     filter_error_.clear();
   } catch (const std::exception& ex) {
@@ -338,10 +360,13 @@ void forwarder_loop::refresh_outputs() {
   }
   output_links_ = std::move(now);
   const auto& outs = table_->outputs();
-  const bool stale = std::any_of(outs.begin(), outs.end(), [&](const auto& o) {
-    const unsigned have = o.usable ? table_->egresses()[o.egress].ifindex : 0;
-    return have != output_links_[o.spec.interface].ifindex;
-  });
+  // An egress that failed to open (an IPv6 source address missing) is
+  // tried again at every link check, as if its interface had changed.
+  const bool stale =
+    egress_failed_ || std::any_of(outs.begin(), outs.end(), [&](const auto& o) {
+      const unsigned have = o.usable ? table_->egresses()[o.egress].ifindex : 0;
+      return have != output_links_[o.spec.interface].ifindex;
+    });
   if (!stale)
     return;
   log()->info("{}: output interfaces changed; rebinding the outputs of rule "
@@ -354,6 +379,18 @@ void forwarder_loop::refresh_outputs() {
               true);
 }
 
+void forwarder_loop::open_ingress6() {
+  if (ingress6_)
+    return;
+  packet::ingress_options in;
+  in.ifindex = opts_.ifindex;
+  in.protocol = 0x86DD; // ETH_P_IPV6
+  in.mode = opts_.mode;
+  in.max_frame = opts_.max_frame;
+  in.filter = packet::build_filter6({});
+  ingress6_ = std::make_unique<packet::ingress_socket>(in);
+}
+
 void forwarder_loop::forward(const packet::udp_datagram& d) noexcept {
   const auto r =
     table_ ? table_->find(d.dst_be, d.dst_port, d.src_be) : rule_table::no_rule;
@@ -361,9 +398,24 @@ void forwarder_loop::forward(const packet::udp_datagram& d) noexcept {
     ++no_rule_;
     return;
   }
+  relay(r, d.ttl, d.tos, d.payload, d.payload_size);
+}
+
+void forwarder_loop::forward(const packet::udp6_datagram& d) noexcept {
+  const auto r =
+    table_ ? table_->find6(d.dst, d.dst_port, d.src) : rule_table::no_rule;
+  if (r == rule_table::no_rule) {
+    ++no_rule_;
+    return;
+  }
+  relay(r, d.hop_limit, d.traffic_class, d.payload, d.payload_size);
+}
+
+void forwarder_loop::relay(uint32_t r, uint8_t ttl, uint8_t tos,
+                           const uint8_t* payload, std::size_t size) noexcept {
   auto& c = counts_[r];
   ++c.packets;
-  c.bytes += d.payload_size;
+  c.bytes += size;
   const auto& tr = table_->rules()[r];
   const auto* outs = table_->outputs().data() + tr.first_output;
   auto* binds = bindings_.data() + tr.first_output;
@@ -377,17 +429,16 @@ void forwarder_loop::forward(const packet::udp_datagram& d) noexcept {
     packet::ip_marks marks;
     const auto& spec = outs[i].spec;
     if (spec.ttl_decrement) {
-      if (d.ttl <= 1) {
+      if (ttl <= 1) {
         ++b.ttl_expired;
         continue;
       }
-      marks.ttl = static_cast<int16_t>(d.ttl - 1);
+      marks.ttl = static_cast<int16_t>(ttl - 1);
     }
     if (spec.tos_preserve)
-      marks.tos = d.tos;
+      marks.tos = tos;
     // A full ring drops and counts this copy only (queue_full).
-    b.socket->enqueue(b.slot, outs[i].destination, d.payload, d.payload_size,
-                      marks);
+    b.socket->enqueue(b.slot, outs[i].destination, payload, size, marks);
   }
 }
 
@@ -411,7 +462,9 @@ void forwarder_loop::run() noexcept {
     fds.push_back(pollfd{wake_fd_, POLLIN, 0});
     if (ingress_)
       fds.push_back(pollfd{ingress_->fd(), POLLIN, 0});
-    else
+    if (ingress6_)
+      fds.push_back(pollfd{ingress6_->fd(), POLLIN, 0});
+    if (!ingress_)
       sockets_->poll_fds(fds);
     const std::size_t egress_slot = fds.size();
     for (auto& [key, entry] : egresses_)
@@ -450,25 +503,33 @@ void forwarder_loop::run() noexcept {
       if (sockets_)
         continue;
     }
-    if (ingress_ && (fds[1].revents & (POLLERR | POLLHUP | POLLNVAL))) {
-      if (const int err = ingress_->pending_error(); err != 0) {
-        fail("ingress socket on " + opts_.interface + ": "
-             + std::strerror(err));
-        break;
-      }
-    }
+    if (ingress_ && ingress_failed(fds, false))
+      break;
     // Drain while full batches keep coming, but come back to poll() (and
     // so to the commands) after a bounded number of them. A full read says
     // more is waiting: rings of interleaved streams then hold their flush
     // for the next read, so that grouping can join more (send_ring.hpp);
     // a ring fills and flushes itself, and the last read flushes all.
     constexpr int rounds = 16;
+    // With both AF_PACKET sockets, each is read while poll() said so and
+    // its reads come back full: no empty read per round for the family
+    // that is quiet. Alone, the IPv4 socket is read as it always was.
+    bool read4 = ingress_ && (!ingress6_ || (fds[1].revents & POLLIN) != 0);
+    bool read6 = ingress6_ && fds.size() > 2 && fds[2].fd == ingress6_->fd()
+                 && (fds[2].revents & POLLIN) != 0;
     for (int round = 0; round < rounds; ++round) {
-      auto on_datagram = [this](const packet::udp_datagram& d) { forward(d); };
-      const auto n =
-        ingress_ ? ingress_->drain(on_datagram, opts_.batch)
-                 : sockets_->drain(fds.data() + 1, on_datagram, opts_.batch);
-      const bool more = n == opts_.batch && round + 1 < rounds;
+      auto on_datagram = [this](const auto& d) { forward(d); };
+      std::size_t n4 = 0;
+      std::size_t n6 = 0;
+      if (!ingress_)
+        n4 = sockets_->drain(fds.data() + 1, on_datagram, opts_.batch);
+      else if (read4)
+        n4 = ingress_->drain(on_datagram, opts_.batch);
+      if (read6)
+        n6 = ingress6_->drain6(on_datagram, opts_.batch);
+      read4 = n4 == opts_.batch;
+      read6 = n6 == opts_.batch;
+      const bool more = (read4 || read6) && round + 1 < rounds;
       flush_all(more);
       if (!more)
         break;
@@ -476,14 +537,32 @@ void forwarder_loop::run() noexcept {
     // A read may have taken the interface's ENETDOWN before poll() saw it
     // (woken by something else, e.g. a link event): poll() would never
     // report it again, and the worker would wait on a dead socket.
-    if (ingress_) {
-      if (const int err = ingress_->read_error(); err != 0) {
-        fail("ingress socket on " + opts_.interface + ": "
-             + std::strerror(err));
-        break;
-      }
+    if (ingress_ && ingress_failed(fds, true))
+      break;
+  }
+}
+
+bool forwarder_loop::ingress_failed(const std::vector<pollfd>& fds,
+                                    bool after_read) {
+  // fds[1] is the IPv4 socket's entry, fds[2] the IPv6 one's (if polled).
+  std::size_t slot = 1;
+  for (auto* in : {ingress_.get(), ingress6_.get()}) {
+    if (in == nullptr)
+      continue;
+    // A socket opened since this poll() has no entry yet.
+    const bool polled = slot < fds.size() && fds[slot].fd == in->fd();
+    const bool flagged =
+      polled && (fds[slot].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+    slot += polled ? 1 : 0;
+    const int err = after_read ? in->read_error()
+                    : flagged  ? in->pending_error()
+                               : 0;
+    if (err != 0) {
+      fail("ingress socket on " + opts_.interface + ": " + std::strerror(err));
+      return true;
     }
   }
+  return false;
 }
 
 worker_snapshot forwarder_loop::take_snapshot() {
@@ -534,11 +613,16 @@ worker_snapshot forwarder_loop::take_snapshot() {
   s.filter_error = filter_error_;
   s.filter_failures = filter_failures_;
   if (ingress_) {
-    ingress_->update_kernel_stats();
-    const auto& c = ingress_->counters();
-    s.ingress.frames = c.frames;
-    s.ingress.malformed = c.dropped;
-    s.ingress.kernel_drops = c.kernel_drops;
+    for (auto* in : {ingress_.get(), ingress6_.get()}) {
+      if (in == nullptr)
+        continue;
+      in->update_kernel_stats();
+      const auto& c = in->counters();
+      s.ingress.frames += c.frames;
+      for (std::size_t k = 0; k < c.dropped.size(); ++k)
+        s.ingress.malformed[k] += c.dropped[k];
+      s.ingress.kernel_drops += c.kernel_drops;
+    }
   } else {
     s.ingress.frames = sockets_->datagrams() + sockets_->truncated();
     s.ingress.malformed[packet::index(packet::drop_reason::truncated)] =

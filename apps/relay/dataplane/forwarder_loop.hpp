@@ -8,6 +8,13 @@
 // actor message (measured on CAF 0.17: a message per packet caps an actor
 // at tens of kpps).
 //
+// IPv6: with IPv6 rules, the AF_PACKET ingress gets a second socket bound
+// to ETH_P_IPV6 (0x86DD, its own fanout group and build_filter6 program),
+// whose frames go through parse_udp6_frame and the table's find6(); a
+// rule's outputs are IPv4 or IPv6 whatever its input (the egress socket
+// is of the output's family), and the hop limit and traffic class stand
+// for the TTL and TOS.
+//
 // One wake-up of the loop:
 //   poll(ingress, wake eventfd, blocked egress sockets, rtnetlink)
 //   run queued commands (new rule table, stats snapshot, stop)
@@ -56,6 +63,7 @@
 #include "dataplane/socket_ingress.hpp"
 #include "model/counters.hpp"
 #include "model/daemon_config.hpp"
+#include <poll.h>
 
 #include "castor/packet/ingress_socket.hpp"
 #include "castor/packet/udp_egress.hpp"
@@ -168,6 +176,16 @@ private:
   /// Moves what an output counted where it is kept across installs.
   void carry(const std::string& key, const packet::output_counters& c);
   void forward(const packet::udp_datagram& d) noexcept;
+  void forward(const packet::udp6_datagram& d) noexcept;
+  /// Queues a copy of a datagram that matched rule `r` for each output;
+  /// `ttl` and `tos` are its TTL (hop limit) and TOS (traffic class).
+  void relay(uint32_t r, uint8_t ttl, uint8_t tos, const uint8_t* payload,
+             std::size_t size) noexcept;
+  /// The ETH_P_IPV6 ingress socket, opened at the first IPv6 rule.
+  void open_ingress6();
+  /// Whether an AF_PACKET ingress socket has failed (SO_ERROR after
+  /// poll(), or an error a read took): reports it and says so.
+  bool ingress_failed(const std::vector<pollfd>& fds, bool after_read);
   // Flushes every ring; with `more_waiting` (a full read: more frames are
   // queued), rings worth holding (send_ring::worth_holding) wait.
   void flush_all(bool more_waiting = false) noexcept;
@@ -177,7 +195,9 @@ private:
   forwarder_options opts_;
   failure_handler on_failure_;
   std::unique_ptr<packet::ingress_socket> ingress_; ///< packet mode
-  std::unique_ptr<socket_ingress> sockets_;         ///< socket mode
+  /// Packet mode with IPv6 rules: the ETH_P_IPV6 socket.
+  std::unique_ptr<packet::ingress_socket> ingress6_;
+  std::unique_ptr<socket_ingress> sockets_; ///< socket mode
   int wake_fd_ = -1;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
@@ -203,6 +223,10 @@ private:
   // output moved to a re-created interface, or unusable meanwhile), by
   // output key: counters never go back while the output exists.
   std::map<std::string, packet::output_counters> carried_;
+  // An egress socket could not be opened at the last install (e.g. an
+  // IPv6 output whose interface has no global address yet): the next
+  // link check tries again.
+  bool egress_failed_ = false;
 };
 
 } // namespace castor::relay

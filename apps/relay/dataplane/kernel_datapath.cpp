@@ -367,8 +367,8 @@ void kernel_datapath::apply(const std::vector<rule>& rules, uint64_t epoch) {
     installed_rule ir;
     castor_rule_key k{};
     k.ifindex = ifindex_;
-    k.group = r.input.group.be;
-    k.source = r.input.source ? r.input.source->be : 0;
+    k.group = r.input.group.v4_be();
+    k.source = r.input.source ? r.input.source->v4_be() : 0;
     k.port = htons(r.input.port);
     ir.key = bytes_of(k);
     ir.group_be = k.group;
@@ -392,7 +392,7 @@ void kernel_datapath::apply(const std::vector<rule>& rules, uint64_t epoch) {
       auto& co = v.outputs[i];
       co.ifindex = l.ifindex;
       co.slot = io.slot;
-      co.daddr = o.address.be;
+      co.daddr = o.address.v4_be();
       co.saddr = l.addr_be;
       co.dport = htons(o.port);
       co.sport =

@@ -51,7 +51,9 @@ link_events::link_events() noexcept {
     return;
   sockaddr_nl addr{};
   addr.nl_family = AF_NETLINK;
-  addr.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR;
+  // IPv6 address events too: an IPv6 egress binds to a global or ULA
+  // address of its interface (udp_egress.hpp), which may come after it.
+  addr.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
     return;

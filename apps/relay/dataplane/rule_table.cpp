@@ -22,6 +22,7 @@ egress_key egress_for(const relay::rule_output& o, unsigned ifindex) {
   key.tos = s.tos;
   key.marks = s.marks;
   key.source_port = s.source_port;
+  key.ipv6 = o.address.v6;
   return key;
 }
 
@@ -52,10 +53,16 @@ rule_table::build(const std::vector<relay::rule>& rules,
     for (const auto& o : r.outputs) {
       table_output out;
       out.spec = o;
-      out.destination = packet::make_destination(o.address.be, o.port);
       out.key = r.name + "|" + o.address.to_string() + ":"
                 + std::to_string(o.port) + "@" + o.interface;
       const auto key = egress_for(o, index_of(o.interface));
+      // A link-local unicast destination needs its interface as scope.
+      out.destination =
+        o.address.v6 ? packet::destination{packet::make_destination6(
+          o.address.bytes, o.port,
+          o.address.is_link_local_unicast6() ? key.ifindex : 0)}
+                     : packet::destination{
+                       packet::make_destination(o.address.v4_be(), o.port)};
       out.usable = key.ifindex != 0;
       if (out.usable) {
         auto i = std::find(t->egresses_.begin(), t->egresses_.end(), key);
@@ -66,10 +73,22 @@ rule_table::build(const std::vector<relay::rule>& rules,
       t->outputs_.push_back(std::move(out));
     }
     t->rules_.push_back(std::move(tr));
-    t->entries_.push_back(
-      entry{r.input.group.be, r.input.port, r.input.source.has_value(),
-            r.input.source ? r.input.source->be : 0, index});
+    if (r.input.group.v6)
+      t->entries6_.push_back(entry6{
+        r.input.group.bytes, r.input.port, r.input.source.has_value(),
+        r.input.source ? r.input.source->bytes : std::array<uint8_t, 16>{},
+        index});
+    else
+      t->entries_.push_back(
+        entry{r.input.group.v4_be(), r.input.port, r.input.source.has_value(),
+              r.input.source ? r.input.source->v4_be() : 0, index});
   }
+  std::sort(
+    t->entries6_.begin(), t->entries6_.end(),
+    [](const entry6& x, const entry6& y) {
+      return std::make_tuple(x.group, x.port, !x.source_specific, x.source)
+             < std::make_tuple(y.group, y.port, !y.source_specific, y.source);
+    });
   // Within one (group, port), source-specific entries come first so that
   // find() meets a matching (S,G) before the any-source fallback.
   std::sort(t->entries_.begin(), t->entries_.end(),
@@ -103,6 +122,34 @@ uint32_t rule_table::find(uint32_t dst_be, uint16_t dst_port,
     if (!i->source_specific || i->source_be == src_be)
       return i->rule;
   return no_rule;
+}
+
+uint32_t rule_table::find6(const std::array<uint8_t, 16>& dst,
+                           uint16_t dst_port,
+                           const std::array<uint8_t, 16>& src) const noexcept {
+  auto i = std::lower_bound(
+    entries6_.begin(), entries6_.end(), std::make_pair(dst, dst_port),
+    [](const entry6& e, const std::pair<std::array<uint8_t, 16>, uint16_t>& k) {
+      return std::tie(e.group, e.port) < std::tie(k.first, k.second);
+    });
+  for (; i != entries6_.end() && i->group == dst && i->port == dst_port; ++i)
+    if (!i->source_specific || i->source == src)
+      return i->rule;
+  return no_rule;
+}
+
+std::vector<packet::filter_match6> rule_table::filter_matches6() const {
+  std::vector<packet::filter_match6> out;
+  out.reserve(entries6_.size());
+  for (const auto& e : entries6_) {
+    packet::filter_match6 m;
+    m.group = e.group;
+    m.port = e.port;
+    if (e.source_specific)
+      m.source = e.source;
+    out.push_back(m);
+  }
+  return out;
 }
 
 std::vector<packet::filter_match> rule_table::filter_matches() const {

@@ -10,11 +10,14 @@
 // time, then a scan of the few entries with that key: a source-specific
 // entry whose source matches wins over an any-source one (the more specific
 // rule), so an (S,G) rule can divert one sender of a group that another rule
-// relays. No allocation, no hashing, no string compare per packet.
+// relays. No allocation, no hashing, no string compare per packet. IPv6
+// inputs have entries of their own (16-byte keys), looked up by find6():
+// the lookup is keyed by family, and a rule's outputs may be of either.
 //
 // CAF-free (like castor::packet) so that it is tested with GoogleTest and
 // could be benchmarked alone.
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,6 +29,7 @@
 #include <netinet/in.h>
 
 #include "castor/packet/bpf_filter.hpp"
+#include "castor/packet/send_ring.hpp"
 
 namespace castor::relay {
 
@@ -41,8 +45,12 @@ struct egress_key {
   bool marks = false;
   /// The configured source port; 0: the relay's shared one.
   uint16_t source_port = 0;
+  /// An AF_INET6 socket, for IPv6 outputs.
+  bool ipv6 = false;
 
-  auto tie() const { return std::tie(ifindex, ttl, tos, marks, source_port); }
+  auto tie() const {
+    return std::tie(ifindex, ttl, tos, marks, source_port, ipv6);
+  }
   friend bool operator==(const egress_key& x, const egress_key& y) {
     return x.tie() == y.tie();
   }
@@ -57,7 +65,7 @@ egress_key egress_for(const relay::rule_output& o, unsigned ifindex);
 /// One output of one rule, ready for sendmmsg.
 struct table_output {
   relay::rule_output spec;
-  sockaddr_in destination{};
+  packet::destination destination{};
   /// Index into rule_table::egresses(); meaningless when !usable.
   uint32_t egress = 0;
   /// False when the output interface does not exist (now): the output's
@@ -104,12 +112,20 @@ public:
   uint32_t find(uint32_t dst_be, uint16_t dst_port,
                 uint32_t src_be) const noexcept;
 
+  /// The same for an IPv6 datagram (16-byte addresses).
+  uint32_t find6(const std::array<uint8_t, 16>& dst, uint16_t dst_port,
+                 const std::array<uint8_t, 16>& src) const noexcept;
+
   const std::vector<table_rule>& rules() const noexcept { return rules_; }
   const std::vector<table_output>& outputs() const noexcept { return outputs_; }
   /// Distinct egress sockets the outputs need, in a stable order.
   const std::vector<egress_key>& egresses() const noexcept { return egresses_; }
-  /// What the kernel filter must pass: one match per rule.
+  /// What the kernel filter must pass: one match per IPv4 rule.
   std::vector<packet::filter_match> filter_matches() const;
+  /// The same for the IPv6 rules (build_filter6).
+  std::vector<packet::filter_match6> filter_matches6() const;
+  bool has_ipv4_inputs() const noexcept { return !entries_.empty(); }
+  bool has_ipv6_inputs() const noexcept { return !entries6_.empty(); }
 
   const std::string& interface() const noexcept { return interface_; }
   uint64_t epoch() const noexcept { return epoch_; }
@@ -125,7 +141,16 @@ private:
 
   std::string interface_;
   uint64_t epoch_ = 0;
-  std::vector<entry> entries_; ///< sorted by (group, port), SSM first
+  struct entry6 {
+    std::array<uint8_t, 16> group;
+    uint16_t port;
+    bool source_specific;
+    std::array<uint8_t, 16> source;
+    uint32_t rule;
+  };
+
+  std::vector<entry> entries_;   ///< sorted by (group, port), SSM first
+  std::vector<entry6> entries6_; ///< the same for IPv6 inputs
   std::vector<table_rule> rules_;
   std::vector<table_output> outputs_;
   std::vector<egress_key> egresses_;

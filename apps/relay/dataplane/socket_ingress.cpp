@@ -23,7 +23,7 @@ socket_ingress::socket_ingress(std::string interface, std::size_t batch,
     auto& h = msgs_[k].msg_hdr;
     h = msghdr{};
     h.msg_name = &names_[k];
-    h.msg_namelen = sizeof(sockaddr_in);
+    h.msg_namelen = sizeof(sockaddr_in6);
     h.msg_iov = &iovs_[k];
     h.msg_iovlen = 1;
     h.msg_control = controls_[k].bytes;
@@ -43,11 +43,14 @@ uint64_t socket_ingress::kernel_drops() const noexcept {
   return n;
 }
 
-int socket_ingress::open_socket(uint32_t group_be, uint16_t port) {
+int socket_ingress::open_socket(const input_key& key) {
+  char text[INET6_ADDRSTRLEN];
+  ::inet_ntop(key.v6 ? AF_INET6 : AF_INET, key.group.data(), text, sizeof text);
   const auto what = "UDP ingress socket for " + interface_ + " "
-                    + ipv4_text(group_be) + ":" + std::to_string(port);
-  const int fd =
-    ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                    + (key.v6 ? "[" + std::string{text} + "]" : text) + ":"
+                    + std::to_string(key.port);
+  const int fd = ::socket(key.v6 ? AF_INET6 : AF_INET,
+                          SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     throw packet::io_error(what, errno);
   const int on = 1;
@@ -67,35 +70,47 @@ int socket_ingress::open_socket(uint32_t group_be, uint16_t port) {
     fail("SO_RXQ_OVFL");
   // Each datagram's TTL and TOS, for ttl = "decrement" and tos =
   // "preserve" (the AF_PACKET ingress reads them from the IP header).
-  if (::setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &on, sizeof on) != 0)
-    fail("IP_RECVTTL");
-  if (::setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &on, sizeof on) != 0)
-    fail("IP_RECVTOS");
+  if (key.v6) {
+    if (::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0)
+      fail("IPV6_V6ONLY");
+    if (::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &on, sizeof on) != 0)
+      fail("IPV6_RECVHOPLIMIT");
+    if (::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &on, sizeof on) != 0)
+      fail("IPV6_RECVTCLASS");
+  } else {
+    if (::setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &on, sizeof on) != 0)
+      fail("IP_RECVTTL");
+    if (::setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &on, sizeof on) != 0)
+      fail("IP_RECVTOS");
+  }
   if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer) != 0)
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
   if (::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, interface_.c_str(),
                    static_cast<socklen_t>(interface_.size()))
       != 0)
     fail("SO_BINDTODEVICE");
-  const auto addr = packet::make_destination(group_be, port);
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+  uint32_t group_be = 0;
+  std::memcpy(&group_be, key.group.data(), sizeof group_be);
+  const packet::destination addr =
+    key.v6 ? packet::destination{packet::make_destination6(key.group, key.port)}
+           : packet::destination{packet::make_destination(group_be, key.port)};
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), addr.size()) != 0)
     fail("bind");
   return fd;
 }
 
-std::string socket_ingress::ipv4_text(uint32_t be) {
-  char buf[INET_ADDRSTRLEN];
-  in_addr a{};
-  a.s_addr = be;
-  ::inet_ntop(AF_INET, &a, buf, sizeof buf);
-  return buf;
-}
-
 void socket_ingress::set_inputs(
-  const std::vector<packet::filter_match>& matches) {
-  std::set<std::pair<uint32_t, uint16_t>> wanted;
-  for (const auto& m : matches)
-    wanted.emplace(m.group_be, m.port);
+  const std::vector<packet::filter_match>& matches,
+  const std::vector<packet::filter_match6>& matches6) {
+  std::set<input_key> wanted;
+  for (const auto& m : matches) {
+    input_key k;
+    std::memcpy(k.group.data(), &m.group_be, sizeof m.group_be);
+    k.port = m.port;
+    wanted.insert(k);
+  }
+  for (const auto& m : matches6)
+    wanted.insert(input_key{true, m.group, m.port});
   for (auto i = sockets_.begin(); i != sockets_.end();) {
     if (wanted.count(i->first) != 0) {
       ++i;
@@ -107,7 +122,7 @@ void socket_ingress::set_inputs(
   }
   for (const auto& key : wanted)
     if (sockets_.count(key) == 0)
-      sockets_.emplace(key, input{open_socket(key.first, key.second)});
+      sockets_.emplace(key, input{open_socket(key)});
 }
 
 void socket_ingress::poll_fds(std::vector<pollfd>& out) const {

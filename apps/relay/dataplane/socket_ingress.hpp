@@ -30,14 +30,20 @@
 // (its buffer was full). The latest count per socket, plus those of
 // closed sockets, is kernel_drops(). A drop shows with the next datagram
 // that socket receives; it costs no system call.
+//
+// IPv6 groups get AF_INET6 sockets (IPV6_V6ONLY) with IPV6_RECVHOPLIMIT
+// and IPV6_RECVTCLASS; their datagrams reach the callback as
+// packet::udp6_datagram, so the callback takes both kinds.
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -59,18 +65,20 @@ public:
   socket_ingress(const socket_ingress&) = delete;
   socket_ingress& operator=(const socket_ingress&) = delete;
 
-  /// Keeps exactly one socket per (group, port) of `matches` (sources are
-  /// ignored here): opens the missing ones, closes the others. A socket
-  /// that cannot be opened throws packet::io_error; the sockets opened
-  /// before stay.
-  void set_inputs(const std::vector<packet::filter_match>& matches);
+  /// Keeps exactly one socket per (group, port) of `matches` and
+  /// `matches6` (sources are ignored here): opens the missing ones, closes
+  /// the others. A socket that cannot be opened throws packet::io_error;
+  /// the sockets opened before stay.
+  void set_inputs(const std::vector<packet::filter_match>& matches,
+                  const std::vector<packet::filter_match6>& matches6 = {});
 
   /// Appends one POLLIN entry per socket, in a stable order.
   void poll_fds(std::vector<pollfd>& out) const;
 
   /// Reads the sockets whose entries in `fds` (as appended by poll_fds)
-  /// are readable, calling f(const packet::udp_datagram&) for each
-  /// datagram, at most `max` in all. Returns how many.
+  /// are readable, calling f(const packet::udp_datagram&) (or f(const
+  /// packet::udp6_datagram&) for an IPv6 group) for each datagram, at most
+  /// `max` in all. Returns how many.
   template <class F>
   std::size_t drain(const pollfd* fds, F&& f, std::size_t max) noexcept {
     std::size_t n = 0;
@@ -85,8 +93,8 @@ public:
         ::recvmmsg(in.fd, msgs_.data(), want, MSG_DONTWAIT, nullptr);
       for (int k = 0; k < got; ++k) {
         auto& h = msgs_[k].msg_hdr;
-        packet::udp_datagram d;
-        read_control(h, in, d);
+        uint8_t ttl = 0, tos = 0;
+        read_control(h, in, ttl, tos);
         // Larger than a buffer: the kernel cut it. Counted, never relayed
         // cut (the send rings could not take it whole either).
         if (h.msg_flags & MSG_TRUNC) {
@@ -94,15 +102,36 @@ public:
           reset(h);
           continue;
         }
-        d.src_be = names_[k].sin_addr.s_addr;
-        d.src_port = ntohs(names_[k].sin_port);
-        d.dst_be = key.first;
-        d.dst_port = key.second;
-        d.payload = buffers_.get() + static_cast<std::size_t>(k) * slot_;
-        d.payload_size = msgs_[k].msg_len;
+        const auto* payload =
+          buffers_.get() + static_cast<std::size_t>(k) * slot_;
+        const std::size_t size = msgs_[k].msg_len;
         ++datagrams_;
-        bytes_ += d.payload_size;
-        f(static_cast<const packet::udp_datagram&>(d));
+        bytes_ += size;
+        if (key.v6) {
+          packet::udp6_datagram d;
+          std::memcpy(d.src.data(), &names_[k].sin6_addr, 16);
+          d.src_port = ntohs(names_[k].sin6_port);
+          d.dst = key.group;
+          d.dst_port = key.port;
+          d.hop_limit = ttl;
+          d.traffic_class = tos;
+          d.payload = payload;
+          d.payload_size = size;
+          f(static_cast<const packet::udp6_datagram&>(d));
+        } else {
+          packet::udp_datagram d;
+          sockaddr_in from;
+          std::memcpy(&from, &names_[k], sizeof from);
+          d.src_be = from.sin_addr.s_addr;
+          d.src_port = ntohs(from.sin_port);
+          std::memcpy(&d.dst_be, key.group.data(), sizeof d.dst_be);
+          d.dst_port = key.port;
+          d.ttl = ttl;
+          d.tos = tos;
+          d.payload = payload;
+          d.payload_size = size;
+          f(static_cast<const packet::udp_datagram&>(d));
+        }
         reset(h);
       }
       if (got > 0)
@@ -125,6 +154,15 @@ private:
     int fd = -1;
     uint32_t overflows = 0; ///< the socket's SO_RXQ_OVFL count, last seen
   };
+  /// A group (IPv4: its first four bytes, network order) and port.
+  struct input_key {
+    bool v6 = false;
+    std::array<uint8_t, 16> group{};
+    uint16_t port = 0;
+    friend bool operator<(const input_key& x, const input_key& y) {
+      return std::tie(x.v6, x.group, x.port) < std::tie(y.v6, y.group, y.port);
+    }
+  };
   // Room for one datagram's control messages: IP_TTL and IP_TOS (for ttl =
   // "decrement" and tos = "preserve") and SO_RXQ_OVFL.
   struct datagram_control {
@@ -133,9 +171,10 @@ private:
   };
 
   /// Takes the socket's overflow count, and the datagram's TTL and TOS
-  /// (left 0 if absent), from one datagram's control messages.
-  static void read_control(const msghdr& h, input& in,
-                           packet::udp_datagram& d) noexcept {
+  /// (hop limit and traffic class; left 0 if absent), from one datagram's
+  /// control messages.
+  static void read_control(const msghdr& h, input& in, uint8_t& ttl,
+                           uint8_t& tos) noexcept {
     for (auto* c = CMSG_FIRSTHDR(&h); c != nullptr;
          c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
       if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
@@ -144,29 +183,35 @@ private:
         // IP_TTL comes as an int, IP_TOS as one byte.
         int v = 0;
         std::memcpy(&v, CMSG_DATA(c), sizeof v);
-        d.ttl = static_cast<uint8_t>(v);
+        ttl = static_cast<uint8_t>(v);
       } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) {
-        d.tos = *CMSG_DATA(c);
+        tos = *CMSG_DATA(c);
+      } else if (c->cmsg_level == IPPROTO_IPV6
+                 && (c->cmsg_type == IPV6_HOPLIMIT
+                     || c->cmsg_type == IPV6_TCLASS)) {
+        // Both come as an int.
+        int v = 0;
+        std::memcpy(&v, CMSG_DATA(c), sizeof v);
+        (c->cmsg_type == IPV6_HOPLIMIT ? ttl : tos) = static_cast<uint8_t>(v);
       }
     }
   }
   // For the next call: the kernel overwrote the name and control lengths.
   static void reset(msghdr& h) noexcept {
-    h.msg_namelen = sizeof(sockaddr_in);
+    h.msg_namelen = sizeof(sockaddr_in6);
     h.msg_controllen = sizeof(datagram_control);
   }
 
-  int open_socket(uint32_t group_be, uint16_t port);
-  static std::string ipv4_text(uint32_t be);
+  int open_socket(const input_key& key);
 
   std::string interface_;
   std::size_t slot_;
-  /// (group in network order, port in host order) -> its socket.
-  std::map<std::pair<uint32_t, uint16_t>, input> sockets_;
+  /// (family, group, port in host order) -> its socket.
+  std::map<input_key, input> sockets_;
   std::unique_ptr<uint8_t[]> buffers_;
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
-  std::vector<sockaddr_in> names_;
+  std::vector<sockaddr_in6> names_; ///< room for either family
   std::vector<datagram_control> controls_;
   uint64_t datagrams_ = 0;
   uint64_t bytes_ = 0;

@@ -14,6 +14,12 @@ std::string kernel_refusal(const rule& r, const relay_settings& s) {
   for (const auto& o : r.outputs)
     if (o.interface == "lo")
       return "an output on lo";
+  // The tc program and its maps are IPv4 only for now (issue 19).
+  if (r.input.group.v6)
+    return "an IPv6 input";
+  for (const auto& o : r.outputs)
+    if (o.address.v6)
+      return "an IPv6 output";
   return {};
 }
 

@@ -50,8 +50,32 @@ std::optional<std::string> check_interface(const std::string& name) {
   return std::nullopt;
 }
 
-bool is_broadcast(ipv4 x) {
-  return x.be == 0xFFFFFFFFu;
+bool is_broadcast(const ip_addr& x) {
+  return !x.v6 && x.v4_be() == 0xFFFFFFFFu;
+}
+
+// Why an IPv6 group is never relayed, by its scope (RFC 4291 §2.7).
+std::string scope_reason(const ip_addr& g) {
+  switch (g.multicast_scope()) {
+  case 1:
+    return "an interface-local group (scope 1, ff01::/16), which never "
+           "leaves the host and is never relayed";
+  case 2:
+    return "a link-local group (scope 2, ff02::/16), which is never "
+           "relayed";
+  default:
+    return "a group of reserved scope " + std::to_string(g.multicast_scope())
+           + ", which is never relayed";
+  }
+}
+
+// "is a link-local control group ..." for either family.
+std::string never_relayed(const ip_addr& g) {
+  if (g.v6)
+    return g.to_string() + " is " + scope_reason(g);
+  return g.to_string()
+         + " is a link-local control group (224.0.0.0/24), which is "
+           "never relayed";
 }
 
 void add(std::vector<rule_issue>& out, std::string field, std::string msg) {
@@ -62,17 +86,14 @@ void check_output(const rule_output& out, const std::string& field,
                   std::vector<rule_issue>& issues) {
   if (auto err = check_interface(out.interface))
     add(issues, field + ".interface", *err);
-  auto addr = out.address.to_string();
   if (out.address.is_unspecified())
-    add(issues, field + ".address", "0.0.0.0 is not a destination");
+    add(issues, field + ".address",
+        out.address.to_string() + " is not a destination");
   else if (is_broadcast(out.address))
     add(issues, field + ".address",
         "255.255.255.255 (broadcast) is not a destination");
   else if (out.address.is_link_local_multicast())
-    add(issues, field + ".address",
-        addr
-          + " is a link-local control group (224.0.0.0/24), which is "
-            "never relayed");
+    add(issues, field + ".address", never_relayed(out.address));
   if (auto err = check_port(out.port))
     add(issues, field + ".port", *err);
   if (auto err = check_ttl(out.ttl))
@@ -126,17 +147,46 @@ std::optional<std::string> parse_address(const std::string& text, ipv4& out) {
            "such as 239.1.1.1)";
 }
 
+std::optional<std::string> parse_address(const std::string& text,
+                                         ip_addr& out) {
+  if (auto x = ip_addr::parse(text)) {
+    out = *x;
+    return std::nullopt;
+  }
+  return "'" + text
+         + "' is not an IP address (expected an IPv4 dotted quad such as "
+           "239.1.1.1 or an IPv6 address such as ff3e::1:1)";
+}
+
+std::string first_ipv6_field(const rule& r, const std::string& prefix) {
+  std::vector<std::pair<std::string, bool>> fields{
+    {"input.group", r.input.group.v6},
+    {"input.source", r.input.source && r.input.source->v6}};
+  for (size_t i = 0; i < r.outputs.size(); ++i)
+    fields.emplace_back("outputs[" + std::to_string(i) + "].address",
+                        r.outputs[i].address.v6);
+  for (const auto& [field, v6] : fields)
+    if (v6 && field.compare(0, prefix.size(), prefix) == 0)
+      return field;
+  return {};
+}
+
+std::string endpoint_text(const ip_addr& a, uint16_t port) {
+  auto text = a.to_string();
+  if (a.v6)
+    text = "[" + text + "]";
+  return text + ":" + std::to_string(port);
+}
+
 std::string to_string(const rule_input& x) {
-  auto out =
-    x.interface + " " + x.group.to_string() + ":" + std::to_string(x.port);
+  auto out = x.interface + " " + endpoint_text(x.group, x.port);
   if (x.source)
     out += " source " + x.source->to_string();
   return out;
 }
 
 std::string to_string(const rule_output& x) {
-  return x.interface + " " + x.address.to_string() + ":"
-         + std::to_string(x.port);
+  return x.interface + " " + endpoint_text(x.address, x.port);
 }
 
 std::vector<rule_issue> validate_rule(const rule& r) {
@@ -149,12 +199,15 @@ std::vector<rule_issue> validate_rule(const rule& r) {
   auto group = in.group.to_string();
   if (!in.group.is_multicast())
     add(issues, "input.group",
-        group + " is not a multicast group (224.0.0.0/4)");
+        group + " is not a multicast group"
+          + (in.group.v6 ? " (ff00::/8)" : " (224.0.0.0/4)"));
   else if (in.group.is_link_local_multicast())
+    add(issues, "input.group", never_relayed(in.group));
+  else if (in.group.is_ssm6() && !in.source)
     add(issues, "input.group",
         group
-          + " is a link-local control group (224.0.0.0/24), which is "
-            "never relayed");
+          + " is a source-specific multicast group (ff3x::/32, RFC 4607), "
+            "which needs a source: add input.source");
   if (auto err = check_port(in.port))
     add(issues, "input.port", *err);
   if (in.source) {
@@ -165,6 +218,11 @@ std::vector<rule_issue> validate_rule(const rule& r) {
           src
             + " is not a unicast address; a source filter names the "
               "sender's unicast address");
+    else if (in.source->v6 != in.group.v6)
+      add(issues, "input.source",
+          src + " is an " + (in.source->v6 ? "IPv6" : "IPv4")
+            + " address and the group " + group + " is not; a source "
+            + "filter is of the group's family");
   }
   if (r.outputs.empty())
     add(issues, "outputs", "a rule needs at least one output");

@@ -48,6 +48,8 @@ std::optional<std::string> check_tos(int64_t value);
 
 /// Parses a dotted-quad address into `out`; the reason on failure.
 std::optional<std::string> parse_address(const std::string& text, ipv4& out);
+/// Parses an IPv4 or IPv6 address into `out`; the reason on failure.
+std::optional<std::string> parse_address(const std::string& text, ip_addr& out);
 
 /// The TTL an output gets when its config leaves it out.
 constexpr uint8_t default_ttl = 1;
@@ -58,7 +60,13 @@ constexpr uint8_t default_tos = 0;
 
 /// Checks one rule on its own: name, interfaces, addresses (the input group
 /// multicast and not 224.0.0.x, a source unicast), ports, TTLs, at least one
-/// output, no output equal to the input, no output listed twice.
+/// output, no output equal to the input, no output listed twice. IPv6
+/// (docs/ipv6.md): groups of scope 0, 1 (interface-local, ff01::/16), 2
+/// (link-local, ff02::/16) and 15 are never relayed, as inputs or outputs;
+/// an SSM group (ff3x::/32) needs a source (RFC 4607 §3, RFC 4604 §2.2.1:
+/// a (*,G) join of an SSM group is an error), while a source on any other
+/// group is MLDv2 source filtering and allowed, as for IPv4; the source
+/// family is the group's. Input and outputs may differ in family.
 std::vector<rule_issue> validate_rule(const rule& r);
 
 /// Checks `candidate` against rules already accepted: a duplicate name, a
@@ -75,6 +83,12 @@ std::vector<rule_issue> validate_rule(const rule& r);
 std::vector<rule_issue> find_conflicts(const rule& candidate,
                                        const std::vector<rule>& accepted);
 
+/// The field of the first IPv6 address of `r` whose field starts with
+/// `prefix` ("input.group", "outputs[2].address"); empty if none is.
+std::string first_ipv6_field(const rule& r, const std::string& prefix);
+
+/// "239.1.1.1:5001", "[ff3e::1:1]:5001".
+std::string endpoint_text(const ip_addr& a, uint16_t port);
 /// "eth0 239.1.1.1:5001" or "eth0 239.1.1.1:5001 source 10.0.0.5".
 std::string to_string(const rule_input& x);
 /// "eth1 239.2.2.2:6001".

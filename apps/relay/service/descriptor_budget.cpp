@@ -13,12 +13,14 @@ std::size_t descriptors_needed(const std::vector<rule>& rules,
                                ingress_mode ingress, std::size_t per_socket) {
   if (per_socket == 0)
     per_socket = 1;
-  std::map<std::string, std::set<uint32_t>> groups;
-  std::set<std::tuple<std::string, uint32_t, uint16_t>> inputs;
+  // IPv6 memberships live on helper sockets of their own (MLD), so the
+  // families are counted apart.
+  std::map<std::pair<std::string, bool>, std::set<ip_addr>> groups;
+  std::set<std::tuple<std::string, ip_addr, uint16_t>> inputs;
   for (const auto& r : rules) {
-    groups[r.input.interface].insert(r.input.group.be);
+    groups[{r.input.interface, r.input.group.v6}].insert(r.input.group);
     if (ingress == ingress_mode::socket)
-      inputs.emplace(r.input.interface, r.input.group.be, r.input.port);
+      inputs.emplace(r.input.interface, r.input.group, r.input.port);
   }
   std::size_t need = descriptor_reserve + inputs.size();
   for (const auto& entry : groups)

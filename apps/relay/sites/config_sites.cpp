@@ -180,6 +180,11 @@ bool parser::parse_site_rule(const toml::table& t) {
         error(d.position(issue.field), to_string(issue));
         d.ok = false;
       }
+    // Site rules are IPv4 only until the sites speak IPv6 (issue 19).
+    if (auto f = first_ipv6_field(r, prefix); !f.empty() && !d.masked(f)) {
+      error(d.position(f), f + ": a site rule is IPv4 only for now");
+      d.ok = false;
+    }
   };
   auto* input = t.get("input");
   auto* outputs = t.get("outputs");

@@ -112,7 +112,7 @@ struct site_engine::loop {
     for (auto& spec : p.exports) {
       export_socket s;
       s.spec = spec;
-      s.key = site_group_key(spec.input.group, spec.input.port);
+      s.key = site_group_key(spec.input.group.v4(), spec.input.port);
       for (auto& e : exports)
         if (e.spec == spec && e.fd >= 0) {
           s.fd = e.fd;
@@ -175,7 +175,7 @@ struct site_engine::loop {
           }
           output_fds.push_back(fd);
           import_targets[k].push_back(
-            emit_target{fd, to_sockaddr(o.address, o.port)});
+            emit_target{fd, to_sockaddr(o.address.v4(), o.port)});
         }
     }
     // Peers may have been renumbered: the index is rebuilt every time.
@@ -269,12 +269,12 @@ struct site_engine::loop {
 
   void export_one(export_socket& e, const sockaddr_in& from,
                   const uint8_t* data, std::size_t n) {
-    if (e.spec.input.source && from.sin_addr.s_addr != e.spec.input.source->be)
+    if (e.spec.input.source && from.sin_addr.s_addr != e.spec.input.source->v4_be())
       return;
     record_view r;
     r.origin = eng.incarnation_;
     r.seq = seq++;
-    r.group_be = e.spec.input.group.be;
+    r.group_be = e.spec.input.group.v4_be();
     r.port = e.spec.input.port;
     r.data = data;
     r.len = static_cast<uint16_t>(n);

@@ -95,20 +95,20 @@ int open_export(const site_export& e, std::string& why) {
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero));
   big_buffers(fd);
-  auto sa = to_sockaddr(e.input.group, e.input.port);
+  auto sa = to_sockaddr(e.input.group.v4(), e.input.port);
   bool ok = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
   if (ok && e.input.source) {
     group_source_req req{};
     req.gsr_interface = ifindex;
-    auto g = to_sockaddr(e.input.group, 0);
-    auto s = to_sockaddr(*e.input.source, 0);
+    auto g = to_sockaddr(e.input.group.v4(), 0);
+    auto s = to_sockaddr(e.input.source->v4(), 0);
     std::memcpy(&req.gsr_group, &g, sizeof(g));
     std::memcpy(&req.gsr_source, &s, sizeof(s));
     ok = setsockopt(fd, IPPROTO_IP, MCAST_JOIN_SOURCE_GROUP, &req, sizeof(req))
          == 0;
   } else if (ok) {
     ip_mreqn req{};
-    req.imr_multiaddr.s_addr = e.input.group.be;
+    req.imr_multiaddr.s_addr = e.input.group.v4_be();
     req.imr_ifindex = static_cast<int>(ifindex);
     ok = setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &req, sizeof(req)) == 0;
   }

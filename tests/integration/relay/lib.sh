@@ -20,6 +20,17 @@
 # 10.50.0.0/24 are not routable from the receivers). Every process the
 # harness starts is recorded and stopped by its PID; every wait is bounded.
 #
+# IPv6 (issue 19): with CST_FAMILY=6 the same scripts run over IPv6. The
+# topology gets IPv6 addresses instead (with `nodad`: no DAD wait in fresh
+# namespaces), and every IPv4 address a script gives to cst_rule, cst_send,
+# cst_recv, cst_pass or cst_wait_igmp is mapped to its IPv6 counterpart
+# (cst_map6): a group a.b.c.d to ff1e::/16 plus its low 24 bits (232/8, the
+# IPv4 SSM range, to ff3e::/32), so that castor-send --streams counts up
+# alike; a unicast a.b.c.d to fd00:a:b:c::d (a /24 to a /64); 0.0.0.0 to
+# ::; ADDR:PORT to [ADDR]:PORT. Memberships are then read from
+# /proc/net/igmp6. CST_FAMILY=dual builds both families' addresses and
+# maps nothing, for scripts that mix them (relay_mixed_family).
+#
 # Variables after cst_init/cst_topology:
 #   CST_NS_SEND CST_NS_RELAY CST_NS_RECV[1..3]   namespace names
 #   CST_WORK                                     scratch directory
@@ -53,12 +64,107 @@ cst_require_relay() {
   [[ -x $CST_CTL ]] || cst_skip "castorctl not built ($CST_CTL)"
 }
 
+# -- address families (see above) ----------------------------------------------
+
+cst_family() { echo "${CST_FAMILY:-4}"; }
+
+# cst_map6 ARGS...: each argument, NUL-terminated, with an IPv4 address
+# (alone, ADDR:PORT or ADDR/LEN) mapped to IPv6 when CST_FAMILY=6; as it is
+# otherwise.
+cst_map6() {
+  if [[ $(cst_family) != 6 ]]; then
+    [[ $# -eq 0 ]] || printf '%s\0' "$@"
+    return
+  fi
+  local arg addr tail
+  for arg in "$@"; do
+    if [[ $arg =~ ^([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)(:[0-9]+|/[0-9]+)?$ ]]; then
+      addr=$(cst_v6_of "${BASH_REMATCH[1]}") tail=${BASH_REMATCH[2]}
+      case $tail in
+        :*) arg="[$addr]$tail" ;;
+        /*) arg="$addr/$(((${tail#/} >= 24) ? 64 : 48))" ;;
+        *) arg=$addr ;;
+      esac
+    fi
+    printf '%s\0' "$arg"
+  done
+}
+
+# cst_v6_of A.B.C.D: the IPv6 counterpart (see above), in RFC 5952 text.
+# Pure bash: a config of 200 rules maps 600 addresses.
+cst_v6_of() {
+  local a b c d
+  IFS=. read -r a b c d <<<"$1"
+  if ((a == 0 && b == 0 && c == 0 && d == 0)); then
+    echo "::"
+  elif ((a >= 224 && a <= 239)); then
+    cst_v6_text $((a == 232 ? 0xff3e : 0xff1e)) 0 0 0 0 0 "$b" $((c << 8 | d))
+  else
+    cst_v6_text 0xfd00 "$a" "$b" "$c" 0 0 0 "$d"
+  fi
+}
+
+# cst_v6_text G1..G8: eight 16-bit groups as RFC 5952 text (lower-case hex,
+# the longest run of two or more zero groups, the first such, as "::").
+cst_v6_text() {
+  local g=("$@") i best=-1 best_len=1 run=0 out=""
+  for ((i = 0; i < 8; i++)); do
+    if ((g[i] == 0)); then
+      run=$((run + 1))
+      ((run > best_len)) && best=$((i - run + 1)) best_len=$run
+    else
+      run=0
+    fi
+  done
+  for ((i = 0; i < 8; i++)); do
+    if ((i == best)); then
+      out+="::"
+      i=$((i + best_len - 1))
+      continue
+    fi
+    [[ -z $out || $out == *: ]] || out+=":"
+    out+=$(printf '%x' "${g[i]}")
+  done
+  echo "$out"
+}
+
+# cst_a ADDR: one address (or ADDR:PORT, ADDR/LEN) as the family wants it.
+cst_a() { cst_map6 "$1" | tr -d '\0'; }
+
+# cst_addr_add NS DEV CIDR: an address of the test's family (IPv6 with
+# nodad); with CST_FAMILY=dual, the IPv4 one and its IPv6 counterpart.
+cst_addr_add() {
+  case $(cst_family) in
+    6) ip -n "$1" addr add "$(cst_a "$3")" dev "$2" nodad ;;
+    dual)
+      ip -n "$1" addr add "$3" dev "$2"
+      ip -n "$1" addr add "$(CST_FAMILY=6 cst_a "$3")" dev "$2" nodad
+      ;;
+    *) ip -n "$1" addr add "$3" dev "$2" ;;
+  esac
+}
+
+# cst_route_add NS PREFIX VIA: a unicast route of the family (both: dual).
+cst_route_add() {
+  case $(cst_family) in
+    6) ip -n "$1" -6 route add "$(cst_a "$2")" via "$(cst_a "$3")" ;;
+    dual)
+      ip -n "$1" route add "$2" via "$3"
+      ip -n "$1" -6 route add "$(CST_FAMILY=6 cst_a "$2")" \
+        via "$(CST_FAMILY=6 cst_a "$3")"
+      ;;
+    *) ip -n "$1" route add "$2" via "$3" ;;
+  esac
+}
+
 # cst_input_link: the sender's link into the relay, s0 -- in0, with the
 # sender's two addresses and its multicast route (bounded wait for both
 # ends). relay_interface_flap re-creates it after deleting it.
 cst_input_link() {
-  cst_veth "$CST_NS_SEND" s0 "$CST_NS_RELAY" in0 10.50.0.1/24 10.50.0.2/24
-  ip -n "$CST_NS_SEND" addr add 10.50.0.3/24 dev s0
+  cst_veth "$CST_NS_SEND" s0 "$CST_NS_RELAY" in0
+  cst_addr_add "$CST_NS_SEND" s0 10.50.0.1/24
+  cst_addr_add "$CST_NS_RELAY" in0 10.50.0.2/24
+  cst_addr_add "$CST_NS_SEND" s0 10.50.0.3/24
   cst_mroute "$CST_NS_SEND" s0
   cst_wait_link "$CST_NS_SEND" s0
   cst_wait_link "$CST_NS_RELAY" in0
@@ -74,9 +180,11 @@ cst_topology() {
   cst_input_link
   for ((k = 1; k <= receivers; k++)); do
     ns=${CST_NS_RECV[$k]}
-    cst_veth "$CST_NS_RELAY" "out$k" "$ns" c0 "10.50.$k.1/24" "10.50.$k.2/24"
+    cst_veth "$CST_NS_RELAY" "out$k" "$ns" c0
+    cst_addr_add "$CST_NS_RELAY" "out$k" "10.50.$k.1/24"
+    cst_addr_add "$ns" c0 "10.50.$k.2/24"
     cst_mroute "$ns" c0
-    ip -n "$ns" route add 10.50.0.0/24 via "10.50.$k.1"
+    cst_route_add "$ns" 10.50.0.0/24 "10.50.$k.1"
   done
   for ((k = 1; k <= receivers; k++)); do
     cst_wait_link "$CST_NS_RELAY" "out$k"
@@ -96,9 +204,10 @@ cst_reset_topology() {
 # joined and ready when this returns. Bounded by its own --duration (give
 # one in ARGS; default 10 s).
 cst_recv() {
-  local name=$1 ns=$2
+  local name=$1 ns=$2 args=()
   shift 2
-  cst_start "$name" "$ns" "$CST_RECV" "$@"
+  mapfile -d '' args < <(cst_map6 "$@")
+  cst_start "$name" "$ns" "$CST_RECV" "${args[@]}"
   cst_wait_for "$name" "castor-recv: ready" 10
 }
 
@@ -109,7 +218,19 @@ cst_recv_result() { cst_result "$@"; }
 # cst_send ARGS...: castor-send in the sender namespace, in the foreground,
 # bounded by its --count/--duration and by timeout(1).
 cst_send() {
-  timeout 60 ip netns exec "$CST_NS_SEND" "$CST_SEND" --interface s0 "$@"
+  local args=()
+  mapfile -d '' args < <(cst_map6 "$@")
+  timeout 60 ip netns exec "$CST_NS_SEND" "$CST_SEND" --interface s0 \
+    "${args[@]}"
+}
+
+# cst_start_sender NAME ARGS...: castor-send on s0 in the background (its
+# addresses mapped like cst_send's), for cst_result or cst_stop.
+cst_start_sender() {
+  local name=$1 args=()
+  shift
+  mapfile -d '' args < <(cst_map6 "$@")
+  cst_start "$name" "$CST_NS_SEND" "$CST_SEND" --interface s0 "${args[@]}"
 }
 
 # cst_pass NAME NS RECV_ARGS... -- SEND_ARGS...: the usual check in one
@@ -169,14 +290,16 @@ TOML
 # Each OUTPUT is IF:ADDR:PORT[:TTL]; input interface is in0.
 cst_rule() {
   local file=$1 name=$2 group=$3 port=$4 source="" outs=() spec
+  group=$(cst_a "$group")
   shift 4
   for spec in "$@"; do
     if [[ $spec == source=* ]]; then
-      source=${spec#source=}
+      source=$(cst_a "${spec#source=}")
       continue
     fi
     local ifname addr oport ttl
     IFS=: read -r ifname addr oport ttl <<<"$spec"
+    addr=$(cst_a "$addr")
     outs+=("{ interface = \"$ifname\", address = \"$addr\", port = $oport, ttl = ${ttl:-1} }")
   done
   {
@@ -233,8 +356,8 @@ cst_relay_answers_or_ended() {
 # expected once the joins are done.
 cst_wait_ruled_groups() {
   local config=$1 limit=$2
-  CST_WANT=$(grep -o 'interface = "in0", group = "[0-9.]*"' "$config" |
-               grep -o '[0-9.]*"$' | tr -d '"' | sort -u)
+  CST_WANT=$(grep -o 'interface = "in0", group = "[0-9a-f.:]*"' "$config" |
+               grep -o '[0-9a-f.:]*"$' | tr -d '"' | sort -u)
   cst_until "$limit" cst_ruled_groups_joined && return 0
   echo "$CST_NAME: the relay did not join these ruled groups on in0:" >&2
   head <<<"$CST_MISSING" >&2
@@ -243,7 +366,7 @@ cst_wait_ruled_groups() {
 
 cst_ruled_groups_joined() {
   CST_MISSING=$(comm -23 <(echo "$CST_WANT") \
-                  <(cst_igmp_groups "$CST_NS_RELAY" in0 | sort))
+                  <(cst_igmp_groups "$CST_NS_RELAY" in0 | sort -u))
   [[ -z $CST_MISSING ]]
 }
 
@@ -269,15 +392,37 @@ cst_workers_running() {
 
 # cst_igmp_groups NS DEV: the groups joined on DEV in NS, dotted, sorted,
 # without 224.0.0.1 (all-hosts, always joined).
+# Both families' memberships with CST_FAMILY=dual; IPv6 ones without the
+# link-local groups (all-nodes, solicited-node) with 6 or dual.
 cst_igmp_groups() {
-  cst_igmp "$1" | awk -v d="$2" '$1 == d && $2 != "224.0.0.1" { print $2 }' |
-    sort -V
+  {
+    [[ $(cst_family) == 6 ]] ||
+      cst_igmp "$1" | awk -v d="$2" '$1 == d && $2 != "224.0.0.1" { print $2 }'
+    [[ $(cst_family) == 4 ]] || cst_mld_groups "$1" "$2"
+  } | sort -V
+}
+
+# cst_mld_groups NS DEV: the IPv6 groups joined on DEV (/proc/net/igmp6),
+# in RFC 5952 text, without ff01::/16 and ff02::/16.
+cst_mld_groups() {
+  cst_in "$1" cat /proc/net/igmp6 | python3 -c '
+import ipaddress, sys
+for line in sys.stdin:
+    f = line.split()
+    if len(f) >= 3 and f[1] == sys.argv[1]:
+        if not (f[2][:2] == "ff" and f[2][3] in "12"):
+            print(ipaddress.IPv6Address(int(f[2], 16)))' "$2"
 }
 
 # cst_wait_igmp NS DEV EXPECTED SECONDS: until the joined groups on DEV are
 # exactly EXPECTED (newline-separated, sorted -V).
 cst_wait_igmp() {
-  local ns=$1 dev=$2 expected=$3 limit=$4
+  local ns=$1 dev=$2 expected=$3 limit=$4 mapped=()
+  if [[ $(cst_family) == 6 ]]; then
+    # shellcheck disable=SC2086 # one address a word
+    mapfile -d '' mapped < <(cst_map6 $expected)
+    expected=$(printf '%s\n' "${mapped[@]}" | sort -V)
+  fi
   cst_until "$limit" cst_igmp_is "$ns" "$dev" "$expected" && return 0
   echo "$CST_NAME: groups on $dev in $ns:" >&2
   echo "$CST_GOT" >&2

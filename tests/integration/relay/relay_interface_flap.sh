@@ -62,7 +62,7 @@ wait_forwarding() {
 # background_stream NAME: a sender that runs through the flap (it may fail
 # when its own end of the veth goes away: that is not the relay's fault).
 background_stream() {
-  cst_start "$1" "$CST_NS_SEND" "$CST_SEND" --interface s0 \
+  cst_start_sender "$1" \
     --group 239.60.1.1:5001 --count 4000 --rate 2000 --stream-base 7
   sleep 0.5
 }

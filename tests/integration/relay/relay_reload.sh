@@ -43,7 +43,7 @@ relay_pid=$(cst_pid relay)
 cst_recv keep "$recv_ns" --group 239.65.1.1:6001 --interface c0 \
   --expect-count 16000 --expect-zero-loss --expect-no-duplicates \
   --duration 40
-cst_start keep_sender "$CST_NS_SEND" "$CST_SEND" --interface s0 \
+cst_start_sender keep_sender \
   --group 239.55.1.1:5001 --count 16000 --rate 2000 --stream-base 1
 sleep 1
 

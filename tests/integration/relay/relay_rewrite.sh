@@ -2,7 +2,8 @@
 # What kernel multicast routing cannot do, through one castor-relay:
 #   - group and port rewrite: 239.53.1.1:5001 -> 239.63.1.1:6001;
 #   - multicast -> unicast: 239.53.1.2:5002 -> 10.50.1.2:7000;
-#   - a source filter: 239.53.1.3:5003 only from 10.50.0.1; the same group
+#   - a source filter: 232.53.1.3:5003 only from 10.50.0.1 (SSM; over IPv6
+#     ff3e::/32 with a source); the same group
 #     from 10.50.0.3 must not come through;
 #   - a TTL=1 source (which the kernel's forwarding drops) re-sent with
 #     TTL 4: 239.53.1.4:5004 -> 239.63.1.4:6004.
@@ -21,7 +22,7 @@ config=$CST_WORK/relay.toml
 cst_relay_config "$config" 2 packet
 cst_rule "$config" rewrite 239.53.1.1 5001 out1:239.63.1.1:6001
 cst_rule "$config" unicast 239.53.1.2 5002 out1:10.50.1.2:7000
-cst_rule "$config" filtered 239.53.1.3 5003 out1:239.63.1.3:6003 \
+cst_rule "$config" filtered 232.53.1.3 5003 out1:239.63.1.3:6003 \
   source=10.50.0.1
 cst_rule "$config" ttl1 239.53.1.4 5004 out1:239.63.1.4:6004:4
 cst_start_relay "$config"
@@ -40,11 +41,11 @@ source_filter() {
   # in time; the receiver waits for idle after both.
   cst_recv sf "$recv_ns" --group 239.63.1.3:6003 --interface c0 \
     --idle 500 --duration 20
-  cst_send --group 239.53.1.3:5003 --count 1000 --rate 10000 \
+  cst_send --group 232.53.1.3:5003 --count 1000 --rate 10000 \
     --bind 10.50.0.3 --stream-base 2 || return 1
-  cst_send --group 239.53.1.3:5003 --count 1000 --rate 10000 \
+  cst_send --group 232.53.1.3:5003 --count 1000 --rate 10000 \
     --bind 10.50.0.1 --stream-base 1 || return 1
-  cst_send --group 239.53.1.3:5003 --count 1000 --rate 10000 \
+  cst_send --group 232.53.1.3:5003 --count 1000 --rate 10000 \
     --bind 10.50.0.3 --stream-base 2 || return 1
   cst_recv_result sf 25 || return 1
   local row

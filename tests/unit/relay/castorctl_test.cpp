@@ -225,6 +225,24 @@ TEST_F(castorctl, add_takes_the_packet_identity_options) {
                 "ttl":"decrement","tos":"preserve","source_port":4000}]}})"));
 }
 
+TEST_F(castorctl, add_takes_bracketed_ipv6_addresses) {
+  std::string out;
+  ASSERT_EQ(run("add --name feed-6 --in eth0:[ff3e::1:3]:5003:[fd00::5] "
+                "--out eth1:[ff0e::2:4]:6004:ttl=decrement "
+                "--out eth2:239.2.2.4:6005",
+                out),
+            0)
+    << out;
+  EXPECT_EQ(json::parse(last->get()),
+            json::parse(R"({"cmd":"add","rule":{"name":"feed-6",
+    "input":{"interface":"eth0","group":"ff3e::1:3","port":5003,
+             "source":"fd00::5"},
+    "outputs":[{"interface":"eth1","address":"ff0e::2:4","port":6004,
+                "ttl":"decrement","tos":0},
+               {"interface":"eth2","address":"239.2.2.4","port":6005,
+                "ttl":1,"tos":0}]}})"));
+}
+
 TEST_F(castorctl, bad_arguments_exit_2_without_contacting_the_daemon) {
   std::string out;
   last->set("untouched");

@@ -410,8 +410,9 @@ outputs = [ { interface = "eth1", address = "239.1.1", port = 6001 } ]
       "relay.toml:8:45: outputs[0].address: 0.0.0.0 is not a destination",
       "relay.toml:11:74: input.source: 239.9.9.9 is not a unicast address; "
       "a source filter names the sender's unicast address",
-      "relay.toml:12:45: outputs[0].address: '239.1.1' is not an IPv4 "
-      "address (expected a dotted quad such as 239.1.1.1)",
+      "relay.toml:12:45: outputs[0].address: '239.1.1' is not an IP "
+      "address (expected an IPv4 dotted quad such as 239.1.1.1 or an IPv6 "
+      "address such as ff3e::1:1)",
     }));
 }
 

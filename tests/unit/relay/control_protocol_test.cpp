@@ -207,7 +207,8 @@ TEST(control_protocol, invalid_rules_list_every_problem) {
                7]}})");
   EXPECT_EQ(err, "'add' request: rule: unknown member 'colour' (expected "
                  "name, input, outputs); input.group: '239.1.1' is not an "
-                 "IPv4 address (expected a dotted quad such as 239.1.1.1); "
+                 "IP address (expected an IPv4 dotted quad such as 239.1.1.1 "
+                 "or an IPv6 address such as ff3e::1:1); "
                  "input.port: expected an integer, found a string; "
                  "outputs[0].port: port 70000 is out of range 1..65535; "
                  "outputs[0].ttl: expected an integer, found a number with a "

@@ -21,7 +21,7 @@ std::vector<rule> rules_on(const char* itf, uint32_t n, uint32_t ports = 1) {
     rule r;
     r.name = std::string{itf} + "-" + std::to_string(i);
     r.input.interface = itf;
-    r.input.group.be = htonl((239u << 24) | (60u << 16) | i);
+    r.input.group = ipv4{htonl((239u << 24) | (60u << 16) | i)};
     r.input.port = static_cast<uint16_t>(5000 + i % ports);
     out.push_back(r);
   }

@@ -126,8 +126,8 @@ TEST(rule_table, outputs_share_an_egress_only_with_equal_socket_options) {
   EXPECT_EQ(t->egresses()[outs[2].egress].ttl, 4);
   EXPECT_EQ(t->egresses()[outs[3].egress].ifindex, 12u);
   EXPECT_EQ(t->egresses()[outs[4].egress].tos, 184);
-  EXPECT_EQ(outs[1].destination.sin_addr.s_addr, be("10.9.9.9"));
-  EXPECT_EQ(ntohs(outs[1].destination.sin_port), 7000);
+  EXPECT_EQ(outs[1].destination.v4.sin_addr.s_addr, be("10.9.9.9"));
+  EXPECT_EQ(ntohs(outs[1].destination.v4.sin_port), 7000);
   EXPECT_EQ(t->rules()[1].first_output, 4u);
   EXPECT_EQ(t->rules()[1].output_count, 1u);
   EXPECT_NE(outs[0].key, outs[1].key);

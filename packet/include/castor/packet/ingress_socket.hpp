@@ -111,27 +111,16 @@ public:
   /// of frames taken (0: nothing was ready).
   template <class F>
   std::size_t drain(F&& on_datagram, std::size_t max_frames) noexcept {
-    auto per_frame = [&](const uint8_t* frame, uint32_t captured,
-                         uint32_t wire) {
-      ++counters_.frames;
-      udp_datagram d;
-      const auto r =
-        parse_udp_frame(frame, captured, wire, link_layer::none, d);
-      if (!r.ok) {
-        ++counters_.dropped[index(r.reason)];
-        return;
-      }
-      ++counters_.datagrams;
-      counters_.bytes += d.payload_size;
-      on_datagram(static_cast<const udp_datagram&>(d));
-    };
-    if (mode_ != receive_mode::ring)
-      return receiver_->drain(fd_, per_frame, max_frames);
-    const std::size_t n = ring_.drain(per_frame, max_frames);
-    const uint64_t foreign = ring_.take_foreign();
-    counters_.frames += foreign;
-    counters_.dropped[index(drop_reason::foreign)] += foreign;
-    return n;
+    return drain_parsed<udp_datagram, parse_udp_frame>(on_datagram, max_frames);
+  }
+
+  /// The same for a socket bound to ETH_P_IPV6 (0x86DD): frames are
+  /// parsed by parse_udp6_frame and on_datagram(const udp6_datagram&)
+  /// is called for the well-formed ones.
+  template <class F>
+  std::size_t drain6(F&& on_datagram, std::size_t max_frames) noexcept {
+    return drain_parsed<udp6_datagram, parse_udp6_frame>(on_datagram,
+                                                         max_frames);
   }
 
   /// Reads PACKET_STATISTICS into the kernel_* counters. A syscall: call it
@@ -150,6 +139,33 @@ public:
   const ingress_counters& counters() const noexcept { return counters_; }
 
 private:
+  template <class D,
+            parse_result (*Parse)(const uint8_t*, std::size_t, std::size_t,
+                                  link_layer, D&) noexcept,
+            class F>
+  std::size_t drain_parsed(F& on_datagram, std::size_t max_frames) noexcept {
+    auto per_frame = [&](const uint8_t* frame, uint32_t captured,
+                         uint32_t wire) {
+      ++counters_.frames;
+      D d;
+      const auto r = Parse(frame, captured, wire, link_layer::none, d);
+      if (!r.ok) {
+        ++counters_.dropped[index(r.reason)];
+        return;
+      }
+      ++counters_.datagrams;
+      counters_.bytes += d.payload_size;
+      on_datagram(static_cast<const D&>(d));
+    };
+    if (mode_ != receive_mode::ring)
+      return receiver_->drain(fd_, per_frame, max_frames);
+    const std::size_t n = ring_.drain(per_frame, max_frames);
+    const uint64_t foreign = ring_.take_foreign();
+    counters_.frames += foreign;
+    counters_.dropped[index(drop_reason::foreign)] += foreign;
+    return n;
+  }
+
   int fd_ = -1;
   unsigned ifindex_ = 0;
   uint16_t fanout_id_ = 0;

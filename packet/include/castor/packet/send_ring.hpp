@@ -87,6 +87,45 @@
 
 namespace castor::packet {
 
+/// Where one datagram goes, IPv4 or IPv6: what its message's msg_name
+/// points at. Made implicitly from a sockaddr_in or a sockaddr_in6. A ring
+/// takes either family (its socket decides which it can send).
+struct destination {
+  union {
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  };
+  destination() noexcept : v6{} {}
+  destination(const sockaddr_in& a) noexcept : v6{} { v4 = a; } // NOLINT
+  destination(const sockaddr_in6& a) noexcept : v6{a} {}        // NOLINT
+  bool is_v6() const noexcept { return v4.sin_family == AF_INET6; }
+  socklen_t size() const noexcept {
+    return is_v6() ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  }
+  /// The grouping key: the address and port for IPv4; for IPv6 a hash of
+  /// them, which may collide (grouping then keeps two destinations
+  /// together; a join still compares whole destinations).
+  uint64_t key() const noexcept {
+    if (!is_v6())
+      return uint64_t{v4.sin_addr.s_addr} << 16 | v4.sin_port;
+    uint64_t w[2];
+    static_assert(sizeof w == sizeof v6.sin6_addr);
+    __builtin_memcpy(w, &v6.sin6_addr, sizeof w);
+    return (w[0] * 0x9e3779b97f4a7c15ull ^ w[1]) * 0xff51afd7ed558ccdull
+           ^ v6.sin6_port;
+  }
+  friend bool operator==(const destination& x, const destination& y) noexcept {
+    if (x.is_v6() != y.is_v6())
+      return false;
+    if (!x.is_v6())
+      return x.v4.sin_addr.s_addr == y.v4.sin_addr.s_addr
+             && x.v4.sin_port == y.v4.sin_port;
+    return __builtin_memcmp(&x.v6.sin6_addr, &y.v6.sin6_addr, 16) == 0
+           && x.v6.sin6_port == y.v6.sin6_port
+           && x.v6.sin6_scope_id == y.v6.sin6_scope_id;
+  }
+};
+
 struct output_counters {
   uint64_t packets = 0;    ///< handed to the kernel
   uint64_t bytes = 0;      ///< payload bytes of those
@@ -102,8 +141,9 @@ struct output_counters {
 };
 
 /// Per-datagram IP header fields, for rings with enable_ip_marks(): sent as
-/// IP_TTL / IP_TOS control messages in the datagram's own preallocated
-/// control buffer. -1: the socket's value (IP_MULTICAST_TTL, IP_TOS).
+/// IP_TTL / IP_TOS control messages (IPV6_HOPLIMIT / IPV6_TCLASS on an
+/// IPv6 ring) in the datagram's own preallocated control buffer. -1: the
+/// socket's value (IP_MULTICAST_TTL, IP_TOS).
 struct ip_marks {
   int16_t ttl = -1;
   int16_t tos = -1;
@@ -139,21 +179,22 @@ public:
 
   /// Queues a copy of the payload for `dest`. False if it was dropped (and
   /// counted), or if `output` is out of range (not counted anywhere).
-  bool enqueue(uint32_t output, const sockaddr_in& dest, const uint8_t* data,
+  bool enqueue(uint32_t output, const destination& dest, const uint8_t* data,
                std::size_t size, ip_marks marks = {}) noexcept;
 
   /// The same, but a full ring is flushed through `send` first (see above);
   /// queue_full only if that flush is blocked by the kernel. `marks` apply
   /// only to a ring with enable_ip_marks().
-  bool enqueue(uint32_t output, const sockaddr_in& dest, const uint8_t* data,
+  bool enqueue(uint32_t output, const destination& dest, const uint8_t* data,
                std::size_t size, send_batch_fn send, void* context,
                ip_marks marks = {}) noexcept;
 
   /// Gives every slot a control buffer for per-datagram TTL and TOS
   /// (ip_marks): no system call and no allocation per datagram, a few
   /// stores at enqueue. Segmentation joins only datagrams with equal
-  /// marks. It allocates: call it once, before use.
-  void enable_ip_marks();
+  /// marks. It allocates: call it once, before use. `ipv6`: the marks
+  /// are IPV6_HOPLIMIT and IPV6_TCLASS (the ring's socket is AF_INET6).
+  void enable_ip_marks(bool ipv6 = false);
   bool marking() const noexcept { return !slot_controls_.empty(); }
 
   /// Sends what is queued, in order, through `send`.
@@ -175,7 +216,7 @@ public:
   /// Bytes a slot costs besides its payload: its headers, its share of
   /// the grouping tables, and its marks (with enable_ip_marks()).
   static constexpr std::size_t slot_overhead_bytes =
-    sizeof(mmsghdr) + 2 * sizeof(iovec) + 2 * sizeof(sockaddr_in)
+    sizeof(mmsghdr) + 2 * sizeof(iovec) + 2 * sizeof(destination)
     + 2 * sizeof(uint32_t)    /* owner, moved */
     + 2 * sizeof(uint32_t)    /* group_next, group_of */
     + 2 * 16                  /* two grouping-table entries */
@@ -245,7 +286,7 @@ private:
   std::size_t switches_ = 0;
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
-  std::vector<sockaddr_in> dests_;
+  std::vector<destination> dests_;
   std::vector<uint32_t> owners_; ///< output index of each slot
   std::vector<output_counters> counters_;
   std::size_t head_ = 0;  ///< oldest queued slot
@@ -262,6 +303,7 @@ private:
   std::vector<ip_marks> marks_;
   std::vector<marks_control> slot_controls_;
   bool split_next_ = false; ///< send the next run unjoined (after a refusal)
+  bool marks_v6_ = false;   ///< marks are IPV6_HOPLIMIT / IPV6_TCLASS
   // Grouping: an open-addressed table of the destinations of one run
   // (slots valid while their stamp is the current generation), each
   // destination's count and next position, each slot's destination, and
@@ -275,7 +317,7 @@ private:
   std::vector<uint32_t> group_next_;
   std::vector<uint32_t> group_of_;
   std::vector<iovec> scratch_iovs_;
-  std::vector<sockaddr_in> scratch_dests_;
+  std::vector<destination> scratch_dests_;
   std::vector<uint32_t> scratch_owners_;
   // Sized by enable_ip_marks(): a marking ring's marks move with the slots.
   std::vector<ip_marks> scratch_marks_;

@@ -48,10 +48,23 @@
 //                                          when the interface is known:
 //                                          segments must fit its MTU
 //
+// IPv6 (egress_options::ipv6): an AF_INET6 socket (IPV6_V6ONLY) with the
+// counterparts IPV6_MULTICAST_IF (by index), IPV6_UNICAST_IF,
+// IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP 0, IPV6_TCLASS, IPV6_MTU_DISCOVER
+// IPV6_PMTUDISC_PROBE (routers never fragment in IPv6: a datagram over the
+// output's MTU fails with EMSGSIZE and counts as too_big), IPV6_RECVERR,
+// IPV6_MULTICAST_ALL 0; it is bound to `source6`, a stable global or ULA
+// address of the output interface (stable_ipv6_source()), so that the
+// kernel never picks a link-local or temporary one; UDP GSO as for IPv4,
+// with 48 bytes of headers per segment.
+//
 // Not thread-safe: one owner uses it.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include <netinet/in.h>
 
@@ -79,6 +92,10 @@ struct egress_options {
   /// Bind to this UDP source port, shared (SO_REUSEPORT) with the relay's
   /// other sockets of it; 0: the kernel picks one at the first send.
   uint16_t source_port = 0;
+  /// An AF_INET6 socket, for IPv6 destinations (see above).
+  bool ipv6 = false;
+  /// IPv6: the source address to bind; all zero: the kernel's choice.
+  std::array<uint8_t, 16> source6{};
 };
 
 class udp_egress {
@@ -96,7 +113,7 @@ public:
   /// Copies the payload into the queue; a full queue is sent first, and
   /// only a kernel that pushes back (EAGAIN) drops it (see
   /// send_ring::enqueue).
-  bool enqueue(uint32_t output, const sockaddr_in& dest, const uint8_t* data,
+  bool enqueue(uint32_t output, const destination& dest, const uint8_t* data,
                std::size_t size, ip_marks marks = {}) noexcept {
     return ring_.enqueue(output, dest, data, size, send_batch_, &fd_, marks);
   }
@@ -122,5 +139,21 @@ private:
 
 /// sockaddr_in for an address in network order and a port in host order.
 sockaddr_in make_destination(uint32_t address_be, uint16_t port) noexcept;
+
+/// sockaddr_in6 for the 16 bytes of an IPv6 address, a port in host order
+/// and a scope (the interface index, for link-local unicast; else 0).
+sockaddr_in6 make_destination6(const std::array<uint8_t, 16>& address,
+                               uint16_t port, unsigned scope_id = 0) noexcept;
+
+/// A stable global or unique-local (fc00::/7) address of interface
+/// `ifindex`, for an IPv6 egress's source: from /proc/net/if_inet6, not
+/// link-local, not temporary (privacy), deprecated, tentative or failed
+/// DAD. Permanent addresses win over others, then the lowest; nullopt if
+/// the interface has none.
+std::optional<std::array<uint8_t, 16>> stable_ipv6_source(unsigned ifindex);
+
+/// The same, from the text of /proc/net/if_inet6 (for tests).
+std::optional<std::array<uint8_t, 16>>
+stable_ipv6_source_in(const std::string& if_inet6, unsigned ifindex);
 
 } // namespace castor::packet
