@@ -124,9 +124,9 @@ std::vector<rule> kernel_rules(const std::vector<rule>& rules,
                                const std::string& interface,
                                const relay_settings& settings) {
   std::vector<rule> out;
-  for (const auto& r : rules)
-    if (r.input.interface == interface && served_by_kernel(r, settings))
-      out.push_back(r);
+  for (auto& r : rules_on_path(rules, settings, true))
+    if (r.input.interface == interface)
+      out.push_back(std::move(r));
   return out;
 }
 

@@ -67,10 +67,7 @@ void install(forwarder_self* self, const rule_set& rs) {
                                        resolve_interface_index));
     return;
   }
-  std::vector<rule> mine;
-  for (const auto& r : *rs.rules)
-    if (!served_by_kernel(r, settings))
-      mine.push_back(r);
+  const auto mine = rules_on_path(*rs.rules, settings, false);
   st.loop->install(
     rule_table::build(mine, opts.interface, rs.epoch, resolve_interface_index));
 }

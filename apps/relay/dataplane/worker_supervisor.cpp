@@ -26,10 +26,10 @@ wanted_forwarders(const relay_context& ctx) {
   std::vector<std::pair<std::string, std::string>> out; // id, interface
   const auto rules = ctx.rules();
   const auto settings = ctx.settings();
+  const auto kernel = rules_on_path(*rules.rules, settings, true);
   for (const auto& itf : ctx.input_interfaces()) {
-    for (const auto& r : *rules.rules)
-      if (settings.datapath == datapath_mode::kernel && r.input.interface == itf
-          && served_by_kernel(r, settings)) {
+    for (const auto& r : kernel)
+      if (r.input.interface == itf) {
         out.emplace_back(datapath_id(itf), itf);
         break;
       }

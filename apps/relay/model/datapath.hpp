@@ -4,10 +4,12 @@
 // "kernel" (or "auto" resolved to it) a rule is forwarded by its input
 // interface's tc eBPF program (dataplane/kernel_datapath.hpp) when the
 // program can serve it, and by the forwarder actors otherwise; never by
-// both. The forwarders' tables and the datapath actors' maps both ask this
-// one function, so the split is the same on both sides at every rule set.
+// both. The forwarders' tables and the datapath actors' maps both ask
+// kernel_refusals(), so the split is the same on both sides at every rule
+// set.
 
 #include <string>
+#include <vector>
 
 #include "model/daemon_config.hpp"
 #include "model/rule.hpp"
@@ -17,13 +19,29 @@ namespace castor::relay {
 /// Outputs per rule the program serves (relay_maps.h).
 inline constexpr std::size_t kernel_max_outputs = 16;
 
-/// Why the kernel path cannot serve `r` under `s` ("socket ingress", ...);
-/// empty when it does.
+/// Why the kernel path cannot serve `r` on its own under `s` ("socket
+/// ingress", ...); empty when it could. Whether it does also depends on
+/// the rules next to it: see kernel_refusals().
 std::string kernel_refusal(const rule& r, const relay_settings& s);
 
 inline bool served_by_kernel(const rule& r, const relay_settings& s) {
   return kernel_refusal(r, s).empty();
 }
+
+/// For each rule of `rules`, in order, why the kernel path does not serve
+/// it; empty for the rules it serves. Rules that share an input interface,
+/// group and port take one data path: if the kernel cannot serve one of
+/// them, the packet path serves them all. A datagram then meets one rule
+/// table, where a source-specific rule wins over an any-source one, and
+/// never a kernel (S,G) rule and a packet-path (*,G) rule both (the
+/// AF_PACKET forwarders see the frames the tc program takes).
+std::vector<std::string> kernel_refusals(const std::vector<rule>& rules,
+                                         const relay_settings& s);
+
+/// The rules of `rules` the kernel path serves (`kernel` true) or the
+/// packet path serves (`kernel` false), as kernel_refusals() splits them.
+std::vector<rule> rules_on_path(const std::vector<rule>& rules,
+                                const relay_settings& s, bool kernel);
 
 /// "packet", "kernel", "auto".
 std::string to_string(datapath_mode m);
