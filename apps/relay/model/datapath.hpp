@@ -32,9 +32,10 @@ inline bool served_by_kernel(const rule& r, const relay_settings& s) {
 /// it; empty for the rules it serves. Rules that share an input interface,
 /// group and port take one data path: if the kernel cannot serve one of
 /// them, the packet path serves them all. A datagram then meets one rule
-/// table, where a source-specific rule wins over an any-source one, and
-/// never a kernel (S,G) rule and a packet-path (*,G) rule both (the
-/// AF_PACKET forwarders see the frames the tc program takes).
+/// table, where a source-specific rule wins over an any-source one. On
+/// two paths it would not: the tc program sees a frame before the
+/// forwarders' (ETH_P_IP) sockets do and drops what it forwards, so a
+/// kernel (*,G) rule would take the datagrams of a packet-path (S,G) rule.
 std::vector<std::string> kernel_refusals(const std::vector<rule>& rules,
                                          const relay_settings& s);
 

@@ -2,12 +2,16 @@
 # Which rules the kernel data path leaves to the packet path (issue 16,
 # model/datapath.hpp), with datapath = "kernel":
 #   1. a source-specific rule the kernel could serve, next to an any-source
-#      rule of the same group and port it cannot (17 outputs): both
-#      take the packet path (castorctl workers says why), so a datagram
-#      from the rule's source is forwarded once, by the (S,G) rule only,
-#      and not also by the (*,G) one (the AF_PACKET forwarders see the
-#      frames the tc program takes); one from another source goes by the
-#      (*,G) rule only;
+#      rule of the same group and port it cannot (17 outputs): both take
+#      the packet path (castorctl workers says why); a datagram from the
+#      rule's source goes by the (S,G) rule only, one from another source
+#      by the (*,G) rule only;
+#   1b. the other way round, an (S,G) rule the kernel cannot serve next to
+#      a (*,G) rule it could: on two paths the tc program, which sees a
+#      frame before the forwarders' (ETH_P_IP) sockets do, would take the
+#      source's datagrams by its (*,G) rule, and the (S,G) rule would
+#      never see them. One path: the source-specific rule wins, as in the
+#      packet path;
 #   2. a rule with two unicast outputs, which the tc program cannot serve
 #      where IP forwarding is off (it resolves one neighbour per datagram),
 #      takes the packet path, saying so, and both receivers get every
@@ -33,6 +37,10 @@ cst_rule "$config" ssm 239.58.2.1 5002 out1:239.68.2.1:6002 source=10.50.0.1
 wide=()
 for ((p = 6002; p <= 6018; p++)); do wide+=("out2:239.68.2.2:$p"); done
 cst_rule "$config" any 239.58.2.1 5002 "${wide[@]}"
+wide=()
+for ((p = 6004; p <= 6020; p++)); do wide+=("out1:239.68.4.1:$p"); done
+cst_rule "$config" ssm_wide 239.58.4.1 5004 "${wide[@]}" source=10.50.0.1
+cst_rule "$config" any_narrow 239.58.4.1 5004 out2:239.68.4.2:6004
 cst_rule "$config" unicast 239.58.3.1 5003 out1:10.50.1.2:6003 \
   out2:10.50.2.2:6003
 cst_start_relay "$config"
@@ -62,16 +70,17 @@ cst_check "the kernel path forwards plain" \
   cst_pass pl "${CST_NS_RECV[1]}" --group 239.68.1.1:6001 --interface c0 \
   "${exact[@]}" -- --group 239.58.1.1:5001 --count 1000 --rate 10000
 
-# One datagram, one rule: from 10.50.0.1 the (S,G) rule's output only,
-# from 10.50.0.3 the (*,G) rule's only.
+# one_rule_each IN_GROUP:PORT SSM_OUT ANY_OUT: one datagram, one rule:
+# from 10.50.0.1 the (S,G) rule's output (on out1) only, from 10.50.0.3
+# the (*,G) rule's (on out2) only.
 one_rule_each() {
-  cst_recv s1 "${CST_NS_RECV[1]}" --group 239.68.2.1:6002 --interface c0 \
+  cst_recv s1 "${CST_NS_RECV[1]}" --group "$2" --interface c0 \
     --idle 500 --duration 20
-  cst_recv s2 "${CST_NS_RECV[2]}" --group 239.68.2.2:6002 --interface c0 \
+  cst_recv s2 "${CST_NS_RECV[2]}" --group "$3" --interface c0 \
     --idle 500 --duration 20
-  cst_send --group 239.58.2.1:5002 --count 1000 --rate 10000 \
+  cst_send --group "$1" --count 1000 --rate 10000 \
     --bind 10.50.0.1 --stream-base 1 || return 1
-  cst_send --group 239.58.2.1:5002 --count 1000 --rate 10000 \
+  cst_send --group "$1" --count 1000 --rate 10000 \
     --bind 10.50.0.3 --stream-base 2 || return 1
   cst_recv_result s1 25 >/dev/null || true
   cst_recv_result s2 25 >/dev/null || true
@@ -85,7 +94,11 @@ one_rule_each() {
   return "$ok"
 }
 cst_check "each datagram goes by one rule only, the source-specific first" \
-  one_rule_each
+  one_rule_each 239.58.2.1:5002 239.68.2.1:6002 239.68.2.2:6002
+cst_check "ssm_wide (S,G) and any_narrow (*,G) both take the packet path" \
+  path_is any_narrow packet "shares its input group and port with rule ssm_wide"
+cst_check "the same when the kernel could serve the (*,G) rule only" \
+  one_rule_each 239.58.4.1:5004 239.68.4.1:6004 239.68.4.2:6004
 
 both_unicast() {
   cst_recv u1 "${CST_NS_RECV[1]}" --listen 0.0.0.0:6003 "${exact[@]}"
