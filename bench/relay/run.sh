@@ -272,7 +272,14 @@ castor_joined() { # WANT: castor-relay joined WANT groups on in0
 }
 stop_castor() { stop_by_name relay; }
 
-stop_by_name() { cst_stop "$1" 5 || true; }
+# stop_by_name NAME: SIGTERM, then SIGKILL after 5 s, which it reports.
+stop_by_name() {
+  local rc=0
+  cst_stop "$1" 5 || rc=$?
+  if ((rc == 124)); then
+    echo "bench_relay: $1 did not stop within 5 s of SIGTERM; killed" >&2
+  fi
+}
 
 # pids_for CONTENDER WHAT: the processes whose CPU counts for a measure.
 pids_for() {
