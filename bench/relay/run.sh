@@ -277,7 +277,8 @@ stop_by_name() {
   local rc=0
   cst_stop "$1" 5 || rc=$?
   if ((rc == 124)); then
-    echo "bench_relay: $1 did not stop within 5 s of SIGTERM; killed" >&2
+    echo "bench_relay: $1 did not stop within 5 s of SIGTERM; killed; its last words:" >&2
+    tail -n 5 "$CST_WORK/$1.out" >&2
   fi
 }
 
