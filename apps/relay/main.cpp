@@ -199,8 +199,9 @@ int main(int argc, char** argv) {
   // replace it in place (issue 16).
   if (kernel_datapath_built()) {
     std::vector<std::string> keep;
-    for (const auto& r : rules_on_path(config.rules, config.relay, true))
-      keep.push_back(r.input.interface);
+    if (kernel_attaches(config.relay))
+      for (const auto& r : config.rules)
+        keep.push_back(r.input.interface);
     for (const auto& itf : detach_leftovers(keep))
       spdlog::warn("castor-relay: detached the tc program a previous "
                    "castor-relay left on {}",

@@ -16,7 +16,10 @@
 # in turn, side by side.
 #
 # usage: rule_apply.sh [--smoke] TOOLS_DIR CASTOR_RELAY [CASTORCTL]
-#   env: ROUNDS (20), RATE (10000), DATAPATHS ("kernel packet")
+#   env: ROUNDS (20), RATE (10000), DATAPATHS ("kernel packet"; "kernel-cold":
+#        the kernel path with no other kernel rule on in0, so that every add
+#        starts kdp-in0, which loads and attaches the program, and every
+#        remove stops it, which detaches it)
 # --smoke: 3 rounds per data path; asserts only that every round saw its
 # traffic start and stop. Needs root (exit 77 otherwise) and python3.
 set -euo pipefail
@@ -51,9 +54,18 @@ failed=0
 for dp in "${datapaths[@]}"; do
   cst_reset_topology 1
   config=$CST_WORK/relay.toml
-  CST_DATAPATH=$dp
+  CST_DATAPATH=${dp%-cold}
   cst_relay_config "$config" 1 packet
-  cst_rule "$config" static 239.59.1.1 5001 out1:239.69.1.1:6001
+  if [[ $dp == *-cold ]]; then
+    # A static rule the kernel leaves to the forwarders (17 outputs): no
+    # kdp-in0 until the probe's rule comes.
+    wide=()
+    for ((p = 6001; p <= 6017; p++)); do wide+=("out1:239.69.1.1:$p"); done
+    cst_rule "$config" static 239.59.1.1 5001 "${wide[@]}"
+    CST_DATAPATH=""
+  else
+    cst_rule "$config" static 239.59.1.1 5001 out1:239.69.1.1:6001
+  fi
   cst_start_relay "$config"
   # The changing rule's traffic, for longer than the rounds take.
   cst_start sender "$CST_NS_SEND" "$CST_SEND" --interface s0 \

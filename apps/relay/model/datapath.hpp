@@ -39,6 +39,16 @@ inline bool served_by_kernel(const rule& r, const relay_settings& s) {
 std::vector<std::string> kernel_refusals(const std::vector<rule>& rules,
                                          const relay_settings& s);
 
+/// Whether every input interface gets a datapath actor and its program
+/// under `s`: datapath = "kernel" with packet ingress. An interface with no
+/// kernel rule yet has the program attached with empty maps, so that its
+/// first kernel rule is a map update, not a program load (which takes the
+/// verifier a second on a loaded machine).
+inline bool kernel_attaches(const relay_settings& s) {
+  return s.datapath == datapath_mode::kernel
+         && s.ingress != ingress_mode::socket;
+}
+
 /// The rules of `rules` the kernel path serves (`kernel` true) or the
 /// packet path serves (`kernel` false), as kernel_refusals() splits them.
 std::vector<rule> rules_on_path(const std::vector<rule>& rules,
