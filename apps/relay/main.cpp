@@ -213,8 +213,8 @@ int main(int argc, char** argv) {
   // replace it in place (issue 16).
   if (kernel_datapath_built()) {
     std::vector<std::string> keep;
-    for (const auto& r : config.rules)
-      if (served_by_kernel(r, config.relay))
+    if (kernel_attaches(config.relay))
+      for (const auto& r : config.rules)
         keep.push_back(r.input.interface);
     for (const auto& itf : detach_leftovers(keep))
       spdlog::warn("castor-relay: detached the tc program a previous "

@@ -9,14 +9,18 @@
 # Measured, each the median of RUNS runs:
 #   - max lossless rate (< 0.1 % loss) at 64- and 1400-byte payloads, and
 #     for a fan-out 1->2 (64 B; both outputs must be lossless);
-#   - loss at fixed rates (64 B);
-#   - p50/p99 latency at 100 kpps (64 B), and the latency added over a
-#     receiver one hop from the sender (no relay);
+#   - max lossless rate with 5 and 150 interleaved streams on one port
+#     (239.73.0.1+i:7300, 64 B), the form tcrelay serves too;
+#   - loss at fixed rates (64 B: 50, 100, 200, 400 kpps offered);
+#   - p50/p99 latency at 100, 200 and 400 kpps (64 B), and the latency
+#     added over a receiver one hop from the sender (no relay);
 #   - relay CPU per packet at the fixed rates, from utime+stime in /proc/PID/stat
-#     of the relay's processes; and the machine's busy time per packet over
-#     the no-relay run (/proc/stat), the only way to see the kernel's cost,
-#     which runs in softirq on the sender's CPU (noisy on a shared machine);
-#   - 150 streams at once: loss at 75 and 150 kpps total.
+#     of the relay's processes, and the same as % of one CPU over the
+#     trial's wall time; and the machine's busy time per packet (/proc/stat),
+#     in all and over the no-relay run at the same rate, the only way to
+#     see the kernel's cost, which runs in softirq on the sender's CPU
+#     (noisy on a shared machine);
+#   - 150 streams at once, one port each: loss at 75 and 150 kpps total.
 # What many interleaved streams cost per packet against one stream, with 1
 # and 2 workers, is streams.sh's table (castor-relay only).
 #
@@ -33,8 +37,10 @@
 # CONFIG_IP_MROUTE. Issue 16 adds castor_kernel (castor-relay with
 # datapath = "kernel") and tcrelay, the in-kernel baseline (a tc program
 # with compile-time groups; TCRELAY_DIR, default ../shared/baselines/tcrelay
-# next to the repository): it serves the one-stream and fan-out rows only,
-# since its streams share one port, so its 150-stream rows read n/a.
+# next to the repository): it serves the one-stream, fan-out and one-port
+# stream rows; its streams share one port, so the rows of 150 streams with
+# a port each read n/a for it, and socat (one process per group) sits out
+# the one-port rows.
 #
 # usage: run.sh [--smoke] TOOLS_DIR [CASTOR_RELAY [CASTORCTL]]
 #   env: RUNS (3), TRIAL seconds per trial (1), GEN_THREADS sender threads
@@ -71,21 +77,26 @@ runs=${RUNS:-3}
 trial_s=${TRIAL:-1}
 steps=${STEPS:-5}
 gen_threads=${GEN_THREADS:-1}
-fixed_rates=(50000 100000 200000)
+fixed_rates=(50000 100000 200000 400000)
+# The issue 16 targets' rates: p50, CPU and machine CPU rows.
+p50_rates=(100000 200000 400000)
 n_many=150
+shared_counts=(5 150)
 if ((smoke)); then
   runs=1 trial_s=0.2 steps=1 n_many=20
-  fixed_rates=(20000)
+  fixed_rates=(20000) p50_rates=(20000) shared_counts=(5 20)
 fi
 
 cst_topology 2
 clk_tck=$(getconf CLK_TCK)
 
-# Groups: one stream, a fan-out input, and 150 streams. No rewrite, so that
-# all three contenders do the same work.
+# Groups: one stream, a fan-out input, 150 streams with a port each, and
+# 150 streams on one port. No rewrite, so that all contenders do the same
+# work.
 g_single=239.70.1.1 p_single=7001
 g_fanout=239.72.1.1 p_fanout=7201
 g_many=239.71.0.1 p_many=7100
+g_shared=239.73.0.1 p_shared=7300
 
 # -- contenders ---------------------------------------------------------------
 
@@ -121,13 +132,14 @@ start_kernel() {
     echo "mroute from in0 source 10.50.0.1 group $g_fanout to out1 out2"
     for ((i = 0; i < n_many; i++)); do
       echo "mroute from in0 source 10.50.0.1 group $(cst_ip_plus $g_many $i) to out1"
+      echo "mroute from in0 source 10.50.0.1 group $(cst_ip_plus $g_shared $i) to out1"
     done
   } >"$conf"
   cst_start smcrouted "$CST_NS_RELAY" smcrouted -n -N -f "$conf" \
     -i "cstbch$$" -u "$CST_WORK/smcroute.sock" -P "$CST_WORK/smcroute.pid" \
     -l err
   # Ready once every route is in the kernel's table (bounded 10 s).
-  cst_until 10 kernel_routes $((n_many + 2)) && return 0
+  cst_until 10 kernel_routes $((2 * n_many + 2)) && return 0
   why[kernel]="smcrouted did not install its routes"
   cst_out smcrouted >&2
   return 1
@@ -172,21 +184,22 @@ stop_socat() {
   for n in "${socat_names[@]}"; do stop_by_name "$n"; done
 }
 
-# tcrelay_object NAME GROUP PORT OUT_IFS...: the baseline compiled for one
-# rule (group and port unchanged) in the relay namespace's interfaces.
-# The first of the two chained filters passes on what it does not take
-# (TC_ACT_UNSPEC: the next filter runs) instead of ending the chain with
-# TC_ACT_OK, so the baseline is compiled from a copy with that one change.
+# tcrelay_object NAME GROUP PORT STREAMS OUT_IFS...: the baseline compiled
+# for one rule (STREAMS groups from GROUP on PORT, group and port
+# unchanged) in the relay namespace's interfaces. Every chained filter but
+# the last (tcr_shared) passes on what it does not take (TC_ACT_UNSPEC: the
+# next filter runs) instead of ending the chain with TC_ACT_OK, so those are
+# compiled from a copy with that one change.
 tcrelay_object() {
-  local name=$1 group=$2 port=$3 n=1 itf mac defs src=$tcrelay_dir/tcrelay.bpf.c
-  shift 3
-  if [[ $name == tcr_single ]]; then
+  local name=$1 group=$2 port=$3 streams=$4 n=1 itf mac defs src=$tcrelay_dir/tcrelay.bpf.c
+  shift 4
+  if [[ $name != tcr_shared ]]; then
     sed 's/return TC_ACT_OK;/return TC_ACT_UNSPEC;/' "$src" >"$CST_WORK/tcr_chain.bpf.c"
     src=$CST_WORK/tcr_chain.bpf.c
   fi
   local g
   g=$(IFS=. read -r a b c d <<<"$group"; echo $(((a << 24) | (b << 16) | (c << 8) | d)))
-  defs="-DIN_GROUP=${g}u -DOUT_GROUP=${g}u -DIN_PORT=$port -DOUT_PORT=$port -DSTREAMS=1 -DOUT_TTL=8"
+  defs="-DIN_GROUP=${g}u -DOUT_GROUP=${g}u -DIN_PORT=$port -DOUT_PORT=$port -DSTREAMS=$streams -DOUT_TTL=8"
   for itf in "$@"; do
     mac=$(cst_in "$CST_NS_RELAY" cat "/sys/class/net/$itf/address" | tr -d :)
     defs="$defs -DOUT${n}_IF=$(cst_in "$CST_NS_RELAY" cat "/sys/class/net/$itf/ifindex") -DOUT${n}_MAC=$((16#$mac))ull"
@@ -201,14 +214,17 @@ start_tcrelay() {
   [[ -f $tcrelay_dir/tcrelay.bpf.c ]] || tcrelay_dir=/work/shared/baselines/tcrelay
   [[ -f $tcrelay_dir/tcrelay.bpf.c ]] || { why[tcrelay]="no tcrelay baseline"; return 1; }
   command -v clang >/dev/null || { why[tcrelay]="no clang"; return 1; }
-  tcrelay_object tcr_single $g_single $p_single out1 &&
-    tcrelay_object tcr_fanout $g_fanout $p_fanout out1 out2 ||
+  tcrelay_object tcr_single $g_single $p_single 1 out1 &&
+    tcrelay_object tcr_fanout $g_fanout $p_fanout 1 out1 out2 &&
+    tcrelay_object tcr_shared $g_shared $p_shared "$n_many" out1 ||
     { why[tcrelay]="tcrelay did not compile"; return 1; }
   tc -n "$CST_NS_RELAY" qdisc add dev in0 clsact &&
     tc -n "$CST_NS_RELAY" filter add dev in0 ingress pref 1 bpf da \
       obj "$CST_WORK/tcr_single.o" sec tc &&
     tc -n "$CST_NS_RELAY" filter add dev in0 ingress pref 2 bpf da \
-      obj "$CST_WORK/tcr_fanout.o" sec tc ||
+      obj "$CST_WORK/tcr_fanout.o" sec tc &&
+    tc -n "$CST_NS_RELAY" filter add dev in0 ingress pref 3 bpf da \
+      obj "$CST_WORK/tcr_shared.o" sec tc ||
     { why[tcrelay]="tcrelay did not attach"; return 1; }
 }
 stop_tcrelay() { tc -n "$CST_NS_RELAY" qdisc del dev in0 clsact 2>/dev/null || true; }
@@ -241,14 +257,16 @@ start_castor() {
   for ((i = 0; i < n_many; i++)); do
     cst_rule "$config" "m$i" "$(cst_ip_plus $g_many $i)" $((p_many + i)) \
       "out1:$(cst_ip_plus $g_many $i):$((p_many + i))"
+    cst_rule "$config" "s$i" "$(cst_ip_plus $g_shared $i)" $p_shared \
+      "out1:$(cst_ip_plus $g_shared $i):$p_shared"
   done
   if [[ -n ${CASTOR_MARKS:-} ]]; then
     sed -i 's/ttl = 1 }/ttl = "decrement", tos = "preserve" }/' "$config"
   fi
   cst_start_relay "$config" || { why[castor]="castor-relay did not start"; return 1; }
   # Forwarding starts once the inputs are joined (bounded 10 s).
-  cst_until 10 castor_joined $((n_many + 2)) && return 0
-  why[castor]="castor-relay joined $joined of $((n_many + 2)) groups"
+  cst_until 10 castor_joined $((2 * n_many + 2)) && return 0
+  why[castor]="castor-relay joined $joined of $((2 * n_many + 2)) groups"
   return 1
 }
 # castor-relay over IPv6 (issue 19): the same rules, every address mapped
@@ -265,7 +283,15 @@ castor_joined() { # WANT: castor-relay joined WANT groups on in0
 }
 stop_castor() { stop_by_name relay; }
 
-stop_by_name() { cst_stop "$1" 5 || true; }
+# stop_by_name NAME: SIGTERM, then SIGKILL after 5 s, which it reports.
+stop_by_name() {
+  local rc=0
+  cst_stop "$1" 5 || rc=$?
+  if ((rc == 124)); then
+    echo "bench_relay: $1 did not stop within 5 s of SIGTERM; killed; its last words:" >&2
+    tail -n 5 "$CST_WORK/$1.out" >&2
+  fi
+}
 
 # pids_for CONTENDER WHAT: the processes whose CPU counts for a measure.
 pids_for() {
@@ -286,16 +312,18 @@ pids_for() {
 
 # trial WHO WHAT SIZE RATE: sends TRIAL seconds at RATE and sets
 #   t_loss_ppm (worst receiver), t_received, t_sent_pps, t_p50, t_p99,
-#   t_cpu_us (relay processes, per input packet), t_busy_us (machine).
+#   t_cpu_us (relay processes, per input packet), t_cpu_pct (the same, %
+#   of one CPU over the trial), t_busy_us (machine, per input packet).
 # WHO is a contender or "direct" (receiver one hop from the sender); WHAT is
-# single, fanout or many.
+# single, fanout, many (a port per stream) or sharedN (N streams, one port).
 trial() {
   local who=$1 what=$2 size=$3 rate=$4
-  local group port streams=1 receivers=(1) total count
+  local group port streams=1 receivers=(1) total count keep=()
   case $what in
     single) group=$g_single port=$p_single ;;
     fanout) group=$g_fanout port=$p_fanout receivers=(1 2) ;;
     many) group=$g_many port=$p_many streams=$n_many ;;
+    shared*) group=$g_shared port=$p_shared streams=${what#shared} keep=(--keep-port) ;;
   esac
   # Rate 0: as fast as the generator goes, for TRIAL seconds; the receiver
   # then cannot know the count and judges loss by the highest sequence.
@@ -313,16 +341,18 @@ trial() {
       ns=${CST_NS_RECV[$k]} ifname=c0
     fi
     cst_recv "rx$k" "$ns" --group "$group:$port" --streams "$streams" \
-      --interface "$ifname" "${expect[@]}" --idle 300 \
+      "${keep[@]}" --interface "$ifname" "${expect[@]}" --idle 300 \
       --duration "$(awk -v t="$trial_s" 'BEGIN { print t + 10 }')"
   done
-  local pids=() ticks0 busy0 sent
+  local pids=() ticks0 busy0 sent wall0 wall1
   [[ $who == direct ]] || read -r -a pids <<<"$(pids_for "$who" "$what" | xargs)"
   ticks0=$(proc_ticks "${pids[@]}")
   busy0=$(machine_busy)
-  sent=$(cst_send --group "$group:$port" --streams "$streams" \
+  wall0=$(date +%s%N)
+  sent=$(cst_send --group "$group:$port" --streams "$streams" "${keep[@]}" \
            "${bound[@]}" --rate "$rate" --size "$size" --ttl 8 \
            --bind 10.50.0.1 --threads "$gen_threads")
+  wall1=$(date +%s%N)
   local input
   input=$(cst_field sent "$sent")
   input=${input:-0}
@@ -353,6 +383,10 @@ trial() {
                'BEGIN { printf "%.2f", n ? d / hz * 1e6 / n : 0 }')
   t_busy_us=$(awk -v d=$((busy1 - busy0)) -v hz="$clk_tck" -v n="$input" \
                'BEGIN { printf "%.2f", n ? d / hz * 1e6 / n : 0 }')
+  # The relay's CPU over the trial (until the receivers are done) as a
+  # share of one CPU while the sender sends: an upper bound.
+  t_cpu_pct=$(awk -v d=$((ticks1 - ticks0)) -v hz="$clk_tck" \
+                -v w=$((wall1 - wall0)) 'BEGIN { printf "%.1f", w ? d / hz * 1e11 / w : 0 }')
 }
 
 lossless() { ((t_received > 0 && t_loss_ppm < 1000)); }
@@ -428,17 +462,18 @@ for size in 64 1400; do
   fi
 done
 
-# The no-relay reference for latency and machine CPU at 100 kpps.
-ref_rate=100000
-((smoke)) && ref_rate=20000
-vals50=() vals99=() valsbusy=()
-for ((r = 0; r < runs; r++)); do
-  trial direct single 64 $ref_rate
-  vals50+=("$t_p50") vals99+=("$t_p99") valsbusy+=("$t_busy_us")
+# The no-relay reference for latency and machine CPU at each p50 rate.
+declare -A direct_p50=() direct_p99=() direct_busy=()
+for rate in "${p50_rates[@]}"; do
+  vals50=() vals99=() valsbusy=()
+  for ((r = 0; r < runs; r++)); do
+    trial direct single 64 "$rate"
+    vals50+=("$t_p50") vals99+=("$t_p99") valsbusy+=("$t_busy_us")
+  done
+  direct_p50[$rate]=$(median "${vals50[@]}")
+  direct_p99[$rate]=$(median "${vals99[@]}")
+  direct_busy[$rate]=$(median "${valsbusy[@]}")
 done
-direct_p50=$(median "${vals50[@]}")
-direct_p99=$(median "${vals99[@]}")
-direct_busy=$(median "${valsbusy[@]}")
 
 # -- each contender in turn -----------------------------------------------------
 
@@ -488,25 +523,41 @@ for who in "${contenders[@]}"; do
     vals+=("$ml_rate")
   done
   res[$who,fanout]=$(median "${vals[@]}")
+  # Interleaved streams on one port (tcrelay's form too).
+  for n in "${shared_counts[@]}"; do
+    if [[ $who == socat ]]; then
+      res[$who,shared$n]=n/a # a process per group: not set up for these
+      continue
+    fi
+    vals=()
+    for ((r = 0; r < runs; r++)); do
+      max_lossless "$who" "shared$n" 64 "${ceiling[64]}"
+      vals+=("$ml_rate")
+    done
+    res[$who,shared$n]=$(median "${vals[@]}")
+  done
+  # Fixed rates: loss, the relay's CPU, and at the p50 rates latency and
+  # the machine's CPU, all from the same trials.
+  got=()
   for rate in "${fixed_rates[@]}"; do
-    vals=() valscpu=()
+    vals=() valscpu=() valspct=() vals50=() vals99=() valsbusy=()
     for ((r = 0; r < runs; r++)); do
       trial "$who" single 64 "$rate"
-      vals+=("$t_loss_ppm") valscpu+=("$t_cpu_us")
+      vals+=("$t_loss_ppm") valscpu+=("$t_cpu_us") valspct+=("$t_cpu_pct")
+      vals50+=("$t_p50") vals99+=("$t_p99") valsbusy+=("$t_busy_us")
+      got+=("$t_received")
     done
     res[$who,loss$rate]=$(median "${vals[@]}")
     res[$who,cpu$rate]=$(median "${valscpu[@]}")
+    res[$who,pct$rate]=$(median "${valspct[@]}")
+    res[$who,p50_$rate]=$(median "${vals50[@]}")
+    res[$who,p99_$rate]=$(median "${vals99[@]}")
+    res[$who,busy$rate]=$(median "${valsbusy[@]}")
+    if [[ -n ${direct_busy[$rate]:-} ]]; then
+      res[$who,added$rate]=$(awk -v a="${res[$who,busy$rate]}" \
+        -v b="${direct_busy[$rate]}" 'BEGIN { printf "%.2f", a - b }')
+    fi
   done
-  vals50=() vals99=() valsbusy=() got=()
-  for ((r = 0; r < runs; r++)); do
-    trial "$who" single 64 $ref_rate
-    vals50+=("$t_p50") vals99+=("$t_p99")
-    valsbusy+=("$t_busy_us") got+=("$t_received")
-  done
-  res[$who,p50]=$(median "${vals50[@]}")
-  res[$who,p99]=$(median "${vals99[@]}")
-  res[$who,busy]=$(awk -v a="$(median "${valsbusy[@]}")" -v b="$direct_busy" \
-                     'BEGIN { printf "%.2f", a - b }')
   res[$who,received]=$(median "${got[@]}")
   "stop_$who"
 done
@@ -535,19 +586,39 @@ ratios() { # MEASURE: the ratio columns of a rate
     "$(get castor_kernel "$1")" "$(get tcrelay "$1")")|$(ratio \
     "$(get castor_kernel "$1")" "$(get castor "$1")")"
 }
+# diffs MEASURE: the same columns as differences A - B (latency, where
+# the target is "within N us").
+diff() {
+  local a=$1 b=$2
+  if [[ $a == n/a || $b == n/a || -z $a || -z $b ]]; then
+    echo n/a
+    return
+  fi
+  awk -v a="$a" -v b="$b" 'BEGIN { printf "%+.1f us", a - b }'
+}
+diffs() {
+  echo "$(diff "$(get castor "$1")" "$(get socat "$1")")|$(diff \
+    "$(get castor_kernel "$1")" "$(get tcrelay "$1")")|$(diff \
+    "$(get castor_kernel "$1")" "$(get castor "$1")")"
+}
 # cells FORMAT MEASURE: one cell per contender.
 cells() {
   local who
   for who in "${contenders[@]}"; do "$1" "$(get "$who" "$2")"; echo; done
 }
 plain() { echo -n "$1"; }
+# added VALUE: VALUE and what it adds over $added_to (no relay).
+added() {
+  [[ $1 == n/a || -z $1 ]] && { echo -n n/a; return; }
+  awk -v a="$1" -v b="$added_to" 'BEGIN { printf "%.1f (%+.1f)", a, a - b }'
+}
 kpps_cell() { echo -n "$(kpps "$1")"; }
 pct_cell() { echo -n "$(pct "$1")"; }
-table_row() { # LABEL FORMAT MEASURE [RATIOS]
+table_row() { # LABEL FORMAT MEASURE [ratios|diffs]
   local -a c
   mapfile -t c < <(cells "$2" "$3")
   local -a r=("" "" "")
-  [[ -n ${4:-} ]] && IFS='|' read -r -a r <<<"$(ratios "$3")"
+  [[ -n ${4:-} ]] && IFS='|' read -r -a r <<<"$("$4" "$3")"
   row "$1" "${c[@]}" "${r[@]}"
 }
 
@@ -564,40 +635,55 @@ row "---" "${dashes[@]}"
 table_row "max lossless kpps, 64 B" kpps_cell max64 ratios
 table_row "max lossless kpps, 1400 B" kpps_cell max1400 ratios
 table_row "max lossless kpps in, fan-out 1->2" kpps_cell fanout ratios
+for n in "${shared_counts[@]}"; do
+  table_row "max lossless kpps, $n streams, 1 port" kpps_cell "shared$n" ratios
+done
 for rate in "${fixed_rates[@]}"; do
   table_row "loss at $((rate / 1000)) kpps, 64 B" pct_cell "loss$rate"
 done
-added() {
-  [[ $1 == n/a ]] && { echo -n n/a; return; }
-  awk -v a="$1" -v b="$direct_p50" 'BEGIN { printf "%.1f (+%.1f)", a, a - b }'
-}
-added99() {
-  [[ $1 == n/a ]] && { echo -n n/a; return; }
-  awk -v a="$1" -v b="$direct_p99" 'BEGIN { printf "%.1f (+%.1f)", a, a - b }'
-}
-table_row "p50 us at $((ref_rate / 1000)) kpps (added)" added p50
-table_row "p99 us at $((ref_rate / 1000)) kpps (added)" added99 p99
+for rate in "${p50_rates[@]}"; do
+  added_to=${direct_p50[$rate]}
+  table_row "p50 us at $((rate / 1000)) kpps (added)" added "p50_$rate" diffs
+done
+for rate in "${p50_rates[@]}"; do
+  added_to=${direct_p99[$rate]}
+  table_row "p99 us at $((rate / 1000)) kpps (added)" added "p99_$rate" diffs
+done
 # A relay that sleeps between bursts pays a wake-up per burst, so its cost
 # per packet falls as the rate rises and bursts grow: one row per rate.
 for rate in "${fixed_rates[@]}"; do
   table_row "relay process CPU us/pkt, $((rate / 1000)) kpps" plain "cpu$rate"
 done
+for rate in "${p50_rates[@]}"; do
+  table_row "relay process CPU % of 1 CPU, $((rate / 1000)) kpps" plain "pct$rate"
+done
 # ... and at the highest lossless rate, where bursts are largest: what a
 # packet costs when the relay is busy.
 table_row "relay process CPU us/pkt, max 64 B" plain maxcpu64
-table_row "machine CPU us/pkt over no relay" plain busy
+for rate in "${p50_rates[@]}"; do
+  table_row "machine CPU us/pkt, $((rate / 1000)) kpps" plain "busy$rate" ratios
+done
+for rate in "${p50_rates[@]}"; do
+  table_row "  over no relay, $((rate / 1000)) kpps" plain "added$rate" ratios
+done
 for rate in $((n_many * 500)) $((n_many * 1000)); do
   ((smoke)) && rate=$((n_many * 100))
-  table_row "loss, $n_many streams, $((rate / 1000)) kpps" pct_cell "many$rate"
+  table_row "loss, $n_many streams, a port each, $((rate / 1000)) kpps" pct_cell "many$rate"
   ((smoke)) && break
 done
 echo
-echo "no relay (one hop): p50 $direct_p50 us, p99 $direct_p99 us at $((ref_rate / 1000)) kpps"
+for rate in "${p50_rates[@]}"; do
+  echo "no relay (one hop) at $((rate / 1000)) kpps: p50 ${direct_p50[$rate]} us," \
+       "p99 ${direct_p99[$rate]} us, machine CPU ${direct_busy[$rate]} us/pkt"
+done
 echo "'>= N (gen-bound)': lossless at the generator's ceiling; the contender's"
 echo "own limit is higher. Kernel forwarding runs in softirq on the sender's"
-echo "CPU, so its process CPU is ~0; see the machine CPU row. So do tcrelay"
+echo "CPU, so its process CPU is ~0; see the machine CPU rows. So do tcrelay"
 echo "and castor_kernel's forwarding; castor_kernel's process CPU is its"
-echo "actors' (stats, the link refresh), none of it per packet."
+echo "actors' (stats, the link refresh), none of it per packet. Rates above"
+echo "the generator's ceiling are offered, not reached: loss is counted"
+echo "against what was sent. Latency ratios are differences (us); the"
+echo "machine CPU rows compare per packet, in all and over no relay."
 
 # A smoke run checks that every available contender forwarded something.
 if ((smoke)); then

@@ -205,9 +205,9 @@ void print_workers(std::ostream& out, const json& data) {
   for (auto& p : paths)
     kernel |= str(p, "path") == "kernel";
   if (kernel) {
-    std::vector<std::vector<std::string>> path_rows{{"RULE", "PATH"}};
+    std::vector<std::vector<std::string>> path_rows{{"RULE", "PATH", "WHY"}};
     for (auto& p : paths)
-      path_rows.push_back({str(p, "rule"), str(p, "path")});
+      path_rows.push_back({str(p, "rule"), str(p, "path"), str(p, "why")});
     out << "\n";
     print_table(out, path_rows);
   }

@@ -24,6 +24,7 @@
 #include "dataplane/worker_supervisor.hpp"
 #include "model/atoms.hpp"
 #include "model/counters.hpp"
+#include "model/datapath.hpp"
 #include "service/logging.hpp"
 #include "service/state_directory.hpp"
 #include "sites/sites_atoms.hpp"
@@ -185,17 +186,24 @@ void gather_stats(caf::event_based_actor* self, const relay_context_ptr& ctx,
 
 /// Which data path each rule takes, in rule order (issue 16): "kernel" if
 /// a datapath actor (kdp-*) reports it, "packet" if a forwarder does, "-"
-/// while no worker of its interface answered.
+/// while no worker of its interface answered; and under datapath =
+/// "kernel", why the kernel path does not serve a rule (model/datapath.hpp).
 nlohmann::json rule_paths(const std::vector<rule>& rules,
+                          const relay_settings& settings,
                           const std::vector<worker_snapshot>& snapshots) {
   auto out = nlohmann::json::array();
-  for (const auto& r : rules) {
+  const auto why = kernel_refusals(rules, settings);
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const auto& r = rules[i];
     std::string path = "-";
     for (const auto& snap : snapshots)
       for (const auto& rs : snap.rules)
         if (rs.name == r.name)
           path = snap.worker.rfind("kdp-", 0) == 0 ? "kernel" : "packet";
-    out.push_back({{"rule", r.name}, {"path", path}});
+    nlohmann::json row{{"rule", r.name}, {"path", path}};
+    if (settings.datapath == datapath_mode::kernel && !why[i].empty())
+      row["why"] = why[i];
+    out.push_back(std::move(row));
   }
   return out;
 }
@@ -234,7 +242,8 @@ void list_workers(caf::event_based_actor* self, const relay_context_ptr& ctx,
         self, children,
         [ctx, rp, children](std::vector<worker_snapshot>& snapshots) mutable {
           auto data = control::workers_reply(worker_infos(children, snapshots));
-          data["paths"] = rule_paths(*ctx->rules().rules, snapshots);
+          data["paths"] =
+            rule_paths(*ctx->rules().rules, ctx->settings(), snapshots);
           rp.deliver(control::make_ok(std::move(data)));
         });
     });

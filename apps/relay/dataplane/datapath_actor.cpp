@@ -9,6 +9,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "dataplane/kernel_datapath.hpp"
+#include "dataplane/rule_subscription.hpp"
 #include "model/atoms.hpp"
 #include "model/datapath.hpp"
 #include <spdlog/spdlog.h>
@@ -19,10 +20,8 @@ namespace castor::relay {
 
 namespace {
 
-using kdp_resub_atom = caf::atom_constant<caf::atom("kdp_resub")>;
 using kdp_tick_atom = caf::atom_constant<caf::atom("kdp_tick")>;
 
-constexpr auto resubscribe_delay = std::chrono::milliseconds{20};
 constexpr auto link_refresh = std::chrono::seconds{1};
 
 struct datapath_state {
@@ -53,22 +52,8 @@ void install(datapath_self* self, const rule_set& rs) {
 }
 
 void subscribe(datapath_self* self) {
-  auto store = self->state.ctx->get(relay_role::rule_store);
-  if (!store) {
-    self->delayed_send(self, resubscribe_delay, kdp_resub_atom::value);
-    return;
-  }
-  self->state.rule_store = store.address();
-  self->monitor(store);
-  self
-    ->request(store, std::chrono::seconds{5}, rules_subscribe_atom::value,
-              caf::actor_cast<caf::actor>(self))
-    .then([self](const rule_set& rs) { install(self, rs); },
-          [self, store](const caf::error&) {
-            self->demonitor(store);
-            self->state.rule_store = nullptr;
-            self->delayed_send(self, resubscribe_delay, kdp_resub_atom::value);
-          });
+  subscribe_rules(self, self->state.id,
+                  [](datapath_self* s, const rule_set& rs) { install(s, rs); });
 }
 
 caf::behavior datapath_actor(datapath_self* self,
@@ -96,15 +81,11 @@ caf::behavior datapath_actor(datapath_self* self,
   install(self, st.ctx->rules());
   subscribe(self);
   self->delayed_send(self, link_refresh, kdp_tick_atom::value);
-  self->set_down_handler([self](const caf::down_msg& dm) {
-    if (dm.source == self->state.rule_store) {
-      self->state.rule_store = nullptr;
-      self->delayed_send(self, resubscribe_delay, kdp_resub_atom::value);
-    }
-  });
+  self->set_down_handler(
+    [self](const caf::down_msg& dm) { rule_store_down(self, dm); });
   return {
     [self](rules_atom, const rule_set& rs) { install(self, rs); },
-    [self](kdp_resub_atom) {
+    [self](rules_resub_atom) {
       if (!self->state.rule_store)
         subscribe(self);
     },
@@ -124,9 +105,9 @@ std::vector<rule> kernel_rules(const std::vector<rule>& rules,
                                const std::string& interface,
                                const relay_settings& settings) {
   std::vector<rule> out;
-  for (const auto& r : rules)
-    if (r.input.interface == interface && served_by_kernel(r, settings))
-      out.push_back(r);
+  for (auto& r : rules_on_path(rules, settings, true))
+    if (r.input.interface == interface)
+      out.push_back(std::move(r));
   return out;
 }
 

@@ -13,7 +13,7 @@
 //     interface gets a new index and address);
 //   - answers stats requests like a forwarder, from the per-CPU counters in
 //     the maps, which outlive it: they never go back on a restart;
-//   - on a clean stop (no kernel rule left on its interface, or the relay
+//   - on a clean stop (no rule left on its interface, or the relay
 //     stopping) detaches the program; on a kill or a failure it leaves it
 //     forwarding for its successor.
 //

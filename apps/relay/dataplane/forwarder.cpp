@@ -13,6 +13,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "dataplane/forwarder_loop.hpp"
+#include "dataplane/rule_subscription.hpp"
 #include "dataplane/rule_table.hpp"
 #include "model/datapath.hpp"
 #include <net/if.h>
@@ -31,11 +32,7 @@ namespace {
 // thread), never as callbacks into actor state.
 using fwd_snapshot_atom = caf::atom_constant<caf::atom("fwd_snap")>;
 using fwd_failed_atom = caf::atom_constant<caf::atom("fwd_fail")>;
-using fwd_resub_atom = caf::atom_constant<caf::atom("fwd_resub")>;
 using fwd_wait_atom = caf::atom_constant<caf::atom("fwd_wait")>;
-
-/// How long a forwarder waits before asking a restarted rule store again.
-constexpr auto resubscribe_delay = std::chrono::milliseconds{20};
 
 /// How often a forwarder whose input interface is gone looks for it again.
 constexpr auto interface_poll = std::chrono::milliseconds{100};
@@ -67,35 +64,15 @@ void install(forwarder_self* self, const rule_set& rs) {
                                        resolve_interface_index));
     return;
   }
-  std::vector<rule> mine;
-  for (const auto& r : *rs.rules)
-    if (!served_by_kernel(r, settings))
-      mine.push_back(r);
+  const auto mine = rules_on_path(*rs.rules, settings, false);
   st.loop->install(
     rule_table::build(mine, opts.interface, rs.epoch, resolve_interface_index));
 }
 
 void subscribe(forwarder_self* self) {
-  auto store = self->state.ctx->get(relay_role::rule_store);
-  if (!store) {
-    self->delayed_send(self, resubscribe_delay, fwd_resub_atom::value);
-    return;
-  }
-  self->state.rule_store = store.address();
-  self->monitor(store);
-  self
-    ->request(store, std::chrono::seconds{5}, rules_subscribe_atom::value,
-              caf::actor_cast<caf::actor>(self))
-    .then([self](const rule_set& rs) { install(self, rs); },
-          [self, store](const caf::error& err) {
-            spdlog::warn("{}: rule store did not answer ({}); retrying",
-                         self->state.loop->options().worker, describe(err));
-            // Forget it, or fwd_resub would take it for subscribed and a
-            // timed-out subscription would never be retried.
-            self->demonitor(store);
-            self->state.rule_store = nullptr;
-            self->delayed_send(self, resubscribe_delay, fwd_resub_atom::value);
-          });
+  subscribe_rules(
+    self, self->state.loop->options().worker,
+    [](forwarder_self* s, const rule_set& rs) { install(s, rs); });
 }
 
 /// Whether `name` exists and is administratively up. An AF_PACKET socket
@@ -185,13 +162,8 @@ caf::behavior forwarder_actor(forwarder_self* self,
   auto& st = self->state;
   st.opts = std::move(opts);
   st.ctx = std::move(ctx);
-  self->set_down_handler([self](const caf::down_msg& dm) {
-    if (dm.source == self->state.rule_store) {
-      // The store restarted: subscribe to its successor.
-      self->state.rule_store = nullptr;
-      self->delayed_send(self, resubscribe_delay, fwd_resub_atom::value);
-    }
-  });
+  self->set_down_handler(
+    [self](const caf::down_msg& dm) { rule_store_down(self, dm); });
   if (loop) {
     start_forwarding(self, std::move(loop), failure_target);
   } else {
@@ -201,7 +173,7 @@ caf::behavior forwarder_actor(forwarder_self* self,
   }
   return {
     [self](rules_atom, const rule_set& rs) { install(self, rs); },
-    [self](fwd_resub_atom) {
+    [self](rules_resub_atom) {
       if (!self->state.rule_store)
         subscribe(self);
     },

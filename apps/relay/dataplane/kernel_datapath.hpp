@@ -10,7 +10,7 @@
 // and its replacement adopts the same object (kernel_datapaths(), one per
 // interface for the life of the process), so a restart has no gap and no
 // duplicate, and the per-CPU counters in the maps stay monotonic. Only a
-// clean stop (the interface has no kernel rule any more, or the process
+// clean stop (the interface has no rule any more, or the process
 // ends) detaches it.
 //
 // Attaching. The filter always goes in at one handle and priority

@@ -19,20 +19,16 @@ namespace {
 
 constexpr auto supervisor_timeout = std::chrono::seconds{10};
 
-/// The forwarders, and a datapath actor for each input interface that
-/// has a rule the kernel serves (model/datapath.hpp).
+/// The forwarders, and under datapath = "kernel" a datapath actor for
+/// each input interface, whether the kernel serves a rule there yet or
+/// not (model/datapath.hpp, kernel_attaches()).
 std::vector<std::pair<std::string, std::string>>
 wanted_forwarders(const relay_context& ctx) {
   std::vector<std::pair<std::string, std::string>> out; // id, interface
-  const auto rules = ctx.rules();
-  const auto settings = ctx.settings();
+  const bool kernel = kernel_attaches(ctx.settings());
   for (const auto& itf : ctx.input_interfaces()) {
-    for (const auto& r : *rules.rules)
-      if (settings.datapath == datapath_mode::kernel && r.input.interface == itf
-          && served_by_kernel(r, settings)) {
-        out.emplace_back(datapath_id(itf), itf);
-        break;
-      }
+    if (kernel)
+      out.emplace_back(datapath_id(itf), itf);
     for (unsigned n = 1; n <= ctx.workers_per_interface(); ++n)
       out.emplace_back(forwarder_id(itf, n), itf);
   }

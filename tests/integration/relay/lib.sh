@@ -339,7 +339,7 @@ cst_start_relay() {
   }
   cst_wait_workers_running 10 || return 1
   # The kernel data path must really be the one forwarding, not a fallback.
-  if [[ ${CST_DATAPATH:-} == kernel ]] && ! cst_workers | grep -qx 'kdp-in0'; then
+  if [[ ${CST_DATAPATH:-} == kernel ]] && ! grep -qx 'kdp-in0' <<<"$(cst_workers)"; then
     echo "$CST_NAME: datapath = kernel but no kdp-in0 worker:" >&2
     cst_ctl workers >&2 || true
     return 1
@@ -372,8 +372,13 @@ cst_ruled_groups_joined() {
 
 # cst_workers: the worker ids, one a line (castorctl workers, first column).
 # The table ends at the first blank line (the kernel data path's rule
-# paths follow it).
-cst_workers() { cst_ctl workers | awk 'NR > 1 && !NF { exit } NR > 1 { print $1 }'; }
+# paths follow it). castorctl's output is read whole first: a reader that
+# stops early would end it with SIGPIPE, which pipefail takes for a failure.
+cst_workers() {
+  local table
+  table=$(cst_ctl workers) || return 1
+  awk 'NR > 1 && !NF { exit } NR > 1 { print $1 }' <<<"$table"
+}
 
 # cst_wait_workers_running SECONDS: until every worker's state is running.
 cst_wait_workers_running() {

@@ -15,6 +15,10 @@
 #   - a rule added with an output that would send another rule's flow
 #     (same interface, destination and fixed source_port): refused, naming
 #     both rules.
+# With CST_DATAPATH=kernel (issue 16) the first case runs on the kernel
+# data path, with one worker: the tc program's rewrite must look the same
+# to a receiver. Socket ingress and the source port a socket binds are
+# the packet path's alone.
 #
 # usage: relay_identity.sh TOOLS_DIR CASTOR_RELAY CASTORCTL
 set -euo pipefail
@@ -147,6 +151,12 @@ identity_case() {
   return "$rc"
 }
 
+if [[ ${CST_DATAPATH:-} == kernel ]]; then
+  cst_check "kernel data path: TTL decremented, TOS preserved, numeric values, one source port per output" \
+    identity_case packet 1
+  cst_finish
+  exit 0
+fi
 cst_check "packet ingress, 2 workers: TTL decremented, TOS preserved, numeric values, one source port per output" \
   identity_case packet 2
 cst_check "socket ingress: the same from IP_RECVTTL and IP_RECVTOS" \
