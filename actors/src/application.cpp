@@ -30,8 +30,26 @@ struct application::running {
   std::promise<run_outcome> stopped_promise;
   std::shared_future<run_outcome> stopped =
     stopped_promise.get_future().share();
-  // Weak: the watcher must not be kept alive by the application.
-  caf::actor_addr watcher;
+  // Strong, until the watcher ends: nothing else holds the watcher (the
+  // root's monitor does not, and the start request stops holding it once
+  // its timeout fired), and CAF 0.17 ends an actor nobody references with
+  // `unreachable`. Held weakly, the watcher ended 30 s after every start,
+  // and SIGTERM then found no one to stop the tree. The watcher drops this
+  // reference itself when the root is down, which breaks the cycle through
+  // its handlers.
+  caf::actor watcher() const {
+    std::lock_guard<std::mutex> guard{mtx};
+    return watcher_;
+  }
+  void set_watcher(caf::actor w) {
+    std::lock_guard<std::mutex> guard{mtx};
+    watcher_ = std::move(w);
+  }
+
+private:
+  // stop() reads it on the caller's thread, the watcher clears it on its own.
+  mutable std::mutex mtx;
+  caf::actor watcher_;
 };
 
 namespace {
@@ -127,6 +145,7 @@ caf::behavior watcher(caf::stateful_actor<watcher_state>* self, running_ptr run,
       run->on_stopped(out);
     run->stopped_promise.set_value(out);
     st.root = nullptr;
+    run->set_watcher(nullptr);
     self->quit();
   });
   self->request(st.root, start_timeout, ready_atom::value)
@@ -177,6 +196,11 @@ application::application(std::string name, supervisor_flags root_flags,
     flags_.name = name_;
 }
 
+application::~application() {
+  if (running_)
+    running_->set_watcher(nullptr);
+}
+
 void application::block_signals() {
   auto set = handled_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
@@ -198,7 +222,7 @@ caf::error application::launch(caf::actor_system& sys,
     run->on_started = on_started_;
   run->on_stopped = on_stopped_;
   auto w = sys.spawn(watcher, run, flags_, children_, start_timeout);
-  run->watcher = w.address();
+  run->set_watcher(w);
   running_ = std::move(run);
   return caf::none;
 }
@@ -212,7 +236,8 @@ void application::stop(std::chrono::milliseconds deadline) {
   auto run = running_;
   if (!run)
     return;
-  if (auto w = caf::actor_cast<caf::actor>(run->watcher))
+  // No watcher: the tree has ended already.
+  if (auto w = run->watcher())
     caf::anon_send(w, app_stop_atom::value, caf::timespan{deadline});
 }
 

@@ -127,6 +127,25 @@ CAF_TEST(a root that fails by itself ends the run with exit code 1) {
   CAF_CHECK_EQUAL(stopped_with.size(), 1u);
 }
 
+CAF_TEST(a tree that has run past the start timeout still stops) {
+  // The application's watcher is the only way stop() reaches the root.
+  // Nothing but the start request held it, and CAF ends an actor nobody
+  // references: once the request's timeout had passed (30 s after every
+  // start), stop() found no watcher and SIGTERM hung castor-relay.
+  auto app = make({logged(log, "a")});
+  app.start(sys, 5s);
+  sched.run();
+  log->take();
+  advance_time(1min);
+  sched.run();
+  CAF_CHECK(!ready(app.stopped()));
+  app.stop();
+  sched.run();
+  CAF_REQUIRE(ready(app.stopped()));
+  CAF_CHECK_EQUAL(app.stopped().get().exit_code, 0);
+  CAF_CHECK_EQUAL(log->take(), (strings{"stop a user_shutdown"}));
+}
+
 CAF_TEST(a tree that outlives the stop deadline is killed with exit code 1) {
   // A child that ignores shutdown requests, waited for without limit: only
   // the application's deadline ends the tree.

@@ -51,6 +51,13 @@ public:
   application(std::string name, supervisor_flags root_flags,
               std::vector<child_spec> children);
 
+  /// Releases the watcher of a tree still running, which then lives only as
+  /// long as its start request (an application that goes away without
+  /// stop() cannot stop the tree any more).
+  ~application();
+  application(application&&) noexcept = default;
+  application& operator=(application&&) noexcept = default;
+
   /// Blocks SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 in the calling
   /// thread. Call before the
   /// actor_system is created so that every thread inherits the mask and only
