@@ -9,7 +9,8 @@
 # for every datagram (sent, or dropped as peer_down/send_error), reconnects
 # and traffic resumes without operator action; site-1's WAN link cut and
 # restored under traffic: every datagram accounted for, traffic resumes, no
-# duplicates; then site-2 with a certificate from another CA is refused. The round-trip time is in
+# duplicates; site-1's own local rule forwards its whole stream while
+# site-2 is away; then site-2 with a certificate from another CA is refused. The round-trip time is in
 # castorctl and /metrics; a node that claims site-1's name from another
 # address is refused by site-2.
 #
@@ -31,6 +32,10 @@ sites_link 1 2
 sites_config 1 2
 sites_export 1 feed-a 239.64.1.1 5001 2
 sites_export 1 feed-b 239.64.1.2 5002 2
+# A local rule of site-1 (LAN to LAN), which must forward throughout,
+# whatever its peer does.
+printf '\n[[rule]]\nname = "local"\ninput = { interface = "lan0", group = "239.64.9.1", port = 5901 }\noutputs = [ { interface = "lan0", address = "239.64.9.2", port = 5902, ttl = 1 } ]\n' \
+  >>"$CST_WORK/site-1.toml"
 sites_config 2 1
 sites_import 2 feed-a-in 1 239.64.1.1 5001
 cp "$CST_WORK/site-2.toml" "$CST_WORK/site-2.base"
@@ -118,6 +123,12 @@ tx0=$(sites_peer_field 1 2 tx_datagrams)
 down0=$(sites_peer_drop 1 2 peer_down)
 err0=$(sites_peer_drop 1 2 send_error)
 total=8000
+# Site-1's local rule carries its own stream meanwhile: a peer that goes
+# away and comes back touches no local rule.
+sites_recv local 1 --group 239.64.9.2:5902 --expect-count "$total" \
+  --expect-zero-loss --expect-no-duplicates --duration 30 --idle 3000
+cst_start localsender "${HOST_NS[1]}" "$CST_SEND" --interface h0 \
+  --group 239.64.9.1:5901 --count "$total" --rate 1000 --size 64
 cst_start sender "${HOST_NS[1]}" "$CST_SEND" --interface h0 \
   --group 239.64.1.1:5001 --count "$total" --rate 1000 --size 64
 sleep 2
@@ -143,6 +154,9 @@ cst_check "some were dropped as peer_down while site-2 was away" \
 cst_check "site-1 counted a reconnect" \
   test "$(sites_peer_field 1 2 reconnects)" -ge 1
 cst_expect "no duplicates across the restart" 0 "$(cst_field duplicates "$summary")"
+cst_wait_pid "$(cst_pid localsender)" 15 || true
+cst_check "site-1's local rule forwarded its whole stream while site-2 was away" \
+  cst_recv_result local 15
 
 # -- the WAN link cut and restored under traffic ------------------------------
 # site-1's WAN interface goes down for 1.5 s (its routes with it) and comes
