@@ -269,7 +269,8 @@ struct site_engine::loop {
 
   void export_one(export_socket& e, const sockaddr_in& from,
                   const uint8_t* data, std::size_t n) {
-    if (e.spec.input.source && from.sin_addr.s_addr != e.spec.input.source->v4_be())
+    if (e.spec.input.source
+        && from.sin_addr.s_addr != e.spec.input.source->v4_be())
       return;
     record_view r;
     r.origin = eng.incarnation_;
