@@ -91,6 +91,7 @@ int run_pub(const pub_options& o) {
   po.send_buffer = o.common.sndbuf;
   po.loop = !o.common.no_loop;
   po.core.max_delay = std::chrono::microseconds{o.batch_us};
+  po.flush_when_idle = !o.no_idle_flush;
   po.core.ring_datagrams = static_cast<size_t>(o.ring);
   bus_host host;
   auto child = make_publisher("pub", host.shards(), po);

@@ -34,6 +34,8 @@ struct pub_options {
   int size = 32;
   int linger_ms = 1000;
   int batch_us = 500;
+  /// publisher_options::flush_when_idle off.
+  bool no_idle_flush = false;
   int ring = 16384;
   /// Generated messages carry their send time (steady clock, ns) after the
   /// index, for sub --latency.

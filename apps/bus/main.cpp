@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
     ->capture_default_str();
   p->add_option("--batch-us", pub.batch_us, "Batching time bound")
     ->capture_default_str();
+  p->add_flag("--no-idle-flush", pub.no_idle_flush,
+              "Seal a datagram only when full or --batch-us old, even when "
+              "the publisher is idle (fuller datagrams, more latency)");
   p->add_option("--ring", pub.ring, "Retransmit ring size in datagrams")
     ->capture_default_str();
   p->add_flag("--stamp", pub.stamp,

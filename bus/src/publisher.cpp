@@ -56,6 +56,8 @@ struct publisher_state {
   time_point ask_after;
   int stalls = 0;
   std::deque<waiting_batch> waiting;
+  // A flush_when_idle flush is in the mailbox (one at a time).
+  bool flush_queued = false;
   uint64_t refused = 0;
 
   bool has_room() const noexcept { return backlog.size() < max_backlog; }
@@ -120,6 +122,15 @@ struct publisher_state {
         queue(group, std::move(dg));
       out.clear();
       pump(self, me, now);
+    }
+    // The flush goes to the back of the mailbox, so that publishes queued
+    // before it join the datagram first: it seals what arrived in one
+    // burst, with no timer. While the backlog holds datagrams the socket is
+    // busy and the open one keeps filling (max_delay still bounds it).
+    if (opts.flush_when_idle && !flush_queued && core.pending() > 0
+        && backlog.empty()) {
+      flush_queued = true;
+      self->send(self, flush_atom::value);
     }
     auto at = core.next_wakeup();
     if (announce.enabled())
@@ -231,6 +242,7 @@ publisher_child make_publisher(std::string id, net::io_shards& shards,
           st->on_publish(self, st, std::move(msgs));
         },
         [self, st](flush_atom) {
+          st->flush_queued = false;
           auto now = bus_clock::now();
           st->core.flush(now, st->out);
           st->settle(self, st, now);

@@ -143,4 +143,39 @@ CAF_TEST(a publisher fed faster than it sends bounds its backlog) {
   settle();
 }
 
+CAF_TEST(an idle publisher sends a burst at once in one datagram) {
+  for (bool idle_flush : {true, false}) {
+    CAF_MESSAGE("flush_when_idle = " << idle_flush);
+    counting_peer to;
+    publisher_options po;
+    po.topic = "burst";
+    po.map.set("burst", 0x7f000001, to.port());
+    po.announce_interval = std::chrono::milliseconds{0};
+    // A time bound nobody waits for: only the idle flush can seal.
+    po.core.max_delay = std::chrono::hours{1};
+    po.flush_when_idle = idle_flush;
+    auto child = make_publisher("pub", shards, po);
+    auto sup = supervise(child.spec);
+    auto pub = child.info->actor();
+    CAF_REQUIRE(pub);
+    // Three publishes queued before the publisher runs: one burst.
+    for (int i = 0; i < 3; ++i)
+      caf::anon_send(pub, publish_atom::value, "m" + std::to_string(i));
+    settle();
+    auto r = report(pub);
+    CAF_CHECK_EQUAL(r.core.messages, 3u);
+    if (idle_flush) {
+      // Sealed once the burst was in it, not a datagram per message.
+      CAF_CHECK_EQUAL(r.core.datagrams, 1u);
+      CAF_CHECK_EQUAL(to.data(), 1u);
+    } else {
+      // Still open: it waits to fill, or for max_delay.
+      CAF_CHECK_EQUAL(r.core.datagrams, 0u);
+      CAF_CHECK_EQUAL(to.data(), 0u);
+    }
+    caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+    settle();
+  }
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -16,6 +16,7 @@
 //         sent as a request, answered with (uint32_t n) once the n
 //         messages are accepted: the producer's credit (see below)
 //   -> P  (flush_atom)                               seal the open datagram
+//         (the publisher also sends it to itself: flush_when_idle)
 //   -> P  (bus_stats_atom) -> publisher_report
 // A message longer than one datagram carries is refused and counted
 // (publisher_stats::oversize). Raw topics send each message as one plain
@@ -69,6 +70,14 @@ struct publisher_options : endpoint_options {
   /// Sealed datagrams waiting for the socket window; while full, messages
   /// are refused (anon) or wait (requests).
   size_t max_backlog = 4096;
+  /// Natural batching (Aeron's, and the LMAX disruptor's "smart
+  /// batching"): once the publish requests already in the mailbox are in
+  /// the open datagram and the socket has nothing waiting for it, the
+  /// datagram is sealed at once instead of lingering up to
+  /// core.max_delay. A publisher that keeps up thus adds no batching delay,
+  /// and one that falls behind still fills its datagrams. False: only the
+  /// size and max_delay seal a datagram.
+  bool flush_when_idle = true;
 };
 
 /// A publisher's child_info, with its origin.
