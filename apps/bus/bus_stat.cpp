@@ -34,30 +34,67 @@ struct seen {
   announce_body body;
 };
 
+// A socket of the discovery group's family, bound to its port and joined to
+// it (MCAST_JOIN_GROUP: an IGMP or an MLD join, on --interface).
 int open_discovery(const stat_options& o) {
-  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  bool v6 = o.group.is_v6();
+  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
   if (fd < 0)
     return -1;
   int one = 1;
+  int zero = 0;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(o.map.discovery_port());
-  sa.sin_addr.s_addr = htonl(INADDR_ANY);
-  ip_mreqn mreq{};
-  mreq.imr_multiaddr.s_addr = htonl(o.map.discovery_group());
+  sockaddr_storage local{};
+  group_req req{};
+  socklen_t local_len = 0;
+  if (v6) {
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&local);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(o.port);
+    sa->sin6_addr = in6addr_any;
+    local_len = sizeof(sockaddr_in6);
+    auto* g = reinterpret_cast<sockaddr_in6*>(&req.gr_group);
+    g->sin6_family = AF_INET6;
+    std::memcpy(&g->sin6_addr, o.group.bytes().data(), 16);
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&local);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(o.port);
+    sa->sin_addr.s_addr = htonl(INADDR_ANY);
+    local_len = sizeof(sockaddr_in);
+    auto* g = reinterpret_cast<sockaddr_in*>(&req.gr_group);
+    g->sin_family = AF_INET;
+    g->sin_addr.s_addr = htonl(o.group.to_v4());
+  }
   if (!o.interface.empty())
-    mreq.imr_ifindex = static_cast<int>(if_nametoindex(o.interface.c_str()));
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0
-      || ::setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof(mreq))
-           < 0) {
-    std::perror("castor-bus stat");
+    req.gr_interface = if_nametoindex(o.interface.c_str());
+  int level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), local_len) < 0
+      || ::setsockopt(fd, level, MCAST_JOIN_GROUP, &req, sizeof(req)) < 0) {
+    std::perror(("castor-bus stat: " + o.group.to_string()).c_str());
     ::close(fd);
     return -1;
   }
-  int zero = 0;
-  ::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero));
+  // Only the group joined here, not every group of the port someone joined.
+  if (v6)
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof(zero));
+  else
+    ::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero));
   return fd;
+}
+
+// "a.b.c.d:port" or "[v6]:port".
+std::string peer_text(const sockaddr_storage& from) {
+  char addr[INET6_ADDRSTRLEN] = "?";
+  if (from.ss_family == AF_INET6) {
+    auto& sa = reinterpret_cast<const sockaddr_in6&>(from);
+    ::inet_ntop(AF_INET6, &sa.sin6_addr, addr, sizeof(addr));
+    return '[' + std::string{addr} + "]:" + std::to_string(ntohs(sa.sin6_port));
+  }
+  auto& sa = reinterpret_cast<const sockaddr_in&>(from);
+  ::inet_ntop(AF_INET, &sa.sin_addr, addr, sizeof(addr));
+  return std::string{addr} + ':' + std::to_string(ntohs(sa.sin_port));
 }
 
 } // namespace
@@ -78,14 +115,14 @@ int run_stat(const stat_options& o) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 50) <= 0)
       continue;
-    sockaddr_in from{};
+    sockaddr_storage from{};
     socklen_t len = sizeof(from);
     auto n = ::recvfrom(fd, buf, sizeof(buf), 0,
                         reinterpret_cast<sockaddr*>(&from), &len);
     if (n <= 0)
       continue;
     auto h = decode_header(buf, static_cast<size_t>(n));
-    if (!h || h->type != msg_type::announce)
+    if (!h || !is_announce(h->type))
       continue;
     auto body = decode_announce(buf, static_cast<size_t>(n));
     if (!body)
@@ -93,9 +130,7 @@ int run_stat(const stat_options& o) {
     seen s;
     s.subscriber = (h->flags & flag_subscriber) != 0;
     s.raw = (h->flags & flag_raw) != 0;
-    char addr[INET_ADDRSTRLEN];
-    ::inet_ntop(AF_INET, &from.sin_addr, addr, sizeof(addr));
-    s.from = std::string{addr} + ':' + std::to_string(ntohs(from.sin_port));
+    s.from = peer_text(from);
     s.body = *body;
     table[{body->topic, s.subscriber, h->origin}] = s;
   }
@@ -104,7 +139,9 @@ int run_stat(const stat_options& o) {
     std::printf("%-4s %-24s %-21s %-21s %10s %12s %6s %6s\n", "ROLE", "TOPIC",
                 "GROUP:PORT", "FROM", "MSG/S", "BYTES/S", "GAPS", "DROPS");
   for (auto& [key, s] : table) {
-    auto group = format_ipv4(s.body.group) + ':' + std::to_string(s.body.port);
+    auto g = s.body.group.to_string();
+    auto group = (s.body.group.is_v6() ? '[' + g + ']' : g) + ':'
+                 + std::to_string(s.body.port);
     auto role = s.subscriber ? "sub" : "pub";
     if (o.json)
       std::printf("{\"role\":\"%s\",\"topic\":\"%s\",\"group\":\"%s\","

@@ -13,7 +13,14 @@ namespace castor_bus_cli {
 struct common_options {
   std::string topic;
   std::vector<std::string> map_entries; // TOPIC=GROUP:PORT[,raw]
+  /// -6: IPv6's default mapping and discovery group.
+  bool ipv6 = false;
+  /// --base: the default mapping's range (IPv4 /16 or IPv6 /96).
+  std::string base;
+  /// --discovery GROUP:PORT: where announcements go.
+  std::string discovery;
   std::string interface;
+  /// The multicast TTL (IPv6: the hop limit).
   int ttl = 1;
   int announce_ms = 1000;
   /// Socket buffers in bytes (endpoint_options' defaults, 2 MiB).
@@ -22,7 +29,8 @@ struct common_options {
   /// IP_MULTICAST_LOOP: subscribers on this host receive what it sends.
   bool no_loop = false;
 
-  /// The map with the --map entries; false (and a message) if one is bad.
+  /// The map of -6, --base, --discovery and the --map entries; false (and
+  /// a message naming the option and the problem) if one is bad.
   bool make_map(castor::bus::topic_map& out) const;
 };
 
@@ -55,7 +63,9 @@ struct sub_options {
 };
 
 struct stat_options {
-  castor::bus::topic_map map;
+  /// The discovery group (its family is the socket's) and port.
+  castor::bus::ip_address group;
+  uint16_t port = 0;
   std::string interface;
   double duration = 2.5;
   bool json = false;

@@ -7,12 +7,38 @@
 using namespace castor_bus_cli;
 
 bool common_options::make_map(castor::bus::topic_map& out) const {
+  using namespace castor::bus;
+  auto fail = [](const std::string& what) {
+    std::cerr << "castor-bus: " << what << '\n';
+    return false;
+  };
+  out = topic_map{ipv6 ? ip_family::v6 : ip_family::v4};
+  if (!base.empty()) {
+    auto b = ip_address::parse(base);
+    if (!b)
+      return fail("bad --base '" + base + "': not an IPv4 or IPv6 address");
+    if (auto why = check_group(*b); !why.empty())
+      return fail("bad --base: " + why);
+    if (ipv6 && b->is_v4())
+      return fail("--base " + base + " is IPv4, and -6 asks for IPv6");
+    out = topic_map{*b, topic_map::default_port};
+  }
   for (auto& e : map_entries)
-    if (!out.parse_entry(e)) {
-      std::cerr << "castor-bus: bad --map entry '" << e
-                << "' (want TOPIC=GROUP:PORT[,raw])\n";
-      return false;
-    }
+    if (auto why = out.add_entry(e); !why.empty())
+      return fail("bad --map entry '" + e + "': " + why
+                  + " (want TOPIC=GROUP:PORT[,raw], IPv6 as [GROUP]:PORT)");
+  if (!discovery.empty()) {
+    ip_address group;
+    uint16_t port = 0;
+    if (auto why = parse_group_port(discovery, group, port); !why.empty())
+      return fail("bad --discovery: " + why);
+    // Announcements leave on the topic's socket: the family must match.
+    auto family = out.resolve(topic).group.family();
+    if (group.family() != family)
+      return fail("--discovery " + discovery + " is not of the topic's family ("
+                  + (family == ip_family::v6 ? "IPv6" : "IPv4") + ")");
+    out.set_discovery(group, port);
+  }
   return true;
 }
 
@@ -21,11 +47,22 @@ namespace {
 void add_common(CLI::App* cmd, common_options& c) {
   cmd->add_option("topic", c.topic, "The topic")->required();
   cmd->add_option("--map", c.map_entries,
-                  "Maps a topic to a group and port: TOPIC=GROUP:PORT[,raw] "
-                  "(raw: plain UDP payloads, no bus header)");
+                  "Maps a topic to a group and port: TOPIC=GROUP:PORT[,raw], "
+                  "an IPv6 group in brackets, TOPIC=[GROUP]:PORT (raw: plain "
+                  "UDP payloads, no bus header)");
+  cmd->add_flag("-6,--ipv6", c.ipv6,
+                "IPv6: topics without --map hash into ff18::/96, "
+                "announcements go to [ff18::4d]:24699");
+  cmd->add_option("--base", c.base,
+                  "Where topics without --map hash to: an IPv4 /16 "
+                  "(239.193.0.0) or an IPv6 /96 (ff18::), which selects IPv6");
+  cmd->add_option("--discovery", c.discovery,
+                  "The discovery group and port, GROUP:PORT or [GROUP]:PORT, "
+                  "of the topic's family");
   cmd->add_option("--interface,-i", c.interface,
                   "Interface to send and join on (default: the route's)");
-  cmd->add_option("--ttl", c.ttl, "Multicast TTL")->capture_default_str();
+  cmd->add_option("--ttl", c.ttl, "Multicast TTL (IPv6: the hop limit)")
+    ->capture_default_str();
   cmd
     ->add_option("--announce-ms", c.announce_ms,
                  "Discovery announcement interval, 0 for none")
@@ -35,8 +72,8 @@ void add_common(CLI::App* cmd, common_options& c) {
   cmd->add_option("--sndbuf", c.sndbuf, "Socket send buffer in bytes")
     ->capture_default_str();
   cmd->add_flag("--no-loop", c.no_loop,
-                "IP_MULTICAST_LOOP off: this host's subscribers do not hear "
-                "what it sends");
+                "IP_MULTICAST_LOOP (IPV6_MULTICAST_LOOP) off: this host's "
+                "subscribers do not hear what it sends");
 }
 
 } // namespace
@@ -87,31 +124,34 @@ int main(int argc, char** argv) {
               "Report latency percentiles from pub --stamp's send times");
 
   stat_options st;
-  std::vector<std::string> stat_map;
+  std::string stat_discovery;
+  bool stat_ipv6 = false;
   auto* t = app.add_subcommand(
     "stat", "List the publishers and subscribers announcing themselves");
   t->add_option("--interface,-i", st.interface, "Interface to listen on");
   t->add_option("--duration", st.duration, "Seconds to listen")
     ->capture_default_str();
   t->add_flag("--json", st.json, "One JSON object a line");
-  t->add_option("--discovery", stat_map,
-                "The discovery group and port, GROUP:PORT");
+  t->add_flag("-6,--ipv6", stat_ipv6,
+              "Listen to IPv6's discovery group, [ff18::4d]:24699");
+  t->add_option("--discovery", stat_discovery,
+                "The discovery group and port, GROUP:PORT or [GROUP]:PORT");
 
   CLI11_PARSE(app, argc, argv);
   if (p->parsed())
     return run_pub(pub);
   if (s->parsed())
     return run_sub(sub);
-  if (!stat_map.empty()) {
-    auto& d = stat_map.front();
-    auto colon = d.rfind(':');
-    auto group = castor::bus::parse_ipv4(d.substr(0, colon));
-    if (colon == std::string::npos || !group) {
-      std::cerr << "castor-bus: bad --discovery '" << d << "'\n";
+  castor::bus::topic_map defaults{stat_ipv6 ? castor::bus::ip_family::v6
+                                            : castor::bus::ip_family::v4};
+  st.group = defaults.discovery_group();
+  st.port = defaults.discovery_port();
+  if (!stat_discovery.empty()) {
+    auto why = castor::bus::parse_group_port(stat_discovery, st.group, st.port);
+    if (!why.empty()) {
+      std::cerr << "castor-bus: bad --discovery: " << why << '\n';
       return 2;
     }
-    st.map.set_discovery(
-      *group, static_cast<uint16_t>(std::stoul(d.substr(colon + 1))));
   }
   return run_stat(st);
 }

@@ -17,13 +17,20 @@
 
 namespace castor::bus::detail {
 
-inline net::udp_endpoint to_endpoint(uint32_t group, uint16_t port) {
-  return {boost::asio::ip::address_v4{group}, port};
+/// The core's address as Asio's.
+boost::asio::ip::address to_asio(const ip_address& a);
+
+inline net::udp_endpoint to_endpoint(const ip_address& group, uint16_t port) {
+  return {to_asio(group), port};
 }
 
 /// The socket of a publisher (bound to an ephemeral port, NAKs arrive
 /// there) or a subscriber (bound to the topic's port and joined to its
-/// group).
+/// group), of the family of the topic's group: an IPv6 topic gets an
+/// AF_INET6 socket (IPV6_V6ONLY: an IPv4 topic on the same port is
+/// another socket's) whose ttl, loop and interface options are the IPv6
+/// ones (hop limit, IPV6_MULTICAST_LOOP, IPV6_MULTICAST_IF) and whose join
+/// is an MLD join (castor::net does both by the socket's family).
 net::udp_child_options socket_options(const endpoint_options& opts,
                                       const topic_endpoint& ep,
                                       bool subscriber);
@@ -75,5 +82,10 @@ private:
 
 /// A random 64-bit id.
 uint64_t random_origin();
+
+/// A raw datagram's origin: its sender. IPv4: the address and port
+/// ((address << 16) | port). IPv6: a 64-bit hash (FNV-1a) of the address,
+/// its zone (a link-local sender is named per interface) and the port.
+uint64_t raw_origin(const net::udp_endpoint& from) noexcept;
 
 } // namespace castor::bus::detail

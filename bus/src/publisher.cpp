@@ -230,6 +230,8 @@ publisher_child make_publisher(std::string id, net::io_shards& shards,
       cfg.origin = info->origin();
       cfg.session = info->started(self->address());
       cfg.topic_hash = ep.hash;
+      if (ep.group.is_v6() && cfg.max_datagram == ipv4_max_datagram)
+        cfg.max_datagram = ipv6_max_datagram;
       auto st = std::make_shared<publisher_state>(opts, ep, cfg, s);
       st->settle(self, st, bus_clock::now());
       return caf::behavior{

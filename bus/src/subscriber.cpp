@@ -64,8 +64,7 @@ struct subscriber_state {
   uint64_t gaps_reported = 0;
 
   void on_raw(const net::datagram& d) {
-    auto origin =
-      (uint64_t{d.from.address().to_v4().to_uint()} << 16) | d.from.port();
+    auto origin = detail::raw_origin(d.from);
     auto seq = ++raw_seq[origin];
     announce.count(1, d.size);
     queue.push({origin, seq, 0, std::string{d.text()}});

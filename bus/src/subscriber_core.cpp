@@ -84,6 +84,7 @@ std::optional<header> subscriber_core::on_datagram(const uint8_t* data,
   }
   case msg_type::nak:
   case msg_type::announce:
+  case msg_type::announce_v2:
     break;
   }
   return h;

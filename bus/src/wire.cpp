@@ -32,9 +32,13 @@ uint64_t get64(const uint8_t* p) noexcept {
   return (uint64_t{get32(p)} << 32) | get32(p + 4);
 }
 
-// announce body: u32 group, u16 port, u32 msgs/s, u64 bytes/s, u64 gaps,
-// u64 drops, u16 topic length, topic bytes.
-constexpr size_t announce_fixed = 4 + 2 + 4 + 8 + 8 + 8 + 2;
+// announce body, version 1: u32 group, then the rest: u16 port, u32 msgs/s,
+// u64 bytes/s, u64 gaps, u64 drops, u16 topic length, topic bytes.
+// Version 2 (announce_v2): u8 family (4 or 6), 16 bytes group (an IPv4 one
+// in the first 4), then the same rest.
+constexpr size_t announce_rest = 2 + 4 + 8 + 8 + 8 + 2;
+constexpr size_t announce_group_v1 = 4;
+constexpr size_t announce_group_v2 = 1 + 16;
 
 } // namespace
 
@@ -64,7 +68,7 @@ std::optional<header> decode_header(const uint8_t* data, size_t size,
   if (data[2] != wire_version)
     return fail(decode_error::bad_version);
   if (data[3] < static_cast<uint8_t>(msg_type::data)
-      || data[3] > static_cast<uint8_t>(msg_type::announce))
+      || data[3] > static_cast<uint8_t>(msg_type::announce_v2))
     return fail(decode_error::bad_type);
   header h;
   h.type = static_cast<msg_type>(data[3]);
@@ -112,38 +116,63 @@ std::optional<uint32_t> range_count(const uint8_t* data, size_t size) noexcept {
 }
 
 std::vector<uint8_t> make_announce(header h, const announce_body& b) {
-  h.type = msg_type::announce;
+  bool v2 = b.group.is_v6();
+  h.type = v2 ? msg_type::announce_v2 : msg_type::announce;
   h.count = 0;
   auto len = b.topic.size() > 0xffff ? size_t{0xffff} : b.topic.size();
-  std::vector<uint8_t> out(header_size + announce_fixed + len);
+  auto group_size = v2 ? announce_group_v2 : announce_group_v1;
+  std::vector<uint8_t> out(header_size + group_size + announce_rest + len);
   encode_header(h, out.data());
   auto* p = out.data() + header_size;
-  put32(p, b.group);
-  put16(p + 4, b.port);
-  put32(p + 6, b.msgs_per_sec);
-  put64(p + 10, b.bytes_per_sec);
-  put64(p + 18, b.gaps);
-  put64(p + 26, b.drops);
-  put16(p + 34, static_cast<uint16_t>(len));
-  std::copy(b.topic.data(), b.topic.data() + len, p + announce_fixed);
+  if (v2) {
+    p[0] = static_cast<uint8_t>(b.group.family());
+    std::copy(b.group.bytes().begin(), b.group.bytes().end(), p + 1);
+  } else {
+    put32(p, b.group.to_v4());
+  }
+  p += group_size;
+  put16(p, b.port);
+  put32(p + 2, b.msgs_per_sec);
+  put64(p + 6, b.bytes_per_sec);
+  put64(p + 14, b.gaps);
+  put64(p + 22, b.drops);
+  put16(p + 30, static_cast<uint16_t>(len));
+  std::copy(b.topic.data(), b.topic.data() + len, p + announce_rest);
   return out;
 }
 
 std::optional<announce_body> decode_announce(const uint8_t* data, size_t size) {
-  if (size < header_size + announce_fixed)
+  auto h = decode_header(data, size);
+  if (!h || !is_announce(h->type))
+    return std::nullopt;
+  bool v2 = h->type == msg_type::announce_v2;
+  auto group_size = v2 ? announce_group_v2 : announce_group_v1;
+  if (size < header_size + group_size + announce_rest)
     return std::nullopt;
   const auto* p = data + header_size;
   announce_body b;
-  b.group = get32(p);
-  b.port = get16(p + 4);
-  b.msgs_per_sec = get32(p + 6);
-  b.bytes_per_sec = get64(p + 10);
-  b.gaps = get64(p + 18);
-  b.drops = get64(p + 26);
-  size_t len = get16(p + 34);
-  if (size != header_size + announce_fixed + len)
+  if (v2) {
+    ip_address::bytes_type bytes{};
+    std::copy(p + 1, p + 17, bytes.begin());
+    if (p[0] == static_cast<uint8_t>(ip_family::v6))
+      b.group = ip_address::v6(bytes);
+    else if (p[0] == static_cast<uint8_t>(ip_family::v4))
+      b.group = ip_address::v4(get32(bytes.data()));
+    else
+      return std::nullopt;
+  } else {
+    b.group = ip_address::v4(get32(p));
+  }
+  p += group_size;
+  b.port = get16(p);
+  b.msgs_per_sec = get32(p + 2);
+  b.bytes_per_sec = get64(p + 6);
+  b.gaps = get64(p + 14);
+  b.drops = get64(p + 22);
+  size_t len = get16(p + 30);
+  if (size != header_size + group_size + announce_rest + len)
     return std::nullopt;
-  b.topic.assign(reinterpret_cast<const char*>(p + announce_fixed), len);
+  b.topic.assign(reinterpret_cast<const char*>(p + announce_rest), len);
   return b;
 }
 

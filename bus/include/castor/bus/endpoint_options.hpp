@@ -14,13 +14,18 @@ namespace castor::bus {
 
 struct endpoint_options {
   std::string topic;
+  /// Resolves the topic; the family of its group (IPv4 by default;
+  /// topic_map{ip_family::v6} for IPv6's mapping) is the socket's.
   topic_map map;
-  /// The interface to send and join on, by name; empty leaves it to the
-  /// routing table.
+  /// The interface to send and join on, by name (IP_MULTICAST_IF or
+  /// IPV6_MULTICAST_IF, and the join's); empty leaves it to the routing
+  /// table.
   std::string interface;
-  /// IP_MULTICAST_TTL of data and announcements; 1 keeps them in the subnet.
+  /// IP_MULTICAST_TTL (IPv6: IPV6_MULTICAST_HOPS, the hop limit) of data
+  /// and announcements; 1 keeps them in the subnet.
   int ttl = 1;
-  /// IP_MULTICAST_LOOP: subscribers on the same host receive.
+  /// IP_MULTICAST_LOOP (IPV6_MULTICAST_LOOP): subscribers on the same host
+  /// receive.
   bool loop = true;
   /// Socket buffers (0: the kernel's default).
   int recv_buffer = 1 << 21;

@@ -8,7 +8,7 @@
 //
 //    0  magic   u16  0x4342 ("CB")
 //    2  version u8   1; a datagram of another version is dropped and counted
-//    3  type    u8   data | heartbeat | nak | ncf | announce
+//    3  type    u8   data | heartbeat | nak | ncf | announce | announce_v2
 //    4  flags   u16  see flag_*
 //    6  count   u16  data: messages in the body; otherwise 0
 //    8  origin  u64  the publisher's id, unique on the bus (random at start)
@@ -34,13 +34,22 @@
 //              unicast to the publisher; the publisher confirms it with an
 //              NCF on the group, which holds back the same NAK of every
 //              other subscriber (PGM's NAK suppression)
-//   announce   discovery (announce_body below)
+//   announce   discovery (announce_body below), body version 1: a 4-byte
+//              IPv4 group
+//   announce_v2  the same, body version 2: a family byte and a 16-byte
+//              group (IPv6). A new type rather than a new layout under the
+//              old one: a receiver built before it drops it as an unknown
+//              type (bad_type) instead of reading an IPv6 address as an
+//              IPv4 one, and IPv4 topics keep announcing version 1, which
+//              every receiver reads.
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "castor/bus/ip_address.hpp"
 
 namespace castor::bus {
 
@@ -56,7 +65,13 @@ enum class msg_type : uint8_t {
   nak = 3,
   ncf = 4,
   announce = 5,
+  announce_v2 = 6,
 };
+
+/// Either version of a discovery announcement.
+inline constexpr bool is_announce(msg_type t) noexcept {
+  return t == msg_type::announce || t == msg_type::announce_v2;
+}
 
 /// Data: a retransmission answering a NAK.
 inline constexpr uint16_t flag_repair = 1;
@@ -124,8 +139,9 @@ bool for_each_message(const uint8_t* data, size_t size, uint16_t count, F f) {
 /// Sent every announce interval on the well-known discovery group.
 struct announce_body {
   std::string topic;
-  /// The topic's group (IPv4, host order) and port.
-  uint32_t group = 0;
+  /// The topic's group and port. An IPv4 group is sent as body version 1
+  /// (msg_type::announce), an IPv6 one as version 2 (announce_v2).
+  ip_address group;
   uint16_t port = 0;
   /// Over the last interval: messages and bytes per second (a publisher's
   /// sent, a subscriber's delivered).
@@ -137,6 +153,8 @@ struct announce_body {
 };
 
 std::vector<uint8_t> make_announce(header h, const announce_body& body);
+/// Either version; nullopt if the datagram is no announcement, or its body
+/// does not add up.
 std::optional<announce_body> decode_announce(const uint8_t* data, size_t size);
 
 } // namespace castor::bus
