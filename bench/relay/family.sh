@@ -3,10 +3,11 @@
 # IPv4, side by side in one relay (issue 19: "IPv6 reaches at least 0.95x
 # the IPv4 rate and CPU per packet").
 #
-# run.sh measures each family on a chain of its own, with the relay's CPU
-# from /proc/PID/stat: clock ticks (4 ms here), so that a 1 s trial at the
-# generator's ceiling carries +-10 % of sampling noise before any load
-# from the neighbours. This script takes the noise out of the comparison:
+# run.sh measures each family on a chain of its own, at the IPv4
+# generator's ceiling, so that the families' trials may run at different
+# rates and under different neighbours' load; the relay pays per wake-up,
+# so its CPU per packet compares only at equal rates. This script takes
+# that out of the comparison:
 #   - one dual-stack chain (lib.sh's CST_FAMILY=dual) and one relay with
 #     the same rules in both families (the bench's single stream and its
 #     150 streams with a port each, so that filters, tables and
