@@ -1,9 +1,11 @@
 #include "dataplane/rule_table.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <tuple>
 
+#include <endian.h>
 #include <net/if.h>
 
 #include "castor/packet/udp_egress.hpp"
@@ -75,9 +77,8 @@ rule_table::build(const std::vector<relay::rule>& rules,
     t->rules_.push_back(std::move(tr));
     if (r.input.group.v6)
       t->entries6_.push_back(entry6{
-        r.input.group.bytes, r.input.port, r.input.source.has_value(),
-        r.input.source ? r.input.source->bytes : std::array<uint8_t, 16>{},
-        index});
+        to_words(r.input.group.bytes), r.input.port, r.input.source.has_value(),
+        r.input.source ? to_words(r.input.source->bytes) : words6{}, index});
     else
       t->entries_.push_back(
         entry{r.input.group.v4_be(), r.input.port, r.input.source.has_value(),
@@ -86,8 +87,10 @@ rule_table::build(const std::vector<relay::rule>& rules,
   std::sort(
     t->entries6_.begin(), t->entries6_.end(),
     [](const entry6& x, const entry6& y) {
-      return std::make_tuple(x.group, x.port, !x.source_specific, x.source)
-             < std::make_tuple(y.group, y.port, !y.source_specific, y.source);
+      return std::make_tuple(x.group.hi, x.group.lo, x.port, !x.source_specific,
+                             x.source.hi, x.source.lo)
+             < std::make_tuple(y.group.hi, y.group.lo, y.port,
+                               !y.source_specific, y.source.hi, y.source.lo);
     });
   // Within one (group, port), source-specific entries come first so that
   // find() meets a matching (S,G) before the any-source fallback.
@@ -124,16 +127,39 @@ uint32_t rule_table::find(uint32_t dst_be, uint16_t dst_port,
   return no_rule;
 }
 
+rule_table::words6
+rule_table::to_words(const std::array<uint8_t, 16>& a) noexcept {
+  uint64_t hi = 0;
+  uint64_t lo = 0;
+  std::memcpy(&hi, a.data(), sizeof hi);
+  std::memcpy(&lo, a.data() + 8, sizeof lo);
+  return {be64toh(hi), be64toh(lo)};
+}
+
+std::array<uint8_t, 16> rule_table::to_bytes(words6 w) noexcept {
+  std::array<uint8_t, 16> a{};
+  const uint64_t hi = htobe64(w.hi);
+  const uint64_t lo = htobe64(w.lo);
+  std::memcpy(a.data(), &hi, sizeof hi);
+  std::memcpy(a.data() + 8, &lo, sizeof lo);
+  return a;
+}
+
 uint32_t rule_table::find6(const std::array<uint8_t, 16>& dst,
                            uint16_t dst_port,
                            const std::array<uint8_t, 16>& src) const noexcept {
+  const words6 group = to_words(dst);
   auto i = std::lower_bound(
-    entries6_.begin(), entries6_.end(), std::make_pair(dst, dst_port),
-    [](const entry6& e, const std::pair<std::array<uint8_t, 16>, uint16_t>& k) {
-      return std::tie(e.group, e.port) < std::tie(k.first, k.second);
+    entries6_.begin(), entries6_.end(),
+    std::make_tuple(group.hi, group.lo, dst_port),
+    [](const entry6& e, const std::tuple<uint64_t, uint64_t, uint16_t>& k) {
+      return std::make_tuple(e.group.hi, e.group.lo, e.port) < k;
     });
-  for (; i != entries6_.end() && i->group == dst && i->port == dst_port; ++i)
-    if (!i->source_specific || i->source == src)
+  if (i == entries6_.end() || !(i->group == group) || i->port != dst_port)
+    return no_rule;
+  const words6 source = to_words(src);
+  for (; i != entries6_.end() && i->group == group && i->port == dst_port; ++i)
+    if (!i->source_specific || i->source == source)
       return i->rule;
   return no_rule;
 }
@@ -143,10 +169,10 @@ std::vector<packet::filter_match6> rule_table::filter_matches6() const {
   out.reserve(entries6_.size());
   for (const auto& e : entries6_) {
     packet::filter_match6 m;
-    m.group = e.group;
+    m.group = to_bytes(e.group);
     m.port = e.port;
     if (e.source_specific)
-      m.source = e.source;
+      m.source = to_bytes(e.source);
     out.push_back(m);
   }
   return out;

@@ -11,8 +11,12 @@
 // entry whose source matches wins over an any-source one (the more specific
 // rule), so an (S,G) rule can divert one sender of a group that another rule
 // relays. No allocation, no hashing, no string compare per packet. IPv6
-// inputs have entries of their own (16-byte keys), looked up by find6():
-// the lookup is keyed by family, and a rule's outputs may be of either.
+// inputs have entries of their own, looked up by find6(): the lookup is
+// keyed by family, and a rule's outputs may be of either. Their 16-byte
+// addresses are kept as two 64-bit words in host order, whose integer
+// order is the addresses' byte order: the search compares two words, not
+// 16 bytes one by one (a lexicographic compare of std::array took ~590
+// instructions per packet over 151 groups, 3x IPv4's lookup; callgrind).
 //
 // CAF-free (like castor::packet) so that it is tested with GoogleTest and
 // could be benchmarked alone.
@@ -141,11 +145,21 @@ private:
 
   std::string interface_;
   uint64_t epoch_ = 0;
+  /// An IPv6 address as two words in host order (see above).
+  struct words6 {
+    uint64_t hi = 0;
+    uint64_t lo = 0;
+    friend bool operator==(words6 x, words6 y) noexcept {
+      return x.hi == y.hi && x.lo == y.lo;
+    }
+  };
+  static words6 to_words(const std::array<uint8_t, 16>& a) noexcept;
+  static std::array<uint8_t, 16> to_bytes(words6 w) noexcept;
   struct entry6 {
-    std::array<uint8_t, 16> group;
+    words6 group;
     uint16_t port;
     bool source_specific;
-    std::array<uint8_t, 16> source;
+    words6 source;
     uint32_t rule;
   };
 

@@ -267,9 +267,11 @@ cst_stream_row() {
 
 # cst_relay_config FILE WORKERS INGRESS: the [relay] table; rules are
 # appended by the caller (cst_rule). Metrics off: tests do not need the
-# port.
+# port. CST_INGRESS, when set, replaces INGRESS: ctest runs a script
+# written for ingress = "packet" once more over the UDP sockets
+# (CST_INGRESS=socket).
 cst_relay_config() {
-  local file=$1 workers=$2 ingress=$3
+  local file=$1 workers=$2 ingress=${CST_INGRESS:-$3}
   CST_SOCK=$CST_WORK/relay.sock
   cat >"$file" <<TOML
 [relay]

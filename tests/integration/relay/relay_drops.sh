@@ -20,6 +20,11 @@
 #     output drops part of a fast burst; with IP_RECVERR the kernel
 #     says so (ENOBUFS). The output's packets plus qdisc_drop equal what
 #     was sent, and the receiver got exactly the output's packets.
+# With CST_FAMILY=6 (lib.sh) the same parts run over IPv6: the sender's
+# host fragments its 3000-byte datagrams (3 fragments each, 1448-byte
+# fragment payloads), the socket ingress is an AF_INET6 socket, and the
+# output that is too small for a datagram counts it as too_big: routers
+# never fragment in IPv6, and neither does the relay.
 #
 # usage: relay_drops.sh TOOLS_DIR CASTOR_RELAY CASTORCTL
 set -euo pipefail
@@ -63,7 +68,7 @@ cst_rule "$config" frag 239.53.8.1 5001 out1:239.63.8.1:6001
 cst_start_relay "$config"
 cst_send --group 239.53.8.1:5001 --count "$count" --rate 1000 --size 3000 \
   >/dev/null
-# 3008 bytes of UDP in 1480-byte fragments: 3 per datagram.
+# 3008 bytes of UDP in 1480-byte fragments (1448 over IPv6): 3 per datagram.
 cst_check "packet: every fragment is counted as fragment in castorctl stats" \
   cst_until 5 drops_are fragment $((3 * count))
 cst_check "packet: and in castor_ingress_drops_total" \
@@ -160,7 +165,7 @@ cst_send --group 239.53.8.3:5003 --count "$count" --rate 1000 --size 3000 \
 cst_recv_result big 20 >/dev/null || true
 cst_expect "mtu: the 9000-MTU output relays every datagram" "$count" \
   "$(cst_field received "$(cst_summary big)")"
-out1_too_big='castor_output_drops_total{rule="mtu",interface="out1",address="239.63.8.3",port="6003",reason="too_big"}'
+out1_too_big="castor_output_drops_total{rule=\"mtu\",interface=\"out1\",address=\"$(cst_a 239.63.8.3)\",port=\"6003\",reason=\"too_big\"}"
 cst_check "mtu: the 1500-MTU output counts each as too_big (/metrics)" \
   cst_until 5 metric_is "$out1_too_big" "$count"
 cst_expect "mtu: too_big in castorctl stats" "$count" \
@@ -171,7 +176,8 @@ cst_stop_relay || true
 # -- qdisc_drop: dropped by the output's queue discipline --------------------
 recv_ns=${CST_NS_RECV[1]}
 # Its burst holds a whole segmented (UDP GSO) message of the relay: up to
-# 64 KB of payload plus 28 bytes of headers per segment, more than 64 KiB.
+# 64 KB of payload plus 28 bytes of headers (48 over IPv6) per segment, more
+# than 64 KiB.
 # tbf cuts a larger message itself and reports success if any of its
 # segments passed (docs/relay.md), which a loaded machine, reading larger
 # batches, made happen here.
@@ -200,7 +206,7 @@ cst_expect "qdisc: the receiver got exactly the output's packets" \
   "$(cst_output_counter qd packets)" "$(cst_field received "$(cst_summary qd)")"
 cst_check "qdisc: qdisc_drop in castor_output_drops_total" \
   cst_until 5 metric_is \
-  'castor_output_drops_total{rule="qd",interface="out1",address="239.63.8.4",port="6004",reason="qdisc_drop"}' \
+  "castor_output_drops_total{rule=\"qd\",interface=\"out1\",address=\"$(cst_a 239.63.8.4)\",port=\"6004\",reason=\"qdisc_drop\"}" \
   "$(cst_output_counter qd qdisc_drop)"
 cst_stop_relay || true
 

@@ -6,6 +6,7 @@
 // forwarder's table looks IPv6 inputs up by family, and gives IPv6 outputs
 // their own egress sockets and sockaddr_in6 destinations.
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -203,6 +204,49 @@ rule mixed_rule(std::string name, const char* group, uint16_t port,
     r.input.source = ip(source);
   r.outputs = std::move(outs);
   return r;
+}
+
+// find6 searches keys held as two 64-bit words: groups that differ in
+// either half only, in the first or the last byte of each, are all found
+// (a search on one half would miss them), the others are not, and the
+// kernel filter gets back the same bytes.
+TEST(ipv6_rules, the_table_finds_every_ipv6_group_among_many) {
+  auto resolve = [](const std::string&) { return 7u; };
+  const std::vector<std::string> groups{
+    "ff0e::1",        "ff0e::100",       "ff0e::1:0",      "ff0e::100:0",
+    "ff0e::1:0:0",    "ff0e:0:0:1::",    "ff0e:0:0:100::", "ff0e:0:1::",
+    "ff0e:1::",       "ff0e:100::",      "ff1e::1",        "ff3e::8000:1",
+    "ff1e::ff00:0:1", "ff1e:ffff::ffff", "ff0e::ff",       "ff0e::ff00"};
+  std::vector<rule> rules;
+  for (std::size_t i = 0; i < groups.size(); ++i)
+    rules.push_back(mixed_rule(
+      "g" + std::to_string(i), groups[i].c_str(),
+      static_cast<uint16_t>(5000 + i % 2), {{"out0", ip("ff0e::2"), 6001}},
+      groups[i].rfind("ff3e", 0) == 0 ? "fd00::5" : nullptr));
+  auto t = rule_table::build(rules, "in0", 1, resolve);
+  auto b = [](const std::string& text) { return ip(text.c_str()).bytes; };
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    const auto port = static_cast<uint16_t>(5000 + i % 2);
+    const auto r = t->find6(b(groups[i]), port, b("fd00::5"));
+    ASSERT_NE(r, rule_table::no_rule) << groups[i];
+    EXPECT_EQ(t->rules()[r].spec.name, "g" + std::to_string(i)) << groups[i];
+    EXPECT_EQ(
+      t->find6(b(groups[i]), static_cast<uint16_t>(port + 2), b("fd00::5")),
+      rule_table::no_rule)
+      << groups[i];
+  }
+  for (const char* absent : {"ff0e::2", "ff0e::101", "ff0e:2::", "ff1e::",
+                             "ff0e:100::1", "ff3e::8000:2"})
+    for (uint16_t port : {5000, 5001})
+      EXPECT_EQ(t->find6(b(absent), port, b("fd00::5")), rule_table::no_rule)
+        << absent;
+  std::set<std::array<uint8_t, 16>> filtered;
+  for (const auto& m : t->filter_matches6())
+    filtered.insert(m.group);
+  std::set<std::array<uint8_t, 16>> expected;
+  for (const auto& g : groups)
+    expected.insert(b(g));
+  EXPECT_EQ(filtered, expected);
 }
 
 TEST(ipv6_rules, the_table_looks_up_by_family) {
