@@ -5,8 +5,8 @@
 #
 #   scripts/fuzz.sh [--build-dir DIR] [--time SECONDS] [TARGET...]
 #
-# TARGET: frame_parser, frame_parser6, control_protocol, config_parser
-# (default: all).
+# TARGET: frame_parser, frame_parser6, control_protocol, config_parser,
+# site_frame (default: all).
 # --time is per target (default 20). New inputs the fuzzer finds go to a
 # scratch directory, never into the kept corpus; a crash leaves its input
 # as DIR/crash-<target>-* and fails the run: add that input to the corpus
@@ -29,7 +29,8 @@ while [[ $# -gt 0 ]]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-((${#targets[@]})) || targets=(frame_parser frame_parser6 control_protocol config_parser)
+((${#targets[@]})) || targets=(frame_parser frame_parser6 control_protocol config_parser
+  site_frame)
 
 cxx=$(command -v clang++ || command -v clang++-14 || true)
 

@@ -328,7 +328,8 @@ void print_status(const json& data) {
 
 } // namespace
 
-/// `castorctl peers`: one line per peer, then its drops by reason.
+/// `castorctl peers`: one line per peer, then the groups it asked for
+/// ("[ff3e::1:1]:5001" for IPv6) and its drops by reason.
 void print_peers(std::ostream& os, const json& data) {
   for (auto& p : data.value("peers", json::array())) {
     os << p.value("name", "") << " " << p.value("address", "") << " "
@@ -343,6 +344,8 @@ void print_peers(std::ostream& os, const json& data) {
        << " rx_frames=" << p.value("rx_frames", 0)
        << " rx_bytes=" << p.value("rx_bytes", 0)
        << " duplicates=" << p.value("duplicates", 0) << "\n";
+    for (auto& g : p.value("wants", json::array()))
+      os << "  wants " << g.get<std::string>() << "\n";
     const json drops = p.value("drops", json::object());
     for (auto i = drops.begin(); i != drops.end(); ++i)
       os << "  drops " << i.key() << "=" << i.value().get<uint64_t>() << "\n";

@@ -158,17 +158,13 @@ std::optional<std::string> parse_address(const std::string& text,
            "239.1.1.1 or an IPv6 address such as ff3e::1:1)";
 }
 
-std::string first_ipv6_field(const rule& r, const std::string& prefix) {
-  std::vector<std::pair<std::string, bool>> fields{
-    {"input.group", r.input.group.v6},
-    {"input.source", r.input.source && r.input.source->v6}};
-  for (size_t i = 0; i < r.outputs.size(); ++i)
-    fields.emplace_back("outputs[" + std::to_string(i) + "].address",
-                        r.outputs[i].address.v6);
-  for (const auto& [field, v6] : fields)
-    if (v6 && field.compare(0, prefix.size(), prefix) == 0)
-      return field;
-  return {};
+std::optional<std::string> check_relayed_group(const ip_addr& g) {
+  if (!g.is_multicast())
+    return g.to_string() + " is not a multicast group"
+           + (g.v6 ? " (ff00::/8)" : " (224.0.0.0/4)");
+  if (g.is_link_local_multicast())
+    return never_relayed(g);
+  return std::nullopt;
 }
 
 std::string endpoint_text(const ip_addr& a, uint16_t port) {
@@ -197,12 +193,8 @@ std::vector<rule_issue> validate_rule(const rule& r) {
   if (auto err = check_interface(in.interface))
     add(issues, "input.interface", *err);
   auto group = in.group.to_string();
-  if (!in.group.is_multicast())
-    add(issues, "input.group",
-        group + " is not a multicast group"
-          + (in.group.v6 ? " (ff00::/8)" : " (224.0.0.0/4)"));
-  else if (in.group.is_link_local_multicast())
-    add(issues, "input.group", never_relayed(in.group));
+  if (auto err = check_relayed_group(in.group))
+    add(issues, "input.group", *err);
   else if (in.group.is_ssm6() && !in.source)
     add(issues, "input.group",
         group

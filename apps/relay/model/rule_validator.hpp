@@ -83,9 +83,10 @@ std::vector<rule_issue> validate_rule(const rule& r);
 std::vector<rule_issue> find_conflicts(const rule& candidate,
                                        const std::vector<rule>& accepted);
 
-/// The field of the first IPv6 address of `r` whose field starts with
-/// `prefix` ("input.group", "outputs[2].address"); empty if none is.
-std::string first_ipv6_field(const rule& r, const std::string& prefix);
+/// nullopt if `g` is a group the relay may take in: multicast and not of
+/// a scope that is never relayed (224.0.0.0/24; IPv6 scopes 0, 1, 2, 15);
+/// otherwise why not, quoting it. validate_rule() and site imports use it.
+std::optional<std::string> check_relayed_group(const ip_addr& g);
 
 /// "239.1.1.1:5001", "[ff3e::1:1]:5001".
 std::string endpoint_text(const ip_addr& a, uint16_t port);

@@ -4,7 +4,9 @@
 // a rule whose input names a peer is an import, one whose outputs name
 // peers an export. Both live in daemon_config::sites, apart from the
 // ordinary rules, so that the forwarders, the rule store and the control
-// protocol never see a rule without an input interface.
+// protocol never see a rule without an input interface. Groups and
+// outputs are IPv4 or IPv6 and may mix families, as in local rules; the
+// same validator checks them (scopes never relayed, SSM needs a source).
 
 #include <algorithm>
 
@@ -180,11 +182,6 @@ bool parser::parse_site_rule(const toml::table& t) {
         error(d.position(issue.field), to_string(issue));
         d.ok = false;
       }
-    // Site rules are IPv4 only until the sites speak IPv6 (issue 19).
-    if (auto f = first_ipv6_field(r, prefix); !f.empty() && !d.masked(f)) {
-      error(d.position(f), f + ": a site rule is IPv4 only for now");
-      d.ok = false;
-    }
   };
   auto* input = t.get("input");
   auto* outputs = t.get("outputs");
@@ -223,11 +220,12 @@ bool parser::parse_site_rule(const toml::table& t) {
     d.value.input.group = imp.group;
     d.value.input.port = imp.port;
     validate(d.value, "outputs");
-    if (!d.masked("input.group")
-        && (!imp.group.is_multicast() || imp.group.is_link_local_multicast())) {
-      error(d.position("input.group"),
-            "input.group: " + imp.group.to_string()
-              + " is not a relayable multicast group");
+    // The group as the exporting site sends it: multicast of a scope that
+    // is relayed. An SSM group (ff3x::/32) needs no source here: the
+    // exporting site's rule joined it with one; an import only names it.
+    if (auto err = check_relayed_group(imp.group);
+        err && !d.masked("input.group")) {
+      error(d.position("input.group"), "input.group: " + *err);
       d.ok = false;
     }
     imp.outputs = d.value.outputs;

@@ -4,6 +4,7 @@
 
 #include "sites/site_engine.hpp"
 
+#include "model/rule_validator.hpp"
 #include "sites/site_engine_state.hpp"
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -26,6 +27,8 @@ const char* to_string(site_drop x) {
     return "no_rule";
   case site_drop::emit_error:
     return "emit_error";
+  case site_drop::version:
+    return "version";
   default:
     return "?";
   }
@@ -118,7 +121,7 @@ void site_engine::configure(const sites_config& config) {
 }
 
 void site_engine::set_interest(const std::string& name,
-                               std::vector<uint64_t> groups,
+                               std::vector<site_group> groups,
                                std::string tx_key) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -128,7 +131,7 @@ void site_engine::set_interest(const std::string& name,
         if (!p.up && p.was_up)
           p.c->reconnects.fetch_add(1, std::memory_order_relaxed);
         p.up = p.was_up = true;
-        p.wants = std::set<uint64_t>(groups.begin(), groups.end());
+        p.wants = std::set<site_group>(groups.begin(), groups.end());
         p.tx_key = std::move(tx_key);
       }
     plan_ = std::move(next);
@@ -160,6 +163,8 @@ site_engine_stats site_engine::stats() const {
     s.address = p.endpoint.to_string();
     s.up = p.up;
     s.interest = p.wants.size();
+    for (auto& g : p.wants)
+      s.wants.push_back(endpoint_text(g.group, g.port));
     auto& c = *p.c;
     s.reconnects = c.reconnects.load();
     s.tx_frames = c.tx_frames.load();

@@ -51,6 +51,7 @@ enum class site_drop : uint8_t {
   stale,      ///< a sequence number behind the duplicate window
   no_rule,    ///< a group no import of that peer takes
   emit_error, ///< the local multicast send failed
+  version,    ///< a frame of another format version (an older or newer relay)
   count_
 };
 
@@ -75,8 +76,10 @@ struct site_peer_stats {
   /// Datagrams seen before (redundant paths), emitted once only.
   uint64_t duplicates = 0;
   std::array<uint64_t, site_drop_count> drops{};
-  /// Groups the peer asked for.
+  /// Groups the peer asked for: how many, and which ("239.1.1.1:5001",
+  /// "[ff3e::1:1]:5001").
   std::size_t interest = 0;
+  std::vector<std::string> wants;
   /// The data path's round-trip time (probes every probe_interval),
   /// smoothed; 0 until measured.
   uint64_t rtt_ns = 0;
@@ -106,9 +109,8 @@ public:
   /// Peers not in `config` are forgotten (their counters too).
   void configure(const sites_config& config);
 
-  /// The peer `name` is up and wants `groups` (site_group_key), MACed
-  /// under `tx_key`.
-  void set_interest(const std::string& name, std::vector<uint64_t> groups,
+  /// The peer `name` is up and wants `groups`, MACed under `tx_key`.
+  void set_interest(const std::string& name, std::vector<site_group> groups,
                     std::string tx_key);
   void peer_down(const std::string& name);
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sites/site_engine.hpp"
+#include "sites/site_frame.hpp"
 #include "sites/site_sockets.hpp"
 
 namespace castor::relay::sites {
@@ -28,6 +29,12 @@ struct site_engine::peer_counters {
     drops[static_cast<std::size_t>(why)].fetch_add(n,
                                                    std::memory_order_relaxed);
   }
+  /// A frame or probe that did not parse, by why.
+  void drop(frame_error why) {
+    drop(why == frame_error::auth      ? site_drop::auth
+         : why == frame_error::version ? site_drop::version
+                                       : site_drop::malformed);
+  }
 };
 
 struct site_engine::peer_state {
@@ -36,7 +43,7 @@ struct site_engine::peer_state {
   socket_address addr;
   bool up = false;
   bool was_up = false;
-  std::set<uint64_t> wants;
+  std::set<site_group> wants;
   std::string tx_key;
   std::string rx_key;
   std::shared_ptr<peer_counters> c;

@@ -54,6 +54,23 @@ bool mac_ok(const std::string& key, const uint8_t* frame, std::size_t body) {
          && CRYPTO_memcmp(expected, frame + body, frame_mac_size) == 0;
 }
 
+void put_header(std::vector<uint8_t>& b, uint8_t type, uint64_t sender) {
+  b.insert(b.end(), frame_magic, frame_magic + 3);
+  b.push_back(frame_version);
+  b.push_back(type);
+  b.push_back(0); // flags
+  put16(b, 0);    // count
+  put64(b, sender);
+}
+
+bool has_magic(const uint8_t* frame, std::size_t size) {
+  return size >= 4 && std::memcmp(frame, frame_magic, 3) == 0;
+}
+
+std::size_t record_header_size(bool v6) {
+  return v6 ? record_header_size_v6 : record_header_size_v4;
+}
+
 } // namespace
 
 frame_builder::frame_builder(uint64_t sender, std::size_t capacity)
@@ -65,53 +82,49 @@ frame_builder::frame_builder(uint64_t sender, std::size_t capacity)
 void frame_builder::clear() {
   buf_.clear();
   count_ = 0;
-  put32(buf_, frame_magic);
-  buf_.push_back(frame_type_data);
-  buf_.push_back(0);
-  put16(buf_, 0);
-  put64(buf_, sender_);
+  put_header(buf_, frame_type_data, sender_);
   spread_ = false;
+  v6_ = false;
 }
 
-bool frame_builder::fits(std::size_t len,
+bool frame_builder::fits(std::size_t len, const ip_addr& group,
                          const std::string* spread) const noexcept {
-  auto after = buf_.size() + record_header_size + len + frame_mac_size
+  auto after = buf_.size() + record_header_size(group.v6) + len + frame_mac_size
                + (spread ? 2 + spread->size() : 0);
   if (count_ == 0)
     return after <= max_frame_size;
-  return after <= capacity_ && count_ < 0xffff
-         && spread_ == (spread != nullptr);
+  return after <= capacity_ && count_ < 0xffff && spread_ == (spread != nullptr)
+         && v6_ == group.v6;
 }
 
-void frame_builder::add(uint64_t origin, uint64_t seq, uint32_t group_be,
-                        uint16_t port, const uint8_t* data, uint16_t len,
-                        const std::string* spread) {
-  if (count_ == 0)
+void frame_builder::add(const record_view& r, const std::string* spread) {
+  if (count_ == 0) {
     spread_ = spread != nullptr;
-  put64(buf_, origin);
-  put64(buf_, seq);
-  auto at = buf_.size();
-  buf_.resize(at + 4);
-  std::memcpy(buf_.data() + at, &group_be, 4);
-  put16(buf_, port);
-  put16(buf_, len);
+    v6_ = r.group.v6;
+  }
+  put64(buf_, r.origin);
+  put64(buf_, r.seq);
+  // Network order already: copied as it is.
+  buf_.insert(buf_.end(), r.group.bytes.begin(),
+              r.group.bytes.begin() + (v6_ ? 16 : 4));
+  put16(buf_, r.port);
+  put16(buf_, r.len);
   if (spread_) {
     auto block = spread ? spread->size() : 0;
     put16(buf_, static_cast<uint16_t>(block));
     if (block > 0)
       buf_.insert(buf_.end(), spread->begin(), spread->end());
   }
-  buf_.insert(buf_.end(), data, data + len);
+  buf_.insert(buf_.end(), r.data, r.data + r.len);
   ++count_;
 }
 
 const std::vector<uint8_t>& frame_builder::seal(const std::string& key) {
-  buf_[5] = spread_ ? frame_flag_spread : 0;
+  buf_[5] = static_cast<uint8_t>((spread_ ? frame_flag_spread : 0)
+                                 | (v6_ ? frame_flag_ipv6 : 0));
   buf_[6] = static_cast<uint8_t>(count_ >> 8);
   buf_[7] = static_cast<uint8_t>(count_);
-  auto at = buf_.size();
-  buf_.resize(at + frame_mac_size);
-  mac(key, buf_.data(), at, buf_.data() + at);
+  append_mac(buf_, key);
   return buf_;
 }
 
@@ -119,7 +132,9 @@ frame_error parse_frame(const uint8_t* frame, std::size_t size,
                         const std::string& key, uint64_t& sender,
                         std::vector<record_view>& out) {
   out.clear();
-  if (size < frame_header_size + frame_mac_size || get32(frame) != frame_magic
+  if (has_magic(frame, size) && frame[3] != frame_version)
+    return frame_error::version;
+  if (size < frame_header_size + frame_mac_size || !has_magic(frame, size)
       || frame[4] != frame_type_data)
     return frame_error::malformed;
   auto body = size - frame_mac_size;
@@ -127,19 +142,22 @@ frame_error parse_frame(const uint8_t* frame, std::size_t size,
     return frame_error::auth;
   auto count = get16(frame + 6);
   bool spread = (frame[5] & frame_flag_spread) != 0;
+  bool v6 = (frame[5] & frame_flag_ipv6) != 0;
+  std::size_t group_size = v6 ? 16 : 4;
   sender = get64(frame + 8);
   std::size_t at = frame_header_size;
   for (uint16_t i = 0; i < count; ++i) {
-    if (body - at < record_header_size)
+    if (body - at < record_header_size(v6))
       return frame_error::malformed;
     record_view r;
     const auto* p = frame + at;
     r.origin = get64(p);
     r.seq = get64(p + 8);
-    std::memcpy(&r.group_be, p + 16, 4);
-    r.port = get16(p + 20);
-    r.len = get16(p + 22);
-    at += record_header_size;
+    r.group.v6 = v6;
+    std::memcpy(r.group.bytes.data(), p + 16, group_size);
+    r.port = get16(p + 16 + group_size);
+    r.len = get16(p + 18 + group_size);
+    at += record_header_size(v6);
     if (spread) {
       if (body - at < 2)
         return frame_error::malformed;
@@ -159,8 +177,15 @@ frame_error parse_frame(const uint8_t* frame, std::size_t size,
   return at == body ? frame_error::none : frame_error::malformed;
 }
 
+void append_mac(std::vector<uint8_t>& frame, const std::string& key) {
+  auto at = frame.size();
+  frame.resize(at + frame_mac_size);
+  mac(key, frame.data(), at, frame.data() + at);
+}
+
 uint8_t frame_type_of(const uint8_t* frame, std::size_t size) {
-  if (size < frame_header_size + frame_mac_size || get32(frame) != frame_magic)
+  if (size < frame_header_size + frame_mac_size || !has_magic(frame, size)
+      || frame[3] != frame_version)
     return 0;
   return frame[4];
 }
@@ -168,15 +193,9 @@ uint8_t frame_type_of(const uint8_t* frame, std::size_t size) {
 std::vector<uint8_t> make_probe(uint8_t type, uint64_t sender, uint64_t stamp,
                                 const std::string& key) {
   std::vector<uint8_t> out;
-  put32(out, frame_magic);
-  out.push_back(type);
-  out.push_back(0);
-  put16(out, 0);
-  put64(out, sender);
+  put_header(out, type, sender);
   put64(out, stamp);
-  auto at = out.size();
-  out.resize(at + frame_mac_size);
-  mac(key, out.data(), at, out.data() + at);
+  append_mac(out, key);
   return out;
 }
 
@@ -185,6 +204,8 @@ frame_error parse_probe(const uint8_t* frame, std::size_t size,
                         uint64_t& stamp) {
   constexpr auto probe_size = frame_header_size + 8 + frame_mac_size;
   type = frame_type_of(frame, size);
+  if (has_magic(frame, size) && frame[3] != frame_version)
+    return frame_error::version;
   if (size != probe_size
       || (type != frame_type_ping && type != frame_type_pong))
     return frame_error::malformed;

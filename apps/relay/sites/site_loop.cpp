@@ -42,7 +42,7 @@ struct site_engine::loop {
     site_export spec;
     int fd = -1;
     std::vector<std::size_t> peers; ///< indexes into `peers`
-    uint64_t key = 0;
+    site_group key;
     /// spread = "log": the peers this site sends to and the spread block
     /// each gets (whom it forwards to), planned over the listed peers that
     /// are up and want the group.
@@ -50,7 +50,7 @@ struct site_engine::loop {
   };
   struct emit_target {
     int fd;
-    sockaddr_in to;
+    socket_address to;
   };
 
   loop(site_engine& e, int fd) : eng(e), data_fd(fd) {}
@@ -65,8 +65,8 @@ struct site_engine::loop {
   std::vector<site_import> imports;
   std::vector<int> output_fds;
   std::vector<std::vector<emit_target>> import_targets;
-  /// (peer index, group key) -> where to emit.
-  std::map<std::pair<std::size_t, uint64_t>, std::vector<emit_target>> routes;
+  /// (peer index, group) -> where to emit.
+  std::map<std::pair<std::size_t, site_group>, std::vector<emit_target>> routes;
   std::map<uint64_t, dedup_window> dedup;
   uint64_t seq = 0;
   clock_type::time_point next_retry{};
@@ -100,7 +100,8 @@ struct site_engine::loop {
     peers = p->peers;
     frames.clear();
     for (std::size_t i = 0; i < peers.size(); ++i)
-      frames.emplace_back(eng.incarnation_);
+      frames.emplace_back(eng.incarnation_,
+                          frame_capacity_for(peers[i].endpoint.v6));
     sync_exports(*p);
     sync_imports(*p);
     open_missing(true);
@@ -112,7 +113,7 @@ struct site_engine::loop {
     for (auto& spec : p.exports) {
       export_socket s;
       s.spec = spec;
-      s.key = site_group_key(spec.input.group.v4(), spec.input.port);
+      s.key = site_group{spec.input.group, spec.input.port};
       for (auto& e : exports)
         if (e.spec == spec && e.fd >= 0) {
           s.fd = e.fd;
@@ -134,7 +135,8 @@ struct site_engine::loop {
   /// The origin's plan for a spread = "log" export: over the listed peers
   /// that are up and asked for the group, in the listed order.
   std::vector<std::pair<std::size_t, std::string>>
-  spread_hops(const std::vector<std::size_t>& listed, uint64_t key) const {
+  spread_hops(const std::vector<std::size_t>& listed,
+              const site_group& key) const {
     std::vector<std::size_t> live;
     for (auto i : listed)
       if (peers[i].up && peers[i].wants.count(key) > 0)
@@ -174,8 +176,7 @@ struct site_engine::loop {
             continue;
           }
           output_fds.push_back(fd);
-          import_targets[k].push_back(
-            emit_target{fd, to_sockaddr(o.address.v4(), o.port)});
+          import_targets[k].push_back(emit_target{fd, output_destination(o)});
         }
     }
     // Peers may have been renumbered: the index is rebuilt every time.
@@ -183,7 +184,7 @@ struct site_engine::loop {
     for (std::size_t k = 0; k < imports.size(); ++k) {
       auto& imp = imports[k];
       auto& targets =
-        routes[{peer_index(imp.peer), site_group_key(imp.group, imp.port)}];
+        routes[{peer_index(imp.peer), site_group{imp.group, imp.port}}];
       targets.insert(targets.end(), import_targets[k].begin(),
                      import_targets[k].end());
     }
@@ -230,9 +231,9 @@ struct site_engine::loop {
 
   void enqueue(std::size_t i, const record_view& r,
                const std::string* spread = nullptr) {
-    if (!frames[i].fits(r.len, spread))
+    if (!frames[i].fits(r.len, r.group, spread))
       send_frame(i);
-    frames[i].add(r.origin, r.seq, r.group_be, r.port, r.data, r.len, spread);
+    frames[i].add(r, spread);
   }
 
   /// Up to `batch` datagrams per recvmmsg: one system call for a burst.
@@ -240,7 +241,7 @@ struct site_engine::loop {
   struct receive_slots {
     std::vector<uint8_t> bufs = std::vector<uint8_t>(batch * 65536);
     std::array<iovec, batch> iov{};
-    std::array<sockaddr_in, batch> from{};
+    std::array<sockaddr_storage, batch> from{};
     std::array<mmsghdr, batch> msgs{};
   };
   std::unique_ptr<receive_slots> slots = std::make_unique<receive_slots>();
@@ -254,7 +255,7 @@ struct site_engine::loop {
         sl.msgs[k].msg_hdr.msg_iov = &sl.iov[k];
         sl.msgs[k].msg_hdr.msg_iovlen = 1;
         sl.msgs[k].msg_hdr.msg_name = &sl.from[k];
-        sl.msgs[k].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+        sl.msgs[k].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
       }
       auto got = recvmmsg(e.fd, sl.msgs.data(), batch, MSG_DONTWAIT, nullptr);
       if (got <= 0)
@@ -267,15 +268,14 @@ struct site_engine::loop {
     }
   }
 
-  void export_one(export_socket& e, const sockaddr_in& from,
+  void export_one(export_socket& e, const sockaddr_storage& from,
                   const uint8_t* data, std::size_t n) {
-    if (e.spec.input.source
-        && from.sin_addr.s_addr != e.spec.input.source->v4_be())
+    if (e.spec.input.source && !sent_by(from, *e.spec.input.source))
       return;
     record_view r;
     r.origin = eng.incarnation_;
     r.seq = seq++;
-    r.group_be = e.spec.input.group.v4_be();
+    r.group = e.spec.input.group;
     r.port = e.spec.input.port;
     r.data = data;
     r.len = static_cast<uint16_t>(n);
@@ -316,8 +316,7 @@ struct site_engine::loop {
       uint64_t sender = 0;
       auto err = parse_frame(buf, size, p.rx_key, sender, records);
       if (err != frame_error::none) {
-        p.c->drop(err == frame_error::auth ? site_drop::auth
-                                           : site_drop::malformed);
+        p.c->drop(err);
         continue;
       }
       p.c->rx_frames.fetch_add(1, std::memory_order_relaxed);
@@ -377,8 +376,8 @@ struct site_engine::loop {
     auto& x = emits[k];
     emit_msgs.emplace_back();
     auto& h = emit_msgs.back().msg_hdr;
-    h.msg_name = const_cast<sockaddr_in*>(&x.target->to);
-    h.msg_namelen = sizeof(sockaddr_in);
+    h.msg_name = const_cast<sockaddr*>(x.target->to.get());
+    h.msg_namelen = x.target->to.length;
     if (j - k == 1) {
       emit_iov.push_back(iovec{const_cast<uint8_t*>(x.data), x.len});
     } else {
@@ -456,8 +455,7 @@ struct site_engine::loop {
         gso = false;
         for (auto m = first; m < first + count; ++m)
           if (sendto(fd, emits[m].data, emits[m].len, MSG_DONTWAIT,
-                     reinterpret_cast<const sockaddr*>(&emits[m].target->to),
-                     sizeof(sockaddr_in))
+                     emits[m].target->to.get(), emits[m].target->to.length)
               < 0)
             emits[m].owner->drop(site_drop::emit_error);
       } else
@@ -510,9 +508,7 @@ struct site_engine::loop {
     }
     if (!fresh(c, r))
       return;
-    ipv4 g;
-    g.be = r.group_be;
-    auto route = routes.find({origin, site_group_key(g, r.port)});
+    auto route = routes.find({origin, site_group{r.group, r.port}});
     if (route == routes.end() || route->second.empty()) {
       // Not taken here: neither emitted nor forwarded (a site relays only
       // the groups an import of it takes from that origin).
@@ -552,8 +548,7 @@ struct site_engine::loop {
     uint64_t stamp = 0;
     auto err = parse_probe(buf, size, p.rx_key, type, stamp);
     if (err != frame_error::none) {
-      p.c->drop(err == frame_error::auth ? site_drop::auth
-                                         : site_drop::malformed);
+      p.c->drop(err);
       return;
     }
     if (type == frame_type_ping) {

@@ -101,6 +101,40 @@ bool operator==(const sites_config& x, const sites_config& y) {
          && x.imports == y.imports;
 }
 
+std::string encode_interest(const std::vector<site_group>& groups) {
+  std::string out;
+  for (auto& g : groups) {
+    out.push_back(g.group.v6 ? 6 : 4);
+    out.append(reinterpret_cast<const char*>(g.group.bytes.data()),
+               g.group.v6 ? 16 : 4);
+    out.push_back(static_cast<char>(g.port >> 8));
+    out.push_back(static_cast<char>(g.port & 0xff));
+  }
+  return out;
+}
+
+std::optional<std::vector<site_group>>
+decode_interest(const std::string& bytes) {
+  std::vector<site_group> out;
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  std::size_t at = 0;
+  while (at < bytes.size()) {
+    auto family = p[at];
+    if (family != 4 && family != 6)
+      return std::nullopt;
+    std::size_t size = family == 6 ? 16 : 4;
+    if (bytes.size() - at < 1 + size + 2)
+      return std::nullopt;
+    site_group g;
+    g.group.v6 = family == 6;
+    std::memcpy(g.group.bytes.data(), p + at + 1, size);
+    g.port = static_cast<uint16_t>((p[at + 1 + size] << 8) | p[at + 2 + size]);
+    out.push_back(g);
+    at += 1 + size + 2;
+  }
+  return out;
+}
+
 const char* to_string(site_spread x) {
   return x == site_spread::log ? "log" : "all";
 }

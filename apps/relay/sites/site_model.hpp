@@ -83,7 +83,7 @@ struct site_export {
 struct site_import {
   std::string name;
   std::string peer;
-  ipv4 group;
+  ip_addr group; ///< IPv4 or IPv6; the outputs may be of either family
   uint16_t port = 0;
   std::vector<rule_output> outputs;
 };
@@ -99,10 +99,31 @@ struct sites_config {
   const peer_settings* find_peer(const std::string& name) const;
 };
 
-/// The key of a (group, port) pair, as interest messages carry it.
-inline uint64_t site_group_key(ipv4 group, uint16_t port) {
-  return (static_cast<uint64_t>(group.be) << 16) | port;
-}
+/// A (group, port) pair a site carries, IPv4 or IPv6: what an interest
+/// message asks for, and the key of the engine's routes and spread plans.
+struct site_group {
+  ip_addr group;
+  uint16_t port = 0;
+
+  friend bool operator==(const site_group& x, const site_group& y) {
+    return x.port == y.port && x.group == y.group;
+  }
+  friend bool operator<(const site_group& x, const site_group& y) {
+    return x.group != y.group ? x.group < y.group : x.port < y.port;
+  }
+};
+
+/// The groups of an interest message, as they cross the node link: per
+/// group a family byte (4 or 6), the address (4 or 16 bytes, network
+/// order) and the port (2 bytes, big-endian). A std::string crosses BASP
+/// without registering a type.
+std::string encode_interest(const std::vector<site_group>& groups);
+
+/// The groups of `bytes`; nullopt unless every entry is whole and of
+/// family 4 or 6. The first format (8 bytes a group, IPv4 only, before
+/// issue 19) starts with a 0 byte, so it is refused, never misread.
+std::optional<std::vector<site_group>>
+decode_interest(const std::string& bytes);
 
 bool operator==(const node_settings& x, const node_settings& y);
 bool operator==(const peer_settings& x, const peer_settings& y);

@@ -18,6 +18,10 @@ struct socket_address {
   socklen_t length = 0;
 
   static socket_address of(const site_endpoint& ep);
+  /// `host`:`port`; `scope` is the interface index of a link-local
+  /// unicast IPv6 address (fe80::/10), else unused.
+  static socket_address of(const ip_addr& host, uint16_t port,
+                           unsigned scope = 0);
   const sockaddr* get() const {
     return reinterpret_cast<const sockaddr*>(&storage);
   }
@@ -25,20 +29,29 @@ struct socket_address {
   bool same(const sockaddr_storage& from) const;
 };
 
-sockaddr_in to_sockaddr(ipv4 host, uint16_t port);
+/// Whether a datagram received `from` (recvmmsg's address) was sent by
+/// `source`: an export's source filter, for either family.
+bool sent_by(const sockaddr_storage& from, const ip_addr& source);
 
 std::string errno_text();
 
 /// The data socket, bound on [node] listen; -1 and `why` on failure.
 int open_data(const site_endpoint& listen, std::string& why);
 
-/// A socket joined to an export's group on its input interface; -1 and
-/// `why` on failure.
+/// A socket joined to an export's group on its input interface (an IGMP
+/// or MLD join, source-specific with input.source); -1 and `why` on
+/// failure.
 int open_export(const site_export& e, std::string& why);
 
 /// A socket that emits an import's output; never loops back to this host,
-/// so a local export of the same group cannot send it on to peers.
+/// so a local export of the same group cannot send it on to peers. An
+/// IPv6 output's socket sends from a stable global or unique-local address
+/// of its interface (as the relay's local outputs do, docs/ipv6.md), or,
+/// on an interface without one, from the kernel's choice.
 int open_output(const rule_output& o, std::string& why);
+
+/// Where an import's output `o` emits to.
+socket_address output_destination(const rule_output& o);
 
 /// 32 random bytes.
 std::string random_key();

@@ -64,7 +64,7 @@ namespace {
 struct pending_interest {
   std::string from;
   std::string key;
-  std::vector<uint64_t> groups;
+  std::vector<site_group> groups;
 };
 
 struct sites_state {
@@ -82,33 +82,12 @@ struct sites_state {
 
 using sites_self = caf::stateful_actor<sites_state>;
 
-/// The group keys an interest message carries, packed as 8 big-endian
-/// bytes each: a std::string crosses BASP without registering a type.
-std::string pack_groups(const std::vector<uint64_t>& keys) {
-  std::string out;
-  for (auto k : keys)
-    for (int shift = 56; shift >= 0; shift -= 8)
-      out.push_back(static_cast<char>((k >> shift) & 0xff));
-  return out;
-}
-
-std::vector<uint64_t> unpack_groups(const std::string& bytes) {
-  std::vector<uint64_t> out;
-  for (std::size_t i = 0; i + 8 <= bytes.size(); i += 8) {
-    uint64_t k = 0;
-    for (std::size_t j = 0; j < 8; ++j)
-      k = (k << 8) | static_cast<uint8_t>(bytes[i + j]);
-    out.push_back(k);
-  }
-  return out;
-}
-
-std::vector<uint64_t> wanted_from(const sites_config& c,
-                                  const std::string& peer) {
-  std::vector<uint64_t> out;
+std::vector<site_group> wanted_from(const sites_config& c,
+                                    const std::string& peer) {
+  std::vector<site_group> out;
   for (auto& imp : c.imports)
     if (imp.peer == peer)
-      out.push_back(site_group_key(imp.group, imp.port));
+      out.push_back(site_group{imp.group, imp.port});
   return out;
 }
 
@@ -119,7 +98,7 @@ void send_interest(sites_self* self, const std::string& peer) {
     return;
   self->send(i->second, site_interest_atom::value, st.config.node->name,
              st.engine->rx_key(peer),
-             pack_groups(wanted_from(st.config, peer)));
+             encode_interest(wanted_from(st.config, peer)));
 }
 
 void watch(sites_self* self, const std::string& peer) {
@@ -277,8 +256,15 @@ caf::behavior sites_actor(sites_self* self, relay_context_ptr ctx,
     [self](site_interest_atom, std::string& from, std::string& key,
            const std::string& groups) {
       auto& st = self->state;
-      pending_interest x{std::move(from), std::move(key),
-                         unpack_groups(groups)};
+      auto wanted = decode_interest(groups);
+      if (!wanted) {
+        spdlog::error("sites: interest from '{}' is not in the format this "
+                      "relay reads (a castor-relay from before IPv6 groups?); "
+                      "ignored: upgrade both sites",
+                      from);
+        return;
+      }
+      pending_interest x{std::move(from), std::move(key), std::move(*wanted)};
       auto sender = self->current_sender();
       for (auto& [peer, remote] : st.remotes)
         if (remote.address() == sender) {

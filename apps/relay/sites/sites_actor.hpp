@@ -11,7 +11,7 @@
 // Messages:
 //   (site_interest_atom, std::string from, std::string key,
 //    std::string groups)                from a peer's sites actor; groups:
-//                                       site_group_key()s, 8 bytes each
+//                                       encode_interest() (site_model.hpp)
 //   (sites_reload_atom)                 the rule store after a reload:
 //                                       re-read ctx->config().sites
 //   (site_stats_atom) -> site_engine_stats

@@ -19,8 +19,14 @@
 # fd00:64::k on lo, links fd00:63:P::1/64 and ::2/64, no DAD): node links
 # and data frames cross it over IPv6; the LANs stay IPv4 multicast. ND is
 # multicast on the WAN links then, so sites_wan_mcast means nothing.
+#
+# SITES_LAN6=1 before sites_init: the LANs are dual-stack: besides their
+# IPv4 addresses, host k has fd00:62:k::2/64 on h0 and relay k
+# fd00:62:k::1/64 on lan0 (no DAD), so that site rules may carry IPv6
+# groups (ff1e::/16, ff3e::/16) and emit either family.
 
 SITES_V6=${SITES_V6:-0}
+SITES_LAN6=${SITES_LAN6:-0}
 
 # sites_addr K: site K's node address; sites_ep K: with the port, as the
 # config writes it.
@@ -53,6 +59,19 @@ sites_init() {
     cst_veth "${HOST_NS[$k]}" h0 "${SITE_NS[$k]}" lan0 "10.62.$k.2/24" \
       "10.62.$k.1/24"
     cst_mroute "${HOST_NS[$k]}" h0
+    if ((SITES_LAN6)); then
+      for ns in "${SITE_NS[$k]}" "${HOST_NS[$k]}"; do
+        cst_in "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 \
+          net.ipv6.conf.default.disable_ipv6=0 net.ipv6.conf.all.accept_dad=0 \
+          net.ipv6.conf.default.accept_dad=0
+      done
+      cst_in "${HOST_NS[$k]}" sysctl -qw net.ipv6.conf.h0.disable_ipv6=0 \
+        net.ipv6.conf.h0.accept_dad=0
+      cst_in "${SITE_NS[$k]}" sysctl -qw net.ipv6.conf.lan0.disable_ipv6=0 \
+        net.ipv6.conf.lan0.accept_dad=0
+      ip -n "${HOST_NS[$k]}" -6 addr add "fd00:62:$k::2/64" dev h0 nodad
+      ip -n "${SITE_NS[$k]}" -6 addr add "fd00:62:$k::1/64" dev lan0 nodad
+    fi
     ip -n "${SITE_NS[$k]}" addr add "10.64.0.$k/32" dev lo
   done
   SITES_LINKS=0

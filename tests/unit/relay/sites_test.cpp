@@ -189,6 +189,23 @@ struct parsed {
   std::vector<sites::record_view> records;
 };
 
+/// An IPv4 group, as the frame builder's capacity checks take one.
+const ip_addr v4_group = ipv4{0x010101ef};
+
+/// Adds one IPv4 record (the group in network order) to `b`.
+void add_record(sites::frame_builder& b, uint64_t origin, uint64_t seq,
+                uint32_t group_be, uint16_t port, const uint8_t* data,
+                uint16_t len, const std::string* spread = nullptr) {
+  sites::record_view r;
+  r.origin = origin;
+  r.seq = seq;
+  r.group = ipv4{group_be};
+  r.port = port;
+  r.data = data;
+  r.len = len;
+  b.add(r, spread);
+}
+
 parsed parse(const std::vector<uint8_t>& frame, const std::string& key,
              std::size_t size = std::string::npos) {
   parsed out;
@@ -201,8 +218,8 @@ TEST(sites_frame, a_batch_round_trips_under_its_key) {
   sites::frame_builder b{42};
   const uint8_t one[] = {1, 2, 3};
   const uint8_t two[] = {9};
-  b.add(7, 100, 0x010101ef, 5001, one, sizeof(one));
-  b.add(7, 101, 0x010101ef, 5001, two, sizeof(two));
+  add_record(b, 7, 100, 0x010101ef, 5001, one, sizeof(one));
+  add_record(b, 7, 101, 0x010101ef, 5001, two, sizeof(two));
   auto frame = b.seal("key");
   auto p = parse(frame, "key");
   ASSERT_EQ(p.err, sites::frame_error::none);
@@ -212,7 +229,8 @@ TEST(sites_frame, a_batch_round_trips_under_its_key) {
   EXPECT_EQ(out[0].seq, 100u);
   EXPECT_EQ(out[1].seq, 101u);
   EXPECT_EQ(out[0].origin, 7u);
-  EXPECT_EQ(out[0].group_be, 0x010101efu);
+  EXPECT_EQ(out[0].group, ip_addr{ipv4{0x010101ef}});
+  EXPECT_EQ(out[0].group.to_string(), "239.1.1.1");
   EXPECT_EQ(out[0].port, 5001);
   EXPECT_EQ(std::vector<uint8_t>(out[0].data, out[0].data + out[0].len),
             std::vector<uint8_t>(one, one + 3));
@@ -222,7 +240,7 @@ TEST(sites_frame, a_batch_round_trips_under_its_key) {
 TEST(sites_frame, a_wrong_key_or_a_changed_byte_is_refused) {
   sites::frame_builder b{1};
   const uint8_t x[] = {1, 2, 3, 4};
-  b.add(1, 1, 0, 1, x, sizeof(x));
+  add_record(b, 1, 1, 0, 1, x, sizeof(x));
   auto frame = b.seal("right");
   EXPECT_EQ(parse(frame, "wrong").err, sites::frame_error::auth);
   EXPECT_EQ(parse(frame, "").err, sites::frame_error::auth);
@@ -234,21 +252,21 @@ TEST(sites_frame, a_wrong_key_or_a_changed_byte_is_refused) {
 TEST(sites_frame, frames_are_bounded_by_their_capacity) {
   sites::frame_builder b{1, 250};
   std::vector<uint8_t> payload(64, 0);
-  EXPECT_TRUE(b.fits(1000)); // a first record always fits
-  b.add(1, 1, 0, 1, payload.data(), 64);
-  EXPECT_TRUE(b.fits(64));
-  b.add(1, 2, 0, 1, payload.data(), 64);
-  EXPECT_FALSE(b.fits(64));
+  EXPECT_TRUE(b.fits(1000, v4_group)); // a first record always fits
+  add_record(b, 1, 1, 0, 1, payload.data(), 64);
+  EXPECT_TRUE(b.fits(64, v4_group));
+  add_record(b, 1, 2, 0, 1, payload.data(), 64);
+  EXPECT_FALSE(b.fits(64, v4_group));
 }
 
 TEST(sites_frame, spread_blocks_round_trip_and_do_not_share_a_frame) {
   sites::frame_builder b{1};
   const uint8_t x[] = {5, 6};
   auto block = sites::encode_spread("site-1", {"site-3", "site-4"});
-  b.add(9, 1, 0x010101ef, 5000, x, sizeof(x), &block);
-  EXPECT_TRUE(b.fits(2, &block));
-  EXPECT_FALSE(b.fits(2)); // a record without a block: the next frame
-  b.add(9, 2, 0x010101ef, 5000, x, sizeof(x), &block);
+  add_record(b, 9, 1, 0x010101ef, 5000, x, sizeof(x), &block);
+  EXPECT_TRUE(b.fits(2, v4_group, &block));
+  EXPECT_FALSE(b.fits(2, v4_group)); // a record without a block: the next frame
+  add_record(b, 9, 2, 0x010101ef, 5000, x, sizeof(x), &block);
   auto p = parse(b.seal("k"), "k");
   ASSERT_EQ(p.err, sites::frame_error::none);
   ASSERT_EQ(p.records.size(), 2u);
@@ -261,7 +279,7 @@ TEST(sites_frame, spread_blocks_round_trip_and_do_not_share_a_frame) {
   EXPECT_EQ(std::vector<uint8_t>(r.data, r.data + r.len),
             std::vector<uint8_t>(x, x + 2));
   b.clear();
-  EXPECT_TRUE(b.fits(2)); // a new frame takes either kind
+  EXPECT_TRUE(b.fits(2, v4_group)); // a new frame takes either kind
 }
 
 TEST(sites_frame, a_truncated_spread_block_is_malformed) {
@@ -290,7 +308,7 @@ TEST(sites_frame, probes_carry_their_stamp_under_the_key) {
   EXPECT_EQ(parse(ping, "k").err, sites::frame_error::malformed);
   sites::frame_builder b{1};
   const uint8_t x[] = {1};
-  b.add(1, 1, 0, 1, x, 1);
+  add_record(b, 1, 1, 0, 1, x, 1);
   auto data = b.seal("k");
   EXPECT_EQ(sites::parse_probe(data.data(), data.size(), "k", type, stamp),
             sites::frame_error::malformed);
