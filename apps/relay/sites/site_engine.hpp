@@ -17,9 +17,8 @@
 //             the round-trip time
 //
 // The engine is split by concern: the control side (site_engine.cpp), the
-// thread (site_loop.hpp: its loop, its WAN side and its LAN side), the
-// sockets (site_sockets.hpp), the frames (site_frame.hpp) and the
-// spreading plan (site_spread.hpp).
+// thread (site_loop.hpp: loop, WAN, LAN), the sockets (site_sockets.hpp),
+// the frames (site_frame.hpp) and the spreading plan (site_spread.hpp).
 //
 // Frames go out when full or when the sockets have nothing more to read:
 // under load they fill up, when idle a datagram leaves at once. Nothing

@@ -118,11 +118,13 @@ void site_engine::loop::emit_run(int fd, std::size_t at, std::size_t end) {
     auto j = k + 1;
     if (gso) {
       // Equal sizes to one address, and one shorter last; within the
-      // buffer (a frame's records fit it) and 64 segments.
+      // buffer (a batch's records fit it), 64 segments, 64 KiB and the
+      // output's MTU.
       std::size_t total = emits[k].len;
       while (j < end && j - k < 64 && same_to(emits[j], emits[k])
              && emits[j].len <= emits[k].len && emits[k].len > 0
-             && emits[k].len <= max_gso_segment
+             && emits[k].len <= emits[k].target->max_segment
+             && total + emits[j].len <= max_gso_bytes
              && used + total + emits[j].len <= gso_buf.size()) {
         total += emits[j].len;
         if (emits[j++].len < emits[k].len)

@@ -57,6 +57,7 @@ void site_engine::loop::sync() {
   frames.clear();
   for (std::size_t i = 0; i < peers.size(); ++i)
     frames.emplace_back(eng.incarnation_);
+  batches.assign(peers.size(), wan_batch{});
   sync_exports(*p);
   sync_imports(*p);
   open_missing(true);
@@ -128,8 +129,14 @@ void site_engine::loop::sync_imports(const plan& p) {
           continue;
         }
         output_fds.push_back(fd);
+        // A GSO segment must fit the interface's MTU (less the IPv4 and
+        // UDP headers); when it cannot be read, 1200 bytes, which fits
+        // any link that carries IPv6.
+        auto mtu = interface_mtu(fd, o.interface);
+        auto max_segment =
+          static_cast<uint16_t>(mtu > 28 ? std::min(mtu - 28, 65507) : 1200);
         import_targets[k].push_back(
-          emit_target{fd, to_sockaddr(o.address.v4(), o.port)});
+          emit_target{fd, to_sockaddr(o.address.v4(), o.port), max_segment});
       }
   }
   // Peers may have been renumbered: the index is rebuilt every time.
@@ -168,8 +175,8 @@ void site_engine::loop::on_probe(std::size_t i, const uint8_t* buf,
   }
   if (type == frame_type_ping) {
     if (p.up && !p.tx_key.empty())
-      send_to(i, make_probe(frame_type_pong, eng.incarnation_, stamp, p.tx_key),
-              0);
+      send_to(i,
+              make_probe(frame_type_pong, eng.incarnation_, stamp, p.tx_key));
     return;
   }
   auto now = now_ns();
@@ -185,10 +192,8 @@ void site_engine::loop::on_probe(std::size_t i, const uint8_t* buf,
 void site_engine::loop::probe() {
   for (std::size_t i = 0; i < peers.size(); ++i)
     if (peers[i].up && !peers[i].tx_key.empty())
-      send_to(i,
-              make_probe(frame_type_ping, eng.incarnation_, now_ns(),
-                         peers[i].tx_key),
-              0);
+      send_to(i, make_probe(frame_type_ping, eng.incarnation_, now_ns(),
+                            peers[i].tx_key));
   next_probe = clock_type::now() + probe_interval;
 }
 
@@ -224,6 +229,7 @@ void site_engine::loop::run() {
 
 void site_engine::run() {
   loop l(*this, data_fd_);
+  l.enable_gro();
   l.run();
 }
 

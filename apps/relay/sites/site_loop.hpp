@@ -45,6 +45,9 @@ struct site_engine::loop {
   struct emit_target {
     int fd;
     sockaddr_in to;
+    /// The largest datagram a GSO send may carry to this output: what its
+    /// interface's MTU takes (site_lan.cpp).
+    uint16_t max_segment;
   };
 
   loop(site_engine& e, int fd) : eng(e), data_fd(fd) {}
@@ -88,12 +91,58 @@ struct site_engine::loop {
 
   // -- the WAN: frames to and from peers (site_wan.cpp) ----------------------
 
-  void send_to(std::size_t i, const std::vector<uint8_t>& buf, uint64_t n);
+  /// A peer's sealed frames, sent together at the end of the loop's round
+  /// (or when full): runs of equal-sized frames leave as one UDP GSO send
+  /// (UDP_SEGMENT) that the kernel cuts into the frames, so that a stream
+  /// of 1400 B datagrams (a frame each) costs one system call and one trip
+  /// down the stack per batch instead of per datagram.
+  struct wan_batch {
+    std::vector<uint8_t> bytes; ///< the frames back to back
+    std::vector<uint32_t> sizes;
+    std::vector<uint32_t> datagrams; ///< records per frame
+    /// Off for this peer once the kernel refuses a GSO send.
+    bool gso = true;
+  };
+  std::vector<wan_batch> batches; ///< per peer
+  /// At most this many frames and bytes a batch: a GSO send carries at
+  /// most 64 segments and one UDP datagram's worth of bytes.
+  static constexpr std::size_t batch_frames = 64;
+  static constexpr std::size_t batch_bytes = 65000;
+  std::vector<mmsghdr> wan_msgs;
+  std::vector<iovec> wan_iov;
+  std::vector<std::array<char, CMSG_SPACE(sizeof(uint16_t))>> wan_ctl;
+  /// The first frame and the number of frames of each message.
+  std::vector<std::size_t> wan_first;
+  std::vector<std::size_t> wan_count;
+
+  /// Frames from peers, `batch_in` datagrams per recvmmsg; with UDP_GRO
+  /// each may hold several frames of one sender (site_wan.cpp).
+  static constexpr unsigned batch_in = 16;
+  struct data_slots {
+    std::vector<uint8_t> bufs = std::vector<uint8_t>(batch_in * 65536);
+    std::array<iovec, batch_in> iov{};
+    std::array<sockaddr_storage, batch_in> from{};
+    std::array<mmsghdr, batch_in> msgs{};
+    std::array<std::array<char, CMSG_SPACE(sizeof(int))>, batch_in> ctl{};
+  };
+  std::unique_ptr<data_slots> data_in = std::make_unique<data_slots>();
+  std::vector<record_view> records;
+
+  /// Asks the kernel for coalesced frames (UDP_GRO) on the data socket.
+  void enable_gro();
+  /// A probe to peer `i` (no datagrams: not counted as a frame).
+  void send_to(std::size_t i, const std::vector<uint8_t>& buf);
+  /// Seals peer `i`'s frame in progress into its batch.
   void send_frame(std::size_t i);
+  void send_batch(std::size_t i);
+  /// The frames [first, first + count) of peer `i`'s batch, one by one.
+  void send_singly(std::size_t i, std::size_t first, std::size_t count);
   void flush();
   void enqueue(std::size_t i, const record_view& r,
                const std::string* spread = nullptr);
   void read_data();
+  /// One frame (or probe) from peer `i`.
+  void on_frame(std::size_t i, const uint8_t* buf, std::size_t size);
   /// Whether the record is new here: each (origin, sequence number) is
   /// emitted (and forwarded) once.
   bool fresh(peer_counters& c, const record_view& r);
@@ -121,10 +170,11 @@ struct site_engine::loop {
   void export_one(export_socket& e, const sockaddr_in& from,
                   const uint8_t* data, std::size_t n);
 
-  /// A datagram to emit locally, gathered per frame and sent with one
-  /// sendmmsg per run of the same socket; a run of equal-sized datagrams
-  /// to one address goes as one UDP GSO send (UDP_SEGMENT): the kernel
-  /// cuts it into the datagrams, at a fraction of the cost per datagram.
+  /// A datagram to emit locally, gathered per batch of frames read and
+  /// sent with one sendmmsg per run of the same socket; a run of
+  /// equal-sized datagrams to one address goes as one UDP GSO send
+  /// (UDP_SEGMENT): the kernel cuts it into the datagrams, at a fraction
+  /// of the cost per datagram.
   struct pending_emit {
     const emit_target* target;
     const uint8_t* data;
@@ -139,12 +189,14 @@ struct site_engine::loop {
   /// The first emit and the number of datagrams of each message.
   std::vector<std::size_t> emit_first;
   std::vector<uint16_t> emit_count;
-  std::vector<uint8_t> gso_buf = std::vector<uint8_t>(65536);
+  /// The emits of a whole recvmmsg batch of frames are gathered: room for
+  /// all their GSO runs.
+  std::vector<uint8_t> gso_buf = std::vector<uint8_t>(batch_in * 65536);
   /// Off for good once the kernel refuses a GSO send.
   bool gso = true;
-  /// Larger datagrams are emitted one by one: a GSO segment must fit the
-  /// output's MTU, which the engine does not know (1280: IPv6's minimum).
-  static constexpr uint16_t max_gso_segment = 1200;
+  /// A GSO send is one UDP datagram for the kernel until it is cut: at
+  /// most 64 KiB less the headers.
+  static constexpr std::size_t max_gso_bytes = 65000;
 
   static bool same_to(const pending_emit& x, const pending_emit& y) {
     return x.target == y.target;

@@ -40,6 +40,9 @@ int open_export(const site_export& e, std::string& why);
 /// so a local export of the same group cannot send it on to peers.
 int open_output(const rule_output& o, std::string& why);
 
+/// The MTU of `interface` (asked through any socket `fd`); 0 if unknown.
+int interface_mtu(int fd, const std::string& interface);
+
 /// 32 random bytes.
 std::string random_key();
 
