@@ -80,6 +80,7 @@ caf::expected<uint16_t> node::start() {
   ctx->middleman = d.middleman;
   ctx->directory = d.directory.address();
   ctx->connect_timeout = d.opts.connect_timeout;
+  ctx->reach_timeout = d.opts.reach_timeout;
   ctx->tls = !d.opts.insecure;
   d.ctx = ctx;
 

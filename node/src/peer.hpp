@@ -1,9 +1,10 @@
 #pragma once
 
-// One supervised peer connection: connects through the middleman (TLS or
-// plaintext), checks the remote node's name, tells the node's actor that the
-// peer is up, and ends when the connection goes. Its supervisor restarts it
-// with backoff, which is the reconnect.
+// One supervised peer connection: checks that the peer's port answers,
+// connects through the middleman (TLS or plaintext), checks the remote
+// node's name, tells the node's actor that the peer is up, and ends when
+// the connection goes. Its supervisor restarts it with backoff, which is
+// the reconnect.
 
 #include <chrono>
 #include <memory>
@@ -26,6 +27,8 @@ struct peer_context {
   /// keep it alive.
   caf::actor_addr directory;
   std::chrono::milliseconds connect_timeout{5000};
+  /// node_options::reach_timeout.
+  std::chrono::milliseconds reach_timeout{1000};
   bool tls = true;
 };
 

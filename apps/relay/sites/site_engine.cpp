@@ -1,6 +1,6 @@
 // The control side of the cross-site data path: what sites_actor tells the
 // engine (peers, interest, keys) becomes a new plan for its thread
-// (site_loop.cpp); the counters are read back for castorctl and /metrics.
+// (site_loop.hpp); the counters are read back for castorctl and /metrics.
 
 #include "sites/site_engine.hpp"
 

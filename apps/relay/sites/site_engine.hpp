@@ -17,8 +17,8 @@
 //             the round-trip time
 //
 // The engine is split by concern: the control side (site_engine.cpp), the
-// thread (site_loop.cpp), the sockets (site_sockets.hpp), the frames
-// (site_frame.hpp) and the spreading plan (site_spread.hpp).
+// thread (site_loop.hpp: loop, WAN, LAN), the sockets (site_sockets.hpp),
+// the frames (site_frame.hpp) and the spreading plan (site_spread.hpp).
 //
 // Frames go out when full or when the sockets have nothing more to read:
 // under load they fill up, when idle a datagram leaves at once. Nothing
@@ -130,7 +130,7 @@ private:
   struct loop;
 
   void bump();
-  /// The engine thread (site_loop.cpp).
+  /// The engine thread (site_loop.hpp).
   void run();
 
   uint64_t incarnation_;

@@ -1,7 +1,7 @@
 #pragma once
 
 // What the control side of site_engine (site_engine.cpp) hands its thread
-// (site_loop.cpp): per-peer counters that outlive reconfigurations, and
+// (site_loop.hpp): per-peer counters that outlive reconfigurations, and
 // the immutable plan the thread copies when the version changes.
 
 #include <array>

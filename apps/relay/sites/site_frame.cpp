@@ -1,10 +1,12 @@
 #include "sites/site_frame.hpp"
 
 #include <cstring>
+#include <unordered_map>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 namespace castor::relay::sites {
 
@@ -37,20 +39,91 @@ uint64_t get64(const uint8_t* p) {
   return (static_cast<uint64_t>(get32(p)) << 32) | get32(p + 4);
 }
 
-void mac(const std::string& key, const uint8_t* data, std::size_t size,
+/// HMAC-SHA256 contexts already keyed, one per key this thread has used.
+/// OpenSSL 3's one-shot HMAC() fetches the algorithm, allocates three
+/// digest contexts and hashes the padded key for every frame: at 1400 B a
+/// frame, that cost as much as hashing the frame itself. A keyed context
+/// re-initialised with no key starts from its saved state instead (the
+/// same MAC, bit for bit). The keys are few (two per peer and run), and
+/// the cache is emptied should it ever hold more than `max_keys`.
+class keyed_macs {
+public:
+  ~keyed_macs() {
+    clear();
+    EVP_MAC_free(hmac_);
+  }
+
+  /// The context for `key`, ready for EVP_MAC_update; null on failure.
+  EVP_MAC_CTX* get(const std::string& key) {
+    auto i = contexts_.find(key);
+    if (i == contexts_.end()) {
+      if (contexts_.size() >= max_keys)
+        clear();
+      auto* ctx = make(key);
+      if (ctx == nullptr)
+        return nullptr;
+      i = contexts_.emplace(key, ctx).first;
+    }
+    if (EVP_MAC_init(i->second, nullptr, 0, nullptr) != 1)
+      return nullptr;
+    return i->second;
+  }
+
+private:
+  static constexpr std::size_t max_keys = 1024;
+
+  EVP_MAC_CTX* make(const std::string& key) {
+    if (hmac_ == nullptr)
+      hmac_ = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    if (hmac_ == nullptr)
+      return nullptr;
+    auto* ctx = EVP_MAC_CTX_new(hmac_);
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end()};
+    if (ctx == nullptr
+        || EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()),
+                        key.size(), params)
+             != 1) {
+      EVP_MAC_CTX_free(ctx);
+      return nullptr;
+    }
+    return ctx;
+  }
+
+  void clear() {
+    for (auto& [key, ctx] : contexts_)
+      EVP_MAC_CTX_free(ctx);
+    contexts_.clear();
+  }
+
+  EVP_MAC* hmac_ = nullptr;
+  std::unordered_map<std::string, EVP_MAC_CTX*> contexts_;
+};
+
+/// The first `frame_mac_size` bytes of HMAC-SHA256(key, data) to `out`;
+/// false (and `out` zeroed) if OpenSSL fails.
+bool mac(const std::string& key, const uint8_t* data, std::size_t size,
          uint8_t* out) {
+  static thread_local keyed_macs macs;
   unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data, size, md,
-       &md_len);
+  std::size_t md_len = 0;
+  auto* ctx = macs.get(key);
+  if (ctx == nullptr || EVP_MAC_update(ctx, data, size) != 1
+      || EVP_MAC_final(ctx, md, &md_len, sizeof(md)) != 1
+      || md_len < frame_mac_size) {
+    std::memset(out, 0, frame_mac_size);
+    return false;
+  }
   std::memcpy(out, md, frame_mac_size);
+  return true;
 }
 
 /// Whether the `frame_mac_size` bytes after `body` bytes are their MAC.
 bool mac_ok(const std::string& key, const uint8_t* frame, std::size_t body) {
   uint8_t expected[frame_mac_size];
-  mac(key, frame, body, expected);
-  return !key.empty()
+  return mac(key, frame, body, expected) && !key.empty()
          && CRYPTO_memcmp(expected, frame + body, frame_mac_size) == 0;
 }
 

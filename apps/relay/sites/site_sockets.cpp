@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -208,6 +209,16 @@ int open_output(const rule_output& o, std::string& why) {
 socket_address output_destination(const rule_output& o) {
   return socket_address::of(o.address, o.port,
                             if_nametoindex(o.interface.c_str()));
+}
+
+int interface_mtu(int fd, const std::string& interface) {
+  ifreq req{};
+  if (interface.size() >= sizeof(req.ifr_name))
+    return 0;
+  std::memcpy(req.ifr_name, interface.data(), interface.size());
+  if (ioctl(fd, SIOCGIFMTU, &req) != 0)
+    return 0;
+  return req.ifr_mtu;
 }
 
 std::string random_key() {

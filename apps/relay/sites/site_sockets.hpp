@@ -53,6 +53,9 @@ int open_output(const rule_output& o, std::string& why);
 /// Where an import's output `o` emits to.
 socket_address output_destination(const rule_output& o);
 
+/// The MTU of `interface` (asked through any socket `fd`); 0 if unknown.
+int interface_mtu(int fd, const std::string& interface);
+
 /// 32 random bytes.
 std::string random_key();
 

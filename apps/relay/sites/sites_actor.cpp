@@ -23,10 +23,17 @@ castor::node::node_options node_options_of(const sites_config& sites) {
   o.tls.cert = n.tls_cert;
   o.tls.key = n.tls_key;
   o.tls.ca = n.tls_ca;
-  // Reconnect within 2 s of the path returning (issue 17).
-  o.reconnect = backoff_spec{std::chrono::milliseconds{100},
-                             std::chrono::milliseconds{1000}, 2.0,
-                             std::chrono::milliseconds{10000}};
+  // Reconnect within 2 s of the path returning (issue 17), however long
+  // it was away. An attempt fails at once where nothing listens or there
+  // is no route, and after reach_timeout (1 s) where the path drops
+  // packets; attempts follow each other at most 500 ms apart. So a path
+  // that returns is tried within 500 ms (refused, unreachable) or 1.5 s
+  // (it returned just after an attempt's SYN was lost), plus the
+  // handshakes.
+  o.reconnect =
+    backoff_spec{std::chrono::milliseconds{100}, std::chrono::milliseconds{500},
+                 2.0, std::chrono::milliseconds{10000}};
+  o.reach_timeout = std::chrono::milliseconds{1000};
   o.connect_timeout = std::chrono::milliseconds{2000};
   o.heartbeat = std::chrono::milliseconds{500};
   for (auto& p : sites.peers)

@@ -5,7 +5,8 @@
 # 2's relay emits it as multicast on its LAN. Checks: 64 B and 1400 B with
 # zero loss and no duplicates; the counters of both relays match what the
 # receiver saw; no multicast on the WAN; interest on and off by reload of
-# site 2 alone; site 2 killed and restarted under traffic: site 1 accounts
+# site 2 alone (no data frame on the WAN, counted by nftables, while site 2
+# does not take the group); site 2 killed and restarted under traffic: site 1 accounts
 # for every datagram (sent, or dropped as peer_down/send_error), reconnects
 # and traffic resumes without operator action; site-1's WAN link cut and
 # restored under traffic: every datagram accounted for, traffic resumes, no
@@ -24,7 +25,7 @@ source "$(dirname "$0")/sites_lib.sh"
 CST_NAME=relay-sites
 cst_init sit "$1"
 cst_require_relay "$2" "$3"
-cst_need openssl python3
+cst_need openssl python3 nft
 
 sites_init 2
 cst_on_exit sites_log_tails
@@ -95,11 +96,30 @@ cst_check "/metrics has castor_peer_rtt_seconds for site-2 (0 < rtt < 1 s)" \
   cst_until 5 metric_rtt_ok
 
 # -- interest ---------------------------------------------------------------
+# What crosses the WAN, seen by nftables on site-2's WAN link rather than
+# by the relays' own counters: UDP to the data port longer than a probe
+# (a ping or pong is 40 bytes of payload, 48 with the UDP header; a data
+# frame with one record is at least 56 + 8).
+cst_in "${SITE_NS[2]}" nft -f - <<'NFT'
+table ip sitewan {
+  chain in {
+    type filter hook input priority 0; policy accept;
+    iifname "w1" udp dport 4370 udp length > 48 counter
+  }
+}
+NFT
+wan_frames() {
+  cst_in "${SITE_NS[2]}" nft list chain ip sitewan in |
+    sed -n 's/.*counter packets \([0-9]*\) bytes.*/\1/p'
+}
 # feed-b is exported to site-2, which does not take it: nothing crosses.
+frames0=$(wan_frames)
 sites_send 1 --group 239.64.1.2:5002 --count 500 --rate 5000 --size 64
 sleep 0.3
 cst_expect "a group site-2 does not take does not cross" 4000 \
   "$(sites_peer_field 1 2 tx_datagrams)"
+cst_expect "no data frame on the WAN for a group site-2 does not take" \
+  "$frames0" "$(wan_frames)"
 # site-2 takes it by reload; site-1 is not touched.
 sites_import 2 feed-b-in 1 239.64.1.2 5002
 sites_ctl 2 reload >/dev/null
@@ -107,16 +127,23 @@ cst_check "site-2's reload brings interest in 2 groups to site-1" \
   sites_wait_interest 1 2 2 5
 sites_recv rb 2 --group 239.64.1.2:5002 --expect-count 500 \
   --expect-zero-loss --expect-no-duplicates --duration 20 --idle 2000
+frames0=$(wan_frames)
 sites_send 1 --group 239.64.1.2:5002 --count 500 --rate 5000 --size 64
 cst_check "feed-b arrives once site-2 takes it" cst_recv_result rb 30
+cst_check "feed-b's frames cross the WAN (nft counts them)" \
+  test "$(wan_frames)" -gt "$frames0"
 cp "$CST_WORK/site-2.base" "$CST_WORK/site-2.toml"
 sites_ctl 2 reload >/dev/null
 cst_check "site-2's reload withdraws the interest" sites_wait_interest 1 2 1 5
 before=$(sites_peer_field 1 2 tx_datagrams)
+frames0=$(wan_frames)
 sites_send 1 --group 239.64.1.2:5002 --count 500 --rate 5000 --size 64
 sleep 0.3
 cst_expect "feed-b stops crossing" "$before" \
   "$(sites_peer_field 1 2 tx_datagrams)"
+cst_expect "site-1 sends no data frame on the WAN once the interest is withdrawn" \
+  "$frames0" "$(wan_frames)"
+cst_in "${SITE_NS[2]}" nft delete table ip sitewan
 
 # -- site-2 killed and restarted under traffic --------------------------------
 tx0=$(sites_peer_field 1 2 tx_datagrams)

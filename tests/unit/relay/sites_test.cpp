@@ -10,6 +10,8 @@
 #include "sites/site_frame.hpp"
 #include "sites/site_spread.hpp"
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 namespace castor::relay {
 namespace {
@@ -247,6 +249,42 @@ TEST(sites_frame, a_wrong_key_or_a_changed_byte_is_refused) {
   frame[frame.size() - 20] ^= 1;
   EXPECT_EQ(parse(frame, "right").err, sites::frame_error::auth);
   EXPECT_EQ(parse(frame, "right", 10).err, sites::frame_error::malformed);
+}
+
+// The MAC is the first 16 bytes of HMAC-SHA256 over the frame, as the
+// wire format says (site_frame.hpp), however many keys came before: the
+// frame code keeps keyed contexts per key and must never mix them up, nor
+// lose one when it empties its cache (past 1024 keys).
+TEST(sites_frame, the_mac_is_truncated_hmac_sha256_whatever_keys_came_before) {
+  auto expect_hmac = [](const std::vector<uint8_t>& frame,
+                        const std::string& key) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    auto body = frame.size() - sites::frame_mac_size;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), frame.data(),
+         body, md, &md_len);
+    ASSERT_EQ(md_len, 32u);
+    EXPECT_EQ(std::vector<uint8_t>(md, md + sites::frame_mac_size),
+              std::vector<uint8_t>(frame.begin() + static_cast<long>(body),
+                                   frame.end()));
+  };
+  std::vector<uint8_t> payload(1400, 0x5a);
+  auto frame_under = [&](const std::string& key, uint64_t seq) {
+    sites::frame_builder b{3};
+    add_record(b, 3, seq, 0x010101ef, 5001, payload.data(), 1400);
+    return b.seal(key);
+  };
+  const std::string a(32, 'a'), b(32, 'b');
+  for (uint64_t seq = 0; seq < 3; ++seq) {
+    expect_hmac(frame_under(a, seq), a);
+    expect_hmac(frame_under(b, seq), b);
+  }
+  for (int k = 0; k < 1100; ++k)
+    frame_under("key-" + std::to_string(k), 0);
+  auto again = frame_under(a, 9);
+  expect_hmac(again, a);
+  EXPECT_EQ(parse(again, a).err, sites::frame_error::none);
+  EXPECT_EQ(parse(again, b).err, sites::frame_error::auth);
 }
 
 TEST(sites_frame, frames_are_bounded_by_their_capacity) {

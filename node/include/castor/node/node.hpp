@@ -135,6 +135,13 @@ struct node_options {
                          std::chrono::milliseconds{10000}};
   /// One connection attempt (TCP, TLS and BASP handshakes, name check).
   std::chrono::milliseconds connect_timeout{5000};
+  /// Each attempt first checks, for at most this long, that the peer's
+  /// port answers a TCP connect of its own (closed at once). CAF's
+  /// middleman connects with a blocking connect(): on a path that drops
+  /// packets it would hold the middleman, and every other connect and
+  /// lookup of this node, until the kernel gives up (about two minutes),
+  /// and notice a returning path only at its next SYN retransmission.
+  std::chrono::milliseconds reach_timeout{1000};
   /// A remote lookup (whereis, watch resolution).
   std::chrono::milliseconds lookup_timeout{5000};
   /// Bounded sends (node::cast): at most this many messages per peer sent
