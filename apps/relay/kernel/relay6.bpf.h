@@ -12,8 +12,10 @@
 //     takeover (a crashed process's filter, a restarted datapath actor)
 //     has no state where one family is old and the other new, and the
 //     loader's attach, adopt and leftover code serves both unchanged;
-//   - an IPv6 frame costs one program run, an IPv4 frame nothing more (the
-//     branch sits where the IPv4 program passed non-IPv4 frames on);
+//   - an IPv6 frame costs one program run; an IPv4 frame one test of
+//     skb->protocol and a BPF-to-BPF call (castor_relay dispatches to
+//     castor_relay4 or castor_relay6, functions of their own so that the
+//     verifier's 512-byte stack bound holds either frame, not both);
 //   - a tail call into a separately loaded program would stop IPv6 after
 //     a process crash: a program array is emptied when its last
 //     user-space reference closes.
