@@ -65,8 +65,24 @@ const kernel_link& link_of(const std::map<std::string, kernel_link>& links,
   return i == links.end() ? missing : i->second;
 }
 
-uint16_t source_port_of(const rule_output& o) {
-  return htons(o.source_port != 0 ? o.source_port : shared_source_port());
+/// What an output entry of either family takes alike: counters, ports,
+/// MTU, flags and the interface's MAC.
+template <class Output>
+void fill_common(Output& co, const rule_output& o, const kernel_link& l,
+                 uint32_t slot) {
+  co.slot = slot;
+  co.dport = htons(o.port);
+  co.sport = htons(o.source_port != 0 ? o.source_port : shared_source_port());
+  co.mtu = static_cast<uint16_t>(std::min(l.mtu, 65535u));
+  co.flags = output_flags(o);
+  std::memcpy(co.smac, l.mac, 6);
+}
+
+/// Outputs a rule value holds: its outputs and their slots, at most
+/// CASTOR_MAX_OUTPUTS.
+uint32_t output_count(const rule& r, const std::vector<uint32_t>& slots) {
+  return static_cast<uint32_t>(std::min<std::size_t>(
+    {r.outputs.size(), slots.size(), CASTOR_MAX_OUTPUTS}));
 }
 
 kernel_entry encode4(const rule& r, unsigned ifindex, uint32_t rule_slot,
@@ -81,23 +97,17 @@ kernel_entry encode4(const rule& r, unsigned ifindex, uint32_t rule_slot,
   castor_group_key gk{ifindex, k.group};
   castor_rule_value v{};
   v.slot = rule_slot;
-  v.count = static_cast<uint32_t>(std::min<std::size_t>(
-    {r.outputs.size(), output_slots.size(), CASTOR_MAX_OUTPUTS}));
+  v.count = output_count(r, output_slots);
   for (uint32_t i = 0; i < v.count; ++i) {
     const auto& o = r.outputs[i];
     const auto& l = link_of(links, o.interface);
     auto& co = v.outputs[i];
+    fill_common(co, o, l, output_slots[i]);
     co.ifindex = l.ifindex;
-    co.slot = output_slots[i];
     co.daddr = o.address.v4_be();
     co.saddr = l.addr_be;
-    co.dport = htons(o.port);
-    co.sport = source_port_of(o);
-    co.mtu = static_cast<uint16_t>(std::min(l.mtu, 65535u));
     co.ttl = o.ttl;
     co.tos = o.tos;
-    co.flags = output_flags(o);
-    std::memcpy(co.smac, l.mac, 6);
   }
   e.key = bytes_of(k);
   e.group_key = bytes_of(gk);
@@ -123,28 +133,22 @@ kernel_entry encode6(const rule& r, unsigned ifindex, uint32_t rule_slot,
   std::memcpy(gk.group, k.group, 16);
   castor_rule_value6 v{};
   v.slot = rule_slot;
-  v.count = static_cast<uint32_t>(std::min<std::size_t>(
-    {r.outputs.size(), output_slots.size(), CASTOR_MAX_OUTPUTS}));
+  v.count = output_count(r, output_slots);
   for (uint32_t i = 0; i < v.count; ++i) {
     const auto& o = r.outputs[i];
     const auto& l = link_of(links, o.interface);
     auto& co = v.outputs[i];
+    fill_common(co, o, l, output_slots[i]);
     // No stable source address: the packet path cannot open the egress
     // and counts send_error; so does the program for ifindex 0.
     co.ifindex = l.addr6 ? l.ifindex : 0;
-    co.slot = output_slots[i];
     if (l.addr6)
       std::memcpy(co.saddr, l.addr6->data(), 16);
     std::memcpy(co.daddr, o.address.bytes.data(), 16);
-    co.dport = htons(o.port);
-    co.sport = source_port_of(o);
-    co.mtu = static_cast<uint16_t>(std::min(l.mtu, 65535u));
     // IPV6_MULTICAST_HOPS is the output's ttl; a unicast datagram leaves
     // with the interface's hop limit, as from the packet path's socket.
     co.hop_limit = o.address.is_multicast() ? o.ttl : l.hop_limit6;
     co.tclass = o.tos;
-    co.flags = output_flags(o);
-    std::memcpy(co.smac, l.mac, 6);
   }
   e.key = bytes_of(k);
   e.group_key = bytes_of(gk);
