@@ -50,7 +50,8 @@
 #        CONTENDERS ("kernel tcrelay socat castor castor_kernel"; add
 #        castor6 for castor-relay over IPv6, lib.sh's CST_FAMILY=6, side by
 #        side with castor: CONTENDERS="castor castor6" prints the IPv6/IPv4
-#        ratios at the end),
+#        ratios at the end; castor_kernel6 the same for the kernel data
+#        path, against castor_kernel),
 #        TCRELAY_DIR, VERBOSE=1 (every trial to
 #        stderr), CASTOR_MARKS=1 (castor's outputs with ttl = "decrement"
 #        and tos = "preserve", per-datagram IP_TTL/IP_TOS control
@@ -280,6 +281,15 @@ start_castor6() {
   return 1
 }
 stop_castor6() { stop_castor; }
+# The kernel data path over IPv6 (issue 19): castor_kernel's config with
+# every address mapped, side by side with castor_kernel.
+start_castor_kernel6() {
+  local rc=0
+  CST_DATAPATH=kernel start_castor || rc=$?
+  why[castor_kernel6]=${why[castor]:-}
+  return "$rc"
+}
+stop_castor_kernel6() { stop_castor; }
 castor_joined() { # WANT: castor-relay joined WANT groups on in0
   joined=$(cst_igmp_groups "$CST_NS_RELAY" in0 | wc -l)
   ((joined >= $1))
@@ -300,7 +310,7 @@ stop_by_name() {
 pids_for() {
   case $1 in
     kernel) cst_pid smcrouted ;;
-    castor | castor_kernel | castor6) cst_pid relay ;;
+    castor | castor_kernel | castor6 | castor_kernel6) cst_pid relay ;;
     tcrelay) ;; # no process: it runs in softirq
     socat)
       case $2 in
@@ -488,9 +498,13 @@ done
 declare -A res=()
 for who in "${contenders[@]}"; do
   # A fresh chain for each contender, so that none inherits kernel state
-  # (multicast routes, memberships) from the one before; castor6's is
-  # IPv6.
-  if [[ $who == castor6 ]]; then export CST_FAMILY=6; else unset CST_FAMILY; fi
+  # (multicast routes, memberships) from the one before; castor6's and
+  # castor_kernel6's are IPv6.
+  if [[ $who == castor6 || $who == castor_kernel6 ]]; then
+    export CST_FAMILY=6
+  else
+    unset CST_FAMILY
+  fi
   cst_reset_topology 2
   if ! "start_$who"; then
     available[$who]=0
@@ -719,5 +733,20 @@ if [[ ${available[castor]:-0} == 1 && ${available[castor6]:-0} == 1 ]]; then
       "$(ratio "$(get castor6 "maxcpu$size")" "$(get castor "maxcpu$size")")" \
       "(sent $(kpps "$(get castor6 "maxpps$size")") and" \
       "$(kpps "$(get castor "maxpps$size")") kpps)"
+  done
+fi
+# The kernel path's forwarding is softirq work: IPv6 against IPv4 by the
+# max lossless rate and by the machine's CPU per packet.
+if [[ ${available[castor_kernel]:-0} == 1 && ${available[castor_kernel6]:-0} == 1 ]]; then
+  echo
+  for size in 64 1400; do
+    echo "castor_kernel6/castor_kernel, ${size} B: max lossless rate" \
+      "$(ratio "$(get castor_kernel6 "max$size")" "$(get castor_kernel "max$size")")"
+  done
+  for rate in "${p50_rates[@]}"; do
+    echo "castor_kernel6/castor_kernel, $((rate / 1000)) kpps: machine CPU us/pkt" \
+      "$(ratio "$(get castor_kernel6 "busy$rate")" "$(get castor_kernel "busy$rate")")," \
+      "over no relay $(ratio "$(get castor_kernel6 "added$rate")" "$(get castor_kernel "added$rate")")," \
+      "p50 $(diff "$(get castor_kernel6 "p50_$rate")" "$(get castor_kernel "p50_$rate")")"
   done
 fi

@@ -6,17 +6,14 @@
 #include <set>
 #include <stdexcept>
 
-#include "dataplane/source_port.hpp"
-#include <arpa/inet.h>
 #include <net/if.h>
 #include <spdlog/spdlog.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #ifdef CASTOR_HAVE_KERNEL_DATAPATH
 #include "relay.skel.h"
-#include "relay_maps.h"
+#include "relay_maps6.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #endif
@@ -130,51 +127,6 @@ void quiet_libbpf() {
 
 std::string errno_text(int err) {
   return std::strerror(err < 0 ? -err : err);
-}
-
-struct link_info {
-  unsigned ifindex = 0;
-  bool up = false;
-  uint32_t addr_be = 0;
-  uint8_t mac[6]{};
-  unsigned mtu = 0;
-};
-
-/// What an output's rewrite needs of its interface (the packet path's
-/// socket would take the same address and MTU from it).
-link_info look_up(const std::string& name) {
-  link_info l;
-  ifreq ifr{};
-  if (name.empty() || name.size() >= sizeof ifr.ifr_name)
-    return l;
-  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return l;
-  auto ask = [&](unsigned long req) {
-    std::memset(&ifr, 0, sizeof ifr);
-    std::memcpy(ifr.ifr_name, name.data(), name.size());
-    return ::ioctl(fd, req, &ifr) == 0;
-  };
-  if (ask(SIOCGIFINDEX)) {
-    l.ifindex = static_cast<unsigned>(ifr.ifr_ifindex);
-    if (ask(SIOCGIFFLAGS))
-      l.up = (ifr.ifr_flags & IFF_UP) != 0;
-    if (ask(SIOCGIFHWADDR))
-      std::memcpy(l.mac, ifr.ifr_hwaddr.sa_data, 6);
-    if (ask(SIOCGIFMTU))
-      l.mtu = static_cast<unsigned>(ifr.ifr_mtu);
-    if (ask(SIOCGIFADDR))
-      l.addr_be =
-        reinterpret_cast<sockaddr_in*>(&ifr.ifr_addr)->sin_addr.s_addr;
-  }
-  ::close(fd);
-  return l;
-}
-
-template <class T>
-std::vector<uint8_t> bytes_of(const T& x) {
-  const auto* p = reinterpret_cast<const uint8_t*>(&x);
-  return {p, p + sizeof x};
 }
 
 /// The per-CPU values of `slot`, summed with `add`.
@@ -358,75 +310,68 @@ uint32_t kernel_datapath::output_slot(const std::string& key) {
 
 void kernel_datapath::apply(const std::vector<rule>& rules, uint64_t epoch) {
   std::lock_guard<std::mutex> guard{mtx_};
-  const int rules_fd = bpf_map__fd(skel_->maps.rules);
-  const int groups_fd = bpf_map__fd(skel_->maps.groups);
+  auto rules_fd = [&](bool v6) {
+    return bpf_map__fd(v6 ? skel_->maps.rules6 : skel_->maps.rules);
+  };
+  auto groups_fd = [&](bool v6) {
+    return bpf_map__fd(v6 ? skel_->maps.groups6 : skel_->maps.groups);
+  };
+  // Each output interface looked up once, with its IPv6 source and hop
+  // limit where an IPv6 output goes out on it.
+  std::map<std::string, bool> wanted;
+  for (const auto& r : rules)
+    for (const auto& o : r.outputs)
+      wanted[o.interface] = wanted[o.interface] || o.address.v6;
+  std::map<std::string, kernel_link> links;
+  for (const auto& [name, v6] : wanted)
+    links.emplace(name, look_up_link(name, v6));
   std::map<std::string, installed_rule> next;
-  std::map<uint32_t, uint32_t> groups;
-  std::map<std::string, link_info> links;
+  std::map<entry_ref, uint32_t> groups;
   for (const auto& r : rules) {
     installed_rule ir;
-    castor_rule_key k{};
-    k.ifindex = ifindex_;
-    k.group = r.input.group.v4_be();
-    k.source = r.input.source ? r.input.source->v4_be() : 0;
-    k.port = htons(r.input.port);
-    ir.key = bytes_of(k);
-    ir.group_be = k.group;
     ir.slot = rule_slot(r.name);
-    castor_rule_value v{};
-    v.slot = ir.slot;
-    v.count = static_cast<uint32_t>(
-      std::min<std::size_t>(r.outputs.size(), CASTOR_MAX_OUTPUTS));
-    for (uint32_t i = 0; i < v.count; ++i) {
+    std::vector<uint32_t> slots;
+    const auto count =
+      std::min<std::size_t>(r.outputs.size(), CASTOR_MAX_OUTPUTS);
+    for (std::size_t i = 0; i < count; ++i) {
       const auto& o = r.outputs[i];
       installed_output io;
       io.spec = o;
       io.key = r.name + "|" + o.address.to_string() + ":"
                + std::to_string(o.port) + "@" + o.interface;
       io.slot = output_slot(io.key);
-      auto li = links.find(o.interface);
-      if (li == links.end())
-        li = links.emplace(o.interface, look_up(o.interface)).first;
-      const auto& l = li->second;
-      io.state = l.ifindex == 0 ? "missing" : l.up ? "up" : "down";
-      auto& co = v.outputs[i];
-      co.ifindex = l.ifindex;
-      co.slot = io.slot;
-      co.daddr = o.address.v4_be();
-      co.saddr = l.addr_be;
-      co.dport = htons(o.port);
-      co.sport =
-        htons(o.source_port != 0 ? o.source_port : shared_source_port());
-      co.mtu = static_cast<uint16_t>(std::min(l.mtu, 65535u));
-      co.ttl = o.ttl;
-      co.tos = o.tos;
-      co.flags = static_cast<uint8_t>(
-        (o.address.is_multicast() ? CASTOR_OUT_MULTICAST : 0)
-        | (o.ttl_decrement ? CASTOR_OUT_TTL_DEC : 0)
-        | (o.tos_preserve ? CASTOR_OUT_TOS_KEEP : 0));
-      std::memcpy(co.smac, l.mac, 6);
+      const auto l = links.find(o.interface);
+      io.state = l == links.end() ? "missing" : l->second.state();
+      slots.push_back(io.slot);
       ir.outputs.push_back(std::move(io));
     }
-    ir.value = bytes_of(v);
-    ++groups[ir.group_be];
+    ir.entry = encode_rule(r, ifindex_, ir.slot, slots, links);
+    groups[{ir.entry.v6, ir.entry.group_key}] |= ir.entry.kind;
     next[r.name] = std::move(ir);
   }
   // Groups first, then the rules (new and changed), then what went away:
-  // a datagram meets either the old entry or the new one, never none.
-  const uint32_t one = 1;
-  for (const auto& [g, n] : groups)
-    if (groups_.count(g) == 0) {
-      castor_group_key gk{ifindex_, g};
-      bpf_map_update_elem(groups_fd, &gk, &one, BPF_ANY);
-    }
-  std::set<std::vector<uint8_t>> keys;
+  // a datagram meets either the old entry or the new one, never none. A
+  // group's kinds of rule (which lookups the program makes) are the old
+  // and the new ones together until the old rules are gone.
+  auto set_group = [&](const entry_ref& g, uint32_t kinds) {
+    bpf_map_update_elem(groups_fd(g.first), g.second.data(), &kinds, BPF_ANY);
+  };
+  for (const auto& [g, kinds] : groups) {
+    const auto old = groups_.find(g);
+    const uint32_t was = old == groups_.end() ? 0 : old->second;
+    if ((was | kinds) != was)
+      set_group(g, was | kinds);
+  }
+  std::set<entry_ref> keys;
   for (const auto& [name, ir] : next) {
-    keys.insert(ir.key);
+    const auto& e = ir.entry;
+    keys.insert({e.v6, e.key});
     auto old = rules_.find(name);
-    if (old != rules_.end() && old->second.key == ir.key
-        && old->second.value == ir.value)
+    if (old != rules_.end() && old->second.entry.v6 == e.v6
+        && old->second.entry.key == e.key && old->second.entry.value == e.value)
       continue;
-    if (bpf_map_update_elem(rules_fd, ir.key.data(), ir.value.data(), BPF_ANY)
+    if (bpf_map_update_elem(rules_fd(e.v6), e.key.data(), e.value.data(),
+                            BPF_ANY)
         != 0)
       throw std::runtime_error("kdp-" + interface_ + ": cannot install rule "
                                + name + ": " + errno_text(errno));
@@ -436,8 +381,9 @@ void kernel_datapath::apply(const std::vector<rule>& rules, uint64_t epoch) {
     for (const auto& o : ir.outputs)
       outputs_kept.insert(o.key);
   for (const auto& [name, ir] : rules_) {
-    if (keys.count(ir.key) == 0)
-      bpf_map_delete_elem(rules_fd, ir.key.data());
+    const auto& e = ir.entry;
+    if (keys.count({e.v6, e.key}) == 0)
+      bpf_map_delete_elem(rules_fd(e.v6), e.key.data());
     if (next.count(name) == 0) {
       free_rule_slots_.push_back(ir.slot);
       rule_slots_.erase(name);
@@ -446,11 +392,13 @@ void kernel_datapath::apply(const std::vector<rule>& rules, uint64_t epoch) {
       if (outputs_kept.count(o.key) == 0 && output_slots_.erase(o.key) != 0)
         free_output_slots_.push_back(o.slot);
   }
-  for (const auto& [g, n] : groups_)
-    if (groups.count(g) == 0) {
-      castor_group_key gk{ifindex_, g};
-      bpf_map_delete_elem(groups_fd, &gk);
-    }
+  for (const auto& [g, was] : groups_) {
+    const auto now = groups.find(g);
+    if (now == groups.end())
+      bpf_map_delete_elem(groups_fd(g.first), g.second.data());
+    else if ((was | now->second) != now->second)
+      set_group(g, now->second); // a kind of rule the group has no more
+  }
   rules_ = std::move(next);
   groups_ = std::move(groups);
   epoch_ = epoch;

@@ -1,9 +1,11 @@
 #pragma once
 
 // The kernel data path of one input interface (issue 16): the tc program
-// (kernel/relay.bpf.c) loaded with libbpf, attached to the interface's
-// clsact ingress, and its maps (kernel/relay_maps.h). CAF-free; the
-// datapath actor (datapath_actor.hpp) is its supervised owner.
+// (kernel/relay.bpf.c, with its IPv6 part kernel/relay6.bpf.h: one program
+// for both families) loaded with libbpf, attached to the interface's
+// clsact ingress, and its maps (kernel/relay_maps.h, relay_maps6.h;
+// entries encoded by kernel_entries.hpp). CAF-free; the datapath actor
+// (datapath_actor.hpp) is its supervised owner.
 //
 // Lifetime. The attachment outlives the actor on purpose: a datapath actor
 // that crashes or is killed leaves the program forwarding from its maps,
@@ -24,8 +26,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "dataplane/kernel_entries.hpp"
 #include "model/counters.hpp"
 #include "model/rule.hpp"
 
@@ -79,12 +83,12 @@ private:
     std::string state; ///< "up", "down" or "missing" at the last apply
   };
   struct installed_rule {
-    std::vector<uint8_t> key; ///< castor_rule_key bytes
-    uint32_t group_be = 0;
+    kernel_entry entry; ///< its key, group and value, of either family
     uint32_t slot = 0;
     std::vector<installed_output> outputs;
-    std::vector<uint8_t> value; ///< castor_rule_value bytes
   };
+  /// A map entry's identity: the family (which map) and the key's bytes.
+  using entry_ref = std::pair<bool, std::vector<uint8_t>>;
 
   void attach();
   uint32_t rule_slot(const std::string& name);
@@ -101,7 +105,8 @@ private:
   std::map<std::string, uint32_t> rule_slots_, output_slots_;
   std::vector<uint32_t> free_rule_slots_, free_output_slots_;
   uint32_t next_rule_slot_ = 0, next_output_slot_ = 0;
-  std::map<uint32_t, uint32_t> groups_; ///< group (be) -> rules using it
+  /// (family, castor_group_key[6] bytes) -> CASTOR_GROUP_* kinds.
+  std::map<entry_ref, uint32_t> groups_;
 };
 
 /// The process's kernel data paths, one per input interface.

@@ -16,12 +16,13 @@ std::string kernel_refusal(const rule& r, const relay_settings& s) {
     return "socket ingress";
   if (r.outputs.size() > kernel_max_outputs)
     return "more than " + std::to_string(kernel_max_outputs) + " outputs";
-  // The tc program and its maps are IPv4 only for now (issue 19).
-  if (r.input.group.v6)
-    return "an IPv6 input";
+  // The tc program rewrites a datagram's headers in place, one family in
+  // and out (IPv4 or IPv6, issue 19); changing the family would rebuild
+  // the IP header, which the packet path's sockets do.
   for (const auto& o : r.outputs)
-    if (o.address.v6)
-      return "an IPv6 output";
+    if (o.address.v6 != r.input.group.v6)
+      return r.input.group.v6 ? "mixed address families (IPv6 in, IPv4 out)"
+                              : "mixed address families (IPv4 in, IPv6 out)";
   std::size_t unicast = 0;
   for (const auto& o : r.outputs) {
     if (o.interface == "lo")

@@ -346,7 +346,24 @@ cst_start_relay() {
     cst_ctl workers >&2 || true
     return 1
   fi
+  # CST_KERNEL_ONLY=1 (scripts whose every rule the kernel can serve):
+  # every rule must be on the kernel path, none left to the forwarders.
+  if [[ ${CST_DATAPATH:-} == kernel && ${CST_KERNEL_ONLY:-} == 1 ]] &&
+    ! cst_until 10 cst_all_rules_kernel; then
+    echo "$CST_NAME: CST_KERNEL_ONLY=1 but not every rule takes the kernel path:" >&2
+    cst_ctl workers >&2 || true
+    return 1
+  fi
   cst_wait_ruled_groups "$config" 10
+}
+
+# cst_all_rules_kernel: castorctl workers' rule table (after the blank
+# line) lists every rule on the kernel path.
+cst_all_rules_kernel() {
+  local table
+  table=$(cst_ctl workers 2>/dev/null) || return 1
+  awk 'f && NF { n++; if ($2 != "kernel") bad++ } $1 == "RULE" { f = 1 }
+       END { exit !(n > 0 && bad == 0) }' <<<"$table"
 }
 
 cst_relay_answers_or_ended() {

@@ -91,7 +91,7 @@ kill_and_replace() {
   fi
   cst_recv during "$recv_ns" --group 239.66.1.1:6001 --interface c0 \
     --idle 1000 --duration 20 "${exact[@]}"
-  cst_start during_sender "$CST_NS_SEND" "$CST_SEND" --interface s0 \
+  cst_start_sender during_sender \
     --group 239.56.1.1:5001 --count 4000 --rate 4000 --stream-base 2
   sleep 0.3
   local answered now restarts elapsed_ms="" i kill_reply

@@ -9,6 +9,10 @@
 #   - IPv6 in, IPv6 unicast out, hop limit decremented: [ff1e::56:3]:5003
 #     -> [fd00:a:32:1::2]:7003.
 # Every datagram arrives exactly once, and the relay counts them.
+# With CST_DATAPATH=kernel (issue 19) the IPv6 -> IPv6 rule takes the
+# kernel path (its hop limit decrement and ttl_expired are the tc
+# program's), and the mixed-family ones stay on the packet path, which
+# castorctl workers says with the reason.
 #
 # usage: relay_mixed_family.sh TOOLS_DIR CASTOR_RELAY CASTORCTL
 set -euo pipefail
@@ -42,6 +46,23 @@ input = { interface = "in0", group = "ff1e::56:3", port = 5003 }
 outputs = [ { interface = "out1", address = "fd00:a:32:1::2", port = 7003, ttl = "decrement", tos = "preserve" } ]
 TOML
 cst_start_relay "$config"
+
+if [[ ${CST_DATAPATH:-} == kernel ]]; then
+  # path_is RULE PATH [WHY]: castorctl workers' rule table says so.
+  path_is() {
+    local table
+    table=$(cst_ctl workers) || return 1
+    CST_GOT=$(awk -v r="$1" 'f && $1 == r { $1 = ""; print substr($0, 2); exit }
+                             $1 == "RULE" { f = 1 }' <<<"$table")
+    [[ $CST_GOT == "$2"* && $CST_GOT == *"${3:-}"* ]]
+  }
+  cst_check "v6-unicast (IPv6 in and out) takes the kernel path" \
+    cst_until 5 path_is v6-unicast kernel
+  cst_check "v4-to-v6 takes the packet path, saying why" \
+    cst_until 5 path_is v4-to-v6 packet "mixed address families (IPv4 in, IPv6 out)"
+  cst_check "v6-to-v4 takes the packet path, saying why" \
+    cst_until 5 path_is v6-to-v4 packet "mixed address families (IPv6 in, IPv4 out)"
+fi
 
 exact=(--expect-count 1000 --expect-zero-loss --expect-no-duplicates
        --duration 20)

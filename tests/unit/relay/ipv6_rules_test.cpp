@@ -180,17 +180,34 @@ TEST(ipv6_rules, other_ipv6_mistakes_name_the_field) {
              "IPv6 address such as ff3e::1:1)"}));
 }
 
-TEST(ipv6_rules, the_kernel_path_leaves_ipv6_rules_to_the_forwarders) {
+TEST(ipv6_rules, the_kernel_path_serves_one_family_and_leaves_mixed_ones) {
   relay_settings s;
   s.datapath = datapath_mode::kernel;
   rule r;
   r.name = "r";
-  r.input = {"in0", ip("ff0e::1"), 5001, std::nullopt};
-  r.outputs.push_back({"out0", ip("239.2.2.2"), 6001});
-  EXPECT_EQ(kernel_refusal(r, s), "an IPv6 input");
-  r.input.group = ip("239.1.1.1");
+  r.input = {"in0", ip("ff0e::1"), 5001, ip("fd00::5")};
   r.outputs.push_back({"out0", ip("ff0e::2"), 6001});
-  EXPECT_EQ(kernel_refusal(r, s), "an IPv6 output");
+  r.outputs.push_back({"out1", ip("fd00:1::2"), 6001});
+  EXPECT_EQ(kernel_refusal(r, s), "");
+  // Two unicast outputs: the same limit as for IPv4.
+  r.outputs.push_back({"out2", ip("fd00:2::2"), 6001});
+  EXPECT_EQ(kernel_refusal(r, s),
+            "more than one unicast output (the tc program resolves the "
+            "neighbour of one per datagram)");
+  r.outputs.pop_back();
+  r.outputs.push_back({"out0", ip("239.2.2.2"), 6001});
+  EXPECT_EQ(kernel_refusal(r, s), "mixed address families (IPv6 in, IPv4 out)");
+  r.input = {"in0", ip("239.1.1.1"), 5001, std::nullopt};
+  r.outputs = {{"out0", ip("239.2.2.2"), 6001}, {"out0", ip("ff0e::2"), 6001}};
+  EXPECT_EQ(kernel_refusal(r, s), "mixed address families (IPv4 in, IPv6 out)");
+  // A mixed rule takes its IPv6 neighbours of the same group and port
+  // along to the packet path, as any refused rule does.
+  rule same = r;
+  same.name = "same";
+  same.outputs = {{"out0", ip("239.2.2.3"), 6001}};
+  const auto why = kernel_refusals({r, same}, s);
+  EXPECT_EQ(why[1], "shares its input group and port with rule r (mixed "
+                    "address families (IPv4 in, IPv6 out))");
 }
 
 rule mixed_rule(std::string name, const char* group, uint16_t port,
