@@ -15,6 +15,7 @@
 
 #include "bus_host.hpp"
 #include "commands.hpp"
+#include "thread_cpu.hpp"
 
 #include "castor/bus/subscriber.hpp"
 #include "castor/net/atoms.hpp"
@@ -172,21 +173,23 @@ int run_sub(const sub_options& o) {
       .receive([&lat](const std::string& x) { lat = x; },
                [](const caf::error&) {});
   auto& c = rep.core;
-  std::fprintf(
-    stderr,
-    "{\"topic\":\"%s\",\"received\":%llu,\"gaps\":%llu,"
-    "\"lost\":%llu,\"duplicates\":%llu,\"late\":%llu,"
-    "\"repairs\":%llu,\"naks\":%llu,\"suppressed\":%llu,"
-    "\"dropped\":%llu,\"repeated\":%llu,\"out_of_order\":%llu"
-    "%s,\"seconds\":%.3f}\n",
-    so.topic.c_str(), (unsigned long long)tally->messages.load(),
-    (unsigned long long)tally->gaps.load(),
-    (unsigned long long)tally->gap_datagrams.load(),
-    (unsigned long long)c.duplicates, (unsigned long long)c.late,
-    (unsigned long long)c.repairs, (unsigned long long)c.naks,
-    (unsigned long long)c.suppressed, (unsigned long long)rep.dropped,
-    (unsigned long long)tally->repeated.load(),
-    (unsigned long long)tally->out_of_order.load(), lat.c_str(), first_to_last);
+  auto cpu = thread_cpu_json();
+  std::fprintf(stderr,
+               "{\"topic\":\"%s\",\"received\":%llu,\"gaps\":%llu,"
+               "\"lost\":%llu,\"duplicates\":%llu,\"late\":%llu,"
+               "\"repairs\":%llu,\"naks\":%llu,\"suppressed\":%llu,"
+               "\"dropped\":%llu,\"repeated\":%llu,\"out_of_order\":%llu"
+               "%s%s,\"seconds\":%.3f}\n",
+               so.topic.c_str(), (unsigned long long)tally->messages.load(),
+               (unsigned long long)tally->gaps.load(),
+               (unsigned long long)tally->gap_datagrams.load(),
+               (unsigned long long)c.duplicates, (unsigned long long)c.late,
+               (unsigned long long)c.repairs, (unsigned long long)c.naks,
+               (unsigned long long)c.suppressed,
+               (unsigned long long)rep.dropped,
+               (unsigned long long)tally->repeated.load(),
+               (unsigned long long)tally->out_of_order.load(), lat.c_str(),
+               cpu.c_str(), first_to_last);
   caf::anon_send_exit(user, caf::exit_reason::user_shutdown);
   return 0;
 }

@@ -18,7 +18,10 @@
 # follows, with `uptime` before and after (the machine's load). kdrop is
 # what the subscriber's kernel dropped for a full receive buffer
 # (RcvbufErrors of its namespace) during the run; dropped is castor's
-# messages dropped for want of the user's credit (none here).
+# messages dropped for want of the user's credit (none here). pub_us and
+# sub_us are castor's CPU per message (user + system time of the whole
+# castor-bus pub and sub processes, all threads, over the messages
+# published and received; from their summaries), "-" for the others.
 # Python's pyzmq caps the ZeroMQ side well below 1M/s: its figures are what
 # ZeroMQ reaches when driven from Python, and are marked so.
 #
@@ -59,19 +62,24 @@ fi
 field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | tail -1 | cut -d: -f2; }
 # The subscriber namespace's UDP receive-buffer drops so far.
 kdrops() { cst_in "$S" awk '/^Udp:/ { if (h) print $6; h = 1 }' /proc/net/snmp; }
+# per_msg_us CPU_MS MESSAGES: CPU microseconds per message, 2 decimals.
+per_msg_us() {
+  awk -v c="${1:-0}" -v n="${2:-0}" \
+    'BEGIN { if (n > 0 && c != "") printf "%.2f", c * 1000 / n; else print "-" }'
+}
 wants() { [[ " ${CONTENDERS:-castor raw-udp zmq-epgm} " == *" $1 "* ]]; }
 
 rows=$CST_WORK/rows
 : >"$rows"
 row() {
   local line
-  line=$(printf '%-8s %5s %8s | %9s %9.0f %7s %7s %5s %6s' "$@")
+  line=$(printf '%-8s %5s %8s | %9s %9.0f %7s %7s %5s %6s %6s %6s' "$@")
   echo "$line"
   echo "$line" >>"$rows"
 }
 echo "uptime before: $(uptime)"
-printf '%-8s %5s %8s | %9s %9s %7s %7s %5s %6s\n' contender size rate \
-  received msgs/s p50_us p99_us gaps kdrop
+printf '%-8s %5s %8s | %9s %9s %7s %7s %5s %6s %6s %6s\n' contender size \
+  rate received msgs/s p50_us p99_us gaps kdrop pub_us sub_us
 for size in ${SIZES:-32 288 1344}; do
   for rate in ${RATES:-100000 500000 1000000}; do
    count=$((rate * secs))
@@ -92,11 +100,14 @@ for size in ${SIZES:-32 288 1344}; do
     [[ -z ${BENCH_DEBUG:-} ]] || cat "$CST_WORK/bsub.res" "$CST_WORK/bpub.res" >&2
     got=$(field "$r" received)
     s=$(field "$r" seconds)
+    pr=$(grep '^{' "$CST_WORK/bpub.res" | tail -1)
     k1=$(kdrops)
     row castor "$size" "$rate" \
       "$got" "$(awk -v n="$got" -v s="$s" 'BEGIN{print (s>0)?n/s:0}')" \
       "$(field "$r" p50_us)" "$(field "$r" p99_us)" "$(field "$r" gaps)" \
-      $((k1 - k0))
+      $((k1 - k0)) \
+      "$(per_msg_us "$(field "$pr" cpu_ms)" "$(field "$pr" messages)")" \
+      "$(per_msg_us "$(field "$r" cpu_ms)" "$got")"
     k0=$k1
     fi
     if wants raw-udp; then
@@ -117,7 +128,8 @@ for size in ${SIZES:-32 288 1344}; do
       "$rate" "$got" \
       "$(awk -v n="${got:-0}" -v s="${s:-0}" 'BEGIN{print (s>0)?n/s:0}')" \
       "$(printf '%.0f' "$(field "$t" p50)")" \
-      "$(printf '%.0f' "$(field "$t" p99)")" "$(field "$t" lost)" $((k1 - k0))
+      "$(printf '%.0f' "$(field "$t" p99)")" "$(field "$t" lost)" $((k1 - k0)) \
+      - -
     k0=$k1
     fi
     if wants zmq-epgm; then
@@ -138,7 +150,7 @@ for size in ${SIZES:-32 288 1344}; do
     k1=$(kdrops)
     row zmq-epgm "$size" "$rate" \
       "$got" "$(awk -v n="${got:-0}" -v s="${s:-0}" 'BEGIN{print (s>0)?n/s:0}')" \
-      "$(field "$z" p50_us)" "$(field "$z" p99_us)" "-" $((k1 - k0))
+      "$(field "$z" p50_us)" "$(field "$z" p99_us)" "-" $((k1 - k0)) - -
     fi
    done
   done
@@ -150,16 +162,16 @@ fi
 # The medians of the repeats, per contender and case (for an even count,
 # the lower middle).
 echo "medians of ${REPEAT:-3}:"
-printf '%-8s %5s %8s | %9s %9s %7s %7s %5s %6s\n' contender size rate \
-  received msgs/s p50_us p99_us gaps kdrop
+printf '%-8s %5s %8s | %9s %9s %7s %7s %5s %6s %6s %6s\n' contender size \
+  rate received msgs/s p50_us p99_us gaps kdrop pub_us sub_us
 awk '{ k = $1 " " $2 " " $3; if (!(k in n)) order[++m] = k
-       n[k]++; for (c = 5; c <= 10; c++) v[k, c, n[k]] = $c }
+       n[k]++; for (c = 5; c <= 12; c++) v[k, c, n[k]] = $c }
      END { for (i = 1; i <= m; i++) { k = order[i]; split(k, f, " ")
        line = sprintf("%-8s %5s %8s |", f[1], f[2], f[3])
-       for (c = 5; c <= 10; c++) {
+       for (c = 5; c <= 12; c++) {
          cnt = n[k]; for (j = 1; j <= cnt; j++) a[j] = v[k, c, j]
          for (x = 1; x <= cnt; x++) for (y = x + 1; y <= cnt; y++)
            if (a[y] + 0 < a[x] + 0) { t = a[x]; a[x] = a[y]; a[y] = t }
-         w = (c <= 6) ? 9 : (c == 10 ? 6 : (c == 9 ? 5 : 7))
+         w = (c <= 6) ? 9 : (c >= 10 ? 6 : (c == 9 ? 5 : 7))
          line = line sprintf(" %" w "s", a[int((cnt + 1) / 2)]) }
        print line } }' "$rows"
