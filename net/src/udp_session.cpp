@@ -140,6 +140,14 @@ caf::behavior udp_session::make_behavior() {
       auto n = payload.size();
       enqueue(out_item{{}, false, std::move(payload), {}, p, n});
     },
+    [this](send_atom, const udp_endpoint& dst,
+           std::vector<std::vector<uint8_t>>& payloads) {
+      for (auto& payload : payloads) {
+        auto* p = payload.data();
+        auto n = payload.size();
+        enqueue(out_item{dst, true, std::move(payload), {}, p, n});
+      }
+    },
     [this](send_atom, const udp_endpoint& dst, const udp_batch& batch) {
       for (auto d : batch.datagrams())
         enqueue(out_item{dst, true, {}, batch, d.data, d.size});

@@ -35,6 +35,12 @@
 //   -> S    (send_atom, udp_endpoint, std::vector<uint8_t>)   send_to
 //   -> S    (send_atom, std::vector<uint8_t>)                 send (to the
 //                                                             connected peer)
+//   -> S    (send_atom, udp_endpoint, std::vector<std::vector<uint8_t>>)
+//                                           several datagrams to one
+//                                           destination in one message,
+//                                           in order (a sender that makes
+//                                           many pays one mailbox hop, not
+//                                           one per datagram)
 //   -> S    (send_atom, udp_endpoint, udp_batch)  forward every datagram of
 //                                           a received batch, zero-copy.
 //           Sends queued in one turn of the shard go out in one sendmmsg.
