@@ -98,6 +98,7 @@ int run_pub(const pub_options& o) {
   po.loop = !o.common.no_loop;
   po.core.max_delay = std::chrono::microseconds{o.batch_us};
   po.core.ring_datagrams = static_cast<size_t>(o.ring);
+  po.max_rate = static_cast<uint64_t>(o.max_rate);
   bus_host host;
   auto child = make_publisher("pub", host.shards(), po);
   if (!host.start("castor-bus-pub", child.spec))
@@ -129,14 +130,15 @@ int run_pub(const pub_options& o) {
           "{\"topic\":\"%s\",\"messages\":%llu,\"datagrams\":%llu,"
           "\"raw_sent\":%llu,\"naks\":%llu,\"repairs\":%llu,"
           "\"unavailable\":%llu,\"heartbeats\":%llu,"
-          "\"oversize\":%llu,\"repairs_limited\":%llu,\"refused\":%llu"
-          "%s}\n",
+          "\"oversize\":%llu,\"repairs_limited\":%llu,\"refused\":%llu,"
+          "\"rate_waits\":%llu%s}\n",
           r.topic.c_str(), (unsigned long long)c.messages,
           (unsigned long long)c.datagrams, (unsigned long long)r.raw_sent,
           (unsigned long long)c.naks, (unsigned long long)c.repairs,
           (unsigned long long)c.unavailable, (unsigned long long)c.heartbeats,
           (unsigned long long)c.oversize, (unsigned long long)c.repairs_limited,
-          (unsigned long long)r.refused, cpu.c_str());
+          (unsigned long long)r.refused, (unsigned long long)r.rate_waits,
+          cpu.c_str());
       },
       [&rc, &host](const caf::error& e) {
         std::cerr << "castor-bus: stats: " << host.sys().render(e) << '\n';

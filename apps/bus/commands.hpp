@@ -35,6 +35,8 @@ struct pub_options {
   int linger_ms = 1000;
   int batch_us = 500;
   int ring = 16384;
+  /// The publisher's send rate limit in bytes/s (max_rate); 0: none.
+  double max_rate = 0;
   /// Generated messages carry their send time (steady clock, ns) after the
   /// index, for sub --latency.
   bool stamp = false;

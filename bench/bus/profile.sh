@@ -14,7 +14,7 @@
 #     rate low (valgrind runs ~50x slower) and compare Ir per message.
 #
 #   [SIZE=288] [RATE=100000] [SECONDS_=3] [PERF=0] [CALLGRIND=] \
-#   [OUT_DIR=/tmp/castor-bus-profile] profile.sh BUILD_DIR
+#   [OUT_DIR=/tmp/castor-bus-profile] [MAX_RATE=] profile.sh BUILD_DIR
 # Needs root (exit 77 otherwise); namespaces and processes are removed on
 # every exit path (netns.sh).
 set -euo pipefail
@@ -64,7 +64,7 @@ cst_wait_for sub subscribed 30
 # shellcheck disable=SC2046
 cst_start pub "$P" $(wrap pub) "$bus" pub bench -i p0 --count "$count" \
   --rate "$rate" --size "$size" --stamp --linger-ms 1500 --announce-ms 0 \
-  --sndbuf 4194304 --no-loop
+  --sndbuf 4194304 --no-loop ${MAX_RATE:+--max-rate "$MAX_RATE"}
 stat_pids=()
 if [[ ${PERF:-0} == 1 ]]; then
   events='context-switches,cpu-clock,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_write,syscalls:sys_enter_read'

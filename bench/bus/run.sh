@@ -22,6 +22,7 @@
 # sub_us are castor's CPU per message (user + system time of the whole
 # castor-bus pub and sub processes, all threads, over the messages
 # published and received; from their summaries), "-" for the others.
+# MAX_RATE (bytes/s) caps castor's publisher (pub --max-rate).
 # Python's pyzmq caps the ZeroMQ side well below 1M/s: its figures are what
 # ZeroMQ reaches when driven from Python, and are marked so.
 #
@@ -93,7 +94,8 @@ for size in ${SIZES:-32 288 1344}; do
     cst_wait_for bsub subscribed 10
     cst_start bpub "$P" timeout -k 5 $((secs + 30)) "$bus" pub bench -i p0 \
       --count "$count" --rate "$rate" --size "$size" --stamp --linger-ms 1500 \
-      --announce-ms 0 --sndbuf 4194304 --no-loop
+      --announce-ms 0 --sndbuf 4194304 --no-loop \
+      ${MAX_RATE:+--max-rate "$MAX_RATE"}
     cst_result bsub $((secs + 40)) >"$CST_WORK/bsub.res" || true
     cst_result bpub $((secs + 40)) >"$CST_WORK/bpub.res" || true
     r=$(grep '^{' "$CST_WORK/bsub.res" | tail -1)

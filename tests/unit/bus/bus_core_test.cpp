@@ -11,6 +11,7 @@
 #include "bus_sim.hpp"
 
 #include "castor/bus/delivery_queue.hpp"
+#include "castor/bus/token_bucket.hpp"
 #include "castor/bus/topic_map.hpp"
 
 using namespace bus_test;
@@ -540,4 +541,25 @@ CAF_TEST(credit bounds each delivery and its end is told once) {
   CAF_CHECK_EQUAL(q.take(passive).size(), 4u);
   CAF_CHECK(!passive);
   CAF_CHECK_EQUAL(q.size(), 0u);
+}
+
+// -- token bucket --------------------------------------------------------------
+
+CAF_TEST(a token bucket gives its burst and then its rate) {
+  auto t = sim::t0();
+  token_bucket b{1000, 300, t}; // 1000 bytes/s, 300 at once
+  CAF_CHECK(b.take(200, t));
+  CAF_CHECK(b.take(100, t));
+  CAF_CHECK(!b.take(1, t));       // empty: nothing taken
+  auto ready = b.ready_at(50, t); // 50 bytes at 1000/s
+  CAF_CHECK(ready >= t + 50ms && ready <= t + 50ms + 1us);
+  CAF_CHECK(!b.take(50, t + 40ms));
+  CAF_CHECK(b.take(50, t + 60ms));
+  // Idle for long, it refills to the burst and no further.
+  CAF_CHECK(b.ready_at(300, t + 10s) == t + 10s);
+  CAF_CHECK(b.take(300, t + 10s));
+  CAF_CHECK(!b.take(1, t + 10s));
+  token_bucket unlimited;
+  CAF_CHECK(!unlimited.limited());
+  CAF_CHECK(unlimited.take(uint64_t{1} << 40, t));
 }

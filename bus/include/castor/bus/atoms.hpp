@@ -61,6 +61,9 @@ struct publisher_report {
   uint64_t in_flight = 0;
   uint64_t waiting_requests = 0;
   uint64_t refused = 0;
+  /// How often the send rate limit (publisher_options::max_rate) held the
+  /// backlog back.
+  uint64_t rate_waits = 0;
 };
 
 struct subscriber_report {

@@ -69,6 +69,15 @@ struct publisher_options : endpoint_options {
   /// Sealed datagrams waiting for the socket window; while full, messages
   /// are refused (anon) or wait (requests).
   size_t max_backlog = 4096;
+  /// The most the publisher sends, in bytes/s of UDP payload, everything
+  /// counted (data, repairs, NCFs, heartbeats): PGM's TXW_MAX_RTE. What
+  /// it holds back waits in the backlog, so a producer faster than the
+  /// rate is slowed (requests) or refused (anon) as by a slow socket. An
+  /// operator keeps the offer under what the subscribers absorb with it.
+  /// 0: no limit.
+  uint64_t max_rate = 0;
+  /// Bytes that may leave at once under max_rate (at least one datagram).
+  uint64_t max_rate_burst = 65536;
 };
 
 /// A publisher's child_info, with its origin.
