@@ -2,12 +2,14 @@
 // summary on stderr at the end (--count, --timeout, --idle or a signal).
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/event_based_actor.hpp>
@@ -25,6 +27,14 @@ namespace castor_bus_cli {
 using namespace castor::bus;
 
 namespace {
+
+// The decimal number a payload starts with (0 if none). Payloads are views
+// into a shared buffer, not NUL-terminated strings: no atol.
+int64_t leading_number(std::string_view s) {
+  int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
 
 // What the printing actor saw; read by main's thread.
 struct sub_tally {
@@ -55,15 +65,15 @@ caf::behavior printer(caf::stateful_actor<printer_state>* self,
             std::fputc('\n', stdout);
         if (o.latency) {
           auto sp = m.payload.find(' ');
-          if (sp != std::string::npos) {
-            auto sent = std::atoll(m.payload.c_str() + sp + 1);
+          if (sp != std::string_view::npos) {
+            auto sent = leading_number(m.payload.substr(sp + 1));
             auto now =
               std::chrono::steady_clock::now().time_since_epoch().count();
             self->state.latencies.push_back(now - sent);
           }
         }
         if (o.check) {
-          auto idx = std::atol(m.payload.c_str());
+          auto idx = static_cast<long>(leading_number(m.payload));
           if (!self->state.seen[m.origin].insert(idx).second)
             ++tally->repeated;
           auto& hi = self->state.highest[m.origin];
