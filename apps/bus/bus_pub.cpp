@@ -99,6 +99,7 @@ int run_pub(const pub_options& o) {
   po.core.max_delay = std::chrono::microseconds{o.batch_us};
   po.core.ring_datagrams = static_cast<size_t>(o.ring);
   po.max_rate = static_cast<uint64_t>(o.max_rate);
+  po.segmentation = o.gso;
   bus_host host;
   auto child = make_publisher("pub", host.shards(), po);
   if (!host.start("castor-bus-pub", child.spec))

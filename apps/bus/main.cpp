@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
                 "included (PGM's TXW_MAX_RTE); 0: no limit")
     ->capture_default_str()
     ->check(CLI::NonNegativeNumber);
+  p->add_flag("--gso", pub.gso,
+              "Hand runs of equal datagrams to the kernel as one UDP GSO "
+              "message (see docs/bus.md before using it over a veth)");
   p->add_flag("--stamp", pub.stamp,
               "Generated messages carry their send time (for sub --latency)");
 

@@ -14,7 +14,7 @@
 #     rate low (valgrind runs ~50x slower) and compare Ir per message.
 #
 #   [SIZE=288] [RATE=100000] [SECONDS_=3] [PERF=0] [CALLGRIND=] \
-#   [OUT_DIR=/tmp/castor-bus-profile] [MAX_RATE=] profile.sh BUILD_DIR
+#   [OUT_DIR=/tmp/castor-bus-profile] [MAX_RATE=] [GSO=] profile.sh BUILD_DIR
 # Needs root (exit 77 otherwise); namespaces and processes are removed on
 # every exit path (netns.sh).
 set -euo pipefail
@@ -44,6 +44,12 @@ cst_add_ns "$P" "$S"
 cst_veth "$P" p0 "$S" e0 10.205.0.1/24 10.205.0.2/24
 cst_wait_link "$P" p0
 cst_wait_link "$S" e0
+# With GSO=1 the publisher hands runs of equal datagrams to its kernel as
+# one UDP GSO message. A veth would carry such a message to the other
+# namespace whole, which no real link does: segment it at the sender's
+# device, as a NIC without UDP segmentation offload does, so that the link,
+# the loss rule and the receiver's kernel see single datagrams.
+ip -n "$P" link set p0 gso_max_segs 1
 cst_mroute "$P" p0
 cst_mroute "$S" e0
 
@@ -64,7 +70,8 @@ cst_wait_for sub subscribed 30
 # shellcheck disable=SC2046
 cst_start pub "$P" $(wrap pub) "$bus" pub bench -i p0 --count "$count" \
   --rate "$rate" --size "$size" --stamp --linger-ms 1500 --announce-ms 0 \
-  --sndbuf 4194304 --no-loop ${MAX_RATE:+--max-rate "$MAX_RATE"}
+  --sndbuf 4194304 --no-loop ${MAX_RATE:+--max-rate "$MAX_RATE"} \
+  ${GSO:+--gso}
 stat_pids=()
 if [[ ${PERF:-0} == 1 ]]; then
   events='context-switches,cpu-clock,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_write,syscalls:sys_enter_read'

@@ -22,7 +22,8 @@
 # sub_us are castor's CPU per message (user + system time of the whole
 # castor-bus pub and sub processes, all threads, over the messages
 # published and received; from their summaries), "-" for the others.
-# MAX_RATE (bytes/s) caps castor's publisher (pub --max-rate).
+# MAX_RATE (bytes/s) caps castor's publisher (pub --max-rate); GSO=1 gives
+# it pub --gso (the veth segments, as a NIC would: see below).
 # Python's pyzmq caps the ZeroMQ side well below 1M/s: its figures are what
 # ZeroMQ reaches when driven from Python, and are marked so.
 #
@@ -47,6 +48,12 @@ cst_add_ns "$P" "$S"
 cst_veth "$P" p0 "$S" e0 10.204.0.1/24 10.204.0.2/24
 cst_wait_link "$P" p0
 cst_wait_link "$S" e0
+# With GSO=1 the publisher hands runs of equal datagrams to its kernel as
+# one UDP GSO message. A veth would carry such a message to the other
+# namespace whole, which no real link does: segment it at the sender's
+# device, as a NIC without UDP segmentation offload does, so that the link,
+# the loss rule and the receiver's kernel see single datagrams.
+ip -n "$P" link set p0 gso_max_segs 1
 cst_mroute "$P" p0
 cst_mroute "$S" e0
 if ((loss > 0)); then
@@ -95,7 +102,7 @@ for size in ${SIZES:-32 288 1344}; do
     cst_start bpub "$P" timeout -k 5 $((secs + 30)) "$bus" pub bench -i p0 \
       --count "$count" --rate "$rate" --size "$size" --stamp --linger-ms 1500 \
       --announce-ms 0 --sndbuf 4194304 --no-loop \
-      ${MAX_RATE:+--max-rate "$MAX_RATE"}
+      ${MAX_RATE:+--max-rate "$MAX_RATE"} ${GSO:+--gso}
     cst_result bsub $((secs + 40)) >"$CST_WORK/bsub.res" || true
     cst_result bpub $((secs + 40)) >"$CST_WORK/bpub.res" || true
     r=$(grep '^{' "$CST_WORK/bsub.res" | tail -1)

@@ -246,6 +246,7 @@ publisher_child make_publisher(std::string id, net::io_shards& shards,
     opts.origin != 0 ? opts.origin : detail::random_origin());
   auto ep = opts.map.resolve(opts.topic);
   auto sock_opts = detail::socket_options(opts, ep, false);
+  sock_opts.socket.segmentation = opts.segmentation;
   auto child = net::make_udp_socket(
     std::move(id), shards, std::move(sock_opts),
     [opts, ep, info](caf::event_based_actor* self, const net::udp_socket& s) {
