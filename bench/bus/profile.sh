@@ -21,6 +21,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../../tests/integration/netns.sh
 source "$here/../../tests/integration/netns.sh"
+# shellcheck source=pair.sh
+source "$here/pair.sh"
 
 build=${1:?usage: profile.sh BUILD_DIR}
 bus=$build/apps/bus/castor-bus
@@ -38,20 +40,7 @@ CST_NAME=bench_bus_profile
 cst_setup bbp
 [[ ${PERF:-0} != 1 ]] || cst_need perf
 [[ -z ${CALLGRIND:-} ]] || cst_need valgrind
-P=${CST_PREFIX}p
-S=${CST_PREFIX}s
-cst_add_ns "$P" "$S"
-cst_veth "$P" p0 "$S" e0 10.205.0.1/24 10.205.0.2/24
-cst_wait_link "$P" p0
-cst_wait_link "$S" e0
-# With GSO=1 the publisher hands runs of equal datagrams to its kernel as
-# one UDP GSO message. A veth would carry such a message to the other
-# namespace whole, which no real link does: segment it at the sender's
-# device, as a NIC without UDP segmentation offload does, so that the link,
-# the loss rule and the receiver's kernel see single datagrams.
-ip -n "$P" link set p0 gso_max_segs 1
-cst_mroute "$P" p0
-cst_mroute "$S" e0
+bus_bench_pair 10.205.0
 
 wrap() {
   if [[ ${CALLGRIND:-} == "$1" ]]; then

@@ -33,6 +33,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../../tests/integration/netns.sh
 source "$here/../../tests/integration/netns.sh"
+# shellcheck source=pair.sh
+source "$here/pair.sh"
 
 build=${1:?usage: run.sh BUILD_DIR [SECONDS] [LOSS_PERCENT]}
 secs=${2:-2}
@@ -42,20 +44,7 @@ send=$build/apps/tools/castor-send
 recv=$build/apps/tools/castor-recv
 CST_NAME=bench_bus
 cst_setup bbus
-P=${CST_PREFIX}p
-S=${CST_PREFIX}s
-cst_add_ns "$P" "$S"
-cst_veth "$P" p0 "$S" e0 10.204.0.1/24 10.204.0.2/24
-cst_wait_link "$P" p0
-cst_wait_link "$S" e0
-# With GSO=1 the publisher hands runs of equal datagrams to its kernel as
-# one UDP GSO message. A veth would carry such a message to the other
-# namespace whole, which no real link does: segment it at the sender's
-# device, as a NIC without UDP segmentation offload does, so that the link,
-# the loss rule and the receiver's kernel see single datagrams.
-ip -n "$P" link set p0 gso_max_segs 1
-cst_mroute "$P" p0
-cst_mroute "$S" e0
+bus_bench_pair 10.204.0
 if ((loss > 0)); then
   cst_in "$S" nft -f - <<NFT
 table ip benchloss {
