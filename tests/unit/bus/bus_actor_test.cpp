@@ -91,6 +91,18 @@ struct bus_fixture : testkit::io_fixture<> {
     return po;
   }
 
+  /// Sends `msgs` to `pub` as a publish request from a new actor; the
+  /// answer (the number accepted) lands in the result, 0 until then.
+  std::shared_ptr<uint32_t> request_publish(const caf::actor& pub,
+                                            std::vector<std::string> msgs) {
+    auto acked = std::make_shared<uint32_t>(0);
+    sys.spawn([pub, acked, msgs](caf::event_based_actor* self) {
+      self->request(pub, caf::infinite, publish_atom::value, msgs)
+        .then([acked](uint32_t n) { *acked = n; });
+    });
+    return acked;
+  }
+
   publisher_report report(const caf::actor& pub) {
     auto r = ask<publisher_report>(pub, bus_stats_atom::value);
     CAF_REQUIRE(r);
@@ -124,12 +136,7 @@ CAF_TEST(a publisher fed faster than it sends bounds its backlog) {
   CAF_CHECK_EQUAL(r.core.messages, 6u);
   // A producer that asks is not dropped: its batch waits, unanswered, so
   // it sends no more (its credit is spent).
-  auto acked = std::make_shared<uint32_t>(0);
-  sys.spawn([pub, acked](caf::event_based_actor* self) {
-    std::vector<std::string> msgs{"r0", "r1", "r2"};
-    self->request(pub, caf::infinite, publish_atom::value, std::move(msgs))
-      .then([acked](uint32_t n) { *acked = n; });
-  });
+  auto acked = request_publish(pub, {"r0", "r1", "r2"});
   settle();
   CAF_CHECK_EQUAL(*acked, 0u);
   r = report(pub);
@@ -162,14 +169,10 @@ CAF_TEST(a publisher with a rate limit holds the rest in its backlog) {
   auto sup = supervise(child.spec);
   auto pub = child.info->actor();
   CAF_REQUIRE(pub);
-  auto acked = std::make_shared<uint32_t>(0);
-  sys.spawn([pub, acked](caf::event_based_actor* self) {
-    std::vector<std::string> msgs;
-    for (int i = 0; i < 10; ++i)
-      msgs.push_back(std::string(500, static_cast<char>('a' + i)));
-    self->request(pub, caf::infinite, publish_atom::value, std::move(msgs))
-      .then([acked](uint32_t n) { *acked = n; });
-  });
+  std::vector<std::string> msgs;
+  for (int i = 0; i < 10; ++i)
+    msgs.push_back(std::string(500, static_cast<char>('a' + i)));
+  auto acked = request_publish(pub, std::move(msgs));
   settle();
   // Accepted (the backlog has room), sealed, but not sent beyond the burst.
   CAF_CHECK_EQUAL(*acked, 10u);
