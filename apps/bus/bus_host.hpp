@@ -15,6 +15,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
 
 #include "castor/actors/application.hpp"
 #include "castor/actors/system_config.hpp"
@@ -81,6 +82,13 @@ private:
   static caf::actor_system_config& configured() {
     static caf::actor_system_config cfg;
     castor::configure(cfg);
+    // pub and sub run a handful of actors that get a message every few
+    // hundred microseconds from the io thread. CAF's default work stealing
+    // makes an idle worker poll (spinning, then waking every 50 us for
+    // 25 ms), which bench/bus measured as the largest share of both
+    // processes' CPU; work sharing parks idle workers on a condition
+    // variable instead.
+    cfg.set("scheduler.policy", caf::atom("sharing"));
     return cfg;
   }
 

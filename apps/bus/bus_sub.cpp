@@ -2,12 +2,14 @@
 // summary on stderr at the end (--count, --timeout, --idle or a signal).
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/event_based_actor.hpp>
@@ -15,6 +17,7 @@
 
 #include "bus_host.hpp"
 #include "commands.hpp"
+#include "thread_cpu.hpp"
 
 #include "castor/bus/subscriber.hpp"
 #include "castor/net/atoms.hpp"
@@ -24,6 +27,14 @@ namespace castor_bus_cli {
 using namespace castor::bus;
 
 namespace {
+
+// The decimal number a payload starts with (0 if none). Payloads are views
+// into a shared buffer, not NUL-terminated strings: no atol.
+int64_t leading_number(std::string_view s) {
+  int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
 
 // What the printing actor saw; read by main's thread.
 struct sub_tally {
@@ -54,15 +65,15 @@ caf::behavior printer(caf::stateful_actor<printer_state>* self,
             std::fputc('\n', stdout);
         if (o.latency) {
           auto sp = m.payload.find(' ');
-          if (sp != std::string::npos) {
-            auto sent = std::atoll(m.payload.c_str() + sp + 1);
+          if (sp != std::string_view::npos) {
+            auto sent = leading_number(m.payload.substr(sp + 1));
             auto now =
               std::chrono::steady_clock::now().time_since_epoch().count();
             self->state.latencies.push_back(now - sent);
           }
         }
         if (o.check) {
-          auto idx = std::atol(m.payload.c_str());
+          auto idx = static_cast<long>(leading_number(m.payload));
           if (!self->state.seen[m.origin].insert(idx).second)
             ++tally->repeated;
           auto& hi = self->state.highest[m.origin];
@@ -172,21 +183,23 @@ int run_sub(const sub_options& o) {
       .receive([&lat](const std::string& x) { lat = x; },
                [](const caf::error&) {});
   auto& c = rep.core;
-  std::fprintf(
-    stderr,
-    "{\"topic\":\"%s\",\"received\":%llu,\"gaps\":%llu,"
-    "\"lost\":%llu,\"duplicates\":%llu,\"late\":%llu,"
-    "\"repairs\":%llu,\"naks\":%llu,\"suppressed\":%llu,"
-    "\"dropped\":%llu,\"repeated\":%llu,\"out_of_order\":%llu"
-    "%s,\"seconds\":%.3f}\n",
-    so.topic.c_str(), (unsigned long long)tally->messages.load(),
-    (unsigned long long)tally->gaps.load(),
-    (unsigned long long)tally->gap_datagrams.load(),
-    (unsigned long long)c.duplicates, (unsigned long long)c.late,
-    (unsigned long long)c.repairs, (unsigned long long)c.naks,
-    (unsigned long long)c.suppressed, (unsigned long long)rep.dropped,
-    (unsigned long long)tally->repeated.load(),
-    (unsigned long long)tally->out_of_order.load(), lat.c_str(), first_to_last);
+  auto cpu = thread_cpu_json();
+  std::fprintf(stderr,
+               "{\"topic\":\"%s\",\"received\":%llu,\"gaps\":%llu,"
+               "\"lost\":%llu,\"duplicates\":%llu,\"late\":%llu,"
+               "\"repairs\":%llu,\"naks\":%llu,\"suppressed\":%llu,"
+               "\"dropped\":%llu,\"repeated\":%llu,\"out_of_order\":%llu"
+               "%s%s,\"seconds\":%.3f}\n",
+               so.topic.c_str(), (unsigned long long)tally->messages.load(),
+               (unsigned long long)tally->gaps.load(),
+               (unsigned long long)tally->gap_datagrams.load(),
+               (unsigned long long)c.duplicates, (unsigned long long)c.late,
+               (unsigned long long)c.repairs, (unsigned long long)c.naks,
+               (unsigned long long)c.suppressed,
+               (unsigned long long)rep.dropped,
+               (unsigned long long)tally->repeated.load(),
+               (unsigned long long)tally->out_of_order.load(), lat.c_str(),
+               cpu.c_str(), first_to_last);
   caf::anon_send_exit(user, caf::exit_reason::user_shutdown);
   return 0;
 }

@@ -45,6 +45,10 @@ struct pub_options {
   /// publisher_options::flush_when_idle off.
   bool no_idle_flush = false;
   int ring = 16384;
+  /// The publisher's send rate limit in bytes/s (max_rate); 0: none.
+  double max_rate = 0;
+  /// UDP GSO on the publisher's socket (publisher_options::segmentation).
+  bool gso = false;
   /// Generated messages carry their send time (steady clock, ns) after the
   /// index, for sub --latency.
   bool stamp = false;

@@ -103,6 +103,14 @@ int main(int argc, char** argv) {
               "the publisher is idle (fuller datagrams, more latency)");
   p->add_option("--ring", pub.ring, "Retransmit ring size in datagrams")
     ->capture_default_str();
+  p->add_option("--max-rate", pub.max_rate,
+                "Send at most this many bytes/s of UDP payload, repairs "
+                "included (PGM's TXW_MAX_RTE); 0: no limit")
+    ->capture_default_str()
+    ->check(CLI::NonNegativeNumber);
+  p->add_flag("--gso", pub.gso,
+              "Hand runs of equal datagrams to the kernel as one UDP GSO "
+              "message (see docs/bus.md before using it over a veth)");
   p->add_flag("--stamp", pub.stamp,
               "Generated messages carry their send time (for sub --latency)");
 

@@ -18,7 +18,12 @@
 # follows, with `uptime` before and after (the machine's load). kdrop is
 # what the subscriber's kernel dropped for a full receive buffer
 # (RcvbufErrors of its namespace) during the run; dropped is castor's
-# messages dropped for want of the user's credit (none here).
+# messages dropped for want of the user's credit (none here). pub_us and
+# sub_us are castor's CPU per message (user + system time of the whole
+# castor-bus pub and sub processes, all threads, over the messages
+# published and received; from their summaries), "-" for the others.
+# MAX_RATE (bytes/s) caps castor's publisher (pub --max-rate); GSO=1 gives
+# it pub --gso (the veth segments, as a NIC would: see below).
 # Python's pyzmq caps the ZeroMQ side well below 1M/s: its figures are what
 # ZeroMQ reaches when driven from Python, and are marked so.
 #
@@ -28,6 +33,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../../tests/integration/netns.sh
 source "$here/../../tests/integration/netns.sh"
+# shellcheck source=pair.sh
+source "$here/pair.sh"
 
 build=${1:?usage: run.sh BUILD_DIR [SECONDS] [LOSS_PERCENT]}
 secs=${2:-2}
@@ -37,14 +44,7 @@ send=$build/apps/tools/castor-send
 recv=$build/apps/tools/castor-recv
 CST_NAME=bench_bus
 cst_setup bbus
-P=${CST_PREFIX}p
-S=${CST_PREFIX}s
-cst_add_ns "$P" "$S"
-cst_veth "$P" p0 "$S" e0 10.204.0.1/24 10.204.0.2/24
-cst_wait_link "$P" p0
-cst_wait_link "$S" e0
-cst_mroute "$P" p0
-cst_mroute "$S" e0
+bus_bench_pair 10.204.0
 if ((loss > 0)); then
   cst_in "$S" nft -f - <<NFT
 table ip benchloss {
@@ -59,19 +59,24 @@ fi
 field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | tail -1 | cut -d: -f2; }
 # The subscriber namespace's UDP receive-buffer drops so far.
 kdrops() { cst_in "$S" awk '/^Udp:/ { if (h) print $6; h = 1 }' /proc/net/snmp; }
+# per_msg_us CPU_MS MESSAGES: CPU microseconds per message, 2 decimals.
+per_msg_us() {
+  awk -v c="${1:-0}" -v n="${2:-0}" \
+    'BEGIN { if (n > 0 && c != "") printf "%.2f", c * 1000 / n; else print "-" }'
+}
 wants() { [[ " ${CONTENDERS:-castor raw-udp zmq-epgm} " == *" $1 "* ]]; }
 
 rows=$CST_WORK/rows
 : >"$rows"
 row() {
   local line
-  line=$(printf '%-8s %5s %8s | %9s %9.0f %7s %7s %5s %6s' "$@")
+  line=$(printf '%-8s %5s %8s | %9s %9.0f %7s %7s %5s %6s %6s %6s' "$@")
   echo "$line"
   echo "$line" >>"$rows"
 }
 echo "uptime before: $(uptime)"
-printf '%-8s %5s %8s | %9s %9s %7s %7s %5s %6s\n' contender size rate \
-  received msgs/s p50_us p99_us gaps kdrop
+printf '%-8s %5s %8s | %9s %9s %7s %7s %5s %6s %6s %6s\n' contender size \
+  rate received msgs/s p50_us p99_us gaps kdrop pub_us sub_us
 for size in ${SIZES:-32 288 1344}; do
   for rate in ${RATES:-100000 500000 1000000}; do
    count=$((rate * secs))
@@ -85,18 +90,22 @@ for size in ${SIZES:-32 288 1344}; do
     cst_wait_for bsub subscribed 10
     cst_start bpub "$P" timeout -k 5 $((secs + 30)) "$bus" pub bench -i p0 \
       --count "$count" --rate "$rate" --size "$size" --stamp --linger-ms 1500 \
-      --announce-ms 0 --sndbuf 4194304 --no-loop
+      --announce-ms 0 --sndbuf 4194304 --no-loop \
+      ${MAX_RATE:+--max-rate "$MAX_RATE"} ${GSO:+--gso}
     cst_result bsub $((secs + 40)) >"$CST_WORK/bsub.res" || true
     cst_result bpub $((secs + 40)) >"$CST_WORK/bpub.res" || true
     r=$(grep '^{' "$CST_WORK/bsub.res" | tail -1)
     [[ -z ${BENCH_DEBUG:-} ]] || cat "$CST_WORK/bsub.res" "$CST_WORK/bpub.res" >&2
     got=$(field "$r" received)
     s=$(field "$r" seconds)
+    pr=$(grep '^{' "$CST_WORK/bpub.res" | tail -1)
     k1=$(kdrops)
     row castor "$size" "$rate" \
       "$got" "$(awk -v n="$got" -v s="$s" 'BEGIN{print (s>0)?n/s:0}')" \
       "$(field "$r" p50_us)" "$(field "$r" p99_us)" "$(field "$r" gaps)" \
-      $((k1 - k0))
+      $((k1 - k0)) \
+      "$(per_msg_us "$(field "$pr" cpu_ms)" "$(field "$pr" messages)")" \
+      "$(per_msg_us "$(field "$r" cpu_ms)" "$got")"
     k0=$k1
     fi
     if wants raw-udp; then
@@ -117,7 +126,8 @@ for size in ${SIZES:-32 288 1344}; do
       "$rate" "$got" \
       "$(awk -v n="${got:-0}" -v s="${s:-0}" 'BEGIN{print (s>0)?n/s:0}')" \
       "$(printf '%.0f' "$(field "$t" p50)")" \
-      "$(printf '%.0f' "$(field "$t" p99)")" "$(field "$t" lost)" $((k1 - k0))
+      "$(printf '%.0f' "$(field "$t" p99)")" "$(field "$t" lost)" $((k1 - k0)) \
+      - -
     k0=$k1
     fi
     if wants zmq-epgm; then
@@ -138,7 +148,7 @@ for size in ${SIZES:-32 288 1344}; do
     k1=$(kdrops)
     row zmq-epgm "$size" "$rate" \
       "$got" "$(awk -v n="${got:-0}" -v s="${s:-0}" 'BEGIN{print (s>0)?n/s:0}')" \
-      "$(field "$z" p50_us)" "$(field "$z" p99_us)" "-" $((k1 - k0))
+      "$(field "$z" p50_us)" "$(field "$z" p99_us)" "-" $((k1 - k0)) - -
     fi
    done
   done
@@ -150,16 +160,16 @@ fi
 # The medians of the repeats, per contender and case (for an even count,
 # the lower middle).
 echo "medians of ${REPEAT:-3}:"
-printf '%-8s %5s %8s | %9s %9s %7s %7s %5s %6s\n' contender size rate \
-  received msgs/s p50_us p99_us gaps kdrop
+printf '%-8s %5s %8s | %9s %9s %7s %7s %5s %6s %6s %6s\n' contender size \
+  rate received msgs/s p50_us p99_us gaps kdrop pub_us sub_us
 awk '{ k = $1 " " $2 " " $3; if (!(k in n)) order[++m] = k
-       n[k]++; for (c = 5; c <= 10; c++) v[k, c, n[k]] = $c }
+       n[k]++; for (c = 5; c <= 12; c++) v[k, c, n[k]] = $c }
      END { for (i = 1; i <= m; i++) { k = order[i]; split(k, f, " ")
        line = sprintf("%-8s %5s %8s |", f[1], f[2], f[3])
-       for (c = 5; c <= 10; c++) {
+       for (c = 5; c <= 12; c++) {
          cnt = n[k]; for (j = 1; j <= cnt; j++) a[j] = v[k, c, j]
          for (x = 1; x <= cnt; x++) for (y = x + 1; y <= cnt; y++)
            if (a[y] + 0 < a[x] + 0) { t = a[x]; a[x] = a[y]; a[y] = t }
-         w = (c <= 6) ? 9 : (c == 10 ? 6 : (c == 9 ? 5 : 7))
+         w = (c <= 6) ? 9 : (c >= 10 ? 6 : (c == 9 ? 5 : 7))
          line = line sprintf(" %" w "s", a[int((cnt + 1) / 2)]) }
        print line } }' "$rows"

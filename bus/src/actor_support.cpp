@@ -44,16 +44,6 @@ net::udp_child_options socket_options(const endpoint_options& opts,
   return o;
 }
 
-void wakeup::arm(caf::event_based_actor* self, time_point at, time_point now) {
-  if (at >= armed_)
-    return;
-  armed_ = at;
-  auto delay = at > now ? at - now : duration::zero();
-  self->delayed_send(
-    self, std::chrono::duration_cast<std::chrono::microseconds>(delay),
-    bus_tick_atom::value, ++gen_);
-}
-
 announcer::announcer(const endpoint_options& opts, const topic_endpoint& ep,
                      uint64_t origin, uint16_t flags)
     : interval_(opts.announce_interval),

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include <caf/actor_cast.hpp>
 #include <caf/event_based_actor.hpp>
 
 #include "castor/bus/atoms.hpp"
@@ -40,7 +41,19 @@ net::udp_child_options socket_options(const endpoint_options& opts,
 /// generation number.
 class wakeup {
 public:
-  void arm(caf::event_based_actor* self, time_point at, time_point now);
+  /// `self`: the actor, scheduled or on a shard (anything with
+  /// delayed_send).
+  template <class Self>
+  void arm(Self* self, time_point at, time_point now) {
+    if (at >= armed_)
+      return;
+    armed_ = at;
+    auto delay = at > now ? at - now : duration::zero();
+    self->delayed_send(
+      caf::actor_cast<caf::actor>(self),
+      std::chrono::duration_cast<std::chrono::microseconds>(delay),
+      bus_tick_atom::value, ++gen_);
+  }
   /// True if `gen` is the current timer; then it is spent.
   bool fired(uint64_t gen) {
     if (gen != gen_)

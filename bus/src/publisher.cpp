@@ -21,7 +21,14 @@ struct publisher_state {
         core(cfg, bus_clock::now()), sock(s), credit(s, o.socket_credit),
         announce(o, ep, cfg.origin, 0),
         window(std::clamp<uint32_t>(o.socket_window, 2, 4096)),
-        max_backlog(std::max<size_t>(o.max_backlog, 1)) {}
+        max_backlog(std::max<size_t>(o.max_backlog, 1)),
+        rate(o.max_rate, rate_burst(o, cfg), bus_clock::now()) {}
+
+  // At least one datagram, or the bucket would never let one go.
+  static uint64_t rate_burst(const publisher_options& o,
+                             const publisher_config& cfg) {
+    return std::max<uint64_t>(o.max_rate_burst, cfg.max_datagram);
+  }
 
   struct out_item {
     net::udp_endpoint to;
@@ -59,6 +66,9 @@ struct publisher_state {
   // A flush_when_idle flush is in the mailbox (one at a time).
   bool flush_queued = false;
   uint64_t refused = 0;
+  // The send rate limit (max_rate) and how often it held the backlog.
+  token_bucket rate;
+  uint64_t rate_waits = 0;
 
   bool has_room() const noexcept { return backlog.size() < max_backlog; }
 
@@ -66,19 +76,35 @@ struct publisher_state {
     backlog.push_back({to, std::move(dg)});
   }
 
-  // Hands the socket what its window allows, and asks how much left once
-  // half of the window is in flight (or the backlog waits for it).
+  // Hands the socket what its window and the rate limit allow, one
+  // message per run of datagrams to one destination (not one per
+  // datagram: the socket is on another thread, and each message is a
+  // mailbox hop), and asks how much left once half of the window is in
+  // flight (or the backlog waits for it).
   void pump(caf::event_based_actor* self,
             const std::shared_ptr<publisher_state>& me, time_point now) {
+    bool held_by_rate = false;
     while (!backlog.empty() && handed - left < window) {
-      auto& item = backlog.front();
-      self->send(sock.actor, net::send_atom::value, item.to,
-                 std::move(item.dg));
-      backlog.pop_front();
-      ++handed;
+      if (!rate.take(backlog.front().dg.size(), now)) {
+        ++rate_waits;
+        held_by_rate = true;
+        break;
+      }
+      auto to = backlog.front().to;
+      std::vector<std::vector<uint8_t>> run;
+      run.reserve(std::min<size_t>(backlog.size(), window - (handed - left)));
+      while (!backlog.empty() && handed - left < window
+             && backlog.front().to == to
+             && (run.empty() || rate.take(backlog.front().dg.size(), now))) {
+        run.push_back(std::move(backlog.front().dg));
+        backlog.pop_front();
+        ++handed;
+      }
+      self->send(sock.actor, net::send_atom::value, to, std::move(run));
     }
+    // A backlog held by the rate, not by the window, needs no answer yet.
     if (asking || now < ask_after
-        || (handed - left < window / 2 && backlog.empty()))
+        || (handed - left < window / 2 && (backlog.empty() || held_by_rate)))
       return;
     asking = true;
     self->request(sock.actor, caf::infinite, net::stats_atom::value)
@@ -137,6 +163,13 @@ struct publisher_state {
       at = std::min(at, announce.due());
     if (!asking && ask_after > now)
       at = std::min(at, ask_after);
+    if (rate.limited() && !backlog.empty() && handed - left < window) {
+      // Held by the rate: wake when a quarter of the burst is back (or the
+      // datagram in front fits), not for every datagram's worth.
+      auto want = std::max<uint64_t>(backlog.front().dg.size(),
+                                     rate_burst(opts, core.config()) / 4);
+      at = std::min(at, rate.ready_at(want, now));
+    }
     timer.arm(self, at, now);
   }
 
@@ -211,6 +244,7 @@ struct publisher_state {
     r.in_flight = handed - left;
     r.waiting_requests = waiting.size();
     r.refused = refused;
+    r.rate_waits = rate_waits;
     return r;
   }
 };
@@ -223,6 +257,7 @@ publisher_child make_publisher(std::string id, net::io_shards& shards,
     opts.origin != 0 ? opts.origin : detail::random_origin());
   auto ep = opts.map.resolve(opts.topic);
   auto sock_opts = detail::socket_options(opts, ep, false);
+  sock_opts.socket.segmentation = opts.segmentation;
   auto child = net::make_udp_socket(
     std::move(id), shards, std::move(sock_opts),
     [opts, ep, info](caf::event_based_actor* self, const net::udp_socket& s) {

@@ -7,9 +7,7 @@ namespace castor::bus {
 publisher_core::publisher_core(publisher_config cfg, time_point now)
     : cfg_(cfg), ring_(cfg.ring_datagrams, cfg.ring_bytes),
       repaired_at_(std::max<size_t>(cfg.ring_datagrams, 1)),
-      hb_interval_(cfg.heartbeat_max), next_hb_(now),
-      repair_tokens_(static_cast<double>(cfg.repair_burst)),
-      repair_refilled_(now) {
+      hb_interval_(cfg.heartbeat_max), next_hb_(now) {
   if (cfg_.max_datagram < header_size + message_overhead + 1)
     cfg_.max_datagram = header_size + message_overhead + 1;
   if (cfg_.max_datagram > 65507)
@@ -17,7 +15,7 @@ publisher_core::publisher_core(publisher_config cfg, time_point now)
   // A bucket smaller than a datagram would never repair anything.
   if (cfg_.repair_rate > 0 && cfg_.repair_burst < cfg_.max_datagram)
     cfg_.repair_burst = cfg_.max_datagram;
-  repair_tokens_ = static_cast<double>(cfg_.repair_burst);
+  repair_bucket_ = token_bucket{cfg_.repair_rate, cfg_.repair_burst, now};
 }
 
 header publisher_core::make_header(msg_type type) const noexcept {
@@ -101,22 +99,6 @@ std::vector<uint8_t> publisher_core::heartbeat() {
   return make_heartbeat(h, ring_.empty() ? next_seq_ : ring_.trail());
 }
 
-bool publisher_core::take_repair_tokens(size_t bytes, time_point now) {
-  if (cfg_.repair_rate == 0)
-    return true;
-  if (now > repair_refilled_) {
-    auto secs = std::chrono::duration<double>(now - repair_refilled_).count();
-    repair_tokens_ =
-      std::min(static_cast<double>(cfg_.repair_burst),
-               repair_tokens_ + secs * static_cast<double>(cfg_.repair_rate));
-    repair_refilled_ = now;
-  }
-  if (repair_tokens_ < static_cast<double>(bytes))
-    return false;
-  repair_tokens_ -= static_cast<double>(bytes);
-  return true;
-}
-
 nak_answer publisher_core::on_nak(const header& nak, uint32_t count,
                                   time_point now) {
   nak_answer ans;
@@ -147,7 +129,7 @@ nak_answer publisher_core::on_nak(const header& nak, uint32_t count,
       ++stats_.repairs_held;
       continue;
     }
-    if (!take_repair_tokens(dg->size(), now)) {
+    if (!repair_bucket_.take(dg->size(), now)) {
       stats_.repairs_limited += end - seq;
       ++stats_.naks_limited;
       break;

@@ -222,8 +222,7 @@ void subscriber_core::deliver(uint64_t origin, uint64_t seq, uint16_t count,
                               subscriber_output& out) {
   uint16_t index = 0;
   for_each_message(data, size, count, [&](const uint8_t* p, size_t n) {
-    out.messages.push_back(
-      {origin, seq, index++, std::string(reinterpret_cast<const char*>(p), n)});
+    out.add(origin, seq, index++, p, n);
   });
   stats_.messages += count;
 }

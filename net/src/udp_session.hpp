@@ -39,8 +39,9 @@ caf::error apply_join_defaults(int fd, bool multicast_all, bool packet_info);
 
 class udp_session final : public shard_companion {
 public:
-  /// Datagrams per sendmmsg call.
+  /// Messages per sendmmsg call, and datagrams per GSO message.
   static constexpr size_t send_batch = 64;
+  static constexpr size_t max_segments = 64;
 
   udp_session(caf::actor_system& sys, io_shard& shard,
               boost::asio::ip::udp::socket sock, const udp_options& opts);
@@ -104,6 +105,8 @@ private:
   // -- sending ----------------------------------------------------------------
   void enqueue(out_item item);
   void flush();
+  // How many queued datagrams from `first` join one GSO message.
+  size_t joinable(size_t first, size_t iovs_left) const;
 
   caf::error setopt(const udp_option& opt);
 
@@ -138,6 +141,16 @@ private:
   uint64_t dropped_unreported_ = 0;
   std::vector<mmsghdr> out_msgs_;
   std::vector<iovec> out_iov_;
+  // Segmentation: on, and the datagrams of each message; split_next_ sends
+  // one pass unjoined after a joined message failed, so that its datagrams
+  // meet their errors one by one.
+  bool segmentation_;
+  bool split_next_ = false;
+  struct alignas(cmsghdr) segment_control {
+    char bytes[CMSG_SPACE(sizeof(uint16_t))];
+  };
+  std::vector<segment_control> out_ctl_;
+  std::vector<uint32_t> out_count_;
 
   udp_stats stats_;
 };

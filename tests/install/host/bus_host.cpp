@@ -58,7 +58,7 @@ bool cores_agree() {
   bus::subscriber_output got;
   for (auto& dg : out)
     sub.on_datagram(dg.data(), dg.size(), {}, got);
-  return got.messages.size() == 1 && got.messages[0].payload == m;
+  return got.messages.size() == 1 && got.payload(got.messages[0]) == m;
 }
 
 // The IPv6 mapping: a group of the family asked for, that the bus can use.

@@ -30,6 +30,15 @@ inline dg_info info_of(const std::vector<uint8_t>& dg) {
   return {h->type, (h->flags & flag_repair) != 0, h->seq};
 }
 
+/// A message a simulated subscriber got, with its payload copied out of
+/// the step's buffer.
+struct got_message {
+  uint64_t origin;
+  uint64_t seq;
+  uint16_t index;
+  std::string payload;
+};
+
 struct sim {
   static constexpr uint32_t topic = 0x1234;
 
@@ -58,7 +67,7 @@ struct sim {
   publisher_core pub;
   std::vector<subscriber_core> subs;
   time_point now = t0();
-  std::vector<std::vector<bus_message>> got;
+  std::vector<std::vector<got_message>> got;
   std::vector<std::vector<gap_notice>> gaps;
   std::vector<std::vector<nak_request>> naks;
   /// True drops the datagram on its way to subscriber `i`.
@@ -88,7 +97,7 @@ struct sim {
 
   void handle(size_t i, subscriber_output& out) {
     for (auto& m : out.messages)
-      got[i].push_back(m);
+      got[i].push_back({m.origin, m.seq, m.index, std::string{out.payload(m)}});
     for (auto& g : out.gaps)
       gaps[i].push_back(g);
     auto requests = out.naks;

@@ -87,6 +87,59 @@ CAF_TEST(sends queued together leave in one sendmmsg) {
   CAF_CHECK_EQUAL(s.sendmmsg_calls, 1u);
 }
 
+CAF_TEST(
+  several datagrams in one message leave in order under the queue bound) {
+  udp_options o;
+  o.max_send_queue = 4;
+  open_sock(o);
+  std::vector<std::vector<uint8_t>> several;
+  for (int i = 0; i < 6; ++i)
+    several.push_back(to_bytes("b" + std::to_string(i)));
+  caf::anon_send(sock, send_atom::value, peer.endpoint(), std::move(several));
+  run();
+  // The first four fit the send queue and go in one sendmmsg; the other two
+  // are dropped, counted and reported as any queued send would be.
+  for (int i = 0; i < 4; ++i)
+    CAF_CHECK_EQUAL(peer.recv().value_or("<none>"), "b" + std::to_string(i));
+  CAF_CHECK(!peer.recv());
+  auto s = stats();
+  CAF_CHECK_EQUAL(s.sent, 4u);
+  CAF_CHECK_EQUAL(s.send_dropped, 2u);
+  CAF_CHECK_EQUAL(s.sendmmsg_calls, 1u);
+  CAF_REQUIRE_EQUAL(st().errors.size(), 1u);
+  CAF_CHECK(is(st().errors[0], errc::send_queue_full));
+}
+
+CAF_TEST(with segmentation a run of equal datagrams leaves as one GSO message) {
+  udp_options o;
+  o.segmentation = true;
+  open_sock(o);
+  raw_udp other;
+  // Four of 10 bytes, one of 4 (the last of a run may be shorter), one of
+  // 10 after it (a new run), one to another destination.
+  std::vector<std::vector<uint8_t>> several;
+  for (int i = 0; i < 4; ++i)
+    several.push_back(to_bytes("datagram-" + std::to_string(i)));
+  several.push_back(to_bytes("tail"));
+  several.push_back(to_bytes("datagram-5"));
+  caf::anon_send(sock, send_atom::value, peer.endpoint(), std::move(several));
+  caf::anon_send(sock, send_atom::value, other.endpoint(), to_bytes("else"));
+  run();
+  // Each arrives as its own datagram, in order.
+  for (int i = 0; i < 4; ++i)
+    CAF_CHECK_EQUAL(peer.recv().value_or("<none>"),
+                    "datagram-" + std::to_string(i));
+  CAF_CHECK_EQUAL(peer.recv().value_or("<none>"), "tail");
+  CAF_CHECK_EQUAL(peer.recv().value_or("<none>"), "datagram-5");
+  CAF_CHECK(!peer.recv());
+  CAF_CHECK_EQUAL(other.recv().value_or("<none>"), "else");
+  auto s = stats();
+  CAF_CHECK_EQUAL(s.sent, 7u);
+  // The first five joined (loopback takes UDP GSO); the others alone.
+  CAF_CHECK_EQUAL(s.segmented, 5u);
+  CAF_CHECK_EQUAL(s.sendmmsg_calls, 1u);
+}
+
 CAF_TEST(a connected socket sends to its peer) {
   udp_options o;
   o.peer = peer.endpoint();

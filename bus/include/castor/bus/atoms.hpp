@@ -11,6 +11,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 
+#include "castor/bus/delivery_queue.hpp"
 #include "castor/bus/publisher_core.hpp"
 #include "castor/bus/subscriber_core.hpp"
 
@@ -35,10 +36,13 @@ using bus_gap_atom = caf::atom_constant<caf::atom("bus_gap")>;
 /// Internal: the actors' timers.
 using bus_tick_atom = caf::atom_constant<caf::atom("bus_tick")>;
 
-/// Messages of one topic, in order per publisher.
+/// Messages of one topic, in order per publisher. Their payloads point
+/// into `storage` (shared, read-only): valid as long as this delivery or a
+/// copy of it exists. Keep a std::string of a payload to hold it longer.
 struct bus_delivery {
   std::string topic;
   std::vector<bus_message> messages;
+  payload_storage storage;
 };
 
 /// An unrecoverable gap of one topic.
@@ -61,6 +65,9 @@ struct publisher_report {
   uint64_t in_flight = 0;
   uint64_t waiting_requests = 0;
   uint64_t refused = 0;
+  /// How often the send rate limit (publisher_options::max_rate) held the
+  /// backlog back.
+  uint64_t rate_waits = 0;
 };
 
 struct subscriber_report {

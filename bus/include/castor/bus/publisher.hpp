@@ -78,6 +78,24 @@ struct publisher_options : endpoint_options {
   /// and one that falls behind still fills its datagrams. False: only the
   /// size and max_delay seal a datagram.
   bool flush_when_idle = true;
+  /// The most the publisher sends, in bytes/s of UDP payload, everything
+  /// counted (data, repairs, NCFs, heartbeats): PGM's TXW_MAX_RTE. What
+  /// it holds back waits in the backlog, so a producer faster than the
+  /// rate is slowed (requests) or refused (anon) as by a slow socket. An
+  /// operator keeps the offer under what the subscribers absorb with it.
+  /// 0: no limit.
+  uint64_t max_rate = 0;
+  /// UDP GSO on the publisher's socket (udp_options::segmentation): a run
+  /// of datagrams of one size (full batches, or equal messages) goes to
+  /// the kernel as one message, routed and queued once. Bus datagrams fit
+  /// the path MTU (core.max_datagram), as GSO needs. Off by default: a
+  /// veth (containers, namespaces) carries such a message to the other
+  /// side whole, where a raw-socket reader (castor-relay's packet path, a
+  /// capture) sees one large frame instead of datagrams; links that leave
+  /// the host segment it (the NIC, or the kernel before it).
+  bool segmentation = false;
+  /// Bytes that may leave at once under max_rate (at least one datagram).
+  uint64_t max_rate_burst = 65536;
 };
 
 /// A publisher's child_info, with its origin.

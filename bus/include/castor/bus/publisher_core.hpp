@@ -30,13 +30,10 @@
 #include <vector>
 
 #include "castor/bus/retransmit_ring.hpp"
+#include "castor/bus/token_bucket.hpp"
 #include "castor/bus/wire.hpp"
 
 namespace castor::bus {
-
-using bus_clock = std::chrono::steady_clock;
-using time_point = bus_clock::time_point;
-using duration = bus_clock::duration;
 
 using datagrams = std::vector<std::vector<uint8_t>>;
 
@@ -148,10 +145,6 @@ public:
 private:
   header make_header(msg_type type) const noexcept;
   void open_batch(time_point now);
-  /// Takes `bytes` from the repair bucket, refilled up to `now`; false
-  /// (and nothing taken) if it holds fewer.
-  bool take_repair_tokens(size_t bytes, time_point now);
-
   publisher_config cfg_;
   publisher_stats stats_;
   retransmit_ring ring_;
@@ -162,8 +155,7 @@ private:
   time_point batch_opened_;
   duration hb_interval_;
   time_point next_hb_;
-  double repair_tokens_;
-  time_point repair_refilled_;
+  token_bucket repair_bucket_;
 };
 
 } // namespace castor::bus

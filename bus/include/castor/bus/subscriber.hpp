@@ -13,6 +13,12 @@
 //   -> S    (net::active_atom, bool)        {active, true} / passive
 //   -> S    (bus_stats_atom) -> subscriber_report
 //
+// The subscriber runs on its socket's io shard (make_udp_socket_on_shard),
+// so a receive batch is parsed and repaired on the thread that read it, and
+// reaches the user in one hop. A delivery's payloads are views into buffers
+// it shares (bus_delivery::storage), one per receive batch, not a string
+// per message.
+//
 // Credits count messages. While the user has no credit, messages wait in a
 // queue of max_queue; beyond it the newest are dropped and counted
 // (subscriber_report::dropped). The protocol itself (NAKs, repairs,

@@ -36,6 +36,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -56,12 +57,14 @@ struct subscriber_config {
   uint32_t seed = 1;
 };
 
-/// One delivered message.
-struct bus_message {
+/// One delivered message: its place in the stream, and where its payload
+/// lies in subscriber_output::bytes.
+struct message_ref {
   uint64_t origin = 0;
   uint64_t seq = 0;
   uint16_t index = 0;
-  std::string payload;
+  uint32_t offset = 0;
+  uint32_t size = 0;
 };
 
 /// Datagrams [first, last] of `origin` will never be delivered.
@@ -82,12 +85,29 @@ struct nak_request {
   uint32_t count = 0;
 };
 
-/// What one step of the state machine produced.
+/// What one step of the state machine produced. The payloads of the
+/// messages are copied back to back into one buffer, `bytes`: one copy and
+/// no allocation per message (a step is a whole receive batch).
 struct subscriber_output {
-  std::vector<bus_message> messages;
+  std::string bytes;
+  std::vector<message_ref> messages;
   std::vector<gap_notice> gaps;
   std::vector<nak_request> naks;
+
+  /// Appends a message (its payload copied into `bytes`).
+  void add(uint64_t origin, uint64_t seq, uint16_t index, const uint8_t* data,
+           size_t size) {
+    messages.push_back({origin, seq, index, static_cast<uint32_t>(bytes.size()),
+                        static_cast<uint32_t>(size)});
+    bytes.append(reinterpret_cast<const char*>(data), size);
+  }
+
+  std::string_view payload(const message_ref& m) const noexcept {
+    return {bytes.data() + m.offset, m.size};
+  }
+
   void clear() {
+    bytes.clear();
     messages.clear();
     gaps.clear();
     naks.clear();

@@ -35,6 +35,12 @@
 //   -> S    (send_atom, udp_endpoint, std::vector<uint8_t>)   send_to
 //   -> S    (send_atom, std::vector<uint8_t>)                 send (to the
 //                                                             connected peer)
+//   -> S    (send_atom, udp_endpoint, std::vector<std::vector<uint8_t>>)
+//                                           several datagrams to one
+//                                           destination in one message,
+//                                           in order (a sender that makes
+//                                           many pays one mailbox hop, not
+//                                           one per datagram)
 //   -> S    (send_atom, udp_endpoint, udp_batch)  forward every datagram of
 //                                           a received batch, zero-copy.
 //           Sends queued in one turn of the shard go out in one sendmmsg.
@@ -113,6 +119,15 @@ struct udp_options {
   uint32_t max_datagram = 9216;
   /// Sends waiting for the kernel beyond this are dropped and reported.
   uint32_t max_send_queue = 4096;
+  /// UDP GSO (UDP_SEGMENT, Linux 4.18): queued datagrams of one size to
+  /// one destination (the last of a run may be shorter) leave as one
+  /// message that the kernel cuts into datagrams, up to 64 a message and
+  /// 64 KB. The kernel then routes and queues them once, not once each,
+  /// which halves its send path for a sender of many equal datagrams. Each
+  /// datagram must fit the path MTU (there is no fragmentation). The first
+  /// refusal (EIO: no checksum offload; EINVAL: larger than the MTU) turns
+  /// it off for good, and those datagrams go one by one.
+  bool segmentation = false;
 
   bool reuse_address = false;
   bool reuse_port = false;
@@ -185,6 +200,8 @@ struct udp_stats {
   uint64_t wakeups = 0;
   uint64_t sent = 0;
   uint64_t sendmmsg_calls = 0;
+  /// Datagrams that left joined in a UDP GSO message (segmentation).
+  uint64_t segmented = 0;
   uint64_t send_dropped = 0;
   uint64_t send_errors = 0;
   /// Receive blocks that exist now (see batch_pool::live_blocks).
