@@ -93,6 +93,9 @@ kernel_datapath::kernel_datapath(std::string interface, std::size_t)
 
 kernel_datapath::~kernel_datapath() = default;
 void kernel_datapath::apply(const std::vector<rule>&, uint64_t) {}
+bool kernel_datapath::links_changed() const {
+  return false;
+}
 worker_snapshot kernel_datapath::snapshot(const std::string& worker) const {
   worker_snapshot s;
   s.worker = worker;
@@ -132,13 +135,12 @@ std::string errno_text(int err) {
   return std::strerror(err < 0 ? -err : err);
 }
 
-struct link_info {
-  unsigned ifindex = 0;
-  bool up = false;
-  uint32_t addr_be = 0;
-  uint8_t mac[6]{};
-  unsigned mtu = 0;
-};
+using link_info = kernel_datapath::link_info;
+
+bool same_link(const link_info& a, const link_info& b) {
+  return a.ifindex == b.ifindex && a.up == b.up && a.addr_be == b.addr_be
+         && std::memcmp(a.mac, b.mac, sizeof a.mac) == 0 && a.mtu == b.mtu;
+}
 
 /// What an output's rewrite needs of its interface (the packet path's
 /// socket would take the same address and MTU from it).
@@ -408,17 +410,24 @@ void kernel_datapath::apply(const std::vector<rule>& rules, uint64_t epoch) {
       ir.outputs.push_back(std::move(io));
     }
     ir.value = bytes_of(v);
-    ++groups[ir.group_be];
+    groups[ir.group_be] |=
+      k.source != 0 ? CASTOR_GROUP_SOURCE_SPECIFIC : CASTOR_GROUP_ANY_SOURCE;
     next[r.name] = std::move(ir);
   }
   // Groups first, then the rules (new and changed), then what went away:
-  // a datagram meets either the old entry or the new one, never none.
-  const uint32_t one = 1;
-  for (const auto& [g, n] : groups)
-    if (groups_.count(g) == 0) {
-      castor_group_key gk{ifindex_, g};
-      bpf_map_update_elem(groups_fd, &gk, &one, BPF_ANY);
-    }
+  // a datagram meets either the old entry or the new one, never none. A
+  // group's kinds of rule (which lookups the program makes) are the old
+  // and the new ones together until the old rules are gone.
+  auto set_group = [&](uint32_t g, uint32_t kinds) {
+    castor_group_key gk{ifindex_, g};
+    bpf_map_update_elem(groups_fd, &gk, &kinds, BPF_ANY);
+  };
+  for (const auto& [g, kinds] : groups) {
+    const auto old = groups_.find(g);
+    const uint32_t was = old == groups_.end() ? 0 : old->second;
+    if ((was | kinds) != was)
+      set_group(g, was | kinds);
+  }
   std::set<std::vector<uint8_t>> keys;
   for (const auto& [name, ir] : next) {
     keys.insert(ir.key);
@@ -446,14 +455,27 @@ void kernel_datapath::apply(const std::vector<rule>& rules, uint64_t epoch) {
       if (outputs_kept.count(o.key) == 0 && output_slots_.erase(o.key) != 0)
         free_output_slots_.push_back(o.slot);
   }
-  for (const auto& [g, n] : groups_)
-    if (groups.count(g) == 0) {
+  for (const auto& [g, was] : groups_) {
+    const auto now = groups.find(g);
+    if (now == groups.end()) {
       castor_group_key gk{ifindex_, g};
       bpf_map_delete_elem(groups_fd, &gk);
+    } else if ((was | now->second) != now->second) {
+      set_group(g, now->second); // a kind of rule the group has no more
     }
+  }
   rules_ = std::move(next);
   groups_ = std::move(groups);
+  links_ = std::move(links);
   epoch_ = epoch;
+}
+
+bool kernel_datapath::links_changed() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (const auto& [name, was] : links_)
+    if (!same_link(look_up(name), was))
+      return true;
+  return false;
 }
 
 worker_snapshot kernel_datapath::snapshot(const std::string& worker) const {

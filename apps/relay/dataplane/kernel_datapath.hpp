@@ -62,6 +62,12 @@ public:
   /// again with the same rules picks up a re-created interface.
   void apply(const std::vector<rule>& rules, uint64_t epoch);
 
+  /// Whether an output interface of the installed rules has changed
+  /// (index, up/down, address, MAC or MTU) since the last apply(): the
+  /// datapath actor's link refresh re-applies only then, so that an idle
+  /// relay with many rules does not rebuild every entry every second.
+  bool links_changed() const;
+
   /// The counters, as a forwarder reports them (worker `worker`).
   worker_snapshot snapshot(const std::string& worker) const;
 
@@ -78,6 +84,19 @@ private:
     uint32_t slot = 0;
     std::string state; ///< "up", "down" or "missing" at the last apply
   };
+
+public:
+  /// What an output's rewrite takes from its interface (and the packet
+  /// path's socket would too).
+  struct link_info {
+    unsigned ifindex = 0;
+    bool up = false;
+    uint32_t addr_be = 0;
+    uint8_t mac[6]{};
+    unsigned mtu = 0;
+  };
+
+private:
   struct installed_rule {
     std::vector<uint8_t> key; ///< castor_rule_key bytes
     uint32_t group_be = 0;
@@ -101,7 +120,8 @@ private:
   std::map<std::string, uint32_t> rule_slots_, output_slots_;
   std::vector<uint32_t> free_rule_slots_, free_output_slots_;
   uint32_t next_rule_slot_ = 0, next_output_slot_ = 0;
-  std::map<uint32_t, uint32_t> groups_; ///< group (be) -> rules using it
+  std::map<uint32_t, uint32_t> groups_;    ///< group (be) -> CASTOR_GROUP_*
+  std::map<std::string, link_info> links_; ///< at the last apply()
 };
 
 /// The process's kernel data paths, one per input interface.
