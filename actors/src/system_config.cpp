@@ -17,6 +17,11 @@ void configure(caf::actor_system_config& cfg, const runtime_options& opts) {
   }
   cfg.set("scheduler.max-threads", threads);
   cfg.set("scheduler.max-throughput", opts.max_throughput);
+  if (opts.moderate_poll_attempts)
+    cfg.set("work-stealing.moderate-poll-attempts",
+            *opts.moderate_poll_attempts);
+  if (opts.relaxed_sleep)
+    cfg.set("work-stealing.relaxed-sleep-duration", *opts.relaxed_sleep);
   install_error_renderers(cfg);
   detail::install_blocking_guard(cfg);
 }

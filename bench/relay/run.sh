@@ -22,7 +22,11 @@
 #     in all and over the no-relay run at the same rate, the only way to
 #     see the kernel's cost, which runs in softirq on the sender's CPU
 #     (noisy on a shared machine);
-#   - 150 streams at once, one port each: loss at 75 and 150 kpps total.
+#   - 150 streams at once, one port each: loss at 75 and 150 kpps total;
+#   - for the in-kernel contenders (tcrelay, castor_kernel), what their tc
+#     programs cost per packet at the p50 rates, from the kernel's BPF
+#     run-time statistics (bpf_stats.sh): their own time only, so it holds
+#     on a shared machine where the machine CPU rows do not.
 # What many interleaved streams cost per packet against one stream, with 1
 # and 2 workers, is streams.sh's table (castor-relay only).
 #
@@ -52,7 +56,9 @@
 #        side with castor: CONTENDERS="castor castor6" prints the IPv6/IPv4
 #        ratios at the end; castor_kernel6 the same for the kernel data
 #        path, against castor_kernel),
-#        TCRELAY_DIR, VERBOSE=1 (every trial to
+#        TCRELAY_DIR, PERF_DIR (bpf_stats.sh), RATES_ONLY=1 (only the fixed-rate rows: loss,
+#        latency, CPU and the BPF programs' cost; not the max-lossless and
+#        stream rows, which take most of the time), VERBOSE=1 (every trial to
 #        stderr), CASTOR_MARKS=1 (castor's outputs with ttl = "decrement"
 #        and tos = "preserve", per-datagram IP_TTL/IP_TOS control
 #        messages, instead of the numeric ttl = 1 socket options: run it
@@ -70,6 +76,8 @@ fi
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=../../tests/integration/relay/lib.sh
 source "$root/tests/integration/relay/lib.sh"
+# shellcheck source=bpf_stats.sh
+source "$root/bench/relay/bpf_stats.sh"
 CST_NAME=bench_relay
 tools=${1:?usage: run.sh [--smoke] TOOLS_DIR [CASTOR_RELAY [CASTORCTL]]}
 relay_bin=${2:-}
@@ -80,6 +88,7 @@ runs=${RUNS:-3}
 trial_s=${TRIAL:-1}
 steps=${STEPS:-5}
 gen_threads=${GEN_THREADS:-1}
+rates_only=${RATES_ONLY:-0}
 fixed_rates=(50000 100000 200000 400000)
 # The issue 16 targets' rates: p50, CPU and machine CPU rows.
 p50_rates=(100000 200000 400000)
@@ -88,6 +97,12 @@ shared_counts=(5 150)
 if ((smoke)); then
   runs=1 trial_s=0.2 steps=1 n_many=20
   fixed_rates=(20000) p50_rates=(20000) shared_counts=(5 20)
+fi
+# The max-lossless and stream rows (RATES_ONLY=1 leaves them out).
+max_sizes=(64 1400) many_rates=($((n_many * 500)) $((n_many * 1000)))
+((smoke)) && many_rates=($((n_many * 100)))
+if ((rates_only)); then
+  max_sizes=() many_rates=() shared_counts=()
 fi
 
 cst_topology 2
@@ -357,15 +372,18 @@ trial() {
       "${keep[@]}" --interface "$ifname" "${expect[@]}" --idle 300 \
       --duration "$(awk -v t="$trial_s" 'BEGIN { print t + 10 }')"
   done
-  local pids=() ns0 busy0 sent wall0 wall1
+  local pids=() ns0 busy0 sent wall0 wall1 bpf0
   [[ $who == direct ]] || read -r -a pids <<<"$(pids_for "$who" "$what" | xargs)"
+  bpf0=$(bpf_sample)
   ns0=$(proc_ns "${pids[@]}")
   busy0=$(machine_busy)
+  perf_start
   wall0=$(date +%s%N)
   sent=$(cst_send --group "$group:$port" --streams "$streams" "${keep[@]}" \
            "${bound[@]}" --rate "$rate" --size "$size" --ttl 8 \
            --bind 10.50.0.1 --threads "$gen_threads")
   wall1=$(date +%s%N)
+  perf_stop
   local input
   input=$(cst_field sent "$sent")
   input=${input:-0}
@@ -384,6 +402,7 @@ trial() {
   local ns1 busy1
   ns1=$(proc_ns "${pids[@]}")
   busy1=$(machine_busy)
+  bpf_cost "$bpf0" "$(bpf_sample)" "$input"
   t_loss_ppm=$worst t_received=$received t_p50=${p50:-0} t_p99=${p99:-0}
   t_sent_pps=$(cst_field pps "$sent")
   if [[ -n ${VERBOSE:-} ]]; then
@@ -464,7 +483,7 @@ ratio() {
 
 declare -A ceiling=() direct_loss=()
 echo "bench_relay: $runs run(s) of ${trial_s} s trials; generator threads: $gen_threads"
-for size in 64 1400; do
+for size in 64 "${max_sizes[@]:1}"; do
   vals=()
   for ((r = 0; r < runs; r++)); do
     trial direct single "$size" 0
@@ -517,8 +536,7 @@ for who in "${contenders[@]}"; do
   # streams were seen to reach the receiver's interface and no socket, for
   # minutes (its single stream kept working). Measuring them first keeps
   # that from deciding the row; every contender gets the same order.
-  for rate in $((n_many * 500)) $((n_many * 1000)); do
-    ((smoke)) && rate=$((n_many * 100))
+  for rate in "${many_rates[@]}"; do
     vals=()
     if [[ $who == tcrelay ]]; then
       res[$who,many$rate]=n/a # one port for all its streams: not this setup
@@ -530,7 +548,7 @@ for who in "${contenders[@]}"; do
     done
     res[$who,many$rate]=$(median "${vals[@]}")
   done
-  for size in 64 1400; do
+  for size in "${max_sizes[@]}"; do
     vals=() valscpu=() valspps=()
     for ((r = 0; r < runs; r++)); do
       max_lossless "$who" single "$size" "${ceiling[$size]}"
@@ -541,11 +559,11 @@ for who in "${contenders[@]}"; do
     res[$who,maxpps$size]=$(median "${valspps[@]}")
   done
   vals=()
-  for ((r = 0; r < runs; r++)); do
+  for ((r = 0; r < (rates_only ? 0 : runs); r++)); do
     max_lossless "$who" fanout 64 "${ceiling[64]}"
     vals+=("$ml_rate")
   done
-  res[$who,fanout]=$(median "${vals[@]}")
+  ((${#vals[@]} == 0)) || res[$who,fanout]=$(median "${vals[@]}")
   # Interleaved streams on one port (tcrelay's form too).
   for n in "${shared_counts[@]}"; do
     if [[ $who == socat ]]; then
@@ -582,6 +600,29 @@ for who in "${contenders[@]}"; do
     fi
   done
   res[$who,received]=$(median "${got[@]}")
+  # The in-kernel forwarders' tc programs: their own time per packet, in
+  # trials of their own (the statistics slow every program a little).
+  if [[ $who == tcrelay || $who == castor_kernel ]]; then
+    if bpf_stats_start; then
+      for rate in "${p50_rates[@]}"; do
+        vals=() valsrun=()
+        for ((r = 0; r < runs; r++)); do
+          trial "$who" single 64 "$rate"
+          vals+=("$t_bpf_ns") valsrun+=("$t_bpf_run")
+        done
+        if [[ -n $perf_dir ]]; then # one more, profiled (bpf_stats.sh)
+          perf_tag=$who-$rate
+          trial "$who" single 64 "$rate"
+          perf_tag=""
+        fi
+        res[$who,bpf$rate]=$(median "${vals[@]}")
+        res[$who,bpfrun$rate]=$(median "${valsrun[@]}")
+      done
+      bpf_stats_stop
+    else
+      echo "$who: no BPF program statistics ($bpf_why)"
+    fi
+  fi
   "stop_$who"
 done
 
@@ -589,7 +630,7 @@ done
 
 # A contender left out of CONTENDERS has no entry at all: n/a too.
 get() {
-  if [[ ${available[$1]:-0} == 1 ]]; then echo "${res[$1,$2]}"; else echo n/a; fi
+  if [[ ${available[$1]:-0} == 1 ]]; then echo "${res[$1,$2]:-n/a}"; else echo n/a; fi
 }
 pct() {
   [[ $1 == n/a || -z $1 ]] && { echo n/a; return; }
@@ -689,6 +730,12 @@ done
 for rate in "${p50_rates[@]}"; do
   table_row "  over no relay, $((rate / 1000)) kpps" plain "added$rate" ratios
 done
+for rate in "${p50_rates[@]}"; do
+  table_row "tc program ns/pkt, $((rate / 1000)) kpps" plain "bpf$rate" ratios
+done
+for rate in "${p50_rates[@]}"; do
+  table_row "  ns per program run, $((rate / 1000)) kpps" plain "bpfrun$rate"
+done
 for rate in $((n_many * 500)) $((n_many * 1000)); do
   ((smoke)) && rate=$((n_many * 100))
   table_row "loss, $n_many streams, a port each, $((rate / 1000)) kpps" pct_cell "many$rate"
@@ -706,7 +753,11 @@ echo "and castor_kernel's forwarding; castor_kernel's process CPU is its"
 echo "actors' (stats, the link refresh), none of it per packet. Rates above"
 echo "the generator's ceiling are offered, not reached: loss is counted"
 echo "against what was sent. Latency ratios are differences (us); the"
-echo "machine CPU rows compare per packet, in all and over no relay."
+echo "machine CPU rows compare per packet, in all and over no relay. The tc"
+echo "program rows are the in-kernel forwarders' programs on in0 alone (BPF"
+echo "run-time statistics: run_time_ns per input packet, and per run), the"
+echo "clones they send and their transmit included; unlike the machine rows"
+echo "they do not count what other processes on the machine do."
 
 # A smoke run checks that every available contender forwarded something.
 if ((smoke)); then

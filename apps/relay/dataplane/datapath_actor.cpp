@@ -90,7 +90,10 @@ caf::behavior datapath_actor(datapath_self* self,
         subscribe(self);
     },
     [self](kdp_tick_atom) {
-      install(self, self->state.current);
+      // A re-created, re-addressed or flapped output interface: the
+      // entries are rewritten with its new index, address or state.
+      if (self->state.path->links_changed())
+        install(self, self->state.current);
       self->delayed_send(self, link_refresh, kdp_tick_atom::value);
     },
     [self](forwarder_stats_atom) {

@@ -90,6 +90,9 @@ kernel_datapath::kernel_datapath(std::string interface, std::size_t)
 
 kernel_datapath::~kernel_datapath() = default;
 void kernel_datapath::apply(const std::vector<rule>&, uint64_t) {}
+bool kernel_datapath::links_changed() const {
+  return false;
+}
 worker_snapshot kernel_datapath::snapshot(const std::string& worker) const {
   worker_snapshot s;
   s.worker = worker;
@@ -127,6 +130,14 @@ void quiet_libbpf() {
 
 std::string errno_text(int err) {
   return std::strerror(err < 0 ? -err : err);
+}
+
+/// Whether an output's rewrite would differ: the interface came, went,
+/// went down or up, or changed its address, MAC, MTU or hop limit.
+bool same_link(const kernel_link& a, const kernel_link& b) {
+  return a.ifindex == b.ifindex && a.up == b.up && a.addr_be == b.addr_be
+         && a.addr6 == b.addr6 && a.hop_limit6 == b.hop_limit6
+         && std::memcmp(a.mac, b.mac, sizeof a.mac) == 0 && a.mtu == b.mtu;
 }
 
 /// The per-CPU values of `slot`, summed with `add`.
@@ -401,7 +412,18 @@ void kernel_datapath::apply(const std::vector<rule>& rules, uint64_t epoch) {
   }
   rules_ = std::move(next);
   groups_ = std::move(groups);
+  links_.clear();
+  for (auto& [name, l] : links)
+    links_.emplace(name, std::make_pair(wanted[name], std::move(l)));
   epoch_ = epoch;
+}
+
+bool kernel_datapath::links_changed() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (const auto& [name, was] : links_)
+    if (!same_link(look_up_link(name, was.first), was.second))
+      return true;
+  return false;
 }
 
 worker_snapshot kernel_datapath::snapshot(const std::string& worker) const {

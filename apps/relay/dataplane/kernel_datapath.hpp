@@ -66,6 +66,12 @@ public:
   /// again with the same rules picks up a re-created interface.
   void apply(const std::vector<rule>& rules, uint64_t epoch);
 
+  /// Whether an output interface of the installed rules has changed
+  /// (index, up/down, address, MAC or MTU) since the last apply(): the
+  /// datapath actor's link refresh re-applies only then, so that an idle
+  /// relay with many rules does not rebuild every entry every second.
+  bool links_changed() const;
+
   /// The counters, as a forwarder reports them (worker `worker`).
   worker_snapshot snapshot(const std::string& worker) const;
 
@@ -82,6 +88,7 @@ private:
     uint32_t slot = 0;
     std::string state; ///< "up", "down" or "missing" at the last apply
   };
+
   struct installed_rule {
     kernel_entry entry; ///< its key, group and value, of either family
     uint32_t slot = 0;
@@ -107,6 +114,9 @@ private:
   uint32_t next_rule_slot_ = 0, next_output_slot_ = 0;
   /// (family, castor_group_key[6] bytes) -> CASTOR_GROUP_* kinds.
   std::map<entry_ref, uint32_t> groups_;
+  /// At the last apply(): each output interface, whether it was looked up
+  /// for IPv6, and what it was (links_changed() compares).
+  std::map<std::string, std::pair<bool, kernel_link>> links_;
 };
 
 /// The process's kernel data paths, one per input interface.

@@ -5,9 +5,12 @@
  *
  * rules       HASH   rule_key -> rule_value: one entry per rule, keyed by
  *                    (input ifindex, group, port, source or 0).
- * groups      HASH   group_key -> __u32: the groups some rule has on the
- *                    interface; a malformed frame to one is counted and
- *                    dropped, as the packet path does.
+ * groups      HASH   group_key -> __u32 CASTOR_GROUP_* flags: the groups
+ *                    some rule has on the interface (a malformed frame to
+ *                    one is counted and dropped, as the packet path does),
+ *                    and which kinds of rule they have, so that a frame
+ *                    takes one rules lookup, not two, where the group has
+ *                    no source-specific rule (the common case).
  * rule_stats  PERCPU_ARRAY[CASTOR_MAX_RULES] of rule_counts, by rule slot.
  * out_stats   PERCPU_ARRAY[CASTOR_MAX_OUTPUT_SLOTS] of out_counts.
  * in_stats    PERCPU_ARRAY[1] of in_counts: frames and drops by reason
@@ -22,6 +25,10 @@
 #define CASTOR_MAX_RULES 16384
 #define CASTOR_MAX_OUTPUT_SLOTS 65536
 #define CASTOR_DROP_REASONS 16
+
+/* groups value: the kinds of rule (interface, group) has, on any port */
+#define CASTOR_GROUP_ANY_SOURCE 1u      /* a rule with source 0 */
+#define CASTOR_GROUP_SOURCE_SPECIFIC 2u /* a rule with a source */
 
 /* output flags */
 #define CASTOR_OUT_MULTICAST 1u /* destination is a group: its MAC */

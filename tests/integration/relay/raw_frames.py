@@ -4,16 +4,21 @@ cannot make, sent through an AF_PACKET socket (needs CAP_NET_RAW).
 
 usage: raw_frames.py --interface IF --source ADDR --group ADDR --port N
                      [--vlan VID] [--dst-mac MAC] [--count N] [--size N]
+                     [--udp-checksum]
 
   --vlan VID     an 802.1Q tag with this VLAN id (priority 0) before the
                  IPv4 ethertype;
   --dst-mac MAC  the frame's destination (default: the group's multicast
                  MAC, 01:00:5e + the group's low 23 bits), e.g. another
                  host's, or a macvlan's;
-  --count N      frames to send (default 1), --size N payload bytes.
+  --count N      frames to send (default 1), --size N payload bytes;
+  --udp-checksum a correct UDP checksum instead of 0 (none).
 
-The IPv4 header has a correct checksum and TTL 8; the UDP checksum is 0
-(none). Exits 0 once every frame was handed to the kernel.
+The IPv4 header has a correct checksum and TTL 8. Frames sent this way
+reach the next host's kernel with no checksum offload state
+(CHECKSUM_NONE), so it checks a UDP checksum in full, unlike one a UDP
+socket sent over a veth (relay_identity.sh checks the relay by them). Exits 0 once
+every frame was handed to the kernel.
 """
 import argparse
 import socket
@@ -41,6 +46,7 @@ def main():
     ap.add_argument("--dst-mac", default=None)
     ap.add_argument("--count", type=int, default=1)
     ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--udp-checksum", action="store_true")
     a = ap.parse_args()
     group = socket.inet_aton(a.group)
     dst = (mac(a.dst_mac) if a.dst_mac
@@ -60,6 +66,12 @@ def main():
                          i & 0xFFFF, 0, 8, 17, 0, socket.inet_aton(a.source),
                          group)
         ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+        if a.udp_checksum:
+            # Over the pseudo-header, the UDP header and the payload (padded
+            # to even length); a sum of 0 is sent as 0xffff (RFC 768).
+            pseudo = ip[12:20] + struct.pack("!BBH", 0, 17, len(udp) + len(payload))
+            data = pseudo + udp + payload + b"\0" * (len(payload) % 2)
+            udp = udp[:6] + struct.pack("!H", checksum(data) or 0xFFFF)
         s.send(link + ip + udp + payload)
     return 0
 

@@ -14,11 +14,19 @@
 #     and the rule, and the other outputs go on;
 #   - a rule added with an output that would send another rule's flow
 #     (same interface, destination and fixed source_port): refused, naming
-#     both rules.
-# With CST_DATAPATH=kernel (issue 16) the first case runs on the kernel
-# data path, with one worker: the tc program's rewrite must look the same
-# to a receiver. Socket ingress and the source port a socket binds are
-# the packet path's alone.
+#     both rules;
+#   - both checksums right after the rewrite of addresses, ports, TTL and
+#     TOS: hand-built frames (raw_frames.py) with a full UDP checksum, and
+#     with none (0, which stays 0), all reach a receiver whose kernel
+#     checks them in full, and its UDP InCsumErrors stays 0. (A datagram
+#     a UDP socket sends over a veth carries only the pseudo-header's sum,
+#     to be finished by a "hardware" that never does it, and no receiver
+#     checks it: only frames that enter without offload state show a
+#     wrong UDP checksum.)
+# With CST_DATAPATH=kernel (issue 16) the first case and the checksums run
+# on the kernel data path, with one worker: the tc program's rewrite must
+# look the same to a receiver. Socket ingress and the source port a socket
+# binds are the packet path's alone.
 #
 # usage: relay_identity.sh TOOLS_DIR CASTOR_RELAY CASTORCTL
 set -euo pipefail
@@ -151,9 +159,53 @@ identity_case() {
   return "$rc"
 }
 
+# udp_checksum_errors: the receiver's UDP InCsumErrors (/proc/net/snmp).
+udp_checksum_errors() {
+  ip netns exec "$recv_ns" awk '$1 == "Udp:" && !n { for (i = 2; i <= NF; i++)
+    if ($i == "InCsumErrors") c = i; n = 1; next }
+    $1 == "Udp:" { print $c; exit }' /proc/net/snmp
+}
+
+checksum_case() {
+  local config=$CST_WORK/relay-sums.toml rc=0 n=40 before after got
+  cst_relay_config "$config" 1 packet
+  cat >>"$config" <<'TOML'
+
+[[rule]]
+name = "sums"
+input = { interface = "in0", group = "239.57.1.5", port = 5005 }
+outputs = [ { interface = "out1", address = "239.67.1.5", port = 6005, ttl = 4, tos = 40 } ]
+TOML
+  cst_start_relay "$config" || return 1
+  before=$(udp_checksum_errors)
+  cst_start recv-sums "$recv_ns" python3 -u "$probe" recv 10.50.1.2 20 \
+    $((2 * n)) 239.67.1.5:6005
+  cst_wait_for recv-sums "^ready" 10 || rc=1
+  local raw=(timeout 30 ip netns exec "$CST_NS_SEND" python3
+             "$here/raw_frames.py" --interface s0 --source 10.50.0.1
+             --group 239.57.1.5 --port 5005 --count "$n")
+  "${raw[@]}" --udp-checksum || rc=1
+  "${raw[@]}" || rc=1
+  cst_result recv-sums 30 >/dev/null || rc=1
+  after=$(udp_checksum_errors)
+  got=$(python3 -c '
+import json, sys
+print(sum(json.loads(l)["count"] for l in open(sys.argv[1]) if l.startswith("{")))' \
+    "$CST_WORK/recv-sums.out")
+  echo "received $got of $((2 * n)); receiver's UDP InCsumErrors $before -> $after"
+  if [[ $got != $((2 * n)) || $after != "$before" ]]; then
+    cst_ctl stats
+    rc=1
+  fi
+  cst_stop_relay || rc=1
+  return "$rc"
+}
+
 if [[ ${CST_DATAPATH:-} == kernel ]]; then
   cst_check "kernel data path: TTL decremented, TOS preserved, numeric values, one source port per output" \
     identity_case packet 1
+  cst_check "kernel data path: IP and UDP checksums right after the rewrite" \
+    checksum_case
   cst_finish
   exit 0
 fi
@@ -161,6 +213,7 @@ cst_check "packet ingress, 2 workers: TTL decremented, TOS preserved, numeric va
   identity_case packet 2
 cst_check "socket ingress: the same from IP_RECVTTL and IP_RECVTOS" \
   identity_case socket 1
+cst_check "IP and UDP checksums right after the rewrite" checksum_case
 
 # A source_port held by another program: the output cannot send, the log
 # names the port and the rule, and the relay goes on.

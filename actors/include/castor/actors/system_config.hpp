@@ -5,8 +5,10 @@
 // file in the working directory cannot change a daemon's behaviour.
 
 #include <cstddef>
+#include <optional>
 
 #include <caf/actor_system_config.hpp>
+#include <caf/timespan.hpp>
 
 namespace castor {
 
@@ -18,6 +20,20 @@ struct runtime_options {
   size_t reserved_threads = 0;
   /// Messages an actor handles before yielding its thread.
   size_t max_throughput = 300;
+  /// An idle scheduler thread first spins (100 polls), then polls with a
+  /// 50 us sleep between attempts (CAF's "moderate" phase, 500 attempts:
+  /// some 25 ms of wake-ups after every message), then sleeps on a
+  /// condition variable that an enqueue wakes at once. Fewer moderate
+  /// attempts make a daemon whose actors only tick (once a second) nearly
+  /// free when idle, at the cost of a futex wake-up for a message that
+  /// arrives later than the spin: castor-relay, whose packets never go
+  /// through the scheduler, takes 0. Empty: CAF's default.
+  std::optional<size_t> moderate_poll_attempts{};
+  /// How long an idle scheduler thread then sleeps on the condition
+  /// variable before it wakes to look for work to steal (CAF: 10 ms). An
+  /// enqueue wakes it at once; with one scheduler thread there is nothing
+  /// to steal, and a longer sleep only saves wake-ups. Empty: CAF's.
+  std::optional<caf::timespan> relaxed_sleep{};
 };
 
 /// Applies `opts` to `cfg` and registers castor's error category so that
