@@ -5,7 +5,8 @@
   - operations.md has a quick start on real interfaces, a troubleshooting
     section built around `castorctl diagnose`, the control protocol, and
     says which address families each part serves (issue 19: rules take
-    IPv4 and IPv6; the kernel path, peers and the bus are IPv4 for now);
+    IPv4 and IPv6, and so do the kernel path, peers and the bus; a rule
+    that mixes the families takes the packet path);
   - the protocol section names every command the daemon decodes (the
     `commands` list of apps/relay/control/control_requests.cpp), so a new
     command fails this test until it is documented;
@@ -37,9 +38,10 @@ for heading in ("## Quick start on real interfaces",
         fail(f"operations.md lacks '{heading}'")
 if "castorctl diagnose" not in ops.split("## Why is there no traffic?")[1][:4000]:
     fail("the troubleshooting section does not use castorctl diagnose")
-if "IPv4 or IPv6" not in ops or "IPv4 rules only" not in ops:
-    fail("operations.md does not say which parts serve IPv6 and which "
-         "IPv4 only")
+if "IPv4 or IPv6" not in ops or "mixed-family rule takes the packet" not in \
+        " ".join(ops.split()):
+    fail("operations.md does not say which parts serve IPv6, and that a "
+         "mixed-family rule takes the packet path")
 
 protocol = ops.split("## The control protocol")[1].split("\n## ")[0]
 code = open(src + "/apps/relay/control/control_requests.cpp").read()

@@ -8,8 +8,9 @@
 # datagrams fanned out 1->3 (three sends per receive), against castor-send
 # with two threads and no rate limit (OVERLOAD_SECONDS, default 6 s).
 #   1. a modest stream (2000 at 5000/s) passes whole;
-#   2. the flood, with the relay's threads under SCHED_IDLE (so that it is
-#      the bottleneck on any machine): VmRSS sampled every 0.2 s; afterwards
+#   2. the flood, with the relay stopped 160 ms of every 200 (SIGSTOP /
+#      SIGCONT, so that it is the bottleneck on any machine): VmRSS sampled
+#      every 0.2 s; afterwards
 #      the rule's input packets, the ingress kernel drops and the outputs'
 #      queue_full drops come from `castorctl --json stats`; the offered
 #      rate over the forwarded one is printed as the overload factor;
@@ -77,25 +78,30 @@ flood() {
   rss_peak=$rss_before
   read -r in0 kd0 qf0 _ < <(totals)
   echo "before the flood: VmRSS ${rss_before} KiB, rule input $in0"
-  # The relay must be the bottleneck, and with UDP GSO on a quiet machine
-  # it kept up with the whole flood (1.00 overload, nothing to count). So
-  # for the flood its threads run under SCHED_IDLE, behind the flooder's:
-  # the excess then meets the full ingress ring, whatever the machine.
-  chrt -a --idle -p 0 "$relay_pid" >/dev/null
+  # The relay must be the bottleneck, and on a quiet machine it kept up
+  # with the whole flood (1.00 overload, nothing to count), even under
+  # SCHED_IDLE and pinned to the flooder's CPU. So during the flood it
+  # runs a fifth of the time: stopped for 160 ms, then 40 ms to run, as
+  # a relay starved of CPU would; the excess then meets the full ingress
+  # ring, whatever the machine. (On an early exit the cleanup's TERM, then
+  # KILL, end it, stopped or not.)
   cst_start flooder "$CST_NS_SEND" "$CST_SEND" --interface s0 \
     --group 239.61.1.1:5001 --rate 0 --threads 2 --size 1400 \
     --duration "$seconds" --stream-base 100
   local pid i rss
   pid=$(cst_pid flooder)
   for ((i = 0; i < (seconds + 10) * 5; i++)); do
+    kill -STOP "$relay_pid"
+    sleep 0.16
+    kill -CONT "$relay_pid"
     rss=$(rss_kib) || return 1
     samples=$((samples + 1))
     ((rss > rss_peak)) && rss_peak=$rss
     kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
+    sleep 0.04
   done
+  kill -CONT "$relay_pid"
   cst_wait_pid "$pid" 5 || { echo "the flooder did not end"; return 1; }
-  chrt -a --other -p 0 "$relay_pid" >/dev/null
   cst_out flooder
   sent=$(grep -o 'sent=[0-9]*' "$CST_WORK/flooder.out" | head -n1 | cut -d= -f2)
   sleep 1 # let the ring drain before the counters are read
