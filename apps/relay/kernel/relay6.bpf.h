@@ -96,8 +96,8 @@ struct relay6_scratch {
   struct castor_rule_key6 key; /* its first bytes: the group key */
   struct udphdr udp;
 };
-_Static_assert(offsetof(struct castor_rule_key6, group) ==
-                   offsetof(struct castor_group_key6, group),
+_Static_assert(offsetof(struct castor_rule_key6, group)
+                 == offsetof(struct castor_group_key6, group),
                "a rule key starts with its group key");
 
 struct {
@@ -167,9 +167,9 @@ static __always_inline __u32 fold64(__u64 s) {
 /// ESP, not an upper layer): what it never passes is never counted there,
 /// so here it goes on to the stack uncounted too.
 static __always_inline int walked_first(__u32 next) {
-  return next == NH_ROUTING || next == NH_FRAGMENT || next == NH_AH ||
-         next == NH_DEST_OPTIONS || next == NH_MOBILITY || next == NH_HIP ||
-         next == NH_SHIM6;
+  return next == NH_ROUTING || next == NH_FRAGMENT || next == NH_AH
+         || next == NH_DEST_OPTIONS || next == NH_MOBILITY || next == NH_HIP
+         || next == NH_SHIM6;
 }
 
 /// Follows the extension headers from `next` (the fixed header's next
@@ -178,14 +178,14 @@ static __always_inline int walked_first(__u32 next) {
 /// -1 - a drop reason. A global function: the verifier checks it once, on
 /// its own, instead of the rest of the program once per way through the
 /// walk (which took it past its million instructions).
-__noinline int castor_walk6(struct __sk_buff *skb, __u32 total, __u32 next) {
+__noinline int castor_walk6(struct __sk_buff* skb, __u32 total, __u32 next) {
   if (!skb)
     return WALK_STACK;
   if (next == NH_HOP_BY_HOP) {
     // MLD (ICMPv6 behind hop-by-hop, router alert): never the relay's.
     __u8 after = 0;
-    if (bpf_skb_load_bytes(skb, IP6_OFF + IP6_HLEN, &after, 1) != 0 ||
-        after == IPPROTO_ICMPV6)
+    if (bpf_skb_load_bytes(skb, IP6_OFF + IP6_HLEN, &after, 1) != 0
+        || after == IPPROTO_ICMPV6)
       return WALK_STACK;
     return -1 - CASTOR_DROP_HOP_BY_HOP;
   }
@@ -201,9 +201,9 @@ __noinline int castor_walk6(struct __sk_buff *skb, __u32 total, __u32 next) {
       return -1 - CASTOR_DROP_FRAGMENT;
     if (next == NH_ESP) // encrypted: nothing to walk
       return -1 - CASTOR_DROP_EXT_HEADERS;
-    if (next != NH_AH && next != NH_ROUTING && next != NH_DEST_OPTIONS &&
-        next != NH_MOBILITY && next != NH_HIP && next != NH_SHIM6 &&
-        next != NH_EXP1 && next != NH_EXP2)
+    if (next != NH_AH && next != NH_ROUTING && next != NH_DEST_OPTIONS
+        && next != NH_MOBILITY && next != NH_HIP && next != NH_SHIM6
+        && next != NH_EXP1 && next != NH_EXP2)
       return -1 - CASTOR_DROP_NOT_UDP; // ICMPv6, no next header, TCP, ...
     if (off + 2 > total)
       return -1 - CASTOR_DROP_BAD_LENGTH;
@@ -211,7 +211,7 @@ __noinline int castor_walk6(struct __sk_buff *skb, __u32 total, __u32 next) {
     if (bpf_skb_load_bytes(skb, IP6_OFF + off, hdr, 2) != 0)
       return -1 - CASTOR_DROP_BAD_LENGTH;
     const __u32 length =
-        next == NH_AH ? ((__u32)hdr[1] + 2) * 4 : ((__u32)hdr[1] + 1) * 8;
+      next == NH_AH ? ((__u32)hdr[1] + 2) * 4 : ((__u32)hdr[1] + 1) * 8;
     if (steps == CASTOR_MAX_IPV6_EXT_HEADERS)
       return -1 - CASTOR_DROP_EXT_HEADERS;
     if (off + length > total)
@@ -220,8 +220,8 @@ __noinline int castor_walk6(struct __sk_buff *skb, __u32 total, __u32 next) {
       // Segments left: this node would forward the packet to the next
       // segment, not take delivery of it.
       __u8 left = 0;
-      if (bpf_skb_load_bytes(skb, IP6_OFF + off + 3, &left, 1) != 0 ||
-          left != 0)
+      if (bpf_skb_load_bytes(skb, IP6_OFF + off + 3, &left, 1) != 0
+          || left != 0)
         return -1 - CASTOR_DROP_EXT_HEADERS;
     }
     next = hdr[0];
@@ -239,10 +239,10 @@ __noinline int castor_walk6(struct __sk_buff *skb, __u32 total, __u32 next) {
 /// A CHECKSUM_COMPLETE skb->csum must follow the bytes that change without
 /// a checksum of their own in the packet (the first 8: there is no IPv6
 /// header checksum): bpf_csum_update.
-static __always_inline void rewrite6(struct __sk_buff *skb, struct headers6 *h,
-                                     const struct castor_output6 *o,
+static __always_inline void rewrite6(struct __sk_buff* skb, struct headers6* h,
+                                     const struct castor_output6* o,
                                      __u64 first8) {
-  const __u32 *next = (const __u32 *)o->saddr; /* saddr, daddr: 8 words */
+  const __u32* next = (const __u32*)o->saddr; /* saddr, daddr: 8 words */
   __u64 pseudo = 0;
   __u32 changed = 0;
 #pragma unroll
@@ -255,8 +255,8 @@ static __always_inline void rewrite6(struct __sk_buff *skb, struct headers6 *h,
   __builtin_memcpy(new_words, &first8, 8);
   __u64 csum = 0;
   if (old_words[0] != new_words[0] || old_words[1] != new_words[1])
-    csum = (__u32)~old_words[0] + (__u64)new_words[0] + (__u32)~old_words[1] +
-           new_words[1];
+    csum = (__u32)~old_words[0] + (__u64)new_words[0] + (__u32)~old_words[1]
+           + new_words[1];
   const __u32 old_ports = (__u32)h->sport | (__u32)h->dport << 16;
   const __u32 new_ports = (__u32)o->sport | (__u32)o->dport << 16;
   __builtin_memcpy(&h->word0, &first8, 8);
@@ -271,8 +271,9 @@ static __always_inline void rewrite6(struct __sk_buff *skb, struct headers6 *h,
     // checksum's cancel out. A kernel without it refuses the flag; there
     // the helper subtracts `diff` from skb->csum, which is added back.
     if (bpf_l4_csum_replace(skb, UDP6_CSUM, 0, diff,
-                            BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 |
-                                BPF_F_IPV6) == -EINVAL) {
+                            BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0
+                              | BPF_F_IPV6)
+        == -EINVAL) {
       bpf_l4_csum_replace(skb, UDP6_CSUM, 0, diff,
                           BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0);
       csum += diff;
@@ -309,8 +310,9 @@ static __always_inline __u64 first8(__u8 tclass, __u32 flow, __be16 payload_len,
 #define OUT6_TCLASS_SHIFT 24
 #define OUT6_FLOW_SHIFT 32
 #define OUT6_NEIGH_TAKEN                                                       \
-  (1ull << 56)                      /* another output waits for the neighbour */
-#define OUT6_VIA_NEIGH (1ull << 57) /* send this one with bpf_redirect_neigh   \
+  (1ull << 56) /* another output waits for the neighbour */
+#define OUT6_VIA_NEIGH                                                         \
+  (1ull << 57) /* send this one with bpf_redirect_neigh   \
                                      */
 /// castor_out6's verdicts besides its TC_ACT_* with OUT6_VIA_NEIGH.
 #define OUT6_DONE 0
@@ -324,12 +326,12 @@ static __always_inline __u64 first8(__u8 tclass, __u32 flow, __be16 payload_len,
 /// bpf_redirect_neigh, whose verdict it returns. A global function: the
 /// verifier checks it once, not once per output and way through the
 /// caller's loop (which took it past its million instructions).
-__noinline int castor_out6(struct __sk_buff *skb, struct headers6 *h,
-                           const struct castor_output6 *o, __u64 frame) {
+__noinline int castor_out6(struct __sk_buff* skb, struct headers6* h,
+                           const struct castor_output6* o, __u64 frame) {
   if (!skb || !h || !o)
     return OUT6_DONE;
   __u32 oslot = o->slot;
-  struct castor_out_counts *oc = bpf_map_lookup_elem(&out_stats, &oslot);
+  struct castor_out_counts* oc = bpf_map_lookup_elem(&out_stats, &oslot);
   if (!oc)
     return OUT6_DONE;
   const __u32 ulen = frame & 0xffff;
@@ -406,34 +408,34 @@ __noinline int castor_out6(struct __sk_buff *skb, struct headers6 *h,
 /// dropped, counted and dropped, or handed on to the stack (TC_ACT_OK). A
 /// function of its own (not inlined into the program's entry), with its
 /// larger structs in scratch6, so that its frame fits the stack.
-static __noinline int castor_relay6(struct __sk_buff *skb) {
+static __noinline int castor_relay6(struct __sk_buff* skb) {
   // What the packet path's filter never passes: a VLAN-tagged frame,
   // another host's (bpf_filter.hpp's link checks).
   if (skb->vlan_present || skb->pkt_type == PACKET_OTHERHOST)
     return TC_ACT_OK;
   const __u32 want = skb->len < HEADERS6 ? skb->len : HEADERS6;
-  if ((long)skb->data + want > (long)skb->data_end &&
-      bpf_skb_pull_data(skb, want) != 0)
+  if ((long)skb->data + want > (long)skb->data_end
+      && bpf_skb_pull_data(skb, want) != 0)
     return TC_ACT_OK;
-  void *data = (void *)(long)skb->data;
-  void *end = (void *)(long)skb->data_end;
-  struct ethhdr *eth = data;
-  struct ipv6hdr *ip6 = data + IP6_OFF;
-  if ((void *)(ip6 + 1) > end || eth->h_proto != bpf_htons(ETH_P_IPV6))
+  void* data = (void*)(long)skb->data;
+  void* end = (void*)(long)skb->data_end;
+  struct ethhdr* eth = data;
+  struct ipv6hdr* ip6 = data + IP6_OFF;
+  if ((void*)(ip6 + 1) > end || eth->h_proto != bpf_htons(ETH_P_IPV6))
     return TC_ACT_OK;
   __u32 zero = 0;
-  struct relay6_scratch *s = bpf_map_lookup_elem(&scratch6, &zero);
+  struct relay6_scratch* s = bpf_map_lookup_elem(&scratch6, &zero);
   if (!s)
     return TC_ACT_OK;
   s->key.ifindex = skb->ifindex;
   __builtin_memcpy(s->key.group, &ip6->daddr, 16);
-  __u32 *kinds = bpf_map_lookup_elem(&groups6, &s->key);
+  __u32* kinds = bpf_map_lookup_elem(&groups6, &s->key);
   if (!kinds)
     return TC_ACT_OK;
 
   // To a ruled group: from here on what is refused is counted, as
   // parse_udp6_frame() counts it.
-  struct castor_in_counts *in = bpf_map_lookup_elem(&in_stats, &zero);
+  struct castor_in_counts* in = bpf_map_lookup_elem(&in_stats, &zero);
   if (!in)
     return TC_ACT_OK;
   // Not version 6: the packet path's filter never passes it (uncounted).
@@ -475,7 +477,7 @@ static __noinline int castor_relay6(struct __sk_buff *skb) {
   __builtin_memcpy(s->key.source, &h.addrs[0], 16);
   s->key.port = s->udp.dest;
   s->key.pad = 0;
-  struct castor_rule_value6 *r = 0;
+  struct castor_rule_value6* r = 0;
   if (*kinds & CASTOR_GROUP_SOURCE_SPECIFIC)
     r = bpf_map_lookup_elem(&rules6, &s->key);
   if (!r && (*kinds & CASTOR_GROUP_ANY_SOURCE)) {
@@ -488,8 +490,8 @@ static __noinline int castor_relay6(struct __sk_buff *skb) {
   // What the packet path's socket would send: no extension headers, no
   // bytes past the UDP length. Both are rare (a sender's destination
   // options, link padding); the common frame changes size here never.
-  if (at != IP6_HLEN &&
-      bpf_skb_adjust_room(skb, -(__s32)(at - IP6_HLEN), BPF_ADJ_ROOM_NET, 0))
+  if (at != IP6_HLEN
+      && bpf_skb_adjust_room(skb, -(__s32)(at - IP6_HLEN), BPF_ADJ_ROOM_NET, 0))
     return drop(in, CASTOR_DROP_EXT_HEADERS); // the kernel would not
   if (ulen < ip_payload && bpf_skb_change_tail(skb, UDP6_OFF + ulen, 0) != 0)
     return drop(in, CASTOR_DROP_BAD_LENGTH);
@@ -497,7 +499,7 @@ static __noinline int castor_relay6(struct __sk_buff *skb) {
   in->frames++;
   const __u64 bytes = ulen - sizeof(struct udphdr);
   __u32 rslot = r->slot;
-  struct castor_rule_counts *rc = bpf_map_lookup_elem(&rule_stats, &rslot);
+  struct castor_rule_counts* rc = bpf_map_lookup_elem(&rule_stats, &rslot);
   if (rc) {
     rc->packets++;
     rc->bytes += bytes;
@@ -508,17 +510,17 @@ static __noinline int castor_relay6(struct __sk_buff *skb) {
 
   // The frame's fields each output's rewrite starts from, as one scalar
   // for castor_out6 (a global function takes at most five arguments).
-  const __u64 frame = (__u64)ulen | (__u64)h.hop_limit << OUT6_HOP_SHIFT |
-                      (__u64)((first >> 20) & 0xff) << OUT6_TCLASS_SHIFT |
-                      (__u64)(first & 0xfffff) << OUT6_FLOW_SHIFT;
+  const __u64 frame = (__u64)ulen | (__u64)h.hop_limit << OUT6_HOP_SHIFT
+                      | (__u64)((first >> 20) & 0xff) << OUT6_TCLASS_SHIFT
+                      | (__u64)(first & 0xfffff) << OUT6_FLOW_SHIFT;
   int pending = -1; // the output that leaves through bpf_redirect_neigh
   __u32 n = r->count;
   for (__u32 i = 0; i < CASTOR_MAX_OUTPUTS; i++) {
     if (i >= n)
       break;
     if (castor_out6(skb, &h, &r->outputs[i],
-                    frame | (pending >= 0 ? OUT6_NEIGH_TAKEN : 0)) ==
-        OUT6_NEIGH)
+                    frame | (pending >= 0 ? OUT6_NEIGH_TAKEN : 0))
+        == OUT6_NEIGH)
       pending = i;
   }
   if (pending >= 0 && pending < CASTOR_MAX_OUTPUTS)

@@ -36,7 +36,7 @@ struct {
 /// [relay] max_frame: longer IP packets count as truncated.
 __u32 max_frame = 2048;
 
-static __always_inline int drop(struct castor_in_counts *in, int reason) {
+static __always_inline int drop(struct castor_in_counts* in, int reason) {
   in->frames++;
   if (reason >= 0 && reason < CASTOR_DROP_REASONS)
     in->drops[reason]++;
