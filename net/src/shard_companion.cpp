@@ -59,7 +59,19 @@ void shard_companion::terminate(caf::error reason) {
   companion()->activate(&unit_, *elem);
 }
 
+void shard_companion::run_held() {
+  holding_ = false;
+  auto xs = std::move(held_);
+  held_.clear();
+  for (auto& x : xs)
+    run(std::move(x));
+}
+
 void shard_companion::run(caf::mailbox_element_ptr elem) {
+  if (holding_) {
+    held_.push_back(std::move(elem));
+    return;
+  }
   if (open_) {
     companion()->activate(&unit_, *elem);
     return;

@@ -12,8 +12,16 @@
 //
 // Rule: the companion may only end inside an activation. Behavior handlers
 // quit(); code outside one (I/O completions, posted steps) uses terminate().
+//
+// Admission: the companion can get messages as soon as it is spawned (the
+// owner's factory may send to itself, a linked actor may exit), while the
+// opening thread is still installing its behavior. The shard holds those
+// messages and runs them, in order, only once admitted() has run:
+// nothing of the actor runs on the shard before then, and never at the same
+// time as the opening thread.
 
 #include <memory>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/actor_companion.hpp>
@@ -46,6 +54,10 @@ protected:
   /// Shard thread, first step once admitted: registers with the shard.
   /// False if the actor already ended (then nothing is registered).
   bool register_resident();
+
+  /// Shard thread, last step of admission: the messages that came before
+  /// run now, in order, and later ones as they come.
+  void run_held();
 
   caf::actor_companion* companion() const {
     return static_cast<caf::actor_companion*>(
@@ -89,6 +101,10 @@ protected:
 
 private:
   void run(caf::mailbox_element_ptr elem);
+
+  // Shard thread only: true until run_held(); what came meanwhile.
+  bool holding_ = true;
+  std::vector<caf::mailbox_element_ptr> held_;
   void on_exit();
 };
 

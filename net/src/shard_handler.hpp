@@ -37,10 +37,9 @@ public:
   /// Shard thread, first step once admitted. A non-empty `failed` (the
   /// behavior could not be made) ends the actor at once with that reason.
   void admitted(caf::error failed = caf::none) {
-    if (!register_resident())
-      return;
-    if (failed)
+    if (register_resident() && failed)
       terminate(std::move(failed));
+    run_held();
   }
 
 private:

@@ -67,6 +67,7 @@ public:
   void admitted() {
     if (register_resident())
       arm();
+    run_held();
   }
 
 private:

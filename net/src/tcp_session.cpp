@@ -50,6 +50,7 @@ void tcp_session::admitted() {
   admitted_ = true;
   if (register_resident())
     pump();
+  run_held();
 }
 
 void tcp_session::finish(caf::error err) {

@@ -94,6 +94,7 @@ void udp_session::admitted() {
   // Closed already (its owner was dead when it linked): nothing to register.
   if (register_resident())
     update_reading();
+  run_held();
 }
 
 void udp_session::release() {

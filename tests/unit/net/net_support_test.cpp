@@ -283,6 +283,38 @@ CAF_TEST(threaded shards deliver and stop in order) {
   CAF_CHECK(!net_test::port_in_use(s->local.port()));
 }
 
+CAF_TEST(an on - shard owner runs what it sent itself while it was made) {
+  // The bus's owners arm their timer while their factory runs, before the
+  // behavior exists. The shard's thread must not run that message (on an
+  // actor without a behavior, which ends it) until the owner is admitted.
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", size_t{1});
+  caf::actor_system sys{cfg};
+  io_shards shards{io_shards_options{1, true, "test-io-"}};
+  std::promise<int> got;
+  auto fut = got.get_future();
+  auto s = open_udp_on_shard(
+    sys, shards, udp_options{},
+    [&got](caf::actor_companion* self, const udp_socket&) {
+      self->send(self, caf::get_atom::value, 7);
+      // Time for the shard's thread to run the message, were it allowed.
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+      return caf::behavior{[&got](caf::get_atom, int x) { got.set_value(x); }};
+    });
+  CAF_REQUIRE(s);
+  caf::scoped_actor me{sys};
+  me->monitor(s->owner);
+  CAF_REQUIRE(fut.wait_for(std::chrono::seconds(20))
+              == std::future_status::ready);
+  CAF_CHECK_EQUAL(fut.get(), 7);
+  // Alive until the shards stop: not ended by a message it had no
+  // behavior for.
+  shards.stop();
+  me->receive([&](caf::down_msg& dm) {
+    CAF_CHECK_EQUAL(dm.reason, caf::exit_reason::user_shutdown);
+  });
+}
+
 // -- error categories ----------------------------------------------------------
 
 namespace {
