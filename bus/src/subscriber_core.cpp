@@ -101,10 +101,15 @@ subscriber_core::stream* subscriber_core::find_or_start(const header& h,
   if (!may_start
       || (i != streams_.end() && !newer_session(i->second.session, h.session)))
     return nullptr;
-  // Late join (or a restarted publisher): start from live.
+  // Late join (or a restarted publisher): start from live, or from the
+  // session's first datagram if it is young. A heartbeat's seq is the next
+  // to be sent, a datagram's its own: either way [1, seq) came before. The
+  // caller's extend() then marks them missing.
   stream s;
   s.session = h.session;
   s.next = s.lead = h.seq;
+  if (h.seq > 1 && h.seq - 1 <= cfg_.join_recovery)
+    s.next = s.lead = 1;
   s.heard = now;
   ++stats_.streams;
   auto& slot = streams_[h.origin];

@@ -1,7 +1,7 @@
 // The bus's protocol state machines, driven directly on a virtual clock
 // (bus_sim.hpp): gaps and repair, NAK suppression, the ring running out,
-// heartbeats revealing loss at the tail, late join, duplicates. No sockets,
-// no actors; the wire format and the topic map too.
+// heartbeats revealing loss at the tail, duplicates. No sockets, no actors;
+// the wire format and the topic map too. Late join: bus_join_test.cpp.
 
 #define CAF_SUITE bus_core
 #include <random>
@@ -351,32 +351,6 @@ CAF_TEST(a heartbeat reveals loss at the tail) {
   CAF_CHECK_EQUAL(s.naks[0][0].first, 4u);
   CAF_CHECK_EQUAL(s.naks[0][0].count, 2u);
   CAF_CHECK_EQUAL(s.payloads(0), range_of(0, 5));
-}
-
-CAF_TEST(a late joiner starts from live and asks for nothing older) {
-  sim s{2};
-  s.joined[1] = false;
-  s.publish_each(0, 5);
-  s.joined[1] = true;
-  s.publish_each(5, 8);
-  s.advance(50ms);
-  CAF_CHECK_EQUAL(s.payloads(1), range_of(5, 8));
-  CAF_CHECK(s.naks[1].empty());
-  CAF_CHECK(s.gaps[1].empty());
-  CAF_CHECK_EQUAL(s.subs[1].next_of(42), 9u);
-  CAF_CHECK_EQUAL(s.payloads(0), range_of(0, 8));
-}
-
-CAF_TEST(a late joiner that hears a heartbeat first starts at its lead) {
-  sim s{2};
-  s.joined[1] = false;
-  s.publish_each(0, 5);
-  s.joined[1] = true;
-  s.advance(3ms); // heartbeat: next seq 6
-  CAF_CHECK_EQUAL(s.subs[1].next_of(42), 6u);
-  s.publish_each(5, 6);
-  CAF_CHECK_EQUAL(s.payloads(1), range_of(5, 6));
-  CAF_CHECK(s.naks[1].empty());
 }
 
 CAF_TEST(duplicates are dropped and counted) {

@@ -13,8 +13,14 @@
 // slot: held data (arrived out of order), missing, or lost.
 //
 //   - Late join: a stream starts at the first datagram (or heartbeat) seen
-//     from its publisher; nothing before it is asked for. A new session of
-//     the same origin (a restarted publisher) starts over the same way.
+//     from its publisher; nothing before it is asked for. Except at a
+//     session's start: first heard at sequence number N <= join_recovery + 1,
+//     the stream is taken from 1 and [1, N) is NAKed like any loss. A
+//     subscriber that was listening when the publisher started must not
+//     lose its first datagrams silently (they are as likely to be dropped
+//     as any), and a young session's are still in the publisher's ring. A
+//     new session of the same origin (a restarted publisher) starts over
+//     the same way.
 //   - A missing datagram is NAKed after a random back-off in
 //     [0, nak_backoff_max) (PGM's NAK_BO_IVL), consecutive ones in one
 //     range, by unicast to the publisher; then again every nak_repeat until
@@ -52,6 +58,10 @@ struct subscriber_config {
   duration nak_backoff_max = std::chrono::microseconds{500};
   duration nak_repeat = std::chrono::milliseconds{20};
   unsigned nak_attempts = 10;
+  /// A stream first heard at sequence number N is taken from its start
+  /// (1) if N - 1 <= join_recovery, from N (live) otherwise. 0: always
+  /// from live.
+  uint64_t join_recovery = 64;
   /// A publisher heard of for this long is forgotten.
   duration stream_timeout = std::chrono::seconds{10};
   uint32_t seed = 1;
