@@ -29,13 +29,13 @@
 
 #include "tcp_listener_shared.hpp"
 #include "tcp_session.hpp"
-#include "tcp_shard_handler.hpp"
 #include <boost/asio/ip/tcp.hpp>
 #include <spdlog/spdlog.h>
 
 #include "castor/actors/atoms.hpp"
 #include "castor/actors/supervisor.hpp"
 #include "castor/net/errors.hpp"
+#include "castor/net/shard_actor.hpp"
 
 namespace castor::net::detail {
 
@@ -161,7 +161,7 @@ private:
     try {
       if (ctx_->shard_handler) {
         auto h =
-          spawn_shard_handler(system(), shard, [&](caf::actor_companion* self) {
+          spawn_on_shard(system(), shard, [&](caf::actor_companion* self) {
             return ctx_->shard_handler(self, peer);
           });
         if (h)

@@ -25,6 +25,7 @@
 #include "castor/net/errors.hpp"
 #include "castor/net/group_manager.hpp"
 #include "castor/net/io_shards.hpp"
+#include "castor/net/shard_actor.hpp"
 #include "castor/net/socket_options.hpp"
 #include "castor/net/tcp_errors.hpp"
 #include "castor/net/udp_socket.hpp"
@@ -313,6 +314,36 @@ CAF_TEST(an on - shard owner runs what it sent itself while it was made) {
   me->receive([&](caf::down_msg& dm) {
     CAF_CHECK_EQUAL(dm.reason, caf::exit_reason::user_shutdown);
   });
+}
+
+CAF_TEST(an actor spawned on a shard runs on its thread until it stops) {
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", size_t{1});
+  caf::actor_system sys{cfg};
+  io_shards shards{io_shards_options{1, true, "test-io-"}};
+  auto& shard = shards.at(0);
+  auto a = spawn_on_shard(sys, shard, [&shard](caf::actor_companion*) {
+    return caf::behavior{
+      [&shard](caf::get_atom) { return shard.on_shard_thread(); }};
+  });
+  CAF_REQUIRE(a);
+  caf::scoped_actor me{sys};
+  bool on_shard = false;
+  me->request(*a, std::chrono::seconds(20), caf::get_atom::value)
+    .receive([&](bool x) { on_shard = x; },
+             [](const caf::error& e) { CAF_FAIL(castor::describe(e)); });
+  CAF_CHECK(on_shard);
+  me->monitor(*a);
+  shards.stop();
+  me->receive([&](caf::down_msg& dm) {
+    CAF_CHECK_EQUAL(dm.reason, caf::exit_reason::user_shutdown);
+  });
+  // A stopped shard takes no new actor.
+  auto late = spawn_on_shard(sys, shard, [](caf::actor_companion*) {
+    return caf::behavior{[](caf::get_atom) {}};
+  });
+  CAF_REQUIRE(!late);
+  CAF_CHECK(is(late.error(), errc::shutting_down));
 }
 
 // -- error categories ----------------------------------------------------------
