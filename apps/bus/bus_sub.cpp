@@ -21,6 +21,7 @@
 
 #include "castor/bus/subscriber.hpp"
 #include "castor/net/atoms.hpp"
+#include "castor/net/shard_actor.hpp"
 
 namespace castor_bus_cli {
 
@@ -55,10 +56,19 @@ struct printer_state {
   std::map<uint64_t, long> highest;
 };
 
-caf::behavior printer(caf::stateful_actor<printer_state>* self,
-                      std::shared_ptr<sub_tally> tally, sub_options o) {
+// The user actor. With --quiet it runs on the io shard, the subscriber's
+// thread (the host has one shard): a delivery reaches it as a post on that
+// thread, with no wake-up of a scheduler thread, which was the largest
+// share of a message's latency (docs/bus.md, "Latency"). Printing may
+// block on stdout, which must not hold up the shard (its NAKs, heartbeats
+// and reads), so a printing printer runs on CAF's scheduler.
+template <class Self>
+caf::behavior printer(Self* self, std::shared_ptr<sub_tally> tally,
+                      sub_options o) {
+  auto state = std::make_shared<printer_state>();
   return {
     [=](bus_atom, const bus_delivery& d) {
+      auto& st = *state;
       for (auto& m : d.messages) {
         if (!o.quiet)
           std::fwrite(m.payload.data(), 1, m.payload.size(), stdout),
@@ -69,14 +79,14 @@ caf::behavior printer(caf::stateful_actor<printer_state>* self,
             auto sent = leading_number(m.payload.substr(sp + 1));
             auto now =
               std::chrono::steady_clock::now().time_since_epoch().count();
-            self->state.latencies.push_back(now - sent);
+            st.latencies.push_back(now - sent);
           }
         }
         if (o.check) {
           auto idx = static_cast<long>(leading_number(m.payload));
-          if (!self->state.seen[m.origin].insert(idx).second)
+          if (!st.seen[m.origin].insert(idx).second)
             ++tally->repeated;
-          auto& hi = self->state.highest[m.origin];
+          auto& hi = st.highest[m.origin];
           if (idx < hi)
             ++tally->out_of_order;
           hi = std::max(hi, idx);
@@ -95,8 +105,8 @@ caf::behavior printer(caf::stateful_actor<printer_state>* self,
                  static_cast<int32_t>(d.messages.size()));
     },
     [](bus_passive_atom) {},
-    [self](caf::get_atom) {
-      auto& v = self->state.latencies;
+    [state](caf::get_atom) {
+      auto& v = state->latencies;
       std::sort(v.begin(), v.end());
       auto pct = [&v](double p) -> long long {
         if (v.empty())
@@ -139,7 +149,19 @@ int run_sub(const sub_options& o) {
   so.active = castor::net::active_mode::counted(o.credit);
   bus_host host;
   auto tally = std::make_shared<sub_tally>();
-  auto user = host.sys().spawn(printer, tally, o);
+  caf::actor user;
+  if (o.quiet) {
+    auto spawned = castor::net::spawn_on_shard(
+      host.sys(), host.shards().at(0),
+      [&](caf::actor_companion* self) { return printer(self, tally, o); });
+    if (!spawned) {
+      std::cerr << "castor-bus: " << host.sys().render(spawned.error()) << '\n';
+      return 1;
+    }
+    user = *spawned;
+  } else {
+    user = host.sys().spawn(printer<caf::event_based_actor>, tally, o);
+  }
   so.user = user;
   auto child = make_subscriber("sub", host.shards(), so);
   if (!host.start("castor-bus-sub", child.spec)) {

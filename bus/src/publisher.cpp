@@ -4,13 +4,23 @@
 #include <deque>
 #include <utility>
 
+#include <caf/actor_companion.hpp>
+
 #include "actor_support.hpp"
 
+#include "castor/net/shard_actor.hpp"
 #include "castor/net/udp_credit.hpp"
 
 namespace castor::bus {
 
 namespace {
+
+// The publisher runs on its socket's io shard (make_udp_socket_on_shard),
+// as the subscriber does: a publish from another thread wakes that one
+// thread, and the publisher's datagrams reach its socket as a post on the
+// same thread, where a scheduled publisher took two wake-ups (its own, then
+// the socket's) per burst.
+using owner_ptr = caf::actor_companion*;
 
 // One start of a publisher: the protocol core, the socket it sends on and
 // the flow control between them (publisher.hpp).
@@ -78,11 +88,10 @@ struct publisher_state {
 
   // Hands the socket what its window and the rate limit allow, one
   // message per run of datagrams to one destination (not one per
-  // datagram: the socket is on another thread, and each message is a
-  // mailbox hop), and asks how much left once half of the window is in
+  // datagram: each message is a mailbox hop), and asks how much left once half of the window is in
   // flight (or the backlog waits for it).
-  void pump(caf::event_based_actor* self,
-            const std::shared_ptr<publisher_state>& me, time_point now) {
+  void pump(owner_ptr self, const std::shared_ptr<publisher_state>& me,
+            time_point now) {
     bool held_by_rate = false;
     while (!backlog.empty() && handed - left < window) {
       if (!rate.take(backlog.front().dg.size(), now)) {
@@ -107,8 +116,9 @@ struct publisher_state {
         || (handed - left < window / 2 && (backlog.empty() || held_by_rate)))
       return;
     asking = true;
-    self->request(sock.actor, caf::infinite, net::stats_atom::value)
-      .then(
+    net::request_on_shard(
+      self, sock.actor,
+      caf::behavior{
         [self, me](const net::udp_stats& s) {
           me->asking = false;
           auto before = me->left;
@@ -127,13 +137,15 @@ struct publisher_state {
         [me](const caf::error&) {
           // The socket is gone; the publisher goes with it (linked).
           me->asking = false;
-        });
+        },
+      },
+      net::stats_atom::value);
   }
 
   // Sends what the core produced (through the backlog), admits waiting
   // requests the backlog has room for, then re-arms the timer.
-  void settle(caf::event_based_actor* self,
-              const std::shared_ptr<publisher_state>& me, time_point now) {
+  void settle(owner_ptr self, const std::shared_ptr<publisher_state>& me,
+              time_point now) {
     for (auto& dg : out)
       queue(group, std::move(dg));
     out.clear();
@@ -186,8 +198,7 @@ struct publisher_state {
 
   // (publish_atom, ...): a request waits for room; anything else is
   // dropped and counted while the backlog is full.
-  void on_publish(caf::event_based_actor* self,
-                  const std::shared_ptr<publisher_state>& me,
+  void on_publish(owner_ptr self, const std::shared_ptr<publisher_state>& me,
                   std::vector<std::string> msgs) {
     auto now = bus_clock::now();
     auto* elem = self->current_mailbox_element();
@@ -258,9 +269,9 @@ publisher_child make_publisher(std::string id, net::io_shards& shards,
   auto ep = opts.map.resolve(opts.topic);
   auto sock_opts = detail::socket_options(opts, ep, false);
   sock_opts.socket.segmentation = opts.segmentation;
-  auto child = net::make_udp_socket(
+  auto child = net::make_udp_socket_on_shard(
     std::move(id), shards, std::move(sock_opts),
-    [opts, ep, info](caf::event_based_actor* self, const net::udp_socket& s) {
+    [opts, ep, info](owner_ptr self, const net::udp_socket& s) {
       auto cfg = opts.core;
       cfg.origin = info->origin();
       cfg.session = info->started(self->address());

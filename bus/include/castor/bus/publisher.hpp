@@ -1,7 +1,7 @@
 #pragma once
 
-// A publisher: a supervised actor that owns one UDP socket (castor::net's
-// make_udp_socket), batches what it is given into datagrams of its topic's
+// A publisher: a supervised actor that owns one UDP socket and runs on
+// that socket's io shard (castor::net's make_udp_socket_on_shard), batches what it is given into datagrams of its topic's
 // group, keeps them in a bounded retransmit ring and answers NAKs
 // (publisher_core.hpp has the protocol).
 //
@@ -36,8 +36,9 @@
 // the producer's {active, K}.
 //
 // Each start of the child takes the next session number, so subscribers
-// start a restarted publisher's stream from live; the origin (random, made
-// with the spec) stays.
+// take a restarted publisher's stream afresh, from its first datagram
+// (subscriber_config::join_recovery); the origin (random, made with the
+// spec) stays.
 
 #include <cstdint>
 #include <memory>
