@@ -154,6 +154,12 @@ for size in ${SIZES:-32 288 1344}; do
   done
 done
 echo "uptime after: $(uptime)"
+if ((loss > 0)); then
+  # What the random-drop rule really took, by its own counter (the nominal
+  # rate is not exact): every contender's datagrams, all runs together.
+  echo "loss rule: dropped $(cst_in "$S" nft list chain ip benchloss in |
+    sed -n 's/.*counter packets \([0-9]*\) bytes.*/\1/p') datagrams"
+fi
 if wants zmq-epgm; then
   echo "zmq settings: $(sed -n 's/.*"settings": \({[^}]*}\).*/\1/p' "$CST_WORK/zsub.res")"
 fi
