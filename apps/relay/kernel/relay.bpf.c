@@ -169,6 +169,11 @@ static __always_inline void group_mac(__u8 *mac, __u32 group_be) {
 
 /// An IPv4 frame (or any but IPv6).
 static __noinline int castor_relay4(struct __sk_buff *skb) {
+  // What the packet path's filter never passes, as for IPv6: a VLAN-tagged
+  // frame, another host's (bpf_filter.hpp's link checks). relay_vlan_kernel
+  // checks that neither is relayed.
+  if (skb->vlan_present || skb->pkt_type == PACKET_OTHERHOST)
+    return TC_ACT_OK;
   if ((long)skb->data + HEADERS > (long)skb->data_end &&
       bpf_skb_pull_data(skb, HEADERS) != 0)
     return TC_ACT_OK;
