@@ -16,6 +16,9 @@
 // neighbour (or forwarding is off), one such output per datagram leaves
 // last through bpf_redirect_neigh, which resolves the neighbour; any other
 // counts as send_error.
+#include "relay_maps.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -23,11 +26,6 @@
 #include <linux/pkt_cls.h>
 #include <linux/udp.h>
 #include <stddef.h>
-
-#include <bpf/bpf_endian.h>
-#include <bpf/bpf_helpers.h>
-
-#include "relay_maps.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -49,7 +47,6 @@ struct {
   __type(key, struct castor_group_key);
   __type(value, __u32);
 } groups SEC(".maps");
-
 
 #define IP_OFF ETH_HLEN
 #define UDP_OFF (IP_OFF + sizeof(struct iphdr))
@@ -86,8 +83,8 @@ struct udp_fields {
 };
 
 /// The 16-bit one's complement sum of an IP header (a copy on the stack).
-static __always_inline __u16 ip_sum(const struct iphdr *ip) {
-  const __u32 *w = (const __u32 *)ip;
+static __always_inline __u16 ip_sum(const struct iphdr* ip) {
+  const __u32* w = (const __u32*)ip;
   __u64 s = (__u64)w[0] + w[1] + w[2] + w[3] + w[4];
   s = (s & 0xffff) + (s >> 16);
   s = (s & 0xffff) + (s >> 16);
@@ -111,9 +108,9 @@ static __always_inline __u32 fold32(__u64 s) {
 /// skb's checksum state (a CHECKSUM_PARTIAL frame, as veth hands on,
 /// carries only the pseudo-header's sum there; a CHECKSUM_COMPLETE one
 /// needs skb->csum kept), and which leaves a zero checksum (none) zero.
-static __always_inline void rewrite(struct __sk_buff *skb, struct headers *h,
-                                    struct udp_fields *cur,
-                                    const struct castor_output *o, __u8 ttl,
+static __always_inline void rewrite(struct __sk_buff* skb, struct headers* h,
+                                    struct udp_fields* cur,
+                                    const struct castor_output* o, __u8 ttl,
                                     __u8 tos) {
   h->ip.daddr = o->daddr;
   h->ip.saddr = o->saddr;
@@ -125,16 +122,16 @@ static __always_inline void rewrite(struct __sk_buff *skb, struct headers *h,
   h->sport = o->sport;
   bpf_skb_store_bytes(skb, 0, h->dmac, HEADERS_STORED, 0);
   if (cur->saddr != o->saddr || cur->daddr != o->daddr) {
-    __u32 diff = fold32((__u64)(__u32)~cur->saddr + (__u32)~cur->daddr +
-                        o->saddr + o->daddr);
+    __u32 diff = fold32((__u64)(__u32)~cur->saddr + (__u32)~cur->daddr
+                        + o->saddr + o->daddr);
     bpf_l4_csum_replace(skb, UDP_CSUM, 0, diff,
                         BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0);
     cur->saddr = o->saddr;
     cur->daddr = o->daddr;
   }
   if (cur->sport != o->sport || cur->dport != o->dport) {
-    __u32 diff = (__u32)(__u16)~cur->sport + (__u16)~cur->dport + o->sport +
-                 o->dport;
+    __u32 diff =
+      (__u32)(__u16)~cur->sport + (__u16)~cur->dport + o->sport + o->dport;
     bpf_l4_csum_replace(skb, UDP_CSUM, 0, diff, BPF_F_MARK_MANGLED_0);
     cur->sport = o->sport;
     cur->dport = o->dport;
@@ -144,9 +141,9 @@ static __always_inline void rewrite(struct __sk_buff *skb, struct headers *h,
 /// The rule for this datagram: the source-specific one if there is one,
 /// else the any-source one. The group's flags say which kinds exist, so
 /// that a group without source-specific rules costs one lookup.
-static __always_inline struct castor_rule_value *
-find_rule(struct castor_rule_key *key, __u32 kinds) {
-  struct castor_rule_value *r = 0;
+static __always_inline struct castor_rule_value*
+find_rule(struct castor_rule_key* key, __u32 kinds) {
+  struct castor_rule_value* r = 0;
   if (kinds & CASTOR_GROUP_SOURCE_SPECIFIC)
     r = bpf_map_lookup_elem(&rules, key);
   if (!r && (kinds & CASTOR_GROUP_ANY_SOURCE)) {
@@ -157,8 +154,8 @@ find_rule(struct castor_rule_key *key, __u32 kinds) {
 }
 
 /// The group's multicast MAC (01:00:5e and its low 23 bits).
-static __always_inline void group_mac(__u8 *mac, __u32 group_be) {
-  const __u8 *g = (const __u8 *)&group_be;
+static __always_inline void group_mac(__u8* mac, __u32 group_be) {
+  const __u8* g = (const __u8*)&group_be;
   mac[0] = 0x01;
   mac[1] = 0x00;
   mac[2] = 0x5e;
@@ -168,32 +165,32 @@ static __always_inline void group_mac(__u8 *mac, __u32 group_be) {
 }
 
 /// An IPv4 frame (or any but IPv6).
-static __noinline int castor_relay4(struct __sk_buff *skb) {
+static __noinline int castor_relay4(struct __sk_buff* skb) {
   // What the packet path's filter never passes, as for IPv6: a VLAN-tagged
   // frame, another host's (bpf_filter.hpp's link checks). relay_vlan_kernel
   // checks that neither is relayed.
   if (skb->vlan_present || skb->pkt_type == PACKET_OTHERHOST)
     return TC_ACT_OK;
-  if ((long)skb->data + HEADERS > (long)skb->data_end &&
-      bpf_skb_pull_data(skb, HEADERS) != 0)
+  if ((long)skb->data + HEADERS > (long)skb->data_end
+      && bpf_skb_pull_data(skb, HEADERS) != 0)
     return TC_ACT_OK;
-  void *data = (void *)(long)skb->data;
-  void *end = (void *)(long)skb->data_end;
-  struct ethhdr *eth = data;
-  if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+  void* data = (void*)(long)skb->data;
+  void* end = (void*)(long)skb->data_end;
+  struct ethhdr* eth = data;
+  if ((void*)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
     return TC_ACT_OK;
-  struct iphdr *ip = (void *)(eth + 1);
-  if ((void *)(ip + 1) > end)
+  struct iphdr* ip = (void*)(eth + 1);
+  if ((void*)(ip + 1) > end)
     return TC_ACT_OK;
   struct castor_group_key gk = {.ifindex = skb->ifindex, .group = ip->daddr};
-  __u32 *kinds = bpf_map_lookup_elem(&groups, &gk);
+  __u32* kinds = bpf_map_lookup_elem(&groups, &gk);
   if (!kinds)
     return TC_ACT_OK;
 
   // To a ruled group: from here on what is refused is counted, as the
   // packet path counts it (frame_parser.cpp).
   __u32 zero = 0;
-  struct castor_in_counts *in = bpf_map_lookup_elem(&in_stats, &zero);
+  struct castor_in_counts* in = bpf_map_lookup_elem(&in_stats, &zero);
   if (!in)
     return TC_ACT_OK;
   if (ip->ihl < 5)
@@ -219,8 +216,8 @@ static __noinline int castor_relay4(struct __sk_buff *skb) {
     return drop(in, CASTOR_DROP_FRAGMENT);
   if (ip->protocol != IPPROTO_UDP)
     return TC_ACT_OK;
-  struct udphdr *udp = (void *)(ip + 1);
-  if ((void *)(udp + 1) > end)
+  struct udphdr* udp = (void*)(ip + 1);
+  if ((void*)(udp + 1) > end)
     return TC_ACT_OK;
   __u32 ulen = bpf_ntohs(udp->len);
   if (ulen < sizeof(struct udphdr) || ulen > tot - sizeof(struct iphdr))
@@ -230,14 +227,14 @@ static __noinline int castor_relay4(struct __sk_buff *skb) {
                                 .group = ip->daddr,
                                 .source = ip->saddr,
                                 .port = udp->dest};
-  struct castor_rule_value *r = find_rule(&key, *kinds);
+  struct castor_rule_value* r = find_rule(&key, *kinds);
   if (!r)
     return TC_ACT_OK; // no rule for this port: the stack's
 
   in->frames++;
   const __u64 payload = ulen - sizeof(struct udphdr);
   __u32 rslot = r->slot;
-  struct castor_rule_counts *rc = bpf_map_lookup_elem(&rule_stats, &rslot);
+  struct castor_rule_counts* rc = bpf_map_lookup_elem(&rule_stats, &rslot);
   if (rc) {
     rc->packets++;
     rc->bytes += payload;
@@ -256,9 +253,9 @@ static __noinline int castor_relay4(struct __sk_buff *skb) {
   for (__u32 i = 0; i < CASTOR_MAX_OUTPUTS; i++) {
     if (i >= n)
       break;
-    const struct castor_output *o = &r->outputs[i];
+    const struct castor_output* o = &r->outputs[i];
     __u32 oslot = o->slot;
-    struct castor_out_counts *oc = bpf_map_lookup_elem(&out_stats, &oslot);
+    struct castor_out_counts* oc = bpf_map_lookup_elem(&out_stats, &oslot);
     if (!oc)
       continue;
     if (o->ifindex == 0) {
@@ -313,9 +310,9 @@ static __noinline int castor_relay4(struct __sk_buff *skb) {
     }
   }
   if (pending >= 0 && pending < CASTOR_MAX_OUTPUTS) {
-    const struct castor_output *o = &r->outputs[pending];
+    const struct castor_output* o = &r->outputs[pending];
     __u32 oslot = o->slot;
-    struct castor_out_counts *oc = bpf_map_lookup_elem(&out_stats, &oslot);
+    struct castor_out_counts* oc = bpf_map_lookup_elem(&out_stats, &oslot);
     __u8 ttl = (o->flags & CASTOR_OUT_TTL_DEC) ? in_ttl - 1 : o->ttl;
     __u8 tos = (o->flags & CASTOR_OUT_TOS_KEEP) ? in_tos : o->tos;
     // bpf_redirect_neigh refuses a frame whose destination MAC is a
@@ -336,7 +333,7 @@ static __noinline int castor_relay4(struct __sk_buff *skb) {
 /// verifier's stack bound (512 bytes for a call chain) holds either's
 /// frame, not both (relay6.bpf.h).
 SEC("tc")
-int castor_relay(struct __sk_buff *skb) {
+int castor_relay(struct __sk_buff* skb) {
   if (skb->protocol == bpf_htons(ETH_P_IPV6))
     return castor_relay6(skb);
   return castor_relay4(skb);
