@@ -14,7 +14,12 @@
 # link (a NAK from site 2 reaches site 2's relay, not the publisher) and
 # the logarithmic spread over many sites (docs/bus.md, "Across subnets").
 #
-#   bus_sites.sh TOOLS_DIR CASTOR_RELAY CASTORCTL CASTOR_BUS
+# With FAMILY 6 the topic is IPv6 (ff1e::64:18, the LANs dual-stack:
+# SITES_LAN6, fd00:62:K::/64), carried over the IPv4 WAN in frame version 2;
+# the WAN stays IPv4 so that "no multicast on the WAN" still holds (IPv6's
+# ND would be multicast there).
+#
+#   bus_sites.sh TOOLS_DIR CASTOR_RELAY CASTORCTL CASTOR_BUS [4|6]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../relay/lib.sh
@@ -22,16 +27,26 @@ source "$here/../relay/lib.sh"
 # shellcheck source=../relay/sites_lib.sh
 source "$here/../relay/sites_lib.sh"
 
-CST_NAME=bus-sites
-cst_init bst "$1"
+bus=${4:?usage: bus_sites.sh TOOLS_DIR CASTOR_RELAY CASTORCTL CASTOR_BUS [4|6]}
+family=${5:-4}
+port=24718
+if [[ $family == 6 ]]; then
+  CST_NAME=bus-sites-ipv6
+  cst_init bs6 "$1"
+  [[ -e /proc/sys/net/ipv6 ]] || cst_skip "no IPv6 in this kernel"
+  SITES_LAN6=1
+  group=ff1e::64:18
+  map="prices=[$group]:$port"
+else
+  CST_NAME=bus-sites
+  cst_init bst "$1"
+  group=239.64.18.1
+  map="prices=$group:$port"
+fi
 cst_require_relay "$2" "$3"
-bus=${4:?usage: bus_sites.sh TOOLS_DIR CASTOR_RELAY CASTORCTL CASTOR_BUS}
 cst_need openssl python3
 
 messages=20000
-group=239.64.18.1
-port=24718
-map="prices=$group:$port"
 
 sites_init 2
 sites_link 1 2
