@@ -2,7 +2,9 @@
 // --rate, to a topic; then it lingers to answer NAKs and prints a summary.
 #include <algorithm>
 #include <cstdio>
+#include <future>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,6 +16,7 @@
 #include "thread_cpu.hpp"
 
 #include "castor/bus/publisher.hpp"
+#include "castor/net/shard_actor.hpp"
 
 namespace castor_bus_cli {
 
@@ -55,32 +58,108 @@ bool publish_acked(caf::scoped_actor& self, const caf::actor& pub,
 // Messages per publish request.
 constexpr long max_batch = 256;
 
-void generate(caf::scoped_actor& self, const caf::actor& pub,
-              const pub_options& o) {
-  auto start = std::chrono::steady_clock::now();
+using gen_tick_atom = caf::atom_constant<caf::atom("gen_tick")>;
+
+// The generator: --count messages paced at --rate. It is an actor on the
+// publisher's shard (castor-bus has one), so that a batch it stamps reaches
+// the publisher as a post on the same thread, with no wake-up between the
+// send time in the message and the datagram leaving (docs/bus.md,
+// "Latency"). Like any producer it keeps one publish request unanswered at
+// most. `done` is set once it has sent everything, stopped, or failed.
+struct generator_state {
+  std::chrono::steady_clock::time_point start =
+    std::chrono::steady_clock::now();
   long sent = 0;
-  while (sent < o.count && !stop_requested()) {
-    auto secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-        .count();
-    auto due = std::min(o.count, static_cast<long>(secs * o.rate) + 1);
-    // At most max_batch a request: a producer held back by the publisher
-    // (its backlog full) catches up in bounded steps, not with one batch
-    // of everything it fell behind by, which the publisher would take
-    // whole. Behind schedule it stays behind: the rate achieved is lower.
-    auto behind = due > sent + max_batch;
-    due = std::min(due, sent + max_batch);
-    if (due > sent) {
-      std::vector<std::string> batch;
-      batch.reserve(static_cast<size_t>(due - sent));
-      for (; sent < due; ++sent)
-        batch.push_back(make_message(sent, o.size, o.stamp));
-      if (!publish_acked(self, pub, std::move(batch)))
-        return;
+  std::promise<bool> done;
+  bool finished = false;
+
+  void finish(bool ok) {
+    if (!finished) {
+      finished = true;
+      done.set_value(ok);
     }
-    if (!behind)
-      std::this_thread::sleep_for(std::chrono::microseconds{200});
   }
+};
+
+caf::behavior generator(caf::actor_companion* self, caf::actor pub,
+                        pub_options o, std::shared_ptr<generator_state> st) {
+  // Behind schedule: the next batch at once; otherwise after a pause.
+  auto next = [self](bool behind) {
+    if (behind)
+      self->send(self, gen_tick_atom::value);
+    else
+      self->delayed_send(self, std::chrono::microseconds{200},
+                         gen_tick_atom::value);
+  };
+  self->send(self, gen_tick_atom::value);
+  return {
+    [=](gen_tick_atom) {
+      if (st->sent >= o.count || stop_requested()) {
+        st->finish(true);
+        return;
+      }
+      auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                                - st->start)
+                    .count();
+      auto due = std::min(o.count, static_cast<long>(secs * o.rate) + 1);
+      // At most max_batch a request: a producer held back by the publisher
+      // (its backlog full) catches up in bounded steps, not with one batch
+      // of everything it fell behind by, which the publisher would take
+      // whole. Behind schedule it stays behind: the rate achieved is lower.
+      auto behind = due > st->sent + max_batch;
+      due = std::min(due, st->sent + max_batch);
+      if (due <= st->sent) {
+        next(behind);
+        return;
+      }
+      std::vector<std::string> batch;
+      batch.reserve(static_cast<size_t>(due - st->sent));
+      for (; st->sent < due; ++st->sent)
+        batch.push_back(make_message(st->sent, o.size, o.stamp));
+      castor::net::request_on_shard(
+        self, pub,
+        caf::behavior{
+          [next, behind](uint32_t) { next(behind); },
+          [self, st](const caf::error& e) {
+            std::cerr << "castor-bus: publish: " << self->system().render(e)
+                      << '\n';
+            st->finish(false);
+          },
+        },
+        publish_atom::value, std::move(batch));
+    },
+  };
+}
+
+// Runs the generator on the shard and waits for it (or a stop request).
+bool generate(bus_host& host, const caf::actor& pub, const pub_options& o) {
+  auto st = std::make_shared<generator_state>();
+  auto done = st->done.get_future();
+  auto gen = castor::net::spawn_on_shard(
+    host.sys(), host.shards().at(0),
+    [&](caf::actor_companion* self) { return generator(self, pub, o, st); });
+  if (!gen) {
+    std::cerr << "castor-bus: " << host.sys().render(gen.error()) << '\n';
+    return false;
+  }
+  // The generator sees a stop request at its next tick (within 200 us),
+  // or once its publish request is answered; a second at most.
+  auto stop_seen = std::chrono::steady_clock::time_point{};
+  while (done.wait_for(std::chrono::milliseconds{20})
+         != std::future_status::ready) {
+    auto now = std::chrono::steady_clock::now();
+    if (!stop_requested())
+      continue;
+    if (stop_seen == std::chrono::steady_clock::time_point{})
+      stop_seen = now;
+    else if (now - stop_seen > std::chrono::seconds{1})
+      break;
+  }
+  auto ok = done.wait_for(std::chrono::seconds{0}) == std::future_status::ready
+              ? done.get()
+              : true;
+  caf::anon_send_exit(*gen, caf::exit_reason::user_shutdown);
+  return ok;
 }
 
 } // namespace
@@ -112,7 +191,7 @@ int run_pub(const pub_options& o) {
   }
   caf::scoped_actor self{host.sys()};
   if (o.count > 0) {
-    generate(self, pub, o);
+    generate(host, pub, o);
   } else {
     std::string line;
     while (!stop_requested() && std::getline(std::cin, line))
