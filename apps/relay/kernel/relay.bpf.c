@@ -93,15 +93,6 @@ static __always_inline __u16 ip_sum(const struct iphdr* ip) {
   return (__u16)s;
 }
 
-/// A 64-bit sum of 32-bit words folded into a 32-bit partial checksum,
-/// the difference bpf_l4_csum_replace takes (size 0). A word is taken out
-/// of a one's complement sum by adding its complement.
-static __always_inline __u32 fold32(__u64 s) {
-  s = (s & 0xffffffff) + (s >> 32);
-  s = (s & 0xffffffff) + (s >> 32);
-  return (__u32)s;
-}
-
 /// Writes output `o`'s headers (`h`, MACs already set) into the frame and
 /// brings the UDP checksum along. The IP checksum is the header's own;
 /// the UDP one goes through bpf_l4_csum_replace, which alone knows the
@@ -122,7 +113,7 @@ static __always_inline void rewrite(struct __sk_buff* skb, struct headers* h,
   h->sport = o->sport;
   bpf_skb_store_bytes(skb, 0, h->dmac, HEADERS_STORED, 0);
   if (cur->saddr != o->saddr || cur->daddr != o->daddr) {
-    __u32 diff = fold32((__u64)(__u32)~cur->saddr + (__u32)~cur->daddr
+    __u32 diff = fold64((__u64)(__u32)~cur->saddr + (__u32)~cur->daddr
                         + o->saddr + o->daddr);
     bpf_l4_csum_replace(skb, UDP_CSUM, 0, diff,
                         BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0);
@@ -166,11 +157,6 @@ static __always_inline void group_mac(__u8* mac, __u32 group_be) {
 
 /// An IPv4 frame (or any but IPv6).
 static __noinline int castor_relay4(struct __sk_buff* skb) {
-  // What the packet path's filter never passes, as for IPv6: a VLAN-tagged
-  // frame, another host's (bpf_filter.hpp's link checks). relay_vlan_kernel
-  // checks that neither is relayed.
-  if (skb->vlan_present || skb->pkt_type == PACKET_OTHERHOST)
-    return TC_ACT_OK;
   if ((long)skb->data + HEADERS > (long)skb->data_end
       && bpf_skb_pull_data(skb, HEADERS) != 0)
     return TC_ACT_OK;
@@ -334,6 +320,11 @@ static __noinline int castor_relay4(struct __sk_buff* skb) {
 /// frame, not both (relay6.bpf.h).
 SEC("tc")
 int castor_relay(struct __sk_buff* skb) {
+  // What the packet path's filter never passes, in either family: a
+  // VLAN-tagged frame, another host's (bpf_filter.hpp's link checks).
+  // relay_vlan_kernel checks that neither is relayed.
+  if (skb->vlan_present || skb->pkt_type == PACKET_OTHERHOST)
+    return TC_ACT_OK;
   if (skb->protocol == bpf_htons(ETH_P_IPV6))
     return castor_relay6(skb);
   return castor_relay4(skb);

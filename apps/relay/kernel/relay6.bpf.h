@@ -150,14 +150,6 @@ struct headers6 {
 _Static_assert(offsetof(struct headers6, word0) % 4 == 0, "IPv6 aligned");
 _Static_assert(HEADERS6_STORED == UDP6_OFF + 4, "Ethernet, IPv6, UDP ports");
 
-/// A 64-bit sum of 32-bit words folded to a 32-bit partial checksum (what
-/// bpf_l4_csum_replace and bpf_csum_update take).
-static __always_inline __u32 fold64(__u64 s) {
-  s = (s & 0xffffffff) + (s >> 32);
-  s = (s & 0xffffffff) + (s >> 32);
-  return (__u32)s;
-}
-
 /// What the packet path's filter never hands its parser: castor_walk6's
 /// verdict for a frame that goes on to the stack, uncounted.
 #define WALK_STACK -100
@@ -409,10 +401,6 @@ __noinline int castor_out6(struct __sk_buff* skb, struct headers6* h,
 /// function of its own (not inlined into the program's entry), with its
 /// larger structs in scratch6, so that its frame fits the stack.
 static __noinline int castor_relay6(struct __sk_buff* skb) {
-  // What the packet path's filter never passes: a VLAN-tagged frame,
-  // another host's (bpf_filter.hpp's link checks).
-  if (skb->vlan_present || skb->pkt_type == PACKET_OTHERHOST)
-    return TC_ACT_OK;
   const __u32 want = skb->len < HEADERS6 ? skb->len : HEADERS6;
   if ((long)skb->data + want > (long)skb->data_end
       && bpf_skb_pull_data(skb, want) != 0)

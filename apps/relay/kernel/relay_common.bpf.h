@@ -36,6 +36,15 @@ struct {
 /// [relay] max_frame: longer IP packets count as truncated.
 __u32 max_frame = 2048;
 
+/// A 64-bit sum of 32-bit words folded to a 32-bit partial checksum (what
+/// bpf_l4_csum_replace and bpf_csum_update take). A word is taken out of a
+/// one's complement sum by adding its complement.
+static __always_inline __u32 fold64(__u64 s) {
+  s = (s & 0xffffffff) + (s >> 32);
+  s = (s & 0xffffffff) + (s >> 32);
+  return (__u32)s;
+}
+
 static __always_inline int drop(struct castor_in_counts* in, int reason) {
   in->frames++;
   if (reason >= 0 && reason < CASTOR_DROP_REASONS)

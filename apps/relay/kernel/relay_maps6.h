@@ -16,12 +16,7 @@
 #ifndef CASTOR_RELAY_MAPS6_H
 #define CASTOR_RELAY_MAPS6_H
 
-#include "relay_maps.h"
-
-#ifndef CASTOR_GROUP_ANY_SOURCE
-#define CASTOR_GROUP_ANY_SOURCE 1u      /* a rule with no source */
-#define CASTOR_GROUP_SOURCE_SPECIFIC 2u /* a rule with a source */
-#endif
+#include "relay_maps.h" /* the group flags CASTOR_GROUP_* too */
 
 /* The IPv6 walk's bound, as castor::packet::max_ipv6_extension_headers. */
 #define CASTOR_MAX_IPV6_EXT_HEADERS 8
