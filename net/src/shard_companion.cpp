@@ -60,7 +60,6 @@ void shard_companion::terminate(caf::error reason) {
 }
 
 void shard_companion::run_held() {
-  holding_ = false;
   auto xs = std::move(held_);
   held_.clear();
   for (auto& x : xs)
@@ -68,7 +67,7 @@ void shard_companion::run_held() {
 }
 
 void shard_companion::run(caf::mailbox_element_ptr elem) {
-  if (holding_) {
+  if (!admitted_) {
     held_.push_back(std::move(elem));
     return;
   }

@@ -51,13 +51,17 @@ protected:
   /// shard. The caller installs the behavior next.
   caf::actor spawn_companion();
 
-  /// Shard thread, first step once admitted: registers with the shard.
-  /// False if the actor already ended (then nothing is registered).
-  bool register_resident();
-
-  /// Shard thread, last step of admission: the messages that came before
-  /// run now, in order, and later ones as they come.
-  void run_held();
+  /// Shard thread, the step admission posts, and the only way in: the
+  /// actor registers with the shard and, unless it ended already, takes
+  /// its own first step (`first`: start reading, say); then the messages
+  /// that came before run, in order, and later ones as they come.
+  template <class F>
+  void admit(F&& first) {
+    admitted_ = true;
+    if (register_resident())
+      first();
+    run_held();
+  }
 
   caf::actor_companion* companion() const {
     return static_cast<caf::actor_companion*>(
@@ -98,12 +102,16 @@ protected:
   caf::strong_actor_ptr hdl_;
   bool open_ = true;
   bool terminating_ = false;
+  // Shard thread only: admit() has run. Until then the shard holds what
+  // comes (held_).
+  bool admitted_ = false;
 
 private:
+  // False if the actor already ended (then nothing is registered).
+  bool register_resident();
+  void run_held();
   void run(caf::mailbox_element_ptr elem);
 
-  // Shard thread only: true until run_held(); what came meanwhile.
-  bool holding_ = true;
   std::vector<caf::mailbox_element_ptr> held_;
   void on_exit();
 };

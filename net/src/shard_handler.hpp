@@ -37,9 +37,10 @@ public:
   /// Shard thread, first step once admitted. A non-empty `failed` (the
   /// behavior could not be made) ends the actor at once with that reason.
   void admitted(caf::error failed = caf::none) {
-    if (register_resident() && failed)
-      terminate(std::move(failed));
-    run_held();
+    admit([&] {
+      if (failed)
+        terminate(std::move(failed));
+    });
   }
 
 private:

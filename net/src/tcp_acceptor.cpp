@@ -65,9 +65,7 @@ public:
   }
 
   void admitted() {
-    if (register_resident())
-      arm();
-    run_held();
+    admit([this] { arm(); });
   }
 
 private:

@@ -47,10 +47,7 @@ bool tcp_session::ends_on(const caf::exit_msg& msg) const {
 }
 
 void tcp_session::admitted() {
-  admitted_ = true;
-  if (register_resident())
-    pump();
-  run_held();
+  admit([this] { pump(); });
 }
 
 void tcp_session::finish(caf::error err) {

@@ -95,7 +95,6 @@ private:
 
   boost::asio::ip::tcp::socket sock_;
   caf::actor owner_;
-  bool admitted_ = false;
 
   active_state active_;
   tcp_framing framing_;

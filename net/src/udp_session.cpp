@@ -90,11 +90,8 @@ void udp_session::enqueued(const caf::mailbox_element& elem) {
 }
 
 void udp_session::admitted() {
-  admitted_ = true;
-  // Closed already (its owner was dead when it linked): nothing to register.
-  if (register_resident())
-    update_reading();
-  run_held();
+  // Closed already (its owner was dead when it linked): no first step.
+  admit([this] { update_reading(); });
 }
 
 void udp_session::release() {

@@ -115,7 +115,6 @@ private:
   // shard closes the socket (see udp_port_claim.hpp).
   std::shared_ptr<udp_port_claim> claim_;
   caf::actor owner_;
-  bool admitted_ = false;
 
   active_state active_;
   // A readiness wait or a posted drain is outstanding.
