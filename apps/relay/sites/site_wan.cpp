@@ -18,11 +18,10 @@ namespace castor::relay::sites {
 
 namespace {
 
-/// The largest frame a GSO send to a peer may carry: one IP packet on a
-/// 1500-byte path (what default_frame_capacity is built for), less the
-/// IPv4 or IPv6 and UDP headers. Larger frames go one by one.
+/// The largest frame a GSO send to a peer may carry: what a frame holds on
+/// a 1500-byte path of the peer's family. Larger frames go one by one.
 std::size_t max_wan_segment(const socket_address& to) {
-  return to.storage.ss_family == AF_INET6 ? 1500 - 48 : 1500 - 28;
+  return frame_capacity_for(to.storage.ss_family == AF_INET6);
 }
 
 } // namespace
