@@ -6,7 +6,6 @@
 #include <iostream>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <caf/scoped_actor.hpp>
@@ -190,17 +189,20 @@ int run_pub(const pub_options& o) {
     return 1;
   }
   caf::scoped_actor self{host.sys()};
+  int rc = 0;
   if (o.count > 0) {
-    generate(host, pub, o);
+    if (!generate(host, pub, o))
+      rc = 1;
   } else {
     std::string line;
     while (!stop_requested() && std::getline(std::cin, line))
-      if (!publish_acked(self, pub, {line}))
+      if (!publish_acked(self, pub, {line})) {
+        rc = 1;
         break;
+      }
   }
   caf::anon_send(pub, flush_atom::value);
   nap(std::chrono::milliseconds{o.linger_ms});
-  int rc = 0;
   self->request(pub, std::chrono::seconds{5}, bus_stats_atom::value)
     .receive(
       [](const publisher_report& r) {
