@@ -2,8 +2,10 @@
 // their groups and handed to the WAN side (site_wan.cpp) as records; what
 // peers sent emitted as multicast on the imports' outputs, batched.
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
 #include "sites/site_loop.hpp"
 #include <netinet/udp.h>
@@ -56,6 +58,17 @@ void site_engine::loop::export_one(export_socket& e,
 }
 
 void site_engine::loop::emit_pending() {
+  // An import with several outputs, or several streams, queues its emits
+  // interleaved (t1, t2, t1, t2...): grouped by socket and destination,
+  // each socket gets one sendmmsg and each destination its GSO runs. The
+  // sort is stable, so every destination keeps its datagrams' order; one
+  // output's emits are sorted already and cost only the check.
+  auto by_target = [](const pending_emit& a, const pending_emit& b) {
+    return a.target->fd != b.target->fd ? a.target->fd < b.target->fd
+                                        : std::less<>{}(a.target, b.target);
+  };
+  if (!std::is_sorted(emits.begin(), emits.end(), by_target))
+    std::stable_sort(emits.begin(), emits.end(), by_target);
   std::size_t at = 0;
   while (at < emits.size()) {
     auto fd = emits[at].target->fd;
