@@ -122,7 +122,8 @@ void write_sites(std::ostream& os, const sites_config& s) {
     os << "\n[[rule]]\nname = " << toml_quote(imp.name) << "\n";
     os << "input = { peer = " << toml_quote(imp.peer)
        << ", group = " << toml_quote(imp.group.to_string())
-       << ", port = " << imp.port << " }\n";
+       << ", port = " << imp.port
+       << (imp.bus_repair ? ", repair = \"bus\"" : "") << " }\n";
     write_outputs(os, imp.outputs);
   }
 }

@@ -343,7 +343,10 @@ void print_peers(std::ostream& os, const json& data) {
        << " rx_datagrams=" << p.value("rx_datagrams", 0)
        << " rx_frames=" << p.value("rx_frames", 0)
        << " rx_bytes=" << p.value("rx_bytes", 0)
-       << " duplicates=" << p.value("duplicates", 0) << "\n";
+       << " duplicates=" << p.value("duplicates", 0)
+       << " bus_repairs=" << p.value("bus_repairs", 0)
+       << " bus_naks_up=" << p.value("bus_naks_up", 0)
+       << " bus_naks_in=" << p.value("bus_naks_in", 0) << "\n";
     for (auto& g : p.value("wants", json::array()))
       os << "  wants " << g.get<std::string>() << "\n";
     const json drops = p.value("drops", json::object());

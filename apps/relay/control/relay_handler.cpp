@@ -280,6 +280,9 @@ void list_peers(caf::event_based_actor* self, const relay_context_ptr& ctx,
                            {"rx_datagrams", p.rx_datagrams},
                            {"rx_bytes", p.rx_bytes},
                            {"duplicates", p.duplicates},
+                           {"bus_repairs", p.bus_repairs},
+                           {"bus_naks_up", p.bus_naks_up},
+                           {"bus_naks_in", p.bus_naks_in},
                            {"rtt_us", (p.rtt_ns + 999) / 1000},
                            {"drops", drops}});
         }

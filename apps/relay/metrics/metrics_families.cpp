@@ -99,6 +99,12 @@ void add_peer_families(const std::vector<sites::site_peer_stats>& peers,
                      "Datagrams from the peer site seen before and not "
                      "emitted again.",
                      MetricType::Counter);
+  auto bus = family("castor_peer_bus_total",
+                    "castor::bus repair across sites (docs/bus.md): "
+                    "datagrams repaired here for imports from the peer "
+                    "(repairs), NAKs sent to the peer (naks_up) and NAKs "
+                    "from it handed to a local publisher (naks_in).",
+                    MetricType::Counter);
   auto reconnects = family("castor_peer_reconnects_total",
                            "Times the peer site came back after being down.",
                            MetricType::Counter);
@@ -120,11 +126,15 @@ void add_peer_families(const std::vector<sites::site_peer_stats>& peers,
                   {"reason", to_string(static_cast<sites::site_drop>(i))}},
                  p.drops[i]);
     add_sample(dups, {{"peer", p.name}}, p.duplicates);
+    add_sample(bus, {{"peer", p.name}, {"kind", "repairs"}}, p.bus_repairs);
+    add_sample(bus, {{"peer", p.name}, {"kind", "naks_up"}}, p.bus_naks_up);
+    add_sample(bus, {{"peer", p.name}, {"kind", "naks_in"}}, p.bus_naks_in);
     add_sample(reconnects, {{"peer", p.name}}, p.reconnects);
     if (p.rtt_ns > 0)
       add_sample(rtt, {{"peer", p.name}}, static_cast<double>(p.rtt_ns) / 1e9);
   }
-  for (auto* f : {&up, &datagrams, &bytes, &drops, &dups, &reconnects, &rtt})
+  for (auto* f :
+       {&up, &datagrams, &bytes, &drops, &dups, &bus, &reconnects, &rtt})
     out.push_back(std::move(*f));
 }
 

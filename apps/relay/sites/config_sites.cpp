@@ -196,13 +196,24 @@ bool parser::parse_site_rule(const toml::table& t) {
     imp.name = name;
     auto& in = *input->as_table();
     d.where["input"] = in.source().begin;
-    check_keys(in, "input", {"peer", "group", "port"});
+    check_keys(in, "input", {"peer", "group", "port", "repair"});
     decode_string(in, "peer", "input.peer", "input", imp.peer, d);
     if (auto* p = in.get("peer"); p && !d.masked("input.peer"))
       reference(*p, "input.peer", imp.peer);
     decode_address(in, "group", "input.group", "input", imp.group, d);
     decode_int(in, "port", "input.port", "input", true, check_port, imp.port,
                d);
+    if (auto* r = in.get("repair")) {
+      auto v = r->value<std::string>();
+      if (v && (*v == "bus" || *v == "none"))
+        imp.bus_repair = *v == "bus";
+      else {
+        error(*r, "input.repair: expected \"bus\" (this site repairs the "
+                  "castor::bus topics on the group for its subscribers) or "
+                  "\"none\"");
+        d.ok = false;
+      }
+    }
     if (auto* arr = outputs->as_array())
       for (size_t i = 0; i < arr->size(); ++i)
         if (has_peer_key(arr->get(i))) {

@@ -29,6 +29,8 @@ const char* to_string(site_drop x) {
     return "emit_error";
   case site_drop::version:
     return "version";
+  case site_drop::no_publisher:
+    return "no_publisher";
   default:
     return "?";
   }
@@ -174,6 +176,9 @@ site_engine_stats site_engine::stats() const {
     s.rx_datagrams = c.rx_datagrams.load();
     s.rx_bytes = c.rx_bytes.load();
     s.duplicates = c.duplicates.load();
+    s.bus_repairs = c.bus_repairs.load();
+    s.bus_naks_up = c.bus_naks_up.load();
+    s.bus_naks_in = c.bus_naks_in.load();
     s.rtt_ns = c.rtt_ns.load();
     for (std::size_t i = 0; i < site_drop_count; ++i)
       s.drops[i] = c.drops[i].load();

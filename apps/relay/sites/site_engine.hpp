@@ -52,6 +52,9 @@ enum class site_drop : uint8_t {
   no_rule,    ///< a group no import of that peer takes
   emit_error, ///< the local multicast send failed
   version,    ///< a frame of another format version (an older or newer relay)
+  /// a castor::bus NAK from the peer for a group this site does not
+  /// export to it, or a publisher it has not heard
+  no_publisher,
   count_
 };
 
@@ -75,6 +78,12 @@ struct site_peer_stats {
   uint64_t rx_bytes = 0;
   /// Datagrams seen before (redundant paths), emitted once only.
   uint64_t duplicates = 0;
+  /// castor::bus repair across sites (docs/bus.md): datagrams repaired
+  /// here from the ring of imports from this peer, NAKs sent up to it, and
+  /// its NAKs handed to a publisher here.
+  uint64_t bus_repairs = 0;
+  uint64_t bus_naks_up = 0;
+  uint64_t bus_naks_in = 0;
   std::array<uint64_t, site_drop_count> drops{};
   /// Groups the peer asked for: how many, and which ("239.1.1.1:5001",
   /// "[ff3e::1:1]:5001").

@@ -21,6 +21,10 @@ struct site_engine::peer_counters {
   std::atomic<uint64_t> tx_frames{0}, tx_datagrams{0}, tx_bytes{0};
   std::atomic<uint64_t> rx_frames{0}, rx_datagrams{0}, rx_bytes{0};
   std::atomic<uint64_t> duplicates{0}, reconnects{0};
+  /// castor::bus repair (site_bus_repair.hpp): datagrams this site
+  /// repaired from its ring for imports from the peer, NAKs it sent the
+  /// peer, and NAKs the peer sent that went on to a local publisher.
+  std::atomic<uint64_t> bus_repairs{0}, bus_naks_up{0}, bus_naks_in{0};
   /// The smoothed round-trip time of the data path, 0 until measured.
   std::atomic<uint64_t> rtt_ns{0};
   std::array<std::atomic<uint64_t>, site_drop_count> drops{};

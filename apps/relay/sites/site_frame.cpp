@@ -146,8 +146,9 @@ std::size_t record_header_size(bool v6) {
 
 } // namespace
 
-frame_builder::frame_builder(uint64_t sender, std::size_t capacity)
-    : sender_(sender), capacity_(capacity) {
+frame_builder::frame_builder(uint64_t sender, std::size_t capacity,
+                             uint8_t type)
+    : sender_(sender), capacity_(capacity), type_(type) {
   buf_.reserve(capacity_);
   clear();
 }
@@ -155,7 +156,7 @@ frame_builder::frame_builder(uint64_t sender, std::size_t capacity)
 void frame_builder::clear() {
   buf_.clear();
   count_ = 0;
-  put_header(buf_, frame_type_data, sender_);
+  put_header(buf_, type_, sender_);
   spread_ = false;
   v6_ = false;
 }
@@ -208,7 +209,7 @@ frame_error parse_frame(const uint8_t* frame, std::size_t size,
   if (has_magic(frame, size) && frame[3] != frame_version)
     return frame_error::version;
   if (size < frame_header_size + frame_mac_size || !has_magic(frame, size)
-      || frame[4] != frame_type_data)
+      || (frame[4] != frame_type_data && frame[4] != frame_type_nak))
     return frame_error::malformed;
   auto body = size - frame_mac_size;
   if (!mac_ok(key, frame, body))

@@ -6,7 +6,8 @@
 // under the key the *receiving* site handed out over the TLS node link.
 // CAF-free, so that a unit test and a fuzz target can drive it.
 //
-//   frame   = header record* mac                        (type 1: data)
+//   frame   = header record* mac                        (type 1: data,
+//                                                        type 4: NAKs)
 //           | header stamp u64 mac                      (type 2, 3: probes)
 //   header  = magic "CST" | version u8 | type u8 | flags u8 | count u16
 //             | sender u64 (the sending site's incarnation)
@@ -47,6 +48,11 @@ inline constexpr uint8_t frame_version = '2';
 inline constexpr uint8_t frame_type_data = 1;
 inline constexpr uint8_t frame_type_ping = 2;
 inline constexpr uint8_t frame_type_pong = 3;
+/// Records that are castor::bus NAKs for the receiver's export of the
+/// record's group, from a site that repairs the bus (site_bus_repair.hpp):
+/// the receiver hands each to the publisher. Same layout as data; a relay
+/// without it counts the frame as malformed.
+inline constexpr uint8_t frame_type_nak = 4;
 /// The records of the frame carry spread blocks.
 inline constexpr uint8_t frame_flag_spread = 1;
 /// The records of the frame carry IPv6 groups (16 bytes).
@@ -85,7 +91,8 @@ struct record_view {
 class frame_builder {
 public:
   explicit frame_builder(uint64_t sender,
-                         std::size_t capacity = default_frame_capacity);
+                         std::size_t capacity = default_frame_capacity,
+                         uint8_t type = frame_type_data);
 
   /// Whether a record of `len` payload bytes (and `spread` block, if any)
   /// still fits (always true for the first record of a frame, up to
@@ -110,6 +117,7 @@ public:
 private:
   uint64_t sender_;
   std::size_t capacity_;
+  uint8_t type_;
   std::size_t count_ = 0;
   bool spread_ = false;
   bool v6_ = false;
@@ -136,8 +144,9 @@ std::vector<uint8_t> make_probe(uint8_t type, uint64_t sender, uint64_t stamp,
 frame_error parse_probe(const uint8_t* frame, std::size_t size,
                         const std::string& key, uint8_t& type, uint64_t& stamp);
 
-/// Checks the MAC and splits `frame` into its records (pointing into it).
-/// `sender` gets the header's sender incarnation.
+/// Checks the MAC and splits `frame` (data or NAKs: frame_type_of says
+/// which) into its records (pointing into it). `sender` gets the header's
+/// sender incarnation.
 frame_error parse_frame(const uint8_t* frame, std::size_t size,
                         const std::string& key, uint64_t& sender,
                         std::vector<record_view>& out);

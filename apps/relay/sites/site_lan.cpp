@@ -14,7 +14,7 @@
 
 namespace castor::relay::sites {
 
-void site_engine::loop::read_export(export_socket& e) {
+void site_engine::loop::read_export(export_socket& e, int fd) {
   auto& sl = *slots;
   for (int round = 0; round < 4; ++round) {
     for (unsigned k = 0; k < batch; ++k) {
@@ -25,7 +25,7 @@ void site_engine::loop::read_export(export_socket& e) {
       sl.msgs[k].msg_hdr.msg_name = &sl.from[k];
       sl.msgs[k].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
     }
-    auto got = recvmmsg(e.fd, sl.msgs.data(), batch, MSG_DONTWAIT, nullptr);
+    auto got = recvmmsg(fd, sl.msgs.data(), batch, MSG_DONTWAIT, nullptr);
     if (got <= 0)
       return;
     for (int k = 0; k < got; ++k)
@@ -40,6 +40,7 @@ void site_engine::loop::export_one(export_socket& e,
                                    const uint8_t* data, std::size_t n) {
   if (e.spec.input.source && !sent_by(from, *e.spec.input.source))
     return;
+  learn_publisher(e, from, data, n);
   record_view r;
   r.origin = eng.incarnation_;
   r.seq = seq++;

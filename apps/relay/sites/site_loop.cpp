@@ -29,9 +29,12 @@ uint64_t now_ns() {
 } // namespace
 
 site_engine::loop::~loop() {
-  for (auto& e : exports)
+  for (auto& e : exports) {
     if (e.fd >= 0)
       close(e.fd);
+    if (e.repair_fd >= 0)
+      close(e.repair_fd);
+  }
   for (auto fd : output_fds)
     close(fd);
 }
@@ -75,6 +78,9 @@ void site_engine::loop::sync_exports(const plan& p) {
       if (e.spec == spec && e.fd >= 0) {
         s.fd = e.fd;
         e.fd = -1;
+        s.repair_fd = e.repair_fd;
+        e.repair_fd = -1;
+        s.publishers = std::move(e.publishers);
       }
     for (auto& name : spec.peers)
       if (auto i = peer_index(name); i < peers.size())
@@ -83,9 +89,12 @@ void site_engine::loop::sync_exports(const plan& p) {
       s.hops = spread_hops(s.peers, s.key);
     next.push_back(std::move(s));
   }
-  for (auto& e : exports)
+  for (auto& e : exports) {
     if (e.fd >= 0)
       close(e.fd);
+    if (e.repair_fd >= 0)
+      close(e.repair_fd);
+  }
   exports = std::move(next);
 }
 
@@ -146,10 +155,11 @@ void site_engine::loop::sync_imports(const plan& p) {
   for (std::size_t k = 0; k < imports.size(); ++k) {
     auto& imp = imports[k];
     auto& targets =
-      routes[{peer_index(imp.peer), site_group{imp.group, imp.port}}];
+      routes[{peer_index(imp.peer), site_group{imp.group, imp.port}}].targets;
     targets.insert(targets.end(), import_targets[k].begin(),
                    import_targets[k].end());
   }
+  sync_repairers();
 }
 
 void site_engine::loop::open_missing(bool log) {
@@ -213,6 +223,10 @@ void site_engine::loop::run() {
     fds.push_back(pollfd{data_fd, POLLIN, 0});
     for (auto& e : exports)
       fds.push_back(pollfd{e.fd, POLLIN, 0}); // -1 is ignored by poll
+    for (auto& e : exports)
+      fds.push_back(pollfd{e.repair_fd, POLLIN, 0});
+    for (auto& n : nak_sockets)
+      fds.push_back(pollfd{n.target.fd, POLLIN, 0});
     if (poll(fds.data(), fds.size(), 100) <= 0)
       continue;
     if (fds[0].revents & POLLIN) {
@@ -221,9 +235,16 @@ void site_engine::loop::run() {
     }
     if (fds[1].revents & POLLIN)
       read_data();
-    for (std::size_t k = 0; k < exports.size(); ++k)
-      if (fds[k + 2].revents & POLLIN)
-        read_export(exports[k]);
+    auto at = std::size_t{2};
+    for (auto& e : exports)
+      if (fds[at++].revents & POLLIN)
+        read_export(e, e.fd);
+    for (auto& e : exports)
+      if (fds[at++].revents & POLLIN)
+        read_export(e, e.repair_fd);
+    for (auto& n : nak_sockets)
+      if (fds[at++].revents & POLLIN)
+        read_naks(n);
     flush();
   }
 }

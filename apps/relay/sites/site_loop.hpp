@@ -11,6 +11,9 @@
 //                  delivered and (spread = "log") forwarded
 //   site_lan.cpp   the LANs: exports read from their groups, and what peers
 //                  sent emitted as multicast on the imports' outputs
+//   site_loop_bus.cpp  castor::bus repair across sites: the imports'
+//                  repairers answering NAKs, NAKs sent up to the exporting
+//                  site and handed there to the publisher
 //
 // It owns every socket but the data socket.
 
@@ -23,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "sites/site_bus_repair.hpp"
 #include "sites/site_engine_state.hpp"
 #include "sites/site_frame.hpp"
 #include <sys/socket.h>
@@ -41,6 +45,14 @@ struct site_engine::loop {
     /// each gets (whom it forwards to), planned over the listed peers that
     /// are up and want the group.
     std::vector<std::pair<std::size_t, std::string>> hops;
+    /// castor::bus: each publisher's (origin's) address as this socket
+    /// heard it, for the NAKs a repairing peer sends up; the socket they
+    /// are sent from (opened at the first), whose unicast answers (a
+    /// heartbeat, or repairs when the publisher repairs by unicast) go
+    /// out like the group's datagrams.
+    std::map<uint64_t, sockaddr_storage> publishers;
+    uint64_t last_origin = 0;
+    int repair_fd = -1;
   };
   struct emit_target {
     int fd;
@@ -63,8 +75,27 @@ struct site_engine::loop {
   std::vector<site_import> imports;
   std::vector<int> output_fds;
   std::vector<std::vector<emit_target>> import_targets;
+  struct route {
+    std::vector<emit_target> targets;
+    /// Set when an import of the route has repair = "bus".
+    bus_repairer* repair = nullptr;
+  };
   /// (peer index, group key) -> where to emit.
-  std::map<std::pair<std::size_t, site_group>, std::vector<emit_target>> routes;
+  std::map<std::pair<std::size_t, site_group>, route> routes;
+  /// The repairers by (peer name, group key): they keep their rings
+  /// across reconfigurations that leave their import alone.
+  std::map<std::pair<std::string, site_group>, std::unique_ptr<bus_repairer>>
+    repairers;
+  /// An output socket of a repairing import: subscribers NAK it.
+  struct nak_socket {
+    emit_target target;
+    bus_repairer* repair;
+    std::string peer;
+    site_group key;
+  };
+  std::vector<nak_socket> nak_sockets;
+  bus_repairer::answer repair_answer;
+  uint64_t nak_seq = 0;
   std::map<uint64_t, dedup_window> dedup;
   uint64_t seq = 0;
   clock_type::time_point next_retry{};
@@ -167,7 +198,7 @@ struct site_engine::loop {
   };
   std::unique_ptr<receive_slots> slots = std::make_unique<receive_slots>();
 
-  void read_export(export_socket& e);
+  void read_export(export_socket& e, int fd);
   void export_one(export_socket& e, const sockaddr_storage& from,
                   const uint8_t* data, std::size_t n);
 
@@ -206,6 +237,21 @@ struct site_engine::loop {
   /// One message for emits [k, j): a GSO send, or a single datagram.
   void add_message(std::size_t k, std::size_t j, std::size_t& used);
   void emit_run(int fd, std::size_t at, std::size_t end);
+
+  // -- castor::bus repair across sites (site_loop_bus.cpp) -------------------
+
+  /// Repairers and NAK sockets for the imports with repair = "bus".
+  void sync_repairers();
+  /// NAKs from this site's subscribers on a repairing output.
+  void read_naks(nak_socket& s);
+  /// A bus NAK for the exporting site `i`, in a NAK frame.
+  void send_upstream(std::size_t i, const site_group& key,
+                     const std::vector<uint8_t>& nak);
+  /// A NAK frame's record from peer `i`: to the publisher.
+  void on_upstream(std::size_t i, const record_view& r);
+  /// Learns the publisher of a bus datagram an export read.
+  static void learn_publisher(export_socket& e, const sockaddr_storage& from,
+                              const uint8_t* data, std::size_t n);
 };
 
 } // namespace castor::relay::sites

@@ -93,7 +93,8 @@ bool operator==(const site_export& x, const site_export& y) {
 
 bool operator==(const site_import& x, const site_import& y) {
   return x.name == y.name && x.peer == y.peer && x.group == y.group
-         && x.port == y.port && x.outputs == y.outputs;
+         && x.port == y.port && x.outputs == y.outputs
+         && x.bus_repair == y.bus_repair;
 }
 
 bool operator==(const sites_config& x, const sites_config& y) {

@@ -86,6 +86,11 @@ struct site_import {
   ip_addr group; ///< IPv4 or IPv6; the outputs may be of either family
   uint16_t port = 0;
   std::vector<rule_output> outputs;
+  /// `input.repair = "bus"`: this site is a designated local repairer for
+  /// the castor::bus topics on the group (site_bus_repair.hpp): it keeps
+  /// what it emitted, answers its subscribers' NAKs from that, and asks
+  /// the peer for the rest.
+  bool bus_repair = false;
 };
 
 struct sites_config {

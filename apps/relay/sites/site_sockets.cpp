@@ -159,6 +159,14 @@ int open_export(const site_export& e, std::string& why) {
   return -1;
 }
 
+int open_repair(const site_export& e, std::string& why) {
+  unsigned ifindex = 0;
+  int fd = udp_socket_on(e.input.interface, e.input.group.v6, ifindex, why);
+  if (fd >= 0)
+    big_buffers(fd);
+  return fd;
+}
+
 int open_output(const rule_output& o, std::string& why) {
   const bool v6 = o.address.v6;
   unsigned ifindex = 0;

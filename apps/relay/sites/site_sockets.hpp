@@ -43,6 +43,12 @@ int open_data(const site_endpoint& listen, std::string& why);
 /// failure.
 int open_export(const site_export& e, std::string& why);
 
+/// The socket an export hands castor::bus NAKs to its publishers from
+/// (site_loop_bus.cpp): of the group's family, on an ephemeral port, so
+/// that what a publisher answers by unicast comes back to it; -1 and `why`
+/// on failure.
+int open_repair(const site_export& e, std::string& why);
+
 /// A socket that emits an import's output; never loops back to this host,
 /// so a local export of the same group cannot send it on to peers. An
 /// IPv6 output's socket sends from a stable global or unique-local address

@@ -254,6 +254,11 @@ void site_engine::loop::on_frame(std::size_t i, const uint8_t* buf,
   }
   p.c->rx_frames.fetch_add(1, std::memory_order_relaxed);
   p.c->rx_bytes.fetch_add(size, std::memory_order_relaxed);
+  if (type == frame_type_nak) {
+    for (auto& r : records)
+      on_upstream(i, r);
+    return;
+  }
   p.c->rx_datagrams.fetch_add(records.size(), std::memory_order_relaxed);
   for (auto& r : records)
     deliver(i, r);
@@ -302,14 +307,16 @@ void site_engine::loop::deliver(std::size_t i, const record_view& r) {
   if (!fresh(c, r))
     return;
   auto route = routes.find({origin, site_group{r.group, r.port}});
-  if (route == routes.end() || route->second.empty()) {
+  if (route == routes.end() || route->second.targets.empty()) {
     // Not taken here: neither emitted nor forwarded (a site relays only
     // the groups an import of it takes from that origin).
     c.drop(site_drop::no_rule);
     return;
   }
-  for (auto& t : route->second)
+  for (auto& t : route->second.targets)
     emits.push_back(pending_emit{&t, r.data, r.len, &c});
+  if (route->second.repair)
+    route->second.repair->keep(r.data, r.len);
   if (!share.empty())
     forward(i, origin, origin_name, r, share);
 }

@@ -10,16 +10,24 @@
 #
 # The relays carry the bus's datagrams untouched (header: origin, session,
 # sequence number), so a subscriber that got a datagram both ways would
-# drop the second as a duplicate; what is not there yet: repair across the
-# link (a NAK from site 2 reaches site 2's relay, not the publisher) and
-# the logarithmic spread over many sites (docs/bus.md, "Across subnets").
+# drop the second as a duplicate.
+#
+# With MODE repair, the link and site 2's LAN lose datagrams (nftables
+# random drops in site 2's relay: frames in from the WAN, datagrams out to
+# the LAN, checked against the rules' own counters), and site 2's import has
+# `repair = "bus"`: the relay answers its subscriber's NAKs from what it
+# emitted and NAKs site 1 for what the link lost, which hands the NAK to the
+# publisher (docs/bus.md, "Across subnets"). Host 2's subscriber must still
+# get every message once, with no gap, and both relays' counters must show
+# the repair at work. Without the repair this mode fails: the NAKs go to
+# site 2's relay, which did not answer them.
 #
 # With FAMILY 6 the topic is IPv6 (ff1e::64:18, the LANs dual-stack:
 # SITES_LAN6, fd00:62:K::/64), carried over the IPv4 WAN in frame version 2;
 # the WAN stays IPv4 so that "no multicast on the WAN" still holds (IPv6's
 # ND would be multicast there).
 #
-#   bus_sites.sh TOOLS_DIR CASTOR_RELAY CASTORCTL CASTOR_BUS [4|6]
+#   bus_sites.sh TOOLS_DIR CASTOR_RELAY CASTORCTL CASTOR_BUS [4|6] [repair]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../relay/lib.sh
@@ -27,10 +35,23 @@ source "$here/../relay/lib.sh"
 # shellcheck source=../relay/sites_lib.sh
 source "$here/../relay/sites_lib.sh"
 
-bus=${4:?usage: bus_sites.sh TOOLS_DIR CASTOR_RELAY CASTORCTL CASTOR_BUS [4|6]}
+bus=${4:?usage: bus_sites.sh TOOLS_DIR CASTOR_RELAY CASTORCTL CASTOR_BUS [4|6] [repair]}
 family=${5:-4}
+mode=${6:-}
 port=24718
-if [[ $family == 6 ]]; then
+if [[ $mode == repair && $family == 6 ]]; then
+  CST_NAME=bus-sites-repair-ipv6
+  cst_init bsq "$1"
+  [[ -e /proc/sys/net/ipv6 ]] || cst_skip "no IPv6 in this kernel"
+  SITES_LAN6=1
+  group=ff1e::64:18
+  map="prices=[$group]:$port"
+elif [[ $mode == repair ]]; then
+  CST_NAME=bus-sites-repair
+  cst_init bsr "$1"
+  group=239.64.18.1
+  map="prices=$group:$port"
+elif [[ $family == 6 ]]; then
   CST_NAME=bus-sites-ipv6
   cst_init bs6 "$1"
   [[ -e /proc/sys/net/ipv6 ]] || cst_skip "no IPv6 in this kernel"
@@ -45,6 +66,7 @@ else
 fi
 cst_require_relay "$2" "$3"
 cst_need openssl python3
+[[ $mode != repair ]] || cst_need nft
 
 messages=20000
 
@@ -53,12 +75,41 @@ sites_link 1 2
 sites_config 1 2
 sites_export 1 bus-prices "$group" "$port" 2
 sites_config 2 1
-sites_import 2 bus-prices-in 1 "$group" "$port"
+if [[ $mode == repair ]]; then
+  sites_import 2 bus-prices-in 1 "$group" "$port" 'repair = "bus"'
+else
+  sites_import 2 bus-prices-in 1 "$group" "$port"
+fi
 sites_start 1
 sites_start 2
 sites_wait_interest 1 2 1 20
 
 field() { grep -o "\"$2\":[0-9]*" <<<"$1" | tail -1 | cut -d: -f2; }
+
+if [[ $mode == repair ]]; then
+  # Loss in site 2's relay, each rule counting what it saw and dropped:
+  # 3 % of the frames from site 1 (the link), 5 % of what the relay emits
+  # on its LAN for the topic (data, NCFs and repairs alike).
+  cst_in "${SITE_NS[2]}" nft -f - <<NFT
+table inet busloss {
+  chain in {
+    type filter hook input priority 0; policy accept;
+    iifname "w1" udp dport 4370 counter
+    iifname "w1" udp dport 4370 numgen random mod 100 < 3 counter drop
+  }
+  chain out {
+    type filter hook output priority 0; policy accept;
+    oifname "lan0" udp dport $port counter
+    oifname "lan0" udp dport $port numgen random mod 100 < 5 counter drop
+  }
+}
+NFT
+fi
+# loss CHAIN: "SEEN DROPPED" from the rules' own counters.
+loss() {
+  cst_in "${SITE_NS[2]}" nft list chain inet busloss "$1" \
+    | sed -n 's/.*counter packets \([0-9]*\) bytes.*/\1/p' | tr '\n' ' '
+}
 
 for k in 1 2; do
   cst_start "sub$k" "${HOST_NS[$k]}" timeout -k 5 40 "$bus" sub prices \
@@ -86,4 +137,23 @@ for k in 1 2; do
 done
 cst_result pub 45 >"$CST_WORK/pub.res" || true
 cst_expect "no multicast on the WAN" 0 $(($(sites_wan_mcast 2) - wan0))
+if [[ $mode == repair ]]; then
+  read -r seen_in dropped_in <<<"$(loss in)"
+  read -r seen_out dropped_out <<<"$(loss out)"
+  echo "$CST_NAME: link: $dropped_in of $seen_in frames dropped;" \
+    "site 2's LAN: $dropped_out of $seen_out datagrams dropped"
+  cst_check "the link lost frames (its rule's counter)" \
+    test "${dropped_in:-0}" -gt 0
+  cst_check "site 2's LAN lost datagrams (its rule's counter)" \
+    test "${dropped_out:-0}" -gt 0
+  repairs=$(sites_peer_field 2 1 bus_repairs)
+  naks_up=$(sites_peer_field 2 1 bus_naks_up)
+  naks_in=$(sites_peer_field 1 2 bus_naks_in)
+  echo "$CST_NAME: site 2 repaired $repairs datagrams from its ring and" \
+    "NAKed $naks_up ranges to site 1, which handed $naks_in to the publisher"
+  cst_check "site 2 repaired from its ring" test "${repairs:-0}" -gt 0
+  cst_check "site 2 NAKed site 1 for what the link lost" \
+    test "${naks_up:-0}" -gt 0
+  cst_check "site 1 handed NAKs to the publisher" test "${naks_in:-0}" -gt 0
+fi
 cst_finish

@@ -171,10 +171,11 @@ sites_export() {
     "$name" "$group" "$port" "$peers" "$spread" >>"$CST_WORK/site-$k.toml"
 }
 
-# sites_import K NAME FROM GROUP PORT: site FROM's group, emitted on lan0.
+# sites_import K NAME FROM GROUP PORT [INPUT_KEYS]: site FROM's group,
+# emitted on lan0; INPUT_KEYS (`repair = "bus"`) go into its input table.
 sites_import() {
-  printf '\n[[rule]]\nname = "%s"\ninput = { peer = "site-%s", group = "%s", port = %s }\noutputs = [ { interface = "lan0", address = "%s", port = %s, ttl = 1 } ]\n' \
-    "$2" "$3" "$4" "$5" "$4" "$5" >>"$CST_WORK/site-$1.toml"
+  printf '\n[[rule]]\nname = "%s"\ninput = { peer = "site-%s", group = "%s", port = %s%s }\noutputs = [ { interface = "lan0", address = "%s", port = %s, ttl = 1 } ]\n' \
+    "$2" "$3" "$4" "$5" "${6:+, $6}" "$4" "$5" >>"$CST_WORK/site-$1.toml"
 }
 
 sites_ctl() { timeout 10 "$CST_CTL" -u "$CST_WORK/site-$1.sock" "${@:2}"; }
