@@ -112,6 +112,23 @@ CAF_TEST(the ring keeps the newest datagrams within both bounds) {
   CAF_CHECK_EQUAL(r.bytes(), 100u);
 }
 
+CAF_TEST(a full ring copies each datagram into the buffer it evicts) {
+  // The publisher's steady state: no allocation per datagram for the ring.
+  retransmit_ring r{2};
+  std::vector<uint8_t> d(50, 1);
+  r.push(1, d);
+  r.push(2, d);
+  const auto* first = r.find(1)->data();
+  d.assign(40, 3);
+  r.push(3, d); // evicts 1 and takes its slot and buffer
+  CAF_REQUIRE(r.find(3) != nullptr);
+  CAF_CHECK(r.find(3)->data() == first);
+  CAF_CHECK_EQUAL(r.find(3)->size(), 40u);
+  CAF_CHECK_EQUAL((*r.find(3))[0], 3);
+  CAF_CHECK(r.find(1) == nullptr);
+  CAF_CHECK_EQUAL(r.bytes(), 90u);
+}
+
 // -- publisher ---------------------------------------------------------------
 
 CAF_TEST(small messages are batched up to the datagram size) {

@@ -20,9 +20,14 @@ public:
   /// of them (0: no byte bound).
   explicit retransmit_ring(size_t capacity, size_t max_bytes = 0);
 
-  /// Stores datagram `seq`, which must be lead() + 1 (or anything, when
-  /// empty); evicts the oldest beyond either bound.
-  void push(uint64_t seq, std::vector<uint8_t> datagram);
+  /// Stores a copy of datagram `seq`, which must be lead() + 1 (or
+  /// anything, when empty); evicts the oldest beyond either bound. Once
+  /// the ring is full, each datagram is copied into the buffer of the one
+  /// it evicts: the publisher's steady state does not allocate for it.
+  void push(uint64_t seq, const uint8_t* data, size_t size);
+  void push(uint64_t seq, const std::vector<uint8_t>& datagram) {
+    push(seq, datagram.data(), datagram.size());
+  }
 
   /// The datagram of `seq`, or nullptr if it left the ring (or never was).
   const std::vector<uint8_t>* find(uint64_t seq) const noexcept;
@@ -35,7 +40,9 @@ public:
   uint64_t lead() const noexcept { return trail_ + size_ - 1; }
 
 private:
-  void pop_oldest();
+  /// `release`: give the slot's buffer back (evicted for the byte bound,
+  /// or the ring starting over), rather than keep it for the next push.
+  void pop_oldest(bool release);
 
   std::vector<std::vector<uint8_t>> slots_;
   size_t max_bytes_;
