@@ -28,8 +28,13 @@ void site_engine::loop::read_export(export_socket& e, int fd) {
     auto got = recvmmsg(fd, sl.msgs.data(), batch, MSG_DONTWAIT, nullptr);
     if (got <= 0)
       return;
-    for (int k = 0; k < got; ++k)
+    for (int k = 0; k < got; ++k) {
+      if (fd == e.repair_fd && !from_publisher(e, sl.from[k])) {
+        eng.unknown_source_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
       export_one(e, sl.from[k], sl.bufs.data() + k * 65536, sl.msgs[k].msg_len);
+    }
     if (static_cast<unsigned>(got) < batch)
       return;
   }

@@ -50,7 +50,7 @@ struct site_engine::loop {
     /// are sent from (opened at the first), whose unicast answers (a
     /// heartbeat, or repairs when the publisher repairs by unicast) go
     /// out like the group's datagrams.
-    std::map<uint64_t, sockaddr_storage> publishers;
+    std::map<uint64_t, socket_address> publishers;
     uint64_t last_origin = 0;
     int repair_fd = -1;
   };
@@ -198,6 +198,8 @@ struct site_engine::loop {
   };
   std::unique_ptr<receive_slots> slots = std::make_unique<receive_slots>();
 
+  /// Reads `fd`: the export's joined socket, or its NAK socket
+  /// (e.repair_fd), which takes only what its publishers answer.
   void read_export(export_socket& e, int fd);
   void export_one(export_socket& e, const sockaddr_storage& from,
                   const uint8_t* data, std::size_t n);
@@ -252,6 +254,11 @@ struct site_engine::loop {
   /// Learns the publisher of a bus datagram an export read.
   static void learn_publisher(export_socket& e, const sockaddr_storage& from,
                               const uint8_t* data, std::size_t n);
+  /// Whether `from` is a publisher `e` learned: the only senders its NAK
+  /// socket forwards (anyone else could otherwise inject into the group
+  /// at other sites by unicast).
+  static bool from_publisher(const export_socket& e,
+                             const sockaddr_storage& from);
 };
 
 } // namespace castor::relay::sites

@@ -121,11 +121,8 @@ void site_engine::loop::on_upstream(std::size_t i, const record_view& r) {
         return;
       }
     }
-    auto len = static_cast<socklen_t>(pub->second.ss_family == AF_INET6
-                                        ? sizeof(sockaddr_in6)
-                                        : sizeof(sockaddr_in));
-    if (sendto(e.repair_fd, r.data, r.len, MSG_DONTWAIT,
-               reinterpret_cast<const sockaddr*>(&pub->second), len)
+    if (sendto(e.repair_fd, r.data, r.len, MSG_DONTWAIT, pub->second.get(),
+               pub->second.length)
         < 0)
       c.drop(site_drop::emit_error);
     else
@@ -151,8 +148,19 @@ void site_engine::loop::learn_publisher(export_socket& e,
   // Bounded: publishers come and go with their runs.
   if (e.publishers.size() >= 1024 && e.publishers.count(origin) == 0)
     e.publishers.erase(e.publishers.begin());
-  e.publishers[origin] = from;
+  auto& to = e.publishers[origin];
+  to.storage = from;
+  to.length = static_cast<socklen_t>(
+    from.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
   e.last_origin = origin;
+}
+
+bool site_engine::loop::from_publisher(const export_socket& e,
+                                       const sockaddr_storage& from) {
+  for (auto& [origin, addr] : e.publishers)
+    if (addr.same(from))
+      return true;
+  return false;
 }
 
 } // namespace castor::relay::sites

@@ -66,7 +66,7 @@ else
 fi
 cst_require_relay "$2" "$3"
 cst_need openssl python3
-[[ $mode != repair ]] || cst_need nft
+[[ $mode != repair ]] || cst_need nft socat ss
 
 messages=20000
 
@@ -155,5 +155,22 @@ if [[ $mode == repair ]]; then
   cst_check "site 2 NAKed site 1 for what the link lost" \
     test "${naks_up:-0}" -gt 0
   cst_check "site 1 handed NAKs to the publisher" test "${naks_in:-0}" -gt 0
+
+  # Relay 1's NAK socket (the one unconnected UDP socket it bound to an
+  # ephemeral port on the wildcard) forwards what the publisher answers by
+  # unicast; anyone else's datagram is refused and counted, or any host
+  # that reaches it could inject into the group at site 2.
+  nak_port=$(cst_in "${SITE_NS[1]}" ss -Huan | awk '
+    $4 ~ /^(0\.0\.0\.0|\[::\]|\*):[0-9]+$/ { sub(/.*:/, "", $4); print $4 }' | head -1)
+  unknown0=$(sites_ctl 1 peers | sed -n 's/^unknown_source=//p')
+  rx0=$(sites_peer_field 2 1 rx_datagrams)
+  if [[ $family == 6 ]]; then to="[fd00:62:1::1]:$nak_port"; else to="10.62.1.1:$nak_port"; fi
+  printf 'CB\001\001 not from the publisher' |
+    cst_in "${HOST_NS[1]}" socat -u - "UDP-DATAGRAM:$to,sourceport=40999" || true
+  sleep 0.3
+  cst_check "relay 1 has a NAK socket" test -n "$nak_port"
+  cst_expect "a datagram to it from another than the publisher is counted" \
+    $((unknown0 + 1)) "$(sites_ctl 1 peers | sed -n 's/^unknown_source=//p')"
+  cst_expect "and not carried to site 2" "$rx0" "$(sites_peer_field 2 1 rx_datagrams)"
 fi
 cst_finish
