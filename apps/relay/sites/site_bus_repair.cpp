@@ -21,10 +21,37 @@ bool newer(uint32_t a, uint32_t b) {
 
 bus_repairer::bus_repairer() : bus_repairer(limits{}) {}
 
-bus_repairer::bus_repairer(limits l) : limits_(l) {
+bus_repairer::bus_repairer(limits l)
+    : limits_(l),
+      // Starts full; a burst below one datagram would never let one go.
+      bucket_(l.repair_rate, std::max<uint64_t>(l.repair_burst, l.max_datagram),
+              clock::time_point{}) {
   limits_.ring = std::max<std::size_t>(limits_.ring, 1);
   limits_.publishers = std::max<std::size_t>(limits_.publishers, 1);
   limits_.max_per_nak = std::max<uint32_t>(limits_.max_per_nak, 1);
+}
+
+void bus_repairer::release(stream& s) {
+  for (auto& sl : s.slots) {
+    bytes_ -= sl.bytes.capacity();
+    sl.bytes = std::vector<uint8_t>{};
+    sl.seq = 0;
+  }
+}
+
+bool bus_repairer::evict_other(const stream* keep) {
+  auto oldest = streams_.end();
+  for (auto i = streams_.begin(); i != streams_.end(); ++i)
+    if (&i->second != keep
+        && (oldest == streams_.end() || i->second.heard < oldest->second.heard))
+      oldest = i;
+  if (oldest == streams_.end())
+    return false;
+  if (last_ == &oldest->second)
+    last_ = nullptr;
+  release(oldest->second);
+  streams_.erase(oldest);
+  return true;
 }
 
 bus_repairer::stream* bus_repairer::find(uint64_t origin, uint32_t session,
@@ -45,15 +72,8 @@ bus_repairer::stream* bus_repairer::find(uint64_t origin, uint32_t session,
   }
   if (!start)
     return nullptr;
-  if (streams_.size() >= limits_.publishers) {
-    auto oldest =
-      std::min_element(streams_.begin(), streams_.end(), [](auto& x, auto& y) {
-        return x.second.heard < y.second.heard;
-      });
-    if (last_ == &oldest->second)
-      last_ = nullptr;
-    streams_.erase(oldest);
-  }
+  if (streams_.size() >= limits_.publishers)
+    evict_other(nullptr);
   auto& s = streams_[origin];
   s.session = session;
   s.slots.resize(limits_.ring);
@@ -84,9 +104,24 @@ void bus_repairer::keep(const uint8_t* data, std::size_t len) {
   auto& sl = s->slots[h->seq % s->slots.size()];
   if (sl.seq == h->seq)
     return; // a repair of what is kept already
+  if (len > limits_.max_datagram) {
+    ++stats_.not_kept;
+    return;
+  }
+  // The ring's first round grows its buffers; later rounds reuse them.
+  if (sl.bytes.capacity() < len) {
+    auto before = sl.bytes.capacity();
+    while (bytes_ + (len - before) > limits_.bytes)
+      if (!evict_other(s)) {
+        ++stats_.not_kept;
+        return;
+      }
+    sl.bytes.reserve(len);
+    bytes_ += sl.bytes.capacity() - before;
+  }
   sl.seq = h->seq;
   sl.repaired = {};
-  sl.bytes.assign(data, data + len); // the slot's buffer is reused
+  sl.bytes.assign(data, data + len);
   ++stats_.kept;
   if (!s->asked.empty())
     s->asked.erase(h->seq);
@@ -116,14 +151,17 @@ bool bus_repairer::on_nak(const uint8_t* data, std::size_t len,
     end = ~uint64_t{0};
     n = static_cast<uint32_t>(end - first);
   }
-  // Forget upstream asks long past: a range asked again after this is a
-  // new loss, or the exporting site's answer was lost too.
-  for (auto i = s->asked.begin(); i != s->asked.end();)
-    if (now - i->second > 64 * limits_.upstream_holdoff
-        || s->asked.size() > 16 * limits_.max_per_nak)
-      i = s->asked.erase(i);
-    else
-      ++i;
+  // Forget upstream asks long past (a range asked again after that is a
+  // new loss, or the exporting site's answer was lost too): a scan now
+  // and then, and the lowest numbers whenever the map is over its bound.
+  auto forget = 64 * limits_.upstream_holdoff;
+  if (now - s->pruned_at > forget) {
+    s->pruned_at = now;
+    for (auto i = s->asked.begin(); i != s->asked.end();)
+      i = now - i->second > forget ? s->asked.erase(i) : std::next(i);
+  }
+  while (s->asked.size() > 16 * std::size_t{limits_.max_per_nak})
+    s->asked.erase(s->asked.begin());
   uint64_t run_first = 0;
   uint32_t run_count = 0;
   auto close_run = [&] {
@@ -142,6 +180,13 @@ bool bus_repairer::on_nak(const uint8_t* data, std::size_t len,
       if (sl.repaired != clock::time_point{}
           && now - sl.repaired < limits_.repair_holdoff)
         continue;
+      if (!bucket_.take(sl.bytes.size(), now)) {
+        // Held back: confirmed only this far, so that the subscribers
+        // NAK the rest again after their repeat interval.
+        ++stats_.limited;
+        n = static_cast<uint32_t>(seq - first);
+        break;
+      }
       sl.repaired = now;
       // The flags are bytes 4-5, big-endian: flag_repair is in byte 5.
       sl.bytes[5] |= static_cast<uint8_t>(flag_repair);
@@ -160,9 +205,11 @@ bool bus_repairer::on_nak(const uint8_t* data, std::size_t len,
     ++run_count;
   }
   close_run();
-  header ncf = *h;
-  ncf.type = msg_type::ncf;
-  out.ncf = make_range(msg_type::ncf, ncf, n);
+  if (n > 0) {
+    header ncf = *h;
+    ncf.type = msg_type::ncf;
+    out.ncf = make_range(msg_type::ncf, ncf, n);
+  }
   return true;
 }
 

@@ -30,6 +30,8 @@
 #include <map>
 #include <vector>
 
+#include "castor/bus/token_bucket.hpp"
+
 namespace castor::relay::sites {
 
 struct bus_repair_stats {
@@ -42,6 +44,11 @@ struct bus_repair_stats {
   /// A NAK for a publisher or session this site has not carried (or has
   /// forgotten): not answered.
   uint64_t unknown = 0;
+  /// Data datagrams not kept: larger than limits::max_datagram, or no
+  /// room in limits::bytes with no other publisher to evict.
+  uint64_t not_kept = 0;
+  /// Repairs held back by limits::repair_rate: NAKed again later.
+  uint64_t limited = 0;
 };
 
 class bus_repairer {
@@ -65,6 +72,18 @@ public:
     /// The most of one NAK's range answered (as publisher_core does): a
     /// lagging subscriber NAKs the rest again.
     uint32_t max_per_nak = 1024;
+    /// The buffers of all rings together, in bytes: a new publisher, or a
+    /// ring's first round, that needs more evicts the least recently
+    /// heard other publisher. 8192 datagrams of 1472 B are 12 MB.
+    std::size_t bytes = std::size_t{64} << 20;
+    /// Datagrams larger than this are not kept (bus datagrams fit the
+    /// path MTU; a jumbo frame's 9000 B is the most expected).
+    std::size_t max_datagram = 9216;
+    /// Repairs sent, in bytes/s up to a burst (as the publisher's
+    /// repair_rate): a host that floods the output socket with NAKs
+    /// cannot make this site flood its LAN. 0: unlimited.
+    uint64_t repair_rate = 25 << 20;
+    uint64_t repair_burst = 1 << 20;
   };
 
   /// What to send for one NAK.
@@ -110,14 +129,24 @@ private:
     uint32_t session = 0;
     uint64_t heard = 0; ///< keep()'s counter when last heard: eviction
     std::vector<slot> slots;
-    /// Missing numbers asked upstream, and when.
+    /// Missing numbers asked upstream, and when; pruned by age now and
+    /// then (pruned_at), and by size always.
     std::map<uint64_t, clock::time_point> asked;
+    clock::time_point pruned_at{};
   };
 
   stream* find(uint64_t origin, uint32_t session, bool start);
+  /// Evicts the least recently heard publisher other than `keep`; false if
+  /// there is none.
+  bool evict_other(const stream* keep);
+  /// Gives a stream's buffers back to the byte budget.
+  void release(stream& s);
 
   limits limits_;
   bus_repair_stats stats_;
+  castor::bus::token_bucket bucket_;
+  /// What the slots' buffers hold (their capacities), against limits.bytes.
+  std::size_t bytes_ = 0;
   std::map<uint64_t, stream> streams_;
   uint64_t ticks_ = 0;
   /// The last publisher kept: a topic usually has one.

@@ -80,7 +80,10 @@ void site_engine::loop::sync_exports(const plan& p) {
         e.fd = -1;
         s.repair_fd = e.repair_fd;
         e.repair_fd = -1;
+        // The map's nodes move with it: last_publisher stays valid.
         s.publishers = std::move(e.publishers);
+        s.last_origin = e.last_origin;
+        s.last_publisher = e.last_publisher;
       }
     for (auto& name : spec.peers)
       if (auto i = peer_index(name); i < peers.size())

@@ -52,7 +52,9 @@ struct site_engine::loop {
     /// out like the group's datagrams.
     std::map<uint64_t, socket_address> publishers;
     uint64_t last_origin = 0;
+    const socket_address* last_publisher = nullptr; ///< in `publishers`
     int repair_fd = -1;
+    bool repair_warned = false;
   };
   struct emit_target {
     int fd;
@@ -96,6 +98,8 @@ struct site_engine::loop {
   std::vector<nak_socket> nak_sockets;
   bus_repairer::answer repair_answer;
   uint64_t nak_seq = 0;
+  /// NAK records seen, per sending site (a replayed NAK frame is dropped).
+  std::map<uint64_t, dedup_window> nak_dedup;
   std::map<uint64_t, dedup_window> dedup;
   uint64_t seq = 0;
   clock_type::time_point next_retry{};

@@ -101,8 +101,29 @@ void site_engine::loop::on_upstream(std::size_t i, const record_view& r) {
     c.drop(site_drop::malformed);
     return;
   }
+  // Each NAK record once, as data records are (a replayed frame MACs
+  // fine): its own window per sender, apart from the data's, since the
+  // sender numbers its NAKs on their own.
+  auto w = nak_dedup.find(r.origin);
+  if (w == nak_dedup.end()) {
+    if (nak_dedup.size() >= 1024)
+      nak_dedup.erase(nak_dedup.begin());
+    w = nak_dedup.emplace(r.origin, dedup_window{}).first;
+  }
+  switch (w->second.check(r.seq)) {
+  case dedup_window::verdict::duplicate:
+    c.duplicates.fetch_add(1, std::memory_order_relaxed);
+    return;
+  case dedup_window::verdict::stale:
+    c.drop(site_drop::stale);
+    return;
+  case dedup_window::verdict::fresh:
+    break;
+  }
   // Only an export to that peer of that group: a peer cannot make this
-  // site send to publishers of groups it is not given.
+  // site send to publishers of groups it is not given. Two exports of the
+  // group (two interfaces) may both list the peer: the one that heard the
+  // publisher answers.
   site_group key{r.group, r.port};
   for (auto& e : exports) {
     if (!(e.key == key)
@@ -110,13 +131,16 @@ void site_engine::loop::on_upstream(std::size_t i, const record_view& r) {
       continue;
     auto pub = e.publishers.find(h->origin);
     if (pub == e.publishers.end())
-      break;
+      continue;
     if (e.repair_fd < 0) {
       std::string why;
       e.repair_fd = open_repair(e.spec, why);
       if (e.repair_fd < 0) {
-        spdlog::warn("sites: rule '{}': cannot open a socket for bus NAKs: {}",
-                     e.spec.name, why);
+        if (!e.repair_warned)
+          spdlog::warn("sites: rule '{}': cannot open a socket for bus "
+                       "NAKs: {} (counted as emit_error from now on)",
+                       e.spec.name, why);
+        e.repair_warned = true;
         c.drop(site_drop::emit_error);
         return;
       }
@@ -135,24 +159,34 @@ void site_engine::loop::on_upstream(std::size_t i, const record_view& r) {
 void site_engine::loop::learn_publisher(export_socket& e,
                                         const sockaddr_storage& from,
                                         const uint8_t* data, std::size_t n) {
-  // Any bus datagram on the group names its publisher: magic, version,
-  // then the origin at byte 8. Looked up only when the origin changes.
-  if (n < castor::bus::header_size || data[0] != 0x43 || data[1] != 0x42
-      || data[2] != castor::bus::wire_version)
+  // A publisher's data and heartbeats name it: magic, version, type, then
+  // the origin at byte 8. The address is looked up only when the origin
+  // or its address changes: a restarted publisher keeps its origin and
+  // binds a new port, as the subscribers' NAKs follow it too.
+  using namespace castor::bus;
+  if (n < header_size || data[0] != 0x43 || data[1] != 0x42
+      || data[2] != wire_version
+      || (data[3] != static_cast<uint8_t>(msg_type::data)
+          && data[3] != static_cast<uint8_t>(msg_type::heartbeat)))
     return;
   uint64_t origin = 0;
   for (int k = 8; k < 16; ++k)
     origin = (origin << 8) | data[k];
-  if (origin == e.last_origin && !e.publishers.empty())
+  if (origin == e.last_origin && e.last_publisher != nullptr
+      && e.last_publisher->same(from))
     return;
   // Bounded: publishers come and go with their runs.
-  if (e.publishers.size() >= 1024 && e.publishers.count(origin) == 0)
+  if (e.publishers.size() >= 1024 && e.publishers.count(origin) == 0) {
+    if (e.last_publisher == &e.publishers.begin()->second)
+      e.last_publisher = nullptr;
     e.publishers.erase(e.publishers.begin());
+  }
   auto& to = e.publishers[origin];
   to.storage = from;
   to.length = static_cast<socklen_t>(
     from.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
   e.last_origin = origin;
+  e.last_publisher = &to;
 }
 
 bool site_engine::loop::from_publisher(const export_socket& e,

@@ -238,6 +238,55 @@ TEST(sites_bus_repair, publishers_are_bounded_least_recently_heard_first) {
   EXPECT_EQ(r.stats().unknown, 1u);
 }
 
+TEST(sites_bus_repair, the_byte_budget_evicts_the_least_recently_heard) {
+  // Room for about two publishers' rings of 4 datagrams of 35 bytes.
+  bus_repairer::limits l;
+  l.ring = 4;
+  l.bytes = 300;
+  bus_repairer r{l};
+  auto from = [](uint64_t o, uint64_t seq) {
+    auto d = data(seq);
+    auto h = *wire::decode_header(d.data(), d.size());
+    h.origin = o;
+    wire::encode_header(h, d.data());
+    return d;
+  };
+  for (uint64_t o : {origin, uint64_t{2}, uint64_t{3}})
+    for (uint64_t seq = 1; seq <= 4; ++seq) {
+      auto d = from(o, seq);
+      r.keep(d.data(), d.size());
+    }
+  // The third publisher's ring needed `origin`'s room.
+  EXPECT_TRUE(ask(r, 1, 1, t0).repaired.empty());
+  EXPECT_EQ(r.stats().unknown, 1u);
+  EXPECT_EQ(r.stats().kept, 12u);
+  // A datagram above max_datagram is never kept.
+  bus_repairer::limits small;
+  small.max_datagram = 20;
+  bus_repairer s{small};
+  keep(s, 1);
+  EXPECT_EQ(s.stats().kept, 0u);
+  EXPECT_EQ(s.stats().not_kept, 1u);
+}
+
+TEST(sites_bus_repair, repairs_are_rate_limited_and_confirmed_only_so_far) {
+  bus_repairer::limits l;
+  l.repair_rate = 1000; // bytes/s
+  l.repair_burst = 100; // below one datagram: raised to max_datagram
+  l.max_datagram = 100;
+  bus_repairer r{l};
+  for (uint64_t s = 1; s <= 10; ++s)
+    keep(r, s); // 35 bytes each
+  // The burst (100 bytes) covers two repairs; the rest waits for tokens.
+  auto a = ask(r, 1, 10, t0);
+  EXPECT_EQ(a.repaired, (seqs{1, 2}));
+  EXPECT_EQ(*a.ncf, (std::pair<uint64_t, uint32_t>{1, 2}));
+  EXPECT_EQ(r.stats().limited, 1u);
+  // 35 ms later, 35 bytes more: one repair.
+  auto b = ask(r, 3, 8, t0 + 35ms);
+  EXPECT_EQ(b.repaired, (seqs{3}));
+}
+
 TEST(sites_frame, nak_frames_carry_records_under_their_own_type) {
   sites::frame_builder b{42, sites::default_frame_capacity,
                          sites::frame_type_nak};
