@@ -76,7 +76,13 @@ ingress_options lo_options(receive_mode mode, uint16_t protocol = 0x0800) {
   o.mode = mode;
   o.filter = build_filter({{loopback(), ruled_port, std::nullopt}});
   o.ring.block_size = 1 << 16;
-  o.ring.block_count = 8;
+  // The tests send everything before they read. A block retires after
+  // retire_timeout_ms even when nearly empty, so a sender slowed by a
+  // loaded machine (CI's other jobs) spread its 600 datagrams over more
+  // 1 ms blocks than 8 and the ring dropped the rest (CI, "got 178").
+  // 16 blocks of 50 ms hold 800 ms of sending; a read waits at most 50 ms.
+  o.ring.block_count = 16;
+  o.ring.retire_timeout_ms = 50;
   return o;
 }
 
