@@ -182,6 +182,10 @@ struct site_engine::loop {
   /// Whether the record is new here: each (origin, sequence number) is
   /// emitted (and forwarded) once.
   bool fresh(peer_counters& c, const record_view& r);
+  /// Whether (r.origin, r.seq) is new to `windows`: duplicates and stale
+  /// numbers are counted on `c`.
+  static bool first_time(std::map<uint64_t, dedup_window>& windows,
+                         peer_counters& c, const record_view& r);
   void deliver(std::size_t i, const record_view& r);
   /// Sends `r` on to the sites of `share` this site reaches, halving the
   /// list again; a site of the share that is down here is left out and

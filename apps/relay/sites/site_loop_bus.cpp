@@ -104,22 +104,8 @@ void site_engine::loop::on_upstream(std::size_t i, const record_view& r) {
   // Each NAK record once, as data records are (a replayed frame MACs
   // fine): its own window per sender, apart from the data's, since the
   // sender numbers its NAKs on their own.
-  auto w = nak_dedup.find(r.origin);
-  if (w == nak_dedup.end()) {
-    if (nak_dedup.size() >= 1024)
-      nak_dedup.erase(nak_dedup.begin());
-    w = nak_dedup.emplace(r.origin, dedup_window{}).first;
-  }
-  switch (w->second.check(r.seq)) {
-  case dedup_window::verdict::duplicate:
-    c.duplicates.fetch_add(1, std::memory_order_relaxed);
+  if (!first_time(nak_dedup, c, r))
     return;
-  case dedup_window::verdict::stale:
-    c.drop(site_drop::stale);
-    return;
-  case dedup_window::verdict::fresh:
-    break;
-  }
   // Only an export to that peer of that group: a peer cannot make this
   // site send to publishers of groups it is not given. Two exports of the
   // group (two interfaces) may both list the peer: the one that heard the

@@ -269,12 +269,17 @@ bool site_engine::loop::fresh(peer_counters& c, const record_view& r) {
     c.duplicates.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  auto w = dedup.find(r.origin);
-  if (w == dedup.end()) {
+  return first_time(dedup, c, r);
+}
+
+bool site_engine::loop::first_time(std::map<uint64_t, dedup_window>& windows,
+                                   peer_counters& c, const record_view& r) {
+  auto w = windows.find(r.origin);
+  if (w == windows.end()) {
     // Bounded: origins are per run of each site.
-    if (dedup.size() >= 1024)
-      dedup.erase(dedup.begin());
-    w = dedup.emplace(r.origin, dedup_window{}).first;
+    if (windows.size() >= 1024)
+      windows.erase(windows.begin());
+    w = windows.emplace(r.origin, dedup_window{}).first;
   }
   switch (w->second.check(r.seq)) {
   case dedup_window::verdict::duplicate:
