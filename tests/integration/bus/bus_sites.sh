@@ -156,12 +156,13 @@ if [[ $mode == repair ]]; then
     test "${naks_up:-0}" -gt 0
   cst_check "site 1 handed NAKs to the publisher" test "${naks_in:-0}" -gt 0
 
-  # Relay 1's NAK socket (the one unconnected UDP socket it bound to an
-  # ephemeral port on the wildcard) forwards what the publisher answers by
-  # unicast; anyone else's datagram is refused and counted, or any host
-  # that reaches it could inject into the group at site 2.
-  nak_port=$(cst_in "${SITE_NS[1]}" ss -Huan | awk '
-    $4 ~ /^(0\.0\.0\.0|\[::\]|\*):[0-9]+$/ { sub(/.*:/, "", $4); print $4 }' | head -1)
+  # Relay 1's NAK socket (the one UDP socket of relay 1's process bound
+  # to an ephemeral port on the wildcard) forwards what the publisher
+  # answers by unicast; anyone else's datagram is refused and counted, or
+  # any host that reaches it could inject into the group at site 2.
+  nak_port=$(cst_in "${SITE_NS[1]}" ss -Huanp | awk -v pid="pid=$(cst_pid relay1)," '
+    index($0, pid) && $4 ~ /^(0\.0\.0\.0|\[::\]|\*):[0-9]+$/ {
+      sub(/.*:/, "", $4); print $4 }' | head -1)
   unknown0=$(sites_ctl 1 peers | sed -n 's/^unknown_source=//p')
   rx0=$(sites_peer_field 2 1 rx_datagrams)
   if [[ $family == 6 ]]; then to="[fd00:62:1::1]:$nak_port"; else to="10.62.1.1:$nak_port"; fi
