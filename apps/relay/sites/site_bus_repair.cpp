@@ -82,12 +82,8 @@ bus_repairer::stream* bus_repairer::find(uint64_t origin, uint32_t session,
 
 void bus_repairer::keep(const uint8_t* data, std::size_t len) {
   using namespace castor::bus;
-  // Most datagrams of a bus topic are data: check the type byte before
-  // decoding the rest.
-  if (len <= header_size || data[3] != static_cast<uint8_t>(msg_type::data))
-    return;
   auto h = decode_header(data, len);
-  if (!h || h->seq == 0)
+  if (!h || h->type != msg_type::data || h->seq == 0)
     return;
   stream* s = nullptr;
   if (last_ != nullptr && last_origin_ == h->origin
@@ -188,8 +184,10 @@ bool bus_repairer::on_nak(const uint8_t* data, std::size_t len,
         break;
       }
       sl.repaired = now;
-      // The flags are bytes 4-5, big-endian: flag_repair is in byte 5.
-      sl.bytes[5] |= static_cast<uint8_t>(flag_repair);
+      // Kept as emitted: a repair says so in its header.
+      auto kept = *decode_header(sl.bytes.data(), sl.bytes.size());
+      kept.flags |= flag_repair;
+      encode_header(kept, sl.bytes.data());
       out.repairs.emplace_back(sl.bytes.data(), sl.bytes.size());
       ++stats_.repairs;
       continue;

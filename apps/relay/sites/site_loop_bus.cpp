@@ -145,19 +145,15 @@ void site_engine::loop::on_upstream(std::size_t i, const record_view& r) {
 void site_engine::loop::learn_publisher(export_socket& e,
                                         const sockaddr_storage& from,
                                         const uint8_t* data, std::size_t n) {
-  // A publisher's data and heartbeats name it: magic, version, type, then
-  // the origin at byte 8. The address is looked up only when the origin
-  // or its address changes: a restarted publisher keeps its origin and
-  // binds a new port, as the subscribers' NAKs follow it too.
+  // A publisher's data and heartbeats name it (the header's origin). The
+  // address is looked up only when the origin or its address changes: a
+  // restarted publisher keeps its origin and binds a new port, as the
+  // subscribers' NAKs follow it too.
   using namespace castor::bus;
-  if (n < header_size || data[0] != 0x43 || data[1] != 0x42
-      || data[2] != wire_version
-      || (data[3] != static_cast<uint8_t>(msg_type::data)
-          && data[3] != static_cast<uint8_t>(msg_type::heartbeat)))
+  auto h = decode_header(data, n);
+  if (!h || (h->type != msg_type::data && h->type != msg_type::heartbeat))
     return;
-  uint64_t origin = 0;
-  for (int k = 8; k < 16; ++k)
-    origin = (origin << 8) | data[k];
+  auto origin = h->origin;
   if (origin == e.last_origin && e.last_publisher != nullptr
       && e.last_publisher->same(from))
     return;
@@ -168,9 +164,7 @@ void site_engine::loop::learn_publisher(export_socket& e,
     e.publishers.erase(e.publishers.begin());
   }
   auto& to = e.publishers[origin];
-  to.storage = from;
-  to.length = static_cast<socklen_t>(
-    from.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+  to = socket_address::of(from);
   e.last_origin = origin;
   e.last_publisher = &to;
 }

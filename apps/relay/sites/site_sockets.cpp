@@ -31,6 +31,14 @@ socket_address socket_address::of(const site_endpoint& ep) {
   return out;
 }
 
+socket_address socket_address::of(const sockaddr_storage& from) {
+  socket_address out;
+  out.storage = from;
+  out.length = static_cast<socklen_t>(
+    from.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+  return out;
+}
+
 bool socket_address::same(const sockaddr_storage& from) const {
   if (from.ss_family != storage.ss_family)
     return false;

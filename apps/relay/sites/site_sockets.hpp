@@ -22,6 +22,8 @@ struct socket_address {
   /// unicast IPv6 address (fe80::/10), else unused.
   static socket_address of(const ip_addr& host, uint16_t port,
                            unsigned scope = 0);
+  /// The address recvfrom or recvmmsg filled in (IPv4 or IPv6).
+  static socket_address of(const sockaddr_storage& from);
   const sockaddr* get() const {
     return reinterpret_cast<const sockaddr*>(&storage);
   }
