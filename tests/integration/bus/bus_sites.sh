@@ -34,6 +34,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../relay/lib.sh"
 # shellcheck source=../relay/sites_lib.sh
 source "$here/../relay/sites_lib.sh"
+# shellcheck source=bus_sites_lib.sh
+source "$here/bus_sites_lib.sh"
 
 bus=${4:?usage: bus_sites.sh TOOLS_DIR CASTOR_RELAY CASTORCTL CASTOR_BUS [4|6] [repair]}
 family=${5:-4}
@@ -84,62 +86,19 @@ sites_start 1
 sites_start 2
 sites_wait_interest 1 2 1 20
 
-field() { grep -o "\"$2\":[0-9]*" <<<"$1" | tail -1 | cut -d: -f2; }
+# Loss in site 2's relay: 3 % of the frames from site 1 (the link), 5 %
+# of what the relay emits on its LAN for the topic.
+[[ $mode != repair ]] || bus_sites_loss 2 w1 3 5 "$port"
 
-if [[ $mode == repair ]]; then
-  # Loss in site 2's relay, each rule counting what it saw and dropped:
-  # 3 % of the frames from site 1 (the link), 5 % of what the relay emits
-  # on its LAN for the topic (data, NCFs and repairs alike).
-  cst_in "${SITE_NS[2]}" nft -f - <<NFT
-table inet busloss {
-  chain in {
-    type filter hook input priority 0; policy accept;
-    iifname "w1" udp dport 4370 counter
-    iifname "w1" udp dport 4370 numgen random mod 100 < 3 counter drop
-  }
-  chain out {
-    type filter hook output priority 0; policy accept;
-    oifname "lan0" udp dport $port counter
-    oifname "lan0" udp dport $port numgen random mod 100 < 5 counter drop
-  }
-}
-NFT
-fi
-# loss CHAIN: "SEEN DROPPED" from the rules' own counters.
-loss() {
-  cst_in "${SITE_NS[2]}" nft list chain inet busloss "$1" \
-    | sed -n 's/.*counter packets \([0-9]*\) bytes.*/\1/p' | tr '\n' ' '
-}
-
-for k in 1 2; do
-  cst_start "sub$k" "${HOST_NS[$k]}" timeout -k 5 40 "$bus" sub prices \
-    --map "$map" -i h0 --quiet --check --count "$messages" --idle 3 \
-    --timeout 30 --announce-ms 0
-  cst_wait_for "sub$k" subscribed 10
-done
+for k in 1 2; do bus_sites_subscribe "$k" 30; done
 wan0=$(sites_wan_mcast 2)
-cst_start pub "${HOST_NS[1]}" timeout -k 5 40 "$bus" pub prices --map "$map" \
-  -i h0 --count "$messages" --rate 20000 --size 64 --linger-ms 500 \
-  --announce-ms 0
-
-for k in 1 2; do
-  rc=0
-  cst_result "sub$k" 45 >"$CST_WORK/sub$k.res" || rc=$?
-  summary=$(grep '^{' "$CST_WORK/sub$k.res" | tail -1)
-  cst_expect "host $k's subscriber exits cleanly" 0 "$rc"
-  cst_expect "host $k's subscriber gets every message" "$messages" \
-    "$(field "$summary" received)"
-  cst_expect "host $k's subscriber sees none twice" 0 \
-    "$(field "$summary" repeated)"
-  cst_expect "host $k's subscriber sees them in order" 0 \
-    "$(field "$summary" out_of_order)"
-  cst_expect "host $k's subscriber has no gap" 0 "$(field "$summary" gaps)"
-done
+bus_sites_publish 40
+for k in 1 2; do bus_sites_expect_all "$k" 45; done
 cst_result pub 45 >"$CST_WORK/pub.res" || true
 cst_expect "no multicast on the WAN" 0 $(($(sites_wan_mcast 2) - wan0))
 if [[ $mode == repair ]]; then
-  read -r seen_in dropped_in <<<"$(loss in)"
-  read -r seen_out dropped_out <<<"$(loss out)"
+  read -r seen_in dropped_in <<<"$(bus_sites_dropped 2 in)"
+  read -r seen_out dropped_out <<<"$(bus_sites_dropped 2 out)"
   echo "$CST_NAME: link: $dropped_in of $seen_in frames dropped;" \
     "site 2's LAN: $dropped_out of $seen_out datagrams dropped"
   cst_check "the link lost frames (its rule's counter)" \

@@ -23,6 +23,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../relay/lib.sh"
 # shellcheck source=../relay/sites_lib.sh
 source "$here/../relay/sites_lib.sh"
+# shellcheck source=bus_sites_lib.sh
+source "$here/bus_sites_lib.sh"
 
 bus=${4:?usage: bus_sites_spread.sh TOOLS_DIR CASTOR_RELAY CASTORCTL CASTOR_BUS}
 CST_NAME=bus-sites-spread
@@ -36,14 +38,8 @@ port=24719
 map="prices=$group:$port"
 messages=20000
 
-sites_init "$n"
-cst_on_exit sites_log_tails
-sites_wan_bridge
-others() { local k; for ((k = 1; k <= n; k++)); do ((k == $1)) || echo "$k"; done; }
-for ((k = 1; k <= n; k++)); do
-  # shellcheck disable=SC2046
-  sites_config "$k" $(others "$k")
-done
+sites_mesh "$n"
+others() { sites_others "$1"; }
 # shellcheck disable=SC2046
 sites_export 1 bus-prices "$group" "$port" $(others 1) spread=log
 for ((k = 2; k <= n; k++)); do
@@ -57,52 +53,12 @@ for ((k = 2; k <= n; k++)); do
   sites_wait_interest 1 "$k" 1 10 || exit 1
 done
 
-for ((k = 2; k <= n; k++)); do
-  cst_in "${SITE_NS[$k]}" nft -f - <<NFT
-table inet busloss {
-  chain in {
-    type filter hook input priority 0; policy accept;
-    iifname "w0" udp dport 4370 counter
-    iifname "w0" udp dport 4370 numgen random mod 100 < 2 counter drop
-  }
-  chain out {
-    type filter hook output priority 0; policy accept;
-    oifname "lan0" udp dport $port counter
-    oifname "lan0" udp dport $port numgen random mod 100 < 3 counter drop
-  }
-}
-NFT
-done
-# dropped K CHAIN: what site K's rule in CHAIN dropped (its own counter).
-dropped() {
-  cst_in "${SITE_NS[$1]}" nft list chain inet busloss "$2" \
-    | sed -n 's/.*counter packets \([0-9]*\) bytes.*/\1/p' | tail -1
-}
-field() { grep -o "\"$2\":[0-9]*" <<<"$1" | tail -1 | cut -d: -f2; }
+for ((k = 2; k <= n; k++)); do bus_sites_loss "$k" w0 2 3 "$port"; done
+dropped() { bus_sites_dropped "$1" "$2" | awk '{ print $2 }'; }
 
-for ((k = 1; k <= n; k++)); do
-  cst_start "sub$k" "${HOST_NS[$k]}" timeout -k 5 50 "$bus" sub prices \
-    --map "$map" -i h0 --quiet --check --count "$messages" --idle 3 \
-    --timeout 40 --announce-ms 0
-  cst_wait_for "sub$k" subscribed 10
-done
-cst_start pub "${HOST_NS[1]}" timeout -k 5 50 "$bus" pub prices --map "$map" \
-  -i h0 --count "$messages" --rate 20000 --size 64 --linger-ms 500 \
-  --announce-ms 0
-
-for ((k = 1; k <= n; k++)); do
-  rc=0
-  cst_result "sub$k" 55 >"$CST_WORK/sub$k.res" || rc=$?
-  summary=$(grep '^{' "$CST_WORK/sub$k.res" | tail -1)
-  cst_expect "host $k's subscriber exits cleanly" 0 "$rc"
-  cst_expect "host $k's subscriber gets every message" "$messages" \
-    "$(field "$summary" received)"
-  cst_expect "host $k's subscriber sees none twice" 0 \
-    "$(field "$summary" repeated)"
-  cst_expect "host $k's subscriber sees them in order" 0 \
-    "$(field "$summary" out_of_order)"
-  cst_expect "host $k's subscriber has no gap" 0 "$(field "$summary" gaps)"
-done
+for ((k = 1; k <= n; k++)); do bus_sites_subscribe "$k" 40; done
+bus_sites_publish 50
+for ((k = 1; k <= n; k++)); do bus_sites_expect_all "$k" 55; done
 cst_result pub 55 >"$CST_WORK/pub.res" || true
 
 links=0 lost_in=0 lost_out=0 repairs=0 naks_up=0 naks_in=0

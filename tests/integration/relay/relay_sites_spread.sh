@@ -21,14 +21,8 @@ cst_require_relay "$2" "$3"
 cst_need openssl python3
 
 n=8
-sites_init "$n"
-cst_on_exit sites_log_tails
-sites_wan_bridge
-others() { local k; for ((k = 1; k <= n; k++)); do ((k == $1)) || echo "$k"; done; }
-for ((k = 1; k <= n; k++)); do
-  # shellcheck disable=SC2046
-  sites_config "$k" $(others "$k")
-done
+sites_mesh "$n"
+others() { sites_others "$1"; }
 # shellcheck disable=SC2046
 sites_export 1 feed 239.67.1.1 5000 $(others 1) spread=log
 for ((k = 2; k <= n; k++)); do

@@ -129,6 +129,25 @@ sites_wan_bridge() {
   done
 }
 
+# sites_others K: every site but K, of the SITES_N.
+sites_others() {
+  local j
+  for ((j = 1; j <= SITES_N; j++)); do ((j == $1)) || echo "$j"; done
+}
+
+# sites_mesh N: N sites on one WAN segment (sites_wan_bridge), each a
+# [[peer]] of every other; the relays' log tails on a failure.
+sites_mesh() {
+  local k
+  sites_init "$1"
+  cst_on_exit sites_log_tails
+  sites_wan_bridge
+  for ((k = 1; k <= $1; k++)); do
+    # shellcheck disable=SC2046
+    sites_config "$k" $(sites_others "$k")
+  done
+}
+
 # sites_config K PEER... : writes $CST_WORK/site-K.toml's [relay], [node]
 # and [[peer]] parts; rules are appended by the caller.
 sites_config() {
