@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <type_traits>
 #include <utility>
 
 #include <caf/actor_companion.hpp>
@@ -48,7 +49,7 @@ struct publisher_state {
   // A publish request waiting for room in the backlog.
   struct waiting_batch {
     caf::response_promise rp;
-    std::vector<std::string> msgs;
+    message_pack msgs;
   };
 
   publisher_options opts;
@@ -76,6 +77,8 @@ struct publisher_state {
   // A flush_when_idle flush is in the mailbox (one at a time).
   bool flush_queued = false;
   uint64_t refused = 0;
+  // Messages of a waiting request too long for a pack's record.
+  uint64_t oversize_waiting = 0;
   // The send rate limit (max_rate) and how often it held the backlog.
   token_bucket rate;
   uint64_t rate_waits = 0;
@@ -153,8 +156,7 @@ struct publisher_state {
     while (!waiting.empty() && has_room()) {
       auto w = std::move(waiting.front());
       waiting.pop_front();
-      for (auto& m : w.msgs)
-        publish(m, now);
+      publish(w.msgs, now);
       w.rp.deliver(static_cast<uint32_t>(w.msgs.size()));
       for (auto& dg : out)
         queue(group, std::move(dg));
@@ -185,46 +187,89 @@ struct publisher_state {
     timer.arm(self, at, now);
   }
 
-  void publish(const std::string& msg, time_point now) {
-    announce.count(1, msg.size());
+  void publish(const uint8_t* data, size_t size, time_point now) {
+    announce.count(1, size);
     if (topic.raw) {
       ++raw_sent;
-      queue(group, {msg.begin(), msg.end()});
+      queue(group, {data, data + size});
       return;
     }
-    core.publish(reinterpret_cast<const uint8_t*>(msg.data()), msg.size(), now,
-                 out);
+    core.publish(data, size, now, out);
+  }
+
+  void publish(const message_pack& msgs, time_point now) {
+    if (topic.raw) {
+      msgs.for_each(
+        [&](const uint8_t* data, size_t size) { publish(data, size, now); });
+      return;
+    }
+    announce.count(msgs.size(), msgs.payload_bytes());
+    core.publish(msgs, now, out);
   }
 
   // (publish_atom, ...): a request waits for room; anything else is
-  // dropped and counted while the backlog is full.
+  // dropped and counted while the backlog is full. `Msgs`: a message_pack
+  // or a std::vector<std::string>.
+  template <class Msgs>
   void on_publish(owner_ptr self, const std::shared_ptr<publisher_state>& me,
-                  std::vector<std::string> msgs) {
+                  Msgs& msgs) {
     auto now = bus_clock::now();
     auto* elem = self->current_mailbox_element();
     if (elem != nullptr && elem->mid.is_request()) {
       auto rp = self->make_response_promise();
       if (!waiting.empty() || !has_room()) {
-        waiting.push_back({std::move(rp), std::move(msgs)});
+        waiting.push_back({std::move(rp), to_pack(std::move(msgs))});
         return;
       }
-      for (auto& m : msgs)
-        publish(m, now);
+      if constexpr (std::is_same_v<Msgs, message_pack>)
+        publish(msgs, now);
+      else
+        for (auto& m : msgs)
+          publish(bytes_of(m), m.size(), now);
       rp.deliver(static_cast<uint32_t>(msgs.size()));
     } else {
-      for (auto& m : msgs) {
+      auto one = [&](const uint8_t* data, size_t size) {
         if (!has_room()) {
           ++refused;
-          continue;
+          return;
         }
-        publish(m, now);
-        // Sealed datagrams count against the backlog at once.
-        for (auto& dg : out)
-          queue(group, std::move(dg));
-        out.clear();
-      }
+        publish(data, size, now);
+        // Sealed datagrams count against the backlog at once, and go to
+        // the socket as its window allows: messages sent together are
+        // taken as the same messages sent one by one would be.
+        if (!out.empty()) {
+          for (auto& dg : out)
+            queue(group, std::move(dg));
+          out.clear();
+          pump(self, me, now);
+        }
+      };
+      if constexpr (std::is_same_v<Msgs, message_pack>)
+        msgs.for_each(one);
+      else
+        for (auto& m : msgs)
+          one(bytes_of(m), m.size());
     }
     settle(self, me, now);
+  }
+
+  static const uint8_t* bytes_of(const std::string& m) {
+    return reinterpret_cast<const uint8_t*>(m.data());
+  }
+
+  // A request that waits is kept as a pack. A message too long for a
+  // record is longer than any datagram: counted as the core counts it.
+  message_pack to_pack(message_pack&& p) { return std::move(p); }
+  message_pack to_pack(std::vector<std::string>&& msgs) {
+    message_pack p;
+    size_t bytes = 0;
+    for (auto& m : msgs)
+      bytes += m.size();
+    p.reserve(msgs.size(), bytes);
+    for (auto& m : msgs)
+      if (!p.add(m))
+        ++oversize_waiting;
+    return p;
   }
 
   void on_nak(const net::datagram& d, time_point now) {
@@ -250,6 +295,7 @@ struct publisher_state {
     r.origin = core.config().origin;
     r.session = core.config().session;
     r.core = core.stats();
+    r.core.oversize += oversize_waiting;
     r.raw_sent = raw_sent;
     r.backlog = backlog.size();
     r.in_flight = handed - left;
@@ -284,10 +330,13 @@ publisher_child make_publisher(std::string id, net::io_shards& shards,
         [self, st](publish_atom, std::string& msg) {
           std::vector<std::string> one;
           one.push_back(std::move(msg));
-          st->on_publish(self, st, std::move(one));
+          st->on_publish(self, st, one);
         },
         [self, st](publish_atom, std::vector<std::string>& msgs) {
-          st->on_publish(self, st, std::move(msgs));
+          st->on_publish(self, st, msgs);
+        },
+        [self, st](publish_atom, message_pack& msgs) {
+          st->on_publish(self, st, msgs);
         },
         [self, st](flush_atom) {
           st->flush_queued = false;

@@ -41,9 +41,7 @@ bool publisher_core::publish(const uint8_t* data, size_t size, time_point now,
     ++stats_.oversize;
     return false;
   }
-  if (count_ > 0
-      && (batch_.size() + message_overhead + size > cfg_.max_datagram
-          || count_ == UINT16_MAX))
+  if (batch_full_for(size))
     flush(now, out);
   if (count_ == 0)
     open_batch(now);
@@ -55,6 +53,52 @@ bool publisher_core::publish(const uint8_t* data, size_t size, time_point now,
   if (cfg_.max_delay <= duration::zero())
     flush(now, out);
   return true;
+}
+
+size_t publisher_core::publish(const message_pack& pack, time_point now,
+                               datagrams& out) {
+  if (cfg_.max_delay <= duration::zero()) {
+    // A datagram a message: nothing to gain from runs.
+    size_t taken = 0;
+    pack.for_each([&](const uint8_t* data, size_t size) {
+      taken += publish(data, size, now, out) ? 1 : 0;
+    });
+    return taken;
+  }
+  const auto* rec = pack.records();
+  const auto* end = rec + pack.records_size();
+  size_t taken = 0;
+  while (rec < end) {
+    auto size = message_pack::record_length(rec);
+    if (size > max_message()) {
+      ++stats_.oversize;
+      rec += message_overhead + size;
+      continue;
+    }
+    if (batch_full_for(size))
+      flush(now, out);
+    if (count_ == 0)
+      open_batch(now);
+    // The run: this record and those after it that still fit, copied as
+    // they are (a pack's records are the datagram's).
+    const auto* run = rec;
+    auto room = cfg_.max_datagram - batch_.size();
+    size_t run_bytes = 0;
+    uint16_t n = 0;
+    while (rec < end && count_ + n < UINT16_MAX) {
+      auto len = message_pack::record_length(rec);
+      if (len > max_message() || run_bytes + message_overhead + len > room)
+        break;
+      run_bytes += message_overhead + len;
+      rec += message_overhead + len;
+      ++n;
+    }
+    batch_.insert(batch_.end(), run, run + run_bytes);
+    count_ = static_cast<uint16_t>(count_ + n);
+    stats_.messages += n;
+    taken += n;
+  }
+  return taken;
 }
 
 void publisher_core::flush(time_point now, datagrams& out) {

@@ -13,6 +13,7 @@
 
 #include "castor/actors/application.hpp"
 #include "castor/actors/system_config.hpp"
+#include "castor/bus/message_pack.hpp"
 #include "castor/bus/publisher.hpp"
 #include "castor/bus/publisher_core.hpp"
 #include "castor/bus/subscriber.hpp"
@@ -54,11 +55,17 @@ bool cores_agree() {
   bus::datagrams out;
   std::string m = "hello bus";
   pub.publish(reinterpret_cast<const uint8_t*>(m.data()), m.size(), {}, out);
+  // Small messages packed in one buffer (message_pack.hpp).
+  bus::message_pack pack;
+  pack.add("packed 1");
+  pack.add("packed 2");
+  pub.publish(pack, {}, out);
   pub.flush({}, out);
   bus::subscriber_output got;
   for (auto& dg : out)
     sub.on_datagram(dg.data(), dg.size(), {}, got);
-  return got.messages.size() == 1 && got.payload(got.messages[0]) == m;
+  return got.messages.size() == 3 && got.payload(got.messages[0]) == m
+         && got.payload(got.messages[2]) == "packed 2";
 }
 
 // The IPv6 mapping: a group of the family asked for, that the bus can use.
@@ -98,8 +105,13 @@ int main(int argc, char** argv) {
     // run() blocks this thread; the publisher records itself in its first
     // step, so ask for it from another one.
     std::thread hello{[info = pub.info] {
-      if (auto p = info->wait_actor(std::chrono::seconds{5}))
+      if (auto p = info->wait_actor(std::chrono::seconds{5})) {
         caf::anon_send(p, bus::publish_atom::value, std::string{"hello bus"});
+        bus::message_pack more;
+        more.add("hello again");
+        more.add("and again");
+        caf::anon_send(p, bus::publish_atom::value, std::move(more));
+      }
     }};
     rc = app.run(sys).exit_code;
     hello.join();

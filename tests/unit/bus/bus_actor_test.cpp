@@ -94,14 +94,21 @@ struct bus_fixture : testkit::io_fixture<> {
 
   /// Sends `msgs` to `pub` as a publish request from a new actor; the
   /// answer (the number accepted) lands in the result, 0 until then.
-  std::shared_ptr<uint32_t> request_publish(const caf::actor& pub,
-                                            std::vector<std::string> msgs) {
+  template <class Msgs>
+  std::shared_ptr<uint32_t> request_publish(const caf::actor& pub, Msgs msgs) {
     auto acked = std::make_shared<uint32_t>(0);
     sys.spawn([pub, acked, msgs](caf::event_based_actor* self) {
       self->request(pub, caf::infinite, publish_atom::value, msgs)
         .then([acked](uint32_t n) { *acked = n; });
     });
     return acked;
+  }
+
+  static message_pack pack_of(const std::vector<std::string>& msgs) {
+    message_pack p;
+    for (auto& m : msgs)
+      p.add(m);
+    return p;
   }
 
   /// Asks `pub` for its report from a new actor; the answer lands in the
@@ -129,53 +136,69 @@ struct bus_fixture : testkit::io_fixture<> {
 CAF_TEST_FIXTURE_SCOPE(bus_actor_tests, bus_fixture)
 
 CAF_TEST(a publisher fed faster than it sends bounds its backlog) {
-  auto po = to_peer("flow");
-  po.socket_window = 2;
-  po.max_backlog = 4;
-  auto child = make_publisher("pub", shards, po);
-  auto sup = supervise(child.spec);
-  auto pub = child.info->actor();
-  CAF_REQUIRE(pub);
-  // The io shard is held. The publisher runs on it with its socket, so
-  // what follows queues there and runs in this order once it goes on: ten
-  // publishes without a request (two datagrams go to the socket, its
-  // window; four wait in the backlog; the other four messages are dropped
-  // and counted), a report, a publish request, a second report, and only
-  // then the socket's sends, which the publisher's steps queued behind.
-  io = false;
-  for (int i = 0; i < 10; ++i)
-    caf::anon_send(pub, publish_atom::value, "m" + std::to_string(i));
-  auto first = report_later(pub);
-  auto acked = request_publish(pub, {"r0", "r1", "r2"});
-  settle();
-  auto second = report_later(pub);
-  io = true;
-  settle();
-  CAF_REQUIRE(*first);
-  auto r = **first;
-  CAF_CHECK_EQUAL(r.in_flight, 2u);
-  CAF_CHECK_EQUAL(r.backlog, 4u);
-  CAF_CHECK_EQUAL(r.refused, 4u);
-  CAF_CHECK_EQUAL(r.core.messages, 6u);
-  // A producer that asks is not dropped: its batch waited, unanswered, so
-  // it sent no more (its credit was spent).
-  CAF_REQUIRE(*second);
-  r = **second;
-  CAF_CHECK_EQUAL(r.waiting_requests, 1u);
-  CAF_CHECK_EQUAL(r.backlog, 4u);
-  CAF_CHECK_EQUAL(r.refused, 4u);
-  // The socket sent: the window moved, the backlog drained, the waiting
-  // batch was taken and answered, and everything accepted arrived.
-  CAF_CHECK_EQUAL(*acked, 3u);
-  r = report(pub);
-  CAF_CHECK_EQUAL(r.waiting_requests, 0u);
-  CAF_CHECK_EQUAL(r.backlog, 0u);
-  CAF_CHECK_EQUAL(r.refused, 4u);
-  CAF_CHECK_EQUAL(r.core.messages, 9u);
-  CAF_CHECK_EQUAL(r.core.datagrams, 9u);
-  CAF_CHECK_EQUAL(peer.data(), 9u);
-  caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
-  settle();
+  // The same whether the messages come as strings or packed.
+  for (bool packed : {false, true}) {
+    CAF_MESSAGE("packed = " << packed);
+    counting_peer to;
+    auto po = to_peer("flow");
+    po.map.set("flow", 0x7f000001, to.port());
+    po.socket_window = 2;
+    po.max_backlog = 4;
+    auto child = make_publisher("pub", shards, po);
+    auto sup = supervise(child.spec);
+    auto pub = child.info->actor();
+    CAF_REQUIRE(pub);
+    // The io shard is held. The publisher runs on it with its socket, so
+    // what follows queues there and runs in this order once it goes on:
+    // ten publishes without a request (two datagrams go to the socket, its
+    // window; four wait in the backlog; the other four messages are
+    // dropped and counted), a report, a publish request, a second report,
+    // and only then the socket's sends, which the publisher's steps queued
+    // behind.
+    io = false;
+    if (packed) {
+      message_pack ten;
+      for (int i = 0; i < 10; ++i)
+        ten.add("m" + std::to_string(i));
+      caf::anon_send(pub, publish_atom::value, std::move(ten));
+    } else {
+      for (int i = 0; i < 10; ++i)
+        caf::anon_send(pub, publish_atom::value, "m" + std::to_string(i));
+    }
+    auto first = report_later(pub);
+    std::vector<std::string> three{"r0", "r1", "r2"};
+    auto acked = packed ? request_publish(pub, pack_of(three))
+                        : request_publish(pub, three);
+    settle();
+    auto second = report_later(pub);
+    io = true;
+    settle();
+    CAF_REQUIRE(*first);
+    auto r = **first;
+    CAF_CHECK_EQUAL(r.in_flight, 2u);
+    CAF_CHECK_EQUAL(r.backlog, 4u);
+    CAF_CHECK_EQUAL(r.refused, 4u);
+    CAF_CHECK_EQUAL(r.core.messages, 6u);
+    // A producer that asks is not dropped: its batch waited, unanswered,
+    // so it sent no more (its credit was spent).
+    CAF_REQUIRE(*second);
+    r = **second;
+    CAF_CHECK_EQUAL(r.waiting_requests, 1u);
+    CAF_CHECK_EQUAL(r.backlog, 4u);
+    CAF_CHECK_EQUAL(r.refused, 4u);
+    // The socket sent: the window moved, the backlog drained, the waiting
+    // batch was taken and answered, and everything accepted arrived.
+    CAF_CHECK_EQUAL(*acked, 3u);
+    r = report(pub);
+    CAF_CHECK_EQUAL(r.waiting_requests, 0u);
+    CAF_CHECK_EQUAL(r.backlog, 0u);
+    CAF_CHECK_EQUAL(r.refused, 4u);
+    CAF_CHECK_EQUAL(r.core.messages, 9u);
+    CAF_CHECK_EQUAL(r.core.datagrams, 9u);
+    CAF_CHECK_EQUAL(to.data(), 9u);
+    caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+    settle();
+  }
 }
 
 CAF_TEST(an idle publisher sends a burst at once in one datagram) {

@@ -12,12 +12,14 @@
 #include <caf/atom.hpp>
 
 #include "castor/bus/delivery_queue.hpp"
+#include "castor/bus/message_pack.hpp"
 #include "castor/bus/publisher_core.hpp"
 #include "castor/bus/subscriber_core.hpp"
 
 namespace castor::bus {
 
-/// -> publisher: (publish_atom, std::string | std::vector<std::string>).
+/// -> publisher: (publish_atom, std::string | std::vector<std::string> |
+/// message_pack).
 using publish_atom = caf::atom_constant<caf::atom("bus_pub")>;
 /// -> publisher: (flush_atom), seal the open datagram now.
 using flush_atom = caf::atom_constant<caf::atom("bus_flush")>;
@@ -85,5 +87,6 @@ struct subscriber_report {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(castor::bus::bus_delivery)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(castor::bus::bus_gap)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(castor::bus::message_pack)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(castor::bus::publisher_report)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(castor::bus::subscriber_report)

@@ -13,7 +13,9 @@
 // Protocol (publisher = P):
 //   -> P  (publish_atom, std::string)                one message
 //   -> P  (publish_atom, std::vector<std::string>)   several, in order
-//         sent as a request, answered with (uint32_t n) once the n
+//   -> P  (publish_atom, message_pack)               several, in order, in
+//         one buffer (message_pack.hpp): no string per message
+//         either sent as a request, answered with (uint32_t n) once the n
 //         messages are accepted: the producer's credit (see below)
 //   -> P  (flush_atom)                               seal the open datagram
 //         (the publisher also sends it to itself: flush_when_idle)

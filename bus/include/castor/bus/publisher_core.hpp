@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "castor/bus/message_pack.hpp"
 #include "castor/bus/retransmit_ring.hpp"
 #include "castor/bus/token_bucket.hpp"
 #include "castor/bus/wire.hpp"
@@ -125,6 +126,12 @@ public:
   bool publish(const uint8_t* data, size_t size, time_point now,
                datagrams& out);
 
+  /// Adds every message of `pack`, in order, as publish() would one by
+  /// one: a run of messages that fits the open datagram is copied in one
+  /// piece. Messages longer than max_message() are refused and counted.
+  /// Returns the messages taken.
+  size_t publish(const message_pack& pack, time_point now, datagrams& out);
+
   /// Seals the open datagram, if any.
   void flush(time_point now, datagrams& out);
 
@@ -145,6 +152,11 @@ public:
 private:
   header make_header(msg_type type) const noexcept;
   void open_batch(time_point now);
+  bool batch_full_for(size_t size) const noexcept {
+    return count_ > 0
+           && (batch_.size() + message_overhead + size > cfg_.max_datagram
+               || count_ == UINT16_MAX);
+  }
   publisher_config cfg_;
   publisher_stats stats_;
   retransmit_ring ring_;

@@ -1,0 +1,37 @@
+#include "castor/bus/message_pack.hpp"
+
+#include <cstring>
+
+#include "castor/bus/wire.hpp"
+
+namespace castor::bus {
+
+// The pack's records are the datagram's: the publisher copies them as they
+// are.
+static_assert(message_pack::record_overhead == message_overhead);
+
+void message_pack::reserve(size_t messages, size_t payload_bytes) {
+  bytes_.reserve(messages * record_overhead + payload_bytes);
+}
+
+uint8_t* message_pack::extend(size_t size) {
+  if (size > max_record)
+    return nullptr;
+  auto at = bytes_.size();
+  bytes_.resize(at + record_overhead + size);
+  bytes_[at] = static_cast<uint8_t>(size >> 8);
+  bytes_[at + 1] = static_cast<uint8_t>(size);
+  ++count_;
+  return bytes_.data() + at + record_overhead;
+}
+
+bool message_pack::add(const void* data, size_t size) {
+  auto* p = extend(size);
+  if (p == nullptr)
+    return false;
+  if (size > 0)
+    std::memcpy(p, data, size);
+  return true;
+}
+
+} // namespace castor::bus
