@@ -52,8 +52,9 @@ test_packages=(
   # bench/socket's side-by-side contender: Erlang/OTP's gen_udp (escript)
   erlang-base
   # castor-bus's namespace test drops packets at random with nftables;
-  # bench/bus compares with ZeroMQ's epgm (pyzmq)
-  nftables python3-zmq
+  # bench/bus compares with ZeroMQ's epgm, driven from Python (pyzmq) and
+  # from C++ (libzmq's C API: bench/bus/zmq_epgm_peer.cpp)
+  nftables python3-zmq libzmq3-dev
   # sanitizers and fuzzing (clang + compiler-rt); clang also compiles the
   # relay's kernel data path (tc eBPF, issue 16), which needs libbpf and
   # bpftool (gen skeleton) too; without them the relay builds without it

@@ -15,13 +15,16 @@
 # (pyzmq's, castor's under flow control) delivers everything at a lower
 # rate: that is still lossless, at the rate it reached.
 #
-#   [SIZES="32 288 1344"] [REPEAT=3] [CONTENDERS="castor zmq-epgm"]
+#   [SIZES="32 288 1344"] [REPEAT=3]
+#   [CONTENDERS="castor zmq-epgm zmq-epgm-c"]
 #   [GSO=1] [LADDER_32=...] [LADDER_288=...] [LADDER_1344=...]
 #     lossless.sh BUILD_DIR [SECONDS]
 #
 # GSO=1 (the default here) gives castor's publisher --gso, its fastest
 # setting on this path (the veth segments, as a NIC would); GSO= turns it
-# off. ZeroMQ runs with run.sh's settings (zmq_epgm.py, printed).
+# off. ZeroMQ runs with run.sh's settings (printed), from Python
+# (zmq-epgm) and, when bench/bus/zmq_epgm_peer is built (libzmq3-dev), from
+# C++ (zmq-epgm-c); castor's ratio is given against each.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=${1:?usage: lossless.sh BUILD_DIR [SECONDS]}
@@ -31,12 +34,16 @@ export GSO=${GSO-1} REPEAT=${REPEAT:-3}
 
 ladder() {
   case $1 in
-  32) echo "${LADDER_32:-500000 1000000 2000000 3000000 4000000 5000000 6000000}" ;;
-  288) echo "${LADDER_288:-100000 200000 300000 500000 800000 1200000 1500000 2000000}" ;;
+  32) echo "${LADDER_32:-500000 1000000 2000000 3000000 4000000 5000000 6000000 7000000 8000000}" ;;
+  288) echo "${LADDER_288:-100000 200000 300000 500000 800000 1200000 1500000 2000000 2500000}" ;;
   1344) echo "${LADDER_1344:-25000 50000 75000 100000 200000 300000 400000 600000}" ;;
   *) echo "${LADDER:?no ladder for size $1: set LADDER}" ;;
   esac
 }
+
+contenders=${CONTENDERS:-castor zmq-epgm}
+[[ -n ${CONTENDERS:-} || ! -x $build/bench/bus/zmq_epgm_peer ]] ||
+  contenders+=" zmq-epgm-c"
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -45,9 +52,9 @@ printf '%-8s %5s %8s | %-8s %9s %s\n' contender size offered step msgs/s runs
 declare -A best
 for size in ${SIZES:-32 288 1344}; do
   declare -A going=()
-  for c in ${CONTENDERS:-castor zmq-epgm}; do going[$c]=1; done
+  for c in $contenders; do going[$c]=1; done
   for rate in $(ladder "$size"); do
-    for c in ${CONTENDERS:-castor zmq-epgm}; do
+    for c in $contenders; do
       ((${going[$c]:-0})) || continue
       CONTENDERS=$c SIZES=$size RATES=$rate "$here/run.sh" "$build" "$secs" \
         >"$out/run" 2>&1 || true
@@ -85,13 +92,16 @@ head -n1 "$out/zmq" 2>/dev/null || true
 echo "lossless throughput (msgs/s, median of $REPEAT at the best lossless step):"
 for size in ${SIZES:-32 288 1344}; do
   line=$(printf '%5s B:' "$size")
-  for c in ${CONTENDERS:-castor zmq-epgm}; do
+  for c in $contenders; do
     line+=$(printf ' %s %.0f' "$c" "${best["$c $size"]:-0}")
   done
-  z=${best["zmq-epgm $size"]:-0}
   k=${best["castor $size"]:-0}
-  if [[ $z != 0 && $k != 0 ]]; then
-    line+=$(awk -v k="$k" -v z="$z" 'BEGIN { printf "  castor/zmq %.1fx", k / z }')
-  fi
+  for zc in zmq-epgm zmq-epgm-c; do
+    z=${best["$zc $size"]:-0}
+    if [[ $z != 0 && $k != 0 ]]; then
+      line+=$(awk -v k="$k" -v z="$z" -v n="$zc" \
+        'BEGIN { printf "  castor/%s %.1fx", n, k / z }')
+    fi
+  done
   echo "$line"
 done

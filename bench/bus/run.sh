@@ -24,8 +24,9 @@
 # published and received; from their summaries), "-" for the others.
 # MAX_RATE (bytes/s) caps castor's publisher (pub --max-rate); GSO=1 gives
 # it pub --gso (the veth segments, as a NIC would: see below).
-# Python's pyzmq caps the ZeroMQ side well below 1M/s: its figures are what
-# ZeroMQ reaches when driven from Python, and are marked so.
+# ZeroMQ runs twice: from Python (zmq-epgm, pyzmq, whose cost per message
+# caps small messages near 1M/s) and from C++ (zmq-epgm-c, libzmq's C API,
+# the same messages, pacing and settings), which is ZeroMQ's own figure.
 #
 # On a shared 2-core machine the figures are noisy; compare contenders of
 # one run only.
@@ -42,6 +43,11 @@ loss=${3:-0}
 bus=$build/apps/bus/castor-bus
 send=$build/apps/tools/castor-send
 recv=$build/apps/tools/castor-recv
+# ZeroMQ from C++ (bench/bus/zmq_epgm_peer.cpp, built when libzmq3-dev is
+# installed); a default contender when it is there.
+zmq_c=$build/bench/bus/zmq_epgm_peer
+default_contenders="castor raw-udp zmq-epgm"
+[[ ! -x $zmq_c ]] || default_contenders+=" zmq-epgm-c"
 CST_NAME=bench_bus
 cst_setup bbus
 bus_bench_pair 10.204.0
@@ -64,7 +70,11 @@ per_msg_us() {
   awk -v c="${1:-0}" -v n="${2:-0}" \
     'BEGIN { if (n > 0 && c != "") printf "%.2f", c * 1000 / n; else print "-" }'
 }
-wants() { [[ " ${CONTENDERS:-castor raw-udp zmq-epgm} " == *" $1 "* ]]; }
+wants() { [[ " ${CONTENDERS:-$default_contenders} " == *" $1 "* ]]; }
+if wants zmq-epgm-c && [[ ! -x $zmq_c ]]; then
+  echo "run.sh: $zmq_c is not built (install libzmq3-dev, rebuild)" >&2
+  exit 2
+fi
 
 rows=$CST_WORK/rows
 : >"$rows"
@@ -130,15 +140,20 @@ for size in ${SIZES:-32 288 1344}; do
       - -
     k0=$k1
     fi
-    if wants zmq-epgm; then
-    # ZeroMQ epgm (from Python)
-    cst_start zsub "$S" timeout -k 5 $((secs + 40)) /usr/bin/python3 \
-      "$here/zmq_epgm.py" sub 10.204.0.2 239.193.60.1:24900 "$count" \
-      $((secs + 20))
+    # ZeroMQ epgm: from Python (zmq-epgm) and from C++ (zmq-epgm-c), the
+    # same messages, pacing and settings.
+    for z_name in zmq-epgm zmq-epgm-c; do
+    wants "$z_name" || continue
+    if [[ $z_name == zmq-epgm ]]; then
+      zpeer=(/usr/bin/python3 "$here/zmq_epgm.py")
+    else
+      zpeer=("$zmq_c")
+    fi
+    cst_start zsub "$S" timeout -k 5 $((secs + 40)) "${zpeer[@]}" \
+      sub 10.204.0.2 239.193.60.1:24900 "$count" $((secs + 20))
     cst_wait_for zsub subscribed 10
-    cst_start zpub "$P" timeout -k 5 $((secs * 10 + 40)) /usr/bin/python3 \
-      "$here/zmq_epgm.py" pub 10.204.0.1 239.193.60.1:24900 "$count" "$rate" \
-      "$size"
+    cst_start zpub "$P" timeout -k 5 $((secs * 10 + 40)) "${zpeer[@]}" \
+      pub 10.204.0.1 239.193.60.1:24900 "$count" "$rate" "$size"
     cst_result zsub $((secs * 10 + 60)) >"$CST_WORK/zsub.res" || true
     cst_result zpub $((secs * 10 + 60)) >"$CST_WORK/zpub.res" || true
     z=$(grep '^{' "$CST_WORK/zsub.res" | tail -1 | tr -d ' ')
@@ -146,10 +161,11 @@ for size in ${SIZES:-32 288 1344}; do
     got=$(field "$z" received)
     s=$(field "$z" seconds)
     k1=$(kdrops)
-    row zmq-epgm "$size" "$rate" \
+    row "$z_name" "$size" "$rate" \
       "$got" "$(awk -v n="${got:-0}" -v s="${s:-0}" 'BEGIN{print (s>0)?n/s:0}')" \
       "$(field "$z" p50_us)" "$(field "$z" p99_us)" "-" $((k1 - k0)) - -
-    fi
+    k0=$k1
+    done
    done
   done
 done
@@ -160,7 +176,7 @@ if ((loss > 0)); then
   echo "loss rule: dropped $(cst_in "$S" nft list chain ip benchloss in |
     sed -n 's/.*counter packets \([0-9]*\) bytes.*/\1/p') datagrams"
 fi
-if wants zmq-epgm; then
+if wants zmq-epgm || wants zmq-epgm-c; then
   echo "zmq settings: $(sed -n 's/.*"settings": \({[^}]*}\).*/\1/p' "$CST_WORK/zsub.res")"
 fi
 # The medians of the repeats, per contender and case (for an even count,
