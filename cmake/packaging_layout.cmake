@@ -3,7 +3,8 @@
 # systemd unit, the config files and the examples. The executables install
 # themselves (apps/*/CMakeLists.txt): castor-relay to sbin, the rest to bin.
 #
-#   share/man/man8/castor-relay.8.gz, castorctl.8.gz, man5/castor.conf.5.gz
+#   share/man/man8/castor-relay.8.gz, castorctl.8.gz, man5/castor.conf.5.gz,
+#   man1/castor-bus.1.gz
 #   share/doc/castor/examples/*.toml        config/relay.toml and examples/
 #   share/doc/castor/copyright              LICENSE (Debian policy's name)
 #   lib/systemd/system/castor-relay.service CASTOR_SYSTEMD_UNIT_DIR
@@ -22,7 +23,7 @@ set(CMAKE_INSTALL_DEFAULT_COMPONENT_NAME daemon)
 # scdoc (Debian `scdoc`, scripts/install-deps.sh) is a small C program with no
 # dependencies; the pages are generated into the build tree, never committed.
 find_program(CASTOR_SCDOC scdoc)
-set(_castor_man_pages castor-relay.8 castorctl.8 castor.conf.5)
+set(_castor_man_pages castor-relay.8 castorctl.8 castor.conf.5 castor-bus.1)
 if(CASTOR_SCDOC)
   set(_castor_man_outputs "")
   foreach(page IN LISTS _castor_man_pages)

@@ -22,7 +22,7 @@ section() {
 
 # Long options of a --help text on stdin (CLI11: "  -f,--config TEXT ...").
 help_options() {
-  grep -oE '^ +(-[A-Za-z], ?)?--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z][a-z0-9-]*' |
+  grep -oE '^ +(-[A-Za-z0-9], ?)?--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z][a-z0-9-]*' |
     sort -u
 }
 
@@ -66,6 +66,20 @@ if [[ -n $commands ]]; then
   documented=$(section COMMANDS | grep -E '^\*[a-z]' |
     sed -E 's/^\*([a-z][a-z -]*[a-z]).*/\1/; s/ --.*//')
   compare commands "$expected" "$documented"
+fi
+
+# Options of the commands, for a page with a COMMAND OPTIONS section
+# (castor-bus): every long option a command's --help lists is a term there,
+# and every term there is some command's option.
+if [[ -n $commands ]] && section "COMMAND OPTIONS" | grep -q .; then
+  expected=""
+  for c in $commands; do
+    expected+=$("$program" "$c" --help | help_options | grep -vx -- --help || true)
+    expected+=$'\n'
+  done
+  documented=$(section "COMMAND OPTIONS" | grep -E '^\*-' |
+    grep -oE -- '--[a-z][a-z0-9-]*' || true)
+  compare "command options" "$expected" "$documented"
 fi
 
 if ((status == 0)); then

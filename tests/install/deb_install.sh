@@ -248,6 +248,7 @@ for f in /etc/castor/relay.toml /etc/default/castor-relay \
          /usr/sbin/castor-relay /usr/bin/castorctl /usr/bin/castor-send \
          /usr/bin/castor-recv /usr/share/man/man8/castor-relay.8.gz \
          /usr/share/man/man8/castorctl.8.gz /usr/share/man/man5/castor.conf.5.gz \
+         /usr/bin/castor-bus /usr/share/man/man1/castor-bus.1.gz \
          /usr/share/doc/castor/examples/relay.toml \
          /etc/logrotate.d/castor-relay; do
   [[ -e $root$f ]] || fail "$f is not installed"

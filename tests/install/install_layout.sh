@@ -19,6 +19,7 @@ check() { # DESTDIR PREFIX ETC_DIR
            "$prefix/share/man/man8/castor-relay.8.gz" \
            "$prefix/share/man/man8/castorctl.8.gz" \
            "$prefix/share/man/man5/castor.conf.5.gz" \
+           "$prefix/bin/castor-bus" "$prefix/share/man/man1/castor-bus.1.gz" \
            "$prefix/share/doc/castor/examples/relay.toml" \
            "$prefix/share/doc/castor/copyright" \
            "$prefix/lib/cmake/castor/castorConfig.cmake" \
