@@ -219,6 +219,8 @@ void subscriber_core::extend(uint64_t origin, stream& s, uint64_t end,
     sl.state = slot_state::missing;
     sl.due = due;
   }
+  if (end > s.lead)
+    next_due_ = std::min(next_due_, due);
   s.lead = end;
 }
 
@@ -269,6 +271,8 @@ void subscriber_core::drain(uint64_t origin, stream& s, subscriber_output& out,
 }
 
 void subscriber_core::tick(time_point now, subscriber_output& out) {
+  // The earliest NAK due after this tick, found on the way.
+  auto next = time_point::max();
   for (auto i = streams_.begin(); i != streams_.end();) {
     auto origin = i->first;
     auto& s = i->second;
@@ -287,6 +291,8 @@ void subscriber_core::tick(time_point now, subscriber_output& out) {
     };
     for (auto& [seq, sl] : s.slots) {
       if (sl.state != slot_state::missing || sl.due > now) {
+        if (sl.state == slot_state::missing)
+          next = std::min(next, sl.due);
         emit_range();
         continue;
       }
@@ -298,6 +304,7 @@ void subscriber_core::tick(time_point now, subscriber_output& out) {
       }
       ++sl.attempts;
       sl.due = now + cfg_.nak_repeat;
+      next = std::min(next, sl.due);
       if (range && range->first + range->count == seq)
         ++range->count;
       else {
@@ -310,15 +317,11 @@ void subscriber_core::tick(time_point now, subscriber_output& out) {
       drain(origin, s, out);
     ++i;
   }
+  next_due_ = next;
 }
 
 time_point subscriber_core::next_wakeup() const noexcept {
-  auto at = time_point::max();
-  for (auto& [origin, s] : streams_)
-    for (auto& [seq, sl] : s.slots)
-      if (sl.state == slot_state::missing)
-        at = std::min(at, sl.due);
-  return at;
+  return next_due_;
 }
 
 } // namespace castor::bus

@@ -467,26 +467,31 @@ CAF_TEST(a restarted publisher is a new stream and the old one is ignored) {
 }
 
 CAF_TEST(random loss of five percent is repaired without gaps or duplicates) {
-  publisher_config pc;
-  pc.max_delay = 0s;
-  sim s{3, pc};
-  std::minstd_rand rng{2026};
-  uint64_t dropped = 0;
-  s.drop = [&](size_t, const dg_info&) {
-    auto lost = rng() % 100 < 5;
-    dropped += lost ? 1 : 0;
-    return lost;
-  };
-  for (int i = 0; i < 5000; ++i) {
-    s.publish("m" + std::to_string(i));
-    if (i % 50 == 49)
-      s.advance(1ms);
-  }
-  s.advance(200ms);
-  CAF_CHECK(dropped > 500u);
-  for (size_t i = 0; i < 3; ++i) {
-    CAF_CHECK(s.gaps[i].empty());
-    CAF_CHECK_EQUAL(s.payloads(i), range_of(0, 5000));
+  // Ticked at every step, and only when next_wakeup() says (the actor).
+  for (bool on_wakeup : {false, true}) {
+    publisher_config pc;
+    pc.max_delay = 0s;
+    sim s{3, pc};
+    s.tick_on_wakeup = on_wakeup;
+    std::minstd_rand rng{2026};
+    uint64_t dropped = 0;
+    s.drop = [&](size_t, const dg_info&) {
+      auto lost = rng() % 100 < 5;
+      dropped += lost ? 1 : 0;
+      return lost;
+    };
+    for (int i = 0; i < 5000; ++i) {
+      s.publish("m" + std::to_string(i));
+      if (i % 50 == 49)
+        s.advance(1ms);
+    }
+    s.advance(200ms);
+    CAF_CHECK(dropped > 500u);
+    for (size_t i = 0; i < 3; ++i) {
+      CAF_CHECK(s.gaps[i].empty());
+      CAF_CHECK_EQUAL(s.payloads(i), range_of(0, 5000));
+      CAF_CHECK_EQUAL(s.subs[i].next_wakeup(), time_point::max());
+    }
   }
 }
 

@@ -75,6 +75,9 @@ struct sim {
     [](size_t, const dg_info&) { return false; };
   /// Which subscribers are on the group now (late join).
   std::vector<bool> joined = std::vector<bool>(16, true);
+  /// True: advance() ticks a subscriber only once its next_wakeup() has
+  /// come, as the subscriber actor does; false: at every step.
+  bool tick_on_wakeup = false;
 
   void multicast(const std::vector<uint8_t>& dg) {
     auto inf = info_of(dg);
@@ -147,6 +150,8 @@ struct sim {
       pub.tick(now, out);
       send_all(out);
       for (size_t i = 0; i < subs.size(); ++i) {
+        if (tick_on_wakeup && now < subs[i].next_wakeup())
+          continue;
         subscriber_output sout;
         subs[i].tick(now, sout);
         handle(i, sout);
