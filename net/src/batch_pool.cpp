@@ -8,6 +8,13 @@ namespace castor::net {
 
 // -- batch_block ---------------------------------------------------------------
 
+namespace {
+
+// UDP_GRO (linux/udp.h): the control message's type is the option's name.
+constexpr int udp_gro = 104;
+
+} // namespace
+
 batch_block::batch_block(batch_pool* pool, size_t slots, size_t slot_size)
     : pool_(pool), slot_size_(slot_size), msgs_(slots), iov_(slots),
       peers_(slots), control_(slots), info_(slots),
@@ -57,6 +64,12 @@ void batch_block::complete(size_t n) {
         info_[i].ifindex = pi.ipi6_ifindex;
         std::memcpy(info_[i].dst.data(), &pi.ipi6_addr, 16);
         info_[i].v6 = true;
+      } else if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == udp_gro) {
+        int seg = 0;
+        std::memcpy(&seg, CMSG_DATA(c), sizeof(seg));
+        // Written only for a joined run; a lone datagram has none.
+        if (seg > 0 && static_cast<size_t>(seg) < msgs_[i].msg_len)
+          info_[i].segment = static_cast<uint16_t>(seg);
       }
     }
   }

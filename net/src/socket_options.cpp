@@ -179,6 +179,12 @@ caf::error set_packet_info(int fd, bool on) {
                   "IPV6_RECVPKTINFO");
 }
 
+caf::error set_udp_gro(int fd, bool on) {
+  // UDP_GRO (linux/udp.h), which older libc headers lack.
+  constexpr int udp_gro_option = 104;
+  return set_int(fd, IPPROTO_UDP, udp_gro_option, "UDP_GRO", on ? 1 : 0);
+}
+
 caf::error set_tos(int fd, int tos) {
   const bool v6 = is_v6(fd);
   const char* label = v6 ? "IPV6_TCLASS" : "IP_TOS";

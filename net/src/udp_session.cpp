@@ -292,10 +292,13 @@ void udp_session::drain() {
   }
   auto got = static_cast<size_t>(n);
   blk->complete(got);
-  stats_.received += got;
-  for (size_t i = 0; i < got; ++i)
+  for (size_t i = 0; i < got; ++i) {
     if (blk->truncated(i))
       ++stats_.truncated;
+    // A run UDP GRO joined counts as the datagrams it holds.
+    auto seg = blk->segment_size(i);
+    stats_.received += seg == 0 ? 1 : (blk->length(i) + seg - 1) / seg;
+  }
   if (active_.passive()) {
     // Serving recv requests, one datagram each, all views of one block.
     // `keep` holds the block until every view exists: a caller that drops

@@ -21,6 +21,11 @@ caf::error validate(const udp_options& o) {
     return make_error(errc::invalid_argument, "read_packets", o.read_packets);
   if (o.max_datagram < 1 || o.max_datagram > 65536)
     return make_error(errc::invalid_argument, "max_datagram", o.max_datagram);
+  if (o.gro && o.max_datagram < 65536)
+    return make_error(errc::invalid_argument,
+                      "max_datagram below 65536 with gro (a joined run of "
+                      "datagrams is up to 64 KB)",
+                      o.max_datagram);
   if (o.max_send_queue < 1)
     return make_error(errc::invalid_argument, "max_send_queue", 0);
   if (o.max_pinned_bytes < uint64_t{o.read_packets} * uint64_t{o.max_datagram})
@@ -95,6 +100,9 @@ caf::error configure(asio::ip::udp::socket& sock, const udp_options& o) {
       return err;
   if (o.packet_info >= 0)
     if (auto err = set_packet_info(fd, o.packet_info != 0))
+      return err;
+  if (o.gro)
+    if (auto err = set_udp_gro(fd, true))
       return err;
   sock.bind(o.local, ec);
   // Still held by a socket whose owner has ended (its shard has not closed

@@ -7,9 +7,13 @@
 
 #define CAF_SUITE udp_socket
 
+#include <cstring>
 #include <memory>
 
 #include "udp_test_support.hpp"
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "castor/actors/supervisor.hpp"
 
@@ -138,6 +142,99 @@ CAF_TEST(with segmentation a run of equal datagrams leaves as one GSO message) {
   // The first five joined (loopback takes UDP GSO); the others alone.
   CAF_CHECK_EQUAL(s.segmented, 5u);
   CAF_CHECK_EQUAL(s.sendmmsg_calls, 1u);
+}
+
+namespace {
+
+// Sends `payload` to `to` over loopback as one UDP GSO message of
+// `segment`-byte datagrams (UDP_SEGMENT), as a --gso publisher does.
+void send_segmented(const udp_endpoint& to, const std::string& payload,
+                    uint16_t segment) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  CAF_REQUIRE(fd >= 0);
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(to.port());
+  dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  iovec iov{const_cast<char*>(payload.data()), payload.size()};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(uint16_t))] = {};
+  msghdr m{};
+  m.msg_name = &dst;
+  m.msg_namelen = sizeof(dst);
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof(ctl);
+  auto* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = IPPROTO_UDP;
+  c->cmsg_type = 103; // UDP_SEGMENT
+  c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  std::memcpy(CMSG_DATA(c), &segment, sizeof(segment));
+  auto n = ::sendmsg(fd, &m, 0);
+  ::close(fd);
+  CAF_REQUIRE_EQUAL(n, static_cast<ssize_t>(payload.size()));
+}
+
+const std::string four_and_a_tail =
+  "datagram-0datagram-1datagram-2datagram-3tail";
+
+std::vector<std::string> segments_of(const std::string& entry, size_t seg) {
+  std::vector<std::string> out;
+  udp_endpoint from;
+  datagram d{from,         reinterpret_cast<const uint8_t*>(entry.data()),
+             entry.size(), false,
+             {},           0,
+             seg};
+  for_each_segment(d, [&](const uint8_t* p, size_t n) {
+    out.emplace_back(reinterpret_cast<const char*>(p), n);
+  });
+  return out;
+}
+
+} // namespace
+
+CAF_TEST(
+  with gro a GSO run arrives as one entry and splits into its datagrams) {
+  udp_options o;
+  o.gro = true;
+  o.max_datagram = 65536;
+  o.read_packets = 4;
+  open_sock(o);
+  send_segmented(sock_ep, four_and_a_tail, 10);
+  tell(active_atom::value, true);
+  // One entry for the five datagrams, read and woken for once.
+  CAF_REQUIRE_EQUAL(st().got.size(), 1u);
+  CAF_CHECK_EQUAL(st().segment_sizes[0], 10u);
+  CAF_CHECK_EQUAL(
+    segments_of(st().got[0], st().segment_sizes[0]),
+    strs({"datagram-0", "datagram-1", "datagram-2", "datagram-3", "tail"}));
+  // A lone datagram is itself, with no segment size.
+  push("alone");
+  run();
+  CAF_REQUIRE_EQUAL(st().got.size(), 2u);
+  CAF_CHECK_EQUAL(st().got[1], "alone");
+  CAF_CHECK_EQUAL(st().segment_sizes[1], 0u);
+  // The counters count datagrams, not entries.
+  CAF_CHECK_EQUAL(stats().received, 6u);
+}
+
+CAF_TEST(without gro the kernel cuts a GSO run into datagrams) {
+  open_sock();
+  send_segmented(sock_ep, four_and_a_tail, 10);
+  tell(active_atom::value, true);
+  CAF_CHECK_EQUAL(st().got, strs({"datagram-0", "datagram-1", "datagram-2",
+                                  "datagram-3", "tail"}));
+  CAF_CHECK_EQUAL(st().segment_sizes, std::vector<size_t>(5, 0));
+  CAF_CHECK_EQUAL(stats().received, 5u);
+}
+
+CAF_TEST(gro needs a 64 KB receive slot) {
+  udp_options o;
+  o.gro = true;
+  auto s = open_udp(sys, shards.at(0), owner, o);
+  CAF_REQUIRE(!s);
+  CAF_CHECK(is(s.error(), errc::invalid_argument));
+  CAF_CHECK(sys.render(s.error()).find("gro") != std::string::npos);
 }
 
 CAF_TEST(a connected socket sends to its peer) {

@@ -29,6 +29,8 @@ struct owner_state {
   std::vector<std::string> got;
   std::vector<size_t> batch_sizes;
   std::vector<bool> truncated;
+  /// Each entry's datagram::segment_size (udp_options::gro).
+  std::vector<size_t> segment_sizes;
   int passive = 0;
   std::vector<caf::error> errors;
   // Batches kept alive on purpose by some tests.
@@ -44,6 +46,7 @@ inline caf::behavior owner_actor(caf::stateful_actor<owner_state>* self) {
       for (auto d : b.datagrams()) {
         st.got.emplace_back(d.text());
         st.truncated.push_back(d.truncated);
+        st.segment_sizes.push_back(d.segment_size);
       }
       st.batch_sizes.push_back(b.size());
       if (st.hold)

@@ -83,6 +83,10 @@ caf::error set_multicast_all(int fd, bool on);
 /// IP_PKTINFO: each datagram received comes with its destination address
 /// and receiving interface (datagram::destination, datagram::ifindex).
 caf::error set_packet_info(int fd, bool on);
+/// UDP_GRO (Linux 5.0): the kernel may hand this socket a run of datagrams
+/// of one size from one sender as one receive, with their size in a
+/// control message (udp_options::gro).
+caf::error set_udp_gro(int fd, bool on);
 /// IP_TOS (DSCP << 2 | ECN), or IPV6_TCLASS (the same byte).
 caf::error set_tos(int fd, int tos);
 

@@ -10,6 +10,7 @@
 // (read_packets × max_datagram bytes), and a socket whose batches pin
 // udp_options::max_pinned_bytes stops reading until some come back.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -41,11 +42,27 @@ struct datagram {
   /// (or for datagrams queued before it was turned on).
   boost::asio::ip::address destination;
   unsigned ifindex;
+  /// With udp_options::gro: 0 for one datagram, else this entry joins a
+  /// run of datagrams of this size (the last may be shorter), to be cut
+  /// apart by the owner (for_each_segment).
+  size_t segment_size = 0;
 
   std::string_view text() const noexcept {
     return {reinterpret_cast<const char*>(data), size};
   }
 };
+
+/// Calls f(const uint8_t*, size_t) for each datagram an entry holds: the
+/// entry itself, or the datagrams of a run UDP GRO joined.
+template <class F>
+void for_each_segment(const datagram& d, F f) {
+  if (d.segment_size == 0 || d.segment_size >= d.size) {
+    f(d.data, d.size);
+    return;
+  }
+  for (size_t at = 0; at < d.size; at += d.segment_size)
+    f(d.data + at, std::min(d.segment_size, d.size - at));
+}
 
 class udp_batch;
 
@@ -119,8 +136,9 @@ public:
 
   datagram operator[](size_t i) const noexcept {
     auto k = first_ + i;
-    return {block_->peer(k),      block_->data(k),        block_->length(k),
-            block_->truncated(k), block_->destination(k), block_->ifindex(k)};
+    return {block_->peer(k),        block_->data(k),        block_->length(k),
+            block_->truncated(k),   block_->destination(k), block_->ifindex(k),
+            block_->segment_size(k)};
   }
 
   /// For range-for: `for (auto d : batch.datagrams())`. Not begin()/end()

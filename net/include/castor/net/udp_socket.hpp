@@ -128,6 +128,15 @@ struct udp_options {
   /// refusal (EIO: no checksum offload; EINVAL: larger than the MTU) turns
   /// it off for good, and those datagrams go one by one.
   bool segmentation = false;
+  /// UDP GRO (UDP_GRO, Linux 5.0), segmentation's receiving side: the
+  /// kernel may hand a run of datagrams of one size from one sender (a GSO
+  /// message that crossed a veth whole, or datagrams a NIC's GRO joined)
+  /// as one receive, queued and woken for once. Such a datagram (one batch
+  /// entry) carries datagram::segment_size: cut it into datagrams of that
+  /// size, the last possibly shorter. The owner must split them, so it is
+  /// off by default; credits and read_packets count entries. Needs
+  /// max_datagram 65536 (a joined run is up to 64 KB).
+  bool gro = false;
 
   bool reuse_address = false;
   bool reuse_port = false;
@@ -194,6 +203,7 @@ struct udp_options {
 
 /// Counters kept by the socket, answered to (stats_atom).
 struct udp_stats {
+  /// Datagrams received (with gro, a joined run counts each of its own).
   uint64_t received = 0;
   uint64_t batches = 0;
   uint64_t truncated = 0;

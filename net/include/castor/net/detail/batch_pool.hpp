@@ -71,6 +71,9 @@ public:
   const boost::asio::ip::udp::endpoint& peer(size_t i) const noexcept {
     return peers_[i];
   }
+  /// UDP_GRO's segment size of slot i: 0 for one datagram, else the
+  /// size of each datagram the slot joins (the last may be shorter).
+  uint16_t segment_size(size_t i) const noexcept { return info_[i].segment; }
   /// IP_PKTINFO (or IPV6_PKTINFO) of slot i: the interface the datagram
   /// came in on and the destination address of its IP header. 0 and
   /// 0.0.0.0 when the socket does not ask for it.
@@ -92,15 +95,15 @@ private:
   friend class batch_pool;
 
   /// Room for the control messages the socket may ask for: IP_PKTINFO or
-  /// IPV6_PKTINFO.
+  /// IPV6_PKTINFO, and UDP_GRO's segment size.
   union control_slot {
     cmsghdr align;
-    uint8_t buf[CMSG_SPACE(sizeof(in_pktinfo))];
-    uint8_t buf6[CMSG_SPACE(sizeof(in6_pktinfo))];
+    uint8_t buf[CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int))];
   };
 
   struct slot_info {
     uint32_t ifindex = 0;
+    uint16_t segment = 0;
     bool v6 = false;
     std::array<uint8_t, 16> dst{}; ///< network order; IPv4 in the first 4
   };
