@@ -156,6 +156,7 @@ int run_sub(const sub_options& o) {
   so.send_buffer = o.common.sndbuf;
   so.loop = !o.common.no_loop;
   so.active = castor::net::active_mode::counted(o.credit);
+  so.gro = o.gro;
   bus_host host;
   auto tally = std::make_shared<sub_tally>();
   caf::actor user;

@@ -64,6 +64,7 @@ struct sub_options {
   int credit = 1024;
   /// Latency percentiles from pub --stamp's send times (same host).
   bool latency = false;
+  bool gro = false;
 };
 
 struct stat_options {

@@ -130,6 +130,9 @@ int main(int argc, char** argv) {
     ->capture_default_str();
   s->add_flag("--latency", sub.latency,
               "Report latency percentiles from pub --stamp's send times");
+  s->add_flag("--gro", sub.gro,
+              "UDP GRO: read a run of datagrams a --gso publisher sent as "
+              "one (see docs/bus.md)");
 
   stat_options st;
   std::string stat_discovery;

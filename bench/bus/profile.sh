@@ -14,7 +14,7 @@
 #     rate low (valgrind runs ~50x slower) and compare Ir per message.
 #
 #   [SIZE=288] [RATE=100000] [SECONDS_=3] [PERF=0] [CALLGRIND=] \
-#   [OUT_DIR=/tmp/castor-bus-profile] [MAX_RATE=] [GSO=] profile.sh BUILD_DIR
+#   [OUT_DIR=/tmp/castor-bus-profile] [MAX_RATE=] [GSO=] [GRO=] profile.sh BUILD_DIR
 # Needs root (exit 77 otherwise); namespaces and processes are removed on
 # every exit path (netns.sh).
 set -euo pipefail
@@ -54,7 +54,7 @@ uptime_before=$(uptime)
 # shellcheck disable=SC2046
 cst_start sub "$S" $(wrap sub) "$bus" sub bench -i e0 --quiet --latency \
   --count "$count" --idle 2 --timeout $((secs * 20 + 20)) --announce-ms 0 \
-  --credit 8192 --rcvbuf 4194304
+  --credit 8192 --rcvbuf 4194304 ${GRO:+--gro}
 cst_wait_for sub subscribed 30
 # shellcheck disable=SC2046
 cst_start pub "$P" $(wrap pub) "$bus" pub bench -i p0 --count "$count" \

@@ -23,7 +23,8 @@
 # castor-bus pub and sub processes, all threads, over the messages
 # published and received; from their summaries), "-" for the others.
 # MAX_RATE (bytes/s) caps castor's publisher (pub --max-rate); GSO=1 gives
-# it pub --gso (the veth segments, as a NIC would: see below).
+# it pub --gso (the veth segments, as a NIC would: see below); GRO=1 gives
+# its subscriber sub --gro (a --gso run is read as one).
 # ZeroMQ runs twice: from Python (zmq-epgm, pyzmq, whose cost per message
 # caps small messages near 1M/s) and from C++ (zmq-epgm-c, libzmq's C API,
 # the same messages, pacing and settings), which is ZeroMQ's own figure.
@@ -96,7 +97,7 @@ for size in ${SIZES:-32 288 1344}; do
     # castor::bus
     cst_start bsub "$S" timeout -k 5 $((secs + 30)) "$bus" sub bench -i e0 \
       --quiet --latency --count "$count" --idle 2 --timeout $((secs + 20)) \
-      --announce-ms 0 --credit 8192 --rcvbuf 4194304
+      --announce-ms 0 --credit 8192 --rcvbuf 4194304 ${GRO:+--gro}
     cst_wait_for bsub subscribed 10
     cst_start bpub "$P" timeout -k 5 $((secs + 30)) "$bus" pub bench -i p0 \
       --count "$count" --rate "$rate" --size "$size" --stamp --linger-ms 1500 \

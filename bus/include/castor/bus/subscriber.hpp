@@ -56,6 +56,11 @@ struct subscriber_options : endpoint_options {
   size_t max_queue = 65536;
   /// Messages in one delivery, at most.
   size_t max_batch = 1024;
+  /// UDP GRO on the socket (net::udp_options::gro): a run of datagrams a
+  /// publisher sent with segmentation (or a NIC joined) is queued, woken
+  /// for and read once instead of once a datagram. Receive slots become
+  /// 64 KB, and at most 8 are read at a time (a block of 512 KB).
+  bool gro = false;
 };
 
 struct subscriber_child {
