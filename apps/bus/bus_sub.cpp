@@ -157,6 +157,7 @@ int run_sub(const sub_options& o) {
   so.loop = !o.common.no_loop;
   so.active = castor::net::active_mode::counted(o.credit);
   so.gro = o.gro;
+  so.core.nak_attempts = o.nak_attempts;
   bus_host host;
   auto tally = std::make_shared<sub_tally>();
   caf::actor user;

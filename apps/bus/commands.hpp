@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "castor/bus/subscriber_core.hpp"
 #include "castor/bus/topic_map.hpp"
 
 namespace castor_bus_cli {
@@ -65,6 +66,8 @@ struct sub_options {
   /// Latency percentiles from pub --stamp's send times (same host).
   bool latency = false;
   bool gro = false;
+  /// NAKs for one datagram before it is given up (subscriber_config).
+  unsigned nak_attempts = castor::bus::subscriber_config{}.nak_attempts;
 };
 
 struct stat_options {

@@ -128,6 +128,11 @@ int main(int argc, char** argv) {
               "count repeated and out-of-order indices per publisher");
   s->add_option("--credit", sub.credit, "{active, N} credit")
     ->capture_default_str();
+  s->add_option("--nak-attempts", sub.nak_attempts,
+                "NAKs for a missing datagram, one every 20 ms, before it is "
+                "given up as an unrecoverable gap")
+    ->capture_default_str()
+    ->check(CLI::Range(1u, 10000u));
   s->add_flag("--latency", sub.latency,
               "Report latency percentiles from pub --stamp's send times");
   s->add_flag("--gro", sub.gro,

@@ -6,10 +6,14 @@
 # and $messages first.
 
 # bus_sites_subscribe K TIMEOUT: a subscriber on host K, ready on return.
+# A repair that crosses sites goes subscriber -> relay -> link -> relay ->
+# publisher and back; on a loaded machine that outlasts the default NAK
+# patience (10 x 20 ms), so the subscribers keep asking for 1 s, and the
+# publisher lingers longer than that.
 bus_sites_subscribe() {
   cst_start "sub$1" "${HOST_NS[$1]}" timeout -k 5 $(($2 + 10)) "$bus" sub \
     prices --map "$map" -i h0 --quiet --check --count "$messages" --idle 3 \
-    --timeout "$2" --announce-ms 0
+    --timeout "$2" --announce-ms 0 --nak-attempts 50
   cst_wait_for "sub$1" subscribed 10
 }
 
@@ -17,7 +21,7 @@ bus_sites_subscribe() {
 bus_sites_publish() {
   cst_start pub "${HOST_NS[1]}" timeout -k 5 "$1" "$bus" pub prices \
     --map "$map" -i h0 --count "$messages" --rate 20000 --size 64 \
-    --linger-ms 500 --announce-ms 0
+    --linger-ms 2000 --announce-ms 0
 }
 
 # bus_sites_expect_all K WAIT: host K's subscriber ended cleanly with every
