@@ -17,20 +17,24 @@
 #
 #   [SIZES="32 288 1344"] [REPEAT=3]
 #   [CONTENDERS="castor zmq-epgm zmq-epgm-c"]
-#   [GSO=1] [LADDER_32=...] [LADDER_288=...] [LADDER_1344=...]
+#   [GSO=1] [GRO=1] [LADDER_32=...] [LADDER_288=...] [LADDER_1344=...]
 #     lossless.sh BUILD_DIR [SECONDS]
 #
 # GSO=1 (the default here) gives castor's publisher --gso, its fastest
 # setting on this path (the veth segments, as a NIC would); GSO= turns it
-# off. ZeroMQ runs with run.sh's settings (printed), from Python
-# (zmq-epgm) and, when bench/bus/zmq_epgm_peer is built (libzmq3-dev), from
-# C++ (zmq-epgm-c); castor's ratio is given against each.
+# off. GRO=1 (the default here) gives its subscriber --gro, which reads a
+# --gso run whole; GRO= turns it off. ZeroMQ runs with run.sh's settings
+# (printed), from Python (zmq-epgm) and, when bench/bus/zmq_epgm_peer is
+# built (libzmq3-dev), from C++ (zmq-epgm-c); castor's ratio is given
+# against each. A step with loss names, per run short of it, the messages
+# received of those offered and the unrecoverable gaps.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=${1:?usage: lossless.sh BUILD_DIR [SECONDS]}
 secs=${2:-2}
-export GSO=${GSO-1} REPEAT=${REPEAT:-3}
+export GSO=${GSO-1} GRO=${GRO-1} REPEAT=${REPEAT:-3}
 [[ -n $GSO ]] || unset GSO
+[[ -n $GRO ]] || unset GRO
 
 ladder() {
   case $1 in
@@ -64,17 +68,22 @@ for size in ${SIZES:-32 288 1344}; do
       want=$((rate * secs))
       verdict=lossless
       rates=()
+      short=()
       while read -r _ _ _ _ got mps _ _ gaps _; do
         rates+=("$mps")
         if [[ $got != "$want" || ($gaps != 0 && $gaps != -) ]]; then
           verdict=loss
+          # What the run missed: messages received of those offered, and
+          # unrecoverable gaps.
+          short+=("$got/$want,gaps=$gaps")
         fi
       done <<<"$rows"
       ((${#rates[@]} == REPEAT)) || verdict=failed
       median=$(printf '%s\n' "${rates[@]}" | sort -n |
         awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : 0) }')
-      printf '%-8s %5s %8s | %-8s %9.0f %s\n' "$c" "$size" "$rate" "$verdict" \
-        "$median" "$(echo "${rates[*]}" | tr ' ' ',')"
+      printf '%-8s %5s %8s | %-8s %9.0f %s%s\n' "$c" "$size" "$rate" \
+        "$verdict" "$median" "$(echo "${rates[*]}" | tr ' ' ',')" \
+        "${short[*]:+ (short: ${short[*]})}"
       if [[ $verdict == lossless ]]; then
         key="$c $size"
         awk -v m="$median" -v b="${best[$key]:-0}" 'BEGIN { exit !(m > b) }' &&
