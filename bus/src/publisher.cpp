@@ -50,6 +50,8 @@ struct publisher_state {
   struct waiting_batch {
     caf::response_promise rp;
     message_pack msgs;
+    // What the answer says: the messages the request sent.
+    uint32_t count;
   };
 
   publisher_options opts;
@@ -157,7 +159,7 @@ struct publisher_state {
       auto w = std::move(waiting.front());
       waiting.pop_front();
       publish(w.msgs, now);
-      w.rp.deliver(static_cast<uint32_t>(w.msgs.size()));
+      w.rp.deliver(w.count);
       for (auto& dg : out)
         queue(group, std::move(dg));
       out.clear();
@@ -218,7 +220,8 @@ struct publisher_state {
     if (elem != nullptr && elem->mid.is_request()) {
       auto rp = self->make_response_promise();
       if (!waiting.empty() || !has_room()) {
-        waiting.push_back({std::move(rp), to_pack(std::move(msgs))});
+        auto count = static_cast<uint32_t>(msgs.size());
+        waiting.push_back({std::move(rp), to_pack(std::move(msgs)), count});
         return;
       }
       if constexpr (std::is_same_v<Msgs, message_pack>)
@@ -258,7 +261,8 @@ struct publisher_state {
   }
 
   // A request that waits is kept as a pack. A message too long for a
-  // record is longer than any datagram: counted as the core counts it.
+  // record is longer than any datagram: counted as the core counts it (and
+  // still in the answer's count, as when the request is taken at once).
   message_pack to_pack(message_pack&& p) { return std::move(p); }
   message_pack to_pack(std::vector<std::string>&& msgs) {
     message_pack p;

@@ -167,8 +167,12 @@ CAF_TEST(a publisher fed faster than it sends bounds its backlog) {
     }
     auto first = report_later(pub);
     std::vector<std::string> three{"r0", "r1", "r2"};
+    // As strings, a fourth longer than any pack record (and datagram): the
+    // waiting request still answers for it, and it is refused as oversize.
+    auto four = three;
+    four.push_back(std::string(70000, 'x'));
     auto acked = packed ? request_publish(pub, pack_of(three))
-                        : request_publish(pub, three);
+                        : request_publish(pub, four);
     settle();
     auto second = report_later(pub);
     io = true;
@@ -188,8 +192,9 @@ CAF_TEST(a publisher fed faster than it sends bounds its backlog) {
     CAF_CHECK_EQUAL(r.refused, 4u);
     // The socket sent: the window moved, the backlog drained, the waiting
     // batch was taken and answered, and everything accepted arrived.
-    CAF_CHECK_EQUAL(*acked, 3u);
+    CAF_CHECK_EQUAL(*acked, packed ? 3u : 4u);
     r = report(pub);
+    CAF_CHECK_EQUAL(r.core.oversize, packed ? 0u : 1u);
     CAF_CHECK_EQUAL(r.waiting_requests, 0u);
     CAF_CHECK_EQUAL(r.backlog, 0u);
     CAF_CHECK_EQUAL(r.refused, 4u);
