@@ -2,27 +2,21 @@
 
 #include <cstring>
 
-#include "castor/bus/wire.hpp"
-
 namespace castor::bus {
 
-// The pack's records are the datagram's: the publisher copies them as they
-// are.
-static_assert(message_pack::record_overhead == message_overhead);
-
 void message_pack::reserve(size_t messages, size_t payload_bytes) {
-  bytes_.reserve(messages * record_overhead + payload_bytes);
+  bytes_.reserve(messages * message_overhead + payload_bytes);
 }
 
 uint8_t* message_pack::extend(size_t size) {
   if (size > max_record)
     return nullptr;
   auto at = bytes_.size();
-  bytes_.resize(at + record_overhead + size);
+  bytes_.resize(at + message_overhead + size);
   bytes_[at] = static_cast<uint8_t>(size >> 8);
   bytes_[at + 1] = static_cast<uint8_t>(size);
   ++count_;
-  return bytes_.data() + at + record_overhead;
+  return bytes_.data() + at + message_overhead;
 }
 
 bool message_pack::add(const void* data, size_t size) {

@@ -69,7 +69,7 @@ size_t publisher_core::publish(const message_pack& pack, time_point now,
   const auto* end = rec + pack.records_size();
   size_t taken = 0;
   while (rec < end) {
-    auto size = message_pack::record_length(rec);
+    auto size = message_length(rec);
     if (size > max_message()) {
       ++stats_.oversize;
       rec += message_overhead + size;
@@ -86,7 +86,7 @@ size_t publisher_core::publish(const message_pack& pack, time_point now,
     size_t run_bytes = 0;
     uint16_t n = 0;
     while (rec < end && count_ + n < UINT16_MAX) {
-      auto len = message_pack::record_length(rec);
+      auto len = message_length(rec);
       if (len > max_message() || run_bytes + message_overhead + len > room)
         break;
       run_bytes += message_overhead + len;

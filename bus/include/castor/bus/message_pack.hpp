@@ -7,8 +7,9 @@
 // for all, reused from batch to batch with clear().
 //
 // The buffer holds the messages in the bus's own record layout, a 16-bit
-// big-endian length then the bytes (wire.hpp), so the publisher copies a
-// run of them into a datagram with one memcpy. Plain C++17, no CAF.
+// big-endian length then the bytes (wire.hpp's message_overhead and
+// message_length), so the publisher copies a run of them into a datagram
+// with one memcpy. Plain C++17, no CAF.
 //
 //   message_pack p;
 //   p.add("hello");
@@ -21,6 +22,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "castor/bus/wire.hpp"
 
 namespace castor::bus {
 
@@ -65,7 +68,7 @@ public:
   bool empty() const noexcept { return count_ == 0; }
   /// The messages' bytes, without their lengths.
   size_t payload_bytes() const noexcept {
-    return bytes_.size() - count_ * record_overhead;
+    return bytes_.size() - count_ * message_overhead;
   }
   /// Empties the pack and keeps its buffer.
   void clear() noexcept {
@@ -82,17 +85,10 @@ public:
   void for_each(F f) const {
     size_t pos = 0;
     while (pos < bytes_.size()) {
-      auto len = record_length(bytes_.data() + pos);
-      f(bytes_.data() + pos + record_overhead, len);
-      pos += record_overhead + len;
+      auto len = message_length(bytes_.data() + pos);
+      f(bytes_.data() + pos + message_overhead, len);
+      pos += message_overhead + len;
     }
-  }
-
-  static constexpr size_t record_overhead = 2;
-
-  /// A record's message length, from its first two bytes.
-  static size_t record_length(const uint8_t* record) noexcept {
-    return (size_t{record[0]} << 8) | record[1];
   }
 
 private:

@@ -56,8 +56,14 @@ namespace castor::bus {
 inline constexpr uint16_t wire_magic = 0x4342;
 inline constexpr uint8_t wire_version = 1;
 inline constexpr size_t header_size = 32;
-/// Bytes a message costs in a data datagram besides its payload.
+/// Bytes a message costs in a data datagram besides its payload: its
+/// length, 16 bits big-endian.
 inline constexpr size_t message_overhead = 2;
+
+/// The payload length of the message record at `record`.
+inline size_t message_length(const uint8_t* record) noexcept {
+  return (size_t{record[0]} << 8) | record[1];
+}
 
 enum class msg_type : uint8_t {
   data = 1,
@@ -125,7 +131,7 @@ bool for_each_message(const uint8_t* data, size_t size, uint16_t count, F f) {
   for (uint16_t i = 0; i < count; ++i) {
     if (pos + message_overhead > size)
       return false;
-    size_t len = (size_t{data[pos]} << 8) | data[pos + 1];
+    auto len = message_length(data + pos);
     pos += message_overhead;
     if (pos + len > size)
       return false;
