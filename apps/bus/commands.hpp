@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "castor/bus/subscriber.hpp"
 #include "castor/bus/subscriber_core.hpp"
 #include "castor/bus/topic_map.hpp"
 
@@ -63,6 +64,8 @@ struct sub_options {
   bool quiet = false;
   bool check = false;
   int credit = 1024;
+  /// Messages waiting for credit, at most (subscriber_options::max_queue).
+  size_t queue = castor::bus::subscriber_options{}.max_queue;
   /// Latency percentiles from pub --stamp's send times (same host).
   bool latency = false;
   bool gro = false;

@@ -128,6 +128,11 @@ int main(int argc, char** argv) {
               "count repeated and out-of-order indices per publisher");
   s->add_option("--credit", sub.credit, "{active, N} credit")
     ->capture_default_str();
+  s->add_option("--queue", sub.queue,
+                "Messages waiting for credit, at most; beyond it the newest "
+                "are dropped and counted")
+    ->capture_default_str()
+    ->check(CLI::Range(size_t{1}, size_t{1} << 26));
   s->add_option("--nak-attempts", sub.nak_attempts,
                 "NAKs for a missing datagram, one every 20 ms, before it is "
                 "given up as an unrecoverable gap")

@@ -54,7 +54,7 @@ uptime_before=$(uptime)
 # shellcheck disable=SC2046
 cst_start sub "$S" $(wrap sub) "$bus" sub bench -i e0 --quiet --latency \
   --count "$count" --idle 2 --timeout $((secs * 20 + 20)) --announce-ms 0 \
-  --credit 8192 --rcvbuf 4194304 ${GRO:+--gro}
+  --credit 8192 --queue 1000000 --rcvbuf 4194304 ${GRO:+--gro}
 cst_wait_for sub subscribed 30
 # shellcheck disable=SC2046
 cst_start pub "$P" $(wrap pub) "$bus" pub bench -i p0 --count "$count" \

@@ -28,6 +28,10 @@
 # ZeroMQ runs twice: from Python (zmq-epgm, pyzmq, whose cost per message
 # caps small messages near 1M/s) and from C++ (zmq-epgm-c, libzmq's C API,
 # the same messages, pacing and settings), which is ZeroMQ's own figure.
+# Both sides get 4 MiB socket buffers, and the same bound on the messages
+# a subscriber holds for its reader: ZeroMQ's high-water mark of 1,000,000,
+# castor's sub --queue 1000000 (its default, 65536, is a few milliseconds
+# at 10M msgs/s).
 #
 # On a shared 2-core machine the figures are noisy; compare contenders of
 # one run only.
@@ -97,7 +101,8 @@ for size in ${SIZES:-32 288 1344}; do
     # castor::bus
     cst_start bsub "$S" timeout -k 5 $((secs + 30)) "$bus" sub bench -i e0 \
       --quiet --latency --count "$count" --idle 2 --timeout $((secs + 20)) \
-      --announce-ms 0 --credit 8192 --rcvbuf 4194304 ${GRO:+--gro}
+      --announce-ms 0 --credit 8192 --queue 1000000 --rcvbuf 4194304 \
+      ${GRO:+--gro}
     cst_wait_for bsub subscribed 10
     cst_start bpub "$P" timeout -k 5 $((secs + 30)) "$bus" pub bench -i p0 \
       --count "$count" --rate "$rate" --size "$size" --stamp --linger-ms 1500 \
