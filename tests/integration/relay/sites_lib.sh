@@ -231,6 +231,38 @@ sites_peer_drop() {
     on && $1 == "drops" { split($2, kv, "="); if (kv[1] == w) print kv[2] }'
 }
 
+# sites_tally_start I J: remembers site I's datagrams to J so far (sent,
+# peer_down, send_error), for sites_tally_check.
+sites_tally_start() {
+  SITES_TALLY0=("$(sites_peer_field "$1" "$2" tx_datagrams)"
+    "$(sites_peer_drop "$1" "$2" peer_down)"
+    "$(sites_peer_drop "$1" "$2" send_error)")
+}
+
+# sites_tally_check I J TOTAL: site I accounts for every one of the TOTAL
+# datagrams its host sent for J since sites_tally_start: sent, or dropped
+# as peer_down or send_error. Leaves the three in SITES_TX, SITES_DOWN and
+# SITES_ERR.
+sites_tally_check() {
+  SITES_TX=$(($(sites_peer_field "$1" "$2" tx_datagrams) - SITES_TALLY0[0]))
+  SITES_DOWN=$(($(sites_peer_drop "$1" "$2" peer_down) - SITES_TALLY0[1]))
+  SITES_ERR=$(($(sites_peer_drop "$1" "$2" send_error) - SITES_TALLY0[2]))
+  echo "site-$1 to site-$2: tx=$SITES_TX peer_down=$SITES_DOWN send_error=$SITES_ERR"
+  cst_expect "site-$1 accounts for every datagram (sent + peer_down + send_error)" \
+    "$3" "$((SITES_TX + SITES_DOWN + SITES_ERR))"
+}
+
+# sites_recv_resumed NAME WHAT: the summary of castor-recv NAME (started by
+# sites_recv after an outage) shows the traffic back, with no duplicates.
+sites_recv_resumed() {
+  local summary
+  summary=$(cst_recv_result "$1" 10 | grep '^summary ' || true)
+  echo "after $2: $summary"
+  cst_check "traffic resumed after $2" \
+    test "$(cst_field received "$summary")" -gt 100
+  cst_expect "no duplicates across $2" 0 "$(cst_field duplicates "$summary")"
+}
+
 # sites_log_tails RC: on a failure (RC != 0), the tail of every relay's
 # log; `cst_on_exit sites_log_tails` after sites_init.
 sites_log_tails() {
