@@ -27,8 +27,10 @@ using owner_ptr = caf::actor_companion*;
 // the flow control between them (publisher.hpp).
 struct publisher_state {
   publisher_state(const publisher_options& o, const topic_endpoint& ep,
-                  publisher_config cfg, const net::udp_socket& s)
-      : opts(o), topic(ep), group(detail::to_endpoint(ep.group, ep.port)),
+                  publisher_config cfg, const net::udp_socket& s,
+                  std::shared_ptr<net::send_buffers> sent)
+      : sent_buffers(std::move(sent)), opts(o), topic(ep),
+        group(detail::to_endpoint(ep.group, ep.port)),
         core(cfg, bus_clock::now()), sock(s), credit(s, o.socket_credit),
         announce(o, ep, cfg.origin, 0),
         window(std::clamp<uint32_t>(o.socket_window, 2, 4096)),
@@ -54,6 +56,10 @@ struct publisher_state {
     uint32_t count;
   };
 
+  // The datagram buffers the socket has sent (udp_options::recycle), for
+  // the core to write the next ones into: no allocation per datagram.
+  std::shared_ptr<net::send_buffers> sent_buffers;
+  std::vector<std::vector<uint8_t>> refill;
   publisher_options opts;
   topic_endpoint topic;
   net::udp_endpoint group;
@@ -86,6 +92,16 @@ struct publisher_state {
   uint64_t rate_waits = 0;
 
   bool has_room() const noexcept { return backlog.size() < max_backlog; }
+
+  // Tops up the core's spare datagram buffers from those the socket sent:
+  // one lock a publish, not one a datagram.
+  void refill_spares() {
+    auto held = core.spare_buffers();
+    if (held >= publisher_core::max_spare / 2)
+      return;
+    sent_buffers->take(refill, publisher_core::max_spare - held);
+    core.add_spare_buffers(refill);
+  }
 
   void queue(const net::udp_endpoint& to, std::vector<uint8_t> dg) {
     backlog.push_back({to, std::move(dg)});
@@ -216,6 +232,7 @@ struct publisher_state {
   void on_publish(owner_ptr self, const std::shared_ptr<publisher_state>& me,
                   Msgs& msgs) {
     auto now = bus_clock::now();
+    refill_spares();
     auto* elem = self->current_mailbox_element();
     if (elem != nullptr && elem->mid.is_request()) {
       auto rp = self->make_response_promise();
@@ -319,16 +336,19 @@ publisher_child make_publisher(std::string id, net::io_shards& shards,
   auto ep = opts.map.resolve(opts.topic);
   auto sock_opts = detail::socket_options(opts, ep, false);
   sock_opts.socket.segmentation = opts.segmentation;
+  // Shared by every start of the socket: it only holds spare buffers.
+  auto sent = std::make_shared<net::send_buffers>();
+  sock_opts.socket.recycle = sent;
   auto child = net::make_udp_socket_on_shard(
     std::move(id), shards, std::move(sock_opts),
-    [opts, ep, info](owner_ptr self, const net::udp_socket& s) {
+    [opts, ep, info, sent](owner_ptr self, const net::udp_socket& s) {
       auto cfg = opts.core;
       cfg.origin = info->origin();
       cfg.session = info->started(self->address());
       cfg.topic_hash = ep.hash;
       if (ep.group.is_v6() && cfg.max_datagram == ipv4_max_datagram)
         cfg.max_datagram = ipv6_max_datagram;
-      auto st = std::make_shared<publisher_state>(opts, ep, cfg, s);
+      auto st = std::make_shared<publisher_state>(opts, ep, cfg, s, sent);
       st->settle(self, st, bus_clock::now());
       return caf::behavior{
         [self, st](publish_atom, std::string& msg) {

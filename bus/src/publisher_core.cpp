@@ -28,6 +28,10 @@ header publisher_core::make_header(msg_type type) const noexcept {
 }
 
 void publisher_core::open_batch(time_point now) {
+  if (batch_.capacity() == 0 && !spare_.empty()) {
+    batch_ = std::move(spare_.back());
+    spare_.pop_back();
+  }
   batch_.clear();
   batch_.reserve(cfg_.max_datagram);
   batch_.resize(header_size);
@@ -196,6 +200,15 @@ nak_answer publisher_core::on_nak(const header& nak, uint32_t count,
   if (gone)
     ans.unavailable = heartbeat();
   return ans;
+}
+
+void publisher_core::add_spare_buffers(
+  std::vector<std::vector<uint8_t>>& bufs) {
+  for (auto& b : bufs)
+    if (spare_.size() < max_spare && b.capacity() >= cfg_.max_datagram
+        && b.capacity() <= 2 * cfg_.max_datagram)
+      spare_.push_back(std::move(b));
+  bufs.clear();
 }
 
 } // namespace castor::bus

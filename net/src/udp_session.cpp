@@ -51,7 +51,8 @@ udp_session::udp_session(caf::actor_system& sys, io_shard& shard,
       max_send_queue_(opts.max_send_queue), out_msgs_(send_batch),
       out_iov_(opts.segmentation ? send_batch * max_segments : send_batch),
       segmentation_(opts.segmentation),
-      out_ctl_(opts.segmentation ? send_batch : 0), out_count_(send_batch) {}
+      out_ctl_(opts.segmentation ? send_batch : 0), out_count_(send_batch),
+      recycle_(opts.recycle) {}
 
 udp_session::~udp_session() {
   if (pool_) {

@@ -150,6 +150,10 @@ private:
   };
   std::vector<segment_control> out_ctl_;
   std::vector<uint32_t> out_count_;
+  // udp_options::recycle, and the sent buffers of one pass on their way
+  // there.
+  std::shared_ptr<send_buffers> recycle_;
+  std::vector<std::vector<uint8_t>> spent_;
 
   udp_stats stats_;
 };

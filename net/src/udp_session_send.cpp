@@ -122,6 +122,13 @@ void udp_session::flush() {
           stats_.segmented += out_count_[static_cast<size_t>(j)];
       }
       stats_.sent += datagrams;
+      if (recycle_) {
+        for (size_t j = 0; j < datagrams; ++j)
+          if (sendq_[j].owned.capacity() > 0)
+            spent_.push_back(std::move(sendq_[j].owned));
+        if (!spent_.empty())
+          recycle_->put(spent_);
+      }
       sendq_.erase(sendq_.begin(),
                    sendq_.begin() + static_cast<std::ptrdiff_t>(datagrams));
       split_next_ = false;

@@ -154,6 +154,38 @@ CAF_TEST(small messages are batched up to the datagram size) {
   CAF_CHECK_EQUAL(s.payloads(0), range_of(0, 20));
 }
 
+CAF_TEST(datagrams written into spare buffers are those of fresh ones) {
+  publisher_config pc;
+  pc.max_datagram = 200;
+  pc.origin = 7;
+  pc.session = 9;
+  publisher_core fresh{pc};
+  publisher_core recycled{pc};
+  // Buffers that held other datagrams: full of stale bytes, longer than
+  // the datagrams to come. Ones too small or too large are not taken.
+  std::vector<std::vector<uint8_t>> spares;
+  for (int i = 0; i < 4; ++i)
+    spares.emplace_back(200, uint8_t{0xee});
+  spares.emplace_back(10, uint8_t{0xee});
+  spares.emplace_back(1000, uint8_t{0xee});
+  recycled.add_spare_buffers(spares);
+  CAF_CHECK(spares.empty());
+  CAF_CHECK_EQUAL(recycled.spare_buffers(), 4u);
+  datagrams a;
+  datagrams b;
+  for (int i = 0; i < 100; ++i) {
+    auto m = "message-" + std::to_string(i);
+    auto* p = reinterpret_cast<const uint8_t*>(m.data());
+    fresh.publish(p, m.size(), {}, a);
+    recycled.publish(p, m.size(), {}, b);
+  }
+  fresh.flush({}, a);
+  recycled.flush({}, b);
+  CAF_CHECK_EQUAL(recycled.spare_buffers(), 0u);
+  CAF_REQUIRE_GREATER(a.size(), 4u);
+  CAF_CHECK(a == b);
+}
+
 // -- subscriber --------------------------------------------------------------
 
 CAF_TEST(a gap is NAKed after the back - off and repaired in order) {

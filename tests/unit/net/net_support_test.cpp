@@ -25,6 +25,7 @@
 #include "castor/net/errors.hpp"
 #include "castor/net/group_manager.hpp"
 #include "castor/net/io_shards.hpp"
+#include "castor/net/send_buffers.hpp"
 #include "castor/net/shard_actor.hpp"
 #include "castor/net/socket_options.hpp"
 #include "castor/net/tcp_errors.hpp"
@@ -391,4 +392,29 @@ CAF_TEST(an actor system renders every castor category as describe does) {
                    make_error(errc::timeout), make_error(tcp_errc::closed),
                    caf::make_error(membership_errc::kernel_refused, "join")})
     CAF_CHECK_EQUAL(sys.render(err), describe(err));
+}
+
+CAF_TEST(
+  send_buffers keeps sent buffers within its bounds and hands them back) {
+  castor::net::send_buffers kept{3, 2048};
+  std::vector<std::vector<uint8_t>> spent;
+  for (size_t cap : {1500, 1500, 4096, 0, 1500, 1500}) {
+    std::vector<uint8_t> b;
+    b.reserve(cap);
+    b.resize(cap / 2, 0xab);
+    spent.push_back(std::move(b));
+  }
+  kept.put(spent);
+  // Too large and empty ones are freed; three are kept, the last dropped.
+  CAF_CHECK(spent.empty());
+  CAF_CHECK_EQUAL(kept.size(), 3u);
+  std::vector<std::vector<uint8_t>> back;
+  CAF_CHECK_EQUAL(kept.take(back, 2), 2u);
+  CAF_CHECK_EQUAL(kept.take(back, 5), 1u);
+  CAF_CHECK_EQUAL(kept.take(back, 5), 0u);
+  CAF_REQUIRE_EQUAL(back.size(), 3u);
+  for (auto& b : back) {
+    CAF_CHECK(b.empty());
+    CAF_CHECK_GREATER_OR_EQUAL(b.capacity(), 1500u);
+  }
 }

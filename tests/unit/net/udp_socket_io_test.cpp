@@ -144,6 +144,29 @@ CAF_TEST(with segmentation a run of equal datagrams leaves as one GSO message) {
   CAF_CHECK_EQUAL(s.sendmmsg_calls, 1u);
 }
 
+CAF_TEST(with recycle the buffers of sent datagrams come back with capacity) {
+  udp_options o;
+  o.recycle = std::make_shared<send_buffers>();
+  open_sock(o);
+  std::vector<std::vector<uint8_t>> several;
+  for (int i = 0; i < 5; ++i) {
+    several.push_back(to_bytes("datagram-" + std::to_string(i)));
+    several.back().reserve(1500);
+  }
+  caf::anon_send(sock, send_atom::value, peer.endpoint(), std::move(several));
+  run();
+  for (int i = 0; i < 5; ++i)
+    CAF_CHECK_EQUAL(peer.recv().value_or("<none>"),
+                    "datagram-" + std::to_string(i));
+  CAF_CHECK_EQUAL(stats().sent, 5u);
+  std::vector<std::vector<uint8_t>> back;
+  CAF_CHECK_EQUAL(o.recycle->take(back, 10), 5u);
+  for (auto& b : back) {
+    CAF_CHECK(b.empty());
+    CAF_CHECK_GREATER_OR_EQUAL(b.capacity(), 1500u);
+  }
+}
+
 namespace {
 
 // Sends `payload` to `to` over loopback as one UDP GSO message of

@@ -149,6 +149,16 @@ public:
   /// A heartbeat now (also sent by tick()).
   std::vector<uint8_t> heartbeat();
 
+  /// Buffers for the datagrams to come (e.g. those the socket has sent,
+  /// net::send_buffers): each new datagram is written into one of them,
+  /// whatever it held, instead of a new allocation. Takes those of `bufs`
+  /// whose capacity fits a datagram, up to max_spare held; leaves `bufs`
+  /// empty.
+  void add_spare_buffers(std::vector<std::vector<uint8_t>>& bufs);
+  /// Spare buffers held; at most max_spare.
+  size_t spare_buffers() const noexcept { return spare_.size(); }
+  static constexpr size_t max_spare = 256;
+
 private:
   header make_header(msg_type type) const noexcept;
   void open_batch(time_point now);
@@ -163,6 +173,7 @@ private:
   std::vector<time_point> repaired_at_;
   uint64_t next_seq_ = 1;
   std::vector<uint8_t> batch_;
+  std::vector<std::vector<uint8_t>> spare_;
   uint16_t count_ = 0;
   time_point batch_opened_;
   duration hb_interval_;

@@ -76,6 +76,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -91,6 +92,7 @@
 #include "castor/net/atoms.hpp"
 #include "castor/net/errors.hpp"
 #include "castor/net/io_shards.hpp"
+#include "castor/net/send_buffers.hpp"
 #include "castor/net/socket_options.hpp"
 #include "castor/net/udp_batch.hpp"
 
@@ -137,6 +139,10 @@ struct udp_options {
   /// off by default; credits and read_packets count entries. Needs
   /// max_datagram 65536 (a joined run is up to 64 KB).
   bool gro = false;
+  /// Where the socket puts the buffers of (send_atom, ..., vector) messages
+  /// once sent, for the owner to fill again (send_buffers.hpp); null: it
+  /// frees them.
+  std::shared_ptr<send_buffers> recycle;
 
   bool reuse_address = false;
   bool reuse_port = false;
