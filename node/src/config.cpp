@@ -36,17 +36,6 @@ caf::error configure(caf::actor_system_config& cfg, const node_options& opts) {
   if (opts.ack_every == 0 || opts.ack_every > opts.max_in_flight / 2)
     return caf::make_error(errc::invalid_options,
                            "ack_every must be between 1 and max_in_flight / 2");
-  if (opts.link_timeout.count() < 0 || opts.heartbeat.count() < 0)
-    return caf::make_error(errc::invalid_options,
-                           "heartbeat and link_timeout cannot be negative");
-  if (opts.link_timeout.count() > 0 && opts.heartbeat.count() == 0)
-    return caf::make_error(errc::invalid_options,
-                           "link_timeout needs heartbeats (heartbeat > 0), "
-                           "or a silent peer would time out");
-  if (opts.link_timeout.count() > 0 && opts.link_timeout < 2 * opts.heartbeat)
-    return caf::make_error(errc::invalid_options,
-                           "link_timeout must be at least two heartbeat "
-                           "intervals, or one late heartbeat ends the link");
   for (auto& p : opts.peers)
     if (p.name.empty() || p.host.empty() || p.port == 0)
       return caf::make_error(errc::invalid_options,
@@ -65,10 +54,6 @@ caf::error configure(caf::actor_system_config& cfg, const node_options& opts) {
   cfg.set("middleman.enable-automatic-connections", false);
   if (opts.heartbeat.count() > 0)
     cfg.set("middleman.heartbeat-interval", caf::timespan{opts.heartbeat});
-  // BASP checks it at each heartbeat against the last bytes a connection
-  // brought (CAF 0.17.6's basp_broker; its default, 0, never times out).
-  if (opts.link_timeout.count() > 0)
-    cfg.set("middleman.connection-timeout", caf::timespan{opts.link_timeout});
   if (!opts.insecure) {
     cfg.load<caf::openssl::manager>();
     // The session reads the members; set the options too, so that what

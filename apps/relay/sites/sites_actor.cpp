@@ -36,10 +36,6 @@ castor::node::node_options node_options_of(const sites_config& sites) {
   o.reach_timeout = std::chrono::milliseconds{1000};
   o.connect_timeout = std::chrono::milliseconds{2000};
   o.heartbeat = std::chrono::milliseconds{500};
-  // A WAN path that goes silent ends the link after 3 s (six heartbeats):
-  // the peer is down, its datagrams are counted as peer_down rather than
-  // sent into the void, and reconnecting starts (docs/sites.md).
-  o.link_timeout = std::chrono::milliseconds{3000};
   for (auto& p : sites.peers)
     if (connects_to(n.name, p.name))
       o.peers.push_back(

@@ -234,30 +234,6 @@ CAF_TEST(options without TLS files are refused unless insecure) {
   CAF_CHECK(is(castor::node::configure(cfg, o), errc::invalid_options));
 }
 
-CAF_TEST(a link timeout needs heartbeats and two intervals of them) {
-  node_options o;
-  o.name = "x";
-  o.insecure = true;
-  auto check = [&o](std::chrono::milliseconds hb, std::chrono::milliseconds t) {
-    caf::actor_system_config cfg;
-    o.heartbeat = hb;
-    o.link_timeout = t;
-    return castor::node::configure(cfg, o);
-  };
-  CAF_CHECK(is(check(0ms, 5s), errc::invalid_options));
-  CAF_CHECK(is(check(1s, 1500ms), errc::invalid_options));
-  CAF_CHECK(is(check(1s, -1ms), errc::invalid_options));
-  CAF_CHECK(!check(1s, 2s));
-  CAF_CHECK(!check(0ms, 0ms));
-  caf::actor_system_config cfg;
-  o.heartbeat = 500ms;
-  o.link_timeout = 3s;
-  CAF_REQUIRE(!castor::node::configure(cfg, o));
-  CAF_CHECK_EQUAL(
-    caf::get_or(cfg, "middleman.connection-timeout", caf::timespan{0}),
-    caf::timespan{3s});
-}
-
 CAF_TEST(two TLS nodes connect and a remote whereis finds a published actor) {
   box b{opts("b")};
   b.publish_echo("echo");

@@ -152,14 +152,6 @@ struct node_options {
   uint64_t ack_every = 1024;
   /// BASP heartbeat interval; 0 disables heartbeats.
   std::chrono::milliseconds heartbeat{1000};
-  /// A link on which nothing, not even a heartbeat, arrived for this long
-  /// is closed (CAF's middleman.connection-timeout): the peer goes down,
-  /// sends to it are dropped and counted, and its supervisor reconnects
-  /// it once the path answers again. Without it a path that goes silent
-  /// (a cable cut, a firewall that starts dropping) ends no connection
-  /// for many minutes, and what is sent meanwhile is lost uncounted.
-  /// 0: never. Needs heartbeats, and at least two intervals of them.
-  std::chrono::milliseconds link_timeout{10000};
   /// The peer supervisor's name in trees and logs.
   std::string supervisor_name() const { return "node:" + name; }
 };
