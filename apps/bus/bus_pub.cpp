@@ -113,7 +113,10 @@ bool publish_acked(caf::scoped_actor& self, const caf::actor& pub,
 constexpr long max_batch_bytes = 256 * 1024;
 
 long max_batch(int size) {
-  return std::max(256L, max_batch_bytes / (size + 2));
+  // A message is at least its text: with --size under 16 (0: the text
+  // alone, index and stamp, ~30 bytes), count 16, so that a batch stays
+  // within twice the bound.
+  return std::max(256L, max_batch_bytes / (std::max(size, 16) + 2));
 }
 
 using gen_tick_atom = caf::atom_constant<caf::atom("gen_tick")>;

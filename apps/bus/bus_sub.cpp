@@ -58,9 +58,11 @@ public:
     auto n = s.find(' ');
     if (n != std::string_view::npos)
       s = s.substr(0, n);
+    if (s.size() > sizeof text_)
+      return leading_number(s);
     if (s.size() != len_ || std::memcmp(s.data(), text_, len_) != 0) {
       value_ = leading_number(s);
-      len_ = std::min(s.size(), sizeof text_);
+      len_ = s.size();
       std::memcpy(text_, s.data(), len_);
     }
     return value_;

@@ -92,7 +92,8 @@ int main(int argc, char** argv) {
   p->add_option("--rate", pub.rate, "Generated messages per second")
     ->capture_default_str();
   p->add_option("--size", pub.size, "Generated message size in bytes")
-    ->capture_default_str();
+    ->capture_default_str()
+    ->check(CLI::Range(0, 65535));
   p->add_option("--linger-ms", pub.linger_ms,
                 "Keep answering NAKs this long after the last message")
     ->capture_default_str();

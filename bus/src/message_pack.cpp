@@ -24,9 +24,16 @@ bool message_pack::add(const void* data, size_t size) {
   // which at 32 B a message cost as much as the copy.
   const uint8_t len[message_overhead] = {static_cast<uint8_t>(size >> 8),
                                          static_cast<uint8_t>(size)};
-  bytes_.insert(bytes_.end(), len, len + message_overhead);
-  auto* p = static_cast<const uint8_t*>(data);
-  bytes_.insert(bytes_.end(), p, p + size);
+  auto at = bytes_.size();
+  try {
+    bytes_.insert(bytes_.end(), len, len + message_overhead);
+    auto* p = static_cast<const uint8_t*>(data);
+    bytes_.insert(bytes_.end(), p, p + size);
+  } catch (...) {
+    // No length without its bytes: the pack stays as it was.
+    bytes_.resize(at);
+    throw;
+  }
   ++count_;
   return true;
 }

@@ -96,6 +96,8 @@ struct publisher_state {
   // Tops up the core's spare datagram buffers from those the socket sent:
   // one lock a publish, not one a datagram.
   void refill_spares() {
+    if (topic.raw)
+      return;
     auto held = core.spare_buffers();
     if (held >= publisher_core::max_spare / 2)
       return;
@@ -336,9 +338,13 @@ publisher_child make_publisher(std::string id, net::io_shards& shards,
   auto ep = opts.map.resolve(opts.topic);
   auto sock_opts = detail::socket_options(opts, ep, false);
   sock_opts.socket.segmentation = opts.segmentation;
-  // Shared by every start of the socket: it only holds spare buffers.
-  auto sent = std::make_shared<net::send_buffers>();
-  sock_opts.socket.recycle = sent;
+  // Shared by every start of the socket: it only holds spare buffers, as
+  // many as the core takes at twice its bound, none larger than two
+  // datagrams. A raw topic sends each message as it is: no spares.
+  auto sent = std::make_shared<net::send_buffers>(2 * publisher_core::max_spare,
+                                                  2 * opts.core.max_datagram);
+  if (!ep.raw)
+    sock_opts.socket.recycle = sent;
   auto child = net::make_udp_socket_on_shard(
     std::move(id), shards, std::move(sock_opts),
     [opts, ep, info, sent](owner_ptr self, const net::udp_socket& s) {
