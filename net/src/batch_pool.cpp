@@ -3,17 +3,11 @@
 #include <cstring>
 
 #include <arpa/inet.h>
+#include <netinet/udp.h>
 
 namespace castor::net {
 
 // -- batch_block ---------------------------------------------------------------
-
-namespace {
-
-// UDP_GRO (linux/udp.h): the control message's type is the option's name.
-constexpr int udp_gro = 104;
-
-} // namespace
 
 batch_block::batch_block(batch_pool* pool, size_t slots, size_t slot_size)
     : pool_(pool), slot_size_(slot_size), msgs_(slots), iov_(slots),
@@ -64,7 +58,7 @@ void batch_block::complete(size_t n) {
         info_[i].ifindex = pi.ipi6_ifindex;
         std::memcpy(info_[i].dst.data(), &pi.ipi6_addr, 16);
         info_[i].v6 = true;
-      } else if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == udp_gro) {
+      } else if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == UDP_GRO) {
         int seg = 0;
         std::memcpy(&seg, CMSG_DATA(c), sizeof(seg));
         // Written only for a joined run; a lone datagram has none.

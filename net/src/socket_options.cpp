@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 
 #include "castor/net/errors.hpp"
@@ -180,9 +181,7 @@ caf::error set_packet_info(int fd, bool on) {
 }
 
 caf::error set_udp_gro(int fd, bool on) {
-  // UDP_GRO (linux/udp.h), which older libc headers lack.
-  constexpr int udp_gro_option = 104;
-  return set_int(fd, IPPROTO_UDP, udp_gro_option, "UDP_GRO", on ? 1 : 0);
+  return set_int(fd, IPPROTO_UDP, UDP_GRO, "UDP_GRO", on ? 1 : 0);
 }
 
 caf::error set_tos(int fd, int tos) {

@@ -9,6 +9,7 @@
 #include "udp_session.hpp"
 #include <boost/asio/post.hpp>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 
 #include "castor/net/errors.hpp"
 
@@ -18,8 +19,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// UDP_SEGMENT (linux/udp.h), which older libc headers lack.
-constexpr int udp_segment_option = 103;
 // The most a GSO message carries: an IPv4 UDP payload's limit, rounded down.
 constexpr size_t max_segmented_bytes = 65000;
 
@@ -101,7 +100,7 @@ void udp_session::flush() {
         h.msg_controllen = sizeof(ctl.bytes);
         auto* c = CMSG_FIRSTHDR(&h);
         c->cmsg_level = IPPROTO_UDP;
-        c->cmsg_type = udp_segment_option;
+        c->cmsg_type = UDP_SEGMENT;
         c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
         auto gso_size = static_cast<uint16_t>(item.size);
         std::memcpy(CMSG_DATA(c), &gso_size, sizeof(gso_size));

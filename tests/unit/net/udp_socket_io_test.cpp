@@ -12,6 +12,7 @@
 
 #include "udp_test_support.hpp"
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -190,7 +191,7 @@ void send_segmented(const udp_endpoint& to, const std::string& payload,
   m.msg_controllen = sizeof(ctl);
   auto* c = CMSG_FIRSTHDR(&m);
   c->cmsg_level = IPPROTO_UDP;
-  c->cmsg_type = 103; // UDP_SEGMENT
+  c->cmsg_type = UDP_SEGMENT;
   c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
   std::memcpy(CMSG_DATA(c), &segment, sizeof(segment));
   auto n = ::sendmsg(fd, &m, 0);
